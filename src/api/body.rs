@@ -1,0 +1,143 @@
+//! `Body<T>`: a JSON request body parsed with serde, so that every refusal names the field
+//! at fault (`serde_path_to_error`), and bounded in size. Its schema is `T`'s.
+
+use poem::{Request, RequestBody};
+use poem_openapi::payload::{ParsePayload, Payload};
+use poem_openapi::registry::{MetaSchemaRef, Registry};
+use poem_openapi::types::Type;
+use serde::de::DeserializeOwned;
+
+use crate::config::Config;
+use crate::error::AppError;
+
+pub struct Body<T>(pub T);
+
+impl<T: Type> Payload for Body<T> {
+    const CONTENT_TYPE: &'static str = "application/json; charset=utf-8";
+
+    fn check_content_type(content_type: &str) -> bool {
+        matches!(content_type.parse::<mime::Mime>(), Ok(mime)
+            if mime.type_() == "application"
+                && (mime.subtype() == "json" || mime.suffix().is_some_and(|s| s == "json")))
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        T::schema_ref()
+    }
+
+    fn register(registry: &mut Registry) {
+        T::register(registry);
+    }
+}
+
+impl<T: Type + DeserializeOwned> ParsePayload for Body<T> {
+    const IS_REQUIRED: bool = true;
+
+    async fn from_request(request: &Request, body: &mut RequestBody) -> poem::Result<Self> {
+        let limit = request
+            .data::<std::sync::Arc<Config>>()
+            .map(|c| c.limits.json_body_max_bytes)
+            .unwrap_or(1024 * 1024);
+        let bytes = body.take()?.into_bytes_limit(limit).await.map_err(|_| {
+            AppError::new(
+                poem::http::StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                format!("The request body must be at most {limit} bytes."),
+            )
+        })?;
+        parse(&bytes).map(Body).map_err(Into::into)
+    }
+}
+
+pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
+    if bytes.is_empty() {
+        return Err(AppError::new(
+            poem::http::StatusCode::BAD_REQUEST,
+            "invalid_json",
+            "The request needs a JSON body.",
+        ));
+    }
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(de).map_err(|err| {
+        let path = err.path().to_string();
+        let inner = err.into_inner();
+        if inner.is_syntax() || inner.is_eof() {
+            return AppError::new(
+                poem::http::StatusCode::BAD_REQUEST,
+                "invalid_json",
+                format!("The body is not valid JSON: {inner}"),
+            );
+        }
+        let message = inner.to_string();
+        // serde names a missing or unknown field in its message; the path is where it was.
+        let field = field_from_message(&message).unwrap_or_else(|| path.clone());
+        let field = if path != "." && !field.contains('.') && field != path {
+            if message.starts_with("missing field") || message.starts_with("unknown field") {
+                format!("{path}.{field}")
+            } else {
+                path
+            }
+        } else {
+            field
+        };
+        let detail = match message.find(" at line ") {
+            Some(i) => message[..i].to_string(),
+            None => message,
+        };
+        AppError::new(
+            poem::http::StatusCode::BAD_REQUEST,
+            "invalid_field",
+            format!("{field}: {detail}"),
+        )
+        .with_field(field)
+    })
+}
+
+fn field_from_message(message: &str) -> Option<String> {
+    for prefix in ["missing field `", "unknown field `"] {
+        if let Some(rest) = message.strip_prefix(prefix) {
+            return rest.split('`').next().map(str::to_string);
+        }
+    }
+    None
+}
+
+poem_openapi::impl_apirequest_for_payload!(Body<T>, T: Type + DeserializeOwned);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(serde::Deserialize, Debug)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Sample {
+        email: String,
+        age: Option<u32>,
+    }
+
+    #[test]
+    fn missing_field_is_named() {
+        let err = parse::<Sample>(br#"{"age": 3}"#).unwrap_err();
+        assert_eq!(err.field.as_deref(), Some("email"));
+        assert_eq!(err.code, "invalid_field");
+    }
+
+    #[test]
+    fn wrong_type_is_named() {
+        let err = parse::<Sample>(br#"{"email": 5}"#).unwrap_err();
+        assert_eq!(err.field.as_deref(), Some("email"));
+    }
+
+    #[test]
+    fn unknown_field_is_named() {
+        let err = parse::<Sample>(br#"{"email": "a@b.org", "admin": true}"#).unwrap_err();
+        assert_eq!(err.field.as_deref(), Some("admin"));
+    }
+
+    #[test]
+    fn broken_json_is_its_own_code() {
+        let err = parse::<Sample>(br#"{"email": "#).unwrap_err();
+        assert_eq!(err.code, "invalid_json");
+    }
+}

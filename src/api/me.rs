@@ -1,0 +1,143 @@
+//! `/me`: one's own profile, consents and password.
+
+use poem::Request;
+use poem_openapi::payload::Json;
+use poem_openapi::types::MaybeUndefined;
+use poem_openapi::{Object, OpenApi};
+use serde::Deserialize;
+
+use crate::domain::values::PersonName;
+use crate::error::AppResult;
+use crate::service::people::{self as people_service, Me, PersonPatch};
+use crate::service::AppState;
+
+use super::people::{parse_mobile, RoleName, StatusName};
+use super::{caller, BearerAuth, Body, NoContent};
+
+/// The practice one belongs to.
+#[derive(Debug, Object)]
+pub struct PracticeOut {
+    pub slug: String,
+    pub name: String,
+}
+
+/// One's own profile.
+#[derive(Debug, Object)]
+pub struct MeOut {
+    pub id: String,
+    pub role: RoleName,
+    pub status: StatusName,
+    pub name: String,
+    pub email: String,
+    #[oai(skip_serializing_if_is_none)]
+    pub mobile: Option<String>,
+    /// Email notifications of new messages (staff: on by default).
+    pub consent_email: bool,
+    /// Text-message notifications (needs a mobile number).
+    pub consent_sms: bool,
+    pub practice: PracticeOut,
+}
+
+impl From<Me> for MeOut {
+    fn from(me: Me) -> Self {
+        let p = me.person;
+        Self {
+            id: p.id.to_string(),
+            role: p.role.into(),
+            status: p.status.into(),
+            name: p.name,
+            email: p.email,
+            mobile: p.mobile,
+            consent_email: p.consent_email,
+            consent_sms: p.consent_sms,
+            practice: PracticeOut {
+                slug: me.practice_slug,
+                name: me.practice_name,
+            },
+        }
+    }
+}
+
+/// Changes to one's own profile; absent fields stay, `mobile: null` clears the number.
+#[derive(Debug, Object, Deserialize)]
+#[oai(deny_unknown_fields)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateMeRequest {
+    pub name: Option<String>,
+    #[serde(default)]
+    pub mobile: MaybeUndefined<String>,
+    pub consent_email: Option<bool>,
+    pub consent_sms: Option<bool>,
+}
+
+/// A password change. The new password needs at least 12 characters and must be hard to guess.
+#[derive(Object, Deserialize)]
+#[oai(deny_unknown_fields)]
+#[serde(deny_unknown_fields)]
+pub struct ChangePasswordRequest {
+    pub current_password: String,
+    pub new_password: String,
+}
+
+pub struct MeApi(pub AppState);
+
+#[OpenApi(tag = "super::Tag::Me")]
+impl MeApi {
+    /// One's own profile and practice.
+    #[oai(path = "/me", method = "get", operation_id = "get_me")]
+    async fn get(&self, auth: BearerAuth, req: &Request) -> AppResult<Json<MeOut>> {
+        let caller = caller(&self.0, &auth, req).await?;
+        Ok(Json(people_service::me(&self.0, &caller).await?.into()))
+    }
+
+    /// Changes one's own name, mobile number and notification consents.
+    #[oai(path = "/me", method = "patch", operation_id = "update_me")]
+    async fn update(
+        &self,
+        auth: BearerAuth,
+        req: &Request,
+        body: Body<UpdateMeRequest>,
+    ) -> AppResult<Json<MeOut>> {
+        let caller = caller(&self.0, &auth, req).await?;
+        let body = body.0;
+        let patch = PersonPatch {
+            name: body
+                .name
+                .as_deref()
+                .map(|n| PersonName::parse("name", n))
+                .transpose()?,
+            mobile: parse_mobile(body.mobile)?,
+            consent_email: body.consent_email,
+            consent_sms: body.consent_sms,
+            ..Default::default()
+        };
+        Ok(Json(
+            people_service::update_me(&self.0, &caller, patch)
+                .await?
+                .into(),
+        ))
+    }
+
+    /// Changes one's own password; one's other sessions end.
+    #[oai(
+        path = "/me/password",
+        method = "post",
+        operation_id = "change_password"
+    )]
+    async fn change_password(
+        &self,
+        auth: BearerAuth,
+        req: &Request,
+        body: Body<ChangePasswordRequest>,
+    ) -> AppResult<NoContent> {
+        let caller = caller(&self.0, &auth, req).await?;
+        people_service::change_password(
+            &self.0,
+            &caller,
+            &body.0.current_password,
+            &body.0.new_password,
+        )
+        .await?;
+        Ok(NoContent::Done)
+    }
+}

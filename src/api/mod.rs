@@ -1,0 +1,99 @@
+//! The REST API under `/api/v1`, documented by poem-openapi. Handlers parse, call one
+//! `service::` function and map the result.
+
+mod audit;
+mod body;
+mod groups;
+mod invitations;
+mod me;
+mod people;
+mod sessions;
+
+use poem::Request;
+use poem_openapi::auth::Bearer;
+use poem_openapi::{ApiResponse, OpenApiService, SecurityScheme};
+
+use crate::config::Config;
+use crate::error::AppResult;
+use crate::service::{sessions as session_service, AppState, Caller, RequestMeta};
+
+pub use body::Body;
+
+/// `Authorization: Bearer <token>` from `POST /api/v1/sessions`.
+#[derive(SecurityScheme)]
+#[oai(ty = "bearer")]
+pub struct BearerAuth(Bearer);
+
+/// Where the request came from: the peer address, or the last `X-Forwarded-For` hop when
+/// the server sits behind a trusted proxy.
+pub fn request_meta(req: &Request, config: &Config) -> RequestMeta {
+    let forwarded = config
+        .server
+        .trust_forwarded_for
+        .then(|| req.header("x-forwarded-for"))
+        .flatten()
+        .and_then(|v| v.rsplit(',').next())
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty());
+    let ip = forwarded.or_else(|| {
+        req.remote_addr()
+            .as_socket_addr()
+            .map(|a| a.ip().to_string())
+    });
+    RequestMeta { ip }
+}
+
+/// The signed-in caller of an operation.
+pub async fn caller(state: &AppState, auth: &BearerAuth, req: &Request) -> AppResult<Caller> {
+    session_service::authenticate(state, &auth.0.token, request_meta(req, &state.config)).await
+}
+
+/// An empty success.
+#[derive(ApiResponse)]
+pub enum NoContent {
+    /// Done.
+    #[oai(status = 204)]
+    Done,
+}
+
+pub type Apis = (
+    sessions::SessionsApi,
+    me::MeApi,
+    people::PeopleApi,
+    groups::GroupsApi,
+    invitations::InvitationsApi,
+    audit::AuditApi,
+);
+
+pub fn service(state: &AppState) -> OpenApiService<Apis, ()> {
+    OpenApiService::new(
+        (
+            sessions::SessionsApi(state.clone()),
+            me::MeApi(state.clone()),
+            people::PeopleApi(state.clone()),
+            groups::GroupsApi(state.clone()),
+            invitations::InvitationsApi(state.clone()),
+            audit::AuditApi(state.clone()),
+        ),
+        "Confide",
+        env!("CARGO_PKG_VERSION"),
+    )
+    .description(
+        "The secure mailbox API. Sign in with POST /sessions, then send \
+         `Authorization: Bearer <token>`. Every error is application/problem+json with a \
+         stable `code`.",
+    )
+    .server("/api/v1")
+}
+
+#[derive(poem_openapi::Tags)]
+pub enum Tag {
+    /// Signing in and out, invitations.
+    Sessions,
+    /// One's own profile.
+    Me,
+    /// The practice directory and staff groups.
+    People,
+    /// The audit log.
+    Audit,
+}

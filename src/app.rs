@@ -1,0 +1,180 @@
+//! Building the application: state, routes, the listener (port 0 in tests) and the janitor.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use poem::listener::{Acceptor, Listener, TcpListener};
+use poem::middleware::{AddData, Csrf};
+use poem::web::cookie::SameSite;
+use poem::{get, EndpointExt, Route, Server};
+
+use crate::auth::PasswordHasher;
+use crate::clock::{Clock, SystemClock};
+use crate::config::Config;
+use crate::error::problem_from_poem_error;
+use crate::metrics::Metrics;
+use crate::service::{sessions as session_service, AppState};
+use crate::store::Store;
+use crate::{api, web};
+
+impl AppState {
+    /// Opens the database (applying migrations) and prepares shared services.
+    pub async fn open(
+        config: Config,
+        clock: Arc<dyn Clock>,
+        public_url: String,
+    ) -> anyhow::Result<Self> {
+        let store = Store::open(
+            &config.database_url(),
+            config.database.max_connections,
+            config.database.busy_timeout_ms,
+        )
+        .await?;
+        Ok(AppState {
+            hasher: PasswordHasher::new(config.auth.max_concurrent_hashes)?,
+            config: Arc::new(config),
+            store,
+            clock,
+            metrics: Metrics::new(),
+            public_url: public_url.trim_end_matches('/').to_string(),
+        })
+    }
+}
+
+/// The configured public URL, or one derived from the address the server listens on.
+pub fn public_url(config: &Config, addr: SocketAddr) -> String {
+    if config.server.public_url.is_empty() {
+        format!("http://{addr}")
+    } else {
+        config.server.public_url.clone()
+    }
+}
+
+pub struct App {
+    state: AppState,
+    acceptor: poem::listener::TcpAcceptor,
+    address: SocketAddr,
+}
+
+impl App {
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        Self::build_with_clock(config, Arc::new(SystemClock)).await
+    }
+
+    /// Binds the listener first (so the public URL can name its real port), then opens
+    /// the database.
+    pub async fn build_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(&config.storage.data_dir).with_context(|| {
+            format!(
+                "cannot create storage.data_dir {}",
+                config.storage.data_dir.display()
+            )
+        })?;
+        let acceptor = TcpListener::bind(config.server.bind)
+            .into_acceptor()
+            .await
+            .with_context(|| format!("cannot listen on server.bind {}", config.server.bind))?;
+        let address = acceptor
+            .local_addr()
+            .first()
+            .and_then(|a| a.as_socket_addr().copied())
+            .context("the listener has no address")?;
+        let public_url = public_url(&config, address);
+        let state = AppState::open(config, clock, public_url).await?;
+        Ok(App {
+            state,
+            acceptor,
+            address,
+        })
+    }
+
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` resolves, then finishes requests in flight.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let state = self.state.clone();
+        let janitor = tokio::spawn(janitor(state.clone()));
+        let routes = routes(&state);
+        let result = Server::new_with_acceptor(self.acceptor)
+            .run_with_graceful_shutdown(routes, shutdown, Some(Duration::from_secs(10)))
+            .await;
+        janitor.abort();
+        state.store.close().await;
+        result.context("serving HTTP")
+    }
+}
+
+fn routes(state: &AppState) -> impl poem::Endpoint {
+    let api = api::service(state);
+    let docs_html = api.swagger_ui_html();
+    let docs_csp = Arc::new(web::docs_csp(&docs_html));
+    let spec = api.spec();
+    let csrf_key: [u8; 32] = rand::random();
+    let secure_cookies = state.public_url.starts_with("https://");
+    let pages = Route::new()
+        .at(
+            "/setup/:token",
+            get(web::setup_page).post(web::setup_submit),
+        )
+        .at(
+            "/invitations/:token",
+            get(web::invitation_page).post(web::invitation_submit),
+        )
+        .with(
+            Csrf::new()
+                .key(csrf_key)
+                .cookie_name("confide-csrf")
+                .secure(secure_cookies)
+                .same_site(SameSite::Strict),
+        );
+    let observed_state = state.clone();
+    Route::new()
+        .nest("/api/v1", api)
+        .at(
+            "/api/openapi.json",
+            get(poem::endpoint::make_sync(move |_| {
+                poem::Response::builder()
+                    .content_type("application/json")
+                    .body(spec.clone())
+            })),
+        )
+        .at(
+            "/api/docs",
+            get(poem::endpoint::make_sync(move |_| {
+                poem::web::Html(docs_html.clone())
+            })),
+        )
+        .at("/healthz", get(web::healthz))
+        .at("/readyz", get(web::readyz))
+        .at("/metrics", get(web::metrics))
+        .at("/static/confide.css", get(web::stylesheet))
+        .nest("/", pages)
+        .with(AddData::new(state.clone()))
+        .with(AddData::new(state.config.clone()))
+        .catch_all_error(|err| async move { problem_from_poem_error(err) })
+        .around(move |ep, req| web::security_headers(ep, req, docs_csp.clone()))
+        .around(move |ep, req| web::observe(ep, req, observed_state.clone()))
+}
+
+/// Removes expired sessions and stale sign-in failures every few minutes.
+async fn janitor(state: AppState) {
+    let mut tick = tokio::time::interval(Duration::from_secs(300));
+    loop {
+        tick.tick().await;
+        if let Err(e) = session_service::sweep(&state).await {
+            tracing::warn!(error = %e, "janitor sweep failed");
+        }
+    }
+}

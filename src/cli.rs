@@ -1,0 +1,255 @@
+//! The `confide` command line (DESIGN.md §5).
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{bail, Context};
+use clap::{Parser, Subcommand};
+
+use crate::app::{public_url, App};
+use crate::clock::SystemClock;
+use crate::config::Config;
+use crate::domain::Role;
+use crate::service::practices::{self, NewPracticeInput};
+use crate::service::{AppState, RequestMeta};
+
+#[derive(Parser)]
+#[command(
+    name = "confide",
+    version,
+    about = "A secure mailbox server for health and therapy practices"
+)]
+struct Cli {
+    /// The configuration file (default ./config.toml).
+    #[arg(long, global = true, env = "CONFIDE_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server.
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Administration from a script or a terminal.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Create a practice and its administrator.
+    CreatePractice {
+        #[arg(long)]
+        slug: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        admin_email: String,
+        #[arg(long)]
+        admin_name: String,
+        /// Read the administrator's password from standard input; otherwise a one-time
+        /// link is printed with which they choose it.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Create a person in a practice.
+    CreateUser {
+        /// The practice's slug.
+        #[arg(long)]
+        practice: String,
+        /// admin, provider, front_office, biller, external_agent or client.
+        #[arg(long)]
+        role: String,
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        name: String,
+        /// Read the password from standard input; otherwise the person is invited.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let path_given = cli.config.is_some();
+    let path = cli
+        .config
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("config.toml"));
+    let config = match Config::load(&path, path_given) {
+        Ok(config) => config,
+        Err(line) => {
+            eprintln!("error: {line}");
+            return ExitCode::from(2);
+        }
+    };
+    init_tracing(&config);
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli.command, config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing(config: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(&config.log.level))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+async fn run(command: Command, config: Config) -> anyhow::Result<()> {
+    match command {
+        Command::Serve => serve(config).await,
+        Command::Migrate => {
+            let state = offline_state(config).await?;
+            state.store.close().await;
+            println!("migrations applied");
+            Ok(())
+        }
+        Command::Admin { command } => admin(command, config).await,
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let app = App::build(config).await?;
+    tracing::info!(address = %app.address(), "listening");
+    println!("Confide is listening on http://{}", app.address());
+    match practices::setup_link_if_empty(app.state()).await {
+        Ok(Some(link)) => {
+            println!("No practice exists yet. Open this one-time link to create the first one:\n\n    {link}\n");
+        }
+        Ok(None) => {}
+        Err(e) => bail!("cannot prepare the setup link: {e}"),
+    }
+    app.run_until(shutdown_signal()).await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutting down");
+}
+
+async fn offline_state(config: Config) -> anyhow::Result<AppState> {
+    let url = public_url(&config, config.server.bind);
+    AppState::open(config, Arc::new(SystemClock), url).await
+}
+
+fn read_password_stdin() -> anyhow::Result<String> {
+    let mut input = String::new();
+    std::io::stdin()
+        .take(4096)
+        .read_to_string(&mut input)
+        .context("reading the password from standard input")?;
+    let password = input.trim_end_matches(['\n', '\r']).to_string();
+    if password.is_empty() {
+        bail!("--password-stdin: standard input held no password");
+    }
+    Ok(password)
+}
+
+async fn admin(command: AdminCommand, config: Config) -> anyhow::Result<()> {
+    match command {
+        AdminCommand::CreatePractice {
+            slug,
+            name,
+            admin_email,
+            admin_name,
+            password_stdin,
+        } => {
+            let password = password_stdin.then(read_password_stdin).transpose()?;
+            let state = offline_state(config).await?;
+            let created = practices::create_practice(
+                &state,
+                &RequestMeta::default(),
+                NewPracticeInput {
+                    slug: &slug,
+                    name: &name,
+                    admin_name: &admin_name,
+                    admin_email: &admin_email,
+                    admin_password: password.as_deref(),
+                },
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("{}", e.detail))?;
+            println!(
+                "created practice {} ({})",
+                created.practice.slug, created.practice.id
+            );
+            println!(
+                "administrator {} ({})",
+                created.admin.email, created.admin.id
+            );
+            if let Some(link) = created.invitation_url {
+                println!("one-time link for the administrator to choose a password (valid 7 days):\n\n    {link}\n");
+            }
+            state.store.close().await;
+            Ok(())
+        }
+        AdminCommand::CreateUser {
+            practice,
+            role,
+            email,
+            name,
+            password_stdin,
+        } => {
+            let role: Role = role.parse().map_err(|_| {
+                anyhow::anyhow!("--role must be one of admin, provider, front_office, biller, external_agent, client")
+            })?;
+            let password = password_stdin.then(read_password_stdin).transpose()?;
+            let state = offline_state(config).await?;
+            let (person, link) =
+                practices::create_user(&state, &practice, role, &email, &name, password.as_deref())
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{}", e.detail))?;
+            println!(
+                "created {} {} ({}), status {}",
+                person.role, person.email, person.id, person.status
+            );
+            if let Some(link) = link {
+                println!("invitation link (valid 7 days):\n\n    {link}\n");
+            }
+            state.store.close().await;
+            Ok(())
+        }
+    }
+}

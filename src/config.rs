@@ -1,0 +1,277 @@
+//! Configuration: `config.toml` (or `--config`/`CONFIDE_CONFIG`), overridden by
+//! `CONFIDE__SECTION__KEY` environment variables. Unknown keys and wrong types are errors.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::providers::{Env, Format, Toml};
+use figment::Figment;
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub server: ServerConfig,
+    #[serde(default)]
+    pub database: DatabaseConfig,
+    #[serde(default)]
+    pub storage: StorageConfig,
+    #[serde(default)]
+    pub auth: AuthConfig,
+    #[serde(default)]
+    pub limits: LimitsConfig,
+    #[serde(default)]
+    pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address to listen on; port 0 picks a free port.
+    pub bind: SocketAddr,
+    /// The address people use to reach this server; links in emails and the console use it.
+    /// Empty: derived from `bind`.
+    pub public_url: String,
+    /// Take the client address from the last `X-Forwarded-For` hop (behind a trusted proxy).
+    pub trust_forwarded_for: bool,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            public_url: String::new(),
+            trust_forwarded_for: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    /// `sqlite://PATH` or `postgres://…`. Empty: `confide.db` in `storage.data_dir`.
+    pub url: String,
+    pub max_connections: u32,
+    /// How long SQLite waits for a lock before giving up, in milliseconds.
+    pub busy_timeout_ms: u64,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            url: String::new(),
+            max_connections: 10,
+            busy_timeout_ms: 10_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageConfig {
+    /// Holds the SQLite file, attachments, the search index and the mail outbox.
+    pub data_dir: PathBuf,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("data"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    pub session_idle_minutes: i64,
+    pub session_max_hours: i64,
+    /// Password hashes computed at once; each takes ~19 MiB and a core for a moment.
+    pub max_concurrent_hashes: usize,
+    pub failure_window_minutes: i64,
+    pub max_failures_per_account: i64,
+    pub max_failures_per_address: i64,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            session_idle_minutes: 30,
+            session_max_hours: 12,
+            max_concurrent_hashes: 2,
+            failure_window_minutes: 15,
+            max_failures_per_account: 5,
+            max_failures_per_address: 50,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Largest JSON request body accepted, in bytes.
+    pub json_body_max_bytes: usize,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            json_body_max_bytes: 1024 * 1024,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// A tracing filter, e.g. `info` or `confide=debug,info`. `RUST_LOG` wins when set.
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            level: "info".into(),
+        }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            server: ServerConfig::default(),
+            database: DatabaseConfig::default(),
+            storage: StorageConfig::default(),
+            auth: AuthConfig::default(),
+            limits: LimitsConfig::default(),
+            log: LogConfig::default(),
+        }
+    }
+}
+
+impl Config {
+    /// Reads `path` (it may be missing only when it is the default `./config.toml`) and the
+    /// environment. The error is one line naming the offending key.
+    pub fn load(path: &Path, path_was_given: bool) -> Result<Self, String> {
+        if path_was_given && !path.exists() {
+            return Err(format!(
+                "configuration file {} does not exist",
+                path.display()
+            ));
+        }
+        Self::from_figment(Figment::new().merge(Toml::file(path)))
+    }
+
+    /// Defaults plus the environment only (tests build on this).
+    pub fn from_env() -> Result<Self, String> {
+        Self::from_figment(Figment::new())
+    }
+
+    fn from_figment(figment: Figment) -> Result<Self, String> {
+        let figment = figment.merge(Env::prefixed("CONFIDE__").split("__"));
+        let config: Config = figment.extract().map_err(describe_figment_error)?;
+        config.check()?;
+        Ok(config)
+    }
+
+    fn check(&self) -> Result<(), String> {
+        let a = &self.auth;
+        let positive = [
+            ("auth.session_idle_minutes", a.session_idle_minutes),
+            ("auth.session_max_hours", a.session_max_hours),
+            ("auth.failure_window_minutes", a.failure_window_minutes),
+            ("auth.max_failures_per_account", a.max_failures_per_account),
+            ("auth.max_failures_per_address", a.max_failures_per_address),
+            ("auth.max_concurrent_hashes", a.max_concurrent_hashes as i64),
+            (
+                "database.max_connections",
+                self.database.max_connections as i64,
+            ),
+        ];
+        for (key, value) in positive {
+            if value <= 0 {
+                return Err(format!(
+                    "configuration key {key} must be positive, not {value}"
+                ));
+            }
+        }
+        if !self.server.public_url.is_empty()
+            && !(self.server.public_url.starts_with("http://")
+                || self.server.public_url.starts_with("https://"))
+        {
+            return Err(
+                "configuration key server.public_url must start with http:// or https://".into(),
+            );
+        }
+        Ok(())
+    }
+
+    /// The database URL in force: the configured one, or the SQLite file in the data directory.
+    pub fn database_url(&self) -> String {
+        if self.database.url.is_empty() {
+            format!(
+                "sqlite://{}",
+                self.storage.data_dir.join("confide.db").display()
+            )
+        } else {
+            self.database.url.clone()
+        }
+    }
+}
+
+fn describe_figment_error(error: figment::Error) -> String {
+    // figment reports every error it found; the first is the one to fix.
+    let error = error
+        .into_iter()
+        .next()
+        .expect("figment errors are never empty");
+    let key = error.path.join(".");
+    let source = error
+        .metadata
+        .as_ref()
+        .map(|m| match &m.source {
+            Some(source) => format!(" (from {source})"),
+            None => format!(" (from {})", m.name),
+        })
+        .unwrap_or_default();
+    let kind = error.kind.to_string();
+    let key = match &error.kind {
+        figment::error::Kind::UnknownField(field, _) if key.is_empty() => field.clone(),
+        figment::error::Kind::UnknownField(field, _) => format!("{key}.{field}"),
+        _ => key,
+    };
+    if key.is_empty() {
+        format!("invalid configuration: {kind}{source}")
+    } else {
+        format!("invalid configuration key {key}: {kind}{source}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_key_is_named() {
+        let err =
+            Config::from_figment(Figment::new().merge(Toml::string("[server]\nbindd = \"x\"\n")))
+                .unwrap_err();
+        assert!(err.contains("server.bindd"), "{err}");
+    }
+
+    #[test]
+    fn wrong_type_is_named() {
+        let err = Config::from_figment(
+            Figment::new().merge(Toml::string("[auth]\nsession_idle_minutes = \"soon\"\n")),
+        )
+        .unwrap_err();
+        assert!(err.contains("auth.session_idle_minutes"), "{err}");
+    }
+
+    #[test]
+    fn sqlite_file_lives_in_the_data_dir_by_default() {
+        let config = Config::default();
+        assert_eq!(config.database_url(), "sqlite://data/confide.db");
+    }
+}

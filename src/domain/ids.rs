@@ -1,0 +1,69 @@
+//! Opaque, non-sequential identifiers: 128 random bits in lowercase base32.
+
+use std::fmt;
+
+macro_rules! id_type {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $name(String);
+
+        impl $name {
+            pub fn generate() -> Self {
+                Self(random_id())
+            }
+
+            /// Wraps a value read back from the database or a path; anything is accepted
+            /// because an unknown id simply finds nothing.
+            pub fn from_trusted(value: String) -> Self {
+                Self(value)
+            }
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+
+            pub fn into_string(self) -> String {
+                self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
+id_type!(
+    /// A practice.
+    PracticeId
+);
+id_type!(
+    /// A person (staff or client).
+    PersonId
+);
+id_type!(
+    /// A sign-in session (never the token itself).
+    SessionId
+);
+
+fn random_id() -> String {
+    let bytes: [u8; 16] = rand::random();
+    data_encoding::BASE32_DNSSEC.encode(&bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_random_and_opaque() {
+        let a = PersonId::generate();
+        let b = PersonId::generate();
+        assert_ne!(a, b);
+        assert_eq!(a.as_str().len(), 26);
+        assert!(a.as_str().chars().all(|c| c.is_ascii_alphanumeric()));
+    }
+}

@@ -1,0 +1,263 @@
+//! Who may see, create and change whom in a practice's directory (DESIGN.md §1, §2).
+//! Every function here is pure; the service layer feeds it rows and obeys the answer.
+
+use super::{Role, RuleViolation, Status};
+
+/// Whether `viewer` may see `target` in the directory (both of one practice).
+/// Staff see everyone; a client sees themself and the active staff they may write to.
+pub fn may_see_person(
+    viewer_role: Role,
+    is_self: bool,
+    target_role: Role,
+    target_status: Status,
+) -> bool {
+    if is_self || viewer_role.is_staff() {
+        return true;
+    }
+    target_role.is_addressable_by_clients() && target_status == Status::Active
+}
+
+/// Clients never see another person's email address; staff do.
+pub fn may_see_email(viewer_role: Role, is_self: bool) -> bool {
+    is_self || viewer_role.is_staff()
+}
+
+/// Admins create anyone; other staff create clients; clients create no one.
+pub fn may_create_person(actor: Role, new_role: Role) -> Result<(), RuleViolation> {
+    match (actor, new_role) {
+        (Role::Admin, _) => Ok(()),
+        (actor, Role::Client) if actor.is_staff() => Ok(()),
+        (Role::Client, _) => Err(RuleViolation::new(
+            "forbidden",
+            "Clients cannot create people.",
+        )),
+        _ => Err(RuleViolation::field(
+            "forbidden",
+            "role",
+            "Only administrators create staff accounts.",
+        )),
+    }
+}
+
+/// What a change to a person touches, for [`may_change_person`].
+#[derive(Debug, Default, Clone, Copy)]
+pub struct PersonChange {
+    pub profile: bool,
+    pub role: Option<Role>,
+    pub status: Option<Status>,
+}
+
+/// Whether `actor` may apply `change` to `target`. Admins change anyone but not their own
+/// role or status (so a practice cannot lock itself out); other staff change clients only.
+pub fn may_change_person(
+    actor: Role,
+    is_self: bool,
+    target_role: Role,
+    target_status: Status,
+    change: PersonChange,
+) -> Result<(), RuleViolation> {
+    if !actor.is_staff() {
+        return Err(RuleViolation::new(
+            "forbidden",
+            "Clients cannot change people; use /api/v1/me for your own profile.",
+        ));
+    }
+    if actor != Role::Admin && target_role.is_staff() {
+        return Err(RuleViolation::new(
+            "forbidden",
+            "Only administrators change staff accounts.",
+        ));
+    }
+    if is_self && (change.role.is_some() || change.status.is_some()) {
+        return Err(RuleViolation::field(
+            "cannot_change_own_account",
+            if change.role.is_some() {
+                "role"
+            } else {
+                "status"
+            },
+            "You cannot change your own role or status.",
+        ));
+    }
+    if let Some(new_role) = change.role {
+        if new_role.is_staff() != target_role.is_staff() {
+            return Err(RuleViolation::field(
+                "role_change_not_allowed",
+                "role",
+                "A client cannot become staff, nor staff a client; create a new account instead.",
+            ));
+        }
+    }
+    if let Some(to) = change.status {
+        status_transition(actor, change.role.unwrap_or(target_role), target_status, to)?;
+    }
+    Ok(())
+}
+
+/// The allowed status changes: `inactive` exists for clients only; an invited person
+/// becomes active by accepting their invitation, not by a change; only admins disable
+/// accounts or bring disabled ones back.
+pub fn status_transition(
+    actor: Role,
+    role: Role,
+    from: Status,
+    to: Status,
+) -> Result<(), RuleViolation> {
+    use Status::*;
+    if from == to {
+        return Ok(());
+    }
+    if to == Inactive && role != Role::Client {
+        return Err(RuleViolation::field(
+            "status_not_allowed",
+            "status",
+            "Only clients can be set inactive; disable a staff account instead.",
+        ));
+    }
+    if to == Invited {
+        return Err(RuleViolation::field(
+            "status_not_allowed",
+            "status",
+            "A person cannot be set back to invited; resend the invitation instead.",
+        ));
+    }
+    if from == Invited && to != Disabled {
+        return Err(RuleViolation::field(
+            "invitation_pending",
+            "status",
+            "This person has not accepted their invitation yet.",
+        ));
+    }
+    if (to == Disabled || from == Disabled) && actor != Role::Admin {
+        return Err(RuleViolation::field(
+            "forbidden",
+            "status",
+            "Only administrators disable accounts or enable disabled ones.",
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use Role::*;
+    use Status::*;
+
+    #[test]
+    fn clients_see_only_active_staff_they_may_write_to() {
+        assert!(may_see_person(Client, false, Provider, Active));
+        assert!(may_see_person(Client, false, FrontOffice, Active));
+        assert!(may_see_person(Client, false, Biller, Active));
+        assert!(!may_see_person(Client, false, ExternalAgent, Active));
+        assert!(!may_see_person(Client, false, Admin, Active));
+        assert!(!may_see_person(Client, false, Client, Active));
+        assert!(!may_see_person(Client, false, Provider, Invited));
+        assert!(!may_see_person(Client, false, Provider, Disabled));
+        assert!(may_see_person(Client, true, Client, Inactive));
+    }
+
+    #[test]
+    fn staff_see_everyone() {
+        for role in Role::ALL {
+            assert!(may_see_person(FrontOffice, false, role, Invited));
+        }
+    }
+
+    #[test]
+    fn clients_never_see_emails_of_others() {
+        assert!(!may_see_email(Client, false));
+        assert!(may_see_email(Client, true));
+        assert!(may_see_email(Biller, false));
+    }
+
+    #[test]
+    fn only_admins_create_staff() {
+        assert!(may_create_person(Admin, Provider).is_ok());
+        assert!(may_create_person(Provider, Client).is_ok());
+        assert_eq!(
+            may_create_person(Provider, Biller).unwrap_err().code,
+            "forbidden"
+        );
+        assert_eq!(
+            may_create_person(Client, Client).unwrap_err().code,
+            "forbidden"
+        );
+    }
+
+    #[test]
+    fn inactive_is_for_clients_only() {
+        let err = status_transition(Admin, Provider, Active, Inactive).unwrap_err();
+        assert_eq!(err.code, "status_not_allowed");
+        assert!(status_transition(FrontOffice, Client, Active, Inactive).is_ok());
+        assert!(status_transition(FrontOffice, Client, Inactive, Active).is_ok());
+    }
+
+    #[test]
+    fn invited_people_activate_only_by_accepting() {
+        let err = status_transition(Admin, Client, Invited, Active).unwrap_err();
+        assert_eq!(err.code, "invitation_pending");
+        assert!(status_transition(Admin, Client, Invited, Disabled).is_ok());
+    }
+
+    #[test]
+    fn only_admins_disable() {
+        assert_eq!(
+            status_transition(Provider, Client, Active, Disabled)
+                .unwrap_err()
+                .code,
+            "forbidden"
+        );
+        assert!(status_transition(Admin, Client, Active, Disabled).is_ok());
+        assert!(status_transition(Admin, Client, Disabled, Active).is_ok());
+    }
+
+    #[test]
+    fn staff_other_than_admins_change_clients_only() {
+        let change = PersonChange {
+            profile: true,
+            ..Default::default()
+        };
+        assert!(may_change_person(Provider, false, Client, Active, change).is_ok());
+        assert_eq!(
+            may_change_person(Provider, false, Biller, Active, change)
+                .unwrap_err()
+                .code,
+            "forbidden"
+        );
+        assert_eq!(
+            may_change_person(Client, true, Client, Active, change)
+                .unwrap_err()
+                .code,
+            "forbidden"
+        );
+    }
+
+    #[test]
+    fn nobody_changes_their_own_status_or_role() {
+        let change = PersonChange {
+            status: Some(Disabled),
+            ..Default::default()
+        };
+        assert_eq!(
+            may_change_person(Admin, true, Admin, Active, change)
+                .unwrap_err()
+                .code,
+            "cannot_change_own_account"
+        );
+    }
+
+    #[test]
+    fn clients_and_staff_do_not_swap_sides() {
+        let change = PersonChange {
+            role: Some(Provider),
+            ..Default::default()
+        };
+        assert_eq!(
+            may_change_person(Admin, false, Client, Active, change)
+                .unwrap_err()
+                .code,
+            "role_change_not_allowed"
+        );
+    }
+}

@@ -1,0 +1,17 @@
+//! Confide: a secure, asynchronous mailbox server for health and therapy practices.
+
+pub mod api;
+pub mod app;
+pub mod auth;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod metrics;
+pub mod service;
+pub mod store;
+pub mod web;
+
+pub use app::App;
+pub use config::Config;

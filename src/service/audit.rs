@@ -1,0 +1,94 @@
+//! Appending and reading audit events.
+
+use crate::error::{AppError, AppResult};
+use crate::store::audit::{self as audit_store, AuditRow, NewAuditEvent};
+use crate::store::Conn;
+
+use super::{AppState, Caller, RequestMeta};
+
+/// What an audit event is about. Ids only, never content.
+pub struct AuditEntry<'a> {
+    pub action: &'a str,
+    pub object_type: Option<&'a str>,
+    pub object_id: Option<&'a str>,
+    pub outcome: &'a str,
+}
+
+impl<'a> AuditEntry<'a> {
+    pub fn new(action: &'a str, object_type: &'a str, object_id: &'a str) -> Self {
+        Self {
+            action,
+            object_type: Some(object_type),
+            object_id: Some(object_id),
+            outcome: "success",
+        }
+    }
+
+    pub fn outcome(mut self, outcome: &'a str) -> Self {
+        self.outcome = outcome;
+        self
+    }
+}
+
+/// Records an action of a signed-in caller, inside the caller's transaction.
+pub async fn record(
+    conn: &mut Conn,
+    state: &AppState,
+    caller: &Caller,
+    entry: AuditEntry<'_>,
+) -> AppResult<()> {
+    record_raw(
+        conn,
+        state,
+        Some(caller.practice_id()),
+        Some(caller.person.id.as_str()),
+        Some(caller.session_id.as_str()),
+        &caller.meta,
+        entry,
+    )
+    .await
+}
+
+/// Records an action whose actor may not be known (sign-in attempts, setup, the CLI).
+pub async fn record_raw(
+    conn: &mut Conn,
+    state: &AppState,
+    practice_id: Option<&str>,
+    actor_id: Option<&str>,
+    session_ref: Option<&str>,
+    meta: &RequestMeta,
+    entry: AuditEntry<'_>,
+) -> AppResult<()> {
+    audit_store::append(
+        conn,
+        &NewAuditEvent {
+            at: state.now(),
+            practice_id: practice_id.map(str::to_string),
+            actor_id: actor_id.map(str::to_string),
+            action: entry.action.to_string(),
+            object_type: entry.object_type.map(str::to_string),
+            object_id: entry.object_id.map(str::to_string),
+            outcome: entry.outcome.to_string(),
+            ip: meta.ip.clone(),
+            session_ref: session_ref.map(str::to_string),
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+/// A page of the caller's practice's audit log, newest first (admins only).
+pub async fn list(
+    state: &AppState,
+    caller: &Caller,
+    before_seq: Option<i64>,
+    limit: i64,
+) -> AppResult<Vec<AuditRow>> {
+    if caller.role() != crate::domain::Role::Admin {
+        return Err(AppError::forbidden(
+            "Only administrators read the audit log.",
+        ));
+    }
+    let mut conn = state.store.read().await?;
+    Ok(audit_store::list(&mut conn, caller.practice_id(), before_seq, limit).await?)
+}

@@ -1,0 +1,104 @@
+//! Invitations: a single-use link (256-bit token, stored hashed, valid 7 days) with which
+//! an invited person chooses their password. Issuing a new one invalidates the old.
+
+use poem::http::StatusCode;
+
+use crate::auth::{new_token, token_hash};
+use crate::domain::password::NewPassword;
+use crate::domain::Status;
+use crate::error::{AppError, AppResult};
+use crate::store::{people as people_store, tokens, Conn};
+
+use super::audit::{record_raw, AuditEntry};
+use super::{person, AppState, Person, RequestMeta};
+
+pub const INVITATION_DAYS: i64 = 7;
+const PURPOSE: &str = "invitation";
+
+/// Issues a fresh invitation token for `person`, revoking earlier ones; returns the token.
+pub async fn issue(conn: &mut Conn, state: &AppState, person: &Person) -> AppResult<String> {
+    let token = new_token();
+    let now = state.now();
+    tokens::revoke_unused(conn, PURPOSE, Some(person.id.as_str())).await?;
+    tokens::insert(
+        conn,
+        &token_hash(&token),
+        PURPOSE,
+        Some(person.id.as_str()),
+        now,
+        now + INVITATION_DAYS * 86_400_000,
+    )
+    .await?;
+    Ok(token)
+}
+
+/// The link a person opens to accept their invitation.
+pub fn url(state: &AppState, token: &str) -> String {
+    format!("{}/invitations/{token}", state.public_url)
+}
+
+fn invalid_token() -> AppError {
+    AppError::new(
+        StatusCode::NOT_FOUND,
+        "invalid_token",
+        "This link is unknown, has been used, or has expired. Ask your practice for a new one.",
+    )
+}
+
+/// The invited person, if the token is still valid.
+pub async fn find(state: &AppState, token: &str) -> AppResult<Person> {
+    let mut conn = state.store.read().await?;
+    let person_id = tokens::find_valid(&mut conn, &token_hash(token), PURPOSE, state.now())
+        .await?
+        .flatten()
+        .ok_or_else(invalid_token)?;
+    let row = people_store::find_any_practice(&mut conn, &person_id)
+        .await?
+        .ok_or_else(invalid_token)?;
+    person(row)
+}
+
+/// Sets the invited person's password and activates them; the link then stops working.
+#[tracing::instrument(skip_all)]
+pub async fn accept(
+    state: &AppState,
+    meta: &RequestMeta,
+    token: &str,
+    password: &str,
+) -> AppResult<Person> {
+    let mut invited = find(state, token).await?;
+    if invited.status != Status::Invited {
+        return Err(invalid_token());
+    }
+    let password = NewPassword::parse("password", password, &[&invited.name, &invited.email])?;
+    let hash = state.hasher.hash(password.expose()).await?;
+    let now = state.now();
+    let mut tx = state.store.begin().await?;
+    if tokens::consume(&mut tx, &token_hash(token), PURPOSE, now)
+        .await?
+        .is_none()
+    {
+        return Err(invalid_token());
+    }
+    people_store::set_password(
+        &mut tx,
+        invited.id.as_str(),
+        &hash,
+        Status::Active.as_str(),
+        now,
+    )
+    .await?;
+    record_raw(
+        &mut tx,
+        state,
+        Some(invited.practice_id.as_str()),
+        Some(invited.id.as_str()),
+        None,
+        meta,
+        AuditEntry::new("accept_invitation", "person", invited.id.as_str()),
+    )
+    .await?;
+    tx.commit().await?;
+    invited.status = Status::Active;
+    Ok(invited)
+}

@@ -1,0 +1,127 @@
+//! Use-cases: one function per action. The only callers of `store/`; each checks the
+//! rulebook in `domain/` before it writes, and writes its audit event in the same transaction.
+
+pub mod audit;
+pub mod invitations;
+pub mod people;
+pub mod practices;
+pub mod sessions;
+
+use std::sync::Arc;
+
+use anyhow::anyhow;
+
+use crate::auth::PasswordHasher;
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::domain::{PersonId, PracticeId, Role, SessionId, Status};
+use crate::error::AppResult;
+use crate::metrics::Metrics;
+use crate::store::people::PersonRow;
+use crate::store::Store;
+
+/// Everything a use-case may need, shared by every request and worker.
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub store: Store,
+    pub hasher: PasswordHasher,
+    pub clock: Arc<dyn Clock>,
+    pub metrics: Metrics,
+    /// The base of links shown to people, e.g. `https://mail.example.org`.
+    pub public_url: String,
+}
+
+impl AppState {
+    pub fn now(&self) -> i64 {
+        self.clock.now_ms()
+    }
+}
+
+/// A person, parsed from their row.
+#[derive(Debug, Clone)]
+pub struct Person {
+    pub id: PersonId,
+    pub practice_id: PracticeId,
+    pub role: Role,
+    pub status: Status,
+    pub name: String,
+    pub email: String,
+    pub mobile: Option<String>,
+    pub consent_email: bool,
+    pub consent_sms: bool,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl TryFrom<PersonRow> for Person {
+    type Error = anyhow::Error;
+
+    fn try_from(row: PersonRow) -> Result<Self, Self::Error> {
+        Ok(Person {
+            role: row
+                .role
+                .parse()
+                .map_err(|_| anyhow!("person {} has unknown role {:?}", row.id, row.role))?,
+            status: row
+                .status
+                .parse()
+                .map_err(|_| anyhow!("person {} has unknown status {:?}", row.id, row.status))?,
+            id: PersonId::from_trusted(row.id),
+            practice_id: PracticeId::from_trusted(row.practice_id),
+            name: row.name,
+            email: row.email,
+            mobile: row.mobile,
+            consent_email: row.consent_email != 0,
+            consent_sms: row.consent_sms != 0,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        })
+    }
+}
+
+impl Person {
+    pub fn to_row(&self) -> PersonRow {
+        PersonRow {
+            id: self.id.to_string(),
+            practice_id: self.practice_id.to_string(),
+            role: self.role.as_str().into(),
+            status: self.status.as_str().into(),
+            name: self.name.clone(),
+            email: self.email.clone(),
+            mobile: self.mobile.clone(),
+            consent_email: self.consent_email as i64,
+            consent_sms: self.consent_sms as i64,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        }
+    }
+}
+
+pub(crate) fn person(row: PersonRow) -> AppResult<Person> {
+    Ok(Person::try_from(row)?)
+}
+
+/// Where a request came from, for the audit log and throttling.
+#[derive(Debug, Clone, Default)]
+pub struct RequestMeta {
+    pub ip: Option<String>,
+}
+
+/// The signed-in person making a request.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub person: Person,
+    pub session_id: SessionId,
+    pub meta: RequestMeta,
+}
+
+impl Caller {
+    pub fn practice_id(&self) -> &str {
+        self.person.practice_id.as_str()
+    }
+
+    pub fn role(&self) -> Role {
+        self.person.role
+    }
+}

@@ -1,0 +1,442 @@
+//! The practice directory: listing, creating and changing people, one's own profile and
+//! password, and the staff groups one may address.
+
+use poem::http::StatusCode;
+
+use crate::domain::password::NewPassword;
+use crate::domain::people::{
+    may_change_person, may_create_person, may_see_email, may_see_person, PersonChange,
+};
+use crate::domain::values::{EmailAddress, MobileNumber, PersonName};
+use crate::domain::{PersonId, PracticeId, Role, Status};
+use crate::error::{AppError, AppResult};
+use crate::store::people::{self as people_store, ListFilter, PersonRow};
+use crate::store::{is_unique_violation, practices, sessions, Conn};
+
+use super::audit::{record, AuditEntry};
+use super::{invitations, person, AppState, Caller, Person};
+
+/// A person as one particular viewer may see them: hidden fields are `None`.
+#[derive(Debug, Clone)]
+pub struct PersonView {
+    pub id: String,
+    pub role: Role,
+    pub name: String,
+    pub status: Option<Status>,
+    pub email: Option<String>,
+    pub mobile: Option<String>,
+    pub consent_email: Option<bool>,
+    pub consent_sms: Option<bool>,
+}
+
+pub fn view(viewer: &Caller, person: &Person) -> PersonView {
+    let is_self = viewer.person.id == person.id;
+    let full = may_see_email(viewer.role(), is_self);
+    PersonView {
+        id: person.id.to_string(),
+        role: person.role,
+        name: person.name.clone(),
+        status: full.then_some(person.status),
+        email: full.then(|| person.email.clone()),
+        mobile: if full { person.mobile.clone() } else { None },
+        consent_email: full.then_some(person.consent_email),
+        consent_sms: full.then_some(person.consent_sms),
+    }
+}
+
+pub struct ListQuery {
+    pub role: Option<Role>,
+    pub status: Option<Status>,
+    pub cursor: Option<String>,
+    pub limit: i64,
+}
+
+/// A page of the directory as the caller may see it, and the cursor of the next page.
+#[tracing::instrument(skip_all)]
+pub async fn list(
+    state: &AppState,
+    caller: &Caller,
+    query: ListQuery,
+) -> AppResult<(Vec<PersonView>, Option<String>)> {
+    let after = query.cursor.as_deref().map(decode_cursor).transpose()?;
+    let limit = query.limit.clamp(1, 200);
+    let client_viewer = (!caller.role().is_staff()).then(|| caller.person.id.as_str());
+    let mut conn = state.store.read().await?;
+    let rows = people_store::list(
+        &mut conn,
+        &ListFilter {
+            practice_id: caller.practice_id(),
+            role: query.role.map(Role::as_str),
+            status: query.status.map(Status::as_str),
+            client_viewer,
+            after: after.as_ref().map(|(n, i)| (n.as_str(), i.as_str())),
+            limit: limit + 1,
+        },
+    )
+    .await?;
+    let mut people = Vec::with_capacity(rows.len());
+    for row in rows {
+        let p = person(row)?;
+        // The SQL filter and the rule must agree; the rule has the last word.
+        if may_see_person(caller.role(), p.id == caller.person.id, p.role, p.status) {
+            people.push(p);
+        }
+    }
+    let next = if people.len() as i64 > limit {
+        people.truncate(limit as usize);
+        people.last().map(|p| encode_cursor(&p.name, p.id.as_str()))
+    } else {
+        None
+    };
+    Ok((people.iter().map(|p| view(caller, p)).collect(), next))
+}
+
+fn encode_cursor(name: &str, id: &str) -> String {
+    data_encoding::BASE64URL_NOPAD.encode(format!("{name}\u{0}{id}").as_bytes())
+}
+
+fn decode_cursor(cursor: &str) -> AppResult<(String, String)> {
+    let bad = || AppError::invalid("cursor", "cursor is not one this server handed out.");
+    let bytes = data_encoding::BASE64URL_NOPAD
+        .decode(cursor.as_bytes())
+        .map_err(|_| bad())?;
+    let text = String::from_utf8(bytes).map_err(|_| bad())?;
+    let (name, id) = text.split_once('\u{0}').ok_or_else(bad)?;
+    Ok((name.to_string(), id.to_string()))
+}
+
+/// Loads a person of the caller's practice that the caller may see; otherwise 404.
+async fn visible_person(conn: &mut Conn, caller: &Caller, id: &str) -> AppResult<Person> {
+    let found = people_store::find(conn, caller.practice_id(), id).await?;
+    match found {
+        Some(row) => {
+            let p = person(row)?;
+            if may_see_person(caller.role(), p.id == caller.person.id, p.role, p.status) {
+                Ok(p)
+            } else {
+                Err(AppError::not_found("person"))
+            }
+        }
+        None => Err(AppError::not_found("person")),
+    }
+}
+
+pub async fn get(state: &AppState, caller: &Caller, id: &str) -> AppResult<PersonView> {
+    let mut conn = state.store.read().await?;
+    let p = visible_person(&mut conn, caller, id).await?;
+    Ok(view(caller, &p))
+}
+
+pub struct NewPerson {
+    pub role: Role,
+    pub name: PersonName,
+    pub email: EmailAddress,
+    pub mobile: Option<MobileNumber>,
+}
+
+/// Inserts a person; a taken address becomes 409 `email_taken`.
+pub(crate) async fn insert_person(
+    conn: &mut Conn,
+    state: &AppState,
+    practice_id: &PracticeId,
+    new: &NewPerson,
+    password_hash: Option<&str>,
+) -> AppResult<Person> {
+    let now = state.now();
+    let row = PersonRow {
+        id: PersonId::generate().into_string(),
+        practice_id: practice_id.to_string(),
+        role: new.role.as_str().into(),
+        status: if password_hash.is_some() {
+            Status::Active
+        } else {
+            Status::Invited
+        }
+        .as_str()
+        .into(),
+        name: new.name.as_str().into(),
+        email: new.email.as_str().into(),
+        mobile: new.mobile.as_ref().map(|m| m.as_str().to_string()),
+        // Staff are notified by default; clients only once they consent.
+        consent_email: new.role.is_staff() as i64,
+        consent_sms: 0,
+        created_at: now,
+        updated_at: now,
+    };
+    match people_store::insert(conn, &row, password_hash).await {
+        Ok(()) => person(row),
+        Err(e) if is_unique_violation(&e, "people_practice_email_key", "people.email_norm") => {
+            Err(email_taken())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn email_taken() -> AppError {
+    AppError::new(
+        StatusCode::CONFLICT,
+        "email_taken",
+        "email is already used by another person of this practice.",
+    )
+    .with_field("email")
+}
+
+/// Creates a person as `invited`; they choose a password through their invitation.
+#[tracing::instrument(skip_all, fields(role = %new.role))]
+pub async fn create(state: &AppState, caller: &Caller, new: NewPerson) -> AppResult<PersonView> {
+    may_create_person(caller.role(), new.role)?;
+    let mut tx = state.store.begin().await?;
+    let created = insert_person(&mut tx, state, &caller.person.practice_id, &new, None).await?;
+    invitations::issue(&mut tx, state, &created).await?;
+    record(
+        &mut tx,
+        state,
+        caller,
+        AuditEntry::new("create_person", "person", created.id.as_str()),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(view(caller, &created))
+}
+
+/// A change to a person; `None` leaves a field as it is.
+#[derive(Default)]
+pub struct PersonPatch {
+    pub name: Option<PersonName>,
+    pub email: Option<EmailAddress>,
+    /// `Some(None)` clears the number.
+    pub mobile: Option<Option<MobileNumber>>,
+    pub role: Option<Role>,
+    pub status: Option<Status>,
+    pub consent_email: Option<bool>,
+    pub consent_sms: Option<bool>,
+}
+
+fn apply(target: &mut Person, patch: PersonPatch) {
+    if let Some(name) = patch.name {
+        target.name = name.as_str().into();
+    }
+    if let Some(email) = patch.email {
+        target.email = email.as_str().into();
+    }
+    if let Some(mobile) = patch.mobile {
+        target.mobile = mobile.map(|m| m.as_str().to_string());
+    }
+    if let Some(role) = patch.role {
+        target.role = role;
+    }
+    if let Some(status) = patch.status {
+        target.status = status;
+    }
+    if let Some(consent) = patch.consent_email {
+        target.consent_email = consent;
+    }
+    if let Some(consent) = patch.consent_sms {
+        target.consent_sms = consent;
+    }
+}
+
+/// Changes a person of the practice under the directory rules.
+#[tracing::instrument(skip_all)]
+pub async fn update(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    patch: PersonPatch,
+) -> AppResult<PersonView> {
+    let mut tx = state.store.begin().await?;
+    let mut target = visible_person(&mut tx, caller, id).await?;
+    let is_self = target.id == caller.person.id;
+    let change = PersonChange {
+        profile: patch.name.is_some() || patch.email.is_some() || patch.mobile.is_some(),
+        role: patch.role.filter(|r| *r != target.role),
+        status: patch.status.filter(|s| *s != target.status),
+    };
+    may_change_person(caller.role(), is_self, target.role, target.status, change)?;
+    let was_activated = target.status.is_activated();
+    apply(&mut target, patch);
+    check_sms_consent(&target)?;
+    target.updated_at = state.now();
+    match people_store::update(&mut tx, &target.to_row()).await {
+        Ok(()) => {}
+        Err(e) if is_unique_violation(&e, "people_practice_email_key", "people.email_norm") => {
+            return Err(email_taken())
+        }
+        Err(e) => return Err(e.into()),
+    }
+    if was_activated && target.status == Status::Disabled {
+        sessions::delete_for_person(&mut tx, target.id.as_str(), None).await?;
+    }
+    let action = match change.status {
+        Some(Status::Disabled) => "disable_person",
+        Some(_) => "change_person_status",
+        None if change.role.is_some() => "change_person_role",
+        None => "update_person",
+    };
+    record(
+        &mut tx,
+        state,
+        caller,
+        AuditEntry::new(action, "person", target.id.as_str()),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(view(caller, &target))
+}
+
+fn check_sms_consent(person: &Person) -> AppResult<()> {
+    if person.consent_sms && person.mobile.is_none() {
+        return Err(AppError::invalid(
+            "consent_sms",
+            "consent_sms needs a mobile number; set mobile first.",
+        ));
+    }
+    Ok(())
+}
+
+pub struct Me {
+    pub person: Person,
+    pub practice_slug: String,
+    pub practice_name: String,
+}
+
+pub async fn me(state: &AppState, caller: &Caller) -> AppResult<Me> {
+    let mut conn = state.store.read().await?;
+    let practice = practices::find(&mut conn, caller.practice_id())
+        .await?
+        .ok_or_else(|| {
+            AppError::internal(anyhow::anyhow!("practice of a signed-in person is missing"))
+        })?;
+    Ok(Me {
+        person: caller.person.clone(),
+        practice_slug: practice.slug,
+        practice_name: practice.name,
+    })
+}
+
+/// Changes one's own name, mobile number and notification consents.
+#[tracing::instrument(skip_all)]
+pub async fn update_me(state: &AppState, caller: &Caller, patch: PersonPatch) -> AppResult<Me> {
+    if patch.role.is_some() || patch.status.is_some() || patch.email.is_some() {
+        return Err(AppError::forbidden(
+            "Your role, status and email are changed by your practice.",
+        ));
+    }
+    let mut tx = state.store.begin().await?;
+    let mut target = visible_person(&mut tx, caller, caller.person.id.as_str()).await?;
+    apply(&mut target, patch);
+    check_sms_consent(&target)?;
+    target.updated_at = state.now();
+    people_store::update(&mut tx, &target.to_row()).await?;
+    record(
+        &mut tx,
+        state,
+        caller,
+        AuditEntry::new("update_own_profile", "person", target.id.as_str()),
+    )
+    .await?;
+    tx.commit().await?;
+    let caller = Caller {
+        person: target,
+        ..caller.clone()
+    };
+    me(state, &caller).await
+}
+
+/// Changes one's own password; every other session of the person ends.
+#[tracing::instrument(skip_all)]
+pub async fn change_password(
+    state: &AppState,
+    caller: &Caller,
+    current: &str,
+    new: &str,
+) -> AppResult<()> {
+    let hash = {
+        let mut conn = state.store.read().await?;
+        people_store::password_hash(&mut conn, caller.person.id.as_str()).await?
+    };
+    if !state.hasher.verify(current, hash.as_deref()).await? {
+        return Err(AppError::new(
+            StatusCode::BAD_REQUEST,
+            "current_password_incorrect",
+            "current_password is not your current password.",
+        )
+        .with_field("current_password"));
+    }
+    let new = NewPassword::parse(
+        "new_password",
+        new,
+        &[&caller.person.name, &caller.person.email],
+    )?;
+    let new_hash = state.hasher.hash(new.expose()).await?;
+    let mut tx = state.store.begin().await?;
+    people_store::set_password(
+        &mut tx,
+        caller.person.id.as_str(),
+        &new_hash,
+        caller.person.status.as_str(),
+        state.now(),
+    )
+    .await?;
+    sessions::delete_for_person(
+        &mut tx,
+        caller.person.id.as_str(),
+        Some(caller.session_id.as_str()),
+    )
+    .await?;
+    record(
+        &mut tx,
+        state,
+        caller,
+        AuditEntry::new("change_password", "person", caller.person.id.as_str()),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// A staff group that may be addressed as a whole.
+pub struct Group {
+    pub id: &'static str,
+    pub name: &'static str,
+    pub role: Role,
+    /// Staff see how many active members a group has.
+    pub active_members: Option<i64>,
+}
+
+const GROUPS: [(&str, &str, Role); 4] = [
+    ("group:providers", "Providers", Role::Provider),
+    ("group:front_office", "Front office", Role::FrontOffice),
+    ("group:billers", "Billing", Role::Biller),
+    (
+        "group:external_agents",
+        "External agents",
+        Role::ExternalAgent,
+    ),
+];
+
+/// The staff groups the caller may address: clients never see external agents.
+pub async fn groups(state: &AppState, caller: &Caller) -> AppResult<Vec<Group>> {
+    let mut conn = state.store.read().await?;
+    let mut out = Vec::new();
+    for (id, name, role) in GROUPS {
+        if !caller.role().is_staff() && !role.is_addressable_by_clients() {
+            continue;
+        }
+        let active_members = if caller.role().is_staff() {
+            Some(
+                people_store::count_active_in_role(&mut conn, caller.practice_id(), role.as_str())
+                    .await?,
+            )
+        } else {
+            None
+        };
+        out.push(Group {
+            id,
+            name,
+            role,
+            active_members,
+        });
+    }
+    Ok(out)
+}

@@ -1,0 +1,243 @@
+//! Signing in and out, and turning a bearer token back into a caller.
+
+use poem::http::StatusCode;
+
+use crate::auth::{new_token, token_hash};
+use crate::domain::values::EmailAddress;
+use crate::domain::SessionId;
+use crate::error::{AppError, AppResult};
+use crate::store::practices::PracticeRow;
+use crate::store::sessions::SessionRow;
+use crate::store::{people as people_store, practices, sessions, sign_in_failures};
+
+use super::audit::{record, record_raw, AuditEntry};
+use super::{person, AppState, Caller, Person, RequestMeta};
+
+/// A session is refreshed in the database at most this often, not on every request.
+const TOUCH_EVERY_MS: i64 = 60_000;
+
+pub struct SignedIn {
+    pub token: String,
+    pub expires_at: i64,
+    pub person: Person,
+    pub practice: PracticeRow,
+}
+
+fn invalid_credentials() -> AppError {
+    // One answer for an unknown practice, an unknown address, a wrong password and an
+    // account that cannot sign in: nothing tells them apart.
+    AppError::new(
+        StatusCode::UNAUTHORIZED,
+        "invalid_credentials",
+        "The practice, email or password is not correct.",
+    )
+}
+
+/// Signs a person in with their practice, email and password.
+#[tracing::instrument(skip_all)]
+pub async fn sign_in(
+    state: &AppState,
+    meta: &RequestMeta,
+    practice_slug: &str,
+    email: &str,
+    password: &str,
+) -> AppResult<SignedIn> {
+    if practice_slug.trim().is_empty() {
+        return Err(AppError::invalid("practice", "practice is required."));
+    }
+    let email = EmailAddress::parse("email", email)?;
+    if password.is_empty() {
+        return Err(AppError::invalid("password", "password is required."));
+    }
+    let slug = practice_slug.trim().to_ascii_lowercase();
+    let account_key = token_hash(&format!("{slug}\n{}", email.normalized()));
+    let now = state.now();
+    let auth = &state.config.auth;
+    let window_ms = auth.failure_window_minutes * 60_000;
+
+    let mut conn = state.store.read().await?;
+    let mut retry_after = None;
+    let mut checks = vec![(
+        "account",
+        account_key.clone(),
+        auth.max_failures_per_account,
+    )];
+    if let Some(ip) = &meta.ip {
+        checks.push(("address", ip.clone(), auth.max_failures_per_address));
+    }
+    for (scope, key, limit) in &checks {
+        let (count, oldest) =
+            sign_in_failures::count_since(&mut conn, scope, key, now - window_ms).await?;
+        if count >= *limit {
+            let until = oldest.unwrap_or(now) + window_ms;
+            let secs = ((until - now).max(1000) + 999) / 1000;
+            retry_after = Some(retry_after.unwrap_or(0).max(secs as u64));
+        }
+    }
+    let practice = practices::find_by_slug(&mut conn, &slug).await?;
+    let found = match &practice {
+        Some(p) => people_store::find_for_sign_in(&mut conn, &p.id, &email.normalized()).await?,
+        None => None,
+    };
+    drop(conn);
+
+    if let Some(secs) = retry_after {
+        state.metrics.sign_in_failures.inc();
+        let mut tx = state.store.begin().await?;
+        record_raw(
+            &mut tx,
+            state,
+            practice.as_ref().map(|p| p.id.as_str()),
+            found.as_ref().map(|(p, _)| p.id.as_str()),
+            None,
+            meta,
+            AuditEntry {
+                action: "sign_in",
+                object_type: Some("person"),
+                object_id: found.as_ref().map(|(p, _)| p.id.as_str()),
+                outcome: "throttled",
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        return Err(AppError::too_many_attempts(secs));
+    }
+
+    let hash = found.as_ref().and_then(|(_, hash)| hash.as_deref());
+    let password_ok = state.hasher.verify(password, hash).await?;
+    let signed_in = match (practice, found) {
+        (Some(practice), Some((row, _))) if password_ok => {
+            let person = person(row)?;
+            person.status.is_activated().then_some((practice, person))
+        }
+        _ => None,
+    };
+
+    let mut tx = state.store.begin().await?;
+    let Some((practice, person)) = signed_in else {
+        for (scope, key, _) in &checks {
+            sign_in_failures::record(&mut tx, scope, key, now).await?;
+        }
+        let practice_id = practices::find_by_slug(&mut tx, &slug).await?.map(|p| p.id);
+        let person_id = match &practice_id {
+            Some(pid) => people_store::find_for_sign_in(&mut tx, pid, &email.normalized())
+                .await?
+                .map(|(p, _)| p.id),
+            None => None,
+        };
+        record_raw(
+            &mut tx,
+            state,
+            practice_id.as_deref(),
+            person_id.as_deref(),
+            None,
+            meta,
+            AuditEntry {
+                action: "sign_in",
+                object_type: Some("person"),
+                object_id: person_id.as_deref(),
+                outcome: "failure",
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        state.metrics.sign_in_failures.inc();
+        return Err(invalid_credentials());
+    };
+
+    let token = new_token();
+    let session = SessionRow {
+        id: SessionId::generate().into_string(),
+        person_id: person.id.to_string(),
+        practice_id: practice.id.clone(),
+        created_at: now,
+        last_seen_at: now,
+        expires_at: now + auth.session_max_hours * 3_600_000,
+    };
+    sessions::insert(&mut tx, &session, &token_hash(&token)).await?;
+    sign_in_failures::clear(&mut tx, "account", &account_key).await?;
+    record_raw(
+        &mut tx,
+        state,
+        Some(&practice.id),
+        Some(person.id.as_str()),
+        Some(&session.id),
+        meta,
+        AuditEntry::new("sign_in", "person", person.id.as_str()),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(SignedIn {
+        token,
+        expires_at: session.expires_at,
+        person,
+        practice,
+    })
+}
+
+/// The caller behind a bearer token, if the session is still alive.
+pub async fn authenticate(state: &AppState, token: &str, meta: RequestMeta) -> AppResult<Caller> {
+    let now = state.now();
+    let mut conn = state.store.read().await?;
+    let Some(session) = sessions::find_by_token_hash(&mut conn, &token_hash(token)).await? else {
+        return Err(AppError::unauthenticated(
+            "Your session has ended; sign in again.",
+        ));
+    };
+    let idle_limit = state.config.auth.session_idle_minutes * 60_000;
+    let person_row =
+        people_store::find(&mut conn, &session.practice_id, &session.person_id).await?;
+    drop(conn);
+    let person = match person_row {
+        Some(row) => Some(person(row)?),
+        None => None,
+    };
+    let within_limits = now < session.expires_at && now - session.last_seen_at < idle_limit;
+    let mut conn = state.store.write().await?;
+    let person = match person {
+        Some(person) if within_limits && person.status.is_activated() => person,
+        _ => {
+            sessions::delete(&mut conn, &session.id).await?;
+            return Err(AppError::new(
+                StatusCode::UNAUTHORIZED,
+                "session_expired",
+                "Your session has ended; sign in again.",
+            ));
+        }
+    };
+    if now - session.last_seen_at >= TOUCH_EVERY_MS {
+        sessions::touch(&mut conn, &session.id, now).await?;
+    }
+    Ok(Caller {
+        person,
+        session_id: SessionId::from_trusted(session.id),
+        meta,
+    })
+}
+
+/// Ends the caller's session.
+#[tracing::instrument(skip_all)]
+pub async fn sign_out(state: &AppState, caller: &Caller) -> AppResult<()> {
+    let mut tx = state.store.begin().await?;
+    sessions::delete(&mut tx, caller.session_id.as_str()).await?;
+    record(
+        &mut tx,
+        state,
+        caller,
+        AuditEntry::new("sign_out", "person", caller.person.id.as_str()),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Removes expired sessions and old sign-in failures (run by the janitor).
+pub async fn sweep(state: &AppState) -> AppResult<()> {
+    let now = state.now();
+    let auth = &state.config.auth;
+    let mut conn = state.store.write().await?;
+    sessions::delete_expired(&mut conn, now, now - auth.session_idle_minutes * 60_000).await?;
+    sign_in_failures::delete_older_than(&mut conn, now - auth.failure_window_minutes * 60_000)
+        .await?;
+    Ok(())
+}

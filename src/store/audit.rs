@@ -1,0 +1,150 @@
+//! The audit log: append-only (triggers refuse UPDATE and DELETE) and hash-chained, each
+//! row's hash covering the previous row's hash and every field of its own.
+
+use sha2::{Digest, Sha256};
+use sqlx::FromRow;
+
+use super::Conn;
+
+/// One audit event as it is appended. Never holds message content or secrets.
+#[derive(Debug, Clone, Default)]
+pub struct NewAuditEvent {
+    pub at: i64,
+    pub practice_id: Option<String>,
+    pub actor_id: Option<String>,
+    pub action: String,
+    pub object_type: Option<String>,
+    pub object_id: Option<String>,
+    pub outcome: String,
+    pub ip: Option<String>,
+    pub session_ref: Option<String>,
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct AuditRow {
+    pub seq: i64,
+    pub at: i64,
+    pub practice_id: Option<String>,
+    pub actor_id: Option<String>,
+    pub action: String,
+    pub object_type: Option<String>,
+    pub object_id: Option<String>,
+    pub outcome: String,
+    pub ip: Option<String>,
+    pub session_ref: Option<String>,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+fn chain_hash(prev_hash: &str, seq: i64, e: &NewAuditEvent) -> String {
+    let mut hasher = Sha256::new();
+    let opt = |v: &Option<String>| {
+        v.clone()
+            .map(|s| format!("+{s}"))
+            .unwrap_or_else(|| "-".into())
+    };
+    for part in [
+        prev_hash.to_string(),
+        seq.to_string(),
+        e.at.to_string(),
+        opt(&e.practice_id),
+        opt(&e.actor_id),
+        e.action.clone(),
+        opt(&e.object_type),
+        opt(&e.object_id),
+        e.outcome.clone(),
+        opt(&e.ip),
+        opt(&e.session_ref),
+    ] {
+        hasher.update(part.len().to_string().as_bytes());
+        hasher.update(b":");
+        hasher.update(part.as_bytes());
+    }
+    hex::encode(hasher.finalize())
+}
+
+/// Appends one event. Call inside the write transaction of the change it records.
+pub async fn append(conn: &mut Conn, event: &NewAuditEvent) -> Result<i64, sqlx::Error> {
+    // Taking the head row first serialises appenders (a row lock on PostgreSQL, the write
+    // lock on SQLite), so the chain never forks.
+    let (seq, prev_hash): (i64, String) =
+        sqlx::query_as("UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash")
+            .fetch_one(&mut *conn)
+            .await?;
+    let hash = chain_hash(&prev_hash, seq, event);
+    sqlx::query(
+        "INSERT INTO audit_events (seq, at, practice_id, actor_id, action, object_type, object_id, \
+         outcome, ip, session_ref, prev_hash, hash) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+    )
+    .bind(seq)
+    .bind(event.at)
+    .bind(&event.practice_id)
+    .bind(&event.actor_id)
+    .bind(&event.action)
+    .bind(&event.object_type)
+    .bind(&event.object_id)
+    .bind(&event.outcome)
+    .bind(&event.ip)
+    .bind(&event.session_ref)
+    .bind(&prev_hash)
+    .bind(&hash)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query("UPDATE audit_head SET hash = $1 WHERE id = 1")
+        .bind(&hash)
+        .execute(&mut *conn)
+        .await?;
+    Ok(seq)
+}
+
+const COLUMNS: &str = "seq, at, practice_id, actor_id, action, object_type, object_id, outcome, \
+                       ip, session_ref, prev_hash, hash";
+
+/// A practice's events, newest first, before `before_seq`.
+pub async fn list(
+    conn: &mut Conn,
+    practice_id: &str,
+    before_seq: Option<i64>,
+    limit: i64,
+) -> Result<Vec<AuditRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM audit_events WHERE practice_id = $1 AND seq < $2 \
+         ORDER BY seq DESC LIMIT $3"
+    ))
+    .bind(practice_id)
+    .bind(before_seq.unwrap_or(i64::MAX))
+    .bind(limit)
+    .fetch_all(conn)
+    .await
+}
+
+/// Walks the whole chain; returns the number of events, or the first seq that does not fit.
+pub async fn verify_chain(conn: &mut Conn) -> Result<Result<i64, i64>, sqlx::Error> {
+    let rows: Vec<AuditRow> =
+        sqlx::query_as(&format!("SELECT {COLUMNS} FROM audit_events ORDER BY seq"))
+            .fetch_all(conn)
+            .await?;
+    let mut prev = "0".repeat(64);
+    for (index, row) in rows.iter().enumerate() {
+        let event = NewAuditEvent {
+            at: row.at,
+            practice_id: row.practice_id.clone(),
+            actor_id: row.actor_id.clone(),
+            action: row.action.clone(),
+            object_type: row.object_type.clone(),
+            object_id: row.object_id.clone(),
+            outcome: row.outcome.clone(),
+            ip: row.ip.clone(),
+            session_ref: row.session_ref.clone(),
+        };
+        if row.seq != index as i64 + 1
+            || row.prev_hash != prev
+            || chain_hash(&prev, row.seq, &event) != row.hash
+        {
+            return Ok(Err(row.seq));
+        }
+        prev = row.hash.clone();
+    }
+    Ok(Ok(rows.len() as i64))
+}

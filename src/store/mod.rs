@@ -1,0 +1,240 @@
+//! The only place with SQL. One SQL text per query serves both backends through sqlx's
+//! `Any` driver: times are Unix milliseconds, flags are 0/1 integers, ids are text.
+
+pub mod audit;
+pub mod people;
+pub mod practices;
+pub mod sessions;
+pub mod sign_in_failures;
+pub mod tokens;
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::pool::PoolConnection;
+use sqlx::{Any, AnyPool, ConnectOptions, Executor, Row, Transaction};
+
+pub type Conn = sqlx::AnyConnection;
+pub type Tx = Transaction<'static, Any>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Connection pools for one database. On SQLite every write goes through one connection
+/// (SQLite admits one writer anyway) and begins `IMMEDIATE`, so concurrent writers queue
+/// instead of failing with "database is locked"; reads use the other pool in parallel.
+#[derive(Clone)]
+pub struct Store {
+    backend: Backend,
+    reader: AnyPool,
+    writer: AnyPool,
+}
+
+static MIGRATE_SQLITE: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
+static MIGRATE_POSTGRES: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
+
+impl Store {
+    /// Connects, sets and checks the SQLite pragmas, and applies the migrations.
+    pub async fn open(
+        url: &str,
+        max_connections: u32,
+        busy_timeout_ms: u64,
+    ) -> anyhow::Result<Self> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Backend::Postgres
+        } else {
+            bail!("database.url must start with sqlite:// or postgres://");
+        };
+        let store = match backend {
+            Backend::Sqlite => Self::open_sqlite(url, max_connections, busy_timeout_ms).await?,
+            Backend::Postgres => {
+                let options = AnyConnectOptions::from_str(url)
+                    .context("database.url is not a valid PostgreSQL URL")?
+                    .disable_statement_logging();
+                let pool = AnyPoolOptions::new()
+                    .max_connections(max_connections)
+                    .acquire_timeout(Duration::from_secs(10))
+                    .connect_with(options)
+                    .await
+                    .context("cannot connect to the PostgreSQL database in database.url")?;
+                Store {
+                    backend,
+                    reader: pool.clone(),
+                    writer: pool,
+                }
+            }
+        };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    async fn open_sqlite(
+        url: &str,
+        max_connections: u32,
+        busy_timeout_ms: u64,
+    ) -> anyhow::Result<Self> {
+        let path = url
+            .trim_start_matches("sqlite://")
+            .trim_start_matches("sqlite:")
+            .split('?')
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        if path.is_empty() || path == ":memory:" {
+            bail!("database.url must name a SQLite file: an in-memory database is not durable");
+        }
+        if let Some(parent) = Path::new(&path)
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+        {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("cannot create the directory {}", parent.display()))?;
+        }
+        let url = if url.contains("mode=") {
+            url.to_string()
+        } else if url.contains('?') {
+            format!("{url}&mode=rwc")
+        } else {
+            format!("{url}?mode=rwc")
+        };
+        let options = AnyConnectOptions::from_str(&url)
+            .context("database.url is not a valid SQLite URL")?
+            .disable_statement_logging();
+        let pragmas = format!(
+            "PRAGMA busy_timeout = {busy_timeout_ms}; PRAGMA journal_mode = WAL; \
+             PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;"
+        );
+        let pool = |max: u32| {
+            let pragmas = pragmas.clone();
+            AnyPoolOptions::new()
+                .max_connections(max)
+                .acquire_timeout(Duration::from_secs(30))
+                .after_connect(move |conn, _meta| {
+                    let pragmas = pragmas.clone();
+                    Box::pin(async move {
+                        conn.execute(pragmas.as_str()).await?;
+                        Ok(())
+                    })
+                })
+                .connect_with(options.clone())
+        };
+        let writer = pool(1)
+            .await
+            .with_context(|| format!("cannot open the SQLite database {path}"))?;
+        let reader = pool(max_connections)
+            .await
+            .with_context(|| format!("cannot open the SQLite database {path}"))?;
+        let store = Store {
+            backend: Backend::Sqlite,
+            reader,
+            writer,
+        };
+        store.check_sqlite_pragmas(busy_timeout_ms).await?;
+        Ok(store)
+    }
+
+    /// sqlx sets none of these by default; a database that silently runs without them
+    /// loses data or integrity, so start-up refuses it.
+    async fn check_sqlite_pragmas(&self, busy_timeout_ms: u64) -> anyhow::Result<()> {
+        for pool in [&self.writer, &self.reader] {
+            let mut conn = pool.acquire().await?;
+            let journal: String = sqlx::query("PRAGMA journal_mode")
+                .fetch_one(&mut *conn)
+                .await?
+                .try_get(0)?;
+            let synchronous: i64 = sqlx::query("PRAGMA synchronous")
+                .fetch_one(&mut *conn)
+                .await?
+                .try_get(0)?;
+            let foreign_keys: i64 = sqlx::query("PRAGMA foreign_keys")
+                .fetch_one(&mut *conn)
+                .await?
+                .try_get(0)?;
+            let busy: i64 = sqlx::query("PRAGMA busy_timeout")
+                .fetch_one(&mut *conn)
+                .await?
+                .try_get(0)?;
+            if !journal.eq_ignore_ascii_case("wal") {
+                bail!("SQLite refused WAL mode (journal_mode is {journal}); put storage.data_dir on a local disk");
+            }
+            if synchronous != 2 {
+                bail!("SQLite synchronous is {synchronous}, expected FULL (2)");
+            }
+            if foreign_keys != 1 {
+                bail!("SQLite foreign keys are off");
+            }
+            if busy != busy_timeout_ms as i64 {
+                bail!("SQLite busy_timeout is {busy}, expected {busy_timeout_ms}");
+            }
+        }
+        Ok(())
+    }
+
+    pub async fn migrate(&self) -> anyhow::Result<()> {
+        let migrator = match self.backend {
+            Backend::Sqlite => &MIGRATE_SQLITE,
+            Backend::Postgres => &MIGRATE_POSTGRES,
+        };
+        migrator
+            .run(&self.writer)
+            .await
+            .context("applying database migrations")?;
+        Ok(())
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// A connection for reading.
+    pub async fn read(&self) -> Result<PoolConnection<Any>, sqlx::Error> {
+        self.reader.acquire().await
+    }
+
+    /// A connection for a single writing statement.
+    pub async fn write(&self) -> Result<PoolConnection<Any>, sqlx::Error> {
+        self.writer.acquire().await
+    }
+
+    /// A write transaction; on SQLite it takes the write lock at once.
+    pub async fn begin(&self) -> Result<Tx, sqlx::Error> {
+        match self.backend {
+            Backend::Sqlite => self.writer.begin_with("BEGIN IMMEDIATE").await,
+            Backend::Postgres => self.writer.begin().await,
+        }
+    }
+
+    /// Whether the database answers.
+    pub async fn ping(&self) -> bool {
+        match self.reader.acquire().await {
+            Ok(mut conn) => sqlx::query("SELECT 1").execute(&mut *conn).await.is_ok(),
+            Err(_) => false,
+        }
+    }
+
+    pub async fn close(&self) {
+        self.writer.close().await;
+        self.reader.close().await;
+    }
+}
+
+/// Whether a database error is the violation of the named unique constraint.
+/// PostgreSQL names the constraint; SQLite names the columns in its message.
+pub fn is_unique_violation(error: &sqlx::Error, constraint: &str, sqlite_columns: &str) -> bool {
+    match error {
+        sqlx::Error::Database(db) => {
+            db.kind() == sqlx::error::ErrorKind::UniqueViolation
+                && (db.constraint() == Some(constraint) || db.message().contains(sqlite_columns))
+        }
+        _ => false,
+    }
+}

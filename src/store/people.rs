@@ -1,0 +1,200 @@
+//! People: staff and clients of a practice.
+
+use sqlx::FromRow;
+
+use super::Conn;
+
+/// A person as stored. Role and status are the names of `domain::Role`/`Status`.
+#[derive(Debug, Clone, FromRow)]
+pub struct PersonRow {
+    pub id: String,
+    pub practice_id: String,
+    pub role: String,
+    pub status: String,
+    pub name: String,
+    pub email: String,
+    pub mobile: Option<String>,
+    pub consent_email: i64,
+    pub consent_sms: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+const COLUMNS: &str = "id, practice_id, role, status, name, email, mobile, consent_email, \
+                       consent_sms, created_at, updated_at";
+
+pub async fn insert(
+    conn: &mut Conn,
+    row: &PersonRow,
+    password_hash: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO people (id, practice_id, role, status, name, email, email_norm, mobile, \
+         consent_email, consent_sms, password_hash, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+    )
+    .bind(&row.id)
+    .bind(&row.practice_id)
+    .bind(&row.role)
+    .bind(&row.status)
+    .bind(&row.name)
+    .bind(&row.email)
+    .bind(row.email.to_lowercase())
+    .bind(&row.mobile)
+    .bind(row.consent_email)
+    .bind(row.consent_sms)
+    .bind(password_hash)
+    .bind(row.created_at)
+    .bind(row.updated_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Writes every changeable field of `row`.
+pub async fn update(conn: &mut Conn, row: &PersonRow) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE people SET role = $1, status = $2, name = $3, email = $4, email_norm = $5, \
+         mobile = $6, consent_email = $7, consent_sms = $8, updated_at = $9 \
+         WHERE id = $10 AND practice_id = $11",
+    )
+    .bind(&row.role)
+    .bind(&row.status)
+    .bind(&row.name)
+    .bind(&row.email)
+    .bind(row.email.to_lowercase())
+    .bind(&row.mobile)
+    .bind(row.consent_email)
+    .bind(row.consent_sms)
+    .bind(row.updated_at)
+    .bind(&row.id)
+    .bind(&row.practice_id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn find(
+    conn: &mut Conn,
+    practice_id: &str,
+    id: &str,
+) -> Result<Option<PersonRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM people WHERE practice_id = $1 AND id = $2"
+    ))
+    .bind(practice_id)
+    .bind(id)
+    .fetch_optional(conn)
+    .await
+}
+
+/// A person by id alone, for links that carry no practice (invitations).
+pub async fn find_any_practice(
+    conn: &mut Conn,
+    id: &str,
+) -> Result<Option<PersonRow>, sqlx::Error> {
+    sqlx::query_as(&format!("SELECT {COLUMNS} FROM people WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(conn)
+        .await
+}
+
+/// The person with this address (compared ignoring case) and their password hash.
+pub async fn find_for_sign_in(
+    conn: &mut Conn,
+    practice_id: &str,
+    email_norm: &str,
+) -> Result<Option<(PersonRow, Option<String>)>, sqlx::Error> {
+    #[derive(FromRow)]
+    struct WithHash {
+        #[sqlx(flatten)]
+        person: PersonRow,
+        password_hash: Option<String>,
+    }
+    let row: Option<WithHash> = sqlx::query_as(&format!(
+        "SELECT {COLUMNS}, password_hash FROM people WHERE practice_id = $1 AND email_norm = $2"
+    ))
+    .bind(practice_id)
+    .bind(email_norm)
+    .fetch_optional(conn)
+    .await?;
+    Ok(row.map(|r| (r.person, r.password_hash)))
+}
+
+pub async fn password_hash(conn: &mut Conn, id: &str) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar("SELECT password_hash FROM people WHERE id = $1")
+        .bind(id)
+        .fetch_optional(conn)
+        .await
+        .map(Option::flatten)
+}
+
+pub async fn set_password(
+    conn: &mut Conn,
+    id: &str,
+    password_hash: &str,
+    status: &str,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE people SET password_hash = $1, status = $2, updated_at = $3 WHERE id = $4")
+        .bind(password_hash)
+        .bind(status)
+        .bind(now)
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Filters for a directory page.
+pub struct ListFilter<'a> {
+    pub practice_id: &'a str,
+    pub role: Option<&'a str>,
+    pub status: Option<&'a str>,
+    /// When the viewer is a client: only themself and the active staff clients may write to
+    /// (the SQL form of `domain::people::may_see_person`).
+    pub client_viewer: Option<&'a str>,
+    /// Keyset position: the last (name, id) of the previous page.
+    pub after: Option<(&'a str, &'a str)>,
+    pub limit: i64,
+}
+
+pub async fn list(conn: &mut Conn, filter: &ListFilter<'_>) -> Result<Vec<PersonRow>, sqlx::Error> {
+    let (after_name, after_id) = match filter.after {
+        Some((name, id)) => (Some(name), Some(id)),
+        None => (None, None),
+    };
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM people WHERE practice_id = $1 \
+         AND (CAST($2 AS TEXT) IS NULL OR role = $2) \
+         AND (CAST($3 AS TEXT) IS NULL OR status = $3) \
+         AND (CAST($4 AS TEXT) IS NULL OR id = $4 \
+              OR (role IN ('provider', 'front_office', 'biller') AND status = 'active')) \
+         AND (CAST($5 AS TEXT) IS NULL OR name > $5 OR (name = $5 AND id > $6)) \
+         ORDER BY name, id LIMIT $7"
+    ))
+    .bind(filter.practice_id)
+    .bind(filter.role)
+    .bind(filter.status)
+    .bind(filter.client_viewer)
+    .bind(after_name)
+    .bind(after_id)
+    .bind(filter.limit)
+    .fetch_all(conn)
+    .await
+}
+
+/// How many active people hold `role` (a staff group's size).
+pub async fn count_active_in_role(
+    conn: &mut Conn,
+    practice_id: &str,
+    role: &str,
+) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT COUNT(*) FROM people WHERE practice_id = $1 AND role = $2 AND status = 'active'",
+    )
+    .bind(practice_id)
+    .bind(role)
+    .fetch_one(conn)
+    .await
+}

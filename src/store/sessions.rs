@@ -1,0 +1,96 @@
+//! Sign-in sessions. Only a hash of each token is stored.
+
+use sqlx::FromRow;
+
+use super::Conn;
+
+#[derive(Debug, Clone, FromRow)]
+pub struct SessionRow {
+    pub id: String,
+    pub person_id: String,
+    pub practice_id: String,
+    pub created_at: i64,
+    pub last_seen_at: i64,
+    pub expires_at: i64,
+}
+
+pub async fn insert(
+    conn: &mut Conn,
+    row: &SessionRow,
+    token_hash: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO sessions (id, token_hash, person_id, practice_id, created_at, last_seen_at, expires_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(&row.id)
+    .bind(token_hash)
+    .bind(&row.person_id)
+    .bind(&row.practice_id)
+    .bind(row.created_at)
+    .bind(row.last_seen_at)
+    .bind(row.expires_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn find_by_token_hash(
+    conn: &mut Conn,
+    token_hash: &str,
+) -> Result<Option<SessionRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, person_id, practice_id, created_at, last_seen_at, expires_at \
+         FROM sessions WHERE token_hash = $1",
+    )
+    .bind(token_hash)
+    .fetch_optional(conn)
+    .await
+}
+
+pub async fn touch(conn: &mut Conn, id: &str, now: i64) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE id = $2")
+        .bind(now)
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn delete(conn: &mut Conn, id: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM sessions WHERE id = $1")
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Ends every session of a person except `keep` (if given).
+pub async fn delete_for_person(
+    conn: &mut Conn,
+    person_id: &str,
+    keep: Option<&str>,
+) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query(
+        "DELETE FROM sessions WHERE person_id = $1 AND (CAST($2 AS TEXT) IS NULL OR id <> $2)",
+    )
+    .bind(person_id)
+    .bind(keep)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+/// Removes sessions past their absolute or idle limit.
+pub async fn delete_expired(
+    conn: &mut Conn,
+    now: i64,
+    idle_before: i64,
+) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query("DELETE FROM sessions WHERE expires_at <= $1 OR last_seen_at <= $2")
+        .bind(now)
+        .bind(idle_before)
+        .execute(conn)
+        .await?;
+    Ok(done.rows_affected())
+}

@@ -1,0 +1,177 @@
+//! Pages (askama templates) and what wraps every response: security headers, metrics.
+
+mod pages;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use poem::http::{header, HeaderValue, StatusCode};
+use poem::{handler, Endpoint, IntoResponse, Request, Response};
+use poem_openapi::OperationId;
+use sha2::{Digest, Sha256};
+
+use crate::service::AppState;
+
+pub use pages::{invitation_page, invitation_submit, setup_page, setup_submit};
+
+/// Everything may come only from this server; nothing may frame it; no inline script.
+const STRICT_CSP: &str = "default-src 'none'; base-uri 'none'; form-action 'self'; \
+                          frame-ancestors 'none'; img-src 'self'; style-src 'self'; connect-src 'self'";
+
+/// Content-Security-Policy for the interactive API docs: their inline scripts are allowed
+/// by hash, nothing else inline runs.
+pub fn docs_csp(docs_html: &str) -> String {
+    let mut hashes = String::new();
+    let mut rest = docs_html;
+    while let Some(start) = rest.find("<script") {
+        let after = &rest[start..];
+        let Some(open_end) = after.find('>') else {
+            break;
+        };
+        let tag = &after[..open_end];
+        let body_start = open_end + 1;
+        let Some(close) = after[body_start..].find("</script>") else {
+            break;
+        };
+        if !tag.contains("src=") {
+            let digest = Sha256::digest(after[body_start..body_start + close].as_bytes());
+            hashes.push_str(&format!(
+                " 'sha256-{}'",
+                data_encoding::BASE64.encode(&digest)
+            ));
+        }
+        rest = &after[body_start + close..];
+    }
+    format!(
+        "default-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'; \
+         img-src 'self' data:; font-src 'self' data:; style-src 'self' 'unsafe-inline'; \
+         connect-src 'self'; script-src{hashes}"
+    )
+}
+
+/// Adds the security headers to every response; API and page responses are never cached.
+pub async fn security_headers<E: Endpoint>(
+    ep: Arc<E>,
+    req: Request,
+    docs_csp: Arc<String>,
+) -> poem::Result<Response> {
+    let path = req.uri().path().to_string();
+    let mut resp = ep.call(req).await?.into_response();
+    let headers = resp.headers_mut();
+    let csp = if path == "/api/docs" || path == "/api/docs/" {
+        docs_csp.as_str()
+    } else {
+        STRICT_CSP
+    };
+    if let Ok(value) = HeaderValue::from_str(csp) {
+        headers
+            .entry(header::CONTENT_SECURITY_POLICY)
+            .or_insert(value);
+    }
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(
+        "cross-origin-opener-policy",
+        HeaderValue::from_static("same-origin"),
+    );
+    if !path.starts_with("/static/") {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    Ok(resp)
+}
+
+/// The metrics label of a request: the API operation, or the fixed shape of the page path.
+/// Raw paths are never used: they may hold tokens, and ids would explode the label space.
+fn route_label(path: &str, resp: &Response) -> String {
+    if let Some(op) = resp.data::<OperationId>() {
+        return op.0.to_string();
+    }
+    let fixed = [
+        "/healthz",
+        "/readyz",
+        "/metrics",
+        "/api/docs",
+        "/api/openapi.json",
+    ];
+    if let Some(p) = fixed.iter().find(|p| **p == path) {
+        return (*p).to_string();
+    }
+    for (prefix, label) in [
+        ("/setup/", "/setup/{token}"),
+        ("/invitations/", "/invitations/{token}"),
+        ("/static/", "/static/{file}"),
+    ] {
+        if path.starts_with(prefix) {
+            return label.to_string();
+        }
+    }
+    "unmatched".to_string()
+}
+
+/// Counts requests and measures their latency by route; logs each without its path.
+pub async fn observe<E: Endpoint>(
+    ep: Arc<E>,
+    req: Request,
+    state: AppState,
+) -> poem::Result<Response> {
+    let started = Instant::now();
+    let method = req.method().to_string();
+    let path = req.uri().path().to_string();
+    let resp = ep.call(req).await?.into_response();
+    let route = route_label(&path, &resp);
+    let status = resp.status().as_u16().to_string();
+    let elapsed = started.elapsed();
+    state
+        .metrics
+        .requests
+        .with_label_values(&[route.as_str(), method.as_str(), status.as_str()])
+        .inc();
+    state
+        .metrics
+        .latency
+        .with_label_values(&[route.as_str(), method.as_str()])
+        .observe(elapsed.as_secs_f64());
+    tracing::debug!(%method, %route, %status, elapsed_ms = elapsed.as_millis() as u64, "request");
+    Ok(resp)
+}
+
+#[handler]
+pub fn healthz() -> &'static str {
+    "ok"
+}
+
+#[handler]
+pub async fn readyz(state: poem::web::Data<&AppState>) -> Response {
+    if state.store.ping().await {
+        "ready".into_response()
+    } else {
+        let error = crate::error::AppError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "database_unreachable",
+            "The database does not answer.",
+        );
+        crate::error::problem_response(&error.problem(), None)
+    }
+}
+
+#[handler]
+pub fn metrics(state: poem::web::Data<&AppState>) -> Response {
+    Response::builder()
+        .content_type("text/plain; version=0.0.4")
+        .body(state.metrics.render())
+}
+
+#[handler]
+pub fn stylesheet() -> Response {
+    Response::builder()
+        .content_type("text/css; charset=utf-8")
+        .header(header::CACHE_CONTROL, "public, max-age=3600")
+        .body(include_str!("../../templates/static/confide.css"))
+}

@@ -1,0 +1,255 @@
+//! The first-start setup page and the invitation page: plain HTML forms, CSRF-protected.
+
+use askama::Template;
+use poem::http::StatusCode;
+use poem::web::{CsrfToken, CsrfVerifier, Data, Form, Html, Path};
+use poem::{handler, IntoResponse, Request, Response};
+use serde::Deserialize;
+
+use crate::api::request_meta;
+use crate::error::AppError;
+use crate::service::practices::{self, NewPracticeInput};
+use crate::service::{invitations, AppState};
+
+#[derive(Template)]
+#[template(path = "web/setup.html")]
+struct SetupPage<'a> {
+    token: &'a str,
+    csrf_token: &'a str,
+    error: Option<String>,
+    name: &'a str,
+    slug: &'a str,
+    admin_name: &'a str,
+    admin_email: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "web/invitation.html")]
+struct InvitationPage<'a> {
+    token: &'a str,
+    csrf_token: &'a str,
+    name: &'a str,
+    error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "web/notice.html")]
+struct Notice<'a> {
+    heading: &'a str,
+    text: &'a str,
+    link: Option<&'a str>,
+    link_text: &'a str,
+}
+
+fn render(status: StatusCode, page: &impl Template) -> Response {
+    match page.render() {
+        Ok(html) => Html(html).with_status(status).into_response(),
+        Err(e) => {
+            AppError::internal(anyhow::Error::new(e).context("rendering a page")).into_response()
+        }
+    }
+}
+
+fn notice(status: StatusCode, heading: &str, text: &str) -> Response {
+    render(
+        status,
+        &Notice {
+            heading,
+            text,
+            link: None,
+            link_text: "",
+        },
+    )
+}
+
+fn expired_form() -> Response {
+    notice(
+        StatusCode::FORBIDDEN,
+        "This form has expired",
+        "Go back, reload the page and submit the form again.",
+    )
+}
+
+fn dead_link(err: AppError) -> Response {
+    if err.status.is_server_error() {
+        return err.into_response();
+    }
+    notice(
+        StatusCode::NOT_FOUND,
+        "This link does not work",
+        &err.detail,
+    )
+}
+
+#[handler]
+pub async fn setup_page(
+    Path(token): Path<String>,
+    csrf: &CsrfToken,
+    state: Data<&AppState>,
+) -> Response {
+    match practices::setup_link_is_valid(&state, &token).await {
+        Ok(true) => render(
+            StatusCode::OK,
+            &SetupPage {
+                token: &token,
+                csrf_token: &csrf.0,
+                error: None,
+                name: "",
+                slug: "",
+                admin_name: "",
+                admin_email: "",
+            },
+        ),
+        Ok(false) => notice(
+            StatusCode::NOT_FOUND,
+            "This setup link does not work",
+            "It has been used or has expired. Restart the server on an empty database for a new one.",
+        ),
+        Err(e) => e.into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct SetupForm {
+    csrf_token: String,
+    name: String,
+    slug: String,
+    admin_name: String,
+    admin_email: String,
+    password: String,
+    password_again: String,
+}
+
+#[handler]
+pub async fn setup_submit(
+    req: &Request,
+    Path(token): Path<String>,
+    csrf: &CsrfToken,
+    verifier: &CsrfVerifier,
+    state: Data<&AppState>,
+    Form(form): Form<SetupForm>,
+) -> Response {
+    if !verifier.is_valid(&form.csrf_token) {
+        return expired_form();
+    }
+    let again = |error: String| {
+        render(
+            StatusCode::BAD_REQUEST,
+            &SetupPage {
+                token: &token,
+                csrf_token: &csrf.0,
+                error: Some(error),
+                name: &form.name,
+                slug: &form.slug,
+                admin_name: &form.admin_name,
+                admin_email: &form.admin_email,
+            },
+        )
+    };
+    if form.password != form.password_again {
+        return again("The two passwords differ.".into());
+    }
+    let meta = request_meta(req, &state.config);
+    let input = NewPracticeInput {
+        slug: &form.slug,
+        name: &form.name,
+        admin_name: &form.admin_name,
+        admin_email: &form.admin_email,
+        admin_password: Some(&form.password),
+    };
+    match practices::complete_setup(&state, &meta, &token, input).await {
+        Ok(created) => {
+            tracing::info!(practice = %created.practice.id, "practice created from the setup page");
+            render(
+                StatusCode::OK,
+                &Notice {
+                    heading: "Your practice is ready",
+                    text: &format!(
+                        "{} is set up. Sign in as {} with the practice address “{}”.",
+                        created.practice.name, created.admin.email, created.practice.slug
+                    ),
+                    link: Some("/api/docs"),
+                    link_text: "Open the API and sign in",
+                },
+            )
+        }
+        Err(e) if e.code == "invalid_token" => dead_link(e),
+        Err(e) if e.status.is_client_error() => again(e.detail),
+        Err(e) => e.into_response(),
+    }
+}
+
+#[handler]
+pub async fn invitation_page(
+    Path(token): Path<String>,
+    csrf: &CsrfToken,
+    state: Data<&AppState>,
+) -> Response {
+    match invitations::find(&state, &token).await {
+        Ok(person) if person.status == crate::domain::Status::Invited => render(
+            StatusCode::OK,
+            &InvitationPage {
+                token: &token,
+                csrf_token: &csrf.0,
+                name: &person.name,
+                error: None,
+            },
+        ),
+        Ok(_) => notice(
+            StatusCode::NOT_FOUND,
+            "This link does not work",
+            "It has already been used.",
+        ),
+        Err(e) => dead_link(e),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct InvitationForm {
+    csrf_token: String,
+    password: String,
+    password_again: String,
+}
+
+#[handler]
+pub async fn invitation_submit(
+    req: &Request,
+    Path(token): Path<String>,
+    csrf: &CsrfToken,
+    verifier: &CsrfVerifier,
+    state: Data<&AppState>,
+    Form(form): Form<InvitationForm>,
+) -> Response {
+    if !verifier.is_valid(&form.csrf_token) {
+        return expired_form();
+    }
+    let person = match invitations::find(&state, &token).await {
+        Ok(p) => p,
+        Err(e) => return dead_link(e),
+    };
+    let again = |error: String| {
+        render(
+            StatusCode::BAD_REQUEST,
+            &InvitationPage {
+                token: &token,
+                csrf_token: &csrf.0,
+                name: &person.name,
+                error: Some(error),
+            },
+        )
+    };
+    if form.password != form.password_again {
+        return again("The two passwords differ.".into());
+    }
+    let meta = request_meta(req, &state.config);
+    match invitations::accept(&state, &meta, &token, &form.password).await {
+        Ok(_) => notice(
+            StatusCode::OK,
+            "Your password is set",
+            "You can now sign in with your email address and this password.",
+        ),
+        Err(e) if e.code == "invalid_token" => dead_link(e),
+        Err(e) if e.status.is_client_error() => again(e.detail),
+        Err(e) => e.into_response(),
+    }
+}
