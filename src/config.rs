@@ -8,7 +8,7 @@ use figment::providers::{Env, Format, Toml};
 use figment::Figment;
 use serde::Deserialize;
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     #[serde(default)]
@@ -137,19 +137,6 @@ impl Default for LogConfig {
     }
 }
 
-impl Default for Config {
-    fn default() -> Self {
-        Self {
-            server: ServerConfig::default(),
-            database: DatabaseConfig::default(),
-            storage: StorageConfig::default(),
-            auth: AuthConfig::default(),
-            limits: LimitsConfig::default(),
-            log: LogConfig::default(),
-        }
-    }
-}
-
 impl Config {
     /// Reads `path` (it may be missing only when it is the default `./config.toml`) and the
     /// environment. The error is one line naming the offending key.
@@ -196,10 +183,8 @@ impl Config {
                 ));
             }
         }
-        if !self.server.public_url.is_empty()
-            && !(self.server.public_url.starts_with("http://")
-                || self.server.public_url.starts_with("https://"))
-        {
+        let url = &self.server.public_url;
+        if !url.is_empty() && !url.starts_with("http://") && !url.starts_with("https://") {
             return Err(
                 "configuration key server.public_url must start with http:// or https://".into(),
             );
@@ -273,5 +258,18 @@ mod tests {
     fn sqlite_file_lives_in_the_data_dir_by_default() {
         let config = Config::default();
         assert_eq!(config.database_url(), "sqlite://data/confide.db");
+    }
+}
+
+#[cfg(test)]
+mod shipped_file {
+    use super::*;
+
+    /// The shipped config.toml states exactly the built-in defaults.
+    #[test]
+    fn config_toml_documents_the_defaults() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config.toml");
+        let shipped: Config = Figment::new().merge(Toml::file(&path)).extract().unwrap();
+        assert_eq!(format!("{shipped:?}"), format!("{:?}", Config::default()));
     }
 }

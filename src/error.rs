@@ -224,6 +224,16 @@ impl ApiResponse for AppError {
 /// Turns any error poem or poem-openapi raises by itself (unknown route, bad parameter,
 /// missing bearer token…) into the same problem+json shape.
 pub fn problem_from_poem_error(err: poem::Error) -> Response {
+    // Keep the operation's name on the response, for the metrics' route label.
+    let operation = err.data::<poem_openapi::OperationId>().copied();
+    let mut resp = problem_for(err);
+    if let Some(operation) = operation {
+        resp.set_data(operation);
+    }
+    resp
+}
+
+fn problem_for(err: poem::Error) -> Response {
     if let Some(app) = err.downcast_ref::<AppError>() {
         return app.as_response();
     }

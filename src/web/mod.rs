@@ -34,7 +34,7 @@ pub fn docs_csp(docs_html: &str) -> String {
             break;
         };
         if !tag.contains("src=") {
-            let digest = Sha256::digest(after[body_start..body_start + close].as_bytes());
+            let digest = Sha256::digest(&after.as_bytes()[body_start..body_start + close]);
             hashes.push_str(&format!(
                 " 'sha256-{}'",
                 data_encoding::BASE64.encode(&digest)

@@ -1,0 +1,365 @@
+//! The command line: configuration errors, migrate, admin commands, serve and shutdown
+//! (issue 2 §1, §2, §6). These run the real `confide` binary.
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use reqwest::StatusCode;
+
+use crate::helpers::{Backend, TestApp, TestDatabase, PASSWORD};
+use crate::on_both_backends;
+
+on_both_backends!(
+    migrate_applies_migrations_and_exits,
+    create_practice_reads_the_password_from_stdin,
+    create_practice_without_password_prints_a_one_time_link,
+    create_user_without_password_is_invited,
+    serve_prints_the_setup_link_and_stops_on_sigterm,
+);
+
+fn confide(db: &TestDatabase) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_confide"));
+    cmd.env("CONFIDE__DATABASE__URL", &db.url)
+        .env("CONFIDE__STORAGE__DATA_DIR", db.data_dir())
+        .env("CONFIDE__SERVER__BIND", "127.0.0.1:0")
+        .env("CONFIDE__LOG__LEVEL", "warn")
+        .env("CONFIDE_CONFIG", db.data_dir().join("absent.toml"))
+        .env_remove("RUST_LOG");
+    std::fs::create_dir_all(db.data_dir()).unwrap();
+    std::fs::write(db.data_dir().join("absent.toml"), "").unwrap();
+    cmd
+}
+
+fn run(mut cmd: Command, stdin: Option<&str>) -> (i32, String, String) {
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    if let Some(input) = stdin {
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+    }
+    drop(child.stdin.take());
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn unknown_configuration_key_stops_start_up_with_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("config.toml");
+    std::fs::write(&file, "[server]\nbind = \"127.0.0.1:0\"\nbindd = \"x\"\n").unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_confide"));
+    cmd.args(["--config", file.to_str().unwrap(), "serve"]);
+    let (code, _, stderr) = run(cmd, None);
+    assert_eq!(code, 2);
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("server.bindd"), "{stderr}");
+}
+
+#[test]
+fn wrong_type_from_the_environment_names_the_key() {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_confide"));
+    cmd.env("CONFIDE__AUTH__SESSION_IDLE_MINUTES", "soon")
+        .env("CONFIDE_CONFIG", "/nonexistent/confide.toml");
+    cmd.arg("migrate");
+    let (code, _, stderr) = run(cmd, None);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("does not exist"), "{stderr}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("c.toml");
+    std::fs::write(&file, "").unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_confide"));
+    cmd.env("CONFIDE__AUTH__SESSION_IDLE_MINUTES", "soon")
+        .arg("--config")
+        .arg(&file)
+        .arg("migrate");
+    let (code, _, stderr) = run(cmd, None);
+    assert_eq!(code, 2);
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("auth.session_idle_minutes"), "{stderr}");
+}
+
+#[test]
+fn unreachable_database_is_one_clear_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_confide"));
+    cmd.env(
+        "CONFIDE__DATABASE__URL",
+        "postgres://nobody@127.0.0.1:1/none",
+    )
+    .env("CONFIDE_CONFIG", dir.path().join("c.toml"))
+    .env("CONFIDE__STORAGE__DATA_DIR", dir.path());
+    std::fs::write(dir.path().join("c.toml"), "").unwrap();
+    cmd.arg("migrate");
+    let (code, _, stderr) = run(cmd, None);
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains("cannot connect to the PostgreSQL database in database.url"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"));
+}
+
+async fn migrate_applies_migrations_and_exits(backend: Backend) {
+    let db = TestDatabase::create(backend).await;
+    let mut cmd = confide(&db);
+    cmd.arg("migrate");
+    let (code, stdout, stderr) = run(cmd, None);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("migrations applied"));
+    // Running it again is harmless.
+    let mut cmd = confide(&db);
+    cmd.arg("migrate");
+    assert_eq!(run(cmd, None).0, 0);
+}
+
+async fn create_practice_reads_the_password_from_stdin(backend: Backend) {
+    let db = TestDatabase::create(backend).await;
+    let mut cmd = confide(&db);
+    cmd.args([
+        "admin",
+        "create-practice",
+        "--slug",
+        "oak",
+        "--name",
+        "Oak Therapy",
+        "--admin-email",
+        "avery@oak.example",
+        "--admin-name",
+        "Avery Admin",
+        "--password-stdin",
+    ]);
+    let (code, stdout, stderr) = run(cmd, Some(&format!("{PASSWORD}\n")));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("created practice oak"));
+    assert!(!stdout.contains(PASSWORD) && !stderr.contains(PASSWORD));
+    let app = TestApp::spawn_on(db.clone(), Default::default(), |_| {}).await;
+    assert_eq!(
+        app.sign_in("oak", "avery@oak.example", PASSWORD)
+            .await
+            .status(),
+        StatusCode::CREATED
+    );
+    drop(app);
+    // A weak password is refused with a reason, and nothing is created.
+    let mut cmd = confide(&db);
+    cmd.args([
+        "admin",
+        "create-practice",
+        "--slug",
+        "elm",
+        "--name",
+        "Elm",
+        "--admin-email",
+        "a@elm.example",
+        "--admin-name",
+        "A",
+        "--password-stdin",
+    ]);
+    let (code, _, stderr) = run(cmd, Some("password\n"));
+    assert_eq!(code, 1);
+    assert!(stderr.contains("at least 12 characters"), "{stderr}");
+    let mut cmd = confide(&db);
+    cmd.args([
+        "admin",
+        "create-practice",
+        "--slug",
+        "oak",
+        "--name",
+        "Oak 2",
+        "--admin-email",
+        "b@oak.example",
+        "--admin-name",
+        "B",
+        "--password-stdin",
+    ]);
+    let (code, _, stderr) = run(cmd, Some(&format!("{PASSWORD}\n")));
+    assert_eq!(code, 1);
+    assert!(stderr.contains("slug is already used"), "{stderr}");
+}
+
+async fn create_practice_without_password_prints_a_one_time_link(backend: Backend) {
+    let db = TestDatabase::create(backend).await;
+    let mut cmd = confide(&db);
+    cmd.args([
+        "admin",
+        "create-practice",
+        "--slug",
+        "oak",
+        "--name",
+        "Oak Therapy",
+        "--admin-email",
+        "avery@oak.example",
+        "--admin-name",
+        "Avery Admin",
+    ]);
+    let (code, stdout, stderr) = run(cmd, None);
+    assert_eq!(code, 0, "{stderr}");
+    let link = stdout
+        .lines()
+        .map(str::trim)
+        .find(|l| l.contains("/invitations/"))
+        .expect("a one-time link")
+        .to_string();
+    let token = link.rsplit('/').next().unwrap().to_string();
+    let app = TestApp::spawn_on(db.clone(), Default::default(), |_| {}).await;
+    let (status, body) = app
+        .call(
+            reqwest::Method::POST,
+            &format!("/api/v1/invitations/{token}/accept"),
+            None,
+            Some(serde_json::json!({"password": PASSWORD})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        app.sign_in("oak", "avery@oak.example", PASSWORD)
+            .await
+            .status(),
+        StatusCode::CREATED
+    );
+}
+
+async fn create_user_without_password_is_invited(backend: Backend) {
+    let db = TestDatabase::create(backend).await;
+    let mut cmd = confide(&db);
+    cmd.args([
+        "admin",
+        "create-practice",
+        "--slug",
+        "oak",
+        "--name",
+        "Oak",
+        "--admin-email",
+        "avery@oak.example",
+        "--admin-name",
+        "Avery Admin",
+        "--password-stdin",
+    ]);
+    assert_eq!(run(cmd, Some(PASSWORD)).0, 0);
+    let mut cmd = confide(&db);
+    cmd.args([
+        "admin",
+        "create-user",
+        "--practice",
+        "oak",
+        "--role",
+        "provider",
+        "--email",
+        "pat@oak.example",
+        "--name",
+        "Pat Provider",
+    ]);
+    let (code, stdout, stderr) = run(cmd, None);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("status invited"), "{stdout}");
+    let mut cmd = confide(&db);
+    cmd.args([
+        "admin",
+        "create-user",
+        "--practice",
+        "oak",
+        "--role",
+        "biller",
+        "--email",
+        "bo@oak.example",
+        "--name",
+        "Bo Biller",
+        "--password-stdin",
+    ]);
+    let (code, stdout, _) = run(cmd, Some(PASSWORD));
+    assert_eq!(code, 0);
+    assert!(stdout.contains("status active"), "{stdout}");
+    let mut cmd = confide(&db);
+    cmd.args([
+        "admin",
+        "create-user",
+        "--practice",
+        "oak",
+        "--role",
+        "wizard",
+        "--email",
+        "w@oak.example",
+        "--name",
+        "W",
+    ]);
+    let (code, _, stderr) = run(cmd, None);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("--role must be one of"), "{stderr}");
+    let app = TestApp::spawn_on(db.clone(), Default::default(), |_| {}).await;
+    assert_eq!(
+        app.sign_in("oak", "pat@oak.example", PASSWORD)
+            .await
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.sign_in("oak", "bo@oak.example", PASSWORD)
+            .await
+            .status(),
+        StatusCode::CREATED
+    );
+}
+
+async fn serve_prints_the_setup_link_and_stops_on_sigterm(backend: Backend) {
+    let db = TestDatabase::create(backend).await;
+    let mut cmd = confide(&db);
+    cmd.arg("serve")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    let mut child = cmd.spawn().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let lines = tokio::task::spawn_blocking(move || {
+        let mut seen = Vec::new();
+        for line in BufReader::new(stdout).lines() {
+            let line = line.unwrap();
+            let done = line.contains("/setup/");
+            seen.push(line);
+            if done {
+                break;
+            }
+        }
+        seen
+    });
+    let lines = tokio::time::timeout(Duration::from_secs(60), lines)
+        .await
+        .expect("serve printed its link")
+        .unwrap();
+    let address = lines[0]
+        .rsplit("http://")
+        .next()
+        .unwrap()
+        .trim()
+        .to_string();
+    let link = lines.last().unwrap().trim().to_string();
+    let resp = reqwest::get(&link).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(
+        reqwest::get(format!("http://{address}/healthz"))
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+    let kill = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let status = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success(), "{status:?}");
+}

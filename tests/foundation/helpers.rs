@@ -1,0 +1,329 @@
+//! Typed helpers: spawn the real server on port 0 with a fresh data directory (and a fresh
+//! PostgreSQL database), sign people in, and call the API.
+
+use std::sync::Arc;
+
+use confide::clock::ManualClock;
+use confide::domain::Role;
+use confide::service::practices::{self, NewPracticeInput};
+use confide::service::{AppState, RequestMeta};
+use confide::{App, Config};
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use sqlx::Connection;
+use tempfile::TempDir;
+use tokio::sync::oneshot;
+
+pub const PASSWORD: &str = "violet-harbor-quantum-88";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// The PostgreSQL server tests may create databases on, when configured.
+pub fn postgres_url() -> Option<String> {
+    std::env::var("CONFIDE_TEST_POSTGRES_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+}
+
+/// Runs an async test function once on SQLite and once on PostgreSQL (when configured).
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name($crate::helpers::Backend::Sqlite).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                if $crate::helpers::postgres_url().is_none() {
+                    eprintln!("CONFIDE_TEST_POSTGRES_URL is not set: PostgreSQL run skipped");
+                    return;
+                }
+                super::$name($crate::helpers::Backend::Postgres).await;
+            }
+        }
+    )*};
+}
+
+/// A database created for one test and dropped after it.
+pub struct TestDatabase {
+    pub url: String,
+    _dir: Arc<TempDir>,
+    data_dir: std::path::PathBuf,
+    postgres: Option<(String, String)>,
+}
+
+impl TestDatabase {
+    pub async fn create(backend: Backend) -> Arc<TestDatabase> {
+        let dir = Arc::new(tempfile::tempdir().expect("temp dir"));
+        let data_dir = dir.path().join("data");
+        match backend {
+            Backend::Sqlite => Arc::new(TestDatabase {
+                url: format!("sqlite://{}", data_dir.join("confide.db").display()),
+                _dir: dir,
+                data_dir,
+                postgres: None,
+            }),
+            Backend::Postgres => {
+                let admin_url = postgres_url().expect("CONFIDE_TEST_POSTGRES_URL");
+                let name = format!("confide_t_{}", hex::encode(rand::random::<[u8; 6]>()));
+                let mut conn = sqlx::PgConnection::connect(&admin_url)
+                    .await
+                    .expect("connect to CONFIDE_TEST_POSTGRES_URL");
+                sqlx::query(&format!("CREATE DATABASE {name}"))
+                    .execute(&mut conn)
+                    .await
+                    .expect("create test database");
+                conn.close().await.ok();
+                let (base, query) = match admin_url.split_once('?') {
+                    Some((b, q)) => (b.to_string(), format!("?{q}")),
+                    None => (admin_url.clone(), String::new()),
+                };
+                let base = base
+                    .rsplit_once('/')
+                    .map(|(b, _)| b)
+                    .unwrap_or(&base)
+                    .to_string();
+                Arc::new(TestDatabase {
+                    url: format!("{base}/{name}{query}"),
+                    _dir: dir,
+                    data_dir,
+                    postgres: Some((admin_url, name)),
+                })
+            }
+        }
+    }
+
+    pub fn data_dir(&self) -> &std::path::Path {
+        &self.data_dir
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        if let Some((admin_url, name)) = self.postgres.take() {
+            // Async drop does not exist; a short-lived runtime on its own thread does it.
+            let _ = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()?;
+                rt.block_on(async {
+                    let mut conn = sqlx::PgConnection::connect(&admin_url).await?;
+                    sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .execute(&mut conn)
+                        .await?;
+                    Ok::<_, sqlx::Error>(())
+                })
+                .map_err(std::io::Error::other)
+            })
+            .join();
+        }
+    }
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub clock: Arc<ManualClock>,
+    pub state: AppState,
+    pub db: Arc<TestDatabase>,
+    shutdown: Option<oneshot::Sender<()>>,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+pub fn test_config(db: &TestDatabase) -> Config {
+    let mut config = Config::default();
+    config.server.bind = "127.0.0.1:0".parse().unwrap();
+    config.database.url = db.url.clone();
+    config.database.max_connections = 5;
+    config.storage.data_dir = db.data_dir().to_path_buf();
+    config.log.level = "warn".into();
+    config
+}
+
+/// A signed-in person.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub token: String,
+    pub id: String,
+    pub email: String,
+}
+
+impl TestApp {
+    pub async fn spawn(backend: Backend) -> TestApp {
+        Self::spawn_with(backend, |_| {}).await
+    }
+
+    pub async fn spawn_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> TestApp {
+        let db = TestDatabase::create(backend).await;
+        Self::spawn_on(db, Arc::new(ManualClock::default()), tweak).await
+    }
+
+    /// A second server process on the same database and clock (as several nodes would be).
+    pub async fn spawn_sibling(&self, tweak: impl FnOnce(&mut Config)) -> TestApp {
+        Self::spawn_on(self.db.clone(), self.clock.clone(), tweak).await
+    }
+
+    pub async fn spawn_on(
+        db: Arc<TestDatabase>,
+        clock: Arc<ManualClock>,
+        tweak: impl FnOnce(&mut Config),
+    ) -> TestApp {
+        let mut config = test_config(&db);
+        tweak(&mut config);
+        let app = App::build_with_clock(config, clock.clone())
+            .await
+            .expect("build app");
+        let base = format!("http://{}", app.address());
+        let state = app.state().clone();
+        let (tx, rx) = oneshot::channel::<()>();
+        tokio::spawn(app.run_until(async {
+            let _ = rx.await;
+        }));
+        TestApp {
+            base,
+            client: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            clock,
+            state,
+            db,
+            shutdown: Some(tx),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Creates a practice with an active administrator (password [`PASSWORD`]).
+    pub async fn create_practice(&self, slug: &str) -> String {
+        let created = practices::create_practice(
+            &self.state,
+            &RequestMeta::default(),
+            NewPracticeInput {
+                slug,
+                name: &format!("Practice {slug}"),
+                admin_name: "Avery Admin",
+                admin_email: &format!("admin@{slug}.example"),
+                admin_password: Some(PASSWORD),
+            },
+        )
+        .await
+        .expect("create practice");
+        created.practice.slug
+    }
+
+    /// Adds an active person with password [`PASSWORD`]; returns their id.
+    pub async fn add_person(&self, practice: &str, role: Role, name: &str, email: &str) -> String {
+        let (person, _) =
+            practices::create_user(&self.state, practice, role, email, name, Some(PASSWORD))
+                .await
+                .expect("create user");
+        person.id.to_string()
+    }
+
+    pub async fn sign_in(&self, practice: &str, email: &str, password: &str) -> reqwest::Response {
+        self.client
+            .post(self.url("/api/v1/sessions"))
+            .json(&json!({"practice": practice, "email": email, "password": password}))
+            .send()
+            .await
+            .expect("sign-in request")
+    }
+
+    pub async fn login_as(&self, practice: &str, email: &str) -> Session {
+        let resp = self.sign_in(practice, email, PASSWORD).await;
+        assert_eq!(resp.status(), StatusCode::CREATED, "sign in {email}");
+        let body: Value = resp.json().await.unwrap();
+        Session {
+            token: body["token"].as_str().unwrap().to_string(),
+            id: body["user"]["id"].as_str().unwrap().to_string(),
+            email: email.to_string(),
+        }
+    }
+
+    /// A practice's administrator, signed in.
+    pub async fn admin(&self, practice: &str) -> Session {
+        self.login_as(practice, &format!("admin@{practice}.example"))
+            .await
+    }
+
+    /// Adds a person of `role` and signs them in.
+    pub async fn person(&self, practice: &str, role: Role, name: &str) -> Session {
+        let email = format!(
+            "{}@{practice}.example",
+            name.to_lowercase().replace(' ', ".")
+        );
+        self.add_person(practice, role, name, &email).await;
+        self.login_as(practice, &email).await
+    }
+
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut req = self.client.request(method, self.url(path));
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let resp = req.send().await.expect("request");
+        let status = resp.status();
+        let text = resp.text().await.unwrap_or_default();
+        let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        (status, value)
+    }
+
+    pub async fn get(&self, path: &str, who: &Session) -> (StatusCode, Value) {
+        self.call(Method::GET, path, Some(&who.token), None).await
+    }
+
+    pub async fn post(&self, path: &str, who: &Session, body: Value) -> (StatusCode, Value) {
+        self.call(Method::POST, path, Some(&who.token), Some(body))
+            .await
+    }
+
+    pub async fn patch(&self, path: &str, who: &Session, body: Value) -> (StatusCode, Value) {
+        self.call(Method::PATCH, path, Some(&who.token), Some(body))
+            .await
+    }
+}
+
+/// Asserts a problem response: exact status and `code`.
+#[track_caller]
+pub fn assert_problem(result: &(StatusCode, Value), status: StatusCode, code: &str) {
+    assert_eq!(result.0, status, "body: {}", result.1);
+    assert_eq!(result.1["code"], code, "body: {}", result.1);
+    assert!(
+        result.1["detail"].as_str().is_some_and(|d| !d.is_empty()),
+        "a sentence for a person: {}",
+        result.1
+    );
+}
+
+impl TestApp {
+    pub fn clock_now(&self) -> i64 {
+        use confide::clock::Clock;
+        self.clock.now_ms()
+    }
+}
