@@ -105,6 +105,8 @@ pub async fn sign_in(
 
     let hash = found.as_ref().and_then(|(_, hash)| hash.as_deref());
     let password_ok = state.hasher.verify(password, hash).await?;
+    let practice_id = practice.as_ref().map(|p| p.id.clone());
+    let person_id = found.as_ref().map(|(p, _)| p.id.clone());
     let signed_in = match (practice, found) {
         (Some(practice), Some((row, _))) if password_ok => {
             let person = person(row)?;
@@ -118,13 +120,6 @@ pub async fn sign_in(
         for (scope, key, _) in &checks {
             sign_in_failures::record(&mut tx, scope, key, now).await?;
         }
-        let practice_id = practices::find_by_slug(&mut tx, &slug).await?.map(|p| p.id);
-        let person_id = match &practice_id {
-            Some(pid) => people_store::find_for_sign_in(&mut tx, pid, &email.normalized())
-                .await?
-                .map(|(p, _)| p.id),
-            None => None,
-        };
         record_raw(
             &mut tx,
             state,
@@ -193,10 +188,10 @@ pub async fn authenticate(state: &AppState, token: &str, meta: RequestMeta) -> A
         None => None,
     };
     let within_limits = now < session.expires_at && now - session.last_seen_at < idle_limit;
-    let mut conn = state.store.write().await?;
     let person = match person {
         Some(person) if within_limits && person.status.is_activated() => person,
         _ => {
+            let mut conn = state.store.write().await?;
             sessions::delete(&mut conn, &session.id).await?;
             return Err(AppError::new(
                 StatusCode::UNAUTHORIZED,
@@ -205,7 +200,10 @@ pub async fn authenticate(state: &AppState, token: &str, meta: RequestMeta) -> A
             ));
         }
     };
+    // Most requests write nothing: the writer (one connection on SQLite) is taken only to
+    // refresh the idle clock now and then.
     if now - session.last_seen_at >= TOUCH_EVERY_MS {
+        let mut conn = state.store.write().await?;
         sessions::touch(&mut conn, &session.id, now).await?;
     }
     Ok(Caller {

@@ -1,10 +1,12 @@
 //! Foundation: sign-in and sessions, people, audit, the HTTP contract, setup and the CLI.
 //! Every test runs on SQLite and, when CONFIDE_TEST_POSTGRES_URL is set, on PostgreSQL.
 
+mod browser;
 mod helpers;
 
 mod audit;
 mod cli;
+mod pages;
 mod people;
 mod platform;
 mod sessions;
