@@ -210,7 +210,7 @@ async fn admin(command: AdminCommand, config: Config) -> anyhow::Result<()> {
                 },
             )
             .await
-            .map_err(|e| anyhow::anyhow!("{}", e.detail))?;
+            .map_err(|e| anyhow::anyhow!("{}", e.describe()))?;
             println!(
                 "created practice {} ({})",
                 created.practice.slug, created.practice.id
@@ -240,7 +240,7 @@ async fn admin(command: AdminCommand, config: Config) -> anyhow::Result<()> {
             let (person, link) =
                 practices::create_user(&state, &practice, role, &email, &name, password.as_deref())
                     .await
-                    .map_err(|e| anyhow::anyhow!("{}", e.detail))?;
+                    .map_err(|e| anyhow::anyhow!("{}", e.describe()))?;
             println!(
                 "created {} {} ({}), status {}",
                 person.role, person.email, person.id, person.status

@@ -112,12 +112,15 @@ impl Default for AuthConfig {
 pub struct LimitsConfig {
     /// Largest JSON request body accepted, in bytes.
     pub json_body_max_bytes: usize,
+    /// Longest message body accepted, in characters of Markdown.
+    pub body_max_chars: usize,
 }
 
 impl Default for LimitsConfig {
     fn default() -> Self {
         Self {
             json_body_max_bytes: 1024 * 1024,
+            body_max_chars: 100_000,
         }
     }
 }
@@ -164,22 +167,68 @@ impl Config {
 
     fn check(&self) -> Result<(), String> {
         let a = &self.auth;
-        let positive = [
-            ("auth.session_idle_minutes", a.session_idle_minutes),
-            ("auth.session_max_hours", a.session_max_hours),
-            ("auth.failure_window_minutes", a.failure_window_minutes),
-            ("auth.max_failures_per_account", a.max_failures_per_account),
-            ("auth.max_failures_per_address", a.max_failures_per_address),
-            ("auth.max_concurrent_hashes", a.max_concurrent_hashes as i64),
+        // Bounded so that every derived duration stays far from overflow.
+        let ranges: [(&str, i64, i64, i64); 10] = [
+            (
+                "auth.session_idle_minutes",
+                a.session_idle_minutes,
+                1,
+                7 * 24 * 60,
+            ),
+            ("auth.session_max_hours", a.session_max_hours, 1, 24 * 365),
+            (
+                "auth.failure_window_minutes",
+                a.failure_window_minutes,
+                1,
+                7 * 24 * 60,
+            ),
+            (
+                "auth.max_failures_per_account",
+                a.max_failures_per_account,
+                1,
+                1_000_000,
+            ),
+            (
+                "auth.max_failures_per_address",
+                a.max_failures_per_address,
+                1,
+                1_000_000,
+            ),
+            (
+                "auth.max_concurrent_hashes",
+                a.max_concurrent_hashes as i64,
+                1,
+                256,
+            ),
             (
                 "database.max_connections",
                 self.database.max_connections as i64,
+                1,
+                1000,
+            ),
+            (
+                "database.busy_timeout_ms",
+                self.database.busy_timeout_ms as i64,
+                1,
+                600_000,
+            ),
+            (
+                "limits.json_body_max_bytes",
+                self.limits.json_body_max_bytes as i64,
+                1024,
+                64 << 20,
+            ),
+            (
+                "limits.body_max_chars",
+                self.limits.body_max_chars as i64,
+                10,
+                1_000_000,
             ),
         ];
-        for (key, value) in positive {
-            if value <= 0 {
+        for (key, value, min, max) in ranges {
+            if !(min..=max).contains(&value) {
                 return Err(format!(
-                    "configuration key {key} must be positive, not {value}"
+                    "configuration key {key} must be between {min} and {max}, not {value}"
                 ));
             }
         }
@@ -252,6 +301,15 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.contains("auth.session_idle_minutes"), "{err}");
+    }
+
+    #[test]
+    fn out_of_range_values_are_named() {
+        let err = Config::from_figment(
+            Figment::new().merge(Toml::string("[auth]\nsession_max_hours = 9999999999999\n")),
+        )
+        .unwrap_err();
+        assert!(err.contains("auth.session_max_hours"), "{err}");
     }
 
     #[test]

@@ -104,6 +104,20 @@ impl AppError {
         }
     }
 
+    /// The detail, and for an internal error its whole cause chain (for the console).
+    pub fn describe(&self) -> String {
+        match &self.source {
+            Some(source) => format!("{}: {source:#}", self.detail),
+            None => self.detail.clone(),
+        }
+    }
+
+    /// The same error under another stable code.
+    pub fn with_code(mut self, code: &'static str) -> Self {
+        self.code = code;
+        self
+    }
+
     fn title(&self) -> &'static str {
         self.status.canonical_reason().unwrap_or("Error")
     }

@@ -33,8 +33,8 @@ pub fn request_meta(req: &Request, config: &Config) -> RequestMeta {
         .then(|| req.header("x-forwarded-for"))
         .flatten()
         .and_then(|v| v.rsplit(',').next())
-        .map(|v| v.trim().to_string())
-        .filter(|v| !v.is_empty());
+        .and_then(|v| v.trim().parse::<std::net::IpAddr>().ok())
+        .map(|ip| ip.to_string());
     let ip = forwarded.or_else(|| {
         req.remote_addr()
             .as_socket_addr()

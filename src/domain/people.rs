@@ -3,10 +3,21 @@
 
 use super::{Role, RuleViolation, Status};
 
+/// The staff roles a client may write to: providers, front office and billers; an
+/// inactive client only front office and billers.
+pub fn roles_a_client_may_write_to(client_status: Status) -> &'static [Role] {
+    if client_status == Status::Inactive {
+        &[Role::FrontOffice, Role::Biller]
+    } else {
+        &[Role::Provider, Role::FrontOffice, Role::Biller]
+    }
+}
+
 /// Whether `viewer` may see `target` in the directory (both of one practice).
 /// Staff see everyone; a client sees themself and the active staff they may write to.
 pub fn may_see_person(
     viewer_role: Role,
+    viewer_status: Status,
     is_self: bool,
     target_role: Role,
     target_status: Status,
@@ -14,7 +25,8 @@ pub fn may_see_person(
     if is_self || viewer_role.is_staff() {
         return true;
     }
-    target_role.is_addressable_by_clients() && target_status == Status::Active
+    roles_a_client_may_write_to(viewer_status).contains(&target_role)
+        && target_status == Status::Active
 }
 
 /// Clients never see another person's email address; staff do.
@@ -146,21 +158,34 @@ mod tests {
 
     #[test]
     fn clients_see_only_active_staff_they_may_write_to() {
-        assert!(may_see_person(Client, false, Provider, Active));
-        assert!(may_see_person(Client, false, FrontOffice, Active));
-        assert!(may_see_person(Client, false, Biller, Active));
-        assert!(!may_see_person(Client, false, ExternalAgent, Active));
-        assert!(!may_see_person(Client, false, Admin, Active));
-        assert!(!may_see_person(Client, false, Client, Active));
-        assert!(!may_see_person(Client, false, Provider, Invited));
-        assert!(!may_see_person(Client, false, Provider, Disabled));
-        assert!(may_see_person(Client, true, Client, Inactive));
+        assert!(may_see_person(Client, Active, false, Provider, Active));
+        assert!(may_see_person(Client, Active, false, FrontOffice, Active));
+        assert!(may_see_person(Client, Active, false, Biller, Active));
+        assert!(!may_see_person(
+            Client,
+            Active,
+            false,
+            ExternalAgent,
+            Active
+        ));
+        assert!(!may_see_person(Client, Active, false, Admin, Active));
+        assert!(!may_see_person(Client, Active, false, Client, Active));
+        assert!(!may_see_person(Client, Active, false, Provider, Invited));
+        assert!(!may_see_person(Client, Active, false, Provider, Disabled));
+        assert!(may_see_person(Client, Inactive, true, Client, Inactive));
+    }
+
+    #[test]
+    fn inactive_clients_see_only_front_office_and_billers() {
+        assert!(!may_see_person(Client, Inactive, false, Provider, Active));
+        assert!(may_see_person(Client, Inactive, false, FrontOffice, Active));
+        assert!(may_see_person(Client, Inactive, false, Biller, Active));
     }
 
     #[test]
     fn staff_see_everyone() {
         for role in Role::ALL {
-            assert!(may_see_person(FrontOffice, false, role, Invited));
+            assert!(may_see_person(FrontOffice, Active, false, role, Invited));
         }
     }
 

@@ -80,14 +80,9 @@ pub async fn accept(
     {
         return Err(invalid_token());
     }
-    people_store::set_password(
-        &mut tx,
-        invited.id.as_str(),
-        &hash,
-        Status::Active.as_str(),
-        now,
-    )
-    .await?;
+    if !people_store::activate_invited(&mut tx, invited.id.as_str(), &hash, now).await? {
+        return Err(invalid_token());
+    }
     record_raw(
         &mut tx,
         state,

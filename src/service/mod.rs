@@ -6,6 +6,7 @@ pub mod invitations;
 pub mod people;
 pub mod practices;
 pub mod sessions;
+pub mod throttle;
 
 use std::sync::Arc;
 

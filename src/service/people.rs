@@ -5,7 +5,8 @@ use poem::http::StatusCode;
 
 use crate::domain::password::NewPassword;
 use crate::domain::people::{
-    may_change_person, may_create_person, may_see_email, may_see_person, PersonChange,
+    may_change_person, may_create_person, may_see_email, may_see_person,
+    roles_a_client_may_write_to, PersonChange,
 };
 use crate::domain::values::{EmailAddress, MobileNumber, PersonName};
 use crate::domain::{PersonId, PracticeId, Role, Status};
@@ -14,7 +15,7 @@ use crate::store::people::{self as people_store, ListFilter, PersonRow};
 use crate::store::{is_unique_violation, practices, sessions, Conn};
 
 use super::audit::{record, AuditEntry};
-use super::{invitations, person, AppState, Caller, Person};
+use super::{invitations, person, throttle, AppState, Caller, Person};
 
 /// A person as one particular viewer may see them: hidden fields are `None`.
 #[derive(Debug, Clone)]
@@ -60,7 +61,13 @@ pub async fn list(
 ) -> AppResult<(Vec<PersonView>, Option<String>)> {
     let after = query.cursor.as_deref().map(decode_cursor).transpose()?;
     let limit = query.limit.clamp(1, 200);
-    let client_viewer = (!caller.role().is_staff()).then(|| caller.person.id.as_str());
+    let client_viewer = (!caller.role().is_staff()).then(|| {
+        let roles = roles_a_client_may_write_to(caller.person.status)
+            .iter()
+            .map(|r| r.as_str())
+            .collect();
+        (caller.person.id.as_str(), roles)
+    });
     let mut conn = state.store.read().await?;
     let rows = people_store::list(
         &mut conn,
@@ -78,7 +85,13 @@ pub async fn list(
     for row in rows {
         let p = person(row)?;
         // The SQL filter and the rule must agree; the rule has the last word.
-        if may_see_person(caller.role(), p.id == caller.person.id, p.role, p.status) {
+        if may_see_person(
+            caller.role(),
+            caller.person.status,
+            p.id == caller.person.id,
+            p.role,
+            p.status,
+        ) {
             people.push(p);
         }
     }
@@ -111,7 +124,13 @@ async fn visible_person(conn: &mut Conn, caller: &Caller, id: &str) -> AppResult
     match found {
         Some(row) => {
             let p = person(row)?;
-            if may_see_person(caller.role(), p.id == caller.person.id, p.role, p.status) {
+            if may_see_person(
+                caller.role(),
+                caller.person.status,
+                p.id == caller.person.id,
+                p.role,
+                p.status,
+            ) {
                 Ok(p)
             } else {
                 Err(AppError::not_found("person"))
@@ -253,17 +272,23 @@ pub async fn update(
         status: patch.status.filter(|s| *s != target.status),
     };
     may_change_person(caller.role(), is_self, target.role, target.status, change)?;
+    if change.status.is_some_and(Status::is_activated)
+        && people_store::password_hash(&mut tx, target.id.as_str())
+            .await?
+            .is_none()
+    {
+        // Someone who never accepted their invitation has no password to sign in with.
+        return Err(AppError::new(
+            StatusCode::CONFLICT,
+            "invitation_pending",
+            "This person has not accepted their invitation yet; resend it instead.",
+        )
+        .with_field("status"));
+    }
     let was_activated = target.status.is_activated();
     apply(&mut target, patch);
     check_sms_consent(&target)?;
-    target.updated_at = state.now();
-    match people_store::update(&mut tx, &target.to_row()).await {
-        Ok(()) => {}
-        Err(e) if is_unique_violation(&e, "people_practice_email_key", "people.email_norm") => {
-            return Err(email_taken())
-        }
-        Err(e) => return Err(e.into()),
-    }
+    write_person(&mut tx, state, &mut target).await?;
     if was_activated && target.status == Status::Disabled {
         sessions::delete_for_person(&mut tx, target.id.as_str(), None).await?;
     }
@@ -282,6 +307,26 @@ pub async fn update(
     .await?;
     tx.commit().await?;
     Ok(view(caller, &target))
+}
+
+/// Writes a changed person unless someone else changed them since they were read (two
+/// admins, or an admin and the person themself, at once): then 409 and nothing is written.
+async fn write_person(conn: &mut Conn, state: &AppState, person: &mut Person) -> AppResult<()> {
+    let read_at = person.updated_at;
+    // Strictly later, so that two changes in one millisecond still tell apart.
+    person.updated_at = state.now().max(read_at + 1);
+    match people_store::update(conn, &person.to_row(), read_at).await {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(AppError::new(
+            StatusCode::CONFLICT,
+            "edit_conflict",
+            "This person was changed by someone else meanwhile; reload and try again.",
+        )),
+        Err(e) if is_unique_violation(&e, "people_practice_email_key", "people.email_norm") => {
+            Err(email_taken())
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 fn check_sms_consent(person: &Person) -> AppResult<()> {
@@ -326,8 +371,7 @@ pub async fn update_me(state: &AppState, caller: &Caller, patch: PersonPatch) ->
     let mut target = visible_person(&mut tx, caller, caller.person.id.as_str()).await?;
     apply(&mut target, patch);
     check_sms_consent(&target)?;
-    target.updated_at = state.now();
-    people_store::update(&mut tx, &target.to_row()).await?;
+    write_person(&mut tx, state, &mut target).await?;
     record(
         &mut tx,
         state,
@@ -343,7 +387,8 @@ pub async fn update_me(state: &AppState, caller: &Caller, patch: PersonPatch) ->
     me(state, &caller).await
 }
 
-/// Changes one's own password; every other session of the person ends.
+/// Changes one's own password; every other session of the person ends. Guesses of the
+/// current password count against the same limit as sign-ins.
 #[tracing::instrument(skip_all)]
 pub async fn change_password(
     state: &AppState,
@@ -351,10 +396,14 @@ pub async fn change_password(
     current: &str,
     new: &str,
 ) -> AppResult<()> {
-    let hash = {
+    let (hash, slug) = {
         let mut conn = state.store.read().await?;
-        people_store::password_hash(&mut conn, caller.person.id.as_str()).await?
+        let hash = people_store::password_hash(&mut conn, caller.person.id.as_str()).await?;
+        let practice = practices::find(&mut conn, caller.practice_id()).await?;
+        (hash, practice.map(|p| p.slug).unwrap_or_default())
     };
+    let key = throttle::account_key(&slug, &caller.person.email.to_lowercase());
+    let attempt = throttle::count_attempt(state, &caller.meta, &key).await??;
     if !state.hasher.verify(current, hash.as_deref()).await? {
         return Err(AppError::new(
             StatusCode::BAD_REQUEST,
@@ -370,14 +419,15 @@ pub async fn change_password(
     )?;
     let new_hash = state.hasher.hash(new.expose()).await?;
     let mut tx = state.store.begin().await?;
-    people_store::set_password(
-        &mut tx,
-        caller.person.id.as_str(),
-        &new_hash,
-        caller.person.status.as_str(),
-        state.now(),
-    )
-    .await?;
+    // Nothing here writes the status: an account disabled meanwhile stays disabled.
+    if !people_store::set_password(&mut tx, caller.person.id.as_str(), &new_hash, state.now())
+        .await?
+    {
+        return Err(AppError::unauthenticated(
+            "Your session has ended; sign in again.",
+        ));
+    }
+    throttle::succeeded(&mut tx, &attempt).await?;
     sessions::delete_for_person(
         &mut tx,
         caller.person.id.as_str(),
@@ -420,7 +470,9 @@ pub async fn groups(state: &AppState, caller: &Caller) -> AppResult<Vec<Group>> 
     let mut conn = state.store.read().await?;
     let mut out = Vec::new();
     for (id, name, role) in GROUPS {
-        if !caller.role().is_staff() && !role.is_addressable_by_clients() {
+        if !caller.role().is_staff()
+            && !roles_a_client_may_write_to(caller.person.status).contains(&role)
+        {
             continue;
         }
         let active_members = if caller.role().is_staff() {

@@ -78,13 +78,16 @@ async fn create_practice_consuming(
         created_at: now,
     };
     let mut tx = state.store.begin().await?;
-    if let Some(token) = setup_token {
-        if tokens::consume(&mut tx, &token_hash(token), SETUP_PURPOSE, now)
-            .await?
-            .is_none()
-        {
-            return Err(invalid_setup_link());
+    match setup_token {
+        // The setup link creates the first practice only.
+        Some(token) => {
+            let consumed = tokens::consume(&mut tx, &token_hash(token), SETUP_PURPOSE, now).await?;
+            if consumed.is_none() || practice_store::count(&mut tx).await? > 0 {
+                return Err(invalid_setup_link());
+            }
         }
+        // A practice made otherwise ends any setup link still printed on a console.
+        None => tokens::revoke_unused(&mut tx, SETUP_PURPOSE, None).await?,
     }
     match practice_store::insert(&mut tx, &practice).await {
         Ok(()) => {}

@@ -8,10 +8,10 @@ use crate::domain::SessionId;
 use crate::error::{AppError, AppResult};
 use crate::store::practices::PracticeRow;
 use crate::store::sessions::SessionRow;
-use crate::store::{people as people_store, practices, sessions, sign_in_failures};
+use crate::store::{people as people_store, practices, sessions, sign_in_attempts};
 
 use super::audit::{record, record_raw, AuditEntry};
-use super::{person, AppState, Caller, Person, RequestMeta};
+use super::{person, throttle, AppState, Caller, Person, RequestMeta};
 
 /// A session is refreshed in the database at most this often, not on every request.
 const TOUCH_EVERY_MS: i64 = 60_000;
@@ -50,63 +50,63 @@ pub async fn sign_in(
         return Err(AppError::invalid("password", "password is required."));
     }
     let slug = practice_slug.trim().to_ascii_lowercase();
-    let account_key = token_hash(&format!("{slug}\n{}", email.normalized()));
     let now = state.now();
-    let auth = &state.config.auth;
-    let window_ms = auth.failure_window_minutes * 60_000;
 
-    let mut conn = state.store.read().await?;
-    let mut retry_after = None;
-    let mut checks = vec![(
-        "account",
-        account_key.clone(),
-        auth.max_failures_per_account,
-    )];
-    if let Some(ip) = &meta.ip {
-        checks.push(("address", ip.clone(), auth.max_failures_per_address));
-    }
-    for (scope, key, limit) in &checks {
-        let (count, oldest) =
-            sign_in_failures::count_since(&mut conn, scope, key, now - window_ms).await?;
-        if count >= *limit {
-            let until = oldest.unwrap_or(now) + window_ms;
-            let secs = ((until - now).max(1000) + 999) / 1000;
-            retry_after = Some(retry_after.unwrap_or(0).max(secs as u64));
-        }
-    }
-    let practice = practices::find_by_slug(&mut conn, &slug).await?;
-    let found = match &practice {
-        Some(p) => people_store::find_for_sign_in(&mut conn, &p.id, &email.normalized()).await?,
-        None => None,
+    let (practice, found) = {
+        let mut conn = state.store.read().await?;
+        let practice = practices::find_by_slug(&mut conn, &slug).await?;
+        let found = match &practice {
+            Some(p) => {
+                people_store::find_for_sign_in(&mut conn, &p.id, &email.normalized()).await?
+            }
+            None => None,
+        };
+        (practice, found)
     };
-    drop(conn);
+    let practice_id = practice.as_ref().map(|p| p.id.clone());
+    let person_id = found.as_ref().map(|(p, _)| p.id.clone());
+    let audit_attempt = |outcome: &'static str| {
+        let (practice_id, person_id) = (practice_id.clone(), person_id.clone());
+        async move {
+            let mut tx = state.store.begin().await?;
+            record_raw(
+                &mut tx,
+                state,
+                practice_id.as_deref(),
+                person_id.as_deref(),
+                None,
+                meta,
+                AuditEntry {
+                    action: "sign_in",
+                    object_type: Some("person"),
+                    object_id: person_id.as_deref(),
+                    outcome,
+                },
+            )
+            .await?;
+            tx.commit().await?;
+            state.metrics.sign_in_failures.inc();
+            Ok::<(), AppError>(())
+        }
+    };
 
-    if let Some(secs) = retry_after {
-        state.metrics.sign_in_failures.inc();
-        let mut tx = state.store.begin().await?;
-        record_raw(
-            &mut tx,
-            state,
-            practice.as_ref().map(|p| p.id.as_str()),
-            found.as_ref().map(|(p, _)| p.id.as_str()),
-            None,
-            meta,
-            AuditEntry {
-                action: "sign_in",
-                object_type: Some("person"),
-                object_id: found.as_ref().map(|(p, _)| p.id.as_str()),
-                outcome: "throttled",
-            },
-        )
-        .await?;
-        tx.commit().await?;
-        return Err(AppError::too_many_attempts(secs));
-    }
+    // Counted before the password is checked, so parallel guesses cannot slip through.
+    let attempt = match throttle::count_attempt(
+        state,
+        meta,
+        &throttle::account_key(&slug, &email.normalized()),
+    )
+    .await?
+    {
+        Ok(attempt) => attempt,
+        Err(throttled) => {
+            audit_attempt("throttled").await?;
+            return Err(throttled);
+        }
+    };
 
     let hash = found.as_ref().and_then(|(_, hash)| hash.as_deref());
     let password_ok = state.hasher.verify(password, hash).await?;
-    let practice_id = practice.as_ref().map(|p| p.id.clone());
-    let person_id = found.as_ref().map(|(p, _)| p.id.clone());
     let signed_in = match (practice, found) {
         (Some(practice), Some((row, _))) if password_ok => {
             let person = person(row)?;
@@ -114,32 +114,12 @@ pub async fn sign_in(
         }
         _ => None,
     };
-
-    let mut tx = state.store.begin().await?;
     let Some((practice, person)) = signed_in else {
-        for (scope, key, _) in &checks {
-            sign_in_failures::record(&mut tx, scope, key, now).await?;
-        }
-        record_raw(
-            &mut tx,
-            state,
-            practice_id.as_deref(),
-            person_id.as_deref(),
-            None,
-            meta,
-            AuditEntry {
-                action: "sign_in",
-                object_type: Some("person"),
-                object_id: person_id.as_deref(),
-                outcome: "failure",
-            },
-        )
-        .await?;
-        tx.commit().await?;
-        state.metrics.sign_in_failures.inc();
+        audit_attempt("failure").await?;
         return Err(invalid_credentials());
     };
 
+    let mut tx = state.store.begin().await?;
     let token = new_token();
     let session = SessionRow {
         id: SessionId::generate().into_string(),
@@ -147,10 +127,10 @@ pub async fn sign_in(
         practice_id: practice.id.clone(),
         created_at: now,
         last_seen_at: now,
-        expires_at: now + auth.session_max_hours * 3_600_000,
+        expires_at: now + state.config.auth.session_max_hours * 3_600_000,
     };
     sessions::insert(&mut tx, &session, &token_hash(&token)).await?;
-    sign_in_failures::clear(&mut tx, "account", &account_key).await?;
+    throttle::succeeded(&mut tx, &attempt).await?;
     record_raw(
         &mut tx,
         state,
@@ -235,7 +215,7 @@ pub async fn sweep(state: &AppState) -> AppResult<()> {
     let auth = &state.config.auth;
     let mut conn = state.store.write().await?;
     sessions::delete_expired(&mut conn, now, now - auth.session_idle_minutes * 60_000).await?;
-    sign_in_failures::delete_older_than(&mut conn, now - auth.failure_window_minutes * 60_000)
+    sign_in_attempts::delete_windows_before(&mut conn, now - auth.failure_window_minutes * 60_000)
         .await?;
     Ok(())
 }

@@ -5,7 +5,7 @@ pub mod audit;
 pub mod people;
 pub mod practices;
 pub mod sessions;
-pub mod sign_in_failures;
+pub mod sign_in_attempts;
 pub mod tokens;
 
 use std::path::Path;
@@ -237,4 +237,12 @@ pub fn is_unique_violation(error: &sqlx::Error, constraint: &str, sqlite_columns
         }
         _ => false,
     }
+}
+
+/// `$start, $start+1, …` for an IN list of `n` values.
+pub fn placeholders(start: usize, n: usize) -> String {
+    (start..start + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }

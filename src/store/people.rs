@@ -51,12 +51,13 @@ pub async fn insert(
     Ok(())
 }
 
-/// Writes every changeable field of `row`.
-pub async fn update(conn: &mut Conn, row: &PersonRow) -> Result<(), sqlx::Error> {
-    sqlx::query(
+/// Writes every changeable field of `row`, if the person is still as last read (their
+/// `updated_at` is `read_at`); false if someone changed them meanwhile.
+pub async fn update(conn: &mut Conn, row: &PersonRow, read_at: i64) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
         "UPDATE people SET role = $1, status = $2, name = $3, email = $4, email_norm = $5, \
          mobile = $6, consent_email = $7, consent_sms = $8, updated_at = $9 \
-         WHERE id = $10 AND practice_id = $11",
+         WHERE id = $10 AND practice_id = $11 AND updated_at = $12",
     )
     .bind(&row.role)
     .bind(&row.status)
@@ -69,9 +70,10 @@ pub async fn update(conn: &mut Conn, row: &PersonRow) -> Result<(), sqlx::Error>
     .bind(row.updated_at)
     .bind(&row.id)
     .bind(&row.practice_id)
+    .bind(read_at)
     .execute(conn)
     .await?;
-    Ok(())
+    Ok(done.rows_affected() == 1)
 }
 
 pub async fn find(
@@ -129,21 +131,41 @@ pub async fn password_hash(conn: &mut Conn, id: &str) -> Result<Option<String>, 
         .map(Option::flatten)
 }
 
+/// Sets the password of an activated person; false if they are not (any longer) activated.
 pub async fn set_password(
     conn: &mut Conn,
     id: &str,
     password_hash: &str,
-    status: &str,
     now: i64,
-) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE people SET password_hash = $1, status = $2, updated_at = $3 WHERE id = $4")
-        .bind(password_hash)
-        .bind(status)
-        .bind(now)
-        .bind(id)
-        .execute(conn)
-        .await?;
-    Ok(())
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE people SET password_hash = $1, updated_at = $2 WHERE id = $3 AND status IN ('active', 'inactive')",
+    )
+    .bind(password_hash)
+    .bind(now)
+    .bind(id)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Sets the first password of an invited person and activates them; false if they are
+/// not (any longer) invited.
+pub async fn activate_invited(
+    conn: &mut Conn,
+    id: &str,
+    password_hash: &str,
+    now: i64,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE people SET password_hash = $1, status = 'active', updated_at = $2 WHERE id = $3 AND status = 'invited'",
+    )
+    .bind(password_hash)
+    .bind(now)
+    .bind(id)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
 }
 
 /// Filters for a directory page.
@@ -151,9 +173,10 @@ pub struct ListFilter<'a> {
     pub practice_id: &'a str,
     pub role: Option<&'a str>,
     pub status: Option<&'a str>,
-    /// When the viewer is a client: only themself and the active staff clients may write to
-    /// (the SQL form of `domain::people::may_see_person`).
-    pub client_viewer: Option<&'a str>,
+    /// When the viewer is a client: their id and the staff roles they may write to. Only
+    /// they themself and active people of those roles are listed (the SQL form of
+    /// `domain::people::may_see_person`).
+    pub client_viewer: Option<(&'a str, Vec<&'static str>)>,
     /// Keyset position: the last (name, id) of the previous page.
     pub after: Option<(&'a str, &'a str)>,
     pub limit: i64,
@@ -164,24 +187,38 @@ pub async fn list(conn: &mut Conn, filter: &ListFilter<'_>) -> Result<Vec<Person
         Some((name, id)) => (Some(name), Some(id)),
         None => (None, None),
     };
-    sqlx::query_as(&format!(
+    let (viewer, roles) = match &filter.client_viewer {
+        Some((id, roles)) => (Some(*id), roles.clone()),
+        None => (None, Vec::new()),
+    };
+    let client_filter = if roles.is_empty() {
+        "CAST($4 AS TEXT) IS NULL".to_string()
+    } else {
+        format!(
+            "(CAST($4 AS TEXT) IS NULL OR id = $4 OR (role IN ({}) AND status = 'active'))",
+            super::placeholders(8, roles.len())
+        )
+    };
+    let sql = format!(
         "SELECT {COLUMNS} FROM people WHERE practice_id = $1 \
          AND (CAST($2 AS TEXT) IS NULL OR role = $2) \
          AND (CAST($3 AS TEXT) IS NULL OR status = $3) \
-         AND (CAST($4 AS TEXT) IS NULL OR id = $4 \
-              OR (role IN ('provider', 'front_office', 'biller') AND status = 'active')) \
+         AND {client_filter} \
          AND (CAST($5 AS TEXT) IS NULL OR name > $5 OR (name = $5 AND id > $6)) \
          ORDER BY name, id LIMIT $7"
-    ))
-    .bind(filter.practice_id)
-    .bind(filter.role)
-    .bind(filter.status)
-    .bind(filter.client_viewer)
-    .bind(after_name)
-    .bind(after_id)
-    .bind(filter.limit)
-    .fetch_all(conn)
-    .await
+    );
+    let mut query = sqlx::query_as(&sql)
+        .bind(filter.practice_id)
+        .bind(filter.role)
+        .bind(filter.status)
+        .bind(viewer)
+        .bind(after_name)
+        .bind(after_id)
+        .bind(filter.limit);
+    for role in roles {
+        query = query.bind(role);
+    }
+    query.fetch_all(conn).await
 }
 
 /// How many active people hold `role` (a staff group's size).

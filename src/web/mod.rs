@@ -122,7 +122,11 @@ pub async fn observe<E: Endpoint>(
     state: AppState,
 ) -> poem::Result<Response> {
     let started = Instant::now();
-    let method = req.method().to_string();
+    // Only the standard methods name a label: anything else would grow it without bound.
+    let method = match req.method().as_str() {
+        m @ ("GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE" | "OPTIONS") => m.to_string(),
+        _ => "other".to_string(),
+    };
     let path = req.uri().path().to_string();
     let resp = ep.call(req).await?.into_response();
     let route = route_label(&path, &resp);

@@ -42,6 +42,7 @@ macro_rules! on_both_backends {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn postgres() {
                 if $crate::helpers::postgres_url().is_none() {
+                    assert!(std::env::var_os("CI").is_none(), "CI must set CONFIDE_TEST_POSTGRES_URL");
                     eprintln!("CONFIDE_TEST_POSTGRES_URL is not set: PostgreSQL run skipped");
                     return;
                 }

@@ -28,6 +28,8 @@ on_both_backends!(
     clients_do_not_see_the_external_agents_group,
     own_profile_and_consents,
     weak_or_wrong_passwords_are_refused_on_change,
+    a_never_accepted_invitation_is_not_reenabled,
+    inactive_client_sees_only_front_office_and_billers,
 );
 
 async fn admin_creates_staff_and_clients_as_invited(backend: Backend) {
@@ -549,4 +551,55 @@ async fn weak_or_wrong_passwords_are_refused_on_change(backend: Backend) {
         assert_problem(&result, StatusCode::BAD_REQUEST, "weak_password");
         assert_eq!(result.1["field"], "new_password");
     }
+}
+
+async fn a_never_accepted_invitation_is_not_reenabled(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let practice = app.create_practice("oak").await;
+    let admin = app.admin(&practice).await;
+    let (_, invited) = app
+        .post(
+            "/api/v1/people",
+            &admin,
+            json!({"role": "client", "name": "Ivy", "email": "ivy@oak.example"}),
+        )
+        .await;
+    let path = format!("/api/v1/people/{}", invited["id"].as_str().unwrap());
+    assert_eq!(
+        app.patch(&path, &admin, json!({"status": "disabled"}))
+            .await
+            .0,
+        StatusCode::OK
+    );
+    let result = app.patch(&path, &admin, json!({"status": "active"})).await;
+    assert_problem(&result, StatusCode::CONFLICT, "invitation_pending");
+    let (_, person) = app.get(&path, &admin).await;
+    assert_eq!(person["status"], "disabled");
+}
+
+async fn inactive_client_sees_only_front_office_and_billers(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let practice = app.create_practice("oak").await;
+    let (admin, client) = cast(&app, &practice).await;
+    let (status, _) = app
+        .patch(
+            &format!("/api/v1/people/{}", client.id),
+            &admin,
+            json!({"status": "inactive"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, page) = app.get("/api/v1/people", &client).await;
+    let expected: HashSet<String> = ["Fran Front", "Bo Biller", "Casey Client"]
+        .map(String::from)
+        .into();
+    assert_eq!(names(&page), expected);
+    let (_, groups) = app.get("/api/v1/groups", &client).await;
+    let ids: Vec<&str> = groups["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["group:front_office", "group:billers"]);
 }

@@ -22,6 +22,9 @@ on_both_backends!(
     throttling_holds_across_server_processes,
     missing_or_bogus_token_is_unauthenticated,
     bad_sign_in_input_names_the_field,
+    parallel_guesses_cannot_pass_the_limit,
+    current_password_guesses_are_throttled_too,
+    unknown_address_and_wrong_password_take_about_as_long,
 );
 
 async fn sign_in_returns_a_token_stored_only_hashed(backend: Backend) {
@@ -348,4 +351,93 @@ async fn bad_sign_in_input_names_the_field(backend: Backend) {
         .unwrap();
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
     assert_eq!(resp.json::<Value>().await.unwrap()["code"], "invalid_json");
+}
+
+async fn parallel_guesses_cannot_pass_the_limit(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let practice = app.create_practice("oak").await;
+    let mut guesses = tokio::task::JoinSet::new();
+    for i in 0..12 {
+        let (client, url) = (app.client.clone(), app.url("/api/v1/sessions"));
+        let body = json!({"practice": practice, "email": "admin@oak.example", "password": format!("guess-number-{i}")});
+        guesses.spawn(async move { client.post(url).json(&body).send().await.unwrap().status() });
+    }
+    let mut checked = 0;
+    while let Some(status) = guesses.join_next().await {
+        let status = status.unwrap();
+        assert!(
+            status == StatusCode::UNAUTHORIZED || status == StatusCode::TOO_MANY_REQUESTS,
+            "{status}"
+        );
+        checked += usize::from(status == StatusCode::UNAUTHORIZED);
+    }
+    // Only as many passwords were tried as the limit allows.
+    assert_eq!(checked, 5);
+    assert_eq!(
+        app.sign_in(&practice, "admin@oak.example", PASSWORD)
+            .await
+            .status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+}
+
+async fn current_password_guesses_are_throttled_too(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let practice = app.create_practice("oak").await;
+    let admin = app.admin(&practice).await;
+    for i in 0..5 {
+        let result = app
+            .post("/api/v1/me/password", &admin, json!({"current_password": format!("guess-{i}-guess"), "new_password": "saffron-glacier-lattice-41"}))
+            .await;
+        assert_problem(
+            &result,
+            StatusCode::BAD_REQUEST,
+            "current_password_incorrect",
+        );
+    }
+    let result = app
+        .post(
+            "/api/v1/me/password",
+            &admin,
+            json!({"current_password": PASSWORD, "new_password": "saffron-glacier-lattice-41"}),
+        )
+        .await;
+    assert_problem(&result, StatusCode::TOO_MANY_REQUESTS, "too_many_attempts");
+}
+
+async fn unknown_address_and_wrong_password_take_about_as_long(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let practice = app.create_practice("oak").await;
+    // Enough room in the limits for the measurement itself.
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        v[v.len() / 2]
+    };
+    let mut known = Vec::new();
+    let mut unknown = Vec::new();
+    for i in 0..2 {
+        let started = std::time::Instant::now();
+        app.sign_in(
+            &practice,
+            "admin@oak.example",
+            &format!("wrong-password-{i}"),
+        )
+        .await;
+        known.push(started.elapsed().as_secs_f64());
+        let started = std::time::Instant::now();
+        app.sign_in(
+            &practice,
+            &format!("nobody{i}@oak.example"),
+            "wrong-password-x",
+        )
+        .await;
+        unknown.push(started.elapsed().as_secs_f64());
+    }
+    let (known, unknown) = (median(known), median(unknown));
+    // Both verify a password hash; a missing account is no shortcut. Generous bounds: this
+    // guards against skipping the hash, not against microsecond differences.
+    assert!(
+        unknown > known / 4.0 && unknown < known * 4.0,
+        "known {known:.4}s, unknown {unknown:.4}s"
+    );
 }

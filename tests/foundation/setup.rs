@@ -16,6 +16,7 @@ on_both_backends!(
     invitation_sets_the_password_once,
     invitation_page_sets_the_password,
     new_invitation_invalidates_the_old_one,
+    setup_link_dies_once_a_practice_exists,
 );
 
 fn cookie_client() -> reqwest::Client {
@@ -289,4 +290,39 @@ async fn new_invitation_invalidates_the_old_one(backend: Backend) {
         )
         .await;
     assert_problem(&result, StatusCode::NOT_FOUND, "invalid_token");
+}
+
+async fn setup_link_dies_once_a_practice_exists(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let link = setup_link_if_empty(&app.state).await.unwrap().unwrap();
+    let browser = cookie_client();
+    let csrf = csrf_token(
+        &browser
+            .get(&link)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+    );
+    // Someone creates a practice from the command line meanwhile.
+    app.create_practice("elm").await;
+    assert_eq!(
+        browser.get(&link).send().await.unwrap().status(),
+        StatusCode::NOT_FOUND
+    );
+    let late = browser
+        .post(&link)
+        .form(&setup_form(&csrf, PASSWORD))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(late.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        app.sign_in("oak-street", "avery@oak.example", PASSWORD)
+            .await
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
 }
