@@ -112,6 +112,12 @@ impl AppError {
         }
     }
 
+    /// The same error with another sentence.
+    pub fn with_detail(mut self, detail: impl Into<String>) -> Self {
+        self.detail = detail.into();
+        self
+    }
+
     /// The same error under another stable code.
     pub fn with_code(mut self, code: &'static str) -> Self {
         self.code = code;
@@ -145,9 +151,15 @@ impl std::error::Error for AppError {}
 /// The status of each rule's refusal, decided in one place.
 fn rule_status(code: &str) -> StatusCode {
     match code {
-        "forbidden" | "cannot_change_own_account" => StatusCode::FORBIDDEN,
+        "forbidden" | "cannot_change_own_account" | "recipient_not_allowed" | "client_inactive" => {
+            StatusCode::FORBIDDEN
+        }
         "not_found" => StatusCode::NOT_FOUND,
-        "invitation_pending" | "email_taken" | "slug_taken" => StatusCode::CONFLICT,
+        "invitation_pending"
+        | "email_taken"
+        | "slug_taken"
+        | "replies_not_allowed"
+        | "folder_name_taken" => StatusCode::CONFLICT,
         _ => StatusCode::BAD_REQUEST,
     }
 }

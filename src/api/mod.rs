@@ -3,11 +3,14 @@
 
 mod audit;
 mod body;
+mod drafts;
+mod folders;
 mod groups;
 mod invitations;
 mod me;
 mod people;
 mod sessions;
+mod threads;
 
 use poem::Request;
 use poem_openapi::auth::Bearer;
@@ -63,6 +66,9 @@ pub type Apis = (
     groups::GroupsApi,
     invitations::InvitationsApi,
     audit::AuditApi,
+    threads::ThreadsApi,
+    folders::FoldersApi,
+    drafts::DraftsApi,
 );
 
 pub fn service(state: &AppState) -> OpenApiService<Apis, ()> {
@@ -74,6 +80,9 @@ pub fn service(state: &AppState) -> OpenApiService<Apis, ()> {
             groups::GroupsApi(state.clone()),
             invitations::InvitationsApi(state.clone()),
             audit::AuditApi(state.clone()),
+            threads::ThreadsApi(state.clone()),
+            folders::FoldersApi(state.clone()),
+            drafts::DraftsApi(state.clone()),
         ),
         "Confide",
         env!("CARGO_PKG_VERSION"),
@@ -96,4 +105,6 @@ pub enum Tag {
     People,
     /// The audit log.
     Audit,
+    /// Threads, messages, folders and drafts.
+    Mailbox,
 }

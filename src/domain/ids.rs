@@ -48,6 +48,22 @@ id_type!(
     /// A sign-in session (never the token itself).
     SessionId
 );
+id_type!(
+    /// A thread (a conversation).
+    ThreadId
+);
+id_type!(
+    /// A message of a thread.
+    MessageId
+);
+id_type!(
+    /// A person's custom folder.
+    FolderId
+);
+id_type!(
+    /// A draft.
+    DraftId
+);
 
 fn random_id() -> String {
     let bytes: [u8; 16] = rand::random();

@@ -1,6 +1,8 @@
 //! The product's rules and values, as pure functions over plain data. No I/O here.
 
 pub mod ids;
+pub mod mailbox;
+pub mod markdown;
 pub mod password;
 pub mod people;
 pub mod role;

@@ -69,8 +69,18 @@ impl PracticeName {
 }
 
 fn bounded_text(field: &'static str, raw: &str, max: usize) -> Result<String, RuleViolation> {
+    bounded_chars(field, raw, 1, max)
+}
+
+/// Trimmed text of `min`–`max` characters without control characters.
+pub(crate) fn bounded_chars(
+    field: &'static str,
+    raw: &str,
+    min: usize,
+    max: usize,
+) -> Result<String, RuleViolation> {
     let trimmed = raw.trim();
-    if trimmed.is_empty() {
+    if trimmed.chars().count() < min.max(1) {
         return Err(RuleViolation::field(
             "invalid_field",
             field,

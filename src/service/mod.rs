@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod invitations;
+pub mod mailbox;
 pub mod people;
 pub mod practices;
 pub mod sessions;

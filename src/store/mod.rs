@@ -2,10 +2,16 @@
 //! `Any` driver: times are Unix milliseconds, flags are 0/1 integers, ids are text.
 
 pub mod audit;
+pub mod drafts;
+pub mod events;
+pub mod folders;
+pub mod idempotency;
+pub mod messages;
 pub mod people;
 pub mod practices;
 pub mod sessions;
 pub mod sign_in_attempts;
+pub mod threads;
 pub mod tokens;
 
 use std::path::Path;

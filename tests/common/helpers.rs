@@ -1,5 +1,7 @@
 //! Typed helpers: spawn the real server on port 0 with a fresh data directory (and a fresh
-//! PostgreSQL database), sign people in, and call the API.
+//! PostgreSQL database), sign people in, and call the API. Shared by the integration test
+//! binaries, each of which uses only some of it.
+#![allow(dead_code)]
 
 use std::sync::Arc;
 
@@ -326,5 +328,57 @@ impl TestApp {
     pub fn clock_now(&self) -> i64 {
         use confide::clock::Clock;
         self.clock.now_ms()
+    }
+}
+
+/// Mailbox helpers.
+impl TestApp {
+    pub async fn put(&self, path: &str, who: &Session, body: Value) -> (StatusCode, Value) {
+        self.call(Method::PUT, path, Some(&who.token), Some(body))
+            .await
+    }
+
+    pub async fn delete(&self, path: &str, who: &Session) -> (StatusCode, Value) {
+        self.call(Method::DELETE, path, Some(&who.token), None)
+            .await
+    }
+
+    /// Composes a new thread.
+    pub async fn compose(
+        &self,
+        who: &Session,
+        to: &[&str],
+        subject: &str,
+        body: &str,
+    ) -> (StatusCode, Value) {
+        self.post(
+            "/api/v1/threads",
+            who,
+            json!({"to": to, "subject": subject, "body": body}),
+        )
+        .await
+    }
+
+    /// Composes a new thread that must succeed; returns its id.
+    pub async fn send(&self, who: &Session, to: &[&str], subject: &str) -> String {
+        let (status, thread) = self
+            .compose(who, to, subject, "A message body that is long enough.")
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{thread}");
+        thread["id"].as_str().unwrap().to_string()
+    }
+
+    /// The ids of the threads in one of `who`'s folders (first page).
+    pub async fn folder(&self, who: &Session, folder: &str) -> Vec<String> {
+        let (status, page) = self
+            .get(&format!("/api/v1/threads?folder={folder}&limit=200"), who)
+            .await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        page["threads"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["id"].as_str().unwrap().to_string())
+            .collect()
     }
 }

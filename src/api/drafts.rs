@@ -1,0 +1,197 @@
+//! `/drafts`: drafts of new threads and replies.
+
+use chrono::{DateTime, Utc};
+use poem::Request;
+use poem_openapi::param::{Path, Query};
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Object, OpenApi};
+use serde::Deserialize;
+
+use crate::clock::to_datetime;
+use crate::error::AppResult;
+use crate::service::mailbox::drafts::{self, DraftInput, DraftView};
+use crate::service::AppState;
+
+use super::{caller, BearerAuth, Body, NoContent};
+
+/// A draft; `thread_id` makes it a reply draft (then `to` and `subject` are not used).
+#[derive(Debug, Object, Deserialize)]
+#[oai(deny_unknown_fields)]
+#[serde(deny_unknown_fields)]
+pub struct DraftRequest {
+    pub thread_id: Option<String>,
+    #[serde(default)]
+    pub to: Option<Vec<String>>,
+    #[serde(default)]
+    pub subject: Option<String>,
+    #[serde(default)]
+    pub body: Option<String>,
+    #[serde(default)]
+    pub attachment_ids: Option<Vec<String>>,
+}
+
+impl From<DraftRequest> for DraftInput {
+    fn from(d: DraftRequest) -> Self {
+        DraftInput {
+            thread_id: d.thread_id,
+            to: d.to.unwrap_or_default(),
+            subject: d.subject.unwrap_or_default(),
+            body: d.body.unwrap_or_default(),
+            attachment_ids: d.attachment_ids.unwrap_or_default(),
+        }
+    }
+}
+
+#[derive(Debug, Object)]
+pub struct DraftOut {
+    pub id: String,
+    #[oai(skip_serializing_if_is_none)]
+    pub thread_id: Option<String>,
+    pub to: Vec<String>,
+    pub subject: String,
+    pub body: String,
+    pub attachment_ids: Vec<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<DraftView> for DraftOut {
+    fn from(d: DraftView) -> Self {
+        Self {
+            id: d.id,
+            thread_id: d.thread_id,
+            to: d.to,
+            subject: d.subject,
+            body: d.body,
+            attachment_ids: d.attachment_ids,
+            created_at: to_datetime(d.created_at),
+            updated_at: to_datetime(d.updated_at),
+        }
+    }
+}
+
+#[derive(Debug, Object)]
+pub struct DraftPage {
+    pub drafts: Vec<DraftOut>,
+    #[oai(skip_serializing_if_is_none)]
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Object)]
+pub struct SentDraft {
+    pub thread_id: String,
+    pub message_id: String,
+}
+
+#[derive(ApiResponse)]
+pub enum DraftCreated {
+    /// Saved.
+    #[oai(status = 201)]
+    Created(Json<DraftOut>),
+}
+
+#[derive(ApiResponse)]
+pub enum DraftSent {
+    /// Sent; the draft is gone.
+    #[oai(status = 201)]
+    Created(Json<SentDraft>),
+}
+
+pub struct DraftsApi(pub AppState);
+
+#[OpenApi(tag = "super::Tag::Mailbox")]
+impl DraftsApi {
+    /// Your drafts, most recently saved first.
+    #[oai(path = "/drafts", method = "get", operation_id = "list_drafts")]
+    async fn list(
+        &self,
+        auth: BearerAuth,
+        req: &Request,
+        cursor: Query<Option<String>>,
+        limit: Query<Option<i64>>,
+    ) -> AppResult<Json<DraftPage>> {
+        let caller = caller(&self.0, &auth, req).await?;
+        let (drafts, next_cursor) =
+            drafts::list(&self.0, &caller, cursor.0.as_deref(), limit.0.unwrap_or(50)).await?;
+        Ok(Json(DraftPage {
+            drafts: drafts.into_iter().map(Into::into).collect(),
+            next_cursor,
+        }))
+    }
+
+    /// Saves a new draft.
+    #[oai(path = "/drafts", method = "post", operation_id = "create_draft")]
+    async fn create(
+        &self,
+        auth: BearerAuth,
+        req: &Request,
+        body: Body<DraftRequest>,
+    ) -> AppResult<DraftCreated> {
+        let caller = caller(&self.0, &auth, req).await?;
+        Ok(DraftCreated::Created(Json(
+            drafts::create(&self.0, &caller, body.0.into())
+                .await?
+                .into(),
+        )))
+    }
+
+    #[oai(path = "/drafts/:id", method = "get", operation_id = "get_draft")]
+    async fn get(
+        &self,
+        auth: BearerAuth,
+        req: &Request,
+        id: Path<String>,
+    ) -> AppResult<Json<DraftOut>> {
+        let caller = caller(&self.0, &auth, req).await?;
+        Ok(Json(drafts::get(&self.0, &caller, &id.0).await?.into()))
+    }
+
+    /// Saves a draft's whole content (idempotent).
+    #[oai(path = "/drafts/:id", method = "put", operation_id = "save_draft")]
+    async fn save(
+        &self,
+        auth: BearerAuth,
+        req: &Request,
+        id: Path<String>,
+        body: Body<DraftRequest>,
+    ) -> AppResult<Json<DraftOut>> {
+        let caller = caller(&self.0, &auth, req).await?;
+        Ok(Json(
+            drafts::save(&self.0, &caller, &id.0, body.0.into())
+                .await?
+                .into(),
+        ))
+    }
+
+    #[oai(path = "/drafts/:id", method = "delete", operation_id = "delete_draft")]
+    async fn delete(
+        &self,
+        auth: BearerAuth,
+        req: &Request,
+        id: Path<String>,
+    ) -> AppResult<NoContent> {
+        let caller = caller(&self.0, &auth, req).await?;
+        drafts::delete(&self.0, &caller, &id.0).await?;
+        Ok(NoContent::Done)
+    }
+
+    /// Sends a draft as a new thread or reply; if it is refused, the draft stays as it was.
+    #[oai(
+        path = "/drafts/:id/send",
+        method = "post",
+        operation_id = "send_draft"
+    )]
+    async fn send(
+        &self,
+        auth: BearerAuth,
+        req: &Request,
+        id: Path<String>,
+    ) -> AppResult<DraftSent> {
+        let caller = caller(&self.0, &auth, req).await?;
+        let (thread_id, message_id) = drafts::send(&self.0, &caller, &id.0).await?;
+        Ok(DraftSent::Created(Json(SentDraft {
+            thread_id,
+            message_id,
+        })))
+    }
+}

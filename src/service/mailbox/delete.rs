@@ -1,0 +1,98 @@
+//! Permanent deletion by staff: a message they sent, or a whole thread they started. The
+//! content is gone from every mailbox; the audit log keeps who, which id and when.
+
+use crate::domain::mailbox::{may_delete_message, may_delete_thread};
+use crate::error::{AppError, AppResult};
+use crate::store::{drafts, idempotency, messages, threads, Tx};
+
+use super::super::audit::{record, AuditEntry};
+use super::super::{AppState, Caller};
+use super::{append_event, load_thread, preview};
+
+async fn remove_thread(
+    tx: &mut Tx,
+    state: &AppState,
+    caller: &Caller,
+    thread_id: &str,
+) -> AppResult<()> {
+    drafts::delete_for_thread(tx, thread_id).await?;
+    idempotency::delete_for_thread(tx, thread_id).await?;
+    messages::delete_for_thread(tx, thread_id).await?;
+    threads::delete(tx, thread_id).await?;
+    append_event(tx, state, caller, "thread_deleted", Some(thread_id), None).await?;
+    Ok(())
+}
+
+/// Permanently deletes a message the caller (staff) sent. A thread left empty goes too.
+#[tracing::instrument(skip_all)]
+pub async fn delete_message(state: &AppState, caller: &Caller, message_id: &str) -> AppResult<()> {
+    let mut tx = state.store.begin().await?;
+    let message = messages::find(&mut tx, caller.practice_id(), message_id)
+        .await?
+        .ok_or_else(|| AppError::not_found("message"))?;
+    // Someone outside the thread learns nothing, not even that the message exists.
+    let ctx = load_thread(&mut tx, caller, &message.thread_id)
+        .await
+        .map_err(|_| AppError::not_found("message"))?;
+    may_delete_message(
+        caller.role(),
+        message.sender_id == caller.person.id.as_str(),
+    )?;
+    messages::delete(&mut tx, &message.id).await?;
+    match messages::latest(&mut tx, &ctx.thread.id).await? {
+        Some(latest) => {
+            threads::record_removal(&mut tx, &ctx.thread.id, &preview(&latest.body)).await?;
+            append_event(
+                &mut tx,
+                state,
+                caller,
+                "message_deleted",
+                Some(&ctx.thread.id),
+                Some(&message.id),
+            )
+            .await?;
+        }
+        None => {
+            append_event(
+                &mut tx,
+                state,
+                caller,
+                "message_deleted",
+                Some(&ctx.thread.id),
+                Some(&message.id),
+            )
+            .await?;
+            remove_thread(&mut tx, state, caller, &ctx.thread.id).await?;
+        }
+    }
+    record(
+        &mut tx,
+        state,
+        caller,
+        AuditEntry::new("delete_message", "message", &message.id),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Permanently deletes a whole thread the caller (staff) started.
+#[tracing::instrument(skip_all)]
+pub async fn delete_thread(state: &AppState, caller: &Caller, thread_id: &str) -> AppResult<()> {
+    let mut tx = state.store.begin().await?;
+    let ctx = load_thread(&mut tx, caller, thread_id).await?;
+    may_delete_thread(
+        caller.role(),
+        ctx.thread.started_by == caller.person.id.as_str(),
+    )?;
+    remove_thread(&mut tx, state, caller, &ctx.thread.id).await?;
+    record(
+        &mut tx,
+        state,
+        caller,
+        AuditEntry::new("delete_thread", "thread", &ctx.thread.id),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}

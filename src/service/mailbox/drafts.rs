@@ -1,0 +1,238 @@
+//! Drafts of new threads and of replies: saved idempotently, sent atomically; a send that
+//! fails validation leaves the draft as it was.
+
+use crate::domain::ids::DraftId;
+use crate::error::{AppError, AppResult};
+use crate::store::drafts::{self as draft_store, DraftRow};
+
+use super::super::{AppState, Caller};
+use super::compose::{prepare_reply, prepare_thread, write_reply, write_thread, ComposeInput};
+use super::load_thread;
+
+/// What a draft holds; any part may still be missing or invalid until it is sent.
+#[derive(Debug, Clone, Default)]
+pub struct DraftInput {
+    pub thread_id: Option<String>,
+    pub to: Vec<String>,
+    pub subject: String,
+    pub body: String,
+    pub attachment_ids: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct DraftView {
+    pub id: String,
+    pub thread_id: Option<String>,
+    pub to: Vec<String>,
+    pub subject: String,
+    pub body: String,
+    pub attachment_ids: Vec<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+fn view(row: DraftRow) -> DraftView {
+    DraftView {
+        to: serde_json::from_str(&row.recipients).unwrap_or_default(),
+        attachment_ids: serde_json::from_str(&row.attachment_ids).unwrap_or_default(),
+        id: row.id,
+        thread_id: row.thread_id,
+        subject: row.subject,
+        body: row.body,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+    }
+}
+
+/// Drafts may be incomplete, but not larger than what could ever be sent.
+fn check(state: &AppState, input: &DraftInput) -> AppResult<()> {
+    if input.to.len() > 500 || input.to.iter().any(|t| t.chars().count() > 100) {
+        return Err(AppError::invalid(
+            "to",
+            "to holds at most 500 recipients of at most 100 characters.",
+        ));
+    }
+    if input.subject.chars().count() > 200 {
+        return Err(AppError::invalid(
+            "subject",
+            "subject must be at most 200 characters.",
+        ));
+    }
+    if input.body.chars().count() > state.config.limits.body_max_chars {
+        return Err(AppError::invalid(
+            "body",
+            format!(
+                "body must be at most {} characters.",
+                state.config.limits.body_max_chars
+            ),
+        )
+        .with_code("body_too_long"));
+    }
+    if input.attachment_ids.len() > 100 {
+        return Err(AppError::invalid(
+            "attachment_ids",
+            "attachment_ids holds at most 100 ids.",
+        ));
+    }
+    Ok(())
+}
+
+fn row(caller: &Caller, id: String, input: &DraftInput, created_at: i64, now: i64) -> DraftRow {
+    DraftRow {
+        id,
+        practice_id: caller.practice_id().into(),
+        person_id: caller.person.id.to_string(),
+        thread_id: input.thread_id.clone(),
+        recipients: serde_json::to_string(&input.to).unwrap_or_else(|_| "[]".into()),
+        subject: input.subject.clone(),
+        body: input.body.clone(),
+        attachment_ids: serde_json::to_string(&input.attachment_ids)
+            .unwrap_or_else(|_| "[]".into()),
+        created_at,
+        updated_at: now,
+    }
+}
+
+async fn check_thread(state: &AppState, caller: &Caller, input: &DraftInput) -> AppResult<()> {
+    if let Some(thread_id) = &input.thread_id {
+        let mut conn = state.store.read().await?;
+        load_thread(&mut conn, caller, thread_id)
+            .await
+            .map_err(|e| e.with_field("thread_id"))?;
+    }
+    Ok(())
+}
+
+pub async fn create(state: &AppState, caller: &Caller, input: DraftInput) -> AppResult<DraftView> {
+    check(state, &input)?;
+    check_thread(state, caller, &input).await?;
+    let now = state.now();
+    let row = row(caller, DraftId::generate().into_string(), &input, now, now);
+    let mut conn = state.store.write().await?;
+    draft_store::insert(&mut conn, &row).await?;
+    Ok(view(row))
+}
+
+/// Replaces a draft's content; saving the same content again changes nothing else.
+pub async fn save(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    input: DraftInput,
+) -> AppResult<DraftView> {
+    check(state, &input)?;
+    check_thread(state, caller, &input).await?;
+    let mut tx = state.store.begin().await?;
+    let existing = draft_store::find(&mut tx, caller.person.id.as_str(), id)
+        .await?
+        .ok_or_else(|| AppError::not_found("draft"))?;
+    let row = row(
+        caller,
+        existing.id.clone(),
+        &input,
+        existing.created_at,
+        state.now().max(existing.updated_at),
+    );
+    draft_store::update(&mut tx, &row).await?;
+    tx.commit().await?;
+    Ok(view(row))
+}
+
+pub async fn get(state: &AppState, caller: &Caller, id: &str) -> AppResult<DraftView> {
+    let mut conn = state.store.read().await?;
+    draft_store::find(&mut conn, caller.person.id.as_str(), id)
+        .await?
+        .map(view)
+        .ok_or_else(|| AppError::not_found("draft"))
+}
+
+pub async fn list(
+    state: &AppState,
+    caller: &Caller,
+    cursor: Option<&str>,
+    limit: i64,
+) -> AppResult<(Vec<DraftView>, Option<String>)> {
+    let bad = || AppError::invalid("cursor", "cursor is not one this server handed out.");
+    let after = match cursor {
+        Some(c) => {
+            let text = data_encoding::BASE64URL_NOPAD
+                .decode(c.as_bytes())
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok())
+                .ok_or_else(bad)?;
+            let (at, id) = text.split_once(':').ok_or_else(bad)?;
+            Some((at.parse::<i64>().map_err(|_| bad())?, id.to_string()))
+        }
+        None => None,
+    };
+    let limit = limit.clamp(1, 200);
+    let mut conn = state.store.read().await?;
+    let mut rows = draft_store::list(
+        &mut conn,
+        caller.person.id.as_str(),
+        after.as_ref().map(|(at, id)| (*at, id.as_str())),
+        limit + 1,
+    )
+    .await?;
+    let next = if rows.len() as i64 > limit {
+        rows.truncate(limit as usize);
+        rows.last().map(|r| {
+            data_encoding::BASE64URL_NOPAD.encode(format!("{}:{}", r.updated_at, r.id).as_bytes())
+        })
+    } else {
+        None
+    };
+    Ok((rows.into_iter().map(view).collect(), next))
+}
+
+pub async fn delete(state: &AppState, caller: &Caller, id: &str) -> AppResult<()> {
+    let mut tx = state.store.begin().await?;
+    let draft = draft_store::find(&mut tx, caller.person.id.as_str(), id)
+        .await?
+        .ok_or_else(|| AppError::not_found("draft"))?;
+    draft_store::delete(&mut tx, &draft.id).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Sends a draft: validated exactly as a new message or reply, and written together with
+/// the draft's removal. Returns (thread id, message id).
+#[tracing::instrument(skip_all)]
+pub async fn send(state: &AppState, caller: &Caller, id: &str) -> AppResult<(String, String)> {
+    let draft = get(state, caller, id).await?;
+    let mut conn = state.store.read().await?;
+    match &draft.thread_id {
+        Some(thread_id) => {
+            let prepared = prepare_reply(
+                &mut conn,
+                state,
+                caller,
+                thread_id,
+                &draft.body,
+                &draft.attachment_ids,
+            )
+            .await?;
+            drop(conn);
+            let mut tx = state.store.begin().await?;
+            let message_id = write_reply(&mut tx, state, caller, &prepared).await?;
+            draft_store::delete(&mut tx, &draft.id).await?;
+            tx.commit().await?;
+            Ok((thread_id.clone(), message_id))
+        }
+        None => {
+            let input = ComposeInput {
+                to: draft.to.clone(),
+                subject: draft.subject.clone(),
+                body: draft.body.clone(),
+                attachment_ids: draft.attachment_ids.clone(),
+            };
+            let prepared = prepare_thread(&mut conn, state, caller, &input).await?;
+            drop(conn);
+            let mut tx = state.store.begin().await?;
+            let sent = write_thread(&mut tx, state, caller, &prepared).await?;
+            draft_store::delete(&mut tx, &draft.id).await?;
+            tx.commit().await?;
+            Ok(sent)
+        }
+    }
+}

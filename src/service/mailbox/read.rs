@@ -1,0 +1,255 @@
+//! Reading a thread and listing a folder, as the caller may see them.
+
+use std::collections::HashMap;
+
+use crate::domain::mailbox::{Group, ReplyPolicy};
+use crate::error::{AppError, AppResult};
+use crate::store::messages;
+use crate::store::threads::{self, ListedThread, Listing, ParticipantRow};
+use crate::store::{folders as folder_store, Conn};
+
+use super::super::audit::{record, AuditEntry};
+use super::super::{AppState, Caller};
+use super::{append_event, groups_of, load_thread, sender_ref, visible_participants, PersonRef};
+
+/// A thread in a list.
+#[derive(Debug, Clone)]
+pub struct ThreadSummary {
+    pub id: String,
+    pub subject: String,
+    /// Where the thread sits for the caller: inbox, archive, trash or a custom folder id.
+    pub folder: String,
+    pub unread: bool,
+    pub message_count: i64,
+    pub created_at: i64,
+    pub last_activity_at: i64,
+    pub preview: String,
+    pub participants: Vec<PersonRef>,
+    /// Participants the caller may not know (for a client: other clients, external agents).
+    pub other_recipients: i64,
+    pub groups: Vec<String>,
+    pub reply_allowed: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct MessageView {
+    pub id: String,
+    pub sender: PersonRef,
+    pub body: String,
+    pub body_html: String,
+    pub created_at: i64,
+    pub can_delete: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct ThreadView {
+    pub summary: ThreadSummary,
+    /// Why nobody may reply, when that is so (`replies_not_allowed`).
+    pub reply_refusal: Option<&'static str>,
+    pub can_delete: bool,
+    pub messages: Vec<MessageView>,
+}
+
+fn summary(
+    caller: &Caller,
+    listed: &ListedThread,
+    participants: &[ParticipantRow],
+) -> ThreadSummary {
+    let t = &listed.thread;
+    let (shown, hidden) = visible_participants(caller, participants);
+    ThreadSummary {
+        id: t.id.clone(),
+        subject: t.subject.clone(),
+        folder: listed.folder.clone(),
+        unread: listed.unread != 0,
+        message_count: t.message_count,
+        created_at: t.created_at,
+        last_activity_at: t.last_activity_at,
+        preview: t.preview.clone(),
+        participants: shown,
+        other_recipients: hidden,
+        groups: groups_of(t),
+        reply_allowed: t.client_count < 2,
+    }
+}
+
+/// Reads a thread: marks it read for the caller and audits the read.
+#[tracing::instrument(skip_all)]
+pub async fn get(state: &AppState, caller: &Caller, thread_id: &str) -> AppResult<ThreadView> {
+    view(state, caller, thread_id, true).await
+}
+
+/// The thread as the caller sees it; `as_read` marks it read and audits the reading
+/// (not done for the view handed back to the sender of a message).
+pub async fn view(
+    state: &AppState,
+    caller: &Caller,
+    thread_id: &str,
+    as_read: bool,
+) -> AppResult<ThreadView> {
+    let mut tx = state.store.begin().await?;
+    let ctx = load_thread(&mut tx, caller, thread_id).await?;
+    let me = ctx.me().clone();
+    if as_read {
+        if me.unread != 0 {
+            threads::set_state(
+                &mut tx,
+                &ctx.thread.id,
+                caller.person.id.as_str(),
+                None,
+                Some(false),
+            )
+            .await?;
+            append_event(
+                &mut tx,
+                state,
+                caller,
+                "thread_read",
+                Some(&ctx.thread.id),
+                None,
+            )
+            .await?;
+        }
+        record(
+            &mut tx,
+            state,
+            caller,
+            AuditEntry::new("read_thread", "thread", &ctx.thread.id),
+        )
+        .await?;
+    }
+    let rows = messages::for_thread(&mut tx, &ctx.thread.id).await?;
+    tx.commit().await?;
+
+    let is_staff = caller.role().is_staff();
+    let messages = rows
+        .iter()
+        .map(|m| MessageView {
+            id: m.message.id.clone(),
+            sender: sender_ref(caller, m),
+            body: m.message.body.clone(),
+            body_html: m.message.body_html.clone(),
+            created_at: m.message.created_at,
+            can_delete: is_staff && m.message.sender_id == caller.person.id.as_str(),
+        })
+        .collect();
+    let policy = ctx.reply_policy();
+    let listed = ListedThread {
+        folder: me.folder.clone(),
+        unread: 0,
+        thread: ctx.thread.clone(),
+    };
+    let mut summary = summary(caller, &listed, &ctx.participants);
+    summary.reply_allowed = policy == ReplyPolicy::Allowed;
+    Ok(ThreadView {
+        summary,
+        reply_refusal: (policy != ReplyPolicy::Allowed).then_some("replies_not_allowed"),
+        can_delete: is_staff && ctx.thread.started_by == caller.person.id.as_str(),
+        messages,
+    })
+}
+
+/// A folder name as the API takes it, resolved for the caller.
+pub enum FolderRef {
+    System(&'static str),
+    Sent,
+    Team(Group),
+    Custom(String),
+}
+
+/// Parses `inbox`, `archive`, `trash`, `sent`, `team:<group>` or a custom folder id of
+/// the caller's.
+pub async fn resolve_folder(conn: &mut Conn, caller: &Caller, name: &str) -> AppResult<FolderRef> {
+    Ok(match name {
+        "inbox" => FolderRef::System("inbox"),
+        "archive" => FolderRef::System("archive"),
+        "trash" => FolderRef::System("trash"),
+        "sent" => FolderRef::Sent,
+        "drafts" => {
+            return Err(AppError::invalid(
+                "folder",
+                "folder: drafts are listed at /api/v1/drafts.",
+            ));
+        }
+        other => match other.strip_prefix("team:") {
+            Some(group) => match Group::parse(group) {
+                Some(g) if Group::of_role(caller.role()) == Some(g) => FolderRef::Team(g),
+                _ => return Err(AppError::not_found("folder").with_field("folder")),
+            },
+            None => match folder_store::find(conn, caller.person.id.as_str(), other).await? {
+                Some(f) => FolderRef::Custom(f.id),
+                None => return Err(AppError::not_found("folder").with_field("folder")),
+            },
+        },
+    })
+}
+
+fn encode_cursor(at: i64, id: &str) -> String {
+    data_encoding::BASE64URL_NOPAD.encode(format!("{at}:{id}").as_bytes())
+}
+
+fn decode_cursor(cursor: &str) -> AppResult<(i64, String)> {
+    let bad = || AppError::invalid("cursor", "cursor is not one this server handed out.");
+    let bytes = data_encoding::BASE64URL_NOPAD
+        .decode(cursor.as_bytes())
+        .map_err(|_| bad())?;
+    let text = String::from_utf8(bytes).map_err(|_| bad())?;
+    let (at, id) = text.split_once(':').ok_or_else(bad)?;
+    Ok((at.parse().map_err(|_| bad())?, id.to_string()))
+}
+
+/// A page of one of the caller's folders, latest activity first, and the next cursor.
+/// Keyset pagination: a page never repeats a thread of an earlier one.
+#[tracing::instrument(skip_all)]
+pub async fn list(
+    state: &AppState,
+    caller: &Caller,
+    folder: &str,
+    cursor: Option<&str>,
+    limit: i64,
+) -> AppResult<(Vec<ThreadSummary>, Option<String>)> {
+    let after = cursor.map(decode_cursor).transpose()?;
+    let limit = limit.clamp(1, 200);
+    let mut conn = state.store.read().await?;
+    let folder = resolve_folder(&mut conn, caller, folder).await?;
+    let listing = match &folder {
+        FolderRef::System(name) => Listing::Folder(name),
+        FolderRef::Sent => Listing::Sent,
+        FolderRef::Team(g) => Listing::Team(g.as_str()),
+        FolderRef::Custom(id) => Listing::Folder(id),
+    };
+    let mut rows = threads::list(
+        &mut conn,
+        caller.person.id.as_str(),
+        &listing,
+        after.as_ref().map(|(at, id)| (*at, id.as_str())),
+        limit + 1,
+    )
+    .await?;
+    let next = if rows.len() as i64 > limit {
+        rows.truncate(limit as usize);
+        rows.last()
+            .map(|r| encode_cursor(r.thread.last_activity_at, &r.thread.id))
+    } else {
+        None
+    };
+    let ids: Vec<String> = rows.iter().map(|r| r.thread.id.clone()).collect();
+    let mut by_thread: HashMap<String, Vec<ParticipantRow>> = HashMap::new();
+    for p in threads::participants_of(&mut conn, &ids).await? {
+        by_thread.entry(p.thread_id.clone()).or_default().push(p);
+    }
+    let summaries = rows
+        .iter()
+        .map(|r| {
+            summary(
+                caller,
+                r,
+                by_thread
+                    .get(&r.thread.id)
+                    .map(Vec::as_slice)
+                    .unwrap_or(&[]),
+            )
+        })
+        .collect();
+    Ok((summaries, next))
+}

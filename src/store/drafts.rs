@@ -1,0 +1,119 @@
+//! Drafts of new threads and of replies.
+
+use sqlx::FromRow;
+
+use super::Conn;
+
+#[derive(Debug, Clone, FromRow)]
+pub struct DraftRow {
+    pub id: String,
+    pub practice_id: String,
+    pub person_id: String,
+    pub thread_id: Option<String>,
+    /// JSON array of recipients as written (`user:…`, `group:…`).
+    pub recipients: String,
+    pub subject: String,
+    pub body: String,
+    /// JSON array of attachment ids.
+    pub attachment_ids: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+const COLUMNS: &str = "id, practice_id, person_id, thread_id, recipients, subject, body, attachment_ids, created_at, updated_at";
+
+pub async fn insert(conn: &mut Conn, d: &DraftRow) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO drafts (id, practice_id, person_id, thread_id, recipients, subject, body, attachment_ids, \
+         created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(&d.id)
+    .bind(&d.practice_id)
+    .bind(&d.person_id)
+    .bind(&d.thread_id)
+    .bind(&d.recipients)
+    .bind(&d.subject)
+    .bind(&d.body)
+    .bind(&d.attachment_ids)
+    .bind(d.created_at)
+    .bind(d.updated_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Replaces a draft's content.
+pub async fn update(conn: &mut Conn, d: &DraftRow) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE drafts SET thread_id = $1, recipients = $2, subject = $3, body = $4, attachment_ids = $5, \
+         updated_at = $6 WHERE id = $7 AND person_id = $8",
+    )
+    .bind(&d.thread_id)
+    .bind(&d.recipients)
+    .bind(&d.subject)
+    .bind(&d.body)
+    .bind(&d.attachment_ids)
+    .bind(d.updated_at)
+    .bind(&d.id)
+    .bind(&d.person_id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn find(
+    conn: &mut Conn,
+    person_id: &str,
+    id: &str,
+) -> Result<Option<DraftRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM drafts WHERE person_id = $1 AND id = $2"
+    ))
+    .bind(person_id)
+    .bind(id)
+    .fetch_optional(conn)
+    .await
+}
+
+/// A person's drafts, most recently saved first, after the keyset `after`.
+pub async fn list(
+    conn: &mut Conn,
+    person_id: &str,
+    after: Option<(i64, &str)>,
+    limit: i64,
+) -> Result<Vec<DraftRow>, sqlx::Error> {
+    let (at, id) = after.unwrap_or((i64::MAX, ""));
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM drafts WHERE person_id = $1 AND (updated_at < $2 OR (updated_at = $2 AND id < $3)) \
+         ORDER BY updated_at DESC, id DESC LIMIT $4"
+    ))
+    .bind(person_id)
+    .bind(at)
+    .bind(id)
+    .bind(limit)
+    .fetch_all(conn)
+    .await
+}
+
+pub async fn count(conn: &mut Conn, person_id: &str) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT COUNT(*) FROM drafts WHERE person_id = $1")
+        .bind(person_id)
+        .fetch_one(conn)
+        .await
+}
+
+pub async fn delete(conn: &mut Conn, id: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM drafts WHERE id = $1")
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn delete_for_thread(conn: &mut Conn, thread_id: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM drafts WHERE thread_id = $1")
+        .bind(thread_id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}

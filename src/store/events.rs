@@ -1,0 +1,45 @@
+//! The event log: every mailbox change appends a row in the same transaction; derived
+//! state (search, live push, notifications, sync) follows it with a cursor.
+
+use super::Conn;
+
+pub struct NewEvent<'a> {
+    pub practice_id: &'a str,
+    pub kind: &'a str,
+    pub thread_id: Option<&'a str>,
+    pub message_id: Option<&'a str>,
+    pub actor_id: Option<&'a str>,
+    pub at: i64,
+}
+
+pub async fn append(conn: &mut Conn, e: &NewEvent<'_>) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO events (practice_id, kind, thread_id, message_id, actor_id, at) VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(e.practice_id)
+    .bind(e.kind)
+    .bind(e.thread_id)
+    .bind(e.message_id)
+    .bind(e.actor_id)
+    .bind(e.at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// (seq, kind, thread, message) of a practice's events after `after_seq`, oldest first.
+pub async fn since(
+    conn: &mut Conn,
+    practice_id: &str,
+    after_seq: i64,
+    limit: i64,
+) -> Result<Vec<(i64, String, Option<String>, Option<String>)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT seq, kind, thread_id, message_id FROM events WHERE practice_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+    )
+    .bind(practice_id)
+    .bind(after_seq)
+    .bind(limit)
+    .fetch_all(conn)
+    .await
+}

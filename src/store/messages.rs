@@ -1,0 +1,100 @@
+//! Messages of threads.
+
+use sqlx::FromRow;
+
+use super::Conn;
+
+#[derive(Debug, Clone, FromRow)]
+pub struct MessageRow {
+    pub id: String,
+    pub thread_id: String,
+    pub practice_id: String,
+    pub sender_id: String,
+    pub seq: i64,
+    pub body: String,
+    pub body_html: String,
+    pub created_at: i64,
+}
+
+/// A message with its sender's name and role.
+#[derive(Debug, Clone, FromRow)]
+pub struct MessageWithSender {
+    #[sqlx(flatten)]
+    pub message: MessageRow,
+    pub sender_name: String,
+    pub sender_role: String,
+}
+
+const COLUMNS: &str =
+    "m.id, m.thread_id, m.practice_id, m.sender_id, m.seq, m.body, m.body_html, m.created_at";
+
+pub async fn insert(conn: &mut Conn, m: &MessageRow) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO messages (id, thread_id, practice_id, sender_id, seq, body, body_html, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(&m.id)
+    .bind(&m.thread_id)
+    .bind(&m.practice_id)
+    .bind(&m.sender_id)
+    .bind(m.seq)
+    .bind(&m.body)
+    .bind(&m.body_html)
+    .bind(m.created_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn for_thread(
+    conn: &mut Conn,
+    thread_id: &str,
+) -> Result<Vec<MessageWithSender>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS}, pe.name AS sender_name, pe.role AS sender_role FROM messages m \
+         JOIN people pe ON pe.id = m.sender_id WHERE m.thread_id = $1 ORDER BY m.seq"
+    ))
+    .bind(thread_id)
+    .fetch_all(conn)
+    .await
+}
+
+pub async fn find(
+    conn: &mut Conn,
+    practice_id: &str,
+    id: &str,
+) -> Result<Option<MessageRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM messages m WHERE m.practice_id = $1 AND m.id = $2"
+    ))
+    .bind(practice_id)
+    .bind(id)
+    .fetch_optional(conn)
+    .await
+}
+
+/// The latest message left in a thread, if any.
+pub async fn latest(conn: &mut Conn, thread_id: &str) -> Result<Option<MessageRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM messages m WHERE m.thread_id = $1 ORDER BY m.seq DESC LIMIT 1"
+    ))
+    .bind(thread_id)
+    .fetch_optional(conn)
+    .await
+}
+
+pub async fn delete(conn: &mut Conn, id: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM messages WHERE id = $1")
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn delete_for_thread(conn: &mut Conn, thread_id: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM messages WHERE thread_id = $1")
+        .bind(thread_id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}

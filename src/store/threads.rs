@@ -1,0 +1,347 @@
+//! Threads and their participants. Each participant has their own folder and read state.
+
+use sqlx::FromRow;
+
+use super::{placeholders, Conn};
+
+#[derive(Debug, Clone, FromRow)]
+pub struct ThreadRow {
+    pub id: String,
+    pub practice_id: String,
+    pub subject: String,
+    pub started_by: String,
+    pub client_count: i64,
+    pub groups: String,
+    pub message_count: i64,
+    pub next_seq: i64,
+    pub preview: String,
+    pub created_at: i64,
+    pub last_activity_at: i64,
+}
+
+const THREAD_COLUMNS: &str =
+    "t.id, t.practice_id, t.subject, t.started_by, t.client_count, t.groups, \
+     t.message_count, t.next_seq, t.preview, t.created_at, t.last_activity_at";
+
+pub async fn insert(conn: &mut Conn, t: &ThreadRow) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO threads (id, practice_id, subject, started_by, client_count, groups, message_count, \
+         next_seq, preview, created_at, last_activity_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+    )
+    .bind(&t.id)
+    .bind(&t.practice_id)
+    .bind(&t.subject)
+    .bind(&t.started_by)
+    .bind(t.client_count)
+    .bind(&t.groups)
+    .bind(t.message_count)
+    .bind(t.next_seq)
+    .bind(&t.preview)
+    .bind(t.created_at)
+    .bind(t.last_activity_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn find(
+    conn: &mut Conn,
+    practice_id: &str,
+    id: &str,
+) -> Result<Option<ThreadRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {THREAD_COLUMNS} FROM threads t WHERE t.practice_id = $1 AND t.id = $2"
+    ))
+    .bind(practice_id)
+    .bind(id)
+    .fetch_optional(conn)
+    .await
+}
+
+/// A participant as stored, with the person's current name, role and status.
+#[derive(Debug, Clone, FromRow)]
+pub struct ParticipantRow {
+    pub thread_id: String,
+    pub person_id: String,
+    pub name: String,
+    pub role: String,
+    pub status: String,
+    pub via_group: Option<String>,
+    pub folder: String,
+    pub unread: i64,
+    pub has_sent: i64,
+}
+
+pub struct NewParticipant<'a> {
+    pub person_id: &'a str,
+    pub via_group: Option<&'a str>,
+    pub folder: &'a str,
+    pub unread: bool,
+    pub has_sent: bool,
+}
+
+pub async fn insert_participant(
+    conn: &mut Conn,
+    thread: &ThreadRow,
+    p: &NewParticipant<'_>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO thread_participants (thread_id, person_id, practice_id, via_group, folder, unread, \
+         has_sent, last_activity_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(&thread.id)
+    .bind(p.person_id)
+    .bind(&thread.practice_id)
+    .bind(p.via_group)
+    .bind(p.folder)
+    .bind(p.unread as i64)
+    .bind(p.has_sent as i64)
+    .bind(thread.last_activity_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+const PARTICIPANT_COLUMNS: &str =
+    "p.thread_id, p.person_id, pe.name, pe.role, pe.status, p.via_group, \
+     p.folder, p.unread, p.has_sent";
+
+pub async fn participants(
+    conn: &mut Conn,
+    thread_id: &str,
+) -> Result<Vec<ParticipantRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {PARTICIPANT_COLUMNS} FROM thread_participants p JOIN people pe ON pe.id = p.person_id \
+         WHERE p.thread_id = $1 ORDER BY pe.name, p.person_id"
+    ))
+    .bind(thread_id)
+    .fetch_all(conn)
+    .await
+}
+
+/// The participants of several threads at once (for a page of a folder).
+pub async fn participants_of(
+    conn: &mut Conn,
+    thread_ids: &[String],
+) -> Result<Vec<ParticipantRow>, sqlx::Error> {
+    if thread_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!(
+        "SELECT {PARTICIPANT_COLUMNS} FROM thread_participants p JOIN people pe ON pe.id = p.person_id \
+         WHERE p.thread_id IN ({}) ORDER BY pe.name, p.person_id",
+        placeholders(1, thread_ids.len())
+    );
+    let mut query = sqlx::query_as(&sql);
+    for id in thread_ids {
+        query = query.bind(id);
+    }
+    query.fetch_all(conn).await
+}
+
+/// Records a new message: the thread's counters and preview, everyone's activity time;
+/// for everyone but the sender the thread comes back to the Inbox, unread.
+pub async fn record_message(
+    conn: &mut Conn,
+    thread_id: &str,
+    sender_id: &str,
+    at: i64,
+    preview: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE threads SET message_count = message_count + 1, next_seq = next_seq + 1, \
+         last_activity_at = $1, preview = $2 WHERE id = $3",
+    )
+    .bind(at)
+    .bind(preview)
+    .bind(thread_id)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(
+        "UPDATE thread_participants SET last_activity_at = $1, \
+         folder = CASE WHEN person_id = $2 THEN folder ELSE 'inbox' END, \
+         unread = CASE WHEN person_id = $2 THEN 0 ELSE 1 END, \
+         has_sent = CASE WHEN person_id = $2 THEN 1 ELSE has_sent END \
+         WHERE thread_id = $3",
+    )
+    .bind(at)
+    .bind(sender_id)
+    .bind(thread_id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// After a message was deleted: the counters and preview of what remains.
+pub async fn record_removal(
+    conn: &mut Conn,
+    thread_id: &str,
+    preview: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE threads SET message_count = message_count - 1, preview = $1 WHERE id = $2")
+        .bind(preview)
+        .bind(thread_id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Changes one person's folder and/or read state of a thread.
+pub async fn set_state(
+    conn: &mut Conn,
+    thread_id: &str,
+    person_id: &str,
+    folder: Option<&str>,
+    unread: Option<bool>,
+) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE thread_participants SET folder = COALESCE(CAST($1 AS TEXT), folder), \
+         unread = COALESCE(CAST($2 AS BIGINT), unread) WHERE thread_id = $3 AND person_id = $4",
+    )
+    .bind(folder)
+    .bind(unread.map(i64::from))
+    .bind(thread_id)
+    .bind(person_id)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+/// One person's (folder, unread) of a thread, if they take part in it.
+pub async fn state_of(
+    conn: &mut Conn,
+    thread_id: &str,
+    person_id: &str,
+) -> Result<Option<(String, bool)>, sqlx::Error> {
+    let row: Option<(String, i64)> = sqlx::query_as(
+        "SELECT folder, unread FROM thread_participants WHERE thread_id = $1 AND person_id = $2",
+    )
+    .bind(thread_id)
+    .bind(person_id)
+    .fetch_optional(conn)
+    .await?;
+    Ok(row.map(|(folder, unread)| (folder, unread != 0)))
+}
+
+pub async fn delete(conn: &mut Conn, thread_id: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM thread_participants WHERE thread_id = $1")
+        .bind(thread_id)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query("DELETE FROM threads WHERE id = $1")
+        .bind(thread_id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Which of a person's threads a list shows.
+pub enum Listing<'a> {
+    /// Inbox, Archive, Trash or a custom folder (by id).
+    Folder(&'a str),
+    /// Threads the person wrote in.
+    Sent,
+    /// Threads addressed to one of the person's staff groups.
+    Team(&'a str),
+}
+
+/// A thread in a list, with the viewer's own state of it.
+#[derive(Debug, Clone, FromRow)]
+pub struct ListedThread {
+    #[sqlx(flatten)]
+    pub thread: ThreadRow,
+    pub folder: String,
+    pub unread: i64,
+}
+
+/// A page of a person's threads, newest activity first, after the keyset `after`.
+pub async fn list(
+    conn: &mut Conn,
+    person_id: &str,
+    listing: &Listing<'_>,
+    after: Option<(i64, &str)>,
+    limit: i64,
+) -> Result<Vec<ListedThread>, sqlx::Error> {
+    let (filter, value) = match listing {
+        Listing::Folder(folder) => ("p.folder = $2", *folder),
+        Listing::Sent => ("p.has_sent = 1 AND p.folder <> $2", "removed"),
+        Listing::Team(group) => ("p.via_group = $2 AND p.folder <> 'removed'", *group),
+    };
+    let (after_at, after_id) = match after {
+        Some((at, id)) => (at, id),
+        None => (i64::MAX, ""),
+    };
+    sqlx::query_as(&format!(
+        "SELECT {THREAD_COLUMNS}, p.folder, p.unread FROM thread_participants p \
+         JOIN threads t ON t.id = p.thread_id \
+         WHERE p.person_id = $1 AND {filter} \
+         AND (p.last_activity_at < $3 OR (p.last_activity_at = $3 AND p.thread_id < $4)) \
+         ORDER BY p.last_activity_at DESC, p.thread_id DESC LIMIT $5"
+    ))
+    .bind(person_id)
+    .bind(value)
+    .bind(after_at)
+    .bind(after_id)
+    .bind(limit)
+    .fetch_all(conn)
+    .await
+}
+
+/// Per folder: (folder, threads, unread threads) of one person.
+pub async fn folder_counts(
+    conn: &mut Conn,
+    person_id: &str,
+) -> Result<Vec<(String, i64, i64)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT folder, COUNT(*), COUNT(CASE WHEN unread = 1 THEN 1 END) FROM thread_participants \
+         WHERE person_id = $1 GROUP BY folder",
+    )
+    .bind(person_id)
+    .fetch_all(conn)
+    .await
+}
+
+/// (threads, unread threads) the person wrote in.
+pub async fn sent_counts(conn: &mut Conn, person_id: &str) -> Result<(i64, i64), sqlx::Error> {
+    sqlx::query_as(
+        "SELECT COUNT(*), COUNT(CASE WHEN unread = 1 THEN 1 END) FROM thread_participants \
+         WHERE person_id = $1 AND has_sent = 1 AND folder <> 'removed'",
+    )
+    .bind(person_id)
+    .fetch_one(conn)
+    .await
+}
+
+/// (threads, unread threads) addressed to a group, in one person's mailbox.
+pub async fn team_counts(
+    conn: &mut Conn,
+    person_id: &str,
+    group: &str,
+) -> Result<(i64, i64), sqlx::Error> {
+    sqlx::query_as(
+        "SELECT COUNT(*), COUNT(CASE WHEN unread = 1 THEN 1 END) FROM thread_participants \
+         WHERE person_id = $1 AND via_group = $2 AND folder <> 'removed'",
+    )
+    .bind(person_id)
+    .bind(group)
+    .fetch_one(conn)
+    .await
+}
+
+/// Moves every thread of one person from `from` to `to` (deleting a folder, emptying Trash).
+pub async fn move_all(
+    conn: &mut Conn,
+    person_id: &str,
+    from: &str,
+    to: &str,
+) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE thread_participants SET folder = $1 WHERE person_id = $2 AND folder = $3",
+    )
+    .bind(to)
+    .bind(person_id)
+    .bind(from)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected())
+}

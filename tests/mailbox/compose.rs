@@ -1,0 +1,347 @@
+//! Composing: recipients, groups, subject and body, idempotent sends.
+
+use confide::domain::Role;
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::helpers::{assert_problem, Backend, TestApp};
+use crate::{on_both_backends, user, Cast};
+
+on_both_backends!(
+    compose_to_a_person_and_a_group,
+    subject_is_required,
+    body_needs_at_least_ten_characters,
+    body_has_a_configurable_maximum,
+    recipient_not_activated_refuses_the_whole_message,
+    unknown_or_foreign_recipient_is_not_activated,
+    clients_write_only_to_providers_front_office_and_billers,
+    group_expands_to_its_active_members_at_send_time,
+    empty_group_is_refused,
+    malformed_recipients_name_the_field,
+    idempotency_key_returns_the_first_result,
+    unknown_attachment_is_refused,
+);
+
+async fn compose_to_a_person_and_a_group(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let cast = Cast::new(&app).await;
+    let (status, thread) = app
+        .compose(
+            &cast.provider,
+            &[&user(&cast.client), "group:billers"],
+            "Your invoice",
+            "Hello, your **invoice** is attached soon.",
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{thread}");
+    assert_eq!(thread["subject"], "Your invoice");
+    assert_eq!(thread["groups"], json!(["group:billers"]));
+    assert_eq!(
+        thread["messages"][0]["body_html"],
+        "<p>Hello, your <strong>invoice</strong> is attached soon.</p>\n"
+    );
+    assert_eq!(thread["messages"][0]["sender"]["name"], "Pat Provider");
+    assert_eq!(thread["reply"]["allowed"], true);
+    let id = thread["id"].as_str().unwrap().to_string();
+    // The sender has it read in their Inbox and in Sent; recipients have it unread.
+    assert_eq!(app.folder(&cast.provider, "sent").await, vec![id.clone()]);
+    for who in [&cast.client, &cast.biller] {
+        let (_, page) = app.get("/api/v1/threads", who).await;
+        assert_eq!(page["threads"][0]["id"], id.as_str());
+        assert_eq!(page["threads"][0]["unread"], true);
+    }
+    assert_eq!(
+        app.folder(&cast.biller, "team:billers").await,
+        vec![id.clone()]
+    );
+    assert!(app.folder(&cast.front, "inbox").await.is_empty());
+    // Reading marks it read.
+    let (status, _) = app
+        .get(&format!("/api/v1/threads/{id}"), &cast.client)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, page) = app.get("/api/v1/threads", &cast.client).await;
+    assert_eq!(page["threads"][0]["unread"], false);
+}
+
+async fn subject_is_required(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let cast = Cast::new(&app).await;
+    for subject in ["", "   ", &"s".repeat(201)] {
+        let result = app
+            .compose(
+                &cast.provider,
+                &[&user(&cast.client)],
+                subject,
+                "A body long enough.",
+            )
+            .await;
+        assert_problem(&result, StatusCode::BAD_REQUEST, "invalid_field");
+        assert_eq!(result.1["field"], "subject");
+    }
+    assert!(app.folder(&cast.client, "inbox").await.is_empty());
+}
+
+async fn body_needs_at_least_ten_characters(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let cast = Cast::new(&app).await;
+    let result = app
+        .compose(
+            &cast.provider,
+            &[&user(&cast.client)],
+            "Hi",
+            "  123456789   ",
+        )
+        .await;
+    assert_problem(&result, StatusCode::BAD_REQUEST, "invalid_field");
+    assert_eq!(result.1["field"], "body");
+    let (status, _) = app
+        .compose(
+            &cast.provider,
+            &[&user(&cast.client)],
+            "Hi",
+            "  1234567890  ",
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+}
+
+async fn body_has_a_configurable_maximum(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |c| c.limits.body_max_chars = 50).await;
+    let cast = Cast::new(&app).await;
+    let result = app
+        .compose(
+            &cast.provider,
+            &[&user(&cast.client)],
+            "Hi",
+            &"x".repeat(51),
+        )
+        .await;
+    assert_problem(&result, StatusCode::BAD_REQUEST, "body_too_long");
+    assert_eq!(result.1["field"], "body");
+    assert_eq!(
+        app.compose(
+            &cast.provider,
+            &[&user(&cast.client)],
+            "Hi",
+            &"x".repeat(50)
+        )
+        .await
+        .0,
+        StatusCode::CREATED
+    );
+}
+
+async fn recipient_not_activated_refuses_the_whole_message(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let cast = Cast::new(&app).await;
+    let (_, invited) = app
+        .post(
+            "/api/v1/people",
+            &cast.admin,
+            json!({"role": "client", "name": "Ivy", "email": "ivy@oak.example"}),
+        )
+        .await;
+    let invited = format!("user:{}", invited["id"].as_str().unwrap());
+    let result = app
+        .compose(
+            &cast.provider,
+            &[&user(&cast.client), &invited],
+            "Hi",
+            "A body long enough.",
+        )
+        .await;
+    assert_problem(&result, StatusCode::BAD_REQUEST, "recipient_not_activated");
+    assert_eq!(result.1["field"], "to");
+    assert!(result.1["detail"].as_str().unwrap().contains(&invited));
+    // Nothing was sent to anyone.
+    assert!(app.folder(&cast.client, "inbox").await.is_empty());
+    assert!(app.folder(&cast.provider, "sent").await.is_empty());
+    // A disabled person is refused alike.
+    app.patch(
+        &format!("/api/v1/people/{}", cast.biller.id),
+        &cast.admin,
+        json!({"status": "disabled"}),
+    )
+    .await;
+    let result = app
+        .compose(
+            &cast.provider,
+            &[&user(&cast.biller)],
+            "Hi",
+            "A body long enough.",
+        )
+        .await;
+    assert_problem(&result, StatusCode::BAD_REQUEST, "recipient_not_activated");
+}
+
+async fn unknown_or_foreign_recipient_is_not_activated(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let cast = Cast::new(&app).await;
+    let elm = app.create_practice("elm").await;
+    let elm_admin = app.admin(&elm).await;
+    for to in ["user:doesnotexist0000000000".to_string(), user(&elm_admin)] {
+        let result = app
+            .compose(&cast.provider, &[&to], "Hi", "A body long enough.")
+            .await;
+        assert_problem(&result, StatusCode::BAD_REQUEST, "recipient_not_activated");
+    }
+}
+
+async fn clients_write_only_to_providers_front_office_and_billers(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let cast = Cast::new(&app).await;
+    let other = app.person("oak", Role::Client, "Other Client").await;
+    for to in [
+        user(&cast.provider),
+        user(&cast.front),
+        user(&cast.biller),
+        "group:providers".into(),
+        "group:billers".into(),
+    ] {
+        let (status, body) = app
+            .compose(
+                &cast.client,
+                &[&to],
+                "Question",
+                "I have a question for you.",
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{to}: {body}");
+    }
+    // People a client may not write to are indistinguishable from nobody.
+    for to in [user(&other), user(&cast.agent), user(&cast.admin)] {
+        let result = app
+            .compose(
+                &cast.client,
+                &[&to],
+                "Question",
+                "I have a question for you.",
+            )
+            .await;
+        assert_problem(&result, StatusCode::BAD_REQUEST, "recipient_not_activated");
+    }
+    let result = app
+        .compose(
+            &cast.client,
+            &["group:external_agents"],
+            "Question",
+            "I have a question for you.",
+        )
+        .await;
+    assert_problem(&result, StatusCode::FORBIDDEN, "recipient_not_allowed");
+    assert!(app.folder(&other, "inbox").await.is_empty());
+    assert!(app.folder(&cast.agent, "inbox").await.is_empty());
+}
+
+async fn group_expands_to_its_active_members_at_send_time(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let cast = Cast::new(&app).await;
+    let second = app.person("oak", Role::Provider, "Second Provider").await;
+    let gone = app.person("oak", Role::Provider, "Gone Provider").await;
+    app.patch(
+        &format!("/api/v1/people/{}", gone.id),
+        &cast.admin,
+        json!({"status": "disabled"}),
+    )
+    .await;
+    let id = app
+        .send(&cast.client, &["group:providers"], "To all providers")
+        .await;
+    assert_eq!(app.folder(&cast.provider, "inbox").await, vec![id.clone()]);
+    assert_eq!(
+        app.folder(&second, "team:providers").await,
+        vec![id.clone()]
+    );
+    let mut conn = app.state.store.read().await.unwrap();
+    let count: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM thread_participants WHERE thread_id = $1")
+            .bind(&id)
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap();
+    assert_eq!(count, 3, "the client and the two active providers");
+    drop(conn);
+    // Someone who joins the group later does not see earlier threads.
+    let later = app.person("oak", Role::Provider, "Later Provider").await;
+    assert!(app.folder(&later, "inbox").await.is_empty());
+}
+
+async fn empty_group_is_refused(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let practice = app.create_practice("oak").await;
+    let provider = app.person(&practice, Role::Provider, "Pat Provider").await;
+    let result = app
+        .compose(&provider, &["group:billers"], "Hi", "A body long enough.")
+        .await;
+    assert_problem(&result, StatusCode::BAD_REQUEST, "group_empty");
+    assert_eq!(result.1["field"], "to");
+}
+
+async fn malformed_recipients_name_the_field(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let cast = Cast::new(&app).await;
+    for (to, code) in [
+        (json!([]), "invalid_field"),
+        (json!(["casey@oak.example"]), "invalid_field"),
+        (json!(["group:clients"]), "unknown_group"),
+        (json!([user(&cast.provider)]), "invalid_field"),
+    ] {
+        let result = app
+            .post(
+                "/api/v1/threads",
+                &cast.provider,
+                json!({"to": to, "subject": "Hi", "body": "A body long enough."}),
+            )
+            .await;
+        assert_problem(&result, StatusCode::BAD_REQUEST, code);
+        assert_eq!(result.1["field"], "to", "{to}");
+    }
+    let result = app
+        .post(
+            "/api/v1/threads",
+            &cast.provider,
+            json!({"to": "user:x", "subject": "Hi", "body": "A body long enough."}),
+        )
+        .await;
+    assert_problem(&result, StatusCode::BAD_REQUEST, "invalid_field");
+    assert_eq!(result.1["field"], "to");
+}
+
+async fn idempotency_key_returns_the_first_result(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let cast = Cast::new(&app).await;
+    let body = json!({"to": [user(&cast.client)], "subject": "Once", "body": "Sent exactly once, please."});
+    let send = |body: serde_json::Value| {
+        app.client
+            .post(app.url("/api/v1/threads"))
+            .bearer_auth(&cast.provider.token)
+            .header("Idempotency-Key", "retry-me-1")
+            .json(&body)
+            .send()
+    };
+    let first = send(body.clone()).await.unwrap();
+    assert_eq!(first.status(), StatusCode::CREATED);
+    let first: serde_json::Value = first.json().await.unwrap();
+    let again = send(body.clone()).await.unwrap();
+    assert_eq!(again.status(), StatusCode::CREATED);
+    let again: serde_json::Value = again.json().await.unwrap();
+    assert_eq!(first["id"], again["id"]);
+    assert_eq!(app.folder(&cast.client, "inbox").await.len(), 1);
+    let other = send(json!({"to": [user(&cast.client)], "subject": "Other", "body": "A different message body."})).await.unwrap();
+    assert_eq!(other.status(), StatusCode::CONFLICT);
+    assert_eq!(
+        other.json::<serde_json::Value>().await.unwrap()["code"],
+        "idempotency_key_reused"
+    );
+}
+
+async fn unknown_attachment_is_refused(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let cast = Cast::new(&app).await;
+    let result = app
+        .post("/api/v1/threads", &cast.provider, json!({"to": [user(&cast.client)], "subject": "Hi", "body": "A body long enough.", "attachment_ids": ["nope"]}))
+        .await;
+    assert_problem(&result, StatusCode::BAD_REQUEST, "attachment_not_found");
+    assert_eq!(result.1["field"], "attachment_ids");
+}

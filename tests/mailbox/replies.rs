@@ -1,0 +1,247 @@
+//! Threads and replies, and inactive clients.
+
+use confide::domain::Role;
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::helpers::{assert_problem, Backend, TestApp};
+use crate::{on_both_backends, user, Cast};
+
+on_both_backends!(
+    one_to_one_threads_allow_replies,
+    staff_plus_one_client_anyone_replies_to_all,
+    two_or_more_clients_nobody_may_reply,
+    a_new_message_brings_the_thread_back_to_the_inbox,
+    inactive_client_reaches_only_front_office_and_billers,
+    inactive_client_cannot_reply_to_a_provider,
+    reactivated_client_writes_to_providers_again,
+);
+
+async fn reply(
+    app: &TestApp,
+    who: &crate::helpers::Session,
+    thread: &str,
+) -> (StatusCode, serde_json::Value) {
+    app.post(
+        &format!("/api/v1/threads/{thread}/messages"),
+        who,
+        json!({"body": "Thank you, that works for me."}),
+    )
+    .await
+}
+
+async fn one_to_one_threads_allow_replies(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let cast = Cast::new(&app).await;
+    let id = app
+        .send(&cast.client, &[&user(&cast.provider)], "Appointment")
+        .await;
+    let (status, message) = reply(&app, &cast.provider, &id).await;
+    assert_eq!(status, StatusCode::CREATED, "{message}");
+    assert_eq!(message["sender"]["name"], "Pat Provider");
+    let (status, message) = reply(&app, &cast.client, &id).await;
+    assert_eq!(status, StatusCode::CREATED, "{message}");
+    let (_, thread) = app
+        .get(&format!("/api/v1/threads/{id}"), &cast.provider)
+        .await;
+    assert_eq!(thread["messages"].as_array().unwrap().len(), 3);
+    assert_eq!(thread["message_count"], 3);
+}
+
+async fn staff_plus_one_client_anyone_replies_to_all(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let cast = Cast::new(&app).await;
+    let id = app
+        .send(
+            &cast.provider,
+            &[&user(&cast.client), &user(&cast.biller), &user(&cast.front)],
+            "Care team",
+        )
+        .await;
+    for who in [&cast.client, &cast.biller, &cast.front, &cast.provider] {
+        assert_eq!(reply(&app, who, &id).await.0, StatusCode::CREATED);
+    }
+    for who in [&cast.client, &cast.biller, &cast.front, &cast.provider] {
+        let (_, thread) = app.get(&format!("/api/v1/threads/{id}"), who).await;
+        assert_eq!(
+            thread["messages"].as_array().unwrap().len(),
+            5,
+            "everyone sees every message"
+        );
+        assert_eq!(thread["reply"]["allowed"], true);
+    }
+}
+
+async fn two_or_more_clients_nobody_may_reply(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let cast = Cast::new(&app).await;
+    let second = app.person("oak", Role::Client, "Second Client").await;
+    let id = app
+        .send(
+            &cast.provider,
+            &[&user(&cast.client), &user(&second), &user(&cast.biller)],
+            "Group session",
+        )
+        .await;
+    for who in [&cast.provider, &cast.client, &second, &cast.biller] {
+        let result = reply(&app, who, &id).await;
+        assert_problem(&result, StatusCode::CONFLICT, "replies_not_allowed");
+        let (_, thread) = app.get(&format!("/api/v1/threads/{id}"), who).await;
+        assert_eq!(
+            thread["reply"],
+            json!({"allowed": false, "reason": "replies_not_allowed"})
+        );
+        assert_eq!(thread["reply_allowed"], false);
+    }
+    let (_, thread) = app
+        .get(&format!("/api/v1/threads/{id}"), &cast.provider)
+        .await;
+    assert_eq!(thread["messages"].as_array().unwrap().len(), 1);
+}
+
+async fn a_new_message_brings_the_thread_back_to_the_inbox(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let cast = Cast::new(&app).await;
+    let id = app
+        .send(&cast.provider, &[&user(&cast.client)], "Follow-up")
+        .await;
+    let (status, _) = app
+        .patch(
+            &format!("/api/v1/threads/{id}"),
+            &cast.client,
+            json!({"folder": "archive", "read": true}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(app.folder(&cast.client, "inbox").await.is_empty());
+    assert_eq!(app.folder(&cast.client, "archive").await, vec![id.clone()]);
+    // The client's own reply does not move it for them…
+    assert_eq!(reply(&app, &cast.client, &id).await.0, StatusCode::CREATED);
+    assert_eq!(app.folder(&cast.client, "archive").await, vec![id.clone()]);
+    // …a message from someone else does, unread.
+    app.patch(
+        &format!("/api/v1/threads/{id}"),
+        &cast.provider,
+        json!({"folder": "trash"}),
+    )
+    .await;
+    assert_eq!(reply(&app, &cast.client, &id).await.0, StatusCode::CREATED);
+    let (_, page) = app.get("/api/v1/threads", &cast.provider).await;
+    assert_eq!(page["threads"][0]["id"], id.as_str());
+    assert_eq!(page["threads"][0]["unread"], true);
+    assert_eq!(
+        reply(&app, &cast.provider, &id).await.0,
+        StatusCode::CREATED
+    );
+    assert_eq!(app.folder(&cast.client, "inbox").await, vec![id]);
+}
+
+async fn make_inactive(app: &TestApp, cast: &Cast) {
+    let (status, _) = app
+        .patch(
+            &format!("/api/v1/people/{}", cast.client.id),
+            &cast.front,
+            json!({"status": "inactive"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+async fn inactive_client_reaches_only_front_office_and_billers(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let cast = Cast::new(&app).await;
+    make_inactive(&app, &cast).await;
+    for to in [
+        vec![user(&cast.provider)],
+        vec!["group:providers".into()],
+        vec![user(&cast.front), user(&cast.provider)],
+    ] {
+        let to: Vec<&str> = to.iter().map(String::as_str).collect();
+        let result = app
+            .compose(&cast.client, &to, "Question", "Can I reschedule, please?")
+            .await;
+        assert_problem(&result, StatusCode::FORBIDDEN, "client_inactive");
+    }
+    assert!(
+        app.folder(&cast.front, "inbox").await.is_empty(),
+        "nothing was sent"
+    );
+    for to in [
+        user(&cast.front),
+        user(&cast.biller),
+        "group:billers".into(),
+        "group:front_office".into(),
+    ] {
+        let (status, _) = app
+            .compose(
+                &cast.client,
+                &[&to],
+                "Question",
+                "Can I reschedule, please?",
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{to}");
+    }
+    // Their mailbox is still theirs to read.
+    assert_eq!(
+        app.get("/api/v1/threads?folder=sent", &cast.client).await.0,
+        StatusCode::OK
+    );
+}
+
+async fn inactive_client_cannot_reply_to_a_provider(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let cast = Cast::new(&app).await;
+    let with_provider = app
+        .send(&cast.provider, &[&user(&cast.client)], "Check-in")
+        .await;
+    let with_front = app
+        .send(
+            &cast.front,
+            &[&user(&cast.client), &user(&cast.biller)],
+            "Billing",
+        )
+        .await;
+    make_inactive(&app, &cast).await;
+    let result = reply(&app, &cast.client, &with_provider).await;
+    assert_problem(&result, StatusCode::FORBIDDEN, "client_inactive");
+    assert_eq!(
+        reply(&app, &cast.client, &with_front).await.0,
+        StatusCode::CREATED
+    );
+    let (status, thread) = app
+        .get(&format!("/api/v1/threads/{with_provider}"), &cast.client)
+        .await;
+    assert_eq!(status, StatusCode::OK, "still readable");
+    assert_eq!(thread["messages"].as_array().unwrap().len(), 1);
+}
+
+async fn reactivated_client_writes_to_providers_again(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let cast = Cast::new(&app).await;
+    make_inactive(&app, &cast).await;
+    let result = app
+        .compose(
+            &cast.client,
+            &[&user(&cast.provider)],
+            "Question",
+            "Can I reschedule, please?",
+        )
+        .await;
+    assert_problem(&result, StatusCode::FORBIDDEN, "client_inactive");
+    app.patch(
+        &format!("/api/v1/people/{}", cast.client.id),
+        &cast.front,
+        json!({"status": "active"}),
+    )
+    .await;
+    let (status, _) = app
+        .compose(
+            &cast.client,
+            &[&user(&cast.provider)],
+            "Question",
+            "Can I reschedule, please?",
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+}
