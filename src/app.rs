@@ -164,6 +164,7 @@ fn routes(state: &AppState) -> impl poem::Endpoint {
         .with(AddData::new(state.clone()))
         .with(AddData::new(state.config.clone()))
         .catch_all_error(|err| async move { problem_from_poem_error(err) })
+        .around(web::refuse_nul)
         .around(move |ep, req| web::security_headers(ep, req, docs_csp.clone()))
         .around(move |ep, req| web::observe(ep, req, observed_state.clone()))
 }

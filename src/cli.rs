@@ -59,6 +59,17 @@ enum AdminCommand {
         #[arg(long)]
         password_stdin: bool,
     },
+    /// Create a demo practice with staff, clients and a few hundred threads, and print how
+    /// to sign in. Everyone in it shares one generated password.
+    SeedDemo {
+        #[arg(long, default_value = "demo")]
+        slug: String,
+        #[arg(long, default_value_t = 300)]
+        threads: usize,
+        /// Seed of the random choices, for a reproducible demo.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
     /// Create a person in a practice.
     CreateUser {
         /// The practice's slug.
@@ -221,6 +232,34 @@ async fn admin(command: AdminCommand, config: Config) -> anyhow::Result<()> {
             );
             if let Some(link) = created.invitation_url {
                 println!("one-time link for the administrator to choose a password (valid 7 days):\n\n    {link}\n");
+            }
+            state.store.close().await;
+            Ok(())
+        }
+        AdminCommand::SeedDemo {
+            slug,
+            threads,
+            seed,
+        } => {
+            let state = offline_state(config).await?;
+            let demo = crate::service::seed::seed_demo(&state, &slug, threads.min(10_000), seed)
+                .await
+                .map_err(|e| anyhow::anyhow!("{}", e.describe()))?;
+            println!(
+                "created the demo practice {} with {} threads",
+                demo.practice_slug, demo.threads
+            );
+            println!("everyone's password: {}", demo.password);
+            println!(
+                "sign in at {}/api/docs with POST /sessions, e.g.",
+                state.public_url
+            );
+            println!(
+                "  {{\"practice\": \"{}\", \"email\": \"{}\", \"password\": \"{}\"}}\n",
+                demo.practice_slug, demo.people[0].2, demo.password
+            );
+            for (role, name, email) in &demo.people {
+                println!("  {:<15} {name:<34} {email}", role.as_str());
             }
             state.store.close().await;
             Ok(())

@@ -32,9 +32,10 @@ CREATE TABLE thread_participants (
     last_activity_at BIGINT  NOT NULL,
     PRIMARY KEY (thread_id, person_id)
 );
-CREATE INDEX participants_folder ON thread_participants (person_id, folder, last_activity_at, thread_id);
-CREATE INDEX participants_sent ON thread_participants (person_id, has_sent, last_activity_at, thread_id);
-CREATE INDEX participants_team ON thread_participants (person_id, via_group, last_activity_at, thread_id);
+-- Each list reads one index in order; the trailing columns make counts index-only too.
+CREATE INDEX participants_folder ON thread_participants (person_id, folder, last_activity_at, thread_id, unread);
+CREATE INDEX participants_sent ON thread_participants (person_id, has_sent, last_activity_at, thread_id, folder, unread);
+CREATE INDEX participants_team ON thread_participants (person_id, via_group, last_activity_at, thread_id, folder, unread);
 
 CREATE TABLE messages (
     id          TEXT    NOT NULL PRIMARY KEY,
@@ -72,6 +73,7 @@ CREATE TABLE drafts (
     updated_at     BIGINT  NOT NULL
 );
 CREATE INDEX drafts_person ON drafts (person_id, updated_at);
+CREATE INDEX drafts_thread ON drafts (thread_id);
 
 CREATE TABLE idempotency_keys (
     person_id    TEXT    NOT NULL REFERENCES people (id),
@@ -82,3 +84,4 @@ CREATE TABLE idempotency_keys (
     created_at   BIGINT  NOT NULL,
     PRIMARY KEY (person_id, key)
 );
+CREATE INDEX idempotency_keys_created ON idempotency_keys (created_at);

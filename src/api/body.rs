@@ -49,7 +49,25 @@ impl<T: Type + DeserializeOwned> ParsePayload for Body<T> {
     }
 }
 
+/// Whether JSON text holds an escaped NUL (`\u0000`): databases refuse it in text, and no
+/// field of this API has a use for it.
+fn has_escaped_nul(bytes: &[u8]) -> bool {
+    let needle = b"u0000";
+    bytes.windows(needle.len()).enumerate().any(|(i, w)| {
+        w.eq_ignore_ascii_case(needle)
+            && i > 0
+            && bytes[..i].iter().rev().take_while(|b| **b == b'\\').count() % 2 == 1
+    })
+}
+
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
+    if has_escaped_nul(bytes) {
+        return Err(AppError::new(
+            poem::http::StatusCode::BAD_REQUEST,
+            "invalid_json",
+            "The body must not contain NUL characters (\\u0000).",
+        ));
+    }
     if bytes.is_empty() {
         return Err(AppError::new(
             poem::http::StatusCode::BAD_REQUEST,
@@ -133,6 +151,17 @@ mod tests {
     fn unknown_field_is_named() {
         let err = parse::<Sample>(br#"{"email": "a@b.org", "admin": true}"#).unwrap_err();
         assert_eq!(err.field.as_deref(), Some("admin"));
+    }
+
+    #[test]
+    fn nul_characters_are_refused_but_an_escaped_backslash_is_not_one() {
+        assert_eq!(
+            parse::<Sample>(br#"{"email": "a\u0000@b.org"}"#)
+                .unwrap_err()
+                .code,
+            "invalid_json"
+        );
+        assert!(parse::<Sample>(br#"{"email": "a\\u0000@b.org"}"#).is_ok());
     }
 
     #[test]

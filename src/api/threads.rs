@@ -25,7 +25,9 @@ pub struct PersonRefOut {
     /// Empty for a participant the caller may not know.
     pub id: String,
     pub name: String,
-    pub role: RoleName,
+    /// Absent for a participant the caller may not know.
+    #[oai(skip_serializing_if_is_none)]
+    pub role: Option<RoleName>,
 }
 
 impl From<PersonRef> for PersonRefOut {
@@ -33,7 +35,7 @@ impl From<PersonRef> for PersonRefOut {
         Self {
             id: p.id,
             name: p.name,
-            role: p.role.into(),
+            role: p.role.map(Into::into),
         }
     }
 }
@@ -53,7 +55,7 @@ pub struct ThreadSummaryOut {
     pub preview: String,
     /// The participants you may know.
     pub participants: Vec<PersonRefOut>,
-    /// How many other recipients there are whom you may not know.
+    /// For a client: how many other clients received the thread (they are not named).
     pub other_recipients: i64,
     /// The staff groups the thread was addressed to.
     pub groups: Vec<String>,
@@ -109,7 +111,8 @@ impl From<MessageView> for MessageOut {
 #[derive(Debug, Object)]
 pub struct ReplyPolicyOut {
     pub allowed: bool,
-    /// The code of the refusal, e.g. `replies_not_allowed` (two or more clients).
+    /// The code of the refusal: `replies_not_allowed` (two or more clients) or
+    /// `client_inactive` (an inactive client and staff other than front office and billers).
     #[oai(skip_serializing_if_is_none)]
     pub reason: Option<String>,
 }

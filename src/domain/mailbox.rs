@@ -146,6 +146,16 @@ pub struct MessageBody(String);
 impl MessageBody {
     pub fn parse(raw: &str, max: usize) -> Result<Self, RuleViolation> {
         let trimmed = raw.trim();
+        if trimmed
+            .chars()
+            .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+        {
+            return Err(RuleViolation::field(
+                "invalid_field",
+                "body",
+                "body must not contain control characters.",
+            ));
+        }
         let chars = trimmed.chars().count();
         if chars < 10 {
             return Err(RuleViolation::field(
@@ -329,6 +339,8 @@ mod tests {
             MessageBody::parse(&"x".repeat(101), 100).unwrap_err().code,
             "body_too_long"
         );
+        assert!(MessageBody::parse("line one\n\tline two", 100).is_ok());
+        assert!(MessageBody::parse("a body with \u{0} in it", 100).is_err());
     }
 
     #[test]

@@ -6,6 +6,7 @@ pub mod invitations;
 pub mod mailbox;
 pub mod people;
 pub mod practices;
+pub mod seed;
 pub mod sessions;
 pub mod throttle;
 

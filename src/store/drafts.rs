@@ -42,9 +42,9 @@ pub async fn insert(conn: &mut Conn, d: &DraftRow) -> Result<(), sqlx::Error> {
     Ok(())
 }
 
-/// Replaces a draft's content.
-pub async fn update(conn: &mut Conn, d: &DraftRow) -> Result<(), sqlx::Error> {
-    sqlx::query(
+/// Replaces a draft's content; false if the draft is gone.
+pub async fn update(conn: &mut Conn, d: &DraftRow) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
         "UPDATE drafts SET thread_id = $1, recipients = $2, subject = $3, body = $4, attachment_ids = $5, \
          updated_at = $6 WHERE id = $7 AND person_id = $8",
     )
@@ -58,7 +58,24 @@ pub async fn update(conn: &mut Conn, d: &DraftRow) -> Result<(), sqlx::Error> {
     .bind(&d.person_id)
     .execute(conn)
     .await?;
-    Ok(())
+    Ok(done.rows_affected() == 1)
+}
+
+/// Deletes a draft if it is still as it was read (by its `updated_at`); false otherwise.
+pub async fn take(
+    conn: &mut Conn,
+    person_id: &str,
+    id: &str,
+    updated_at: i64,
+) -> Result<bool, sqlx::Error> {
+    let done =
+        sqlx::query("DELETE FROM drafts WHERE id = $1 AND person_id = $2 AND updated_at = $3")
+            .bind(id)
+            .bind(person_id)
+            .bind(updated_at)
+            .execute(conn)
+            .await?;
+    Ok(done.rows_affected() == 1)
 }
 
 pub async fn find(

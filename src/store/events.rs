@@ -26,20 +26,3 @@ pub async fn append(conn: &mut Conn, e: &NewEvent<'_>) -> Result<(), sqlx::Error
     .await?;
     Ok(())
 }
-
-/// (seq, kind, thread, message) of a practice's events after `after_seq`, oldest first.
-pub async fn since(
-    conn: &mut Conn,
-    practice_id: &str,
-    after_seq: i64,
-    limit: i64,
-) -> Result<Vec<(i64, String, Option<String>, Option<String>)>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT seq, kind, thread_id, message_id FROM events WHERE practice_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
-    )
-    .bind(practice_id)
-    .bind(after_seq)
-    .bind(limit)
-    .fetch_all(conn)
-    .await
-}

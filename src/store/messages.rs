@@ -83,12 +83,13 @@ pub async fn latest(conn: &mut Conn, thread_id: &str) -> Result<Option<MessageRo
     .await
 }
 
-pub async fn delete(conn: &mut Conn, id: &str) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM messages WHERE id = $1")
+/// Deletes a message; false if it was already gone.
+pub async fn delete(conn: &mut Conn, id: &str) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query("DELETE FROM messages WHERE id = $1")
         .bind(id)
         .execute(conn)
         .await?;
-    Ok(())
+    Ok(done.rows_affected() == 1)
 }
 
 pub async fn delete_for_thread(conn: &mut Conn, thread_id: &str) -> Result<(), sqlx::Error> {

@@ -139,24 +139,35 @@ pub async fn participants_of(
     query.fetch_all(conn).await
 }
 
-/// Records a new message: the thread's counters and preview, everyone's activity time;
-/// for everyone but the sender the thread comes back to the Inbox, unread.
-pub async fn record_message(
+/// Takes the next message number of a thread and records the new message's time and
+/// preview. The update comes first so that concurrent replies queue on the thread's row
+/// (PostgreSQL) or on the write lock (SQLite) and never share a number.
+pub async fn claim_seq(
     conn: &mut Conn,
     thread_id: &str,
-    sender_id: &str,
     at: i64,
     preview: &str,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
+) -> Result<Option<i64>, sqlx::Error> {
+    let next: Option<i64> = sqlx::query_scalar(
         "UPDATE threads SET message_count = message_count + 1, next_seq = next_seq + 1, \
-         last_activity_at = $1, preview = $2 WHERE id = $3",
+         last_activity_at = $1, preview = $2 WHERE id = $3 RETURNING next_seq",
     )
     .bind(at)
     .bind(preview)
     .bind(thread_id)
-    .execute(&mut *conn)
+    .fetch_optional(conn)
     .await?;
+    Ok(next.map(|n| n - 1))
+}
+
+/// After a new message: everyone's activity time; for everyone but the sender the thread
+/// comes back to the Inbox, unread.
+pub async fn deliver(
+    conn: &mut Conn,
+    thread_id: &str,
+    sender_id: &str,
+    at: i64,
+) -> Result<(), sqlx::Error> {
     sqlx::query(
         "UPDATE thread_participants SET last_activity_at = $1, \
          folder = CASE WHEN person_id = $2 THEN folder ELSE 'inbox' END, \
@@ -275,7 +286,7 @@ pub async fn list(
         "SELECT {THREAD_COLUMNS}, p.folder, p.unread FROM thread_participants p \
          JOIN threads t ON t.id = p.thread_id \
          WHERE p.person_id = $1 AND {filter} \
-         AND (p.last_activity_at < $3 OR (p.last_activity_at = $3 AND p.thread_id < $4)) \
+         AND (p.last_activity_at, p.thread_id) < ($3, $4) \
          ORDER BY p.last_activity_at DESC, p.thread_id DESC LIMIT $5"
     ))
     .bind(person_id)
@@ -325,6 +336,21 @@ pub async fn team_counts(
     .bind(person_id)
     .bind(group)
     .fetch_one(conn)
+    .await
+}
+
+/// The threads one person has in a folder.
+pub async fn ids_in_folder(
+    conn: &mut Conn,
+    person_id: &str,
+    folder: &str,
+) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT thread_id FROM thread_participants WHERE person_id = $1 AND folder = $2",
+    )
+    .bind(person_id)
+    .bind(folder)
+    .fetch_all(conn)
     .await
 }
 

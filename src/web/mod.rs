@@ -49,6 +49,21 @@ pub fn docs_csp(docs_html: &str) -> String {
     )
 }
 
+/// Refuses a path or query holding an encoded NUL (`%00`): no id, token or parameter of
+/// this server has one, and the database would refuse it in text.
+pub async fn refuse_nul<E: Endpoint>(ep: Arc<E>, req: Request) -> poem::Result<Response> {
+    let uri = req.uri().to_string();
+    if uri.to_ascii_lowercase().contains("%00") {
+        let error = crate::error::AppError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "The address must not contain NUL characters.",
+        );
+        return Ok(crate::error::problem_response(&error.problem(), None));
+    }
+    ep.call(req).await.map(IntoResponse::into_response)
+}
+
 /// Adds the security headers to every response; API and page responses are never cached.
 pub async fn security_headers<E: Endpoint>(
     ep: Arc<E>,

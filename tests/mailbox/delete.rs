@@ -13,6 +13,7 @@ on_both_backends!(
     clients_cannot_delete,
     other_staff_cannot_delete,
     deleting_the_last_message_deletes_the_thread,
+    a_retried_send_after_deletion_does_not_send_again,
 );
 
 const MARKER: &str = "MARKER-7f3a9 confidential diagnosis";
@@ -219,4 +220,32 @@ async fn deleting_the_last_message_deletes_the_thread(backend: Backend) {
         .get(&format!("/api/v1/threads/{id}"), &cast.client)
         .await;
     assert_problem(&result, StatusCode::NOT_FOUND, "not_found");
+}
+
+async fn a_retried_send_after_deletion_does_not_send_again(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let cast = Cast::new(&app).await;
+    let body = json!({"to": [user(&cast.client)], "subject": "Wrong recipient", "body": "This went to the wrong person."});
+    let send = || {
+        app.client
+            .post(app.url("/api/v1/threads"))
+            .bearer_auth(&cast.provider.token)
+            .header("Idempotency-Key", "k-1")
+            .json(&body)
+            .send()
+    };
+    let first: serde_json::Value = send().await.unwrap().json().await.unwrap();
+    let id = first["id"].as_str().unwrap();
+    assert_eq!(
+        app.delete(&format!("/api/v1/threads/{id}"), &cast.provider)
+            .await
+            .0,
+        StatusCode::NO_CONTENT
+    );
+    let retry = send().await.unwrap();
+    assert_eq!(retry.status(), StatusCode::NOT_FOUND);
+    assert!(
+        app.folder(&cast.client, "inbox").await.is_empty(),
+        "the deleted message was not sent again"
+    );
 }

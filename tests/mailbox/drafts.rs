@@ -11,6 +11,7 @@ on_both_backends!(
     a_refused_send_leaves_the_draft_as_it_was,
     reply_drafts_send_as_replies,
     drafts_are_private,
+    a_draft_sent_twice_at_once_is_sent_once,
 );
 
 async fn drafts_save_idempotently_and_send_atomically(backend: Backend) {
@@ -205,4 +206,51 @@ async fn drafts_are_private(backend: Backend) {
             .0,
         StatusCode::NO_CONTENT
     );
+}
+
+async fn a_draft_sent_twice_at_once_is_sent_once(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let cast = Cast::new(&app).await;
+    let content = json!({"to": [user(&cast.client)], "subject": "Only once", "body": "This draft must be sent once."});
+    let (_, draft) = app.post("/api/v1/drafts", &cast.provider, content).await;
+    let url = app.url(&format!(
+        "/api/v1/drafts/{}/send",
+        draft["id"].as_str().unwrap()
+    ));
+    let mut sends = tokio::task::JoinSet::new();
+    for _ in 0..4 {
+        let (client, url, token) = (app.client.clone(), url.clone(), cast.provider.token.clone());
+        sends.spawn(async move {
+            client
+                .post(url)
+                .bearer_auth(token)
+                .json(&json!({}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        });
+    }
+    let mut statuses = Vec::new();
+    while let Some(status) = sends.join_next().await {
+        statuses.push(status.unwrap());
+    }
+    assert_eq!(
+        statuses
+            .iter()
+            .filter(|s| **s == StatusCode::CREATED)
+            .count(),
+        1,
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.iter().all(|s| [
+            StatusCode::CREATED,
+            StatusCode::CONFLICT,
+            StatusCode::NOT_FOUND
+        ]
+        .contains(s)),
+        "{statuses:?}"
+    );
+    assert_eq!(app.folder(&cast.client, "inbox").await.len(), 1);
 }

@@ -16,6 +16,7 @@ on_both_backends!(
     bulk_actions_apply_to_all_or_none,
     team_folder_lists_threads_addressed_to_my_group,
     lists_page_stably_while_new_messages_arrive,
+    threads_of_the_same_instant_page_without_loss,
     every_mailbox_change_writes_an_event,
     reading_sending_replying_moving_and_deleting_are_audited,
     bad_folder_input_names_the_field,
@@ -553,4 +554,40 @@ async fn bad_folder_input_names_the_field(backend: Backend) {
         .patch(&format!("/api/v1/threads/{id}"), &cast.client, json!({}))
         .await;
     assert_problem(&result, StatusCode::BAD_REQUEST, "invalid_field");
+}
+
+async fn threads_of_the_same_instant_page_without_loss(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let cast = Cast::new(&app).await;
+    // The test clock stands still: all these threads share one timestamp, so the pages
+    // are told apart by the thread id alone.
+    let mut sent = HashSet::new();
+    for i in 0..9 {
+        sent.insert(
+            app.send(
+                &cast.provider,
+                &[&user(&cast.client)],
+                &format!("Same instant {i}"),
+            )
+            .await,
+        );
+    }
+    let mut seen = Vec::new();
+    let mut path = "/api/v1/threads?limit=2".to_string();
+    loop {
+        let (_, page) = app.get(&path, &cast.client).await;
+        seen.extend(
+            page["threads"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| t["id"].as_str().unwrap().to_string()),
+        );
+        match page["next_cursor"].as_str() {
+            Some(c) => path = format!("/api/v1/threads?limit=2&cursor={c}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 9);
+    assert_eq!(seen.into_iter().collect::<HashSet<_>>(), sent);
 }

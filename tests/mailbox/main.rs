@@ -11,6 +11,7 @@ mod drafts;
 mod folders;
 mod privacy;
 mod replies;
+mod seed;
 
 use confide::domain::Role;
 use helpers::{Session, TestApp};

@@ -9,6 +9,7 @@ use crate::helpers::{Backend, Session, TestApp};
 use crate::{on_both_backends, user, Cast};
 
 on_both_backends!(
+    nul_characters_are_refused_at_the_edge,
     clients_never_learn_who_the_other_clients_are,
     external_agents_are_invisible_to_clients,
     hostile_markdown_renders_nothing_executable,
@@ -130,12 +131,34 @@ async fn external_agents_are_invisible_to_clients(backend: Backend) {
     let seen = everything_visible_to(&app, &cast.client, &id).await;
     assert!(!seen.contains("Eve Agent"));
     assert!(!seen.contains(&cast.agent.id));
+    assert!(!seen.contains("external_agent"), "not even the role shows");
     let (_, thread) = app
         .get(&format!("/api/v1/threads/{id}"), &cast.client)
         .await;
-    assert_eq!(thread["other_recipients"], 1);
-    assert_eq!(thread["messages"][1]["sender"]["name"], "Another recipient");
-    assert_eq!(thread["messages"][1]["sender"]["id"], "");
+    assert_eq!(
+        thread["other_recipients"], 0,
+        "agents are not counted either"
+    );
+    assert_eq!(
+        thread["messages"][1]["sender"],
+        json!({"id": "", "name": "Another recipient"})
+    );
+    // A thread addressed to the external agents group does not say so to the client.
+    let id = app
+        .send(
+            &cast.provider,
+            &[&user(&cast.client), "group:external_agents"],
+            "Referral 2",
+        )
+        .await;
+    let (_, thread) = app
+        .get(&format!("/api/v1/threads/{id}"), &cast.client)
+        .await;
+    assert_eq!(thread["groups"], json!([]));
+    let (_, staff_view) = app
+        .get(&format!("/api/v1/threads/{id}"), &cast.provider)
+        .await;
+    assert_eq!(staff_view["groups"], json!(["group:external_agents"]));
 }
 
 const HOSTILE: &[&str] = &[
@@ -201,4 +224,32 @@ async fn hostile_markdown_renders_nothing_executable(backend: Backend) {
         // The Markdown itself is kept as written, for the sender to see.
         assert_eq!(thread["messages"][0]["body"], payload.trim());
     }
+}
+
+async fn nul_characters_are_refused_at_the_edge(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let cast = Cast::new(&app).await;
+    let result = app
+        .compose(
+            &cast.provider,
+            &[&user(&cast.client)],
+            "Hi",
+            "A body with \u{0} inside it.",
+        )
+        .await;
+    assert_eq!(result.0, StatusCode::BAD_REQUEST, "{}", result.1);
+    assert_eq!(result.1["code"], "invalid_json");
+    for path in [
+        "/api/v1/threads/%00",
+        "/api/v1/threads?folder=in%00box",
+        "/api/v1/people/%00",
+    ] {
+        let (status, body) = app.get(path, &cast.client).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {body}");
+        assert_eq!(body["code"], "invalid_request");
+    }
+    let resp = app
+        .sign_in("o\u{0}ak", "admin@oak.example", "whatever-password")
+        .await;
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
 }

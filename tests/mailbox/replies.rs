@@ -15,6 +15,7 @@ on_both_backends!(
     inactive_client_reaches_only_front_office_and_billers,
     inactive_client_cannot_reply_to_a_provider,
     reactivated_client_writes_to_providers_again,
+    concurrent_replies_all_land_in_order,
 );
 
 async fn reply(
@@ -205,6 +206,18 @@ async fn inactive_client_cannot_reply_to_a_provider(backend: Backend) {
     make_inactive(&app, &cast).await;
     let result = reply(&app, &cast.client, &with_provider).await;
     assert_problem(&result, StatusCode::FORBIDDEN, "client_inactive");
+    // The thread view says so beforehand.
+    let (_, view) = app
+        .get(&format!("/api/v1/threads/{with_provider}"), &cast.client)
+        .await;
+    assert_eq!(
+        view["reply"],
+        json!({"allowed": false, "reason": "client_inactive"})
+    );
+    let (_, view) = app
+        .get(&format!("/api/v1/threads/{with_front}"), &cast.client)
+        .await;
+    assert_eq!(view["reply"], json!({"allowed": true}));
     assert_eq!(
         reply(&app, &cast.client, &with_front).await.0,
         StatusCode::CREATED
@@ -244,4 +257,47 @@ async fn reactivated_client_writes_to_providers_again(backend: Backend) {
         )
         .await;
     assert_eq!(status, StatusCode::CREATED);
+}
+
+async fn concurrent_replies_all_land_in_order(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let cast = Cast::new(&app).await;
+    let id = app
+        .send(
+            &cast.provider,
+            &[&user(&cast.client), &user(&cast.biller), &user(&cast.front)],
+            "Busy thread",
+        )
+        .await;
+    let mut replies = tokio::task::JoinSet::new();
+    for (i, who) in [&cast.client, &cast.biller, &cast.front, &cast.provider]
+        .into_iter()
+        .cycle()
+        .take(16)
+        .enumerate()
+    {
+        let (client, url, token) = (
+            app.client.clone(),
+            app.url(&format!("/api/v1/threads/{id}/messages")),
+            who.token.clone(),
+        );
+        replies.spawn(async move {
+            client
+                .post(url)
+                .bearer_auth(token)
+                .json(&json!({"body": format!("Concurrent reply {i}.")}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        });
+    }
+    while let Some(status) = replies.join_next().await {
+        assert_eq!(status.unwrap(), StatusCode::CREATED);
+    }
+    let (_, thread) = app
+        .get(&format!("/api/v1/threads/{id}"), &cast.provider)
+        .await;
+    assert_eq!(thread["messages"].as_array().unwrap().len(), 17);
+    assert_eq!(thread["message_count"], 17);
 }

@@ -283,25 +283,21 @@ async fn write_message(
     body: &PreparedBody,
 ) -> AppResult<String> {
     let now = state.now();
+    let seq = threads::claim_seq(tx, &thread.id, now, &body.preview)
+        .await?
+        .ok_or_else(|| AppError::not_found("thread"))?;
     let message = MessageRow {
         id: crate::domain::ids::MessageId::generate().into_string(),
         thread_id: thread.id.clone(),
         practice_id: thread.practice_id.clone(),
         sender_id: caller.person.id.to_string(),
-        seq: thread.next_seq,
+        seq,
         body: body.body.as_str().to_string(),
         body_html: body.html.clone(),
         created_at: now,
     };
     messages::insert(tx, &message).await?;
-    threads::record_message(
-        tx,
-        &thread.id,
-        caller.person.id.as_str(),
-        now,
-        &body.preview,
-    )
-    .await?;
+    threads::deliver(tx, &thread.id, caller.person.id.as_str(), now).await?;
     append_event(
         tx,
         state,
@@ -436,11 +432,7 @@ pub async fn write_reply(
     caller: &Caller,
     p: &PreparedReply,
 ) -> AppResult<String> {
-    // Re-read the thread inside the transaction: its sequence may have moved on.
-    let thread = threads::find(tx, caller.practice_id(), &p.thread.id)
-        .await?
-        .ok_or_else(|| AppError::not_found("thread"))?;
-    let message_id = write_message(tx, state, caller, &thread, &p.body).await?;
+    let message_id = write_message(tx, state, caller, &p.thread, &p.body).await?;
     record(
         tx,
         state,

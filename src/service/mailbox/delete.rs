@@ -3,7 +3,7 @@
 
 use crate::domain::mailbox::{may_delete_message, may_delete_thread};
 use crate::error::{AppError, AppResult};
-use crate::store::{drafts, idempotency, messages, threads, Tx};
+use crate::store::{drafts, messages, threads, Tx};
 
 use super::super::audit::{record, AuditEntry};
 use super::super::{AppState, Caller};
@@ -16,7 +16,7 @@ async fn remove_thread(
     thread_id: &str,
 ) -> AppResult<()> {
     drafts::delete_for_thread(tx, thread_id).await?;
-    idempotency::delete_for_thread(tx, thread_id).await?;
+    // Idempotency keys stay: a late retry of the first send must not send it again.
     messages::delete_for_thread(tx, thread_id).await?;
     threads::delete(tx, thread_id).await?;
     append_event(tx, state, caller, "thread_deleted", Some(thread_id), None).await?;
@@ -38,7 +38,9 @@ pub async fn delete_message(state: &AppState, caller: &Caller, message_id: &str)
         caller.role(),
         message.sender_id == caller.person.id.as_str(),
     )?;
-    messages::delete(&mut tx, &message.id).await?;
+    if !messages::delete(&mut tx, &message.id).await? {
+        return Err(AppError::not_found("message"));
+    }
     match messages::latest(&mut tx, &ctx.thread.id).await? {
         Some(latest) => {
             threads::record_removal(&mut tx, &ctx.thread.id, &preview(&latest.body)).await?;

@@ -7,7 +7,7 @@ use crate::store::drafts::{self as draft_store, DraftRow};
 
 use super::super::{AppState, Caller};
 use super::compose::{prepare_reply, prepare_thread, write_reply, write_thread, ComposeInput};
-use super::load_thread;
+use super::{append_event, load_thread};
 
 /// What a draft holds; any part may still be missing or invalid until it is sent.
 #[derive(Debug, Clone, Default)]
@@ -108,8 +108,18 @@ pub async fn create(state: &AppState, caller: &Caller, input: DraftInput) -> App
     check_thread(state, caller, &input).await?;
     let now = state.now();
     let row = row(caller, DraftId::generate().into_string(), &input, now, now);
-    let mut conn = state.store.write().await?;
-    draft_store::insert(&mut conn, &row).await?;
+    let mut tx = state.store.begin().await?;
+    draft_store::insert(&mut tx, &row).await?;
+    append_event(
+        &mut tx,
+        state,
+        caller,
+        "draft_saved",
+        row.thread_id.as_deref(),
+        None,
+    )
+    .await?;
+    tx.commit().await?;
     Ok(view(row))
 }
 
@@ -126,14 +136,26 @@ pub async fn save(
     let existing = draft_store::find(&mut tx, caller.person.id.as_str(), id)
         .await?
         .ok_or_else(|| AppError::not_found("draft"))?;
+    // Strictly later, so that a send racing this save can tell the draft changed.
     let row = row(
         caller,
         existing.id.clone(),
         &input,
         existing.created_at,
-        state.now().max(existing.updated_at),
+        state.now().max(existing.updated_at + 1),
     );
-    draft_store::update(&mut tx, &row).await?;
+    if !draft_store::update(&mut tx, &row).await? {
+        return Err(AppError::not_found("draft"));
+    }
+    append_event(
+        &mut tx,
+        state,
+        caller,
+        "draft_saved",
+        row.thread_id.as_deref(),
+        None,
+    )
+    .await?;
     tx.commit().await?;
     Ok(view(row))
 }
@@ -191,8 +213,31 @@ pub async fn delete(state: &AppState, caller: &Caller, id: &str) -> AppResult<()
         .await?
         .ok_or_else(|| AppError::not_found("draft"))?;
     draft_store::delete(&mut tx, &draft.id).await?;
+    append_event(
+        &mut tx,
+        state,
+        caller,
+        "draft_deleted",
+        draft.thread_id.as_deref(),
+        None,
+    )
+    .await?;
     tx.commit().await?;
     Ok(())
+}
+
+/// Removes the draft being sent, if it is still as it was read: a second send of the
+/// same draft, or a save in between, makes this one fail and roll back.
+async fn take(tx: &mut crate::store::Tx, caller: &Caller, draft: &DraftView) -> AppResult<()> {
+    if draft_store::take(tx, caller.person.id.as_str(), &draft.id, draft.updated_at).await? {
+        Ok(())
+    } else {
+        Err(AppError::new(
+            poem::http::StatusCode::CONFLICT,
+            "draft_changed",
+            "The draft was changed or sent meanwhile; nothing was sent.",
+        ))
+    }
 }
 
 /// Sends a draft: validated exactly as a new message or reply, and written together with
@@ -214,8 +259,8 @@ pub async fn send(state: &AppState, caller: &Caller, id: &str) -> AppResult<(Str
             .await?;
             drop(conn);
             let mut tx = state.store.begin().await?;
+            take(&mut tx, caller, &draft).await?;
             let message_id = write_reply(&mut tx, state, caller, &prepared).await?;
-            draft_store::delete(&mut tx, &draft.id).await?;
             tx.commit().await?;
             Ok((thread_id.clone(), message_id))
         }
@@ -229,8 +274,8 @@ pub async fn send(state: &AppState, caller: &Caller, id: &str) -> AppResult<(Str
             let prepared = prepare_thread(&mut conn, state, caller, &input).await?;
             drop(conn);
             let mut tx = state.store.begin().await?;
+            take(&mut tx, caller, &draft).await?;
             let sent = write_thread(&mut tx, state, caller, &prepared).await?;
-            draft_store::delete(&mut tx, &draft.id).await?;
             tx.commit().await?;
             Ok(sent)
         }

@@ -125,6 +125,7 @@ pub async fn create(state: &AppState, caller: &Caller, name: &str) -> AppResult<
         }
         Err(e) => return Err(e.into()),
     }
+    append_event(&mut tx, state, caller, "folder_created", None, None).await?;
     tx.commit().await?;
     Ok(FolderView {
         id: row.id,
@@ -153,6 +154,7 @@ pub async fn rename(
         }
         Err(e) => return Err(e.into()),
     }
+    append_event(&mut tx, state, caller, "folder_renamed", None, None).await?;
     tx.commit().await?;
     let views = list(state, caller).await?;
     views
@@ -167,8 +169,20 @@ pub async fn delete(state: &AppState, caller: &Caller, id: &str) -> AppResult<()
     let folder = folder_store::find(&mut tx, caller.person.id.as_str(), id)
         .await?
         .ok_or_else(|| AppError::not_found("folder"))?;
+    let moved = threads::ids_in_folder(&mut tx, caller.person.id.as_str(), &folder.id).await?;
     threads::move_all(&mut tx, caller.person.id.as_str(), &folder.id, "inbox").await?;
     folder_store::delete(&mut tx, &folder.id).await?;
+    for thread_id in &moved {
+        append_event(
+            &mut tx,
+            state,
+            caller,
+            "thread_state_changed",
+            Some(thread_id),
+            None,
+        )
+        .await?;
+    }
     append_event(&mut tx, state, caller, "folder_deleted", None, None).await?;
     record(
         &mut tx,
@@ -184,8 +198,19 @@ pub async fn delete(state: &AppState, caller: &Caller, id: &str) -> AppResult<()
 /// Empties the caller's Trash: its threads leave the caller's mailbox only.
 pub async fn empty_trash(state: &AppState, caller: &Caller) -> AppResult<u64> {
     let mut tx = state.store.begin().await?;
+    let emptied = threads::ids_in_folder(&mut tx, caller.person.id.as_str(), "trash").await?;
     let removed = threads::move_all(&mut tx, caller.person.id.as_str(), "trash", "removed").await?;
-    append_event(&mut tx, state, caller, "trash_emptied", None, None).await?;
+    for thread_id in &emptied {
+        append_event(
+            &mut tx,
+            state,
+            caller,
+            "thread_removed",
+            Some(thread_id),
+            None,
+        )
+        .await?;
+    }
     record(
         &mut tx,
         state,

@@ -24,7 +24,8 @@ use super::{AppState, Caller};
 pub struct PersonRef {
     pub id: String,
     pub name: String,
-    pub role: Role,
+    /// `None` for a participant the viewer may not know.
+    pub role: Option<Role>,
 }
 
 /// A thread the caller takes part in, with everyone in it.
@@ -52,17 +53,16 @@ impl ThreadCtx {
             reply_policy(&self.roles())
         }
     }
-
-    pub fn groups(&self) -> Vec<String> {
-        groups_of(&self.thread)
-    }
 }
 
-pub fn groups_of(thread: &ThreadRow) -> Vec<String> {
+/// The groups a thread was addressed to, as the viewer may see them: clients do not
+/// learn that external agents were addressed.
+pub fn groups_of(viewer: &Caller, thread: &ThreadRow) -> Vec<String> {
     thread
         .groups
         .split_whitespace()
         .filter_map(Group::parse)
+        .filter(|g| !hides(viewer.role(), g.role()))
         .map(|g| format!("group:{}", g.as_str()))
         .collect()
 }
@@ -97,29 +97,29 @@ pub async fn load_thread(
     })
 }
 
-/// Whom the viewer may see among a thread's participants, and how many are hidden from
-/// them. Clients see the practice's staff and themself, never other clients nor external
-/// agents: those are only "N other recipients".
+/// Whom the viewer may see among a thread's participants, and how many other clients
+/// there are. A client sees the practice's staff and themself: other clients are only
+/// "N other recipients", and external agents are invisible to clients altogether.
 pub fn visible_participants(
     viewer: &Caller,
     participants: &[ParticipantRow],
 ) -> (Vec<PersonRef>, i64) {
     let mut shown = Vec::new();
-    let mut hidden = 0;
+    let mut other_clients = 0;
     for p in participants {
         let role = role_of(p);
         let is_self = p.person_id == viewer.person.id.as_str();
         if !is_self && hides(viewer.role(), role) {
-            hidden += 1;
+            other_clients += i64::from(role == Role::Client);
         } else {
             shown.push(PersonRef {
                 id: p.person_id.clone(),
                 name: p.name.clone(),
-                role,
+                role: Some(role),
             });
         }
     }
-    (shown, hidden)
+    (shown, other_clients)
 }
 
 /// Whether `viewer` must not learn who a participant of role `role` is.
@@ -134,13 +134,13 @@ pub fn sender_ref(viewer: &Caller, m: &MessageWithSender) -> PersonRef {
         return PersonRef {
             id: String::new(),
             name: "Another recipient".into(),
-            role,
+            role: None,
         };
     }
     PersonRef {
         id: m.message.sender_id.clone(),
         name: m.sender_name.clone(),
-        role,
+        role: Some(role),
     }
 }
 

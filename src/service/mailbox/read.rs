@@ -2,7 +2,8 @@
 
 use std::collections::HashMap;
 
-use crate::domain::mailbox::{Group, ReplyPolicy};
+use crate::domain::mailbox::{check_inactive_client, Group, ReplyPolicy};
+use crate::domain::{Role, Status};
 use crate::error::{AppError, AppResult};
 use crate::store::messages;
 use crate::store::threads::{self, ListedThread, Listing, ParticipantRow};
@@ -10,7 +11,10 @@ use crate::store::{folders as folder_store, Conn};
 
 use super::super::audit::{record, AuditEntry};
 use super::super::{AppState, Caller};
-use super::{append_event, groups_of, load_thread, sender_ref, visible_participants, PersonRef};
+use super::{
+    append_event, groups_of, load_thread, role_of, sender_ref, visible_participants, PersonRef,
+    ThreadCtx,
+};
 
 /// A thread in a list.
 #[derive(Debug, Clone)]
@@ -25,7 +29,7 @@ pub struct ThreadSummary {
     pub last_activity_at: i64,
     pub preview: String,
     pub participants: Vec<PersonRef>,
-    /// Participants the caller may not know (for a client: other clients, external agents).
+    /// Other clients of the thread, whom a client may not know.
     pub other_recipients: i64,
     pub groups: Vec<String>,
     pub reply_allowed: bool,
@@ -68,7 +72,7 @@ fn summary(
         preview: t.preview.clone(),
         participants: shown,
         other_recipients: hidden,
-        groups: groups_of(t),
+        groups: groups_of(caller, t),
         reply_allowed: t.client_count < 2,
     }
 }
@@ -87,11 +91,10 @@ pub async fn view(
     thread_id: &str,
     as_read: bool,
 ) -> AppResult<ThreadView> {
-    let mut tx = state.store.begin().await?;
-    let ctx = load_thread(&mut tx, caller, thread_id).await?;
-    let me = ctx.me().clone();
-    if as_read {
-        if me.unread != 0 {
+    let (ctx, rows) = if as_read {
+        let mut tx = state.store.begin().await?;
+        let ctx = load_thread(&mut tx, caller, thread_id).await?;
+        if ctx.me().unread != 0 {
             threads::set_state(
                 &mut tx,
                 &ctx.thread.id,
@@ -117,9 +120,17 @@ pub async fn view(
             AuditEntry::new("read_thread", "thread", &ctx.thread.id),
         )
         .await?;
-    }
-    let rows = messages::for_thread(&mut tx, &ctx.thread.id).await?;
-    tx.commit().await?;
+        tx.commit().await?;
+        let mut conn = state.store.read().await?;
+        let rows = messages::for_thread(&mut conn, &ctx.thread.id).await?;
+        (ctx, rows)
+    } else {
+        let mut conn = state.store.read().await?;
+        let ctx = load_thread(&mut conn, caller, thread_id).await?;
+        let rows = messages::for_thread(&mut conn, &ctx.thread.id).await?;
+        (ctx, rows)
+    };
+    let me = ctx.me().clone();
 
     let is_staff = caller.role().is_staff();
     let messages = rows
@@ -133,20 +144,38 @@ pub async fn view(
             can_delete: is_staff && m.message.sender_id == caller.person.id.as_str(),
         })
         .collect();
-    let policy = ctx.reply_policy();
+    let reply_refusal = reply_refusal(caller, &ctx);
     let listed = ListedThread {
         folder: me.folder.clone(),
         unread: 0,
         thread: ctx.thread.clone(),
     };
     let mut summary = summary(caller, &listed, &ctx.participants);
-    summary.reply_allowed = policy == ReplyPolicy::Allowed;
+    summary.reply_allowed = reply_refusal.is_none();
     Ok(ThreadView {
         summary,
-        reply_refusal: (policy != ReplyPolicy::Allowed).then_some("replies_not_allowed"),
+        reply_refusal,
         can_delete: is_staff && ctx.thread.started_by == caller.person.id.as_str(),
         messages,
     })
+}
+
+/// Why the caller may not reply, if so: the thread has several clients, or the caller is
+/// an inactive client and the reply would reach staff other than front office and billers.
+fn reply_refusal(caller: &Caller, ctx: &ThreadCtx) -> Option<&'static str> {
+    if ctx.reply_policy() != ReplyPolicy::Allowed {
+        return Some("replies_not_allowed");
+    }
+    let others: Vec<Role> = ctx
+        .participants
+        .iter()
+        .filter(|p| p.person_id != caller.person.id.as_str())
+        .filter(|p| p.status.parse::<Status>().is_ok_and(Status::is_activated))
+        .map(role_of)
+        .collect();
+    check_inactive_client(caller.role(), caller.person.status, &others)
+        .err()
+        .map(|v| v.code)
 }
 
 /// A folder name as the API takes it, resolved for the caller.
