@@ -159,7 +159,8 @@ fn rule_status(code: &str) -> StatusCode {
         | "email_taken"
         | "slug_taken"
         | "replies_not_allowed"
-        | "folder_name_taken" => StatusCode::CONFLICT,
+        | "folder_name_taken"
+        | "quick_note_requires_single_client" => StatusCode::CONFLICT,
         _ => StatusCode::BAD_REQUEST,
     }
 }

@@ -3,6 +3,7 @@
 
 mod audit;
 mod body;
+mod chart;
 mod drafts;
 mod folders;
 mod groups;
@@ -69,6 +70,7 @@ pub type Apis = (
     threads::ThreadsApi,
     folders::FoldersApi,
     drafts::DraftsApi,
+    chart::ChartApi,
 );
 
 pub fn service(state: &AppState) -> OpenApiService<Apis, ()> {
@@ -83,6 +85,7 @@ pub fn service(state: &AppState) -> OpenApiService<Apis, ()> {
             threads::ThreadsApi(state.clone()),
             folders::FoldersApi(state.clone()),
             drafts::DraftsApi(state.clone()),
+            chart::ChartApi(state.clone()),
         ),
         "Confide",
         env!("CARGO_PKG_VERSION"),
@@ -107,4 +110,6 @@ pub enum Tag {
     Audit,
     /// Threads, messages, folders and drafts.
     Mailbox,
+    /// Chart notes and exports.
+    Chart,
 }

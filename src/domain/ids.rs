@@ -64,6 +64,10 @@ id_type!(
     /// A draft.
     DraftId
 );
+id_type!(
+    /// A chart note.
+    ChartNoteId
+);
 
 fn random_id() -> String {
     let bytes: [u8; 16] = rand::random();

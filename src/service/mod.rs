@@ -2,6 +2,7 @@
 //! rulebook in `domain/` before it writes, and writes its audit event in the same transaction.
 
 pub mod audit;
+pub mod chart;
 pub mod invitations;
 pub mod mailbox;
 pub mod people;

@@ -2,6 +2,7 @@
 //! `Any` driver: times are Unix milliseconds, flags are 0/1 integers, ids are text.
 
 pub mod audit;
+pub mod chart_notes;
 pub mod drafts;
 pub mod events;
 pub mod folders;

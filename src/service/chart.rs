@@ -1,0 +1,275 @@
+//! Quick notes into a client's chart, chart notes (amended, never deleted), and thread
+//! exports. Everything here is audited.
+
+use crate::clock::to_datetime;
+use crate::domain::chart::{
+    csv_export, fhir_document_reference, may_take_quick_note, may_use_chart_notes, parse_content,
+    transcript, NoteForFhir, TranscriptMessage,
+};
+use crate::domain::ids::ChartNoteId;
+use crate::domain::Role;
+use crate::error::{AppError, AppResult};
+use crate::store::chart_notes::{self as note_store, ChartNoteRow, VersionRow};
+use crate::store::{messages, people as people_store, Conn};
+
+use super::audit::{record, AuditEntry};
+use super::mailbox::{load_thread, role_of, sender_ref};
+use super::{AppState, Caller};
+
+#[derive(Debug, Clone)]
+pub struct NoteVersion {
+    pub version: i64,
+    pub content: String,
+    pub author_id: String,
+    pub author_name: String,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct ChartNoteView {
+    pub id: String,
+    pub client_id: String,
+    pub client_name: String,
+    pub source_thread_id: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+    /// The current version is the last.
+    pub versions: Vec<NoteVersion>,
+}
+
+impl ChartNoteView {
+    pub fn current(&self) -> Option<&NoteVersion> {
+        self.versions.last()
+    }
+}
+
+async fn view(conn: &mut Conn, note: ChartNoteRow) -> AppResult<ChartNoteView> {
+    let client = people_store::find(conn, &note.practice_id, &note.client_id).await?;
+    let versions = note_store::versions(conn, &note.id)
+        .await?
+        .into_iter()
+        .map(|v: VersionRow| NoteVersion {
+            version: v.version,
+            content: v.content,
+            author_id: v.author_id,
+            author_name: v.author_name,
+            created_at: v.created_at,
+        })
+        .collect();
+    Ok(ChartNoteView {
+        id: note.id,
+        client_id: note.client_id,
+        client_name: client.map(|c| c.name).unwrap_or_default(),
+        source_thread_id: note.source_thread_id,
+        created_at: note.created_at,
+        updated_at: note.updated_at,
+        versions,
+    })
+}
+
+/// Saves a chart note to the one client of a thread: `content` as given, or else the
+/// thread's transcript.
+#[tracing::instrument(skip_all)]
+pub async fn quick_note(
+    state: &AppState,
+    caller: &Caller,
+    thread_id: &str,
+    content: Option<&str>,
+) -> AppResult<ChartNoteView> {
+    let given = content.map(parse_content).transpose()?;
+    let mut tx = state.store.begin().await?;
+    let ctx = load_thread(&mut tx, caller, thread_id).await?;
+    may_take_quick_note(caller.role(), ctx.thread.client_count)?;
+    let client = ctx
+        .participants
+        .iter()
+        .find(|p| role_of(p) == Role::Client)
+        .ok_or_else(|| {
+            AppError::from(crate::domain::RuleViolation::new(
+                "quick_note_requires_single_client",
+                "A quick note needs a thread with exactly one client.",
+            ))
+        })?;
+    let content = match given {
+        Some(content) => content,
+        None => {
+            let rows = messages::for_thread(&mut tx, &ctx.thread.id).await?;
+            let lines: Vec<TranscriptMessage> = rows
+                .iter()
+                .map(|m| TranscriptMessage {
+                    sender: &m.sender_name,
+                    role: m.sender_role.parse().ok(),
+                    at: to_datetime(m.message.created_at),
+                    text: &m.message.body,
+                    attachments: Vec::new(),
+                })
+                .collect();
+            parse_content(&transcript(&ctx.thread.subject, &lines))?
+        }
+    };
+    let now = state.now();
+    let note = ChartNoteRow {
+        id: ChartNoteId::generate().into_string(),
+        practice_id: caller.practice_id().into(),
+        client_id: client.person_id.clone(),
+        author_id: caller.person.id.to_string(),
+        source_thread_id: Some(ctx.thread.id.clone()),
+        version: 1,
+        created_at: now,
+        updated_at: now,
+    };
+    note_store::insert(&mut tx, &note).await?;
+    note_store::insert_version(
+        &mut tx,
+        &note.id,
+        1,
+        &content,
+        caller.person.id.as_str(),
+        now,
+    )
+    .await?;
+    record(
+        &mut tx,
+        state,
+        caller,
+        AuditEntry::new("quick_note", "chart_note", &note.id),
+    )
+    .await?;
+    let view = view(&mut tx, note).await?;
+    tx.commit().await?;
+    Ok(view)
+}
+
+/// Amends a note: a new version; the earlier ones are kept.
+#[tracing::instrument(skip_all)]
+pub async fn amend(
+    state: &AppState,
+    caller: &Caller,
+    note_id: &str,
+    content: &str,
+) -> AppResult<ChartNoteView> {
+    may_use_chart_notes(caller.role())?;
+    let content = parse_content(content)?;
+    let now = state.now();
+    let mut tx = state.store.begin().await?;
+    let version = note_store::next_version(&mut tx, caller.practice_id(), note_id, now)
+        .await?
+        .ok_or_else(|| AppError::not_found("chart note"))?;
+    note_store::insert_version(
+        &mut tx,
+        note_id,
+        version,
+        &content,
+        caller.person.id.as_str(),
+        now,
+    )
+    .await?;
+    record(
+        &mut tx,
+        state,
+        caller,
+        AuditEntry::new("amend_chart_note", "chart_note", note_id),
+    )
+    .await?;
+    let note = note_store::find(&mut tx, caller.practice_id(), note_id)
+        .await?
+        .ok_or_else(|| AppError::not_found("chart note"))?;
+    let view = view(&mut tx, note).await?;
+    tx.commit().await?;
+    Ok(view)
+}
+
+/// A client's chart notes, newest first (staff only).
+pub async fn list(
+    state: &AppState,
+    caller: &Caller,
+    client_id: &str,
+) -> AppResult<Vec<ChartNoteView>> {
+    may_use_chart_notes(caller.role())?;
+    let mut tx = state.store.begin().await?;
+    let client = people_store::find(&mut tx, caller.practice_id(), client_id).await?;
+    if client.is_none_or(|c| c.role != Role::Client.as_str()) {
+        return Err(AppError::not_found("client"));
+    }
+    record(
+        &mut tx,
+        state,
+        caller,
+        AuditEntry::new("list_chart_notes", "person", client_id),
+    )
+    .await?;
+    let mut out = Vec::new();
+    for note in note_store::for_client(&mut tx, caller.practice_id(), client_id).await? {
+        out.push(view(&mut tx, note).await?);
+    }
+    tx.commit().await?;
+    Ok(out)
+}
+
+/// One chart note (staff only).
+pub async fn get(state: &AppState, caller: &Caller, note_id: &str) -> AppResult<ChartNoteView> {
+    may_use_chart_notes(caller.role())?;
+    let mut tx = state.store.begin().await?;
+    let note = note_store::find(&mut tx, caller.practice_id(), note_id)
+        .await?
+        .ok_or_else(|| AppError::not_found("chart note"))?;
+    record(
+        &mut tx,
+        state,
+        caller,
+        AuditEntry::new("read_chart_note", "chart_note", note_id),
+    )
+    .await?;
+    let view = view(&mut tx, note).await?;
+    tx.commit().await?;
+    Ok(view)
+}
+
+/// The note as an HL7 FHIR R4 DocumentReference.
+pub fn as_fhir(note: &ChartNoteView) -> serde_json::Value {
+    let current = note.current();
+    let first = note.versions.first();
+    fhir_document_reference(&NoteForFhir {
+        id: &note.id,
+        client_id: &note.client_id,
+        client_name: &note.client_name,
+        author_id: current.map(|v| v.author_id.as_str()).unwrap_or_default(),
+        author_name: current.map(|v| v.author_name.as_str()).unwrap_or_default(),
+        created_at: to_datetime(first.map(|v| v.created_at).unwrap_or(note.created_at)),
+        updated_at: to_datetime(note.updated_at),
+        version: current.map(|v| v.version).unwrap_or(1),
+        source_thread_id: note.source_thread_id.as_deref(),
+        content: current.map(|v| v.content.as_str()).unwrap_or_default(),
+    })
+}
+
+/// A thread's transcript as CSV, for a participant, with the same privacy as the thread
+/// view: a client never sees who the other clients are.
+#[tracing::instrument(skip_all)]
+pub async fn export_csv(state: &AppState, caller: &Caller, thread_id: &str) -> AppResult<String> {
+    let mut tx = state.store.begin().await?;
+    let ctx = load_thread(&mut tx, caller, thread_id).await?;
+    let rows = messages::for_thread(&mut tx, &ctx.thread.id).await?;
+    record(
+        &mut tx,
+        state,
+        caller,
+        AuditEntry::new("export_thread", "thread", &ctx.thread.id),
+    )
+    .await?;
+    tx.commit().await?;
+    let senders: Vec<_> = rows.iter().map(|m| sender_ref(caller, m)).collect();
+    let lines: Vec<TranscriptMessage> = rows
+        .iter()
+        .zip(&senders)
+        .map(|(m, sender)| TranscriptMessage {
+            sender: &sender.name,
+            role: sender.role,
+            at: to_datetime(m.message.created_at),
+            text: &m.message.body,
+            attachments: Vec::new(),
+        })
+        .collect();
+    csv_export(&lines)
+        .map_err(|e| AppError::internal(anyhow::Error::new(e).context("writing a CSV export")))
+}
