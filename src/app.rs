@@ -34,6 +34,8 @@ impl AppState {
         )
         .await?;
         Ok(AppState {
+            mailer: crate::notify::Mailer::from_config(&config.mail, &config.storage.data_dir)?,
+            sms: crate::notify::SmsGateway::from_config(&config.sms)?,
             hasher: PasswordHasher::new(config.auth.max_concurrent_hashes)?,
             config: Arc::new(config),
             store,
@@ -106,11 +108,13 @@ impl App {
     ) -> anyhow::Result<()> {
         let state = self.state.clone();
         let janitor = tokio::spawn(janitor(state.clone()));
+        let sender = tokio::spawn(crate::notify::worker::run(state.clone()));
         let routes = routes(&state);
         let result = Server::new_with_acceptor(self.acceptor)
             .run_with_graceful_shutdown(routes, shutdown, Some(Duration::from_secs(10)))
             .await;
         janitor.abort();
+        sender.abort();
         state.store.close().await;
         result.context("serving HTTP")
     }
@@ -131,6 +135,10 @@ fn routes(state: &AppState) -> impl poem::Endpoint {
         .at(
             "/invitations/:token",
             get(web::invitation_page).post(web::invitation_submit),
+        )
+        .at(
+            "/password-resets/:token",
+            get(web::reset_page).post(web::reset_submit),
         )
         .with(
             Csrf::new()
@@ -160,6 +168,7 @@ fn routes(state: &AppState) -> impl poem::Endpoint {
         .at("/readyz", get(web::readyz))
         .at("/metrics", get(web::metrics))
         .at("/static/confide.css", get(web::stylesheet))
+        .at("/p/:slug/", get(web::portal))
         .nest("/", pages)
         .with(AddData::new(state.clone()))
         .with(AddData::new(state.config.clone()))

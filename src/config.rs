@@ -23,6 +23,93 @@ pub struct Config {
     pub limits: LimitsConfig,
     #[serde(default)]
     pub log: LogConfig,
+    #[serde(default)]
+    pub mail: MailConfig,
+    #[serde(default)]
+    pub notifications: NotificationsConfig,
+    #[serde(default)]
+    pub sms: SmsConfig,
+}
+
+/// How email leaves: `.eml` files under `<data_dir>/outbox/` (the default, no mail server
+/// needed) or SMTP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MailTransport {
+    File,
+    Smtp,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SmtpTls {
+    None,
+    Starttls,
+    Tls,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MailConfig {
+    pub transport: MailTransport,
+    /// The sender of every email.
+    pub from: String,
+    pub host: String,
+    pub port: u16,
+    pub tls: SmtpTls,
+    /// Empty: no authentication.
+    pub user: String,
+    pub password: String,
+}
+
+impl Default for MailConfig {
+    fn default() -> Self {
+        Self {
+            transport: MailTransport::File,
+            from: "Confide <no-reply@confide.invalid>".into(),
+            host: "localhost".into(),
+            port: 587,
+            tls: SmtpTls::Starttls,
+            user: String::new(),
+            password: String::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NotificationsConfig {
+    /// At most one new-message notification per person per this many minutes while they
+    /// have unread messages.
+    pub coalesce_minutes: i64,
+    /// A notification is sent this many seconds after its message at the earliest.
+    pub delay_seconds: i64,
+    /// Attempts before a notification is given up (with back-off between them).
+    pub max_attempts: i64,
+    /// How often the worker looks for due notifications, in milliseconds.
+    pub poll_interval_ms: u64,
+}
+
+impl Default for NotificationsConfig {
+    fn default() -> Self {
+        Self {
+            coalesce_minutes: 10,
+            delay_seconds: 0,
+            max_attempts: 10,
+            poll_interval_ms: 1000,
+        }
+    }
+}
+
+/// An optional HTTP gateway for text messages: it receives a JSON POST
+/// `{"to", "from", "text"}` with the configured Authorization header.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SmsConfig {
+    /// Empty: no text messages are sent.
+    pub url: String,
+    pub authorization: String,
+    pub from: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -168,7 +255,25 @@ impl Config {
     fn check(&self) -> Result<(), String> {
         let a = &self.auth;
         // Bounded so that every derived duration stays far from overflow.
-        let ranges: [(&str, i64, i64, i64); 10] = [
+        let ranges: [(&str, i64, i64, i64); 13] = [
+            (
+                "notifications.coalesce_minutes",
+                self.notifications.coalesce_minutes,
+                0,
+                24 * 60,
+            ),
+            (
+                "notifications.delay_seconds",
+                self.notifications.delay_seconds,
+                0,
+                24 * 3600,
+            ),
+            (
+                "notifications.max_attempts",
+                self.notifications.max_attempts,
+                1,
+                100,
+            ),
             (
                 "auth.session_idle_minutes",
                 a.session_idle_minutes,
@@ -231,6 +336,24 @@ impl Config {
                     "configuration key {key} must be between {min} and {max}, not {value}"
                 ));
             }
+        }
+        if !(10..=60_000).contains(&self.notifications.poll_interval_ms) {
+            return Err(
+                "configuration key notifications.poll_interval_ms must be between 10 and 60000"
+                    .into(),
+            );
+        }
+        if self.mail.from.parse::<lettre::message::Mailbox>().is_err() {
+            return Err(format!(
+                "configuration key mail.from is not an email address: {:?}",
+                self.mail.from
+            ));
+        }
+        if !self.sms.url.is_empty()
+            && !self.sms.url.starts_with("http://")
+            && !self.sms.url.starts_with("https://")
+        {
+            return Err("configuration key sms.url must start with http:// or https://".into());
         }
         let url = &self.server.public_url;
         if !url.is_empty() && !url.starts_with("http://") && !url.starts_with("https://") {

@@ -9,6 +9,7 @@ pub mod config;
 pub mod domain;
 pub mod error;
 pub mod metrics;
+pub mod notify;
 pub mod service;
 pub mod store;
 pub mod web;

@@ -9,6 +9,8 @@ mod folders;
 mod groups;
 mod invitations;
 mod me;
+pub(crate) mod password_resets;
+
 mod people;
 mod sessions;
 mod threads;
@@ -71,6 +73,7 @@ pub type Apis = (
     folders::FoldersApi,
     drafts::DraftsApi,
     chart::ChartApi,
+    password_resets::PasswordResetsApi,
 );
 
 pub fn service(state: &AppState) -> OpenApiService<Apis, ()> {
@@ -86,6 +89,7 @@ pub fn service(state: &AppState) -> OpenApiService<Apis, ()> {
             folders::FoldersApi(state.clone()),
             drafts::DraftsApi(state.clone()),
             chart::ChartApi(state.clone()),
+            password_resets::PasswordResetsApi(state.clone()),
         ),
         "Confide",
         env!("CARGO_PKG_VERSION"),

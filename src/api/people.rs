@@ -247,6 +247,27 @@ impl PeopleApi {
         ))
     }
 
+    /// Sends an invited person a new invitation email; the earlier link stops working.
+    #[oai(
+        path = "/people/:id/invitation",
+        method = "post",
+        operation_id = "resend_invitation"
+    )]
+    async fn resend_invitation(
+        &self,
+        auth: BearerAuth,
+        req: &Request,
+        id: Path<String>,
+    ) -> AppResult<super::password_resets::Accepted> {
+        let caller = caller(&self.0, &auth, req).await?;
+        people_service::resend_invitation(&self.0, &caller, &id.0).await?;
+        Ok(super::password_resets::Accepted::Accepted(Json(
+            super::password_resets::Queued {
+                detail: "A new invitation is on its way; the earlier link no longer works.".into(),
+            },
+        )))
+    }
+
     /// Changes a person: profile, role (admins, staff only) or status.
     #[oai(path = "/people/:id", method = "patch", operation_id = "update_person")]
     async fn update(

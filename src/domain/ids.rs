@@ -68,6 +68,10 @@ id_type!(
     /// A chart note.
     ChartNoteId
 );
+id_type!(
+    /// A queued notification.
+    NotificationId
+);
 
 fn random_id() -> String {
     let bytes: [u8; 16] = rand::random();

@@ -5,6 +5,8 @@ pub mod audit;
 pub mod chart;
 pub mod invitations;
 pub mod mailbox;
+pub mod notifications;
+pub mod password_resets;
 pub mod people;
 pub mod practices;
 pub mod seed;
@@ -34,6 +36,8 @@ pub struct AppState {
     pub metrics: Metrics,
     /// The base of links shown to people, e.g. `https://mail.example.org`.
     pub public_url: String,
+    pub mailer: crate::notify::Mailer,
+    pub sms: Option<crate::notify::SmsGateway>,
 }
 
 impl AppState {

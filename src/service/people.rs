@@ -15,7 +15,7 @@ use crate::store::people::{self as people_store, ListFilter, PersonRow};
 use crate::store::{is_unique_violation, practices, sessions, Conn};
 
 use super::audit::{record, AuditEntry};
-use super::{invitations, person, throttle, AppState, Caller, Person};
+use super::{notifications, person, throttle, AppState, Caller, Person};
 
 /// A person as one particular viewer may see them: hidden fields are `None`.
 #[derive(Debug, Clone)]
@@ -206,7 +206,7 @@ pub async fn create(state: &AppState, caller: &Caller, new: NewPerson) -> AppRes
     may_create_person(caller.role(), new.role)?;
     let mut tx = state.store.begin().await?;
     let created = insert_person(&mut tx, state, &caller.person.practice_id, &new, None).await?;
-    invitations::issue(&mut tx, state, &created).await?;
+    notifications::invitation(&mut tx, state, caller.practice_id(), created.id.as_str()).await?;
     record(
         &mut tx,
         state,
@@ -216,6 +216,32 @@ pub async fn create(state: &AppState, caller: &Caller, new: NewPerson) -> AppRes
     .await?;
     tx.commit().await?;
     Ok(view(caller, &created))
+}
+
+/// Sends an invited person a new invitation; the earlier link stops working at once.
+#[tracing::instrument(skip_all)]
+pub async fn resend_invitation(state: &AppState, caller: &Caller, id: &str) -> AppResult<()> {
+    let mut tx = state.store.begin().await?;
+    let target = visible_person(&mut tx, caller, id).await?;
+    may_create_person(caller.role(), target.role)?;
+    if target.status != Status::Invited {
+        return Err(AppError::new(
+            StatusCode::CONFLICT,
+            "not_invited",
+            "This person has already accepted their invitation (or is disabled).",
+        ));
+    }
+    crate::store::tokens::revoke_unused(&mut tx, "invitation", Some(target.id.as_str())).await?;
+    notifications::invitation(&mut tx, state, caller.practice_id(), target.id.as_str()).await?;
+    record(
+        &mut tx,
+        state,
+        caller,
+        AuditEntry::new("resend_invitation", "person", target.id.as_str()),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 /// A change to a person; `None` leaves a field as it is.

@@ -8,6 +8,7 @@ pub mod events;
 pub mod folders;
 pub mod idempotency;
 pub mod messages;
+pub mod notifications;
 pub mod people;
 pub mod practices;
 pub mod sessions;

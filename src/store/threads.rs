@@ -271,6 +271,14 @@ pub async fn set_state(
     Ok(done.rows_affected())
 }
 
+/// The ids of everyone in a thread.
+pub async fn participant_ids(conn: &mut Conn, thread_id: &str) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar("SELECT person_id FROM thread_participants WHERE thread_id = $1")
+        .bind(thread_id)
+        .fetch_all(conn)
+        .await
+}
+
 /// One person's (folder, unread) of a thread, if they take part in it.
 pub async fn state_of(
     conn: &mut Conn,

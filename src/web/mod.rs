@@ -12,7 +12,9 @@ use sha2::{Digest, Sha256};
 
 use crate::service::AppState;
 
-pub use pages::{invitation_page, invitation_submit, setup_page, setup_submit};
+pub use pages::{
+    invitation_page, invitation_submit, portal, reset_page, reset_submit, setup_page, setup_submit,
+};
 
 /// Everything may come only from this server; nothing may frame it; no inline script.
 const STRICT_CSP: &str = "default-src 'none'; base-uri 'none'; form-action 'self'; \
@@ -121,6 +123,8 @@ fn route_label(path: &str, resp: &Response) -> String {
     for (prefix, label) in [
         ("/setup/", "/setup/{token}"),
         ("/invitations/", "/invitations/{token}"),
+        ("/password-resets/", "/password-resets/{token}"),
+        ("/p/", "/p/{practice}/"),
         ("/static/", "/static/{file}"),
     ] {
         if path.starts_with(prefix) {

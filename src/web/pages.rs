@@ -253,3 +253,98 @@ pub async fn invitation_submit(
         Err(e) => e.into_response(),
     }
 }
+
+#[derive(Template)]
+#[template(path = "web/reset.html")]
+struct ResetPage<'a> {
+    token: &'a str,
+    csrf_token: &'a str,
+    error: Option<String>,
+}
+
+#[handler]
+pub async fn reset_page(Path(token): Path<String>, csrf: &CsrfToken) -> Response {
+    // Whether the link still works is told on submission: the page itself checks nothing,
+    // so that it cannot be used to test links.
+    render(
+        StatusCode::OK,
+        &ResetPage {
+            token: &token,
+            csrf_token: &csrf.0,
+            error: None,
+        },
+    )
+}
+
+#[derive(Deserialize)]
+pub struct ResetForm {
+    csrf_token: String,
+    password: String,
+    password_again: String,
+}
+
+#[handler]
+pub async fn reset_submit(
+    req: &Request,
+    Path(token): Path<String>,
+    csrf: &CsrfToken,
+    verifier: &CsrfVerifier,
+    state: Data<&AppState>,
+    Form(form): Form<ResetForm>,
+) -> Response {
+    if !verifier.is_valid(&form.csrf_token) {
+        return expired_form();
+    }
+    let again = |error: String| {
+        render(
+            StatusCode::BAD_REQUEST,
+            &ResetPage {
+                token: &token,
+                csrf_token: &csrf.0,
+                error: Some(error),
+            },
+        )
+    };
+    if form.password != form.password_again {
+        return again("The two passwords differ.".into());
+    }
+    let meta = request_meta(req, &state.config);
+    match crate::service::password_resets::complete(&state, &meta, &token, &form.password).await {
+        Ok(()) => notice(
+            StatusCode::OK,
+            "Your password is set",
+            "Sign in again with your new password.",
+        ),
+        Err(e) if e.code == "invalid_token" => dead_link(e),
+        Err(e) if e.status.is_client_error() => again(e.detail),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// A practice's portal address, where notifications link to.
+#[handler]
+pub async fn portal(Path(slug): Path<String>, state: Data<&AppState>) -> Response {
+    let practice = match state.store.read().await {
+        Ok(mut conn) => {
+            crate::store::practices::find_by_slug(&mut conn, &slug.to_ascii_lowercase()).await
+        }
+        Err(e) => Err(e),
+    };
+    match practice {
+        Ok(Some(p)) => render(
+            StatusCode::OK,
+            &Notice {
+                heading: &p.name,
+                text: "Your secure messages are waiting. Sign in to read and answer them.",
+                link: Some("/api/docs"),
+                link_text: "Sign in",
+            },
+        ),
+        Ok(None) => notice(
+            StatusCode::NOT_FOUND,
+            "No such practice",
+            "Check the address you were given.",
+        ),
+        Err(e) => AppError::from(e).into_response(),
+    }
+}

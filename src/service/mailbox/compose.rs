@@ -18,7 +18,7 @@ use crate::store::threads::{self, NewParticipant, ThreadRow};
 use crate::store::{idempotency, is_unique_violation, Conn, Tx};
 
 use super::super::audit::{record, AuditEntry};
-use super::super::{person, AppState, Caller};
+use super::super::{notifications, person, AppState, Caller};
 use super::{append_event, load_thread, preview, role_of, ThreadCtx};
 
 /// At most this many entries in `to`, and at most this many people after groups expand.
@@ -298,6 +298,12 @@ async fn write_message(
     };
     messages::insert(tx, &message).await?;
     threads::deliver(tx, &thread.id, caller.person.id.as_str(), now).await?;
+    let recipients: Vec<String> = threads::participant_ids(tx, &thread.id)
+        .await?
+        .into_iter()
+        .filter(|id| id != caller.person.id.as_str())
+        .collect();
+    notifications::new_message(tx, state, &thread.practice_id, &message.id, &recipients).await?;
     append_event(
         tx,
         state,

@@ -15,6 +15,7 @@ async fn remove_thread(
     caller: &Caller,
     thread_id: &str,
 ) -> AppResult<()> {
+    crate::store::notifications::cancel_for_thread(tx, thread_id, state.now()).await?;
     drafts::delete_for_thread(tx, thread_id).await?;
     // Idempotency keys stay: a late retry of the first send must not send it again.
     messages::delete_for_thread(tx, thread_id).await?;
@@ -41,6 +42,7 @@ pub async fn delete_message(state: &AppState, caller: &Caller, message_id: &str)
     if !messages::delete(&mut tx, &message.id).await? {
         return Err(AppError::not_found("message"));
     }
+    super::super::notifications::cancel_for_message(&mut tx, state, &message.id).await?;
     match messages::latest(&mut tx, &ctx.thread.id).await? {
         Some(latest) => {
             threads::record_removal(&mut tx, &ctx.thread.id, &preview(&latest.body)).await?;

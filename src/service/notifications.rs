@@ -1,0 +1,145 @@
+//! Queueing notifications, in the transaction of what causes them, so that a crash loses
+//! none. New-message notifications are coalesced: at most one per person and channel per
+//! `notifications.coalesce_minutes` while they have unread messages.
+
+use crate::domain::ids::NotificationId;
+use crate::error::AppResult;
+use crate::notify::Kind;
+use crate::store::notifications::{self as queue, NotificationRow};
+use crate::store::people as people_store;
+use crate::store::Conn;
+
+use super::{person, AppState};
+
+async fn enqueue(
+    conn: &mut Conn,
+    state: &AppState,
+    practice_id: &str,
+    person_id: &str,
+    kind: Kind,
+    channel: &str,
+    message_id: Option<&str>,
+) -> AppResult<()> {
+    let now = state.now();
+    let (waiting, last_sent) = queue::state_for(conn, person_id, kind.as_str(), channel).await?;
+    if waiting {
+        // One already waits to go out: it will cover this too.
+        return Ok(());
+    }
+    let mut due = now + state.config.notifications.delay_seconds * 1000;
+    if kind == Kind::NewMessage {
+        if let Some(last) = last_sent {
+            due = due.max(last + state.config.notifications.coalesce_minutes * 60_000);
+        }
+    }
+    queue::insert(
+        conn,
+        &NotificationRow {
+            id: NotificationId::generate().into_string(),
+            practice_id: practice_id.into(),
+            person_id: person_id.into(),
+            kind: kind.as_str().into(),
+            channel: channel.into(),
+            message_id: message_id.map(str::to_string),
+            created_at: now,
+            due_at: due,
+            attempts: 0,
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+/// Queues new-message notifications for the recipients of a message who have an
+/// activated account and have consented: by email, and by SMS when a gateway is set up
+/// and they gave a mobile number.
+pub async fn new_message(
+    conn: &mut Conn,
+    state: &AppState,
+    practice_id: &str,
+    message_id: &str,
+    recipients: &[String],
+) -> AppResult<()> {
+    for person_id in recipients {
+        let Some(row) = people_store::find(conn, practice_id, person_id).await? else {
+            continue;
+        };
+        let recipient = person(row)?;
+        if !recipient.status.is_activated() {
+            continue;
+        }
+        if recipient.consent_email {
+            enqueue(
+                conn,
+                state,
+                practice_id,
+                person_id,
+                Kind::NewMessage,
+                "email",
+                Some(message_id),
+            )
+            .await?;
+        }
+        if recipient.consent_sms && recipient.mobile.is_some() && state.sms.is_some() {
+            enqueue(
+                conn,
+                state,
+                practice_id,
+                person_id,
+                Kind::NewMessage,
+                "sms",
+                Some(message_id),
+            )
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+/// Queues an invitation email; its link (and token) is made when it is sent.
+pub async fn invitation(
+    conn: &mut Conn,
+    state: &AppState,
+    practice_id: &str,
+    person_id: &str,
+) -> AppResult<()> {
+    enqueue(
+        conn,
+        state,
+        practice_id,
+        person_id,
+        Kind::Invitation,
+        "email",
+        None,
+    )
+    .await
+}
+
+/// Queues a password-reset email; its link (and token) is made when it is sent.
+pub async fn password_reset(
+    conn: &mut Conn,
+    state: &AppState,
+    practice_id: &str,
+    person_id: &str,
+) -> AppResult<()> {
+    enqueue(
+        conn,
+        state,
+        practice_id,
+        person_id,
+        Kind::PasswordReset,
+        "email",
+        None,
+    )
+    .await
+}
+
+/// A deleted message is announced to nobody.
+pub async fn cancel_for_message(
+    conn: &mut Conn,
+    state: &AppState,
+    message_id: &str,
+) -> AppResult<()> {
+    queue::cancel_for_message(conn, message_id, state.now()).await?;
+    Ok(())
+}

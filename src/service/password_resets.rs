@@ -1,0 +1,115 @@
+//! Password reset: asking never reveals whether an address exists; the emailed link is
+//! single-use and valid for one hour; using it ends every session of the person.
+
+use poem::http::StatusCode;
+
+use crate::auth::token_hash;
+use crate::domain::password::NewPassword;
+use crate::domain::values::EmailAddress;
+use crate::error::{AppError, AppResult};
+use crate::store::{people as people_store, practices, sessions, tokens};
+
+use super::audit::{record_raw, AuditEntry};
+use super::{notifications, person, AppState, RequestMeta};
+
+const PURPOSE: &str = "password_reset";
+
+/// Queues a reset email if the address belongs to an activated person of the practice.
+/// The answer is the same either way.
+#[tracing::instrument(skip_all)]
+pub async fn request(
+    state: &AppState,
+    meta: &RequestMeta,
+    practice: &str,
+    email: &str,
+) -> AppResult<()> {
+    let email = EmailAddress::parse("email", email)?;
+    let slug = practice.trim().to_ascii_lowercase();
+    let mut tx = state.store.begin().await?;
+    let found = match practices::find_by_slug(&mut tx, &slug).await? {
+        Some(p) => people_store::find_for_sign_in(&mut tx, &p.id, &email.normalized())
+            .await?
+            .map(|(r, _)| r),
+        None => None,
+    };
+    if let Some(row) = found {
+        let target = person(row)?;
+        if target.status.is_activated() {
+            notifications::password_reset(
+                &mut tx,
+                state,
+                target.practice_id.as_str(),
+                target.id.as_str(),
+            )
+            .await?;
+            record_raw(
+                &mut tx,
+                state,
+                Some(target.practice_id.as_str()),
+                None,
+                None,
+                meta,
+                AuditEntry::new("request_password_reset", "person", target.id.as_str()),
+            )
+            .await?;
+        }
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+fn invalid_token() -> AppError {
+    AppError::new(
+        StatusCode::NOT_FOUND,
+        "invalid_token",
+        "This link is unknown, has been used, or has expired. Ask for a new one.",
+    )
+}
+
+/// Sets a new password with a reset link; every session of the person ends.
+#[tracing::instrument(skip_all)]
+pub async fn complete(
+    state: &AppState,
+    meta: &RequestMeta,
+    token: &str,
+    password: &str,
+) -> AppResult<()> {
+    let now = state.now();
+    let hash = token_hash(token);
+    let target = {
+        let mut conn = state.store.read().await?;
+        let person_id = tokens::find_valid(&mut conn, &hash, PURPOSE, now)
+            .await?
+            .flatten()
+            .ok_or_else(invalid_token)?;
+        let row = people_store::find_any_practice(&mut conn, &person_id)
+            .await?
+            .ok_or_else(invalid_token)?;
+        person(row)?
+    };
+    let password = NewPassword::parse("password", password, &[&target.name, &target.email])?;
+    let new_hash = state.hasher.hash(password.expose()).await?;
+    let mut tx = state.store.begin().await?;
+    if tokens::consume(&mut tx, &hash, PURPOSE, now)
+        .await?
+        .is_none()
+    {
+        return Err(invalid_token());
+    }
+    if !people_store::set_password(&mut tx, target.id.as_str(), &new_hash, now).await? {
+        return Err(invalid_token());
+    }
+    sessions::delete_for_person(&mut tx, target.id.as_str(), None).await?;
+    record_raw(
+        &mut tx,
+        state,
+        Some(target.practice_id.as_str()),
+        Some(target.id.as_str()),
+        None,
+        meta,
+        AuditEntry::new("reset_password", "person", target.id.as_str()),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}

@@ -1,0 +1,179 @@
+//! The notification queue.
+
+use sqlx::FromRow;
+
+use super::Conn;
+
+#[derive(Debug, Clone, FromRow)]
+pub struct NotificationRow {
+    pub id: String,
+    pub practice_id: String,
+    pub person_id: String,
+    pub kind: String,
+    pub channel: String,
+    pub message_id: Option<String>,
+    pub created_at: i64,
+    pub due_at: i64,
+    pub attempts: i64,
+}
+
+const COLUMNS: &str =
+    "id, practice_id, person_id, kind, channel, message_id, created_at, due_at, attempts";
+const OPEN: &str = "sent_at IS NULL AND cancelled_at IS NULL AND failed_at IS NULL";
+
+pub async fn insert(conn: &mut Conn, n: &NotificationRow) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO notifications (id, practice_id, person_id, kind, channel, message_id, created_at, due_at, attempts) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0)",
+    )
+    .bind(&n.id)
+    .bind(&n.practice_id)
+    .bind(&n.person_id)
+    .bind(&n.kind)
+    .bind(&n.channel)
+    .bind(&n.message_id)
+    .bind(n.created_at)
+    .bind(n.due_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Whether one is waiting to go out, and when the last one went out, for a person, kind
+/// and channel.
+pub async fn state_for(
+    conn: &mut Conn,
+    person_id: &str,
+    kind: &str,
+    channel: &str,
+) -> Result<(bool, Option<i64>), sqlx::Error> {
+    let (open, last_sent): (i64, Option<i64>) = sqlx::query_as(&format!(
+        "SELECT COUNT(CASE WHEN {OPEN} THEN 1 END), MAX(sent_at) FROM notifications \
+         WHERE person_id = $1 AND kind = $2 AND channel = $3"
+    ))
+    .bind(person_id)
+    .bind(kind)
+    .bind(channel)
+    .fetch_one(conn)
+    .await?;
+    Ok((open > 0, last_sent))
+}
+
+/// Those due by `now`, oldest first.
+pub async fn due(
+    conn: &mut Conn,
+    now: i64,
+    limit: i64,
+) -> Result<Vec<NotificationRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM notifications WHERE {OPEN} AND due_at <= $1 ORDER BY due_at, id LIMIT $2"
+    ))
+    .bind(now)
+    .bind(limit)
+    .fetch_all(conn)
+    .await
+}
+
+/// Takes a due notification for sending until `lease_until`: false if another worker
+/// took it, or it was sent or cancelled meanwhile.
+pub async fn claim(
+    conn: &mut Conn,
+    id: &str,
+    now: i64,
+    lease_until: i64,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(&format!(
+        "UPDATE notifications SET due_at = $1, attempts = attempts + 1 WHERE id = $2 AND due_at <= $3 AND {OPEN}"
+    ))
+    .bind(lease_until)
+    .bind(id)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+pub async fn mark_sent(conn: &mut Conn, id: &str, now: i64) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE notifications SET sent_at = $1, last_error = NULL WHERE id = $2")
+        .bind(now)
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// A failed attempt: try again at `next_due`, or give up when `give_up`.
+pub async fn mark_failed(
+    conn: &mut Conn,
+    id: &str,
+    now: i64,
+    next_due: i64,
+    give_up: bool,
+    error: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE notifications SET due_at = $1, last_error = $2, failed_at = CASE WHEN $3 = 1 THEN $4 ELSE failed_at END \
+         WHERE id = $5",
+    )
+    .bind(next_due)
+    .bind(error)
+    .bind(i64::from(give_up))
+    .bind(now)
+    .bind(id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn cancel(conn: &mut Conn, id: &str, now: i64) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE notifications SET cancelled_at = $1 WHERE id = $2")
+        .bind(now)
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Cancels what a deleted message would still have announced.
+pub async fn cancel_for_message(
+    conn: &mut Conn,
+    message_id: &str,
+    now: i64,
+) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query(&format!(
+        "UPDATE notifications SET cancelled_at = $1 WHERE message_id = $2 AND {OPEN}"
+    ))
+    .bind(now)
+    .bind(message_id)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+/// Cancels what the messages of a deleted thread would still have announced.
+pub async fn cancel_for_thread(
+    conn: &mut Conn,
+    thread_id: &str,
+    now: i64,
+) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query(&format!(
+        "UPDATE notifications SET cancelled_at = $1 WHERE {OPEN} \
+         AND message_id IN (SELECT id FROM messages WHERE thread_id = $2)"
+    ))
+    .bind(now)
+    .bind(thread_id)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+/// Whether a person has anything unread in their mailbox.
+pub async fn has_unread(conn: &mut Conn, person_id: &str) -> Result<bool, sqlx::Error> {
+    let found: Option<i64> = sqlx::query_scalar(
+        "SELECT 1 FROM thread_participants WHERE person_id = $1 AND unread = 1 AND folder <> 'removed' LIMIT 1",
+    )
+    .bind(person_id)
+    .fetch_optional(conn)
+    .await?;
+    Ok(found.is_some())
+}
