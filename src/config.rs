@@ -48,7 +48,7 @@ pub enum SmtpTls {
     Tls,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MailConfig {
     pub transport: MailTransport,
@@ -60,6 +60,27 @@ pub struct MailConfig {
     /// Empty: no authentication.
     pub user: String,
     pub password: String,
+}
+
+impl std::fmt::Debug for MailConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MailConfig")
+            .field("transport", &self.transport)
+            .field("from", &self.from)
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("tls", &self.tls)
+            .field("user", &self.user)
+            .field(
+                "password",
+                &if self.password.is_empty() {
+                    ""
+                } else {
+                    "(set)"
+                },
+            )
+            .finish()
+    }
 }
 
 impl Default for MailConfig {
@@ -103,13 +124,30 @@ impl Default for NotificationsConfig {
 
 /// An optional HTTP gateway for text messages: it receives a JSON POST
 /// `{"to", "from", "text"}` with the configured Authorization header.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SmsConfig {
     /// Empty: no text messages are sent.
     pub url: String,
     pub authorization: String,
     pub from: String,
+}
+
+impl std::fmt::Debug for SmsConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SmsConfig")
+            .field("url", &if self.url.is_empty() { "" } else { "(set)" })
+            .field(
+                "authorization",
+                &if self.authorization.is_empty() {
+                    ""
+                } else {
+                    "(set)"
+                },
+            )
+            .field("from", &self.from)
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

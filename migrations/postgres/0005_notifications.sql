@@ -22,4 +22,7 @@ CREATE TABLE notifications (
 CREATE INDEX notifications_due ON notifications (due_at)
     WHERE sent_at IS NULL AND cancelled_at IS NULL AND failed_at IS NULL;
 CREATE INDEX notifications_person ON notifications (person_id, kind, channel, created_at);
+-- At most one waiting per person, kind and channel: concurrent senders coalesce too.
+CREATE UNIQUE INDEX notifications_one_open ON notifications (person_id, kind, channel)
+    WHERE sent_at IS NULL AND cancelled_at IS NULL AND failed_at IS NULL;
 CREATE INDEX notifications_message ON notifications (message_id);

@@ -3,8 +3,6 @@
 
 use std::time::Duration;
 
-use anyhow::Context;
-
 use crate::auth::{new_token, token_hash};
 use crate::domain::Status;
 use crate::service::{invitations, person, AppState};
@@ -13,9 +11,9 @@ use crate::store::{people as people_store, practices, tokens};
 
 use super::{render, sms_text, Kind};
 
-/// How long a claimed notification is held before another attempt may take it: longer
-/// than an SMTP attempt may take (20 s).
-const LEASE_MS: i64 = 30_000;
+/// How long a claimed notification is held before another attempt may take it: far longer
+/// than a send may take (each SMTP step times out after 20 s).
+const LEASE_MS: i64 = 5 * 60_000;
 pub const RESET_VALID_MS: i64 = 3_600_000;
 
 /// Runs until the task is aborted.
@@ -35,13 +33,14 @@ pub async fn run(state: AppState) {
 
 /// Sends what is due now; returns how many it handled.
 pub async fn send_due(state: &AppState) -> anyhow::Result<usize> {
-    let now = state.now();
     let due = {
         let mut conn = state.store.read().await?;
-        queue::due(&mut conn, now, 20).await?
+        queue::due(&mut conn, state.now(), 20).await?
     };
     let mut handled = 0;
     for n in due {
+        // Each claim takes the time afresh: earlier sends of this batch may have been slow.
+        let now = state.now();
         let claimed = {
             let mut conn = state.store.write().await?;
             queue::claim(&mut conn, &n.id, now, now + LEASE_MS).await?
@@ -50,24 +49,64 @@ pub async fn send_due(state: &AppState) -> anyhow::Result<usize> {
             continue;
         }
         handled += 1;
-        let outcome = deliver(state, &n).await;
-        let now = state.now();
-        let mut conn = state.store.write().await?;
-        match outcome {
-            Ok(Delivery::Sent) => queue::mark_sent(&mut conn, &n.id, now).await?,
-            Ok(Delivery::NotNeeded) => queue::cancel(&mut conn, &n.id, now).await?,
+        // The claim counted this attempt; the marks below hold only for this claim.
+        let attempt = n.attempts + 1;
+        match deliver(state, &n).await {
+            Ok(Delivery::Sent) => mark_sent(state, &n.id, attempt).await,
+            Ok(Delivery::NotNeeded) => {
+                let mut conn = state.store.write().await?;
+                queue::cancel(&mut conn, &n.id, state.now()).await?;
+            }
             Err(e) => {
-                let attempts = n.attempts + 1;
-                let give_up = attempts >= state.config.notifications.max_attempts;
+                let give_up = attempt >= state.config.notifications.max_attempts;
                 // 2, 4, 8 … seconds, at most an hour.
-                let backoff = 1000 * (1i64 << attempts.clamp(1, 12)).min(3600);
-                let error: String = format!("{e:#}").chars().take(500).collect();
-                tracing::warn!(notification = %n.id, attempts, give_up, "a notification could not be sent");
-                queue::mark_failed(&mut conn, &n.id, now, now + backoff, give_up, &error).await?;
+                let backoff = 1000 * (1i64 << attempt.clamp(1, 12)).min(3600);
+                // Errors may quote the address or the gateway's URL: keep only their kind.
+                let kind = e.kind;
+                tracing::warn!(notification = %n.id, attempt, give_up, error = kind, "a notification could not be sent");
+                let now = state.now();
+                let mut conn = state.store.write().await?;
+                queue::mark_failed(&mut conn, &n.id, attempt, now, now + backoff, give_up, kind)
+                    .await?;
             }
         }
     }
     Ok(handled)
+}
+
+/// Records a send; retried, because failing here would send it again after the lease.
+async fn mark_sent(state: &AppState, id: &str, attempt: i64) {
+    for wait in [0u64, 200, 1000, 5000] {
+        tokio::time::sleep(Duration::from_millis(wait)).await;
+        let done = match state.store.write().await {
+            Ok(mut conn) => queue::mark_sent(&mut conn, id, attempt, state.now()).await,
+            Err(e) => Err(e),
+        };
+        match done {
+            Ok(()) => return,
+            Err(e) => {
+                tracing::warn!(notification = %id, error = %e, "recording a sent notification")
+            }
+        }
+    }
+    tracing::error!(notification = %id, "a sent notification could not be recorded; it may be sent again");
+}
+
+/// Why a delivery failed, in words that hold no address, URL or content.
+struct SendError {
+    kind: &'static str,
+}
+
+impl SendError {
+    fn wrap(kind: &'static str) -> impl FnOnce(anyhow::Error) -> SendError {
+        move |_| SendError { kind }
+    }
+}
+
+impl From<sqlx::Error> for SendError {
+    fn from(_: sqlx::Error) -> Self {
+        SendError { kind: "database" }
+    }
 }
 
 enum Delivery {
@@ -75,8 +114,10 @@ enum Delivery {
     NotNeeded,
 }
 
-async fn deliver(state: &AppState, n: &NotificationRow) -> anyhow::Result<Delivery> {
-    let kind = Kind::parse(&n.kind).context("unknown notification kind")?;
+async fn deliver(state: &AppState, n: &NotificationRow) -> Result<Delivery, SendError> {
+    let Some(kind) = Kind::parse(&n.kind) else {
+        return Ok(Delivery::NotNeeded);
+    };
     let (recipient, practice) = {
         let mut conn = state.store.read().await?;
         let recipient = people_store::find(&mut conn, &n.practice_id, &n.person_id).await?;
@@ -84,13 +125,20 @@ async fn deliver(state: &AppState, n: &NotificationRow) -> anyhow::Result<Delive
         let waiting =
             kind != Kind::NewMessage || queue::has_unread(&mut conn, &n.person_id).await?;
         match (recipient, practice) {
-            (Some(r), Some(p)) if waiting => (person(r).map_err(|e| anyhow::anyhow!("{e}"))?, p),
+            (Some(r), Some(p)) if waiting => {
+                (person(r).map_err(|_| SendError { kind: "person" })?, p)
+            }
             _ => return Ok(Delivery::NotNeeded),
         }
     };
     let link = match kind {
         Kind::NewMessage => {
-            if !recipient.status.is_activated() {
+            // Consent is checked again: it may have been withdrawn while this waited.
+            let consents = match n.channel.as_str() {
+                "sms" => recipient.consent_sms,
+                _ => recipient.consent_email,
+            };
+            if !recipient.status.is_activated() || !consents {
                 return Ok(Delivery::NotNeeded);
             }
             format!("{}/p/{}/", state.public_url, practice.slug)
@@ -103,7 +151,7 @@ async fn deliver(state: &AppState, n: &NotificationRow) -> anyhow::Result<Delive
             let mut tx = state.store.begin().await?;
             let token = invitations::issue(&mut tx, state, &recipient)
                 .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
+                .map_err(|_| SendError { kind: "database" })?;
             tx.commit().await?;
             invitations::url(state, &token)
         }
@@ -135,14 +183,16 @@ async fn deliver(state: &AppState, n: &NotificationRow) -> anyhow::Result<Delive
             };
             gateway
                 .send(mobile, &sms_text(&practice.name, &link))
-                .await?;
+                .await
+                .map_err(SendError::wrap("sms gateway"))?;
         }
         _ => {
-            let email = render(kind, &practice.name, &link)?;
+            let email = render(kind, &practice.name, &link).map_err(SendError::wrap("template"))?;
             state
                 .mailer
                 .send(&state.config.mail.from, &recipient.email, &email)
-                .await?;
+                .await
+                .map_err(SendError::wrap("mail transport"))?;
         }
     }
     Ok(Delivery::Sent)

@@ -11,6 +11,12 @@ use crate::store::Conn;
 
 use super::{person, AppState};
 
+/// What a new-message notification is about.
+struct Cause<'a> {
+    thread_id: &'a str,
+    message_id: &'a str,
+}
+
 async fn enqueue(
     conn: &mut Conn,
     state: &AppState,
@@ -18,7 +24,7 @@ async fn enqueue(
     person_id: &str,
     kind: Kind,
     channel: &str,
-    message_id: Option<&str>,
+    cause: Option<&Cause<'_>>,
 ) -> AppResult<()> {
     let now = state.now();
     let (waiting, last_sent) = queue::state_for(conn, person_id, kind.as_str(), channel).await?;
@@ -27,8 +33,10 @@ async fn enqueue(
         return Ok(());
     }
     let mut due = now + state.config.notifications.delay_seconds * 1000;
-    if kind == Kind::NewMessage {
-        if let Some(last) = last_sent {
+    if let (Some(last), Some(cause)) = (last_sent, cause) {
+        // Told recently and something else is still unread: wait out the window. If they
+        // have read everything since, this is news again.
+        if queue::has_unread_besides(conn, person_id, cause.thread_id).await? {
             due = due.max(last + state.config.notifications.coalesce_minutes * 60_000);
         }
     }
@@ -40,7 +48,7 @@ async fn enqueue(
             person_id: person_id.into(),
             kind: kind.as_str().into(),
             channel: channel.into(),
-            message_id: message_id.map(str::to_string),
+            message_id: cause.map(|c| c.message_id.to_string()),
             created_at: now,
             due_at: due,
             attempts: 0,
@@ -57,9 +65,14 @@ pub async fn new_message(
     conn: &mut Conn,
     state: &AppState,
     practice_id: &str,
+    thread_id: &str,
     message_id: &str,
     recipients: &[String],
 ) -> AppResult<()> {
+    let cause = Cause {
+        thread_id,
+        message_id,
+    };
     for person_id in recipients {
         let Some(row) = people_store::find(conn, practice_id, person_id).await? else {
             continue;
@@ -76,7 +89,7 @@ pub async fn new_message(
                 person_id,
                 Kind::NewMessage,
                 "email",
-                Some(message_id),
+                Some(&cause),
             )
             .await?;
         }
@@ -88,7 +101,7 @@ pub async fn new_message(
                 person_id,
                 Kind::NewMessage,
                 "sms",
-                Some(message_id),
+                Some(&cause),
             )
             .await?;
         }
@@ -96,13 +109,15 @@ pub async fn new_message(
     Ok(())
 }
 
-/// Queues an invitation email; its link (and token) is made when it is sent.
+/// Queues an invitation email, replacing one still waiting (whose link a resend has just
+/// revoked); its link (and token) is made when it is sent.
 pub async fn invitation(
     conn: &mut Conn,
     state: &AppState,
     practice_id: &str,
     person_id: &str,
 ) -> AppResult<()> {
+    queue::cancel_open(conn, person_id, Kind::Invitation.as_str(), state.now()).await?;
     enqueue(
         conn,
         state,
@@ -134,12 +149,19 @@ pub async fn password_reset(
     .await
 }
 
-/// A deleted message is announced to nobody.
-pub async fn cancel_for_message(
+/// Messages were deleted: what only they would have announced is cancelled; a waiting
+/// notification that also covers other unread messages stays, untied from them.
+pub async fn messages_deleted(
     conn: &mut Conn,
     state: &AppState,
-    message_id: &str,
+    message_ids: &[String],
 ) -> AppResult<()> {
-    queue::cancel_for_message(conn, message_id, state.now()).await?;
+    for (id, person_id) in queue::open_for_messages(conn, message_ids).await? {
+        if queue::has_unread(conn, &person_id).await? {
+            queue::detach(conn, &id).await?;
+        } else {
+            queue::cancel(conn, &id, state.now()).await?;
+        }
+    }
     Ok(())
 }

@@ -10,12 +10,13 @@ use crate::error::{AppError, AppResult};
 use crate::store::{people as people_store, practices, sessions, tokens};
 
 use super::audit::{record_raw, AuditEntry};
-use super::{notifications, person, AppState, RequestMeta};
+use super::{notifications, person, throttle, AppState, RequestMeta};
 
 const PURPOSE: &str = "password_reset";
 
 /// Queues a reset email if the address belongs to an activated person of the practice.
-/// The answer is the same either way.
+/// The answer, and the writes behind it, are the same either way; requests are limited
+/// per account and per client address like sign-ins.
 #[tracing::instrument(skip_all)]
 pub async fn request(
     state: &AppState,
@@ -25,6 +26,8 @@ pub async fn request(
 ) -> AppResult<()> {
     let email = EmailAddress::parse("email", email)?;
     let slug = practice.trim().to_ascii_lowercase();
+    let key = throttle::account_key(&format!("password-reset\n{slug}"), &email.normalized());
+    throttle::count_attempt(state, meta, &key).await??;
     let mut tx = state.store.begin().await?;
     let found = match practices::find_by_slug(&mut tx, &slug).await? {
         Some(p) => people_store::find_for_sign_in(&mut tx, &p.id, &email.normalized())
@@ -32,28 +35,34 @@ pub async fn request(
             .map(|(r, _)| r),
         None => None,
     };
-    if let Some(row) = found {
-        let target = person(row)?;
-        if target.status.is_activated() {
-            notifications::password_reset(
-                &mut tx,
-                state,
-                target.practice_id.as_str(),
-                target.id.as_str(),
-            )
-            .await?;
-            record_raw(
-                &mut tx,
-                state,
-                Some(target.practice_id.as_str()),
-                None,
-                None,
-                meta,
-                AuditEntry::new("request_password_reset", "person", target.id.as_str()),
-            )
-            .await?;
-        }
+    let target = found
+        .map(person)
+        .transpose()?
+        .filter(|t| t.status.is_activated());
+    if let Some(target) = &target {
+        notifications::password_reset(
+            &mut tx,
+            state,
+            target.practice_id.as_str(),
+            target.id.as_str(),
+        )
+        .await?;
     }
+    record_raw(
+        &mut tx,
+        state,
+        target.as_ref().map(|t| t.practice_id.as_str()),
+        None,
+        None,
+        meta,
+        AuditEntry {
+            action: "request_password_reset",
+            object_type: Some("person"),
+            object_id: target.as_ref().map(|t| t.id.as_str()),
+            outcome: "success",
+        },
+    )
+    .await?;
     tx.commit().await?;
     Ok(())
 }

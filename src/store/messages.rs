@@ -73,6 +73,14 @@ pub async fn find(
     .await
 }
 
+/// The ids of a thread's messages.
+pub async fn ids_for_thread(conn: &mut Conn, thread_id: &str) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar("SELECT id FROM messages WHERE thread_id = $1")
+        .bind(thread_id)
+        .fetch_all(conn)
+        .await
+}
+
 /// The latest message left in a thread, if any.
 pub async fn latest(conn: &mut Conn, thread_id: &str) -> Result<Option<MessageRow>, sqlx::Error> {
     sqlx::query_as(&format!(

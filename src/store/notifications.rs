@@ -21,10 +21,12 @@ const COLUMNS: &str =
     "id, practice_id, person_id, kind, channel, message_id, created_at, due_at, attempts";
 const OPEN: &str = "sent_at IS NULL AND cancelled_at IS NULL AND failed_at IS NULL";
 
+/// Queues a notification unless one of the same person, kind and channel is waiting
+/// (the unique index `notifications_one_open` decides, also between concurrent senders).
 pub async fn insert(conn: &mut Conn, n: &NotificationRow) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO notifications (id, practice_id, person_id, kind, channel, message_id, created_at, due_at, attempts) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0) ON CONFLICT DO NOTHING",
     )
     .bind(&n.id)
     .bind(&n.practice_id)
@@ -93,19 +95,30 @@ pub async fn claim(
     Ok(done.rows_affected() == 1)
 }
 
-pub async fn mark_sent(conn: &mut Conn, id: &str, now: i64) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE notifications SET sent_at = $1, last_error = NULL WHERE id = $2")
-        .bind(now)
-        .bind(id)
-        .execute(conn)
-        .await?;
+/// Records the send of the attempt numbered `attempt` (the claim's), unless another claim
+/// took the notification since.
+pub async fn mark_sent(
+    conn: &mut Conn,
+    id: &str,
+    attempt: i64,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE notifications SET sent_at = $1, last_error = NULL WHERE id = $2 AND attempts = $3",
+    )
+    .bind(now)
+    .bind(id)
+    .bind(attempt)
+    .execute(conn)
+    .await?;
     Ok(())
 }
 
-/// A failed attempt: try again at `next_due`, or give up when `give_up`.
+/// A failed attempt (numbered `attempt`): try again at `next_due`, or give up.
 pub async fn mark_failed(
     conn: &mut Conn,
     id: &str,
+    attempt: i64,
     now: i64,
     next_due: i64,
     give_up: bool,
@@ -113,13 +126,14 @@ pub async fn mark_failed(
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
         "UPDATE notifications SET due_at = $1, last_error = $2, failed_at = CASE WHEN $3 = 1 THEN $4 ELSE failed_at END \
-         WHERE id = $5",
+         WHERE id = $5 AND attempts = $6",
     )
     .bind(next_due)
     .bind(error)
-    .bind(i64::from(give_up))
+        .bind(i64::from(give_up))
     .bind(now)
     .bind(id)
+    .bind(attempt)
     .execute(conn)
     .await?;
     Ok(())
@@ -134,37 +148,67 @@ pub async fn cancel(conn: &mut Conn, id: &str, now: i64) -> Result<(), sqlx::Err
     Ok(())
 }
 
-/// Cancels what a deleted message would still have announced.
-pub async fn cancel_for_message(
+/// The waiting notifications a message caused: (id, person).
+pub async fn open_for_messages(
     conn: &mut Conn,
-    message_id: &str,
+    message_ids: &[String],
+) -> Result<Vec<(String, String)>, sqlx::Error> {
+    if message_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!(
+        "SELECT id, person_id FROM notifications WHERE {OPEN} AND message_id IN ({})",
+        super::placeholders(1, message_ids.len())
+    );
+    let mut query = sqlx::query_as(&sql);
+    for id in message_ids {
+        query = query.bind(id);
+    }
+    query.fetch_all(conn).await
+}
+
+/// Unties a waiting notification from the message that caused it (which is gone).
+pub async fn detach(conn: &mut Conn, id: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE notifications SET message_id = NULL WHERE id = $1")
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Cancels the waiting notifications of one person, kind and channel.
+pub async fn cancel_open(
+    conn: &mut Conn,
+    person_id: &str,
+    kind: &str,
     now: i64,
 ) -> Result<u64, sqlx::Error> {
     let done = sqlx::query(&format!(
-        "UPDATE notifications SET cancelled_at = $1 WHERE message_id = $2 AND {OPEN}"
+        "UPDATE notifications SET cancelled_at = $1 WHERE person_id = $2 AND kind = $3 AND {OPEN}"
     ))
     .bind(now)
-    .bind(message_id)
+    .bind(person_id)
+    .bind(kind)
     .execute(conn)
     .await?;
     Ok(done.rows_affected())
 }
 
-/// Cancels what the messages of a deleted thread would still have announced.
-pub async fn cancel_for_thread(
+/// Whether a person has unread threads other than `except_thread`.
+pub async fn has_unread_besides(
     conn: &mut Conn,
-    thread_id: &str,
-    now: i64,
-) -> Result<u64, sqlx::Error> {
-    let done = sqlx::query(&format!(
-        "UPDATE notifications SET cancelled_at = $1 WHERE {OPEN} \
-         AND message_id IN (SELECT id FROM messages WHERE thread_id = $2)"
-    ))
-    .bind(now)
-    .bind(thread_id)
-    .execute(conn)
+    person_id: &str,
+    except_thread: &str,
+) -> Result<bool, sqlx::Error> {
+    let found: Option<i64> = sqlx::query_scalar(
+        "SELECT 1 FROM thread_participants WHERE person_id = $1 AND unread = 1 AND folder <> 'removed' \
+         AND thread_id <> $2 LIMIT 1",
+    )
+    .bind(person_id)
+    .bind(except_thread)
+    .fetch_optional(conn)
     .await?;
-    Ok(done.rows_affected())
+    Ok(found.is_some())
 }
 
 /// Whether a person has anything unread in their mailbox.

@@ -204,11 +204,38 @@ pub async fn invitation_page(
     }
 }
 
+/// The form of a page that sets a password (accepting an invitation, resetting).
 #[derive(Deserialize)]
-pub struct InvitationForm {
+pub struct PasswordForm {
     csrf_token: String,
     password: String,
     password_again: String,
+}
+
+/// Checks a password form, runs `set`, and turns the outcome into a page: a notice saying
+/// `done`, a dead-link page, or the form again (`again`) with what went wrong.
+async fn set_password_from_form<Fut>(
+    form: &PasswordForm,
+    verifier: &CsrfVerifier,
+    again: impl Fn(String) -> Response,
+    set: impl FnOnce() -> Fut,
+    done: &str,
+) -> Response
+where
+    Fut: std::future::Future<Output = Result<(), AppError>>,
+{
+    if !verifier.is_valid(&form.csrf_token) {
+        return expired_form();
+    }
+    if form.password != form.password_again {
+        return again("The two passwords differ.".into());
+    }
+    match set().await {
+        Ok(()) => notice(StatusCode::OK, "Your password is set", done),
+        Err(e) if e.code == "invalid_token" => dead_link(e),
+        Err(e) if e.status.is_client_error() => again(e.detail),
+        Err(e) => e.into_response(),
+    }
 }
 
 #[handler]
@@ -218,11 +245,8 @@ pub async fn invitation_submit(
     csrf: &CsrfToken,
     verifier: &CsrfVerifier,
     state: Data<&AppState>,
-    Form(form): Form<InvitationForm>,
+    Form(form): Form<PasswordForm>,
 ) -> Response {
-    if !verifier.is_valid(&form.csrf_token) {
-        return expired_form();
-    }
     let person = match invitations::find(&state, &token).await {
         Ok(p) => p,
         Err(e) => return dead_link(e),
@@ -238,20 +262,20 @@ pub async fn invitation_submit(
             },
         )
     };
-    if form.password != form.password_again {
-        return again("The two passwords differ.".into());
-    }
     let meta = request_meta(req, &state.config);
-    match invitations::accept(&state, &meta, &token, &form.password).await {
-        Ok(_) => notice(
-            StatusCode::OK,
-            "Your password is set",
-            "You can now sign in with your email address and this password.",
-        ),
-        Err(e) if e.code == "invalid_token" => dead_link(e),
-        Err(e) if e.status.is_client_error() => again(e.detail),
-        Err(e) => e.into_response(),
-    }
+    let set = || async {
+        invitations::accept(&state, &meta, &token, &form.password)
+            .await
+            .map(|_| ())
+    };
+    set_password_from_form(
+        &form,
+        verifier,
+        again,
+        set,
+        "You can now sign in with your email address and this password.",
+    )
+    .await
 }
 
 #[derive(Template)]
@@ -276,13 +300,6 @@ pub async fn reset_page(Path(token): Path<String>, csrf: &CsrfToken) -> Response
     )
 }
 
-#[derive(Deserialize)]
-pub struct ResetForm {
-    csrf_token: String,
-    password: String,
-    password_again: String,
-}
-
 #[handler]
 pub async fn reset_submit(
     req: &Request,
@@ -290,11 +307,8 @@ pub async fn reset_submit(
     csrf: &CsrfToken,
     verifier: &CsrfVerifier,
     state: Data<&AppState>,
-    Form(form): Form<ResetForm>,
+    Form(form): Form<PasswordForm>,
 ) -> Response {
-    if !verifier.is_valid(&form.csrf_token) {
-        return expired_form();
-    }
     let again = |error: String| {
         render(
             StatusCode::BAD_REQUEST,
@@ -305,20 +319,16 @@ pub async fn reset_submit(
             },
         )
     };
-    if form.password != form.password_again {
-        return again("The two passwords differ.".into());
-    }
     let meta = request_meta(req, &state.config);
-    match crate::service::password_resets::complete(&state, &meta, &token, &form.password).await {
-        Ok(()) => notice(
-            StatusCode::OK,
-            "Your password is set",
-            "Sign in again with your new password.",
-        ),
-        Err(e) if e.code == "invalid_token" => dead_link(e),
-        Err(e) if e.status.is_client_error() => again(e.detail),
-        Err(e) => e.into_response(),
-    }
+    let set = || crate::service::password_resets::complete(&state, &meta, &token, &form.password);
+    set_password_from_form(
+        &form,
+        verifier,
+        again,
+        set,
+        "Sign in again with your new password.",
+    )
+    .await
 }
 
 /// A practice's portal address, where notifications link to.

@@ -382,3 +382,10 @@ impl TestApp {
             .collect()
     }
 }
+
+/// The token with its last character changed (always to a different one).
+pub fn tampered(token: &str) -> String {
+    let last = token.chars().last().unwrap_or('A');
+    let other = if last == 'A' { 'B' } else { 'A' };
+    format!("{}{other}", &token[..token.len() - last.len_utf8()])
+}

@@ -15,6 +15,7 @@ on_both_backends!(
     password_reset_never_reveals_whether_an_address_exists,
     password_reset_sets_the_password_and_ends_every_session,
     reset_links_are_single_use_and_expire_in_an_hour,
+    reset_requests_are_limited,
 );
 
 fn token_of(link: &str) -> String {
@@ -51,7 +52,11 @@ async fn creating_a_person_sends_an_invitation(backend: Backend) {
             .fetch_all(&mut *conn)
             .await
             .unwrap();
-    assert!(!stored.contains(&token), "only the hash is stored");
+    assert!(!stored.contains(&token), "the token itself is not stored");
+    assert!(
+        stored.contains(&confide::auth::token_hash(&token)),
+        "its hash is"
+    );
     drop(conn);
     let accept = format!("/api/v1/invitations/{token}/accept");
     for weak in ["short-pass", "password1234567", "ivy-quinn-is-me-2026"] {
@@ -141,7 +146,7 @@ async fn a_resent_invitation_invalidates_the_old_link(backend: Backend) {
         )
         .await;
     assert_problem(&result, StatusCode::NOT_FOUND, "invalid_token");
-    let tampered = format!("{}A", &second[0][..42]);
+    let tampered = crate::helpers::tampered(&second[0]);
     let result = app
         .call(
             Method::POST,
@@ -168,22 +173,47 @@ async fn invitation_links_expire_after_seven_days(backend: Backend) {
     };
     let practice = app.create_practice("oak").await;
     let admin = app.admin(&practice).await;
-    app.post(
-        "/api/v1/people",
-        &admin,
-        json!({"role": "client", "name": "Ivy Quinn", "email": "ivy@oak.example"}),
-    )
-    .await;
-    let token = token_of(
+    for (name, email) in [
+        ("Ivy Quinn", "ivy@oak.example"),
+        ("Jo Rivers", "jo@oak.example"),
+    ] {
+        app.post(
+            "/api/v1/people",
+            &admin,
+            json!({"role": "client", "name": name, "email": email}),
+        )
+        .await;
+    }
+    let ivy = token_of(
         &sink.wait_for("ivy@oak.example", 1, 10).await[0]
             .link("/invitations/")
             .unwrap(),
     );
-    app.clock.advance_minutes(7 * 24 * 60 + 1);
+    let jo = token_of(
+        &sink.wait_for("jo@oak.example", 1, 10).await[0]
+            .link("/invitations/")
+            .unwrap(),
+    );
+    let accept = |token: &str| format!("/api/v1/invitations/{token}/accept");
+    app.clock.advance_minutes(7 * 24 * 60 - 1);
+    let (status, _) = app
+        .call(
+            Method::POST,
+            &accept(&ivy),
+            None,
+            Some(json!({"password": PASSWORD})),
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "still valid a minute before seven days"
+    );
+    app.clock.advance_minutes(2);
     let result = app
         .call(
             Method::POST,
-            &format!("/api/v1/invitations/{token}/accept"),
+            &accept(&jo),
             None,
             Some(json!({"password": PASSWORD})),
         )
@@ -350,4 +380,49 @@ async fn reset_links_are_single_use_and_expire_in_an_hour(backend: Backend) {
         )
         .await;
     assert_problem(&result, StatusCode::NOT_FOUND, "invalid_token");
+}
+
+async fn reset_requests_are_limited(backend: Backend) {
+    let Some((app, _sink)) = with_sink(backend, |_| {}).await else {
+        return;
+    };
+    let practice = app.create_practice("oak").await;
+    let request = json!({"practice": practice, "email": "admin@oak.example"});
+    for _ in 0..5 {
+        let (status, _) = app
+            .call(
+                Method::POST,
+                "/api/v1/password-resets",
+                None,
+                Some(request.clone()),
+            )
+            .await;
+        assert_eq!(status, StatusCode::ACCEPTED);
+    }
+    let result = app
+        .call(Method::POST, "/api/v1/password-resets", None, Some(request))
+        .await;
+    assert_problem(&result, StatusCode::TOO_MANY_REQUESTS, "too_many_attempts");
+    // Limited alike for an address that does not exist.
+    let unknown = json!({"practice": practice, "email": "ghost@oak.example"});
+    for _ in 0..5 {
+        app.call(
+            Method::POST,
+            "/api/v1/password-resets",
+            None,
+            Some(unknown.clone()),
+        )
+        .await;
+    }
+    let result = app
+        .call(Method::POST, "/api/v1/password-resets", None, Some(unknown))
+        .await;
+    assert_problem(&result, StatusCode::TOO_MANY_REQUESTS, "too_many_attempts");
+    // Sign-in is not locked by them.
+    assert_eq!(
+        app.sign_in(&practice, "admin@oak.example", PASSWORD)
+            .await
+            .status(),
+        StatusCode::CREATED
+    );
 }

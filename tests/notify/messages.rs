@@ -16,6 +16,8 @@ on_both_backends!(
     notifications_are_coalesced_while_unread,
     deleting_a_message_cancels_its_notifications,
     text_messages_go_through_the_gateway_without_content,
+    a_coalesced_notification_outlives_one_deleted_message,
+    withdrawn_consent_stops_a_waiting_notification,
 );
 
 fn user(who: &Session) -> String {
@@ -263,4 +265,54 @@ async fn text_messages_go_through_the_gateway_without_content(backend: Backend) 
     }
     // No email consent: no email.
     assert!(sink.wait_for(&client.email, 1, 1).await.is_empty());
+}
+
+async fn a_coalesced_notification_outlives_one_deleted_message(backend: Backend) {
+    let Some((app, sink)) = with_sink(backend, |_| {}).await else {
+        return;
+    };
+    let practice = app.create_practice("oak").await;
+    let provider = app.person(&practice, Role::Provider, "Pat Provider").await;
+    let front = app.person(&practice, Role::FrontOffice, "Fran Front").await;
+    app.send(&provider, &[&user(&front)], "First").await;
+    assert_eq!(sink.wait_for(&front.email, 1, 10).await.len(), 1);
+    // Two more within the window: one waiting notification covers both…
+    let (_, second) = app
+        .compose(&provider, &[&user(&front)], "Second", "The second message.")
+        .await;
+    app.send(&provider, &[&user(&front)], "Third").await;
+    // …and deleting the one it was queued for does not silence the other.
+    let message = second["messages"][0]["id"].as_str().unwrap();
+    assert_eq!(
+        app.delete(&format!("/api/v1/messages/{message}"), &provider)
+            .await
+            .0,
+        StatusCode::NO_CONTENT
+    );
+    app.clock.advance_minutes(10);
+    assert_eq!(sink.wait_for(&front.email, 2, 10).await.len(), 2);
+}
+
+async fn withdrawn_consent_stops_a_waiting_notification(backend: Backend) {
+    let Some((app, sink)) = with_sink(backend, |c| c.notifications.delay_seconds = 60).await else {
+        return;
+    };
+    let practice = app.create_practice("oak").await;
+    let provider = app.person(&practice, Role::Provider, "Pat Provider").await;
+    let client = app.person(&practice, Role::Client, "Casey Client").await;
+    let biller = app.person(&practice, Role::Biller, "Bo Biller").await;
+    consent(&app, &client, json!({"consent_email": true})).await;
+    app.send(&provider, &[&user(&client)], "Waiting").await;
+    consent(&app, &client, json!({"consent_email": false})).await;
+    app.send(&provider, &[&user(&biller)], "Control").await;
+    app.clock.advance_minutes(2);
+    assert_eq!(
+        sink.wait_for(&biller.email, 1, 10).await.len(),
+        1,
+        "the control went out"
+    );
+    assert!(
+        sink.wait_for(&client.email, 1, 1).await.is_empty(),
+        "consent is checked when sending"
+    );
 }

@@ -303,7 +303,15 @@ async fn write_message(
         .into_iter()
         .filter(|id| id != caller.person.id.as_str())
         .collect();
-    notifications::new_message(tx, state, &thread.practice_id, &message.id, &recipients).await?;
+    notifications::new_message(
+        tx,
+        state,
+        &thread.practice_id,
+        &thread.id,
+        &message.id,
+        &recipients,
+    )
+    .await?;
     append_event(
         tx,
         state,

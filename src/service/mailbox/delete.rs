@@ -6,7 +6,7 @@ use crate::error::{AppError, AppResult};
 use crate::store::{drafts, messages, threads, Tx};
 
 use super::super::audit::{record, AuditEntry};
-use super::super::{AppState, Caller};
+use super::super::{notifications, AppState, Caller};
 use super::{append_event, load_thread, preview};
 
 async fn remove_thread(
@@ -15,11 +15,12 @@ async fn remove_thread(
     caller: &Caller,
     thread_id: &str,
 ) -> AppResult<()> {
-    crate::store::notifications::cancel_for_thread(tx, thread_id, state.now()).await?;
+    let gone = messages::ids_for_thread(tx, thread_id).await?;
     drafts::delete_for_thread(tx, thread_id).await?;
     // Idempotency keys stay: a late retry of the first send must not send it again.
     messages::delete_for_thread(tx, thread_id).await?;
     threads::delete(tx, thread_id).await?;
+    notifications::messages_deleted(tx, state, &gone).await?;
     append_event(tx, state, caller, "thread_deleted", Some(thread_id), None).await?;
     Ok(())
 }
@@ -42,7 +43,7 @@ pub async fn delete_message(state: &AppState, caller: &Caller, message_id: &str)
     if !messages::delete(&mut tx, &message.id).await? {
         return Err(AppError::not_found("message"));
     }
-    super::super::notifications::cancel_for_message(&mut tx, state, &message.id).await?;
+
     match messages::latest(&mut tx, &ctx.thread.id).await? {
         Some(latest) => {
             threads::record_removal(&mut tx, &ctx.thread.id, &preview(&latest.body)).await?;
@@ -69,6 +70,7 @@ pub async fn delete_message(state: &AppState, caller: &Caller, message_id: &str)
             remove_thread(&mut tx, state, caller, &ctx.thread.id).await?;
         }
     }
+    notifications::messages_deleted(&mut tx, state, std::slice::from_ref(&message.id)).await?;
     record(
         &mut tx,
         state,
