@@ -178,13 +178,18 @@ fn routes(state: &AppState) -> impl poem::Endpoint {
         .around(move |ep, req| web::observe(ep, req, observed_state.clone()))
 }
 
-/// Removes expired sessions and stale sign-in failures every few minutes.
+/// Removes expired sessions, stale sign-in attempts and week-old idempotency keys every
+/// few minutes.
 async fn janitor(state: AppState) {
     let mut tick = tokio::time::interval(Duration::from_secs(300));
     loop {
         tick.tick().await;
         if let Err(e) = session_service::sweep(&state).await {
             tracing::warn!(error = %e, "janitor sweep failed");
+        }
+        if let Err(e) = crate::service::mailbox::compose::forget_old_idempotency_keys(&state).await
+        {
+            tracing::warn!(error = %e, "janitor: forgetting old idempotency keys failed");
         }
     }
 }

@@ -345,3 +345,38 @@ async fn unknown_attachment_is_refused(backend: Backend) {
     assert_problem(&result, StatusCode::BAD_REQUEST, "attachment_not_found");
     assert_eq!(result.1["field"], "attachment_ids");
 }
+
+#[tokio::test]
+async fn idempotency_keys_are_forgotten_after_a_week() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let cast = Cast::new(&app).await;
+    let body = json!({"to": [user(&cast.client)], "subject": "Weekly", "body": "A message sent with a key."});
+    let send = || {
+        app.client
+            .post(app.url("/api/v1/threads"))
+            .bearer_auth(&cast.provider.token)
+            .header("Idempotency-Key", "weekly-1")
+            .json(&body)
+            .send()
+    };
+    assert_eq!(send().await.unwrap().status(), StatusCode::CREATED);
+    app.clock.advance_minutes(7 * 24 * 60 + 1);
+    let forgotten = confide::service::mailbox::compose::forget_old_idempotency_keys(&app.state)
+        .await
+        .unwrap();
+    assert_eq!(forgotten, 1);
+    // The session has ended meanwhile; sign in again and reuse the key: a new send.
+    let provider = app.login_as("oak", &cast.provider.email).await;
+    let again = app
+        .client
+        .post(app.url("/api/v1/threads"))
+        .bearer_auth(&provider.token)
+        .header("Idempotency-Key", "weekly-1")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), StatusCode::CREATED);
+    let client = app.login_as("oak", &cast.client.email).await;
+    assert_eq!(app.folder(&client, "inbox").await.len(), 2);
+}

@@ -407,6 +407,18 @@ pub async fn compose(
     Ok((thread_id, message_id))
 }
 
+/// How long a send's Idempotency-Key is remembered.
+const IDEMPOTENCY_DAYS: i64 = 7;
+
+/// Forgets idempotency keys older than a week (run by the janitor).
+pub async fn forget_old_idempotency_keys(state: &AppState) -> AppResult<u64> {
+    let mut conn = state.store.write().await?;
+    Ok(
+        idempotency::delete_older_than(&mut conn, state.now() - IDEMPOTENCY_DAYS * 86_400_000)
+            .await?,
+    )
+}
+
 pub struct PreparedReply {
     thread: ThreadRow,
     body: PreparedBody,
