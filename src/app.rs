@@ -36,6 +36,7 @@ impl AppState {
         Ok(AppState {
             mailer: crate::notify::Mailer::from_config(&config.mail, &config.storage.data_dir)?,
             sms: crate::notify::SmsGateway::from_config(&config.sms)?,
+            blobs: crate::blobs::BlobStore::from_config(&config.storage)?,
             hasher: PasswordHasher::new(config.auth.max_concurrent_hashes)?,
             config: Arc::new(config),
             store,
@@ -186,6 +187,9 @@ async fn janitor(state: AppState) {
         tick.tick().await;
         if let Err(e) = session_service::sweep(&state).await {
             tracing::warn!(error = %e, "janitor sweep failed");
+        }
+        if let Err(e) = crate::service::attachments::sweep(&state).await {
+            tracing::warn!(error = %e.describe(), "janitor: removing unused attachments failed");
         }
         if let Err(e) = crate::service::mailbox::compose::forget_old_idempotency_keys(&state).await
         {

@@ -197,13 +197,63 @@ impl Default for DatabaseConfig {
 pub struct StorageConfig {
     /// Holds the SQLite file, attachments, the search index and the mail outbox.
     pub data_dir: PathBuf,
+    /// Where attachment bytes go: empty for `<data_dir>/attachments`, or
+    /// `s3://bucket/prefix` for an S3-compatible object store (see `storage.s3`).
+    pub attachments: String,
+    pub s3: S3Config,
 }
 
 impl Default for StorageConfig {
     fn default() -> Self {
         Self {
             data_dir: PathBuf::from("data"),
+            attachments: String::new(),
+            s3: S3Config::default(),
         }
+    }
+}
+
+/// How to reach the object store named by `storage.attachments = "s3://…"`.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct S3Config {
+    /// Empty: AWS itself; otherwise the store's URL, e.g. `http://127.0.0.1:9000`.
+    pub endpoint: String,
+    pub region: String,
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    /// Allow a plain `http://` endpoint (a store on the same host or network).
+    pub allow_http: bool,
+}
+
+impl Default for S3Config {
+    fn default() -> Self {
+        Self {
+            endpoint: String::new(),
+            region: "us-east-1".into(),
+            access_key_id: String::new(),
+            secret_access_key: String::new(),
+            allow_http: false,
+        }
+    }
+}
+
+impl std::fmt::Debug for S3Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3Config")
+            .field("endpoint", &self.endpoint)
+            .field("region", &self.region)
+            .field("access_key_id", &self.access_key_id)
+            .field(
+                "secret_access_key",
+                &if self.secret_access_key.is_empty() {
+                    ""
+                } else {
+                    "(set)"
+                },
+            )
+            .field("allow_http", &self.allow_http)
+            .finish()
     }
 }
 
@@ -239,6 +289,15 @@ pub struct LimitsConfig {
     pub json_body_max_bytes: usize,
     /// Longest message body accepted, in characters of Markdown.
     pub body_max_chars: usize,
+    /// Largest attachment accepted, in bytes.
+    pub attachment_max_bytes: u64,
+    /// Files accepted in one upload request.
+    pub attachments_per_upload: usize,
+    /// The kinds of file accepted, decided by their content: any of pdf, doc, docx, txt,
+    /// rtf, csv, jpeg, png, gif, bmp, heic.
+    pub attachment_types: Vec<String>,
+    /// A pending upload that no message or draft uses is removed after this many hours.
+    pub pending_attachment_hours: i64,
 }
 
 impl Default for LimitsConfig {
@@ -246,6 +305,13 @@ impl Default for LimitsConfig {
         Self {
             json_body_max_bytes: 1024 * 1024,
             body_max_chars: 100_000,
+            attachment_max_bytes: 10 * 1024 * 1024,
+            attachments_per_upload: 20,
+            attachment_types: crate::domain::attachments::Kind::ALL
+                .iter()
+                .map(|k| k.as_str().to_string())
+                .collect(),
+            pending_attachment_hours: 24,
         }
     }
 }
@@ -293,7 +359,7 @@ impl Config {
     fn check(&self) -> Result<(), String> {
         let a = &self.auth;
         // Bounded so that every derived duration stays far from overflow.
-        let ranges: [(&str, i64, i64, i64); 13] = [
+        let ranges: [(&str, i64, i64, i64); 16] = [
             (
                 "notifications.coalesce_minutes",
                 self.notifications.coalesce_minutes,
@@ -367,6 +433,24 @@ impl Config {
                 10,
                 1_000_000,
             ),
+            (
+                "limits.attachment_max_bytes",
+                self.limits.attachment_max_bytes.min(i64::MAX as u64) as i64,
+                1,
+                1 << 30,
+            ),
+            (
+                "limits.attachments_per_upload",
+                self.limits.attachments_per_upload as i64,
+                1,
+                1000,
+            ),
+            (
+                "limits.pending_attachment_hours",
+                self.limits.pending_attachment_hours,
+                1,
+                24 * 365,
+            ),
         ];
         for (key, value, min, max) in ranges {
             if !(min..=max).contains(&value) {
@@ -392,6 +476,22 @@ impl Config {
             && !self.sms.url.starts_with("https://")
         {
             return Err("configuration key sms.url must start with http:// or https://".into());
+        }
+        for kind in &self.limits.attachment_types {
+            if crate::domain::attachments::Kind::parse(kind).is_none() {
+                return Err(format!(
+                    "configuration key limits.attachment_types: unknown type {kind:?} (known: {})",
+                    crate::domain::attachments::Kind::ALL
+                        .iter()
+                        .map(|k| k.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+            }
+        }
+        if !self.storage.attachments.is_empty() {
+            crate::blobs::parse_s3_url(&self.storage.attachments)
+                .map_err(|e| format!("configuration key storage.attachments: {e}"))?;
         }
         let url = &self.server.public_url;
         if !url.is_empty() && !url.starts_with("http://") && !url.starts_with("https://") {

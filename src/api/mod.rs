@@ -1,6 +1,7 @@
 //! The REST API under `/api/v1`, documented by poem-openapi. Handlers parse, call one
 //! `service::` function and map the result.
 
+mod attachments;
 mod audit;
 mod body;
 mod chart;
@@ -69,6 +70,7 @@ pub type Apis = (
     groups::GroupsApi,
     invitations::InvitationsApi,
     audit::AuditApi,
+    attachments::AttachmentsApi,
     threads::ThreadsApi,
     folders::FoldersApi,
     drafts::DraftsApi,
@@ -85,6 +87,7 @@ pub fn service(state: &AppState) -> OpenApiService<Apis, ()> {
             groups::GroupsApi(state.clone()),
             invitations::InvitationsApi(state.clone()),
             audit::AuditApi(state.clone()),
+            attachments::AttachmentsApi(state.clone()),
             threads::ThreadsApi(state.clone()),
             folders::FoldersApi(state.clone()),
             drafts::DraftsApi(state.clone()),

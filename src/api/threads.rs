@@ -16,6 +16,7 @@ use crate::service::mailbox::state::{self, BulkAction};
 use crate::service::mailbox::{delete, PersonRef};
 use crate::service::AppState;
 
+use super::attachments::AttachmentOut;
 use super::people::RoleName;
 use super::{caller, BearerAuth, Body, NoContent};
 
@@ -60,6 +61,9 @@ pub struct ThreadSummaryOut {
     /// The staff groups the thread was addressed to.
     pub groups: Vec<String>,
     pub reply_allowed: bool,
+    /// Whether any message of the thread carries attachments.
+    pub has_attachments: bool,
+    pub attachment_count: i64,
 }
 
 impl From<ThreadSummary> for ThreadSummaryOut {
@@ -77,6 +81,8 @@ impl From<ThreadSummary> for ThreadSummaryOut {
             other_recipients: s.other_recipients,
             groups: s.groups,
             reply_allowed: s.reply_allowed,
+            has_attachments: s.attachment_count > 0,
+            attachment_count: s.attachment_count,
         }
     }
 }
@@ -92,6 +98,8 @@ pub struct MessageOut {
     pub created_at: DateTime<Utc>,
     /// Whether you may permanently delete it (staff, your own message).
     pub can_delete: bool,
+    /// Download each at `GET /attachments/{id}`.
+    pub attachments: Vec<AttachmentOut>,
 }
 
 impl From<MessageView> for MessageOut {
@@ -103,6 +111,7 @@ impl From<MessageView> for MessageOut {
             body_html: m.body_html,
             created_at: to_datetime(m.created_at),
             can_delete: m.can_delete,
+            attachments: m.attachments.into_iter().map(Into::into).collect(),
         }
     }
 }

@@ -91,3 +91,12 @@ mod tests {
         assert!(a.as_str().chars().all(|c| c.is_ascii_alphanumeric()));
     }
 }
+id_type!(
+    /// An uploaded attachment.
+    AttachmentId
+);
+
+/// A fresh random name, e.g. for a temporary file.
+pub fn new_random_id() -> String {
+    random_id()
+}

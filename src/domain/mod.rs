@@ -1,5 +1,6 @@
 //! The product's rules and values, as pure functions over plain data. No I/O here.
 
+pub mod attachments;
 pub mod chart;
 pub mod ids;
 pub mod mailbox;

@@ -9,8 +9,18 @@ use crate::domain::chart::{
 use crate::domain::ids::ChartNoteId;
 use crate::domain::Role;
 use crate::error::{AppError, AppResult};
+use crate::store::attachments::{self as attachment_store, AttachmentRow};
 use crate::store::chart_notes::{self as note_store, ChartNoteRow, VersionRow};
 use crate::store::{messages, people as people_store, Conn};
+
+/// The names of a message's attachments, in order.
+fn names_of<'a>(files: &'a [AttachmentRow], message_id: &str) -> Vec<&'a str> {
+    files
+        .iter()
+        .filter(|f| f.message_id.as_deref() == Some(message_id))
+        .map(|f| f.name.as_str())
+        .collect()
+}
 
 use super::audit::{record, AuditEntry};
 use super::mailbox::{load_thread, role_of, sender_ref};
@@ -94,6 +104,7 @@ pub async fn quick_note(
         Some(content) => content,
         None => {
             let rows = messages::for_thread(&mut tx, &ctx.thread.id).await?;
+            let files = attachment_store::for_thread(&mut tx, &ctx.thread.id).await?;
             let lines: Vec<TranscriptMessage> = rows
                 .iter()
                 .map(|m| TranscriptMessage {
@@ -101,7 +112,7 @@ pub async fn quick_note(
                     role: m.sender_role.parse().ok(),
                     at: to_datetime(m.message.created_at),
                     text: &m.message.body,
-                    attachments: Vec::new(),
+                    attachments: names_of(&files, &m.message.id),
                 })
                 .collect();
             parse_content(&transcript(&ctx.thread.subject, &lines))?
@@ -250,6 +261,7 @@ pub async fn export_csv(state: &AppState, caller: &Caller, thread_id: &str) -> A
     let mut tx = state.store.begin().await?;
     let ctx = load_thread(&mut tx, caller, thread_id).await?;
     let rows = messages::for_thread(&mut tx, &ctx.thread.id).await?;
+    let files = attachment_store::for_thread(&mut tx, &ctx.thread.id).await?;
     record(
         &mut tx,
         state,
@@ -267,7 +279,7 @@ pub async fn export_csv(state: &AppState, caller: &Caller, thread_id: &str) -> A
             role: sender.role,
             at: to_datetime(m.message.created_at),
             text: &m.message.body,
-            attachments: Vec::new(),
+            attachments: names_of(&files, &m.message.id),
         })
         .collect();
     csv_export(&lines)

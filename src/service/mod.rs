@@ -1,6 +1,7 @@
 //! Use-cases: one function per action. The only callers of `store/`; each checks the
 //! rulebook in `domain/` before it writes, and writes its audit event in the same transaction.
 
+pub mod attachments;
 pub mod audit;
 pub mod chart;
 pub mod invitations;
@@ -37,6 +38,8 @@ pub struct AppState {
     /// The base of links shown to people, e.g. `https://mail.example.org`.
     pub public_url: String,
     pub mailer: crate::notify::Mailer,
+    /// Where attachment bytes live.
+    pub blobs: crate::blobs::BlobStore,
     pub sms: Option<crate::notify::SmsGateway>,
 }
 

@@ -1,6 +1,7 @@
 //! The only place with SQL. One SQL text per query serves both backends through sqlx's
 //! `Any` driver: times are Unix milliseconds, flags are 0/1 integers, ids are text.
 
+pub mod attachments;
 pub mod audit;
 pub mod chart_notes;
 pub mod drafts;

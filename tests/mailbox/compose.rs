@@ -343,7 +343,7 @@ async fn unknown_attachment_is_refused(backend: Backend) {
         .post("/api/v1/threads", &cast.provider, json!({"to": [user(&cast.client)], "subject": "Hi", "body": "A body long enough.", "attachment_ids": ["nope"]}))
         .await;
     assert_problem(&result, StatusCode::BAD_REQUEST, "attachment_not_found");
-    assert_eq!(result.1["field"], "attachment_ids");
+    assert_eq!(result.1["field"], "attachment_ids[0]");
 }
 
 #[tokio::test]

@@ -18,7 +18,7 @@ use crate::store::threads::{self, NewParticipant, ThreadRow};
 use crate::store::{idempotency, is_unique_violation, Conn, Tx};
 
 use super::super::audit::{record, AuditEntry};
-use super::super::{notifications, person, AppState, Caller};
+use super::super::{attachments, notifications, person, AppState, Caller};
 use super::{append_event, load_thread, preview, role_of, ThreadCtx};
 
 /// At most this many entries in `to`, and at most this many people after groups expand.
@@ -31,27 +31,32 @@ pub struct ComposeInput {
     pub attachment_ids: Vec<String>,
 }
 
-/// A message body, checked and rendered.
+/// A message body, checked and rendered, with the uploads it will carry.
 pub struct PreparedBody {
     body: MessageBody,
     html: String,
     preview: String,
+    attachment_ids: Vec<String>,
+    /// The draft being sent, which may hold the uploads.
+    draft_id: Option<String>,
 }
 
-fn prepare_body(state: &AppState, raw: &str, attachment_ids: &[String]) -> AppResult<PreparedBody> {
+async fn prepare_body(
+    conn: &mut Conn,
+    state: &AppState,
+    caller: &Caller,
+    raw: &str,
+    attachment_ids: &[String],
+    draft_id: Option<&str>,
+) -> AppResult<PreparedBody> {
     let body = MessageBody::parse(raw, state.config.limits.body_max_chars)?;
-    if let Some(id) = attachment_ids.first() {
-        // Uploads arrive with the attachments issue; until then no id can be valid.
-        return Err(AppError::invalid(
-            "attachment_ids",
-            format!("attachment_ids: there is no pending upload {id:?}."),
-        )
-        .with_code("attachment_not_found"));
-    }
+    attachments::check_usable(conn, caller, draft_id, attachment_ids).await?;
     Ok(PreparedBody {
         html: markdown::render(body.as_str()),
         preview: preview(body.as_str()),
         body,
+        attachment_ids: attachment_ids.to_vec(),
+        draft_id: draft_id.map(str::to_string),
     })
 }
 
@@ -77,16 +82,26 @@ fn not_activated(label: &str) -> AppError {
     .with_field("to")
 }
 
-/// Checks a new message against the rulebook and resolves its recipients.
+/// Checks a new message against the rulebook and resolves its recipients. `draft_id` is
+/// the draft being sent, if any.
 pub async fn prepare_thread(
     conn: &mut Conn,
     state: &AppState,
     caller: &Caller,
     input: &ComposeInput,
+    draft_id: Option<&str>,
 ) -> AppResult<PreparedThread> {
     let subject = Subject::parse(&input.subject)?;
     let recipients = parse_recipients(&input.to, MAX_RECIPIENTS)?;
-    let body = prepare_body(state, &input.body, &input.attachment_ids)?;
+    let body = prepare_body(
+        conn,
+        state,
+        caller,
+        &input.body,
+        &input.attachment_ids,
+        draft_id,
+    )
+    .await?;
     let sender = caller.role();
     let mut addressees: Vec<Addressee> = Vec::new();
     let mut groups = Vec::new();
@@ -297,6 +312,15 @@ async fn write_message(
         created_at: now,
     };
     messages::insert(tx, &message).await?;
+    attachments::attach(
+        tx,
+        caller,
+        body.draft_id.as_deref(),
+        &body.attachment_ids,
+        &message.id,
+        &thread.id,
+    )
+    .await?;
     threads::deliver(tx, &thread.id, caller.person.id.as_str(), now).await?;
     let recipients: Vec<String> = threads::participant_ids(tx, &thread.id)
         .await?
@@ -369,7 +393,7 @@ pub async fn compose(
                 return replay(found);
             }
         }
-        prepare_thread(&mut conn, state, caller, &input).await?
+        prepare_thread(&mut conn, state, caller, &input, None).await?
     };
     let mut tx = state.store.begin().await?;
     if let Some(key) = idempotency_key {
@@ -433,10 +457,11 @@ pub async fn prepare_reply(
     thread_id: &str,
     body: &str,
     attachment_ids: &[String],
+    draft_id: Option<&str>,
 ) -> AppResult<PreparedReply> {
     let ctx: ThreadCtx = load_thread(conn, caller, thread_id).await?;
     check_reply(ctx.reply_policy())?;
-    let body = prepare_body(state, body, attachment_ids)?;
+    let body = prepare_body(conn, state, caller, body, attachment_ids, draft_id).await?;
     let others: Vec<Role> = ctx
         .participants
         .iter()
@@ -480,7 +505,16 @@ pub async fn reply(
 ) -> AppResult<String> {
     let prepared = {
         let mut conn = state.store.read().await?;
-        prepare_reply(&mut conn, state, caller, thread_id, body, attachment_ids).await?
+        prepare_reply(
+            &mut conn,
+            state,
+            caller,
+            thread_id,
+            body,
+            attachment_ids,
+            None,
+        )
+        .await?
     };
     let mut tx = state.store.begin().await?;
     let message_id = write_reply(&mut tx, state, caller, &prepared).await?;

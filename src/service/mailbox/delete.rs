@@ -3,10 +3,10 @@
 
 use crate::domain::mailbox::{may_delete_message, may_delete_thread};
 use crate::error::{AppError, AppResult};
-use crate::store::{drafts, messages, threads, Tx};
+use crate::store::{attachments as attachment_store, drafts, messages, threads, Tx};
 
 use super::super::audit::{record, AuditEntry};
-use super::super::{notifications, AppState, Caller};
+use super::super::{attachments, notifications, AppState, Caller};
 use super::{append_event, load_thread, preview};
 
 async fn remove_thread(
@@ -14,15 +14,18 @@ async fn remove_thread(
     state: &AppState,
     caller: &Caller,
     thread_id: &str,
-) -> AppResult<()> {
+) -> AppResult<Vec<String>> {
     let gone = messages::ids_for_thread(tx, thread_id).await?;
+    // Attachments of its messages and of reply drafts go too; their bytes once unused.
+    let hashes = attachment_store::delete_for_thread(tx, thread_id).await?;
+    let unreferenced = attachments::release_blobs(tx, hashes).await?;
     drafts::delete_for_thread(tx, thread_id).await?;
     // Idempotency keys stay: a late retry of the first send must not send it again.
     messages::delete_for_thread(tx, thread_id).await?;
     threads::delete(tx, thread_id).await?;
     notifications::messages_deleted(tx, state, &gone).await?;
     append_event(tx, state, caller, "thread_deleted", Some(thread_id), None).await?;
-    Ok(())
+    Ok(unreferenced)
 }
 
 /// Permanently deletes a message the caller (staff) sent. A thread left empty goes too.
@@ -40,6 +43,8 @@ pub async fn delete_message(state: &AppState, caller: &Caller, message_id: &str)
         caller.role(),
         message.sender_id == caller.person.id.as_str(),
     )?;
+    let hashes = attachment_store::delete_for_message(&mut tx, &message.id).await?;
+    let mut unreferenced = attachments::release_blobs(&mut tx, hashes).await?;
     if !messages::delete(&mut tx, &message.id).await? {
         return Err(AppError::not_found("message"));
     }
@@ -67,7 +72,7 @@ pub async fn delete_message(state: &AppState, caller: &Caller, message_id: &str)
                 Some(&message.id),
             )
             .await?;
-            remove_thread(&mut tx, state, caller, &ctx.thread.id).await?;
+            unreferenced.extend(remove_thread(&mut tx, state, caller, &ctx.thread.id).await?);
         }
     }
     notifications::messages_deleted(&mut tx, state, std::slice::from_ref(&message.id)).await?;
@@ -79,6 +84,7 @@ pub async fn delete_message(state: &AppState, caller: &Caller, message_id: &str)
     )
     .await?;
     tx.commit().await?;
+    attachments::remove_blobs(state, &unreferenced).await;
     Ok(())
 }
 
@@ -91,7 +97,7 @@ pub async fn delete_thread(state: &AppState, caller: &Caller, thread_id: &str) -
         caller.role(),
         ctx.thread.started_by == caller.person.id.as_str(),
     )?;
-    remove_thread(&mut tx, state, caller, &ctx.thread.id).await?;
+    let unreferenced = remove_thread(&mut tx, state, caller, &ctx.thread.id).await?;
     record(
         &mut tx,
         state,
@@ -100,5 +106,6 @@ pub async fn delete_thread(state: &AppState, caller: &Caller, thread_id: &str) -
     )
     .await?;
     tx.commit().await?;
+    attachments::remove_blobs(state, &unreferenced).await;
     Ok(())
 }

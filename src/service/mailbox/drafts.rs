@@ -5,9 +5,10 @@ use crate::domain::ids::DraftId;
 use crate::error::{AppError, AppResult};
 use crate::store::drafts::{self as draft_store, DraftRow};
 
-use super::super::{AppState, Caller};
+use super::super::{attachments, AppState, Caller};
 use super::compose::{prepare_reply, prepare_thread, write_reply, write_thread, ComposeInput};
 use super::{append_event, load_thread};
+use crate::store::attachments as attachment_store;
 
 /// What a draft holds; any part may still be missing or invalid until it is sent.
 #[derive(Debug, Clone, Default)]
@@ -110,6 +111,7 @@ pub async fn create(state: &AppState, caller: &Caller, input: DraftInput) -> App
     let row = row(caller, DraftId::generate().into_string(), &input, now, now);
     let mut tx = state.store.begin().await?;
     draft_store::insert(&mut tx, &row).await?;
+    attachments::hold_for_draft(&mut tx, state, caller, &row.id, &input.attachment_ids).await?;
     append_event(
         &mut tx,
         state,
@@ -147,6 +149,7 @@ pub async fn save(
     if !draft_store::update(&mut tx, &row).await? {
         return Err(AppError::not_found("draft"));
     }
+    attachments::hold_for_draft(&mut tx, state, caller, &row.id, &input.attachment_ids).await?;
     append_event(
         &mut tx,
         state,
@@ -213,6 +216,9 @@ pub async fn delete(state: &AppState, caller: &Caller, id: &str) -> AppResult<()
         .await?
         .ok_or_else(|| AppError::not_found("draft"))?;
     draft_store::delete(&mut tx, &draft.id).await?;
+    // A deleted draft's uploads go with it.
+    let hashes = attachment_store::delete_for_draft(&mut tx, &draft.id).await?;
+    let unreferenced = attachments::release_blobs(&mut tx, hashes).await?;
     append_event(
         &mut tx,
         state,
@@ -223,6 +229,7 @@ pub async fn delete(state: &AppState, caller: &Caller, id: &str) -> AppResult<()
     )
     .await?;
     tx.commit().await?;
+    attachments::remove_blobs(state, &unreferenced).await;
     Ok(())
 }
 
@@ -255,6 +262,7 @@ pub async fn send(state: &AppState, caller: &Caller, id: &str) -> AppResult<(Str
                 thread_id,
                 &draft.body,
                 &draft.attachment_ids,
+                Some(&draft.id),
             )
             .await?;
             drop(conn);
@@ -271,7 +279,8 @@ pub async fn send(state: &AppState, caller: &Caller, id: &str) -> AppResult<(Str
                 body: draft.body.clone(),
                 attachment_ids: draft.attachment_ids.clone(),
             };
-            let prepared = prepare_thread(&mut conn, state, caller, &input).await?;
+            let prepared =
+                prepare_thread(&mut conn, state, caller, &input, Some(&draft.id)).await?;
             drop(conn);
             let mut tx = state.store.begin().await?;
             take(&mut tx, caller, &draft).await?;

@@ -5,10 +5,11 @@ use std::collections::HashMap;
 use crate::domain::mailbox::{check_inactive_client, Group, ReplyPolicy};
 use crate::domain::{Role, Status};
 use crate::error::{AppError, AppResult};
-use crate::store::messages;
 use crate::store::threads::{self, ListedThread, Listing, ParticipantRow};
+use crate::store::{attachments as attachment_store, messages};
 use crate::store::{folders as folder_store, Conn};
 
+use super::super::attachments::AttachmentView;
 use super::super::audit::{record, AuditEntry};
 use super::super::{AppState, Caller};
 use super::{
@@ -33,6 +34,8 @@ pub struct ThreadSummary {
     pub other_recipients: i64,
     pub groups: Vec<String>,
     pub reply_allowed: bool,
+    /// Attachments across the thread's messages.
+    pub attachment_count: i64,
 }
 
 #[derive(Debug, Clone)]
@@ -43,6 +46,7 @@ pub struct MessageView {
     pub body_html: String,
     pub created_at: i64,
     pub can_delete: bool,
+    pub attachments: Vec<AttachmentView>,
 }
 
 #[derive(Debug, Clone)]
@@ -74,6 +78,7 @@ fn summary(
         other_recipients: hidden,
         groups: groups_of(caller, t),
         reply_allowed: t.client_count < 2,
+        attachment_count: 0,
     }
 }
 
@@ -91,7 +96,7 @@ pub async fn view(
     thread_id: &str,
     as_read: bool,
 ) -> AppResult<ThreadView> {
-    let (ctx, rows) = if as_read {
+    let (ctx, rows, files) = if as_read {
         let mut tx = state.store.begin().await?;
         let ctx = load_thread(&mut tx, caller, thread_id).await?;
         if ctx.me().unread != 0 {
@@ -123,13 +128,24 @@ pub async fn view(
         tx.commit().await?;
         let mut conn = state.store.read().await?;
         let rows = messages::for_thread(&mut conn, &ctx.thread.id).await?;
-        (ctx, rows)
+        let files = attachment_store::for_thread(&mut conn, &ctx.thread.id).await?;
+        (ctx, rows, files)
     } else {
         let mut conn = state.store.read().await?;
         let ctx = load_thread(&mut conn, caller, thread_id).await?;
         let rows = messages::for_thread(&mut conn, &ctx.thread.id).await?;
-        (ctx, rows)
+        let files = attachment_store::for_thread(&mut conn, &ctx.thread.id).await?;
+        (ctx, rows, files)
     };
+    let mut files_of: HashMap<String, Vec<AttachmentView>> = HashMap::new();
+    for f in &files {
+        if let Some(message_id) = &f.message_id {
+            files_of
+                .entry(message_id.clone())
+                .or_default()
+                .push(AttachmentView::from(f));
+        }
+    }
     let me = ctx.me().clone();
 
     let is_staff = caller.role().is_staff();
@@ -142,6 +158,7 @@ pub async fn view(
             body_html: m.message.body_html.clone(),
             created_at: m.message.created_at,
             can_delete: is_staff && m.message.sender_id == caller.person.id.as_str(),
+            attachments: files_of.remove(&m.message.id).unwrap_or_default(),
         })
         .collect();
     let reply_refusal = reply_refusal(caller, &ctx);
@@ -152,6 +169,7 @@ pub async fn view(
     };
     let mut summary = summary(caller, &listed, &ctx.participants);
     summary.reply_allowed = reply_refusal.is_none();
+    summary.attachment_count = files.len() as i64;
     Ok(ThreadView {
         summary,
         reply_refusal,
@@ -267,17 +285,23 @@ pub async fn list(
     for p in threads::participants_of(&mut conn, &ids).await? {
         by_thread.entry(p.thread_id.clone()).or_default().push(p);
     }
+    let counts: HashMap<String, i64> = attachment_store::counts_for_threads(&mut conn, &ids)
+        .await?
+        .into_iter()
+        .collect();
     let summaries = rows
         .iter()
         .map(|r| {
-            summary(
+            let mut s = summary(
                 caller,
                 r,
                 by_thread
                     .get(&r.thread.id)
                     .map(Vec::as_slice)
                     .unwrap_or(&[]),
-            )
+            );
+            s.attachment_count = counts.get(&r.thread.id).copied().unwrap_or(0);
+            s
         })
         .collect();
     Ok((summaries, next))

@@ -1,0 +1,219 @@
+//! `/attachments`: streamed multipart uploads and safe downloads.
+
+use chrono::{DateTime, Utc};
+use poem::{Request, RequestBody};
+use poem_openapi::param::Path;
+use poem_openapi::payload::{Binary, Json, ParsePayload, Payload, Response};
+use poem_openapi::registry::{MetaSchema, MetaSchemaRef, Registry};
+use poem_openapi::{ApiResponse, Object, OpenApi};
+
+use crate::clock::to_datetime;
+use crate::domain::attachments::content_disposition;
+use crate::error::{AppError, AppResult};
+use crate::service::attachments::{self as service, bad_multipart, AttachmentView};
+use crate::service::AppState;
+
+use super::{caller, BearerAuth, NoContent};
+
+/// An attachment: what an uploader and a thread's participants see of it.
+#[derive(Debug, Object)]
+pub struct AttachmentOut {
+    pub id: String,
+    /// For display only: cleaned of path separators and control or direction characters.
+    pub name: String,
+    /// In bytes.
+    pub size: i64,
+    /// Decided from the content, not from the name or the declared type.
+    pub content_type: String,
+    /// Hex SHA-256 of the content.
+    pub sha256: String,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<AttachmentView> for AttachmentOut {
+    fn from(a: AttachmentView) -> Self {
+        Self {
+            id: a.id,
+            name: a.name,
+            size: a.size,
+            content_type: a.content_type,
+            sha256: a.sha256,
+            created_at: to_datetime(a.created_at),
+        }
+    }
+}
+
+#[derive(Debug, Object)]
+pub struct UploadedOut {
+    /// In the order the files were sent.
+    pub attachments: Vec<AttachmentOut>,
+}
+
+#[derive(ApiResponse)]
+pub enum Uploaded {
+    /// Stored; pending until a message, reply or draft uses them (`attachment_ids`).
+    #[oai(status = 201)]
+    Created(Json<UploadedOut>),
+}
+
+/// A `multipart/form-data` body read as a stream, never whole.
+pub struct UploadForm(multer::Multipart<'static>);
+
+impl Payload for UploadForm {
+    const CONTENT_TYPE: &'static str = "multipart/form-data";
+
+    fn check_content_type(content_type: &str) -> bool {
+        matches!(content_type.parse::<mime::Mime>(), Ok(m)
+            if m.type_() == mime::MULTIPART && m.subtype() == mime::FORM_DATA)
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        let file = MetaSchema {
+            format: Some("binary"),
+            ..MetaSchema::new("string")
+        };
+        let files = MetaSchema {
+            items: Some(Box::new(MetaSchemaRef::Inline(Box::new(file)))),
+            description: Some(
+                "One or more files (repeat the field), each at most limits.attachment_max_bytes.",
+            ),
+            ..MetaSchema::new("array")
+        };
+        MetaSchemaRef::Inline(Box::new(MetaSchema {
+            properties: vec![("file", MetaSchemaRef::Inline(Box::new(files)))],
+            required: vec!["file"],
+            ..MetaSchema::new("object")
+        }))
+    }
+
+    fn register(_registry: &mut Registry) {}
+}
+
+impl ParsePayload for UploadForm {
+    const IS_REQUIRED: bool = true;
+
+    async fn from_request(request: &Request, body: &mut RequestBody) -> poem::Result<Self> {
+        let content_type = request.content_type().unwrap_or_default();
+        let boundary = multer::parse_boundary(content_type).map_err(bad_multipart)?;
+        let stream = body.take()?.into_bytes_stream();
+        Ok(UploadForm(multer::Multipart::new(stream, boundary)))
+    }
+}
+
+poem_openapi::impl_apirequest_for_payload!(UploadForm,);
+
+pub struct AttachmentsApi(pub AppState);
+
+#[OpenApi(tag = "super::Tag::Mailbox")]
+impl AttachmentsApi {
+    /// Uploads one or more files (form field `file`, repeatable), streamed to disk. Types
+    /// are decided by content against the allow-list; a file over the size limit is
+    /// refused with 413 `attachment_too_large`. All files are kept or none.
+    #[oai(
+        path = "/attachments",
+        method = "post",
+        operation_id = "upload_attachments"
+    )]
+    async fn upload(
+        &self,
+        auth: BearerAuth,
+        req: &Request,
+        form: UploadForm,
+    ) -> AppResult<Uploaded> {
+        let state = &self.0;
+        let caller = caller(state, &auth, req).await?;
+        let mut form = form.0;
+        let mut received = Vec::new();
+        loop {
+            let field = match form.next_field().await {
+                Ok(Some(field)) => field,
+                Ok(None) => break,
+                Err(e) => return Err(bad_multipart(e)),
+            };
+            if field.name() != Some("file") {
+                let name: String = field.name().unwrap_or("").chars().take(40).collect();
+                return Err(AppError::invalid(
+                    "file",
+                    format!(
+                        "Only \"file\" fields are accepted, not {name:?}; nothing was uploaded."
+                    ),
+                ));
+            }
+            if received.len() >= state.config.limits.attachments_per_upload {
+                return Err(AppError::invalid(
+                    "file",
+                    format!(
+                        "At most {} files per upload; nothing was uploaded.",
+                        state.config.limits.attachments_per_upload
+                    ),
+                )
+                .with_code("too_many_files"));
+            }
+            let raw_name = field.file_name().unwrap_or("").to_string();
+            received.push(service::receive(state, received.len(), &raw_name, field).await?);
+        }
+        let views = service::store_uploads(state, &caller, received).await?;
+        Ok(Uploaded::Created(Json(UploadedOut {
+            attachments: views.into_iter().map(Into::into).collect(),
+        })))
+    }
+
+    /// Downloads an attachment: for participants of a thread whose message carries it, and
+    /// for its uploader while pending. Served as a download (`Content-Disposition:
+    /// attachment`, `nosniff`, `sandbox`) after its bytes pass their hash check.
+    #[oai(
+        path = "/attachments/:id",
+        method = "get",
+        operation_id = "download_attachment"
+    )]
+    async fn download(
+        &self,
+        auth: BearerAuth,
+        req: &Request,
+        id: Path<String>,
+    ) -> AppResult<Response<Binary<poem::Body>>> {
+        let caller = caller(&self.0, &auth, req).await?;
+        let (row, file) = service::open(&self.0, &caller, &id.0).await?;
+        let body = poem::Body::from_async_read(file);
+        Ok(Response::new(Binary(body))
+            .header("content-type", row.content_type.as_str())
+            .header("content-disposition", content_disposition(&row.name))
+            .header("x-content-type-options", "nosniff")
+            .header("content-security-policy", "sandbox")
+            .header("cache-control", "no-store"))
+    }
+
+    /// An attachment's details, for the same people who may download it.
+    #[oai(
+        path = "/attachments/:id/info",
+        method = "get",
+        operation_id = "get_attachment"
+    )]
+    async fn info(
+        &self,
+        auth: BearerAuth,
+        req: &Request,
+        id: Path<String>,
+    ) -> AppResult<Json<AttachmentOut>> {
+        let caller = caller(&self.0, &auth, req).await?;
+        Ok(Json(service::get(&self.0, &caller, &id.0).await?.into()))
+    }
+
+    /// Deletes one of your pending uploads. Once a message carries it, an attachment goes
+    /// only with a permanent deletion of its message (409 `attachment_sent`).
+    #[oai(
+        path = "/attachments/:id",
+        method = "delete",
+        operation_id = "delete_attachment"
+    )]
+    async fn delete(
+        &self,
+        auth: BearerAuth,
+        req: &Request,
+        id: Path<String>,
+    ) -> AppResult<NoContent> {
+        let caller = caller(&self.0, &auth, req).await?;
+        service::delete_pending(&self.0, &caller, &id.0).await?;
+        Ok(NoContent::Done)
+    }
+}
