@@ -37,6 +37,7 @@ impl AppState {
             mailer: crate::notify::Mailer::from_config(&config.mail, &config.storage.data_dir)?,
             sms: crate::notify::SmsGateway::from_config(&config.sms)?,
             blobs: crate::blobs::BlobStore::from_config(&config.storage)?,
+            search: crate::search::SearchIndex::new(&config.storage.data_dir),
             hasher: PasswordHasher::new(config.auth.max_concurrent_hashes)?,
             config: Arc::new(config),
             store,
@@ -110,12 +111,29 @@ impl App {
         let state = self.state.clone();
         let janitor = tokio::spawn(janitor(state.clone()));
         let sender = tokio::spawn(crate::notify::worker::run(state.clone()));
+        let stop_indexer = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let indexer = {
+            let (handle, store, search, stop) = (
+                tokio::runtime::Handle::current(),
+                state.store.clone(),
+                state.search.clone(),
+                stop_indexer.clone(),
+            );
+            let pace = crate::search::indexer::Pace::from_config(&state.config.search);
+            std::thread::Builder::new()
+                .name("search-indexer".into())
+                .spawn(move || crate::search::indexer::run(handle, store, search, pace, stop))
+                .context("starting the search indexer")?
+        };
         let routes = routes(&state);
         let result = Server::new_with_acceptor(self.acceptor)
             .run_with_graceful_shutdown(routes, shutdown, Some(Duration::from_secs(10)))
             .await;
         janitor.abort();
         sender.abort();
+        stop_indexer.store(true, std::sync::atomic::Ordering::Relaxed);
+        // The indexer commits what it has and lets go of the index before the pool closes.
+        let _ = tokio::task::spawn_blocking(move || indexer.join()).await;
         state.store.close().await;
         result.context("serving HTTP")
     }

@@ -35,6 +35,9 @@ enum Command {
     Serve,
     /// Apply database migrations and exit.
     Migrate,
+    /// Rebuild the search index from scratch. A running server keeps answering from the
+    /// old index and moves to the new one when it is complete.
+    Reindex,
     /// Administration from a script or a terminal.
     Admin {
         #[command(subcommand)]
@@ -139,6 +142,23 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Admin { command } => admin(command, config).await,
+        Command::Reindex => {
+            let state = offline_state(config).await?;
+            let pace = crate::search::indexer::Pace::from_config(&state.config.search);
+            let (store, root) = (state.store.clone(), state.search.root().to_path_buf());
+            let handle = tokio::runtime::Handle::current();
+            let rebuilt = tokio::task::spawn_blocking(move || {
+                crate::search::indexer::rebuild(&handle, &store, &root, pace)
+            })
+            .await??;
+            state.store.close().await;
+            println!(
+                "search index rebuilt: {} messages in {:.1} s",
+                rebuilt.messages,
+                rebuilt.elapsed.as_secs_f64()
+            );
+            Ok(())
+        }
     }
 }
 

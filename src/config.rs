@@ -29,6 +29,30 @@ pub struct Config {
     pub notifications: NotificationsConfig,
     #[serde(default)]
     pub sms: SmsConfig,
+    #[serde(default)]
+    pub search: SearchConfig,
+}
+
+/// The search index writer's pace.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SearchConfig {
+    /// New messages become searchable within about this many milliseconds (at most 1000).
+    pub commit_interval_ms: u64,
+    /// How often the indexer looks at the event log, in milliseconds.
+    pub poll_interval_ms: u64,
+    /// Memory the index writer may use, in MiB.
+    pub writer_memory_mb: usize,
+}
+
+impl Default for SearchConfig {
+    fn default() -> Self {
+        Self {
+            commit_interval_ms: 500,
+            poll_interval_ms: 100,
+            writer_memory_mb: 64,
+        }
+    }
 }
 
 /// How email leaves: `.eml` files under `<data_dir>/outbox/` (the default, no mail server
@@ -458,6 +482,21 @@ impl Config {
                     "configuration key {key} must be between {min} and {max}, not {value}"
                 ));
             }
+        }
+        if !(10..=1000).contains(&self.search.commit_interval_ms) {
+            return Err(
+                "configuration key search.commit_interval_ms must be between 10 and 1000".into(),
+            );
+        }
+        if !(10..=1000).contains(&self.search.poll_interval_ms) {
+            return Err(
+                "configuration key search.poll_interval_ms must be between 10 and 1000".into(),
+            );
+        }
+        if !(16..=4096).contains(&self.search.writer_memory_mb) {
+            return Err(
+                "configuration key search.writer_memory_mb must be between 16 and 4096".into(),
+            );
         }
         if !(10..=60_000).contains(&self.notifications.poll_interval_ms) {
             return Err(

@@ -11,6 +11,7 @@ pub mod domain;
 pub mod error;
 pub mod metrics;
 pub mod notify;
+pub mod search;
 pub mod service;
 pub mod store;
 pub mod web;

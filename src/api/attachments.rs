@@ -95,12 +95,56 @@ impl ParsePayload for UploadForm {
     async fn from_request(request: &Request, body: &mut RequestBody) -> poem::Result<Self> {
         let content_type = request.content_type().unwrap_or_default();
         let boundary = multer::parse_boundary(content_type).map_err(bad_multipart)?;
-        let stream = body.take()?.into_bytes_stream();
-        Ok(UploadForm(multer::Multipart::new(stream, boundary)))
+        let stream = OneChunkPerPoll {
+            inner: Box::pin(body.take()?.into_bytes_stream()),
+            yielded: false,
+        };
+        // A cap on the whole request, so that nothing (not even a body without boundaries
+        // that multer would buffer) grows without bound.
+        let whole = request
+            .data::<std::sync::Arc<crate::config::Config>>()
+            .map(|c| {
+                (c.limits.attachments_per_upload as u64 + 1)
+                    * (c.limits.attachment_max_bytes + 64 * 1024)
+            })
+            .unwrap_or(u64::MAX);
+        let constraints =
+            multer::Constraints::new().size_limit(multer::SizeLimit::new().whole_stream(whole));
+        Ok(UploadForm(multer::Multipart::with_constraints(
+            stream,
+            boundary,
+            constraints,
+        )))
     }
 }
 
 poem_openapi::impl_apirequest_for_payload!(UploadForm,);
+
+/// Hands multer one chunk per poll. multer reads its input until it would block, so on a
+/// fast connection it would otherwise pull megabytes into its buffer ahead of the file
+/// being written; this keeps what is in memory per upload to a chunk or two.
+struct OneChunkPerPoll<S> {
+    inner: std::pin::Pin<Box<S>>,
+    yielded: bool,
+}
+
+impl<S: futures_util::Stream> futures_util::Stream for OneChunkPerPoll<S> {
+    type Item = S::Item;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        if self.yielded {
+            self.yielded = false;
+            cx.waker().wake_by_ref();
+            return std::task::Poll::Pending;
+        }
+        let next = self.inner.as_mut().poll_next(cx);
+        self.yielded = matches!(next, std::task::Poll::Ready(Some(_)));
+        next
+    }
+}
 
 pub struct AttachmentsApi(pub AppState);
 

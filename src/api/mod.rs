@@ -13,6 +13,7 @@ mod me;
 pub(crate) mod password_resets;
 
 mod people;
+mod search;
 mod sessions;
 mod threads;
 
@@ -76,6 +77,7 @@ pub type Apis = (
     drafts::DraftsApi,
     chart::ChartApi,
     password_resets::PasswordResetsApi,
+    search::SearchApi,
 );
 
 pub fn service(state: &AppState) -> OpenApiService<Apis, ()> {
@@ -93,6 +95,7 @@ pub fn service(state: &AppState) -> OpenApiService<Apis, ()> {
             drafts::DraftsApi(state.clone()),
             chart::ChartApi(state.clone()),
             password_resets::PasswordResetsApi(state.clone()),
+            search::SearchApi(state.clone()),
         ),
         "Confide",
         env!("CARGO_PKG_VERSION"),

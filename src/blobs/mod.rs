@@ -94,10 +94,19 @@ impl BlobStore {
         let temp_dir = storage.data_dir.join("tmp");
         std::fs::create_dir_all(&temp_dir)
             .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", temp_dir.display()))?;
-        // Whatever an earlier process left half-written is of no use to anyone.
+        // Whatever a process left half-written over a day ago is of no use to anyone (a
+        // younger file may belong to another server sharing this directory).
         if let Ok(entries) = std::fs::read_dir(&temp_dir) {
             for entry in entries.flatten() {
-                let _ = std::fs::remove_file(entry.path());
+                let old = entry
+                    .metadata()
+                    .and_then(|m| m.modified())
+                    .ok()
+                    .and_then(|t| t.elapsed().ok())
+                    .is_some_and(|age| age > std::time::Duration::from_secs(86_400));
+                if old {
+                    let _ = std::fs::remove_file(entry.path());
+                }
             }
         }
         let backend = if storage.attachments.is_empty() {
@@ -196,8 +205,15 @@ impl BlobStore {
                     .expect("a blob path has a parent")
                     .to_owned();
                 let source = temp.path().to_owned();
+                let root = root.clone();
                 tokio::task::spawn_blocking(move || -> io::Result<()> {
-                    std::fs::create_dir_all(&dir)?;
+                    if !dir.is_dir() {
+                        std::fs::create_dir_all(&dir)?;
+                        // New directories must survive a crash too.
+                        for d in [dir.parent().unwrap_or(&root), root.as_path()] {
+                            std::fs::File::open(d)?.sync_all()?;
+                        }
+                    }
                     if source.exists() {
                         std::fs::rename(&source, &target)?;
                         std::fs::File::open(&dir)?.sync_all()?;
@@ -324,14 +340,24 @@ async fn upload(store: &dyn ObjectStore, path: &ObjectPath, source: &Path) -> io
     let upload = store.put_multipart(path).await.map_err(to_io)?;
     let mut writer = WriteMultipart::new_with_chunk_size(upload, PART_BYTES);
     let mut buf = vec![0u8; 256 * 1024];
-    loop {
-        let n = file.read(&mut buf).await?;
-        if n == 0 {
-            break;
+    let written = async {
+        loop {
+            let n = file.read(&mut buf).await?;
+            if n == 0 {
+                break;
+            }
+            writer.wait_for_capacity(1).await.map_err(to_io)?;
+            writer.write(&buf[..n]);
         }
-        writer.wait_for_capacity(1).await.map_err(to_io)?;
-        writer.write(&buf[..n]);
+        io::Result::Ok(())
     }
-    writer.finish().await.map_err(to_io)?;
-    Ok(())
+    .await;
+    match written {
+        Ok(()) => writer.finish().await.map(|_| ()).map_err(to_io),
+        Err(e) => {
+            // No half-finished multipart upload is left in the bucket.
+            let _ = writer.abort().await;
+            Err(e)
+        }
+    }
 }

@@ -8,6 +8,7 @@ pub mod markdown;
 pub mod password;
 pub mod people;
 pub mod role;
+pub mod search;
 pub mod values;
 
 pub use ids::{PersonId, PracticeId, SessionId};

@@ -110,7 +110,10 @@ where
         .temp_file()
         .await
         .map_err(io_error("creating an upload's temporary file"))?;
-    let mut writer = tokio::io::BufWriter::with_capacity(256 * 1024, file);
+    let mut file = file;
+    // tokio buffers up to 2 MiB per file by default; 20 uploads at once would hold 40 MiB.
+    file.set_max_buf_size(128 * 1024);
+    let mut writer = tokio::io::BufWriter::with_capacity(128 * 1024, file);
     let mut hasher = Sha256::new();
     let mut size: u64 = 0;
     let mut head: Vec<u8> = Vec::new();
@@ -214,11 +217,41 @@ pub async fn store_uploads(
             .await
             .map_err(io_error("storing an upload"))?;
     }
+    let stored = record_uploads(state, caller, &files).await;
+    if stored.is_err() {
+        // Bytes staged or renamed into place for this upload but recorded by nothing go.
+        let mut orphans = Vec::new();
+        for f in &files {
+            let mut tx = state.store.begin().await?;
+            store::insert_blob_if_missing(&mut tx, &f.sha256, f.size as i64, state.now()).await?;
+            tx.commit().await?;
+            orphans.push(f.sha256.clone());
+        }
+        remove_blobs(state, &orphans).await;
+    }
+    stored
+}
+
+async fn record_uploads(
+    state: &AppState,
+    caller: &Caller,
+    files: &[Received],
+) -> AppResult<Vec<AttachmentView>> {
     let now = state.now();
     let mut tx = state.store.begin().await?;
+    // Blob rows are locked in one order (by hash) everywhere, so that two uploads or an
+    // upload and a deletion cannot deadlock.
+    let mut hashes: Vec<(&str, i64)> = files
+        .iter()
+        .map(|f| (f.sha256.as_str(), f.size as i64))
+        .collect();
+    hashes.sort();
+    hashes.dedup();
+    for (sha256, size) in hashes {
+        store::upsert_blob(&mut tx, sha256, size, now).await?;
+    }
     let mut views = Vec::with_capacity(files.len());
-    for f in &files {
-        store::upsert_blob(&mut tx, &f.sha256, f.size as i64, now).await?;
+    for f in files {
         state
             .blobs
             .ensure(&f.sha256, &f.temp)
@@ -304,7 +337,10 @@ pub async fn attach(
     message_id: &str,
     thread_id: &str,
 ) -> AppResult<()> {
-    for (i, id) in ids.iter().enumerate() {
+    // Rows are updated in one order (by id), so that concurrent sends cannot deadlock.
+    let mut order: Vec<(usize, &String)> = ids.iter().enumerate().collect();
+    order.sort_by(|a, b| a.1.cmp(b.1));
+    for (i, id) in order {
         let done = store::attach_to_message(
             conn,
             id,
@@ -346,7 +382,11 @@ pub async fn release_blobs(conn: &mut Conn, hashes: Vec<String>) -> AppResult<Ve
     let mut hashes = hashes;
     hashes.sort();
     hashes.dedup();
-    Ok(store::mark_unreferenced(conn, &hashes).await?)
+    let mut marked = Vec::new();
+    for chunk in hashes.chunks(500) {
+        marked.extend(store::mark_unreferenced(conn, chunk).await?);
+    }
+    Ok(marked)
 }
 
 /// Removes the bytes of marked blobs that are still unreferenced. Each goes in its own
@@ -362,6 +402,9 @@ pub async fn remove_blobs(state: &AppState, hashes: &[String]) {
                     .delete(sha256)
                     .await
                     .map_err(io_error("removing stored attachment bytes"))?;
+            } else {
+                // Marked while a new upload took it up again: in use after all.
+                store::unmark_if_referenced(&mut tx, sha256).await?;
             }
             tx.commit().await?;
             AppResult::Ok(())
@@ -378,11 +421,18 @@ pub async fn remove_blobs(state: &AppState, hashes: &[String]) {
 /// the bytes of every blob still marked for removal.
 pub async fn sweep(state: &AppState) -> AppResult<usize> {
     let before = state.now() - state.config.limits.pending_attachment_hours * 3_600_000;
-    let mut tx = state.store.begin().await?;
-    let hashes = store::delete_unused_before(&mut tx, before).await?;
-    let expired = hashes.len();
-    release_blobs(&mut tx, hashes).await?;
-    tx.commit().await?;
+    let mut expired = 0;
+    loop {
+        let mut tx = state.store.begin().await?;
+        let hashes = store::delete_unused_before(&mut tx, before, 500).await?;
+        let n = hashes.len();
+        expired += n;
+        release_blobs(&mut tx, hashes).await?;
+        tx.commit().await?;
+        if n < 500 {
+            break;
+        }
+    }
     loop {
         let marked = {
             let mut conn = state.store.read().await?;
@@ -468,7 +518,17 @@ pub async fn open(
             Ok(_) => None,
             Err(e) => return Err(io_error("reading an attachment")(e)),
         },
-        Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            // Deleted meanwhile (with its message)? Then it is simply gone.
+            let mut conn = state.store.read().await?;
+            if store::find(&mut conn, caller.practice_id(), &row.id)
+                .await?
+                .is_none()
+            {
+                return Err(AppError::not_found("attachment"));
+            }
+            None
+        }
         Err(e) => return Err(io_error("opening an attachment")(e)),
     };
     let mut tx = state.store.begin().await?;

@@ -10,6 +10,7 @@ pub mod notifications;
 pub mod password_resets;
 pub mod people;
 pub mod practices;
+pub mod search;
 pub mod seed;
 pub mod sessions;
 pub mod throttle;
@@ -40,6 +41,8 @@ pub struct AppState {
     pub mailer: crate::notify::Mailer,
     /// Where attachment bytes live.
     pub blobs: crate::blobs::BlobStore,
+    /// The search index (kept current by the indexer thread while serving).
+    pub search: crate::search::SearchIndex,
     pub sms: Option<crate::notify::SmsGateway>,
 }
 

@@ -251,14 +251,48 @@ pub async fn delete_for_draft(conn: &mut Conn, draft_id: &str) -> Result<Vec<Str
 pub async fn delete_unused_before(
     conn: &mut Conn,
     before: i64,
+    limit: i64,
 ) -> Result<Vec<String>, sqlx::Error> {
     sqlx::query_scalar(
-        "DELETE FROM attachments WHERE message_id IS NULL AND draft_id IS NULL \
-         AND pending_since < $1 RETURNING sha256",
+        "DELETE FROM attachments WHERE id IN (SELECT id FROM attachments WHERE message_id IS NULL \
+         AND draft_id IS NULL AND pending_since < $1 ORDER BY id LIMIT $2) RETURNING sha256",
     )
     .bind(before)
+    .bind(limit)
     .fetch_all(conn)
     .await
+}
+
+/// Records a blob as about to be removed unless a row exists (bytes stored for an upload
+/// that then failed).
+pub async fn insert_blob_if_missing(
+    conn: &mut Conn,
+    sha256: &str,
+    size: i64,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO blobs (sha256, size, deleting, created_at) VALUES ($1, $2, 1, $3) \
+         ON CONFLICT (sha256) DO NOTHING",
+    )
+    .bind(sha256)
+    .bind(size)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Takes back a removal mark from a blob that something references again.
+pub async fn unmark_if_referenced(conn: &mut Conn, sha256: &str) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE blobs SET deleting = 0 WHERE sha256 = $1 AND deleting = 1 AND EXISTS \
+         (SELECT 1 FROM attachments a WHERE a.sha256 = blobs.sha256)",
+    )
+    .bind(sha256)
+    .execute(conn)
+    .await?;
+    Ok(())
 }
 
 /// Marks those of `hashes` that nothing references any more for removal; returns them.

@@ -12,6 +12,7 @@ pub mod messages;
 pub mod notifications;
 pub mod people;
 pub mod practices;
+pub mod search;
 pub mod sessions;
 pub mod sign_in_attempts;
 pub mod threads;

@@ -230,6 +230,28 @@ async fn assert_nothing_stored(app: &TestApp) {
         .map(|e| e.path())
         .collect();
     assert!(left.is_empty(), "temporary files left: {left:?}");
+    if let Some(bucket) = app
+        .state
+        .config
+        .storage
+        .attachments
+        .strip_prefix("s3://")
+        .and_then(|rest| rest.split('/').next())
+    {
+        let listing = reqwest::get(format!(
+            "http://127.0.0.1:{}/{bucket}",
+            moto().unwrap().port
+        ))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+        assert!(
+            !listing.contains("<Key>"),
+            "objects left in the bucket: {listing}"
+        );
+    }
     let stored = app.db.data_dir().join("attachments");
     if stored.exists() {
         let files = walk(&stored);
@@ -660,14 +682,16 @@ async fn downloads_only_for_participants_and_the_uploader(app: TestApp, _store: 
     // Another practice's people cannot use it either.
     let other = app.create_practice("elm").await;
     let stranger = app.person(&other, Role::Provider, "Sam Stranger").await;
+    let their_client = app.person(&other, Role::Client, "Tia Client").await;
     let (status, used) = app
         .post(
             "/api/v1/threads",
             &stranger,
-            json!({"to": [user(&c.client)], "subject": "x", "body": "Trying someone else's file.", "attachment_ids": [id]}),
+            json!({"to": [user(&their_client)], "subject": "x", "body": "Trying someone else's file.", "attachment_ids": [id]}),
         )
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{used}");
+    assert_eq!(used["code"], "attachment_not_found", "{used}");
 
     send_with(&app, &c.provider, &[user(&c.client)], &[&id]).await;
     let resp = download(&app, &c.client, &id).await;

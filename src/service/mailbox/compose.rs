@@ -401,7 +401,20 @@ pub async fn compose(
             return replay(found);
         }
     }
-    let (thread_id, message_id) = write_thread(&mut tx, state, caller, &prepared).await?;
+    let (thread_id, message_id) = match write_thread(&mut tx, state, caller, &prepared).await {
+        Ok(ids) => ids,
+        Err(e) if e.code == "attachment_not_found" && idempotency_key.is_some() => {
+            // A concurrent retry of this send took the uploads first: answer with its result.
+            drop(tx);
+            let key = idempotency_key.unwrap_or_default();
+            let mut conn = state.store.read().await?;
+            return match idempotency::find(&mut conn, caller.person.id.as_str(), key).await? {
+                Some(found) => replay(found),
+                None => Err(e),
+            };
+        }
+        Err(e) => return Err(e),
+    };
     if let Some(key) = idempotency_key {
         let stored = idempotency::insert(
             &mut tx,

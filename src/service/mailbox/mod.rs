@@ -129,8 +129,13 @@ fn hides(viewer: Role, role: Role) -> bool {
 
 /// The sender of a message as the viewer may see them.
 pub fn sender_ref(viewer: &Caller, m: &MessageWithSender) -> PersonRef {
-    let role: Role = m.sender_role.parse().unwrap_or(Role::Client);
-    if m.message.sender_id != viewer.person.id.as_str() && hides(viewer.role(), role) {
+    sender_ref_of(viewer, &m.message.sender_id, &m.sender_name, &m.sender_role)
+}
+
+/// [`sender_ref`] from the sender's id, name and role.
+pub fn sender_ref_of(viewer: &Caller, sender_id: &str, name: &str, role: &str) -> PersonRef {
+    let role: Role = role.parse().unwrap_or(Role::Client);
+    if sender_id != viewer.person.id.as_str() && hides(viewer.role(), role) {
         return PersonRef {
             id: String::new(),
             name: "Another recipient".into(),
@@ -138,8 +143,8 @@ pub fn sender_ref(viewer: &Caller, m: &MessageWithSender) -> PersonRef {
         };
     }
     PersonRef {
-        id: m.message.sender_id.clone(),
-        name: m.sender_name.clone(),
+        id: sender_id.to_string(),
+        name: name.to_string(),
         role: Some(role),
     }
 }

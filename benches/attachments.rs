@@ -1,0 +1,313 @@
+//! Attachment upload benchmark (issue 4): 20 concurrent uploads of distinct 10 MiB files
+//! through the HTTP API to the release `confide` binary (its own process, SQLite, local
+//! attachment directory), next to a baseline that copies the same 20 files to the same disk
+//! with the same durability (each file synced) at the same concurrency, in the same run.
+//! Also the server's resident-memory growth (VmHWM after the uploads minus VmRSS before).
+//!
+//! Run: `cargo bench --bench attachments` (options: `--rounds N`, default 5).
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+const PASSWORD: &str = "violet-harbor-quantum-88";
+const FILES: usize = 20;
+const SIZE: usize = 10 * 1024 * 1024;
+
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Server {
+    fn command(data_dir: &Path) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_confide"));
+        cmd.env("CONFIDE_CONFIG", data_dir.join("none.toml"))
+            .env("CONFIDE__SERVER__BIND", "127.0.0.1:0")
+            .env("CONFIDE__STORAGE__DATA_DIR", data_dir)
+            .env("CONFIDE__LOG__LEVEL", "warn");
+        cmd
+    }
+
+    fn start(data_dir: &Path) -> Server {
+        std::fs::write(data_dir.join("none.toml"), "").unwrap();
+        let mut setup = Self::command(data_dir)
+            .args([
+                "admin",
+                "create-practice",
+                "--slug",
+                "bench",
+                "--name",
+                "Bench",
+                "--admin-email",
+                "admin@bench.example",
+                "--admin-name",
+                "Avery Admin",
+                "--password-stdin",
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("create practice");
+        setup
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(format!("{PASSWORD}\n").as_bytes())
+            .unwrap();
+        assert!(setup.wait().unwrap().success(), "create-practice failed");
+        let mut child = Self::command(data_dir)
+            .arg("serve")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start confide");
+        let stdout = child.stdout.take().unwrap();
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).unwrap();
+        let base = line.trim().rsplit(' ').next().unwrap().to_string();
+        Server { child, base }
+    }
+
+    fn status_mb(&self, key: &str) -> f64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default();
+        status
+            .lines()
+            .find(|l| l.starts_with(key))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|kb| kb.parse::<f64>().ok())
+            .map(|kb| kb / 1024.0)
+            .unwrap_or(f64::NAN)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// 20 distinct text files of exactly 10 MiB (text is on the default allow-list).
+fn make_sources(dir: &Path, round: usize) -> Vec<PathBuf> {
+    (0..FILES)
+        .map(|i| {
+            let path = dir.join(format!("source-{round}-{i}.txt"));
+            let mut bytes = vec![0u8; SIZE];
+            let mut x: u64 = rand::random();
+            for b in bytes.iter_mut() {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                *b = b'a' + (x % 26) as u8;
+            }
+            std::fs::write(&path, &bytes).unwrap();
+            path
+        })
+        .collect()
+}
+
+/// The baseline: the same files copied to the same disk, each synced, 20 at once.
+async fn plain_copy(sources: &[PathBuf], target: &Path) -> Duration {
+    std::fs::create_dir_all(target).unwrap();
+    let started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for (i, source) in sources.iter().enumerate() {
+        let (source, dest) = (source.clone(), target.join(format!("copy-{i}")));
+        tasks.spawn(async move {
+            tokio::fs::copy(&source, &dest).await.unwrap();
+            tokio::fs::File::open(&dest)
+                .await
+                .unwrap()
+                .sync_all()
+                .await
+                .unwrap();
+        });
+    }
+    while let Some(r) = tasks.join_next().await {
+        r.unwrap();
+    }
+    started.elapsed()
+}
+
+/// A second baseline: the same copy through user space (read and write with a 64 KiB
+/// buffer, then sync), as a plain program would do it.
+async fn plain_copy_userspace(sources: &[PathBuf], target: &Path) -> Duration {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    std::fs::create_dir_all(target).unwrap();
+    let started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for (i, source) in sources.iter().enumerate() {
+        let (source, dest) = (source.clone(), target.join(format!("user-{i}")));
+        tasks.spawn(async move {
+            let mut from = tokio::fs::File::open(&source).await.unwrap();
+            let mut to = tokio::fs::File::create(&dest).await.unwrap();
+            let mut buf = vec![0u8; 64 * 1024];
+            loop {
+                let n = from.read(&mut buf).await.unwrap();
+                if n == 0 {
+                    break;
+                }
+                to.write_all(&buf[..n]).await.unwrap();
+            }
+            to.sync_all().await.unwrap();
+        });
+    }
+    while let Some(r) = tasks.join_next().await {
+        r.unwrap();
+    }
+    started.elapsed()
+}
+
+/// 20 concurrent uploads, each streamed from its file.
+async fn api_uploads(
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+    sources: &[PathBuf],
+) -> Duration {
+    let started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for source in sources {
+        let (http, url, token, source) = (
+            http.clone(),
+            format!("{base}/api/v1/attachments"),
+            token.to_string(),
+            source.clone(),
+        );
+        tasks.spawn(async move {
+            let file = tokio::fs::File::open(&source).await.unwrap();
+            let stream = tokio_util::io::ReaderStream::with_capacity(file, 64 * 1024);
+            let part = reqwest::multipart::Part::stream_with_length(
+                reqwest::Body::wrap_stream(stream),
+                SIZE as u64,
+            )
+            .file_name("notes.txt")
+            .mime_str("text/plain")
+            .unwrap();
+            let form = reqwest::multipart::Form::new().part("file", part);
+            let resp = http
+                .post(url)
+                .bearer_auth(token)
+                .multipart(form)
+                .send()
+                .await
+                .unwrap();
+            let status = resp.status();
+            let body: Value = resp.json().await.unwrap();
+            assert_eq!(status, reqwest::StatusCode::CREATED, "{body}");
+        });
+    }
+    while let Some(r) = tasks.join_next().await {
+        r.unwrap();
+    }
+    started.elapsed()
+}
+
+fn mb_per_s(d: Duration) -> f64 {
+    (FILES * SIZE) as f64 / 1_048_576.0 / d.as_secs_f64()
+}
+
+#[tokio::main]
+async fn main() {
+    let mut rounds = 5;
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        if a == "--rounds" {
+            rounds = args
+                .next()
+                .and_then(|v| v.parse().ok())
+                .expect("--rounds N");
+        }
+    }
+    // Under target/, so that the copy, the sources and the server share one disk.
+    let root = tempfile::Builder::new()
+        .prefix("confide-bench-attachments-")
+        .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
+        .unwrap();
+    let data_dir = root.path().join("data");
+    std::fs::create_dir_all(&data_dir).unwrap();
+    let server = Server::start(&data_dir);
+    let http = reqwest::Client::new();
+    let signed_in: Value = http
+        .post(format!("{}/api/v1/sessions", server.base))
+        .json(&json!({"practice": "bench", "email": "admin@bench.example", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = signed_in["token"].as_str().expect("token").to_string();
+
+    // Warm-up: one small upload, so that the baseline memory includes a served request.
+    let warm = root.path().join("warm.txt");
+    std::fs::write(&warm, b"warm-up\n").unwrap();
+    let form = reqwest::multipart::Form::new().part(
+        "file",
+        reqwest::multipart::Part::bytes(b"warm-up file\n".to_vec()).file_name("w.txt"),
+    );
+    let resp = http
+        .post(format!("{}/api/v1/attachments", server.base))
+        .bearer_auth(&token)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), reqwest::StatusCode::CREATED);
+    let rss_before = server.status_mb("VmRSS:");
+
+    println!(
+        "{FILES} concurrent uploads of {} MiB each, {rounds} rounds (SQLite, local directory)",
+        SIZE / 1_048_576
+    );
+    println!("round  copy MB/s  user-space copy MB/s  API MB/s  ratio (copy)  ratio (user-space)");
+    let mut ratios = Vec::new();
+    let mut copies = Vec::new();
+    let mut apis = Vec::new();
+    let mut users = Vec::new();
+    let mut user_ratios = Vec::new();
+    for round in 0..rounds {
+        let sources = make_sources(root.path(), round);
+        let copy = plain_copy(&sources, &root.path().join(format!("copies-{round}"))).await;
+        let user =
+            plain_copy_userspace(&sources, &root.path().join(format!("copies-{round}"))).await;
+        let api = api_uploads(&http, &server.base, &token, &sources).await;
+        let (c, u, a) = (mb_per_s(copy), mb_per_s(user), mb_per_s(api));
+        println!(
+            "{round:>5}  {c:>9.1}  {u:>20.1}  {a:>8.1}  {:>12.2}  {:>18.2}",
+            a / c,
+            a / u
+        );
+        users.push(u);
+        user_ratios.push(a / u);
+        copies.push(c);
+        apis.push(a);
+        ratios.push(a / c);
+        for s in sources {
+            std::fs::remove_file(s).unwrap();
+        }
+        std::fs::remove_dir_all(root.path().join(format!("copies-{round}"))).unwrap();
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        v[v.len() / 2]
+    };
+    let peak = server.status_mb("VmHWM:");
+    println!(
+        "median: copy {:.1} MB/s, user-space copy {:.1} MB/s, API {:.1} MB/s; ratio {:.2} to the copy, {:.2} to the user-space copy (goal >= 0.50)",
+        median(&mut copies),
+        median(&mut users),
+        median(&mut apis),
+        median(&mut ratios),
+        median(&mut user_ratios)
+    );
+    println!(
+        "server memory: {rss_before:.1} MB resident before, {peak:.1} MB peak after; growth {:.1} MB (goal < 64 MB)",
+        peak - rss_before
+    );
+}

@@ -1,0 +1,332 @@
+//! The one writer: follows the event log into the index, and rebuilds it from scratch.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tantivy::{IndexWriter, TantivyDocument, Term};
+use tokio::runtime::Handle;
+
+use super::{
+    create_index, read_current, remove_stale, switch_current, Fields, Payload, SearchIndex,
+    SCHEMA_VERSION,
+};
+use crate::domain::Role;
+use crate::store::search::{self as store, EventRow, MessageDoc};
+use crate::store::Store;
+
+/// How the indexer paces itself (from `[search]`).
+#[derive(Debug, Clone, Copy)]
+pub struct Pace {
+    pub poll: Duration,
+    pub commit: Duration,
+    pub writer_bytes: usize,
+}
+
+impl Pace {
+    pub fn from_config(c: &crate::config::SearchConfig) -> Pace {
+        Pace {
+            poll: Duration::from_millis(c.poll_interval_ms),
+            commit: Duration::from_millis(c.commit_interval_ms),
+            writer_bytes: c.writer_memory_mb * 1024 * 1024,
+        }
+    }
+}
+
+/// How long a hole in the event log (a PostgreSQL transaction that took a sequence number
+/// but has not committed) is waited for before it is taken to be a rollback.
+const GAP_WAIT: Duration = Duration::from_secs(5);
+/// Events re-read after a rebuild, to cover transactions in flight while it scanned.
+const REBUILD_OVERLAP: i64 = 1000;
+const BATCH: i64 = 1000;
+
+fn hidden_from_clients(role: &str) -> bool {
+    matches!(
+        role.parse::<Role>(),
+        Ok(Role::Client | Role::ExternalAgent) | Err(_)
+    )
+}
+
+/// Index documents for messages, with their threads' participants and attachment names.
+async fn documents(
+    store: &Store,
+    fields: &Fields,
+    rows: &[MessageDoc],
+) -> anyhow::Result<Vec<(String, TantivyDocument)>> {
+    let mut thread_ids: Vec<String> = rows.iter().map(|r| r.thread_id.clone()).collect();
+    thread_ids.sort();
+    thread_ids.dedup();
+    let message_ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+    let mut conn = store.read().await?;
+    let mut participants = Vec::new();
+    for chunk in thread_ids.chunks(500) {
+        participants.extend(store::participants(&mut conn, chunk).await?);
+    }
+    let mut files = Vec::new();
+    for chunk in message_ids.chunks(500) {
+        files.extend(store::attachment_names(&mut conn, chunk).await?);
+    }
+    let mut docs = Vec::with_capacity(rows.len());
+    for r in rows {
+        let mut doc = TantivyDocument::default();
+        doc.add_text(fields.message_id, &r.id);
+        doc.add_text(fields.thread_id, &r.thread_id);
+        doc.add_text(fields.practice_id, &r.practice_id);
+        doc.add_text(fields.from_id, &r.sender_id);
+        doc.add_text(fields.subject, &r.subject);
+        doc.add_text(fields.body, crate::domain::markdown::plain_text(&r.body));
+        doc.add_text(fields.from_name, &r.sender_name);
+        if !hidden_from_clients(&r.sender_role) {
+            doc.add_text(fields.from_name_public, &r.sender_name);
+        }
+        for (_, person_id, name, role) in participants.iter().filter(|p| p.0 == r.thread_id) {
+            doc.add_text(fields.reader, person_id);
+            if person_id != &r.sender_id {
+                doc.add_text(fields.to_id, person_id);
+                doc.add_text(fields.to_name, name);
+                if !hidden_from_clients(role) {
+                    doc.add_text(fields.to_name_public, name);
+                }
+            }
+        }
+        let mut any_file = false;
+        for (_, name) in files.iter().filter(|f| f.0 == r.id) {
+            doc.add_text(fields.attachment_name, name);
+            any_file = true;
+        }
+        if any_file {
+            doc.add_text(fields.has_attachment, "yes");
+        }
+        doc.add_i64(fields.created_at, r.created_at);
+        docs.push((r.id.clone(), doc));
+    }
+    Ok(docs)
+}
+
+fn commit(writer: &mut IndexWriter, seq: i64) -> anyhow::Result<()> {
+    let payload = serde_json::to_string(&Payload {
+        schema: SCHEMA_VERSION,
+        seq,
+    })?;
+    let mut prepared = writer.prepare_commit()?;
+    prepared.set_payload(&payload);
+    prepared.commit()?;
+    Ok(())
+}
+
+/// What a rebuild did.
+#[derive(Debug, Clone)]
+pub struct Rebuilt {
+    pub messages: usize,
+    pub elapsed: Duration,
+    pub name: String,
+}
+
+/// Builds a whole new index from the messages in the database, then makes it current.
+/// Searches keep using the old one until the server sees the switch.
+pub fn rebuild(handle: &Handle, store: &Store, root: &Path, pace: Pace) -> anyhow::Result<Rebuilt> {
+    let started = Instant::now();
+    let (name, index) = create_index(root)?;
+    let (_, fields) = super::schema();
+    let mut writer: IndexWriter = index.writer(pace.writer_bytes)?;
+    let resume = handle.block_on(async {
+        let mut conn = store.read().await?;
+        anyhow::Ok((store::max_event_seq(&mut conn).await? - REBUILD_OVERLAP).max(0))
+    })?;
+    let mut after = String::new();
+    let mut messages = 0;
+    loop {
+        let rows = handle.block_on(async {
+            let mut conn = store.read().await?;
+            anyhow::Ok(store::message_docs_after(&mut conn, &after, 2000).await?)
+        })?;
+        let Some(last) = rows.last() else { break };
+        after = last.id.clone();
+        for (_, doc) in handle.block_on(documents(store, &fields, &rows))? {
+            writer.add_document(doc)?;
+        }
+        messages += rows.len();
+    }
+    commit(&mut writer, resume)?;
+    writer.wait_merging_threads()?;
+    switch_current(root, &name)?;
+    Ok(Rebuilt {
+        messages,
+        elapsed: started.elapsed(),
+        name,
+    })
+}
+
+enum Op {
+    Add(String),
+    DeleteMessage(String),
+    DeleteThread(String),
+}
+
+struct Follower {
+    active: Arc<super::Active>,
+    writer: IndexWriter,
+    /// The last event applied.
+    cursor: i64,
+    /// The last sequence committed.
+    committed: i64,
+    last_commit: Instant,
+    gap: Option<(i64, Instant)>,
+}
+
+impl Follower {
+    /// Reads the next events (stopping at a fresh hole in the sequence) and applies them.
+    /// Returns how many were read.
+    fn step(&mut self, handle: &Handle, store: &Store) -> anyhow::Result<usize> {
+        let events: Vec<EventRow> = handle.block_on(async {
+            let mut conn = store.read().await?;
+            anyhow::Ok(store::events_after(&mut conn, self.cursor, BATCH).await?)
+        })?;
+        let mut ops = Vec::new();
+        let mut expected = self.cursor + 1;
+        let mut last = self.cursor;
+        for e in &events {
+            if e.seq != expected {
+                match self.gap {
+                    Some((at, since)) if at == expected && since.elapsed() >= GAP_WAIT => {
+                        self.gap = None;
+                    }
+                    Some((at, _)) if at == expected => break,
+                    _ => {
+                        self.gap = Some((expected, Instant::now()));
+                        break;
+                    }
+                }
+            }
+            match (e.kind.as_str(), &e.message_id, &e.thread_id) {
+                ("message_sent", Some(m), _) => ops.push(Op::Add(m.clone())),
+                ("message_deleted", Some(m), _) => ops.push(Op::DeleteMessage(m.clone())),
+                ("thread_deleted", _, Some(t)) => ops.push(Op::DeleteThread(t.clone())),
+                _ => {}
+            }
+            last = e.seq;
+            expected = e.seq + 1;
+        }
+        let adds: Vec<String> = ops
+            .iter()
+            .filter_map(|o| match o {
+                Op::Add(id) => Some(id.clone()),
+                _ => None,
+            })
+            .collect();
+        let fields = self.active.fields;
+        let docs = handle.block_on(async {
+            let mut conn = store.read().await?;
+            let mut rows = Vec::new();
+            for chunk in adds.chunks(500) {
+                rows.extend(store::message_docs(&mut conn, chunk).await?);
+            }
+            drop(conn);
+            documents(store, &fields, &rows).await
+        })?;
+        for op in ops {
+            match op {
+                Op::Add(id) => {
+                    self.writer
+                        .delete_term(Term::from_field_text(fields.message_id, &id));
+                    // A message deleted meanwhile is simply not there any more.
+                    if let Some((_, doc)) = docs.iter().find(|(m, _)| *m == id) {
+                        self.writer.add_document(doc.clone())?;
+                    }
+                }
+                Op::DeleteMessage(id) => {
+                    self.writer
+                        .delete_term(Term::from_field_text(fields.message_id, &id));
+                }
+                Op::DeleteThread(id) => {
+                    self.writer
+                        .delete_term(Term::from_field_text(fields.thread_id, &id));
+                }
+            }
+        }
+        self.cursor = last;
+        Ok(events.len())
+    }
+
+    fn commit_if_due(&mut self, interval: Duration, force: bool) -> anyhow::Result<()> {
+        if self.cursor != self.committed && (force || self.last_commit.elapsed() >= interval) {
+            commit(&mut self.writer, self.cursor)?;
+            self.active.reader.reload()?;
+            self.committed = self.cursor;
+            self.last_commit = Instant::now();
+        }
+        Ok(())
+    }
+}
+
+/// Runs the indexer until `stop` is set: opens (or rebuilds) the current index, follows
+/// the event log, and moves to a new directory when a rebuild switches `CURRENT`.
+pub fn run(handle: Handle, store: Store, search: SearchIndex, pace: Pace, stop: Arc<AtomicBool>) {
+    let root = search.root().to_path_buf();
+    let mut follower: Option<Follower> = None;
+    let mut last_error: Option<Instant> = None;
+    while !stop.load(Ordering::Relaxed) {
+        let outcome = (|| -> anyhow::Result<bool> {
+            let on_disk = read_current(&root);
+            let stale = match &follower {
+                Some(f) => on_disk.as_deref() != Some(f.active.name.as_str()),
+                None => true,
+            };
+            if stale {
+                if let Some(mut f) = follower.take() {
+                    let _ = f.commit_if_due(Duration::ZERO, true);
+                }
+                let active = match search.open_current() {
+                    Some(a) => a,
+                    None => {
+                        let rebuilt = rebuild(&handle, &store, &root, pace)?;
+                        tracing::info!(
+                            messages = rebuilt.messages,
+                            elapsed_ms = rebuilt.elapsed.as_millis() as u64,
+                            "search index rebuilt"
+                        );
+                        search.open_current().ok_or_else(|| {
+                            anyhow::anyhow!("the rebuilt search index cannot be opened")
+                        })?
+                    }
+                };
+                let seq = active.payload().map(|p| p.seq).unwrap_or(0);
+                let writer = active.index.writer(pace.writer_bytes)?;
+                remove_stale(&root, &active.name);
+                search.set_active(active.clone());
+                follower = Some(Follower {
+                    active,
+                    writer,
+                    cursor: seq,
+                    committed: seq,
+                    last_commit: Instant::now(),
+                    gap: None,
+                });
+            }
+            let f = follower.as_mut().expect("set above");
+            let read = f.step(&handle, &store)?;
+            // Catching up after a start: commit as soon as the backlog is read.
+            let caught_up = read < BATCH as usize;
+            f.commit_if_due(pace.commit, stale && caught_up)?;
+            Ok(read as i64 == BATCH)
+        })();
+        match outcome {
+            Ok(true) => continue,
+            Ok(false) => {}
+            Err(e) => {
+                // Once a minute at most, so that a dead database does not flood the log.
+                if last_error.is_none_or(|t| t.elapsed() > Duration::from_secs(60)) {
+                    tracing::warn!(error = %format!("{e:#}"), "search indexer failed; retrying");
+                    last_error = Some(Instant::now());
+                }
+                follower = None;
+                std::thread::sleep(Duration::from_secs(1));
+            }
+        }
+        std::thread::sleep(pace.poll);
+    }
+    if let Some(mut f) = follower {
+        let _ = f.commit_if_due(Duration::ZERO, true);
+    }
+}

@@ -1,0 +1,201 @@
+//! Turning a parsed query into a tantivy query for one searcher, and running it.
+
+use chrono::{NaiveDate, NaiveTime};
+use tantivy::collector::TopDocs;
+use tantivy::query::{
+    AllQuery, BooleanQuery, BoostQuery, EmptyQuery, Occur, PhraseQuery, Query, RangeQuery,
+    TermQuery,
+};
+use tantivy::schema::{Field, IndexRecordOption, Value};
+use tantivy::{Order, Searcher, TantivyDocument, Term};
+
+use super::{analyzer, Active, Fields};
+use crate::domain::search::{Clause, Query as Parsed, Text};
+
+/// Who searches: their id, practice, and whether they may only know staff by name.
+pub struct Viewer<'a> {
+    pub person_id: &'a str,
+    /// The searcher's own name (a client may find their own messages by it).
+    pub name: &'a str,
+    pub practice_id: &'a str,
+    pub is_client: bool,
+}
+
+fn tokens(text: &str) -> Vec<String> {
+    let mut analyzer = analyzer();
+    let mut stream = analyzer.token_stream(text);
+    let mut out = Vec::new();
+    while stream.advance() {
+        out.push(stream.token().text.clone());
+    }
+    out
+}
+
+/// The text in one field: a term, or a phrase for several words.
+fn in_field(field: Field, words: &[String]) -> Box<dyn Query> {
+    if words.len() == 1 {
+        Box::new(TermQuery::new(
+            Term::from_field_text(field, &words[0]),
+            IndexRecordOption::WithFreqsAndPositions,
+        ))
+    } else {
+        Box::new(PhraseQuery::new(
+            words
+                .iter()
+                .map(|w| Term::from_field_text(field, w))
+                .collect(),
+        ))
+    }
+}
+
+fn any_of(parts: Vec<Box<dyn Query>>) -> Box<dyn Query> {
+    Box::new(BooleanQuery::new(
+        parts.into_iter().map(|q| (Occur::Should, q)).collect(),
+    ))
+}
+
+fn term(field: Field, value: &str) -> Box<dyn Query> {
+    Box::new(TermQuery::new(
+        Term::from_field_text(field, value),
+        IndexRecordOption::Basic,
+    ))
+}
+
+/// A name clause: for a client only names they may know, or their own.
+fn name_clause(
+    public: Field,
+    all: Field,
+    own_id: Field,
+    viewer: &Viewer,
+    words: &[String],
+) -> Box<dyn Query> {
+    if viewer.is_client {
+        let own = tokens(viewer.name);
+        if words.iter().all(|w| own.contains(w)) {
+            any_of(vec![
+                in_field(public, words),
+                term(own_id, viewer.person_id),
+            ])
+        } else {
+            in_field(public, words)
+        }
+    } else {
+        in_field(all, words)
+    }
+}
+
+fn day_start(day: NaiveDate) -> i64 {
+    day.and_time(NaiveTime::MIN).and_utc().timestamp_millis()
+}
+
+fn text_clause(
+    f: &Fields,
+    viewer: &Viewer,
+    clause: &Clause,
+    text: &Text,
+) -> Option<Box<dyn Query>> {
+    let words = tokens(&text.text);
+    if words.is_empty() {
+        return None;
+    }
+    Some(match clause {
+        Clause::Any(_) => {
+            let sender = if viewer.is_client {
+                f.from_name_public
+            } else {
+                f.from_name
+            };
+            any_of(vec![
+                Box::new(BoostQuery::new(in_field(f.subject, &words), 2.0)),
+                in_field(f.body, &words),
+                in_field(sender, &words),
+                in_field(f.attachment_name, &words),
+            ])
+        }
+        Clause::From(_) if text.text == "me" && !text.phrase => term(f.from_id, viewer.person_id),
+        Clause::To(_) if text.text == "me" && !text.phrase => term(f.to_id, viewer.person_id),
+        Clause::From(_) => name_clause(f.from_name_public, f.from_name, f.from_id, viewer, &words),
+        Clause::To(_) => name_clause(f.to_name_public, f.to_name, f.to_id, viewer, &words),
+        Clause::Subject(_) => in_field(f.subject, &words),
+        _ => return None,
+    })
+}
+
+/// The tantivy query for a parsed query, always limited to the viewer's practice and the
+/// messages of threads they take part in. Folder and read state are not in the index:
+/// the caller filters them against the database.
+pub fn build(f: &Fields, viewer: &Viewer, parsed: &Parsed) -> Box<dyn Query> {
+    let mut clauses: Vec<(Occur, Box<dyn Query>)> = vec![
+        (Occur::Must, term(f.practice_id, viewer.practice_id)),
+        (Occur::Must, term(f.reader, viewer.person_id)),
+    ];
+    for t in &parsed.terms {
+        let q: Option<Box<dyn Query>> = match &t.clause {
+            c @ (Clause::Any(text)
+            | Clause::From(text)
+            | Clause::To(text)
+            | Clause::Subject(text)) => {
+                // Punctuation alone matches nothing.
+                Some(text_clause(f, viewer, c, text).unwrap_or_else(|| Box::new(EmptyQuery)))
+            }
+            Clause::HasAttachment => Some(term(f.has_attachment, "yes")),
+            Clause::Before(day) => Some(Box::new(RangeQuery::new(
+                std::ops::Bound::Unbounded,
+                std::ops::Bound::Excluded(Term::from_field_i64(f.created_at, day_start(*day))),
+            ))),
+            Clause::After(day) => Some(Box::new(RangeQuery::new(
+                std::ops::Bound::Included(Term::from_field_i64(f.created_at, day_start(*day))),
+                std::ops::Bound::Unbounded,
+            ))),
+            Clause::In(_) | Clause::Unread(_) => None,
+        };
+        if let Some(q) = q {
+            clauses.push((
+                if t.negated {
+                    Occur::MustNot
+                } else {
+                    Occur::Must
+                },
+                q,
+            ));
+        }
+    }
+    if clauses.iter().all(|(o, _)| *o != Occur::Must) {
+        clauses.push((Occur::Must, Box::new(AllQuery)));
+    }
+    Box::new(BooleanQuery::new(clauses))
+}
+
+/// A page of candidates: (message id, score), best first (or newest first when nothing in
+/// the query ranks by text), starting at `offset`.
+pub fn run(
+    active: &Active,
+    searcher: &Searcher,
+    query: &dyn Query,
+    by_relevance: bool,
+    offset: usize,
+    limit: usize,
+) -> tantivy::Result<Vec<(String, f32)>> {
+    let f = &active.fields;
+    let top = TopDocs::with_limit(limit).and_offset(offset);
+    let addresses: Vec<(f32, tantivy::DocAddress)> = if by_relevance {
+        searcher.search(query, &top)?
+    } else {
+        searcher
+            .search(
+                query,
+                &top.order_by_fast_field::<i64>("created_at", Order::Desc),
+            )?
+            .into_iter()
+            .map(|(at, addr)| (at as f32 * 0.0, addr))
+            .collect()
+    };
+    let mut out = Vec::with_capacity(addresses.len());
+    for (score, addr) in addresses {
+        let doc: TantivyDocument = searcher.doc(addr)?;
+        if let Some(id) = doc.get_first(f.message_id).and_then(|v| v.as_str()) {
+            out.push((id.to_string(), score));
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,233 @@
+//! Searching one's own mailbox. The index narrows the candidates (practice, threads the
+//! searcher takes part in, the words and operators); every candidate is then re-checked
+//! against the database, which also applies folder and read state, before it is shown.
+
+use poem::http::StatusCode;
+use tantivy::snippet::SnippetGenerator;
+
+use crate::domain::search::{parse, Query};
+use crate::error::{AppError, AppResult};
+use crate::search::query::{self, Viewer};
+use crate::store::folders as folder_store;
+use crate::store::search::{self as store, VisibleHit};
+
+use super::audit::{record, AuditEntry};
+use super::mailbox::read::{resolve_folder, FolderRef};
+use super::mailbox::{sender_ref_of, PersonRef};
+use super::{AppState, Caller};
+
+#[derive(Debug, Clone)]
+pub struct Hit {
+    pub thread_id: String,
+    pub message_id: String,
+    pub subject: String,
+    /// The best passage of the body, HTML-escaped, matches in `<b>…</b>`.
+    pub snippet: String,
+    pub sender: PersonRef,
+    pub created_at: i64,
+    pub score: f32,
+}
+
+/// Candidates taken from the index at a time, and at most per request.
+const BATCH: usize = 50;
+const SCAN_MAX: usize = 1000;
+
+fn bad_cursor() -> AppError {
+    AppError::invalid("cursor", "cursor is not one this server handed out.")
+}
+
+fn decode_cursor(cursor: Option<&str>) -> AppResult<usize> {
+    let Some(c) = cursor else { return Ok(0) };
+    let bytes = data_encoding::BASE64URL_NOPAD
+        .decode(c.as_bytes())
+        .map_err(|_| bad_cursor())?;
+    let text = String::from_utf8(bytes).map_err(|_| bad_cursor())?;
+    let offset: usize = text
+        .strip_prefix("o:")
+        .and_then(|n| n.parse().ok())
+        .ok_or_else(bad_cursor)?;
+    if offset > 100_000 {
+        return Err(bad_cursor());
+    }
+    Ok(offset)
+}
+
+fn encode_cursor(offset: usize) -> String {
+    data_encoding::BASE64URL_NOPAD.encode(format!("o:{offset}").as_bytes())
+}
+
+/// The folder an `in:` names: a system folder, sent, team:<group>, or a folder of the
+/// caller's by id or by name.
+async fn folder_of(state: &AppState, caller: &Caller, name: &str) -> AppResult<FolderRef> {
+    let mut conn = state.store.read().await?;
+    let unknown = || {
+        AppError::invalid(
+            "q",
+            format!(
+                "q: in: names no folder of yours called {:?}",
+                name.chars().take(60).collect::<String>()
+            ),
+        )
+        .with_code("invalid_query")
+    };
+    match resolve_folder(&mut conn, caller, name).await {
+        Ok(f) => Ok(f),
+        Err(e) if e.status == StatusCode::NOT_FOUND => {
+            let wanted = name.to_lowercase();
+            folder_store::list(&mut conn, caller.person.id.as_str())
+                .await?
+                .into_iter()
+                .find(|f| f.name.to_lowercase() == wanted)
+                .map(|f| FolderRef::Custom(f.id))
+                .ok_or_else(unknown)
+        }
+        Err(_) => Err(unknown()),
+    }
+}
+
+fn keep(hit: &VisibleHit, folder: &Option<FolderRef>, unread: Option<bool>) -> bool {
+    let in_folder = match folder {
+        None => true,
+        Some(FolderRef::System(name)) => hit.folder == *name,
+        Some(FolderRef::Custom(id)) => hit.folder == *id,
+        Some(FolderRef::Sent) => hit.has_sent != 0,
+        Some(FolderRef::Team(g)) => hit.via_group.as_deref() == Some(g.as_str()),
+    };
+    in_folder && unread.is_none_or(|u| (hit.unread != 0) == u)
+}
+
+/// Searches the caller's mailbox; returns a page of hits and the next cursor. The search
+/// is audited (that it happened, and by whom), never the query.
+#[tracing::instrument(skip_all)]
+pub async fn search(
+    state: &AppState,
+    caller: &Caller,
+    q: &str,
+    cursor: Option<&str>,
+    limit: usize,
+) -> AppResult<(Vec<Hit>, Option<String>)> {
+    let parsed: Query =
+        parse(q).map_err(|e| AppError::invalid("q", e.message).with_code(e.code))?;
+    let mut offset = decode_cursor(cursor)?;
+    let limit = limit.clamp(1, 50);
+    let folder = match parsed.folder() {
+        Some(name) => Some(folder_of(state, caller, name).await?),
+        None => None,
+    };
+    let unread = parsed.unread();
+    let active = state.search.active().ok_or_else(|| {
+        AppError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "search_unavailable",
+            "The search index is being built; please try again in a moment.",
+        )
+    })?;
+    let viewer = Viewer {
+        person_id: caller.person.id.as_str(),
+        name: &caller.person.name,
+        practice_id: caller.practice_id(),
+        is_client: caller.role() == crate::domain::Role::Client,
+    };
+    let tantivy_query = query::build(&active.fields, &viewer, &parsed);
+    let searcher = active.reader.searcher();
+    let by_relevance = parsed.has_text();
+    let mut snippets = SnippetGenerator::create(&searcher, &*tantivy_query, active.fields.body)
+        .map_err(|e| AppError::internal(anyhow::Error::new(e).context("preparing snippets")))?;
+    snippets.set_max_num_chars(200);
+
+    let mut hits = Vec::new();
+    let mut scanned = 0;
+    let mut next = None;
+    'pages: while scanned < SCAN_MAX {
+        let candidates = tokio::task::block_in_place(|| {
+            query::run(
+                &active,
+                &searcher,
+                &*tantivy_query,
+                by_relevance,
+                offset,
+                BATCH,
+            )
+        })
+        .map_err(|e| AppError::internal(anyhow::Error::new(e).context("searching")))?;
+        let ids: Vec<String> = candidates.iter().map(|(id, _)| id.clone()).collect();
+        let confirmed = {
+            let mut conn = state.store.read().await?;
+            store::visible(
+                &mut conn,
+                caller.practice_id(),
+                caller.person.id.as_str(),
+                &ids,
+            )
+            .await?
+        };
+        for (i, (id, score)) in candidates.iter().enumerate() {
+            let Some(hit) = confirmed.iter().find(|h| &h.id == id) else {
+                continue;
+            };
+            if !keep(hit, &folder, unread) {
+                continue;
+            }
+            let text = crate::domain::markdown::plain_text(&hit.body);
+            let mut snippet = snippets.snippet(&text).to_html();
+            if snippet.is_empty() {
+                let start: String = text.chars().take(200).collect();
+                snippet = html_escape(&start);
+            }
+            hits.push(Hit {
+                thread_id: hit.thread_id.clone(),
+                message_id: hit.id.clone(),
+                subject: hit.subject.clone(),
+                snippet,
+                sender: sender_ref_of(caller, &hit.sender_id, &hit.sender_name, &hit.sender_role),
+                created_at: hit.created_at,
+                score: *score,
+            });
+            if hits.len() == limit {
+                if i + 1 < candidates.len() || candidates.len() == BATCH {
+                    next = Some(encode_cursor(offset + i + 1));
+                }
+                break 'pages;
+            }
+        }
+        scanned += candidates.len();
+        offset += candidates.len();
+        if candidates.len() < BATCH {
+            break;
+        }
+        if scanned >= SCAN_MAX {
+            // Rare filters over many matches: hand back a cursor to go on from here.
+            next = Some(encode_cursor(offset));
+        }
+    }
+    let mut tx = state.store.begin().await?;
+    record(
+        &mut tx,
+        state,
+        caller,
+        AuditEntry {
+            action: "search",
+            object_type: None,
+            object_id: None,
+            outcome: "success",
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok((hits, next))
+}
+
+fn html_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}

@@ -1,0 +1,165 @@
+//! What the search index is built from, and the re-check of its results.
+
+use sqlx::FromRow;
+
+use super::{placeholders, Conn};
+
+/// An event the indexer follows.
+#[derive(Debug, Clone, FromRow)]
+pub struct EventRow {
+    pub seq: i64,
+    pub kind: String,
+    pub thread_id: Option<String>,
+    pub message_id: Option<String>,
+}
+
+pub async fn events_after(
+    conn: &mut Conn,
+    seq: i64,
+    limit: i64,
+) -> Result<Vec<EventRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT seq, kind, thread_id, message_id FROM events WHERE seq > $1 ORDER BY seq LIMIT $2",
+    )
+    .bind(seq)
+    .bind(limit)
+    .fetch_all(conn)
+    .await
+}
+
+pub async fn max_event_seq(conn: &mut Conn) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT CAST(COALESCE(MAX(seq), 0) AS BIGINT) FROM events")
+        .fetch_one(conn)
+        .await
+}
+
+/// A message with what its index document needs.
+#[derive(Debug, Clone, FromRow)]
+pub struct MessageDoc {
+    pub id: String,
+    pub thread_id: String,
+    pub practice_id: String,
+    pub sender_id: String,
+    pub body: String,
+    pub created_at: i64,
+    pub subject: String,
+    pub sender_name: String,
+    pub sender_role: String,
+}
+
+const DOC_SELECT: &str =
+    "SELECT m.id, m.thread_id, m.practice_id, m.sender_id, m.body, m.created_at, \
+     t.subject, pe.name AS sender_name, pe.role AS sender_role FROM messages m \
+     JOIN threads t ON t.id = m.thread_id JOIN people pe ON pe.id = m.sender_id";
+
+pub async fn message_docs(conn: &mut Conn, ids: &[String]) -> Result<Vec<MessageDoc>, sqlx::Error> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!(
+        "{DOC_SELECT} WHERE m.id IN ({})",
+        placeholders(1, ids.len())
+    );
+    let mut q = sqlx::query_as(&sql);
+    for id in ids {
+        q = q.bind(id);
+    }
+    q.fetch_all(conn).await
+}
+
+/// A page of every message, by id, after `after` (for a full rebuild).
+pub async fn message_docs_after(
+    conn: &mut Conn,
+    after: &str,
+    limit: i64,
+) -> Result<Vec<MessageDoc>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "{DOC_SELECT} WHERE m.id > $1 ORDER BY m.id LIMIT $2"
+    ))
+    .bind(after)
+    .bind(limit)
+    .fetch_all(conn)
+    .await
+}
+
+/// (thread id, person id, name, role) of the participants of `thread_ids`.
+pub async fn participants(
+    conn: &mut Conn,
+    thread_ids: &[String],
+) -> Result<Vec<(String, String, String, String)>, sqlx::Error> {
+    if thread_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!(
+        "SELECT p.thread_id, p.person_id, pe.name, pe.role FROM thread_participants p \
+         JOIN people pe ON pe.id = p.person_id WHERE p.thread_id IN ({})",
+        placeholders(1, thread_ids.len())
+    );
+    let mut q = sqlx::query_as(&sql);
+    for id in thread_ids {
+        q = q.bind(id);
+    }
+    q.fetch_all(conn).await
+}
+
+/// (message id, file name) of the attachments of `message_ids`.
+pub async fn attachment_names(
+    conn: &mut Conn,
+    message_ids: &[String],
+) -> Result<Vec<(String, String)>, sqlx::Error> {
+    if message_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!(
+        "SELECT message_id, name FROM attachments WHERE message_id IN ({})",
+        placeholders(1, message_ids.len())
+    );
+    let mut q = sqlx::query_as(&sql);
+    for id in message_ids {
+        q = q.bind(id);
+    }
+    q.fetch_all(conn).await
+}
+
+/// A search hit as the database confirms it: the message exists, in the searcher's
+/// practice, in a thread still in the searcher's mailbox.
+#[derive(Debug, Clone, FromRow)]
+pub struct VisibleHit {
+    pub id: String,
+    pub thread_id: String,
+    pub sender_id: String,
+    pub body: String,
+    pub created_at: i64,
+    pub subject: String,
+    pub sender_name: String,
+    pub sender_role: String,
+    pub folder: String,
+    pub unread: i64,
+    pub has_sent: i64,
+    pub via_group: Option<String>,
+}
+
+pub async fn visible(
+    conn: &mut Conn,
+    practice_id: &str,
+    person_id: &str,
+    message_ids: &[String],
+) -> Result<Vec<VisibleHit>, sqlx::Error> {
+    if message_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!(
+        "SELECT m.id, m.thread_id, m.sender_id, m.body, m.created_at, t.subject, \
+         pe.name AS sender_name, pe.role AS sender_role, p.folder, p.unread, p.has_sent, p.via_group \
+         FROM messages m JOIN threads t ON t.id = m.thread_id \
+         JOIN people pe ON pe.id = m.sender_id \
+         JOIN thread_participants p ON p.thread_id = m.thread_id AND p.person_id = $2 \
+         WHERE m.practice_id = $1 AND p.folder <> 'removed' AND m.id IN ({})",
+        placeholders(3, message_ids.len())
+    );
+    let mut q = sqlx::query_as(&sql).bind(practice_id).bind(person_id);
+    for id in message_ids {
+        q = q.bind(id);
+    }
+    q.fetch_all(conn).await
+}
