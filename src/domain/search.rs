@@ -47,13 +47,15 @@ pub struct Query {
 
 impl Query {
     /// Whether anything in the query ranks by text (otherwise newest first is the order).
+    /// `from:me` and `to:me` name a person, not text.
     pub fn has_text(&self) -> bool {
         self.terms.iter().any(|t| {
             !t.negated
-                && matches!(
-                    t.clause,
-                    Clause::Any(_) | Clause::From(_) | Clause::To(_) | Clause::Subject(_)
-                )
+                && match &t.clause {
+                    Clause::Any(_) | Clause::Subject(_) => true,
+                    Clause::From(text) | Clause::To(text) => text.phrase || text.text != "me",
+                    _ => false,
+                }
         })
     }
 
@@ -344,5 +346,10 @@ mod tests {
         assert!(!q.has_text());
         assert_eq!(q.unread(), Some(true));
         assert_eq!(parse("-is:unread x").unwrap().unread(), Some(false));
+        // Oneself is a person, not text: such results come newest first.
+        assert!(!parse("from:me").unwrap().has_text());
+        assert!(!parse("to:me has:attachment").unwrap().has_text());
+        assert!(parse("from:pat").unwrap().has_text());
+        assert!(parse("from:\"me\"").unwrap().has_text());
     }
 }

@@ -1,5 +1,6 @@
 //! The one writer: follows the event log into the index, and rebuilds it from scratch.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -59,14 +60,23 @@ async fn documents(
     thread_ids.dedup();
     let message_ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
     let mut conn = store.read().await?;
-    let mut participants = Vec::new();
+    // Grouped by thread and by message: a rebuild batch spans thousands of threads.
+    let mut participants: HashMap<String, Vec<(String, String, String)>> = HashMap::new();
     for chunk in thread_ids.chunks(500) {
-        participants.extend(store::participants(&mut conn, chunk).await?);
+        for (thread, person, name, role) in store::participants(&mut conn, chunk).await? {
+            participants
+                .entry(thread)
+                .or_default()
+                .push((person, name, role));
+        }
     }
-    let mut files = Vec::new();
+    let mut files: HashMap<String, Vec<String>> = HashMap::new();
     for chunk in message_ids.chunks(500) {
-        files.extend(store::attachment_names(&mut conn, chunk).await?);
+        for (message, name) in store::attachment_names(&mut conn, chunk).await? {
+            files.entry(message).or_default().push(name);
+        }
     }
+    drop(conn);
     let mut docs = Vec::with_capacity(rows.len());
     for r in rows {
         let mut doc = TantivyDocument::default();
@@ -80,7 +90,7 @@ async fn documents(
         if !hidden_from_clients(&r.sender_role) {
             doc.add_text(fields.from_name_public, &r.sender_name);
         }
-        for (_, person_id, name, role) in participants.iter().filter(|p| p.0 == r.thread_id) {
+        for (person_id, name, role) in participants.get(&r.thread_id).into_iter().flatten() {
             doc.add_text(fields.reader, person_id);
             if person_id != &r.sender_id {
                 doc.add_text(fields.to_id, person_id);
@@ -90,12 +100,11 @@ async fn documents(
                 }
             }
         }
-        let mut any_file = false;
-        for (_, name) in files.iter().filter(|f| f.0 == r.id) {
+        let names = files.get(&r.id).map(Vec::as_slice).unwrap_or_default();
+        for name in names {
             doc.add_text(fields.attachment_name, name);
-            any_file = true;
         }
-        if any_file {
+        if !names.is_empty() {
             doc.add_text(fields.has_attachment, "yes");
         }
         doc.add_i64(fields.created_at, r.created_at);
@@ -134,15 +143,15 @@ pub fn rebuild(handle: &Handle, store: &Store, root: &Path, pace: Pace) -> anyho
         let mut conn = store.read().await?;
         anyhow::Ok((store::max_event_seq(&mut conn).await? - REBUILD_OVERLAP).max(0))
     })?;
-    let mut after = String::new();
+    let mut after = (String::new(), -1);
     let mut messages = 0;
     loop {
         let rows = handle.block_on(async {
             let mut conn = store.read().await?;
-            anyhow::Ok(store::message_docs_after(&mut conn, &after, 2000).await?)
+            anyhow::Ok(store::message_docs_after(&mut conn, &after.0, after.1, 2000).await?)
         })?;
         let Some(last) = rows.last() else { break };
-        after = last.id.clone();
+        after = (last.thread_id.clone(), last.seq);
         for (_, doc) in handle.block_on(documents(store, &fields, &rows))? {
             writer.add_document(doc)?;
         }

@@ -101,11 +101,15 @@ pub struct Payload {
 }
 
 impl Active {
-    fn open(root: &Path, name: &str) -> anyhow::Result<Active> {
+    /// Opens the index directory `name` under `root` (as another process may, to read).
+    pub fn open(root: &Path, name: &str) -> anyhow::Result<Active> {
         let dir = root.join(name);
-        let index = Index::open_in_dir(&dir)
+        let mut index = Index::open_in_dir(&dir)
             .with_context(|| format!("opening the search index {}", dir.display()))?;
         index.tokenizers().register(ANALYZER, analyzer());
+        // A query searches the index's segments side by side.
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
+        index.set_multithread_executor(threads)?;
         let (_, fields) = schema();
         let reader = index
             .reader_builder()

@@ -3,8 +3,8 @@
 use chrono::{NaiveDate, NaiveTime};
 use tantivy::collector::TopDocs;
 use tantivy::query::{
-    AllQuery, BooleanQuery, BoostQuery, EmptyQuery, Occur, PhraseQuery, Query, RangeQuery,
-    TermQuery,
+    AllQuery, BooleanQuery, BoostQuery, ConstScoreQuery, EmptyQuery, Occur, PhraseQuery, Query,
+    RangeQuery, TermQuery,
 };
 use tantivy::schema::{Field, IndexRecordOption, Value};
 use tantivy::{Order, Searcher, TantivyDocument, Term};
@@ -54,10 +54,15 @@ fn any_of(parts: Vec<Box<dyn Query>>) -> Box<dyn Query> {
     ))
 }
 
+/// An exact value (an id, a flag): it filters and adds nothing to the ranking, so it is
+/// not scored.
 fn term(field: Field, value: &str) -> Box<dyn Query> {
-    Box::new(TermQuery::new(
-        Term::from_field_text(field, value),
-        IndexRecordOption::Basic,
+    Box::new(ConstScoreQuery::new(
+        Box::new(TermQuery::new(
+            Term::from_field_text(field, value),
+            IndexRecordOption::Basic,
+        )),
+        0.0,
     ))
 }
 

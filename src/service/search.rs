@@ -28,7 +28,8 @@ pub struct Hit {
     pub score: f32,
 }
 
-/// Candidates taken from the index at a time, and at most per request.
+/// Candidates taken from the index at a time after the first page's worth, and at most
+/// per request.
 const BATCH: usize = 50;
 const SCAN_MAX: usize = 1000;
 
@@ -138,6 +139,8 @@ pub async fn search(
     let mut hits = Vec::new();
     let mut scanned = 0;
     let mut next = None;
+    // A page's worth first: most candidates pass the re-check.
+    let mut batch = limit;
     'pages: while scanned < SCAN_MAX {
         let candidates = tokio::task::block_in_place(|| {
             query::run(
@@ -146,7 +149,7 @@ pub async fn search(
                 &*tantivy_query,
                 by_relevance,
                 offset,
-                BATCH,
+                batch,
             )
         })
         .map_err(|e| AppError::internal(anyhow::Error::new(e).context("searching")))?;
@@ -184,7 +187,7 @@ pub async fn search(
                 score: *score,
             });
             if hits.len() == limit {
-                if i + 1 < candidates.len() || candidates.len() == BATCH {
+                if i + 1 < candidates.len() || candidates.len() == batch {
                     next = Some(encode_cursor(offset + i + 1));
                 }
                 break 'pages;
@@ -192,9 +195,10 @@ pub async fn search(
         }
         scanned += candidates.len();
         offset += candidates.len();
-        if candidates.len() < BATCH {
+        if candidates.len() < batch {
             break;
         }
+        batch = BATCH;
         if scanned >= SCAN_MAX {
             // Rare filters over many matches: hand back a cursor to go on from here.
             next = Some(encode_cursor(offset));

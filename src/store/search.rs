@@ -38,6 +38,7 @@ pub async fn max_event_seq(conn: &mut Conn) -> Result<i64, sqlx::Error> {
 pub struct MessageDoc {
     pub id: String,
     pub thread_id: String,
+    pub seq: i64,
     pub practice_id: String,
     pub sender_id: String,
     pub body: String,
@@ -48,7 +49,7 @@ pub struct MessageDoc {
 }
 
 const DOC_SELECT: &str =
-    "SELECT m.id, m.thread_id, m.practice_id, m.sender_id, m.body, m.created_at, \
+    "SELECT m.id, m.thread_id, m.seq, m.practice_id, m.sender_id, m.body, m.created_at, \
      t.subject, pe.name AS sender_name, pe.role AS sender_role FROM messages m \
      JOIN threads t ON t.id = m.thread_id JOIN people pe ON pe.id = m.sender_id";
 
@@ -67,16 +68,20 @@ pub async fn message_docs(conn: &mut Conn, ids: &[String]) -> Result<Vec<Message
     q.fetch_all(conn).await
 }
 
-/// A page of every message, by id, after `after` (for a full rebuild).
+/// A page of every message after (`thread_id`, `seq`), in that order (for a full rebuild:
+/// a page then spans few threads, whose participants are read once).
 pub async fn message_docs_after(
     conn: &mut Conn,
-    after: &str,
+    thread_id: &str,
+    seq: i64,
     limit: i64,
 ) -> Result<Vec<MessageDoc>, sqlx::Error> {
     sqlx::query_as(&format!(
-        "{DOC_SELECT} WHERE m.id > $1 ORDER BY m.id LIMIT $2"
+        "{DOC_SELECT} WHERE m.thread_id >= $1 AND (m.thread_id > $1 OR m.seq > $2) \
+         ORDER BY m.thread_id, m.seq LIMIT $3"
     ))
-    .bind(after)
+    .bind(thread_id)
+    .bind(seq)
     .bind(limit)
     .fetch_all(conn)
     .await
@@ -123,7 +128,7 @@ pub async fn attachment_names(
 
 /// A search hit as the database confirms it: the message exists, in the searcher's
 /// practice, in a thread still in the searcher's mailbox.
-#[derive(Debug, Clone, FromRow)]
+#[derive(Debug, Clone)]
 pub struct VisibleHit {
     pub id: String,
     pub thread_id: String,
@@ -139,6 +144,29 @@ pub struct VisibleHit {
     pub via_group: Option<String>,
 }
 
+#[derive(FromRow)]
+struct HitMessage {
+    id: String,
+    thread_id: String,
+    sender_id: String,
+    body: String,
+    created_at: i64,
+    subject: String,
+    sender_name: String,
+    sender_role: String,
+}
+
+#[derive(FromRow)]
+struct HitPlace {
+    thread_id: String,
+    folder: String,
+    unread: i64,
+    has_sent: i64,
+    via_group: Option<String>,
+}
+
+/// Two primary-key lookups joined here: as one join, both SQLite and PostgreSQL preferred
+/// to walk every thread the searcher takes part in (100,000 of them for a busy provider).
 pub async fn visible(
     conn: &mut Conn,
     practice_id: &str,
@@ -150,16 +178,51 @@ pub async fn visible(
     }
     let sql = format!(
         "SELECT m.id, m.thread_id, m.sender_id, m.body, m.created_at, t.subject, \
-         pe.name AS sender_name, pe.role AS sender_role, p.folder, p.unread, p.has_sent, p.via_group \
+         pe.name AS sender_name, pe.role AS sender_role \
          FROM messages m JOIN threads t ON t.id = m.thread_id \
          JOIN people pe ON pe.id = m.sender_id \
-         JOIN thread_participants p ON p.thread_id = m.thread_id AND p.person_id = $2 \
-         WHERE m.practice_id = $1 AND p.folder <> 'removed' AND m.id IN ({})",
-        placeholders(3, message_ids.len())
+         WHERE m.id IN ({}) AND m.practice_id = $1",
+        placeholders(2, message_ids.len())
     );
-    let mut q = sqlx::query_as(&sql).bind(practice_id).bind(person_id);
+    let mut q = sqlx::query_as(&sql).bind(practice_id);
     for id in message_ids {
         q = q.bind(id);
     }
-    q.fetch_all(conn).await
+    let messages: Vec<HitMessage> = q.fetch_all(&mut *conn).await?;
+    let mut threads: Vec<&str> = messages.iter().map(|m| m.thread_id.as_str()).collect();
+    threads.sort_unstable();
+    threads.dedup();
+    if threads.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!(
+        "SELECT thread_id, folder, unread, has_sent, via_group FROM thread_participants \
+         WHERE thread_id IN ({}) AND person_id = $1 AND folder <> 'removed'",
+        placeholders(2, threads.len())
+    );
+    let mut q = sqlx::query_as(&sql).bind(person_id);
+    for t in &threads {
+        q = q.bind(*t);
+    }
+    let places: Vec<HitPlace> = q.fetch_all(&mut *conn).await?;
+    Ok(messages
+        .into_iter()
+        .filter_map(|m| {
+            let place = places.iter().find(|p| p.thread_id == m.thread_id)?;
+            Some(VisibleHit {
+                id: m.id,
+                thread_id: m.thread_id,
+                sender_id: m.sender_id,
+                body: m.body,
+                created_at: m.created_at,
+                subject: m.subject,
+                sender_name: m.sender_name,
+                sender_role: m.sender_role,
+                folder: place.folder.clone(),
+                unread: place.unread,
+                has_sent: place.has_sent,
+                via_group: place.via_group.clone(),
+            })
+        })
+        .collect())
 }

@@ -91,6 +91,7 @@ async fn upload_pdf(app: &TestApp, who: &Session, name: &str) -> String {
 
 on_both_backends!(
     each_operator_finds_what_it_names,
+    the_cursor_pages_through_every_hit_once,
     search_only_reaches_the_searchers_own_threads,
     a_client_finds_nothing_by_another_clients_name,
     a_deleted_message_disappears_at_once,
@@ -179,6 +180,11 @@ async fn each_operator_finds_what_it_names(backend: Backend) {
         threads_found(&app, &client, "is:unread").await,
         vec![b.clone(), a.clone()]
     );
+    // Oneself is a person, not text: newest first too.
+    assert_eq!(
+        threads_found(&app, &client, "to:me").await,
+        vec![b.clone(), a.clone()]
+    );
 
     // Folder and read state come from the database.
     assert_eq!(threads_found(&app, &client, "is:unread").await.len(), 2);
@@ -220,6 +226,77 @@ async fn each_operator_finds_what_it_names(backend: Backend) {
     assert_eq!(hit["subject"], "Blood test results");
     assert_eq!(hit["sender"]["name"], "Pat Provider");
     assert!(hit["message_id"].as_str().is_some_and(|m| !m.is_empty()));
+}
+
+/// Follows `next_cursor` with pages of `limit`; returns the thread ids in order.
+async fn all_pages(app: &TestApp, who: &Session, q: &str, limit: u32) -> Vec<String> {
+    let (mut found, mut cursor) = (Vec::new(), None::<String>);
+    for _ in 0..20 {
+        let (status, page) = app
+            .post(
+                "/api/v1/search",
+                who,
+                json!({"q": q, "limit": limit, "cursor": cursor}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{q}: {page}");
+        let hits = page["hits"].as_array().unwrap();
+        assert!(hits.len() <= limit as usize);
+        found.extend(
+            hits.iter()
+                .map(|h| h["thread_id"].as_str().unwrap().to_string()),
+        );
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_string()),
+            None => return found,
+        }
+    }
+    panic!("{q}: more than 20 pages");
+}
+
+async fn the_cursor_pages_through_every_hit_once(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let practice = app.create_practice("oak").await;
+    let provider = app.person(&practice, Role::Provider, "Pat Provider").await;
+    let client = app.person(&practice, Role::Client, "Casey Client").await;
+    let mut threads = Vec::new();
+    for n in 0..7 {
+        let body = format!("Rhubarb note number {n}.");
+        threads.push(compose(&app, &provider, &[user(&client)], "Garden", &body, &[]).await);
+        app.clock.advance_minutes(1);
+    }
+    wait_for(&app, &client, "rhubarb", 7).await;
+    // Two of them leave the Inbox: the database filters them out between index pages.
+    for t in [&threads[1], &threads[4]] {
+        let (status, _) = app
+            .patch(
+                &format!("/api/v1/threads/{t}"),
+                &client,
+                json!({"folder": "archive"}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    let sorted = |mut v: Vec<String>| {
+        v.sort();
+        v
+    };
+    for limit in [1, 2, 3, 7, 50] {
+        let found = all_pages(&app, &client, "rhubarb", limit).await;
+        assert_eq!(sorted(found), sorted(threads.clone()), "limit {limit}");
+        let inbox = all_pages(&app, &client, "rhubarb in:inbox", limit).await;
+        let expected: Vec<String> = threads
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != 1 && *i != 4)
+            .map(|(_, t)| t.clone())
+            .collect();
+        assert_eq!(sorted(inbox), sorted(expected), "in:inbox, limit {limit}");
+    }
+    // Newest first without text, across pages too.
+    let newest_first: Vec<String> = threads.iter().rev().cloned().collect();
+    assert_eq!(all_pages(&app, &client, "from:pat", 3).await.len(), 7);
+    assert_eq!(all_pages(&app, &client, "to:me", 2).await, newest_first);
 }
 
 async fn search_only_reaches_the_searchers_own_threads(backend: Backend) {

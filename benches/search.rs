@@ -1,0 +1,671 @@
+//! Search benchmark (issue 5): on 1,000,000 messages in 100,000 threads across 10,000
+//! people, with text drawn from a fixed vocabulary (Zipf-distributed words after one of a
+//! few stock sentences, so words, pairs and phrases match from hundreds to tens of
+//! thousands of messages), measures
+//! - **raw tantivy**: indexing the same documents, built in memory, into a fresh index
+//!   (the baseline for a rebuild);
+//! - **`confide reindex`**: the full rebuild from the database, as the command line runs it;
+//! - **queries**: p50/p99 of `POST /api/v1/search` for one-word, two-word, phrase and
+//!   operator queries, for a person who reads every message and for one who reads 10,000,
+//!   next to the same queries run directly against the same index in this process (parse,
+//!   the same tantivy query, the first 20 candidates with their ids: what the server asks
+//!   of the index for a page of 20);
+//! - **indexing while sending**: 32 concurrent senders, and a probe that sends a message
+//!   with a word of its own and times how long until a search finds it;
+//! - **reindex while serving**: searches keep answering while `confide reindex` runs.
+//!
+//! Run: `cargo bench --bench search -- sqlite` or `-- postgres` (PostgreSQL needs
+//! CONFIDE_TEST_POSTGRES_URL). Options: `--messages N` (default 1000000), `--sends N`
+//! (default 10000), `--reps N` (default 200 per query), `--keep` (keep the data
+//! directory and the database).
+
+mod common;
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::{id, percentile, populate, sign_in, Database, Dataset, Server};
+use confide::search::query::{self, Viewer};
+use confide::search::Active;
+use confide::store::Store;
+use rand::{Rng, SeedableRng};
+use serde_json::{json, Value};
+use tantivy::collector::Count;
+use tantivy::TantivyDocument;
+
+const CONCURRENCY: usize = 32;
+
+struct Args {
+    backend: String,
+    messages: usize,
+    sends: usize,
+    reps: usize,
+    /// Keep the data directory (and the SQLite database) for a look afterwards.
+    keep: bool,
+}
+
+fn args() -> Args {
+    let mut a = Args {
+        backend: "sqlite".into(),
+        messages: 1_000_000,
+        sends: 10_000,
+        reps: 200,
+        keep: false,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(arg) = it.next() {
+        let mut number = |name: &str| -> usize {
+            it.next()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or_else(|| panic!("{name} N"))
+        };
+        match arg.as_str() {
+            "sqlite" | "postgres" => a.backend = arg,
+            "--messages" => a.messages = number("--messages"),
+            "--sends" => a.sends = number("--sends"),
+            "--reps" => a.reps = number("--reps"),
+            "--keep" => a.keep = true,
+            _ => {}
+        }
+    }
+    a
+}
+
+/// Stock sentences: every body starts with one, so their word pairs make phrases that
+/// match about one message in sixteen.
+const SENTENCES: &[&str] = &[
+    "Could we move my appointment to next week?",
+    "My insurance claim was denied again.",
+    "Please send a refill to my pharmacy.",
+    "The blood test results came back today.",
+    "I will be running late on Thursday.",
+    "Can you confirm my appointment on Friday morning?",
+    "The billing statement shows a charge I do not recognise.",
+    "Thank you for the session yesterday.",
+    "Our next session is on Tuesday at three.",
+    "I have a question about the new medication.",
+    "The intake forms are attached as requested.",
+    "My daughter has a fever and will miss school.",
+    "The referral letter has not arrived yet.",
+    "Could you call me back this afternoon?",
+    "The copay amount looks different from last month.",
+    "I would like to update my emergency contact.",
+];
+
+const SUBJECTS: &[&str] = &[
+    "Rescheduling next week",
+    "Billing question",
+    "Prescription refill",
+    "Test results",
+    "Insurance paperwork",
+    "Session notes",
+    "Running late",
+    "Forms for intake",
+    "Referral",
+    "Medication side effects",
+    "Emergency contact",
+    "School note",
+];
+
+const FILES: &[&str] = &[
+    "lab-results.pdf",
+    "insurance-card.png",
+    "intake-form.docx",
+    "referral letter.pdf",
+    "receipt.jpg",
+];
+
+/// Frequent real words first, so that they sit high in the Zipf ranking.
+const WORDS: &str = "the and to of a in for is on that with you it be this are was have \
+    at from we can will please my your our about would could should time today tomorrow \
+    week morning afternoon evening doctor nurse office clinic visit appointment session \
+    call phone email message form forms letter note notes question answer help thanks \
+    thank insurance claim refill pharmacy prescription medication dose tablets blood test \
+    results lab scan referral billing statement invoice payment copay balance deductible \
+    schedule reschedule cancel confirm monday tuesday wednesday thursday friday saturday \
+    sunday january february march april may june july august september october november \
+    december therapy therapist counselling sleep anxiety stress pain headache fever cough \
+    allergy vaccine school work family daughter son mother father partner child";
+
+struct Corpus {
+    words: Vec<String>,
+    /// Cumulative Zipf weights (exponent 1) of `words`.
+    cumulative: Vec<f64>,
+}
+
+impl Corpus {
+    fn new() -> Corpus {
+        let mut words: Vec<String> = WORDS.split_whitespace().map(String::from).collect();
+        // The long tail: made-up words of two and three syllables.
+        let syllables = [
+            "ba", "ko", "ri", "tum", "sel", "van", "dor", "mi", "pex", "lu", "gra", "hen", "zo",
+            "fi", "quin", "sta",
+        ];
+        for a in syllables {
+            for b in syllables {
+                words.push(format!("{a}{b}"));
+                for c in syllables {
+                    words.push(format!("{a}{b}{c}"));
+                }
+            }
+        }
+        let mut total = 0.0;
+        let cumulative = (0..words.len())
+            .map(|r| {
+                total += 1.0 / (r as f64 + 1.0);
+                total
+            })
+            .collect();
+        Corpus { words, cumulative }
+    }
+
+    /// The body of message `seq` of thread `t`: the same every time it is asked for.
+    fn body(&self, t: usize, seq: usize) -> String {
+        let mut rng = rand::rngs::StdRng::seed_from_u64((t * 16 + seq) as u64);
+        let mut out = SENTENCES[rng.random_range(0..SENTENCES.len())].to_string();
+        let total = *self.cumulative.last().unwrap();
+        for _ in 0..rng.random_range(8..24) {
+            let x = rng.random_range(0.0..total);
+            let r = self.cumulative.partition_point(|&c| c < x);
+            out.push(' ');
+            out.push_str(&self.words[r.min(self.words.len() - 1)]);
+        }
+        out.push('.');
+        out
+    }
+
+    fn subject(t: usize) -> String {
+        SUBJECTS[(t * 7919) % SUBJECTS.len()].to_string()
+    }
+
+    /// One message in a hundred carries a file.
+    fn attachment(t: usize, seq: usize) -> Option<String> {
+        ((t * 10 + seq) % 100 == 7).then(|| FILES[t % FILES.len()].to_string())
+    }
+}
+
+fn categories(recent_day: &str) -> Vec<(&'static str, Vec<String>)> {
+    vec![
+        (
+            "one word",
+            vec!["insurance".into(), "refill".into(), "headache".into()],
+        ),
+        (
+            "two words",
+            vec![
+                "insurance claim".into(),
+                "pharmacy thursday".into(),
+                "blood results".into(),
+            ],
+        ),
+        (
+            "phrase",
+            vec![
+                "\"insurance claim\"".into(),
+                "\"blood test results\"".into(),
+                "\"next week\"".into(),
+            ],
+        ),
+        (
+            "operators",
+            vec![
+                "subject:billing".into(),
+                "to:me refill".into(),
+                "insurance -claim".into(),
+                format!("after:{recent_day} thursday"),
+                "in:inbox pharmacy".into(),
+                "has:attachment".into(),
+            ],
+        ),
+    ]
+}
+
+/// The raw-tantivy baseline: the same documents, built in this process, into a fresh
+/// index with the same schema, writer memory and one commit.
+fn raw_tantivy(dir: &Path, data: &Dataset, corpus: &Corpus, messages: usize) -> Duration {
+    let (schema, f) = confide::search::schema();
+    std::fs::create_dir_all(dir).unwrap();
+    let index = tantivy::Index::create_in_dir(dir, schema).unwrap();
+    index
+        .tokenizers()
+        .register("confide", confide::search::analyzer());
+    let threads = messages / 10;
+    let bodies: Vec<String> = (0..threads * 10)
+        .map(|n| corpus.body(n / 10, n % 10))
+        .collect();
+    let started = Instant::now();
+    let mut writer: tantivy::IndexWriter = index.writer(64 * 1024 * 1024).unwrap();
+    let now = chrono::Utc::now().timestamp_millis();
+    for t in 0..threads {
+        let (tid, client) = (id(), &data.client_ids[t % data.client_ids.len()]);
+        let client_name = format!("Client {}", t % data.client_ids.len());
+        let subject = Corpus::subject(t);
+        for seq in 0..10 {
+            let mut doc = TantivyDocument::default();
+            let (from, to, from_name, to_name) = if seq % 2 == 0 {
+                (
+                    &data.heavy_id,
+                    client,
+                    "Heavy Provider",
+                    client_name.as_str(),
+                )
+            } else {
+                (
+                    client,
+                    &data.heavy_id,
+                    client_name.as_str(),
+                    "Heavy Provider",
+                )
+            };
+            doc.add_text(f.message_id, id());
+            doc.add_text(f.thread_id, &tid);
+            doc.add_text(f.practice_id, &data.practice_id);
+            doc.add_text(f.from_id, from);
+            doc.add_text(f.subject, &subject);
+            doc.add_text(f.body, &bodies[t * 10 + seq]);
+            doc.add_text(f.from_name, from_name);
+            doc.add_text(f.from_name_public, from_name);
+            doc.add_text(f.reader, &data.heavy_id);
+            doc.add_text(f.reader, client);
+            doc.add_text(f.to_id, to);
+            doc.add_text(f.to_name, to_name);
+            doc.add_text(f.to_name_public, to_name);
+            if let Some(name) = Corpus::attachment(t, seq) {
+                doc.add_text(f.attachment_name, name);
+                doc.add_text(f.has_attachment, "yes");
+            }
+            doc.add_i64(f.created_at, now - (threads - t) as i64 * 60_000);
+            writer.add_document(doc).unwrap();
+        }
+    }
+    writer.commit().unwrap();
+    writer.wait_merging_threads().unwrap();
+    started.elapsed()
+}
+
+struct Latencies {
+    api: Vec<f64>,
+    direct: Vec<f64>,
+}
+
+fn p(latencies: &mut [f64], q: f64) -> f64 {
+    latencies.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    percentile(latencies, q) * 1e3
+}
+
+async fn api_search(http: &reqwest::Client, base: &str, token: &str, q: &str) -> Value {
+    let resp = http
+        .post(format!("{base}/api/v1/search"))
+        .bearer_auth(token)
+        .json(&json!({"q": q, "limit": 20}))
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status();
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(status, 200, "{q}: {body}");
+    body
+}
+
+/// Runs every query of a category through the API and directly, `reps` times each.
+#[allow(clippy::too_many_arguments)]
+async fn measure(
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+    active: &Active,
+    viewer: &Viewer<'_>,
+    queries: &[String],
+    reps: usize,
+    label: &str,
+) -> Latencies {
+    let mut out = Latencies {
+        api: Vec::new(),
+        direct: Vec::new(),
+    };
+    let searcher = active.reader.searcher();
+    for q in queries {
+        let parsed = confide::domain::search::parse(q).unwrap();
+        let built = query::build(&active.fields, viewer, &parsed);
+        let matches = searcher.search(&*built, &Count).unwrap();
+        let first = api_search(http, base, token, q).await;
+        println!(
+            "  {label}: {q:<28} index matches {matches:>7}, first page {} hits",
+            first["hits"].as_array().map(Vec::len).unwrap_or(0)
+        );
+        for _ in 0..10 {
+            api_search(http, base, token, q).await;
+        }
+        for _ in 0..reps {
+            let t0 = Instant::now();
+            api_search(http, base, token, q).await;
+            out.api.push(t0.elapsed().as_secs_f64());
+        }
+        for _ in 0..reps + 10 {
+            let t0 = Instant::now();
+            let parsed = confide::domain::search::parse(q).unwrap();
+            let built = query::build(&active.fields, viewer, &parsed);
+            let searcher = active.reader.searcher();
+            let page = query::run(active, &searcher, &*built, parsed.has_text(), 0, 20).unwrap();
+            std::hint::black_box(page);
+            out.direct.push(t0.elapsed().as_secs_f64());
+        }
+        out.direct
+            .drain(out.direct.len() - reps - 10..out.direct.len() - reps);
+    }
+    out
+}
+
+/// Sends `sends` messages from 32 senders while a probe measures how soon a new message is
+/// found. Returns (send rate, probe lags in seconds, seconds until the last is found).
+async fn send_while_probing(
+    http: &reqwest::Client,
+    base: &str,
+    data: &Dataset,
+    corpus: &Arc<Corpus>,
+    sends: usize,
+) -> (f64, Vec<f64>, f64) {
+    let mut tokens = Vec::new();
+    for email in data.sender_emails.iter().take(CONCURRENCY) {
+        tokens.push(sign_in(http, base, email).await);
+    }
+    let prober = sign_in(http, base, &data.heavy_email).await;
+    let probe_to = format!("user:{}", data.client_ids[0]);
+    let probe = |http: reqwest::Client, base: String, token: String, to: String| async move {
+        let word: String = (0..12)
+            .map(|_| (b'a' + rand::random::<u8>() % 26) as char)
+            .collect();
+        let word = format!("zq{word}");
+        let resp = http
+            .post(format!("{base}/api/v1/threads"))
+            .bearer_auth(&token)
+            .json(&json!({"to": [to], "subject": "Probe", "body": format!("Probe {word}")}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 201);
+        let sent = Instant::now();
+        loop {
+            let page = api_search(&http, &base, &token, &word).await;
+            if !page["hits"].as_array().unwrap().is_empty() {
+                return sent.elapsed().as_secs_f64();
+            }
+            assert!(
+                sent.elapsed() < Duration::from_secs(60),
+                "a probe was never found"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    let done = Arc::new(AtomicBool::new(false));
+    let probing = {
+        let (http, base, token, to, done) = (
+            http.clone(),
+            base.to_string(),
+            prober.clone(),
+            probe_to.clone(),
+            done.clone(),
+        );
+        tokio::spawn(async move {
+            let mut lags = Vec::new();
+            loop {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                if done.load(Ordering::SeqCst) {
+                    break;
+                }
+                lags.push(probe(http.clone(), base.clone(), token.clone(), to.clone()).await);
+            }
+            lags
+        })
+    };
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for token in tokens {
+        let (http, base, next, clients, corpus) = (
+            http.clone(),
+            base.to_string(),
+            next.clone(),
+            data.client_ids.clone(),
+            corpus.clone(),
+        );
+        tasks.spawn(async move {
+            loop {
+                let n = next.fetch_add(1, Ordering::SeqCst);
+                if n >= sends {
+                    break;
+                }
+                let resp = http
+                    .post(format!("{base}/api/v1/threads"))
+                    .bearer_auth(&token)
+                    .json(&json!({
+                        "to": [format!("user:{}", clients[n % clients.len()])],
+                        "subject": Corpus::subject(n),
+                        "body": corpus.body(2_000_000 + n, 0),
+                    }))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(resp.status(), 201);
+            }
+        });
+    }
+    while let Some(sender) = tasks.join_next().await {
+        sender.unwrap();
+    }
+    let sending = started.elapsed();
+    done.store(true, Ordering::SeqCst);
+    // Everything sent before it is indexed before it: the indexer follows the log in order.
+    let sends_done = Instant::now();
+    probe(http.clone(), base.to_string(), prober, probe_to).await;
+    let all_found = sends_done.elapsed().as_secs_f64();
+    let lags = probing.await.unwrap();
+    (sends as f64 / sending.as_secs_f64(), lags, all_found)
+}
+
+fn reindex(url: &str, data_dir: &Path) -> (String, Duration) {
+    let started = Instant::now();
+    let out = common::confide(url, data_dir)
+        .arg("reindex")
+        .output()
+        .expect("run confide reindex");
+    assert!(
+        out.status.success(),
+        "reindex: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (
+        String::from_utf8_lossy(&out.stdout).trim().to_string(),
+        started.elapsed(),
+    )
+}
+
+#[tokio::main]
+async fn main() {
+    let args = args();
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+    std::fs::create_dir_all(&data_dir).unwrap();
+    let database = Database::create(&args.backend, &data_dir).await;
+    let url = database.url.clone();
+    println!(
+        "backend: {}; {} messages; {} sends; {} repetitions per query",
+        args.backend, args.messages, args.sends, args.reps
+    );
+    let corpus = Arc::new(Corpus::new());
+    let store = Store::open(&url, CONCURRENCY as u32, 10_000).await.unwrap();
+    let data = populate(
+        &store,
+        args.messages,
+        Corpus::subject,
+        |t, seq| corpus.body(t, seq),
+        Corpus::attachment,
+    )
+    .await;
+    store.close().await;
+
+    let raw = raw_tantivy(&dir.path().join("raw"), &data, &corpus, args.messages);
+    let _ = std::fs::remove_dir_all(dir.path().join("raw"));
+    println!(
+        "raw tantivy: {} documents in {:.1} s ({:.0} docs/s)",
+        args.messages,
+        raw.as_secs_f64(),
+        args.messages as f64 / raw.as_secs_f64()
+    );
+    let (said, took) = reindex(&url, &data_dir);
+    println!(
+        "confide reindex: {said} ({:.1} s with start-up; {:.0} docs/s; {:.2}× the raw time)",
+        took.as_secs_f64(),
+        args.messages as f64 / took.as_secs_f64(),
+        took.as_secs_f64() / raw.as_secs_f64()
+    );
+
+    let server = Server::start(&url, &data_dir);
+    let base = server.base.clone();
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(64)
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    let heavy_token = sign_in(&http, &base, &data.heavy_email).await;
+    // The server opens the index just after it starts listening.
+    let ready = Instant::now();
+    loop {
+        let resp = http
+            .post(format!("{base}/api/v1/search"))
+            .bearer_auth(&heavy_token)
+            .json(&json!({"q": "ready"}))
+            .send()
+            .await
+            .unwrap();
+        if resp.status() == 200 {
+            break;
+        }
+        assert_eq!(resp.status(), 503);
+        assert!(
+            ready.elapsed() < Duration::from_secs(60),
+            "search never ready"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let root = data_dir.join("search");
+    let active = Active::open(&root, &confide::search::read_current(&root).unwrap()).unwrap();
+    let recent_day = chrono::Utc::now()
+        .date_naive()
+        .checked_sub_days(chrono::Days::new(7))
+        .unwrap()
+        .format("%Y-%m-%d")
+        .to_string();
+    let light_token = sign_in(&http, &base, &data.light_email).await;
+    let viewers = [
+        (
+            format!("reads all {} messages", args.messages),
+            heavy_token.clone(),
+            Viewer {
+                person_id: &data.heavy_id,
+                name: "Heavy Provider",
+                practice_id: &data.practice_id,
+                is_client: false,
+            },
+        ),
+        (
+            "reads 10,000 messages".to_string(),
+            light_token,
+            Viewer {
+                person_id: &data.light_id,
+                name: "Light Front",
+                practice_id: &data.practice_id,
+                is_client: false,
+            },
+        ),
+    ];
+    let mut rows = Vec::new();
+    for (who, token, viewer) in &viewers {
+        for (category, queries) in categories(&recent_day) {
+            let mut l = measure(
+                &http,
+                &base,
+                token,
+                &active,
+                viewer,
+                &queries,
+                args.reps,
+                &format!("{category}, {who}"),
+            )
+            .await;
+            let (a50, a99, d50, d99) = (
+                p(&mut l.api, 0.5),
+                p(&mut l.api, 0.99),
+                p(&mut l.direct, 0.5),
+                p(&mut l.direct, 0.99),
+            );
+            rows.push(format!(
+                "| {category} ({} queries), person who {who} | {a50:.2} ms | {a99:.2} ms | {d50:.2} ms | {d99:.2} ms | {:.2} |",
+                queries.len(),
+                a99 / d99
+            ));
+        }
+    }
+    println!();
+    println!("| queries | API p50 | API p99 | direct p50 | direct p99 | API / direct p99 |");
+    println!("|---|---|---|---|---|---|");
+    for r in rows {
+        println!("{r}");
+    }
+
+    let (rate, mut lags, all_found) =
+        send_while_probing(&http, &base, &data, &corpus, args.sends).await;
+    println!();
+    let indexed = args.sends as f64 / (args.sends as f64 / rate + all_found);
+    println!(
+        "sending while indexing: {} messages at {rate:.0} msg/s from {CONCURRENCY} senders; \
+         all indexed at {indexed:.0} msg/s (first send to last findable); \
+         {} probes found after p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms; \
+         everything sent was findable {all_found:.2} s after the last send",
+        args.sends,
+        lags.len(),
+        p(&mut lags, 0.5),
+        p(&mut lags, 0.99),
+        p(&mut lags, 1.0),
+    );
+
+    // Rebuild while the server answers.
+    let stop = Arc::new(AtomicBool::new(false));
+    let searching = {
+        let (http, base, token, stop) = (http.clone(), base.clone(), heavy_token, stop.clone());
+        tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            while !stop.load(Ordering::SeqCst) {
+                let t0 = Instant::now();
+                api_search(&http, &base, &token, "insurance claim").await;
+                latencies.push(t0.elapsed().as_secs_f64());
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            latencies
+        })
+    };
+    let (said, took) = {
+        let (url, data_dir) = (url.clone(), data_dir.clone());
+        tokio::task::spawn_blocking(move || reindex(&url, &data_dir))
+            .await
+            .unwrap()
+    };
+    stop.store(true, Ordering::SeqCst);
+    let mut during = searching.await.unwrap();
+    println!(
+        "confide reindex while serving: {said} ({:.1} s); {} searches meanwhile, all 200, p50 {:.2} ms, p99 {:.2} ms",
+        took.as_secs_f64(),
+        during.len(),
+        p(&mut during, 0.5),
+        p(&mut during, 0.99)
+    );
+    println!("server peak memory (VmHWM): {:.0} MB", server.peak_rss_mb());
+    drop(server);
+    if args.keep {
+        println!("kept {}", dir.keep().display());
+    } else {
+        database.drop().await;
+    }
+}
