@@ -348,7 +348,19 @@ async fn measure(
             let parsed = confide::domain::search::parse(q).unwrap();
             let built = query::build(&active.fields, viewer, &parsed);
             let searcher = active.reader.searcher();
-            let page = query::run(active, &searcher, &*built, parsed.has_text(), 0, 20).unwrap();
+            // The same per-reader statistics as the API: a baseline that skipped them would
+            // rank by the whole index's.
+            let statistics = query::ReaderStatistics::new(active, &searcher, viewer.person_id);
+            let page = query::run(
+                active,
+                &searcher,
+                &statistics,
+                &*built,
+                parsed.has_text(),
+                0,
+                20,
+            )
+            .unwrap();
             std::hint::black_box(page);
             out.direct.push(t0.elapsed().as_secs_f64());
         }

@@ -9,7 +9,7 @@ use anyhow::Context;
 use poem::listener::{Acceptor, Listener, TcpListener};
 use poem::middleware::{AddData, Csrf};
 use poem::web::cookie::SameSite;
-use poem::{get, EndpointExt, Route, Server};
+use poem::{get, EndpointExt, Route};
 
 use crate::auth::PasswordHasher;
 use crate::clock::{Clock, SystemClock};
@@ -21,12 +21,15 @@ use crate::store::Store;
 use crate::{api, web};
 
 impl AppState {
-    /// Opens the database (applying migrations) and prepares shared services.
+    /// Makes the data directory private, opens the database (applying migrations) and
+    /// prepares shared services.
     pub async fn open(
         config: Config,
         clock: Arc<dyn Clock>,
         public_url: String,
     ) -> anyhow::Result<Self> {
+        crate::data_dir::restrict_new_files();
+        crate::data_dir::prepare(&config.storage.data_dir)?;
         let store = Store::open(
             &config.database_url(),
             config.database.max_connections,
@@ -61,6 +64,7 @@ pub struct App {
     state: AppState,
     acceptor: poem::listener::TcpAcceptor,
     address: SocketAddr,
+    metrics_acceptor: Option<poem::listener::TcpAcceptor>,
 }
 
 impl App {
@@ -71,12 +75,15 @@ impl App {
     /// Binds the listener first (so the public URL can name its real port), then opens
     /// the database.
     pub async fn build_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
-        std::fs::create_dir_all(&config.storage.data_dir).with_context(|| {
-            format!(
-                "cannot create storage.data_dir {}",
-                config.storage.data_dir.display()
-            )
-        })?;
+        let metrics_acceptor = match config.metrics.bind.parse::<SocketAddr>() {
+            Ok(bind) => Some(
+                TcpListener::bind(bind)
+                    .into_acceptor()
+                    .await
+                    .with_context(|| format!("cannot listen on metrics.bind {bind}"))?,
+            ),
+            Err(_) => None,
+        };
         let acceptor = TcpListener::bind(config.server.bind)
             .into_acceptor()
             .await
@@ -92,7 +99,17 @@ impl App {
             state,
             acceptor,
             address,
+            metrics_acceptor,
         })
+    }
+
+    /// Where metrics are served when `metrics.bind` is set.
+    pub fn metrics_address(&self) -> Option<SocketAddr> {
+        self.metrics_acceptor
+            .as_ref()?
+            .local_addr()
+            .first()
+            .and_then(|a| a.as_socket_addr().copied())
     }
 
     pub fn address(&self) -> SocketAddr {
@@ -125,10 +142,27 @@ impl App {
                 .spawn(move || crate::search::indexer::run(handle, store, search, pace, stop))
                 .context("starting the search indexer")?
         };
-        let routes = routes(&state);
-        let result = Server::new_with_acceptor(self.acceptor)
-            .run_with_graceful_shutdown(routes, shutdown, Some(Duration::from_secs(10)))
-            .await;
+        let server = &state.config.server;
+        let limits = crate::server::ConnectionLimits {
+            header_read_timeout: Duration::from_secs(server.header_read_timeout_secs),
+            max_connections: server.max_connections,
+            grace: Duration::from_secs(10),
+        };
+        let (stop_metrics, metrics_stopped) = tokio::sync::oneshot::channel::<()>();
+        let metrics_server = self.metrics_acceptor.map(|acceptor| {
+            let routes = Route::new()
+                .at("/metrics", get(web::metrics))
+                .with(AddData::new(state.clone()))
+                .catch_all_error(|err| async move { problem_from_poem_error(err) });
+            tokio::spawn(crate::server::serve(acceptor, routes, limits, async {
+                let _ = metrics_stopped.await;
+            }))
+        });
+        let result = crate::server::serve(self.acceptor, routes(&state), limits, shutdown).await;
+        let _ = stop_metrics.send(());
+        if let Some(metrics_server) = metrics_server {
+            let _ = metrics_server.await;
+        }
         janitor.abort();
         sender.abort();
         stop_indexer.store(true, std::sync::atomic::Ordering::Relaxed);
@@ -159,6 +193,10 @@ fn routes(state: &AppState) -> impl poem::Endpoint {
             "/password-resets/:token",
             get(web::reset_page).post(web::reset_submit),
         )
+        .at(
+            "/email-changes/:token",
+            get(web::email_change_page).post(web::email_change_submit),
+        )
         .with(
             Csrf::new()
                 .key(csrf_key)
@@ -167,7 +205,9 @@ fn routes(state: &AppState) -> impl poem::Endpoint {
                 .same_site(SameSite::Strict),
         );
     let observed_state = state.clone();
-    Route::new()
+    let limits_config = state.config.clone();
+    let hsts = secure_cookies;
+    let mut routes = Route::new()
         .nest("/api/v1", api)
         .at(
             "/api/openapi.json",
@@ -185,15 +225,19 @@ fn routes(state: &AppState) -> impl poem::Endpoint {
         )
         .at("/healthz", get(web::healthz))
         .at("/readyz", get(web::readyz))
-        .at("/metrics", get(web::metrics))
         .at("/static/confide.css", get(web::stylesheet))
         .at("/p/:slug/", get(web::portal))
-        .nest("/", pages)
+        .nest("/", pages);
+    if state.config.metrics.bind.is_empty() {
+        routes = routes.at("/metrics", get(web::metrics));
+    }
+    routes
         .with(AddData::new(state.clone()))
         .with(AddData::new(state.config.clone()))
         .catch_all_error(|err| async move { problem_from_poem_error(err) })
+        .around(move |ep, req| web::request_limits(ep, req, limits_config.clone()))
         .around(web::refuse_nul)
-        .around(move |ep, req| web::security_headers(ep, req, docs_csp.clone()))
+        .around(move |ep, req| web::security_headers(ep, req, docs_csp.clone(), hsts))
         .around(move |ep, req| web::observe(ep, req, observed_state.clone()))
 }
 

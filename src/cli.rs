@@ -163,6 +163,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
+    config.check_for_serving().map_err(anyhow::Error::msg)?;
     let app = App::build(config).await?;
     tracing::info!(address = %app.address(), "listening");
     println!("Confide is listening on http://{}", app.address());

@@ -31,6 +31,29 @@ pub struct Config {
     pub sms: SmsConfig,
     #[serde(default)]
     pub search: SearchConfig,
+    #[serde(default)]
+    pub metrics: MetricsConfig,
+}
+
+/// Who may read `/metrics`, and where.
+#[derive(Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// A bearer token `/metrics` requires. Empty: only requests from this machine
+    /// (loopback, not forwarded by a proxy) are answered.
+    pub token: String,
+    /// Serve metrics on this address (e.g. `127.0.0.1:9090`) instead of the main one.
+    /// Empty: on the main address.
+    pub bind: String,
+}
+
+impl std::fmt::Debug for MetricsConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MetricsConfig")
+            .field("token", &if self.token.is_empty() { "" } else { "(set)" })
+            .field("bind", &self.bind)
+            .finish()
+    }
 }
 
 /// The search index writer's pace.
@@ -184,6 +207,16 @@ pub struct ServerConfig {
     pub public_url: String,
     /// Take the client address from the last `X-Forwarded-For` hop (behind a trusted proxy).
     pub trust_forwarded_for: bool,
+    /// A connection must send a whole request head within this many seconds; the same
+    /// bound closes a kept-alive connection that sends nothing.
+    pub header_read_timeout_secs: u64,
+    /// A request (reading its body and answering it) must finish within this many seconds;
+    /// streamed uploads are bounded by `body_idle_timeout_secs` instead.
+    pub request_timeout_secs: u64,
+    /// A streamed upload that sends nothing for this many seconds is cut off.
+    pub body_idle_timeout_secs: u64,
+    /// Connections open at once; more wait until one closes.
+    pub max_connections: usize,
 }
 
 impl Default for ServerConfig {
@@ -192,6 +225,10 @@ impl Default for ServerConfig {
             bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
             public_url: String::new(),
             trust_forwarded_for: false,
+            header_read_timeout_secs: 10,
+            request_timeout_secs: 60,
+            body_idle_timeout_secs: 30,
+            max_connections: 1024,
         }
     }
 }
@@ -291,6 +328,10 @@ pub struct AuthConfig {
     pub failure_window_minutes: i64,
     pub max_failures_per_account: i64,
     pub max_failures_per_address: i64,
+    /// A device (browser or API client) that signed in successfully is remembered this many
+    /// days: it keeps its own count of failed sign-ins, so guesses from elsewhere cannot
+    /// lock the person out of it.
+    pub trusted_device_days: i64,
 }
 
 impl Default for AuthConfig {
@@ -302,6 +343,7 @@ impl Default for AuthConfig {
             failure_window_minutes: 15,
             max_failures_per_account: 5,
             max_failures_per_address: 50,
+            trusted_device_days: 90,
         }
     }
 }
@@ -309,8 +351,10 @@ impl Default for AuthConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LimitsConfig {
-    /// Largest JSON request body accepted, in bytes.
+    /// Largest JSON request body accepted (and any other body but forms and uploads), in bytes.
     pub json_body_max_bytes: usize,
+    /// Largest HTML form body accepted, in bytes.
+    pub form_body_max_bytes: usize,
     /// Longest message body accepted, in characters of Markdown.
     pub body_max_chars: usize,
     /// Largest attachment accepted, in bytes.
@@ -322,12 +366,19 @@ pub struct LimitsConfig {
     pub attachment_types: Vec<String>,
     /// A pending upload that no message or draft uses is removed after this many hours.
     pub pending_attachment_hours: i64,
+    /// Bytes of unsent uploads one person may hold at once.
+    pub pending_upload_max_bytes: u64,
+    /// Files one person may upload per hour.
+    pub uploads_per_hour: i64,
+    /// Drafts one person may keep.
+    pub drafts_per_person: i64,
 }
 
 impl Default for LimitsConfig {
     fn default() -> Self {
         Self {
             json_body_max_bytes: 1024 * 1024,
+            form_body_max_bytes: 64 * 1024,
             body_max_chars: 100_000,
             attachment_max_bytes: 10 * 1024 * 1024,
             attachments_per_upload: 20,
@@ -336,6 +387,9 @@ impl Default for LimitsConfig {
                 .map(|k| k.as_str().to_string())
                 .collect(),
             pending_attachment_hours: 24,
+            pending_upload_max_bytes: 200 * 1024 * 1024,
+            uploads_per_hour: 200,
+            drafts_per_person: 200,
         }
     }
 }
@@ -383,7 +437,57 @@ impl Config {
     fn check(&self) -> Result<(), String> {
         let a = &self.auth;
         // Bounded so that every derived duration stays far from overflow.
-        let ranges: [(&str, i64, i64, i64); 16] = [
+        let s = &self.server;
+        let ranges: [(&str, i64, i64, i64); 25] = [
+            (
+                "server.header_read_timeout_secs",
+                s.header_read_timeout_secs.min(i64::MAX as u64) as i64,
+                1,
+                600,
+            ),
+            (
+                "server.request_timeout_secs",
+                s.request_timeout_secs.min(i64::MAX as u64) as i64,
+                1,
+                3600,
+            ),
+            (
+                "server.body_idle_timeout_secs",
+                s.body_idle_timeout_secs.min(i64::MAX as u64) as i64,
+                1,
+                3600,
+            ),
+            (
+                "server.max_connections",
+                s.max_connections.min(i64::MAX as usize) as i64,
+                1,
+                1_000_000,
+            ),
+            ("auth.trusted_device_days", a.trusted_device_days, 1, 3650),
+            (
+                "limits.form_body_max_bytes",
+                self.limits.form_body_max_bytes.min(i64::MAX as usize) as i64,
+                1024,
+                64 << 20,
+            ),
+            (
+                "limits.pending_upload_max_bytes",
+                self.limits.pending_upload_max_bytes.min(i64::MAX as u64) as i64,
+                1,
+                1 << 40,
+            ),
+            (
+                "limits.uploads_per_hour",
+                self.limits.uploads_per_hour,
+                1,
+                1_000_000,
+            ),
+            (
+                "limits.drafts_per_person",
+                self.limits.drafts_per_person,
+                1,
+                1_000_000,
+            ),
             (
                 "notifications.coalesce_minutes",
                 self.notifications.coalesce_minutes,
@@ -537,6 +641,26 @@ impl Config {
             return Err(
                 "configuration key server.public_url must start with http:// or https://".into(),
             );
+        }
+        if !self.metrics.bind.is_empty() && self.metrics.bind.parse::<SocketAddr>().is_err() {
+            return Err(format!(
+                "configuration key metrics.bind is not an address such as 127.0.0.1:9090: {:?}",
+                self.metrics.bind
+            ));
+        }
+        Ok(())
+    }
+
+    /// What `serve` needs beyond a valid file: links in emails carry tokens, so a server
+    /// reachable from elsewhere must say where people reach it.
+    pub fn check_for_serving(&self) -> Result<(), String> {
+        if self.server.public_url.is_empty() && !self.server.bind.ip().is_loopback() {
+            return Err(format!(
+                "server.bind {} is reachable from other machines, so links in emails must name \
+                 the address people use: set server.public_url (e.g. https://mail.example.org, \
+                 or CONFIDE__SERVER__PUBLIC_URL)",
+                self.server.bind
+            ));
         }
         Ok(())
     }

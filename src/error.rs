@@ -151,10 +151,14 @@ impl std::error::Error for AppError {}
 /// The status of each rule's refusal, decided in one place.
 fn rule_status(code: &str) -> StatusCode {
     match code {
-        "forbidden" | "cannot_change_own_account" | "recipient_not_allowed" | "client_inactive" => {
-            StatusCode::FORBIDDEN
-        }
+        "forbidden"
+        | "cannot_change_own_account"
+        | "recipient_not_allowed"
+        | "client_inactive"
+        | "consent_is_personal" => StatusCode::FORBIDDEN,
         "not_found" => StatusCode::NOT_FOUND,
+        "upload_quota_exceeded" => StatusCode::PAYLOAD_TOO_LARGE,
+        "upload_rate_exceeded" | "draft_quota_exceeded" => StatusCode::TOO_MANY_REQUESTS,
         "invitation_pending"
         | "email_taken"
         | "slug_taken"
@@ -237,6 +241,7 @@ impl ApiResponse for AppError {
                 problem(403, "A rule forbids this."),
                 problem(404, "Not found, or not visible to the caller."),
                 problem(409, "Conflicts with existing data."),
+                problem(413, "The request body (or a quota) is too large."),
                 problem(429, "Too many attempts; see Retry-After."),
                 problem(500, "An internal error; nothing was changed."),
             ],

@@ -166,6 +166,7 @@ impl AttachmentsApi {
     ) -> AppResult<Uploaded> {
         let state = &self.0;
         let caller = caller(state, &auth, req).await?;
+        service::check_quota(state, &caller).await?;
         let mut form = form.0;
         let mut received = Vec::new();
         loop {

@@ -1,5 +1,6 @@
 //! `Body<T>`: a JSON request body parsed with serde, so that every refusal names the field
-//! at fault (`serde_path_to_error`), and bounded in size. Its schema is `T`'s.
+//! at fault (`serde_path_to_error`). Its size is bounded in front of every route
+//! (`web::request_limits`). Its schema is `T`'s.
 
 use poem::{Request, RequestBody};
 use poem_openapi::payload::{ParsePayload, Payload};
@@ -7,7 +8,6 @@ use poem_openapi::registry::{MetaSchemaRef, Registry};
 use poem_openapi::types::Type;
 use serde::de::DeserializeOwned;
 
-use crate::config::Config;
 use crate::error::AppError;
 
 pub struct Body<T>(pub T);
@@ -34,17 +34,9 @@ impl<T: Type + DeserializeOwned> ParsePayload for Body<T> {
     const IS_REQUIRED: bool = true;
 
     async fn from_request(request: &Request, body: &mut RequestBody) -> poem::Result<Self> {
-        let limit = request
-            .data::<std::sync::Arc<Config>>()
-            .map(|c| c.limits.json_body_max_bytes)
-            .unwrap_or(1024 * 1024);
-        let bytes = body.take()?.into_bytes_limit(limit).await.map_err(|_| {
-            AppError::new(
-                poem::http::StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
-                format!("The request body must be at most {limit} bytes."),
-            )
-        })?;
+        // Bounded in size (and time) by `web::request_limits`, in front of every route.
+        let _ = request;
+        let bytes = body.take()?.into_bytes().await?;
         parse(&bytes).map(Body).map_err(Into::into)
     }
 }

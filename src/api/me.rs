@@ -6,7 +6,7 @@ use poem_openapi::types::MaybeUndefined;
 use poem_openapi::{Object, OpenApi};
 use serde::Deserialize;
 
-use crate::domain::values::PersonName;
+use crate::domain::values::{EmailAddress, PersonName};
 use crate::error::AppResult;
 use crate::service::people::{self as people_service, Me, PersonPatch};
 use crate::service::AppState;
@@ -29,6 +29,9 @@ pub struct MeOut {
     pub status: StatusName,
     pub name: String,
     pub email: String,
+    /// A new address waiting for confirmation; `email` stays in use until then.
+    #[oai(skip_serializing_if_is_none)]
+    pub pending_email: Option<String>,
     #[oai(skip_serializing_if_is_none)]
     pub mobile: Option<String>,
     /// Email notifications of new messages (staff: on by default).
@@ -47,6 +50,7 @@ impl From<Me> for MeOut {
             status: p.status.into(),
             name: p.name,
             email: p.email,
+            pending_email: p.pending_email,
             mobile: p.mobile,
             consent_email: p.consent_email,
             consent_sms: p.consent_sms,
@@ -58,12 +62,17 @@ impl From<Me> for MeOut {
     }
 }
 
-/// Changes to one's own profile; absent fields stay, `mobile: null` clears the number.
-#[derive(Debug, Object, Deserialize)]
+/// Changes to one's own profile; absent fields stay, `mobile: null` clears the number. A new
+/// `email` needs `current_password` and counts once confirmed through the link sent to it.
+#[derive(Object, Deserialize)]
 #[oai(deny_unknown_fields)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateMeRequest {
     pub name: Option<String>,
+    pub email: Option<String>,
+    /// Required with `email`.
+    #[oai(write_only)]
+    pub current_password: Option<String>,
     #[serde(default)]
     pub mobile: MaybeUndefined<String>,
     pub consent_email: Option<bool>,
@@ -90,7 +99,8 @@ impl MeApi {
         Ok(Json(people_service::me(&self.0, &caller).await?.into()))
     }
 
-    /// Changes one's own name, mobile number and notification consents.
+    /// Changes one's own name, mobile number, notification consents and (with
+    /// `current_password`, once confirmed through the link sent to it) email address.
     #[oai(path = "/me", method = "patch", operation_id = "update_me")]
     async fn update(
         &self,
@@ -106,13 +116,18 @@ impl MeApi {
                 .as_deref()
                 .map(|n| PersonName::parse("name", n))
                 .transpose()?,
+            email: body
+                .email
+                .as_deref()
+                .map(|e| EmailAddress::parse("email", e))
+                .transpose()?,
             mobile: parse_mobile(body.mobile)?,
             consent_email: body.consent_email,
             consent_sms: body.consent_sms,
             ..Default::default()
         };
         Ok(Json(
-            people_service::update_me(&self.0, &caller, patch)
+            people_service::update_me(&self.0, &caller, patch, body.current_password.as_deref())
                 .await?
                 .into(),
         ))

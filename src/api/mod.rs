@@ -6,6 +6,7 @@ mod audit;
 mod body;
 mod chart;
 mod drafts;
+mod email_changes;
 mod folders;
 mod groups;
 mod invitations;
@@ -78,6 +79,7 @@ pub type Apis = (
     chart::ChartApi,
     password_resets::PasswordResetsApi,
     search::SearchApi,
+    email_changes::EmailChangesApi,
 );
 
 pub fn service(state: &AppState) -> OpenApiService<Apis, ()> {
@@ -96,6 +98,7 @@ pub fn service(state: &AppState) -> OpenApiService<Apis, ()> {
             chart::ChartApi(state.clone()),
             password_resets::PasswordResetsApi(state.clone()),
             search::SearchApi(state.clone()),
+            email_changes::EmailChangesApi(state.clone()),
         ),
         "Confide",
         env!("CARGO_PKG_VERSION"),

@@ -99,6 +99,9 @@ pub struct PersonOut {
     pub status: Option<StatusName>,
     #[oai(skip_serializing_if_is_none)]
     pub email: Option<String>,
+    /// A new address waiting for the person to confirm it; `email` stays in use until then.
+    #[oai(skip_serializing_if_is_none)]
+    pub pending_email: Option<String>,
     #[oai(skip_serializing_if_is_none)]
     pub mobile: Option<String>,
     #[oai(skip_serializing_if_is_none)]
@@ -115,6 +118,7 @@ impl From<PersonView> for PersonOut {
             name: v.name,
             status: v.status.map(Into::into),
             email: v.email,
+            pending_email: v.pending_email,
             mobile: v.mobile,
             consent_email: v.consent_email,
             consent_sms: v.consent_sms,
@@ -143,6 +147,9 @@ pub struct CreatePersonRequest {
 }
 
 /// Changes to a person; absent fields stay as they are, `mobile: null` clears the number.
+/// Only admins change another person's `email`, and the new address counts once its owner
+/// confirms it through the link sent to it. Staff may withdraw consents, never grant them;
+/// a `mobile` set by staff withdraws SMS consent.
 #[derive(Debug, Object, Deserialize)]
 #[oai(deny_unknown_fields)]
 #[serde(deny_unknown_fields)]

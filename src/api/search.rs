@@ -38,8 +38,6 @@ pub struct SearchHitOut {
     pub snippet: String,
     pub sender: PersonRefOut,
     pub created_at: DateTime<Utc>,
-    /// Relevance (0 when the query has no words and hits are newest first).
-    pub score: f32,
 }
 
 impl From<Hit> for SearchHitOut {
@@ -51,7 +49,6 @@ impl From<Hit> for SearchHitOut {
             snippet: h.snippet,
             sender: h.sender.into(),
             created_at: to_datetime(h.created_at),
-            score: h.score,
         }
     }
 }

@@ -22,6 +22,11 @@ pub struct SignInRequest {
     pub practice: String,
     pub email: String,
     pub password: String,
+    /// The `device_token` of an earlier sign-in as the same person (browsers send the
+    /// `confide-device` cookie instead). Such a device keeps its own count of failed
+    /// sign-ins, so that guesses from elsewhere cannot lock the person out of it.
+    #[oai(write_only)]
+    pub device_token: Option<String>,
 }
 
 /// A new session. Send the token as `Authorization: Bearer <token>`.
@@ -30,14 +35,41 @@ pub struct SignInResponse {
     pub token: String,
     /// The latest the session can last; it ends sooner after 30 idle minutes.
     pub expires_at: DateTime<Utc>,
+    /// Identifies this device: send it as `device_token` at the next sign-in.
+    pub device_token: String,
     pub user: MeOut,
 }
 
 #[derive(ApiResponse)]
 pub enum SignedIn {
-    /// Signed in.
+    /// Signed in. The `confide-device` cookie remembers this browser as a trusted device.
     #[oai(status = 201)]
-    Created(Json<SignInResponse>),
+    Created(Json<SignInResponse>, #[oai(header = "Set-Cookie")] String),
+}
+
+/// The cookie that remembers a browser as a trusted device.
+pub const DEVICE_COOKIE: &str = "confide-device";
+
+/// A cookie's value from the request's `Cookie` headers.
+fn cookie_value(req: &Request, name: &str) -> Option<String> {
+    req.headers()
+        .get_all(poem::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value.to_string())
+}
+
+fn device_cookie(state: &AppState, token: &str) -> String {
+    let max_age = state.config.auth.trusted_device_days * 86_400;
+    let secure = if state.public_url.starts_with("https://") {
+        "; Secure"
+    } else {
+        ""
+    };
+    format!("{DEVICE_COOKIE}={token}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Strict{secure}")
 }
 
 pub struct SessionsApi(pub AppState);
@@ -50,19 +82,33 @@ impl SessionsApi {
     async fn sign_in(&self, req: &Request, body: Body<SignInRequest>) -> AppResult<SignedIn> {
         let meta = request_meta(req, &self.0.config);
         let body = body.0;
-        let done =
-            session_service::sign_in(&self.0, &meta, &body.practice, &body.email, &body.password)
-                .await?;
+        let device = body
+            .device_token
+            .or_else(|| cookie_value(req, DEVICE_COOKIE));
+        let done = session_service::sign_in(
+            &self.0,
+            &meta,
+            &body.practice,
+            &body.email,
+            &body.password,
+            device.as_deref(),
+        )
+        .await?;
+        let cookie = device_cookie(&self.0, &done.device_token);
         let user = MeOut::from(Me {
             person: done.person,
             practice_slug: done.practice.slug,
             practice_name: done.practice.name,
         });
-        Ok(SignedIn::Created(Json(SignInResponse {
-            token: done.token,
-            expires_at: to_datetime(done.expires_at),
-            user,
-        })))
+        Ok(SignedIn::Created(
+            Json(SignInResponse {
+                token: done.token,
+                expires_at: to_datetime(done.expires_at),
+                device_token: done.device_token,
+                user,
+            }),
+            cookie,
+        ))
     }
 
     /// Signs out: the token stops working.

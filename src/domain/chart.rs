@@ -10,14 +10,10 @@ use super::{Role, RuleViolation};
 /// The longest chart note, in characters.
 pub const MAX_NOTE_CHARS: usize = 200_000;
 
-/// A staff participant saves a quick note from a thread with exactly one client.
+/// A provider or admin taking part in a thread saves a quick note from it, if it has
+/// exactly one client.
 pub fn may_take_quick_note(actor: Role, client_count: i64) -> Result<(), RuleViolation> {
-    if !actor.is_staff() {
-        return Err(RuleViolation::new(
-            "forbidden",
-            "Clients cannot write chart notes.",
-        ));
-    }
+    may_use_chart_notes(actor)?;
     if client_count != 1 {
         return Err(RuleViolation::new(
             "quick_note_requires_single_client",
@@ -27,15 +23,13 @@ pub fn may_take_quick_note(actor: Role, client_count: i64) -> Result<(), RuleVio
     Ok(())
 }
 
-/// Only staff read and amend chart notes.
+/// Chart notes are clinical records: only providers and admins read and write them.
+/// Everyone else is told nothing exists (404), as for anything one may not know of.
 pub fn may_use_chart_notes(actor: Role) -> Result<(), RuleViolation> {
-    if actor.is_staff() {
+    if matches!(actor, Role::Provider | Role::Admin) {
         Ok(())
     } else {
-        Err(RuleViolation::new(
-            "forbidden",
-            "Clients cannot read chart notes.",
-        ))
+        Err(RuleViolation::new("not_found", "No such chart note."))
     }
 }
 
@@ -194,8 +188,24 @@ mod tests {
     }
 
     #[test]
-    fn quick_notes_need_staff_and_exactly_one_client() {
+    fn chart_notes_are_for_providers_and_admins_only() {
+        assert!(may_use_chart_notes(Role::Provider).is_ok());
+        assert!(may_use_chart_notes(Role::Admin).is_ok());
+        for role in [
+            Role::FrontOffice,
+            Role::Biller,
+            Role::ExternalAgent,
+            Role::Client,
+        ] {
+            assert_eq!(may_use_chart_notes(role).unwrap_err().code, "not_found");
+            assert_eq!(may_take_quick_note(role, 1).unwrap_err().code, "not_found");
+        }
+    }
+
+    #[test]
+    fn quick_notes_need_a_clinician_and_exactly_one_client() {
         assert!(may_take_quick_note(Role::Provider, 1).is_ok());
+        assert!(may_take_quick_note(Role::Admin, 1).is_ok());
         assert_eq!(
             may_take_quick_note(Role::Provider, 2).unwrap_err().code,
             "quick_note_requires_single_client"
@@ -203,10 +213,6 @@ mod tests {
         assert_eq!(
             may_take_quick_note(Role::Provider, 0).unwrap_err().code,
             "quick_note_requires_single_client"
-        );
-        assert_eq!(
-            may_take_quick_note(Role::Client, 1).unwrap_err().code,
-            "forbidden"
         );
     }
 

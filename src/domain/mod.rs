@@ -7,6 +7,7 @@ pub mod mailbox;
 pub mod markdown;
 pub mod password;
 pub mod people;
+pub mod quotas;
 pub mod role;
 pub mod search;
 pub mod values;

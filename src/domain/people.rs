@@ -55,12 +55,19 @@ pub fn may_create_person(actor: Role, new_role: Role) -> Result<(), RuleViolatio
 #[derive(Debug, Default, Clone, Copy)]
 pub struct PersonChange {
     pub profile: bool,
+    /// A new email address (it counts once confirmed through a link sent to it).
+    pub email: bool,
     pub role: Option<Role>,
     pub status: Option<Status>,
+    /// A notification consent switched on: the request field that does it.
+    pub grants_consent: Option<&'static str>,
 }
 
 /// Whether `actor` may apply `change` to `target`. Admins change anyone but not their own
 /// role or status (so a practice cannot lock itself out); other staff change clients only.
+/// Only an admin changes another person's email: whoever controls the address controls the
+/// account through a password reset. Consent to notifications is the person's own act:
+/// staff may withdraw it, never grant it.
 pub fn may_change_person(
     actor: Role,
     is_self: bool,
@@ -78,6 +85,23 @@ pub fn may_change_person(
         return Err(RuleViolation::new(
             "forbidden",
             "Only administrators change staff accounts.",
+        ));
+    }
+    if change.email && !is_self && actor != Role::Admin {
+        return Err(RuleViolation::field(
+            "forbidden",
+            "email",
+            "Only administrators change another person's email address.",
+        ));
+    }
+    if let (Some(field), false) = (change.grants_consent, is_self) {
+        return Err(RuleViolation::field(
+            "consent_is_personal",
+            field,
+            format!(
+                "{field}: only the person themself grants consent to notifications (staff may \
+                 only withdraw it)."
+            ),
         ));
     }
     if is_self && (change.role.is_some() || change.status.is_some()) {
@@ -104,6 +128,12 @@ pub fn may_change_person(
         status_transition(actor, change.role.unwrap_or(target_role), target_status, to)?;
     }
     Ok(())
+}
+
+/// A mobile number someone else enters has not been consented to: SMS consent survives a
+/// new number only when the person sets it themself.
+pub fn sms_consent_survives_new_mobile(is_self: bool) -> bool {
+    is_self
 }
 
 /// The allowed status changes: `inactive` exists for clients only; an invited person
@@ -256,6 +286,40 @@ mod tests {
                 .code,
             "forbidden"
         );
+    }
+
+    #[test]
+    fn only_admins_change_another_persons_email() {
+        let change = PersonChange {
+            email: true,
+            ..Default::default()
+        };
+        for actor in [Provider, FrontOffice, Biller, ExternalAgent] {
+            let err = may_change_person(actor, false, Client, Active, change).unwrap_err();
+            assert_eq!((err.code, err.field), ("forbidden", Some("email")));
+        }
+        assert!(may_change_person(Admin, false, Client, Active, change).is_ok());
+        assert!(may_change_person(Admin, false, Provider, Active, change).is_ok());
+    }
+
+    #[test]
+    fn staff_withdraw_consent_but_never_grant_it() {
+        let grant = PersonChange {
+            grants_consent: Some("consent_sms"),
+            ..Default::default()
+        };
+        for actor in [Admin, Provider, FrontOffice, Biller] {
+            let err = may_change_person(actor, false, Client, Active, grant).unwrap_err();
+            assert_eq!(
+                (err.code, err.field),
+                ("consent_is_personal", Some("consent_sms"))
+            );
+        }
+        let withdraw = PersonChange {
+            profile: true,
+            ..Default::default()
+        };
+        assert!(may_change_person(Biller, false, Client, Active, withdraw).is_ok());
     }
 
     #[test]

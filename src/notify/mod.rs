@@ -21,6 +21,10 @@ pub enum Kind {
     NewMessage,
     Invitation,
     PasswordReset,
+    /// The confirmation link of a new email address, sent to that address.
+    EmailChange,
+    /// A notice to the old address that the account's address is being changed.
+    EmailChangeNotice,
 }
 
 impl Kind {
@@ -29,13 +33,21 @@ impl Kind {
             Kind::NewMessage => "new_message",
             Kind::Invitation => "invitation",
             Kind::PasswordReset => "password_reset",
+            Kind::EmailChange => "email_change",
+            Kind::EmailChangeNotice => "email_change_notice",
         }
     }
 
+    pub const ALL: [Kind; 5] = [
+        Kind::NewMessage,
+        Kind::Invitation,
+        Kind::PasswordReset,
+        Kind::EmailChange,
+        Kind::EmailChangeNotice,
+    ];
+
     pub fn parse(s: &str) -> Option<Kind> {
-        [Kind::NewMessage, Kind::Invitation, Kind::PasswordReset]
-            .into_iter()
-            .find(|k| k.as_str() == s)
+        Kind::ALL.into_iter().find(|k| k.as_str() == s)
     }
 }
 
@@ -71,6 +83,12 @@ email_templates! {
     ResetSubject "email/password_reset/subject.txt",
         ResetText "email/password_reset/body.txt",
         ResetHtml "email/password_reset/body.html";
+    EmailChangeSubject "email/email_change/subject.txt",
+        EmailChangeText "email/email_change/body.txt",
+        EmailChangeHtml "email/email_change/body.html";
+    NoticeSubject "email/email_change_notice/subject.txt",
+        NoticeText "email/email_change_notice/body.txt",
+        NoticeHtml "email/email_change_notice/body.html";
 }
 
 /// An email's subject, plain text and HTML.
@@ -96,6 +114,16 @@ pub fn render(kind: Kind, practice: &str, link: &str) -> anyhow::Result<Rendered
             subject: ResetSubject.render()?,
             text: ResetText { practice, link }.render()?,
             html: ResetHtml { practice, link }.render()?,
+        },
+        Kind::EmailChange => Rendered {
+            subject: EmailChangeSubject.render()?,
+            text: EmailChangeText { practice, link }.render()?,
+            html: EmailChangeHtml { practice, link }.render()?,
+        },
+        Kind::EmailChangeNotice => Rendered {
+            subject: NoticeSubject.render()?,
+            text: NoticeText { practice, link }.render()?,
+            html: NoticeHtml { practice, link }.render()?,
         },
     };
     Ok(Rendered {
@@ -222,7 +250,7 @@ mod tests {
 
     #[test]
     fn every_kind_renders_without_content() {
-        for kind in [Kind::NewMessage, Kind::Invitation, Kind::PasswordReset] {
+        for kind in Kind::ALL {
             let r = render(kind, "Oak & Co", "https://mail.example/p/oak/").unwrap();
             assert!(!r.subject.is_empty());
             assert!(r.text.contains("https://mail.example/p/oak/"));

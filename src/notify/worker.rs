@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use crate::auth::{new_token, token_hash};
 use crate::domain::Status;
-use crate::service::{invitations, person, AppState};
+use crate::service::{email_changes, invitations, person, AppState};
 use crate::store::notifications::{self as queue, NotificationRow};
 use crate::store::{people as people_store, practices, tokens};
 
@@ -131,6 +131,7 @@ async fn deliver(state: &AppState, n: &NotificationRow) -> Result<Delivery, Send
             _ => return Ok(Delivery::NotNeeded),
         }
     };
+    let mut address = n.address.clone();
     let link = match kind {
         Kind::NewMessage => {
             // Consent is checked again: it may have been withdrawn while this waited.
@@ -175,7 +176,22 @@ async fn deliver(state: &AppState, n: &NotificationRow) -> Result<Delivery, Send
             tx.commit().await?;
             format!("{}/password-resets/{token}", state.public_url)
         }
+        Kind::EmailChange => {
+            let Some(pending) = recipient.pending_email.clone() else {
+                return Ok(Delivery::NotNeeded);
+            };
+            let mut tx = state.store.begin().await?;
+            let token = email_changes::issue(&mut tx, state, &recipient)
+                .await
+                .map_err(|_| SendError { kind: "database" })?;
+            tx.commit().await?;
+            // The link goes to the new address: following it proves the person holds it.
+            address = Some(pending);
+            email_changes::url(state, &token)
+        }
+        Kind::EmailChangeNotice => format!("{}/p/{}/", state.public_url, practice.slug),
     };
+    let to = address.unwrap_or_else(|| recipient.email.clone());
     match n.channel.as_str() {
         "sms" => {
             let (Some(gateway), Some(mobile)) = (&state.sms, &recipient.mobile) else {
@@ -190,7 +206,7 @@ async fn deliver(state: &AppState, n: &NotificationRow) -> Result<Delivery, Send
             let email = render(kind, &practice.name, &link).map_err(SendError::wrap("template"))?;
             state
                 .mailer
-                .send(&state.config.mail.from, &recipient.email, &email)
+                .send(&state.config.mail.from, &to, &email)
                 .await
                 .map_err(SendError::wrap("mail transport"))?;
         }

@@ -1,12 +1,16 @@
 //! Turning a parsed query into a tantivy query for one searcher, and running it.
 
 use chrono::{NaiveDate, NaiveTime};
-use tantivy::collector::TopDocs;
+use std::collections::BTreeMap;
+
+use tantivy::collector::{Count, TopDocs};
+use tantivy::query::Bm25StatisticsProvider;
 use tantivy::query::{
     AllQuery, BooleanQuery, BoostQuery, ConstScoreQuery, EmptyQuery, Occur, PhraseQuery, Query,
     RangeQuery, TermQuery,
 };
 use tantivy::schema::{Field, IndexRecordOption, Value};
+use tantivy::snippet::SnippetGenerator;
 use tantivy::{Order, Searcher, TantivyDocument, Term};
 
 use super::{analyzer, Active, Fields};
@@ -171,20 +175,91 @@ pub fn build(f: &Fields, viewer: &Viewer, parsed: &Parsed) -> Box<dyn Query> {
     Box::new(BooleanQuery::new(clauses))
 }
 
-/// A page of candidates: (message id, score), best first (or newest first when nothing in
-/// the query ranks by text), starting at `offset`.
+/// The statistics relevance is computed from: those of the documents the searcher may
+/// read, never the whole index. With the index's own, how a person's messages rank (and
+/// which part a snippet shows) would depend on other people's and other practices' mail.
+pub struct ReaderStatistics<'a> {
+    searcher: &'a Searcher,
+    reader: Term,
+}
+
+/// A nominal length of each text field, in tokens: the average length across a reader's
+/// documents would cost a walk of them all, and only normalises.
+const NOMINAL_FIELD_TOKENS: u64 = 40;
+
+impl<'a> ReaderStatistics<'a> {
+    pub fn new(active: &Active, searcher: &'a Searcher, person_id: &str) -> Self {
+        ReaderStatistics {
+            searcher,
+            reader: Term::from_field_text(active.fields.reader, person_id),
+        }
+    }
+
+    /// A snippet generator for `field` whose terms weigh by their rarity among the reader's
+    /// documents.
+    pub fn snippets(
+        &self,
+        query: &dyn Query,
+        field: Field,
+        max_chars: usize,
+    ) -> tantivy::Result<SnippetGenerator> {
+        let mut terms = Vec::new();
+        query.query_terms(&mut |term, _| {
+            if term.field() == field {
+                terms.push(term.clone());
+            }
+        });
+        let mut weights = BTreeMap::new();
+        for term in terms {
+            let Some(text) = term.value().as_str().map(str::to_string) else {
+                continue;
+            };
+            let freq = self.doc_freq(&term)?;
+            if freq > 0 {
+                weights.insert(text, 1.0 / (1.0 + freq as f32));
+            }
+        }
+        let tokenizer = self.searcher.index().tokenizer_for_field(field)?;
+        Ok(SnippetGenerator::new(weights, tokenizer, field, max_chars))
+    }
+}
+
+impl Bm25StatisticsProvider for ReaderStatistics<'_> {
+    fn total_num_tokens(&self, _field: Field) -> tantivy::Result<u64> {
+        Ok(self.total_num_docs()?.max(1) * NOMINAL_FIELD_TOKENS)
+    }
+
+    fn total_num_docs(&self) -> tantivy::Result<u64> {
+        self.searcher.doc_freq(&self.reader)
+    }
+
+    fn doc_freq(&self, term: &Term) -> tantivy::Result<u64> {
+        let both = BooleanQuery::intersection(vec![
+            Box::new(TermQuery::new(term.clone(), IndexRecordOption::Basic)),
+            Box::new(TermQuery::new(
+                self.reader.clone(),
+                IndexRecordOption::Basic,
+            )),
+        ]);
+        Ok(self.searcher.search(&both, &Count)? as u64)
+    }
+}
+
+/// A page of candidates (message ids), best first (or newest first when nothing in the
+/// query ranks by text), starting at `offset`.
 pub fn run(
     active: &Active,
     searcher: &Searcher,
+    statistics: &ReaderStatistics,
     query: &dyn Query,
     by_relevance: bool,
     offset: usize,
     limit: usize,
-) -> tantivy::Result<Vec<(String, f32)>> {
+) -> tantivy::Result<Vec<String>> {
     let f = &active.fields;
     let top = TopDocs::with_limit(limit).and_offset(offset);
     let addresses: Vec<(f32, tantivy::DocAddress)> = if by_relevance {
-        searcher.search(query, &top)?
+        searcher.search_with_statistics_provider(query, &top, statistics)?
     } else {
         searcher
             .search(
@@ -196,10 +271,10 @@ pub fn run(
             .collect()
     };
     let mut out = Vec::with_capacity(addresses.len());
-    for (score, addr) in addresses {
+    for (_, addr) in addresses {
         let doc: TantivyDocument = searcher.doc(addr)?;
         if let Some(id) = doc.get_first(f.message_id).and_then(|v| v.as_str()) {
-            out.push((id.to_string(), score));
+            out.push(id.to_string());
         }
     }
     Ok(out)

@@ -15,6 +15,7 @@ use crate::domain::attachments::{
     cfb_root_clsid_offset, clean_name, sniff, Kind, Refusal, TextCheck, HEAD_BYTES,
 };
 use crate::domain::ids::AttachmentId;
+use crate::domain::quotas;
 use crate::error::{AppError, AppResult};
 use crate::store::attachments::{self as store, AttachmentRow};
 use crate::store::Conn;
@@ -195,6 +196,28 @@ where
     })
 }
 
+const HOUR_MS: i64 = 3_600_000;
+
+/// Refuses an upload at once, before its bytes are read, when the caller already holds
+/// their quota of unsent uploads or has uploaded their hourly number of files.
+pub async fn check_quota(state: &AppState, caller: &Caller) -> AppResult<()> {
+    let limits = &state.config.limits;
+    let mut conn = state.store.read().await?;
+    let held = store::pending_bytes(&mut conn, caller.person.id.as_str()).await?;
+    quotas::may_hold_uploads(held.max(0) as u64, 1, limits.pending_upload_max_bytes)?;
+    let now = state.now();
+    let uploaded =
+        store::uploads_in_window(&mut conn, caller.person.id.as_str(), now - now % HOUR_MS).await?;
+    quotas::may_upload_this_hour(uploaded + 1, limits.uploads_per_hour)
+        .map_err(|e| rate_exceeded(e, now))
+}
+
+fn rate_exceeded(violation: crate::domain::RuleViolation, now: i64) -> AppError {
+    let mut error = AppError::from(violation);
+    error.retry_after_secs = Some(((HOUR_MS - now % HOUR_MS) / 1000).max(1) as u64);
+    error
+}
+
 /// Stores received files and records them as the caller's pending uploads, all or none.
 #[tracing::instrument(skip_all, fields(files = files.len()))]
 pub async fn store_uploads(
@@ -238,7 +261,21 @@ async fn record_uploads(
     files: &[Received],
 ) -> AppResult<Vec<AttachmentView>> {
     let now = state.now();
+    let limits = &state.config.limits;
     let mut tx = state.store.begin().await?;
+    // The quotas, counted in this transaction: a refusal keeps nothing (not even the count).
+    let uploaded = store::count_uploads(
+        &mut tx,
+        caller.person.id.as_str(),
+        now - now % HOUR_MS,
+        files.len() as i64,
+    )
+    .await?;
+    quotas::may_upload_this_hour(uploaded, limits.uploads_per_hour)
+        .map_err(|e| rate_exceeded(e, now))?;
+    let held = store::pending_bytes(&mut tx, caller.person.id.as_str()).await?;
+    let adding = files.iter().map(|f| f.size).sum::<u64>();
+    quotas::may_hold_uploads(held.max(0) as u64, adding, limits.pending_upload_max_bytes)?;
     // Blob rows are locked in one order (by hash) everywhere, so that two uploads or an
     // upload and a deletion cannot deadlock.
     let mut hashes: Vec<(&str, i64)> = files

@@ -86,6 +86,8 @@ pub async fn quick_note(
     thread_id: &str,
     content: Option<&str>,
 ) -> AppResult<ChartNoteView> {
+    // Nothing of the thread is loaded for someone who may not keep chart notes.
+    may_use_chart_notes(caller.role())?;
     let given = content.map(parse_content).transpose()?;
     let mut tx = state.store.begin().await?;
     let ctx = load_thread(&mut tx, caller, thread_id).await?;
@@ -190,7 +192,7 @@ pub async fn amend(
     Ok(view)
 }
 
-/// A client's chart notes, newest first (staff only).
+/// A client's chart notes, newest first (providers and admins).
 pub async fn list(
     state: &AppState,
     caller: &Caller,
@@ -217,7 +219,7 @@ pub async fn list(
     Ok(out)
 }
 
-/// One chart note (staff only).
+/// One chart note (providers and admins).
 pub async fn get(state: &AppState, caller: &Caller, note_id: &str) -> AppResult<ChartNoteView> {
     may_use_chart_notes(caller.role())?;
     let mut tx = state.store.begin().await?;

@@ -4,6 +4,7 @@
 pub mod attachments;
 pub mod audit;
 pub mod chart;
+pub mod email_changes;
 pub mod invitations;
 pub mod mailbox;
 pub mod notifications;
@@ -62,6 +63,8 @@ pub struct Person {
     pub name: String,
     pub email: String,
     pub mobile: Option<String>,
+    /// A new address waiting for confirmation; `email` stays in use until then.
+    pub pending_email: Option<String>,
     pub consent_email: bool,
     pub consent_sms: bool,
     pub created_at: i64,
@@ -86,6 +89,7 @@ impl TryFrom<PersonRow> for Person {
             name: row.name,
             email: row.email,
             mobile: row.mobile,
+            pending_email: row.pending_email,
             consent_email: row.consent_email != 0,
             consent_sms: row.consent_sms != 0,
             created_at: row.created_at,
@@ -104,6 +108,7 @@ impl Person {
             name: self.name.clone(),
             email: self.email.clone(),
             mobile: self.mobile.clone(),
+            pending_email: self.pending_email.clone(),
             consent_email: self.consent_email as i64,
             consent_sms: self.consent_sms as i64,
             created_at: self.created_at,

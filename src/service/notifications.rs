@@ -17,15 +17,41 @@ struct Cause<'a> {
     message_id: &'a str,
 }
 
+/// One notification to queue.
+struct Queued<'a> {
+    person_id: &'a str,
+    kind: Kind,
+    channel: &'a str,
+    cause: Option<&'a Cause<'a>>,
+    /// Where it goes, when not to the person's current address.
+    address: Option<&'a str>,
+}
+
+impl<'a> Queued<'a> {
+    fn email(person_id: &'a str, kind: Kind) -> Self {
+        Queued {
+            person_id,
+            kind,
+            channel: "email",
+            cause: None,
+            address: None,
+        }
+    }
+}
+
 async fn enqueue(
     conn: &mut Conn,
     state: &AppState,
     practice_id: &str,
-    person_id: &str,
-    kind: Kind,
-    channel: &str,
-    cause: Option<&Cause<'_>>,
+    queued: Queued<'_>,
 ) -> AppResult<()> {
+    let Queued {
+        person_id,
+        kind,
+        channel,
+        cause,
+        address,
+    } = queued;
     let now = state.now();
     let (waiting, last_sent) = queue::state_for(conn, person_id, kind.as_str(), channel).await?;
     if waiting {
@@ -49,6 +75,7 @@ async fn enqueue(
             kind: kind.as_str().into(),
             channel: channel.into(),
             message_id: cause.map(|c| c.message_id.to_string()),
+            address: address.map(str::to_string),
             created_at: now,
             due_at: due,
             attempts: 0,
@@ -86,10 +113,13 @@ pub async fn new_message(
                 conn,
                 state,
                 practice_id,
-                person_id,
-                Kind::NewMessage,
-                "email",
-                Some(&cause),
+                Queued {
+                    person_id,
+                    kind: Kind::NewMessage,
+                    channel: "email",
+                    cause: Some(&cause),
+                    address: None,
+                },
             )
             .await?;
         }
@@ -98,10 +128,13 @@ pub async fn new_message(
                 conn,
                 state,
                 practice_id,
-                person_id,
-                Kind::NewMessage,
-                "sms",
-                Some(&cause),
+                Queued {
+                    person_id,
+                    kind: Kind::NewMessage,
+                    channel: "sms",
+                    cause: Some(&cause),
+                    address: None,
+                },
             )
             .await?;
         }
@@ -122,10 +155,7 @@ pub async fn invitation(
         conn,
         state,
         practice_id,
-        person_id,
-        Kind::Invitation,
-        "email",
-        None,
+        Queued::email(person_id, Kind::Invitation),
     )
     .await
 }
@@ -141,10 +171,38 @@ pub async fn password_reset(
         conn,
         state,
         practice_id,
-        person_id,
-        Kind::PasswordReset,
-        "email",
-        None,
+        Queued::email(person_id, Kind::PasswordReset),
+    )
+    .await
+}
+
+/// Queues the confirmation link of a person's new (pending) address, to that address, and
+/// a notice without content to `old_address`; what an earlier change queued is replaced.
+pub async fn email_change(
+    conn: &mut Conn,
+    state: &AppState,
+    practice_id: &str,
+    person_id: &str,
+    old_address: &str,
+) -> AppResult<()> {
+    for kind in [Kind::EmailChange, Kind::EmailChangeNotice] {
+        queue::cancel_open(conn, person_id, kind.as_str(), state.now()).await?;
+    }
+    enqueue(
+        conn,
+        state,
+        practice_id,
+        Queued::email(person_id, Kind::EmailChange),
+    )
+    .await?;
+    enqueue(
+        conn,
+        state,
+        practice_id,
+        Queued {
+            address: Some(old_address),
+            ..Queued::email(person_id, Kind::EmailChangeNotice)
+        },
     )
     .await
 }

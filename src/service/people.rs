@@ -6,7 +6,7 @@ use poem::http::StatusCode;
 use crate::domain::password::NewPassword;
 use crate::domain::people::{
     may_change_person, may_create_person, may_see_email, may_see_person,
-    roles_a_client_may_write_to, PersonChange,
+    roles_a_client_may_write_to, sms_consent_survives_new_mobile, PersonChange,
 };
 use crate::domain::values::{EmailAddress, MobileNumber, PersonName};
 use crate::domain::{PersonId, PracticeId, Role, Status};
@@ -15,7 +15,7 @@ use crate::store::people::{self as people_store, ListFilter, PersonRow};
 use crate::store::{is_unique_violation, practices, sessions, Conn};
 
 use super::audit::{record, AuditEntry};
-use super::{notifications, person, throttle, AppState, Caller, Person};
+use super::{email_changes, notifications, person, throttle, AppState, Caller, Person};
 
 /// A person as one particular viewer may see them: hidden fields are `None`.
 #[derive(Debug, Clone)]
@@ -25,6 +25,8 @@ pub struct PersonView {
     pub name: String,
     pub status: Option<Status>,
     pub email: Option<String>,
+    /// A new address waiting for confirmation.
+    pub pending_email: Option<String>,
     pub mobile: Option<String>,
     pub consent_email: Option<bool>,
     pub consent_sms: Option<bool>,
@@ -39,6 +41,11 @@ pub fn view(viewer: &Caller, person: &Person) -> PersonView {
         name: person.name.clone(),
         status: full.then_some(person.status),
         email: full.then(|| person.email.clone()),
+        pending_email: if full {
+            person.pending_email.clone()
+        } else {
+            None
+        },
         mobile: if full { person.mobile.clone() } else { None },
         consent_email: full.then_some(person.consent_email),
         consent_sms: full.then_some(person.consent_sms),
@@ -176,6 +183,7 @@ pub(crate) async fn insert_person(
         name: new.name.as_str().into(),
         email: new.email.as_str().into(),
         mobile: new.mobile.as_ref().map(|m| m.as_str().to_string()),
+        pending_email: None,
         // Staff are notified by default; clients only once they consent.
         consent_email: new.role.is_staff() as i64,
         consent_sms: 0,
@@ -191,7 +199,7 @@ pub(crate) async fn insert_person(
     }
 }
 
-fn email_taken() -> AppError {
+pub(crate) fn email_taken() -> AppError {
     AppError::new(
         StatusCode::CONFLICT,
         "email_taken",
@@ -257,15 +265,19 @@ pub struct PersonPatch {
     pub consent_sms: Option<bool>,
 }
 
-fn apply(target: &mut Person, patch: PersonPatch) {
+/// Applies the patch but for the email address, which changes only through
+/// [`email_changes::request`]. A mobile number someone else enters has not been consented
+/// to: SMS consent lapses with it.
+fn apply(target: &mut Person, patch: PersonPatch, is_self: bool) {
     if let Some(name) = patch.name {
         target.name = name.as_str().into();
     }
-    if let Some(email) = patch.email {
-        target.email = email.as_str().into();
-    }
     if let Some(mobile) = patch.mobile {
-        target.mobile = mobile.map(|m| m.as_str().to_string());
+        let mobile = mobile.map(|m| m.as_str().to_string());
+        if mobile != target.mobile {
+            target.consent_sms &= sms_consent_survives_new_mobile(is_self);
+        }
+        target.mobile = mobile;
     }
     if let Some(role) = patch.role {
         target.role = role;
@@ -287,15 +299,24 @@ pub async fn update(
     state: &AppState,
     caller: &Caller,
     id: &str,
-    patch: PersonPatch,
+    mut patch: PersonPatch,
 ) -> AppResult<PersonView> {
     let mut tx = state.store.begin().await?;
     let mut target = visible_person(&mut tx, caller, id).await?;
     let is_self = target.id == caller.person.id;
+    if is_self && patch.email.is_some() {
+        return Err(AppError::invalid(
+            "email",
+            "email: change your own address through PATCH /me, with your current password.",
+        ));
+    }
+    let new_email = new_address(&target, patch.email.take());
     let change = PersonChange {
-        profile: patch.name.is_some() || patch.email.is_some() || patch.mobile.is_some(),
+        profile: patch.name.is_some() || patch.mobile.is_some(),
+        email: new_email.is_some(),
         role: patch.role.filter(|r| *r != target.role),
         status: patch.status.filter(|s| *s != target.status),
+        grants_consent: grants_consent(&target, &patch),
     };
     may_change_person(caller.role(), is_self, target.role, target.status, change)?;
     if change.status.is_some_and(Status::is_activated)
@@ -312,9 +333,14 @@ pub async fn update(
         .with_field("status"));
     }
     let was_activated = target.status.is_activated();
-    apply(&mut target, patch);
+    let consent_before = (target.consent_email, target.consent_sms);
+    apply(&mut target, patch, is_self);
     check_sms_consent(&target)?;
+    if let Some(email) = &new_email {
+        email_changes::request(&mut tx, state, &mut target, email).await?;
+    }
     write_person(&mut tx, state, &mut target).await?;
+    record_consent_change(&mut tx, state, caller, &target, consent_before).await?;
     if was_activated && target.status == Status::Disabled {
         sessions::delete_for_person(&mut tx, target.id.as_str(), None).await?;
     }
@@ -322,6 +348,7 @@ pub async fn update(
         Some(Status::Disabled) => "disable_person",
         Some(_) => "change_person_status",
         None if change.role.is_some() => "change_person_role",
+        None if new_email.is_some() => "request_email_change",
         None => "update_person",
     };
     record(
@@ -337,7 +364,11 @@ pub async fn update(
 
 /// Writes a changed person unless someone else changed them since they were read (two
 /// admins, or an admin and the person themself, at once): then 409 and nothing is written.
-async fn write_person(conn: &mut Conn, state: &AppState, person: &mut Person) -> AppResult<()> {
+pub(crate) async fn write_person(
+    conn: &mut Conn,
+    state: &AppState,
+    person: &mut Person,
+) -> AppResult<()> {
     let read_at = person.updated_at;
     // Strictly later, so that two changes in one millisecond still tell apart.
     person.updated_at = state.now().max(read_at + 1);
@@ -385,24 +416,51 @@ pub async fn me(state: &AppState, caller: &Caller) -> AppResult<Me> {
     })
 }
 
-/// Changes one's own name, mobile number and notification consents.
+/// Changes one's own name, mobile number, notification consents and (with the current
+/// password, and only once the new address is confirmed) email address.
 #[tracing::instrument(skip_all)]
-pub async fn update_me(state: &AppState, caller: &Caller, patch: PersonPatch) -> AppResult<Me> {
-    if patch.role.is_some() || patch.status.is_some() || patch.email.is_some() {
+pub async fn update_me(
+    state: &AppState,
+    caller: &Caller,
+    mut patch: PersonPatch,
+    current_password: Option<&str>,
+) -> AppResult<Me> {
+    if patch.role.is_some() || patch.status.is_some() {
         return Err(AppError::forbidden(
-            "Your role, status and email are changed by your practice.",
+            "Your role and status are changed by your practice.",
         ));
     }
+    let new_email = new_address(&caller.person, patch.email.take());
+    let attempt = match &new_email {
+        Some(_) => Some(verify_current_password(state, caller, current_password).await?),
+        None => None,
+    };
     let mut tx = state.store.begin().await?;
     let mut target = visible_person(&mut tx, caller, caller.person.id.as_str()).await?;
-    apply(&mut target, patch);
+    let consent_before = (target.consent_email, target.consent_sms);
+    apply(&mut target, patch, true);
     check_sms_consent(&target)?;
+    if let Some(email) = &new_email {
+        email_changes::request(&mut tx, state, &mut target, email).await?;
+    }
     write_person(&mut tx, state, &mut target).await?;
+    if let Some(attempt) = &attempt {
+        throttle::succeeded(&mut tx, attempt).await?;
+    }
+    record_consent_change(&mut tx, state, caller, &target, consent_before).await?;
     record(
         &mut tx,
         state,
         caller,
-        AuditEntry::new("update_own_profile", "person", target.id.as_str()),
+        AuditEntry::new(
+            if new_email.is_some() {
+                "request_email_change"
+            } else {
+                "update_own_profile"
+            },
+            "person",
+            target.id.as_str(),
+        ),
     )
     .await?;
     tx.commit().await?;
@@ -413,15 +471,72 @@ pub async fn update_me(state: &AppState, caller: &Caller, patch: PersonPatch) ->
     me(state, &caller).await
 }
 
-/// Changes one's own password; every other session of the person ends. Guesses of the
-/// current password count against the same limit as sign-ins.
-#[tracing::instrument(skip_all)]
-pub async fn change_password(
+/// The requested address, unless it is the one the person already has.
+fn new_address(target: &Person, email: Option<EmailAddress>) -> Option<EmailAddress> {
+    email.filter(|e| e.normalized() != target.email.to_lowercase())
+}
+
+/// The consent a patch switches on, if any (for the rule that only the person grants it).
+fn grants_consent(target: &Person, patch: &PersonPatch) -> Option<&'static str> {
+    if patch.consent_email == Some(true) && !target.consent_email {
+        Some("consent_email")
+    } else if patch.consent_sms == Some(true) && !target.consent_sms {
+        Some("consent_sms")
+    } else {
+        None
+    }
+}
+
+/// Audits each consent that changed, with who changed it.
+async fn record_consent_change(
+    conn: &mut Conn,
     state: &AppState,
     caller: &Caller,
-    current: &str,
-    new: &str,
+    target: &Person,
+    (email_before, sms_before): (bool, bool),
 ) -> AppResult<()> {
+    let changes = [
+        (
+            email_before,
+            target.consent_email,
+            "grant_consent_email",
+            "withdraw_consent_email",
+        ),
+        (
+            sms_before,
+            target.consent_sms,
+            "grant_consent_sms",
+            "withdraw_consent_sms",
+        ),
+    ];
+    for (before, after, granted, withdrawn) in changes {
+        if before != after {
+            let action = if after { granted } else { withdrawn };
+            record(
+                conn,
+                state,
+                caller,
+                AuditEntry::new(action, "person", target.id.as_str()),
+            )
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+/// Checks the caller's current password (for a change that needs it). Guesses count against
+/// the same limit as sign-ins; the caller takes back a successful attempt.
+async fn verify_current_password(
+    state: &AppState,
+    caller: &Caller,
+    current: Option<&str>,
+) -> AppResult<throttle::Attempt> {
+    let current = current.ok_or_else(|| {
+        AppError::invalid(
+            "current_password",
+            "current_password is required for this change.",
+        )
+    })?;
     let (hash, slug) = {
         let mut conn = state.store.read().await?;
         let hash = people_store::password_hash(&mut conn, caller.person.id.as_str()).await?;
@@ -438,6 +553,19 @@ pub async fn change_password(
         )
         .with_field("current_password"));
     }
+    Ok(attempt)
+}
+
+/// Changes one's own password; every other session of the person ends. Guesses of the
+/// current password count against the same limit as sign-ins.
+#[tracing::instrument(skip_all)]
+pub async fn change_password(
+    state: &AppState,
+    caller: &Caller,
+    current: &str,
+    new: &str,
+) -> AppResult<()> {
+    let attempt = verify_current_password(state, caller, Some(current)).await?;
     let new = NewPassword::parse(
         "new_password",
         new,

@@ -3,7 +3,6 @@
 //! against the database, which also applies folder and read state, before it is shown.
 
 use poem::http::StatusCode;
-use tantivy::snippet::SnippetGenerator;
 
 use crate::domain::search::{parse, Query};
 use crate::error::{AppError, AppResult};
@@ -25,7 +24,6 @@ pub struct Hit {
     pub snippet: String,
     pub sender: PersonRef,
     pub created_at: i64,
-    pub score: f32,
 }
 
 /// Candidates taken from the index at a time after the first page's worth, and at most
@@ -132,9 +130,11 @@ pub async fn search(
     let tantivy_query = query::build(&active.fields, &viewer, &parsed);
     let searcher = active.reader.searcher();
     let by_relevance = parsed.has_text();
-    let mut snippets = SnippetGenerator::create(&searcher, &*tantivy_query, active.fields.body)
-        .map_err(|e| AppError::internal(anyhow::Error::new(e).context("preparing snippets")))?;
-    snippets.set_max_num_chars(200);
+    let statistics = query::ReaderStatistics::new(&active, &searcher, caller.person.id.as_str());
+    let snippets = tokio::task::block_in_place(|| {
+        statistics.snippets(&*tantivy_query, active.fields.body, 200)
+    })
+    .map_err(|e| AppError::internal(anyhow::Error::new(e).context("preparing snippets")))?;
 
     let mut hits = Vec::new();
     let mut scanned = 0;
@@ -146,6 +146,7 @@ pub async fn search(
             query::run(
                 &active,
                 &searcher,
+                &statistics,
                 &*tantivy_query,
                 by_relevance,
                 offset,
@@ -153,18 +154,18 @@ pub async fn search(
             )
         })
         .map_err(|e| AppError::internal(anyhow::Error::new(e).context("searching")))?;
-        let ids: Vec<String> = candidates.iter().map(|(id, _)| id.clone()).collect();
+        let ids = &candidates;
         let confirmed = {
             let mut conn = state.store.read().await?;
             store::visible(
                 &mut conn,
                 caller.practice_id(),
                 caller.person.id.as_str(),
-                &ids,
+                ids,
             )
             .await?
         };
-        for (i, (id, score)) in candidates.iter().enumerate() {
+        for (i, id) in candidates.iter().enumerate() {
             let Some(hit) = confirmed.iter().find(|h| &h.id == id) else {
                 continue;
             };
@@ -184,7 +185,6 @@ pub async fn search(
                 snippet,
                 sender: sender_ref_of(caller, &hit.sender_id, &hit.sender_name, &hit.sender_role),
                 created_at: hit.created_at,
-                score: *score,
             });
             if hits.len() == limit {
                 if i + 1 < candidates.len() || candidates.len() == batch {

@@ -8,7 +8,7 @@ use crate::domain::SessionId;
 use crate::error::{AppError, AppResult};
 use crate::store::practices::PracticeRow;
 use crate::store::sessions::SessionRow;
-use crate::store::{people as people_store, practices, sessions, sign_in_attempts};
+use crate::store::{devices, people as people_store, practices, sessions, sign_in_attempts};
 
 use super::audit::{record, record_raw, AuditEntry};
 use super::{person, throttle, AppState, Caller, Person, RequestMeta};
@@ -18,6 +18,8 @@ const TOUCH_EVERY_MS: i64 = 60_000;
 
 pub struct SignedIn {
     pub token: String,
+    /// Identifies this device at the next sign-in (see [`sign_in`]).
+    pub device_token: String,
     pub expires_at: i64,
     pub person: Person,
     pub practice: PracticeRow,
@@ -34,6 +36,12 @@ fn invalid_credentials() -> AppError {
 }
 
 /// Signs a person in with their practice, email and password.
+///
+/// Failed attempts are counted per account, so that guessing one person's password stops
+/// after a few tries. A device that signed in as that person before (its `device_token`,
+/// from the answer or the device cookie) is counted on its own instead (OWASP's device
+/// cookies): guesses from elsewhere lock out only the untrusted, and never lock the person
+/// out of their own device.
 #[tracing::instrument(skip_all)]
 pub async fn sign_in(
     state: &AppState,
@@ -41,6 +49,7 @@ pub async fn sign_in(
     practice_slug: &str,
     email: &str,
     password: &str,
+    device_token: Option<&str>,
 ) -> AppResult<SignedIn> {
     if practice_slug.trim().is_empty() {
         return Err(AppError::invalid("practice", "practice is required."));
@@ -52,7 +61,7 @@ pub async fn sign_in(
     let slug = practice_slug.trim().to_ascii_lowercase();
     let now = state.now();
 
-    let (practice, found) = {
+    let (practice, found, trusted_device) = {
         let mut conn = state.store.read().await?;
         let practice = practices::find_by_slug(&mut conn, &slug).await?;
         let found = match &practice {
@@ -61,7 +70,16 @@ pub async fn sign_in(
             }
             None => None,
         };
-        (practice, found)
+        let trusted_device = match (device_token, &found) {
+            (Some(device), Some((person, _))) => {
+                devices::person_of(&mut conn, &token_hash(device), now)
+                    .await?
+                    .filter(|owner| *owner == person.id)
+                    .map(|_| device.to_string())
+            }
+            _ => None,
+        };
+        (practice, found, trusted_device)
     };
     let practice_id = practice.as_ref().map(|p| p.id.clone());
     let person_id = found.as_ref().map(|(p, _)| p.id.clone());
@@ -91,13 +109,11 @@ pub async fn sign_in(
     };
 
     // Counted before the password is checked, so parallel guesses cannot slip through.
-    let attempt = match throttle::count_attempt(
-        state,
-        meta,
-        &throttle::account_key(&slug, &email.normalized()),
-    )
-    .await?
-    {
+    let key = match &trusted_device {
+        Some(device) => throttle::device_key(device),
+        None => throttle::account_key(&slug, &email.normalized()),
+    };
+    let attempt = match throttle::count_attempt(state, meta, &key).await? {
         Ok(attempt) => attempt,
         Err(throttled) => {
             audit_attempt("throttled").await?;
@@ -130,6 +146,22 @@ pub async fn sign_in(
         expires_at: now + state.config.auth.session_max_hours * 3_600_000,
     };
     sessions::insert(&mut tx, &session, &token_hash(&token)).await?;
+    let device_token = match trusted_device {
+        Some(device) => device,
+        None => {
+            let device = new_token();
+            let days = state.config.auth.trusted_device_days;
+            devices::insert(
+                &mut tx,
+                &token_hash(&device),
+                person.id.as_str(),
+                now,
+                now + days * 86_400_000,
+            )
+            .await?;
+            device
+        }
+    };
     throttle::succeeded(&mut tx, &attempt).await?;
     record_raw(
         &mut tx,
@@ -144,6 +176,7 @@ pub async fn sign_in(
     tx.commit().await?;
     Ok(SignedIn {
         token,
+        device_token,
         expires_at: session.expires_at,
         person,
         practice,
@@ -217,5 +250,6 @@ pub async fn sweep(state: &AppState) -> AppResult<()> {
     sessions::delete_expired(&mut conn, now, now - auth.session_idle_minutes * 60_000).await?;
     sign_in_attempts::delete_windows_before(&mut conn, now - auth.failure_window_minutes * 60_000)
         .await?;
+    devices::delete_expired(&mut conn, now).await?;
     Ok(())
 }

@@ -20,6 +20,12 @@ pub fn account_key(practice_slug: &str, email_norm: &str) -> String {
     token_hash(&format!("{practice_slug}\n{email_norm}"))
 }
 
+/// The key of a trusted device (one that signed in as the person before): its failures are
+/// its own, apart from the account's.
+pub fn device_key(device_token: &str) -> String {
+    token_hash(&format!("device\n{device_token}"))
+}
+
 /// The address key: IPv6 clients get a whole /64, as one subscriber usually does.
 pub fn address_key(ip: &str) -> String {
     match ip.parse::<IpAddr>() {

@@ -362,3 +362,55 @@ pub async fn delete_pending(
     .fetch_optional(conn)
     .await
 }
+
+/// Bytes of a person's unsent uploads (free or held by a draft).
+pub async fn pending_bytes(conn: &mut Conn, uploader_id: &str) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) FROM attachments \
+         WHERE uploader_id = $1 AND message_id IS NULL",
+    )
+    .bind(uploader_id)
+    .fetch_one(conn)
+    .await
+}
+
+/// Files a person uploaded in the hour window starting at `window_start`.
+pub async fn uploads_in_window(
+    conn: &mut Conn,
+    person_id: &str,
+    window_start: i64,
+) -> Result<i64, sqlx::Error> {
+    let count: Option<i64> = sqlx::query_scalar(
+        "SELECT count FROM upload_counts WHERE person_id = $1 AND window_start = $2",
+    )
+    .bind(person_id)
+    .bind(window_start)
+    .fetch_optional(conn)
+    .await?;
+    Ok(count.unwrap_or(0))
+}
+
+/// Adds `files` to a person's count for the window; returns the new count. Earlier windows
+/// of theirs are forgotten.
+pub async fn count_uploads(
+    conn: &mut Conn,
+    person_id: &str,
+    window_start: i64,
+    files: i64,
+) -> Result<i64, sqlx::Error> {
+    sqlx::query("DELETE FROM upload_counts WHERE person_id = $1 AND window_start < $2")
+        .bind(person_id)
+        .bind(window_start)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query_scalar(
+        "INSERT INTO upload_counts (person_id, window_start, count) VALUES ($1, $2, $3) \
+         ON CONFLICT (person_id, window_start) DO UPDATE SET count = upload_counts.count + $3 \
+         RETURNING count",
+    )
+    .bind(person_id)
+    .bind(window_start)
+    .bind(files)
+    .fetch_one(conn)
+    .await
+}

@@ -12,21 +12,24 @@ pub struct NotificationRow {
     pub kind: String,
     pub channel: String,
     pub message_id: Option<String>,
+    /// Where it goes when that is not the person's current address (the notice of an email
+    /// change goes to the old one).
+    pub address: Option<String>,
     pub created_at: i64,
     pub due_at: i64,
     pub attempts: i64,
 }
 
 const COLUMNS: &str =
-    "id, practice_id, person_id, kind, channel, message_id, created_at, due_at, attempts";
+    "id, practice_id, person_id, kind, channel, message_id, address, created_at, due_at, attempts";
 const OPEN: &str = "sent_at IS NULL AND cancelled_at IS NULL AND failed_at IS NULL";
 
 /// Queues a notification unless one of the same person, kind and channel is waiting
 /// (the unique index `notifications_one_open` decides, also between concurrent senders).
 pub async fn insert(conn: &mut Conn, n: &NotificationRow) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "INSERT INTO notifications (id, practice_id, person_id, kind, channel, message_id, created_at, due_at, attempts) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0) ON CONFLICT DO NOTHING",
+        "INSERT INTO notifications (id, practice_id, person_id, kind, channel, message_id, address, created_at, due_at, attempts) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0) ON CONFLICT DO NOTHING",
     )
     .bind(&n.id)
     .bind(&n.practice_id)
@@ -34,6 +37,7 @@ pub async fn insert(conn: &mut Conn, n: &NotificationRow) -> Result<(), sqlx::Er
     .bind(&n.kind)
     .bind(&n.channel)
     .bind(&n.message_id)
+    .bind(&n.address)
     .bind(n.created_at)
     .bind(n.due_at)
     .execute(conn)

@@ -14,14 +14,16 @@ pub struct PersonRow {
     pub name: String,
     pub email: String,
     pub mobile: Option<String>,
+    /// A new address waiting for confirmation; `email` stays in use until then.
+    pub pending_email: Option<String>,
     pub consent_email: i64,
     pub consent_sms: i64,
     pub created_at: i64,
     pub updated_at: i64,
 }
 
-const COLUMNS: &str = "id, practice_id, role, status, name, email, mobile, consent_email, \
-                       consent_sms, created_at, updated_at";
+const COLUMNS: &str = "id, practice_id, role, status, name, email, mobile, pending_email, \
+                       consent_email, consent_sms, created_at, updated_at";
 
 pub async fn insert(
     conn: &mut Conn,
@@ -56,7 +58,7 @@ pub async fn insert(
 pub async fn update(conn: &mut Conn, row: &PersonRow, read_at: i64) -> Result<bool, sqlx::Error> {
     let done = sqlx::query(
         "UPDATE people SET role = $1, status = $2, name = $3, email = $4, email_norm = $5, \
-         mobile = $6, consent_email = $7, consent_sms = $8, updated_at = $9 \
+         mobile = $6, consent_email = $7, consent_sms = $8, updated_at = $9, pending_email = $13 \
          WHERE id = $10 AND practice_id = $11 AND updated_at = $12",
     )
     .bind(&row.role)
@@ -71,6 +73,7 @@ pub async fn update(conn: &mut Conn, row: &PersonRow, read_at: i64) -> Result<bo
     .bind(&row.id)
     .bind(&row.practice_id)
     .bind(read_at)
+    .bind(&row.pending_email)
     .execute(conn)
     .await?;
     Ok(done.rows_affected() == 1)

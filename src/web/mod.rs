@@ -1,5 +1,6 @@
 //! Pages (askama templates) and what wraps every response: security headers, metrics.
 
+mod limits;
 mod pages;
 
 use std::sync::Arc;
@@ -12,8 +13,10 @@ use sha2::{Digest, Sha256};
 
 use crate::service::AppState;
 
+pub use limits::request_limits;
 pub use pages::{
-    invitation_page, invitation_submit, portal, reset_page, reset_submit, setup_page, setup_submit,
+    email_change_page, email_change_submit, invitation_page, invitation_submit, portal, reset_page,
+    reset_submit, setup_page, setup_submit,
 };
 
 /// Everything may come only from this server; nothing may frame it; no inline script.
@@ -67,10 +70,12 @@ pub async fn refuse_nul<E: Endpoint>(ep: Arc<E>, req: Request) -> poem::Result<R
 }
 
 /// Adds the security headers to every response; API and page responses are never cached.
+/// Under https (`public_url`), browsers are told to use nothing else for a year.
 pub async fn security_headers<E: Endpoint>(
     ep: Arc<E>,
     req: Request,
     docs_csp: Arc<String>,
+    hsts: bool,
 ) -> poem::Result<Response> {
     let path = req.uri().path().to_string();
     let mut resp = ep.call(req).await?.into_response();
@@ -94,6 +99,12 @@ pub async fn security_headers<E: Endpoint>(
         HeaderValue::from_static("no-referrer"),
     );
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    if hsts {
+        headers.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000; includeSubDomains"),
+        );
+    }
     headers.insert(
         "cross-origin-opener-policy",
         HeaderValue::from_static("same-origin"),
@@ -124,6 +135,7 @@ fn route_label(path: &str, resp: &Response) -> String {
         ("/setup/", "/setup/{token}"),
         ("/invitations/", "/invitations/{token}"),
         ("/password-resets/", "/password-resets/{token}"),
+        ("/email-changes/", "/email-changes/{token}"),
         ("/p/", "/p/{practice}/"),
         ("/static/", "/static/{file}"),
     ] {
@@ -184,8 +196,33 @@ pub async fn readyz(state: poem::web::Data<&AppState>) -> Response {
     }
 }
 
+/// Prometheus metrics: with `metrics.token` set, for requests bearing it; without, only for
+/// requests from this machine that no proxy forwarded.
 #[handler]
-pub fn metrics(state: poem::web::Data<&AppState>) -> Response {
+pub fn metrics(req: &Request, state: poem::web::Data<&AppState>) -> Response {
+    let token = &state.config.metrics.token;
+    let allowed = if token.is_empty() {
+        let local = req
+            .remote_addr()
+            .as_socket_addr()
+            .is_some_and(|a| a.ip().is_loopback());
+        local && req.header("x-forwarded-for").is_none() && req.header("forwarded").is_none()
+    } else {
+        req.header(header::AUTHORIZATION)
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .is_some_and(|given| {
+                // Compared through hashes, so the time taken tells nothing of the token.
+                Sha256::digest(given.as_bytes()) == Sha256::digest(token.as_bytes())
+            })
+    };
+    if !allowed {
+        let error = crate::error::AppError::unauthenticated(if token.is_empty() {
+            "Metrics are served to this machine only; set metrics.token to read them from elsewhere."
+        } else {
+            "Send Authorization: Bearer <metrics.token>."
+        });
+        return crate::error::problem_response(&error.problem(), None);
+    }
     Response::builder()
         .content_type("text/plain; version=0.0.4")
         .body(state.metrics.render())

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use crate::api::request_meta;
 use crate::error::AppError;
 use crate::service::practices::{self, NewPracticeInput};
-use crate::service::{invitations, AppState};
+use crate::service::{email_changes, invitations, AppState};
 
 #[derive(Template)]
 #[template(path = "web/setup.html")]
@@ -60,6 +60,17 @@ fn notice(status: StatusCode, heading: &str, text: &str) -> Response {
             link_text: "",
         },
     )
+}
+
+/// An error as a page, for browsers (the API answers problem+json instead).
+pub(super) fn error_page(status: StatusCode, detail: &str) -> Response {
+    let heading = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => "What you sent is too large",
+        StatusCode::REQUEST_TIMEOUT => "This took too long",
+        StatusCode::UNAUTHORIZED => "Please sign in",
+        _ => status.canonical_reason().unwrap_or("Something went wrong"),
+    };
+    notice(status, heading, detail)
 }
 
 fn expired_form() -> Response {
@@ -329,6 +340,78 @@ pub async fn reset_submit(
         "Sign in again with your new password.",
     )
     .await
+}
+
+#[derive(Template)]
+#[template(path = "web/email_change.html")]
+struct EmailChangePage<'a> {
+    token: &'a str,
+    csrf_token: &'a str,
+}
+
+/// The link sent to a new email address: a button confirms it. Opening the page changes
+/// nothing (mail scanners open links).
+#[handler]
+pub async fn email_change_page(
+    Path(token): Path<String>,
+    csrf: &CsrfToken,
+    state: Data<&AppState>,
+) -> Response {
+    match email_changes::is_valid(&state, &token).await {
+        Ok(true) => render(
+            StatusCode::OK,
+            &EmailChangePage {
+                token: &token,
+                csrf_token: &csrf.0,
+            },
+        ),
+        Ok(false) => notice(
+            StatusCode::NOT_FOUND,
+            "This link does not work",
+            "It has been used or has expired. Ask for the change again.",
+        ),
+        Err(e) => e.into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct ConfirmForm {
+    #[serde(default)]
+    csrf_token: String,
+}
+
+#[handler]
+pub async fn email_change_submit(
+    req: &Request,
+    Path(token): Path<String>,
+    verifier: &CsrfVerifier,
+    state: Data<&AppState>,
+    Form(form): Form<ConfirmForm>,
+) -> Response {
+    if !verifier.is_valid(&form.csrf_token) {
+        return expired_form();
+    }
+    let meta = request_meta(req, &state.config);
+    match email_changes::confirm(&state, &meta, &token).await {
+        Ok(slug) => {
+            let sign_in = format!("/p/{slug}/");
+            render(
+                StatusCode::OK,
+                &Notice {
+                    heading: "Your new email address is confirmed",
+                    text: "You were signed out everywhere. Sign in again with your new address.",
+                    link: Some(&sign_in),
+                    link_text: "Sign in",
+                },
+            )
+        }
+        Err(e) if e.code == "email_taken" => notice(
+            StatusCode::CONFLICT,
+            "This address is already in use",
+            "Another account of your practice uses it. Ask your practice for help.",
+        ),
+        Err(e) => dead_link(e),
+    }
 }
 
 /// A practice's portal address, where notifications link to.

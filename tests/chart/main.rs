@@ -19,8 +19,10 @@ on_both_backends!(
     quick_note_takes_given_content,
     quick_note_requires_a_single_client,
     quick_note_is_for_staff_participants_only,
+    quick_note_is_made_by_a_provider_or_admin_taking_part,
     chart_notes_are_amended_never_deleted,
     clients_cannot_read_chart_notes,
+    chart_notes_are_clinical_records_for_providers_and_admins,
     chart_note_as_fhir_document_reference,
     thread_export_is_csv_with_one_row_per_message,
     thread_export_keeps_other_clients_private,
@@ -104,7 +106,7 @@ async fn quick_note_saves_the_transcript_to_the_clients_chart(backend: Backend) 
     let (status, list) = app
         .get(
             &format!("/api/v1/people/{}/chart-notes", cast.client.id),
-            &cast.biller,
+            &cast.admin,
         )
         .await;
     assert_eq!(status, StatusCode::OK);
@@ -165,11 +167,7 @@ async fn quick_note_requires_a_single_client(backend: Backend) {
     let none = app
         .send(&cast.provider, &[&user(&cast.biller)], "Staff only")
         .await;
-    for (thread, who) in [
-        (&two, &cast.provider),
-        (&none, &cast.provider),
-        (&none, &cast.biller),
-    ] {
+    for (thread, who) in [(&two, &cast.provider), (&none, &cast.provider)] {
         let result = app
             .post(
                 &format!("/api/v1/threads/{thread}/quick-note"),
@@ -183,7 +181,7 @@ async fn quick_note_requires_a_single_client(backend: Backend) {
             "quick_note_requires_single_client",
         );
     }
-    // Every staff role that takes part in a single-client thread may take one.
+    // A provider who takes part in a single-client thread may take one, more than once.
     let one = app
         .send(
             &cast.biller,
@@ -191,7 +189,7 @@ async fn quick_note_requires_a_single_client(backend: Backend) {
             "Invoice",
         )
         .await;
-    for who in [&cast.biller, &cast.provider] {
+    for who in [&cast.provider, &cast.provider] {
         assert_eq!(
             app.post(&format!("/api/v1/threads/{one}/quick-note"), who, json!({}))
                 .await
@@ -212,7 +210,7 @@ async fn quick_note_is_for_staff_participants_only(backend: Backend) {
             json!({}),
         )
         .await;
-    assert_problem(&result, StatusCode::FORBIDDEN, "forbidden");
+    assert_problem(&result, StatusCode::NOT_FOUND, "not_found");
     // Not a participant, even an administrator: the thread is not found.
     let result = app
         .post(
@@ -239,7 +237,7 @@ async fn chart_notes_are_amended_never_deleted(backend: Backend) {
     let (status, amended) = app
         .put(
             &format!("/api/v1/chart-notes/{id}"),
-            &cast.biller,
+            &cast.admin,
             json!({"content": "Second version."}),
         )
         .await;
@@ -253,7 +251,7 @@ async fn chart_notes_are_amended_never_deleted(backend: Backend) {
         .map(|v| v["content"].as_str().unwrap())
         .collect();
     assert_eq!(versions, ["First version.", "Second version."]);
-    assert_eq!(amended["versions"][1]["author_name"], "Bo Biller");
+    assert_eq!(amended["versions"][1]["author_name"], "Avery Admin");
     // No route deletes a note, and the database refuses it too.
     let (status, _) = app
         .delete(&format!("/api/v1/chart-notes/{id}"), &cast.provider)
@@ -309,7 +307,7 @@ async fn clients_cannot_read_chart_notes(backend: Backend) {
         )
         .await,
     ] {
-        assert_problem(&result, StatusCode::FORBIDDEN, "forbidden");
+        assert_problem(&result, StatusCode::NOT_FOUND, "not_found");
     }
     // Another practice's staff find nothing.
     let elm = app.create_practice("elm").await;
@@ -325,6 +323,114 @@ async fn clients_cannot_read_chart_notes(backend: Backend) {
         )
         .await;
     assert_problem(&result, StatusCode::NOT_FOUND, "not_found");
+}
+
+/// A biller who takes part in the thread (and so reads it) still makes no quick note; the
+/// provider who takes part does.
+async fn quick_note_is_made_by_a_provider_or_admin_taking_part(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let cast = cast(&app).await;
+    let thread = conversation(&app, &cast).await;
+    let (status, _) = app
+        .get(&format!("/api/v1/threads/{thread}"), &cast.biller)
+        .await;
+    assert_eq!(status, StatusCode::OK, "the biller takes part");
+    let result = app
+        .post(
+            &format!("/api/v1/threads/{thread}/quick-note"),
+            &cast.biller,
+            json!({}),
+        )
+        .await;
+    assert_problem(&result, StatusCode::NOT_FOUND, "not_found");
+    let (status, _) = app
+        .post(
+            &format!("/api/v1/threads/{thread}/quick-note"),
+            &cast.provider,
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+}
+
+/// The review's finding: a quick note copies the transcript, so staff who may not read the
+/// thread read it through the chart. Front office, billers and external agents get 404 on
+/// every chart-note route (read, list, FHIR, amend); providers and admins get the note, and
+/// each read is audited.
+async fn chart_notes_are_clinical_records_for_providers_and_admins(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let cast = cast(&app).await;
+    let front = app.person("oak", Role::FrontOffice, "Fran Front").await;
+    let agent = app.person("oak", Role::ExternalAgent, "Eve Agent").await;
+    let thread = conversation(&app, &cast).await;
+    let (_, note) = app
+        .post(
+            &format!("/api/v1/threads/{thread}/quick-note"),
+            &cast.provider,
+            json!({}),
+        )
+        .await;
+    let id = note["id"].as_str().unwrap();
+    for who in [&cast.biller, &front, &agent] {
+        for result in [
+            app.get(&format!("/api/v1/chart-notes/{id}"), who).await,
+            app.get(&format!("/api/v1/chart-notes/{id}?format=fhir"), who)
+                .await,
+            app.get(
+                &format!("/api/v1/people/{}/chart-notes", cast.client.id),
+                who,
+            )
+            .await,
+            app.put(
+                &format!("/api/v1/chart-notes/{id}"),
+                who,
+                json!({"content": "Amended by someone who may not."}),
+            )
+            .await,
+        ] {
+            assert_problem(&result, StatusCode::NOT_FOUND, "not_found");
+            assert!(!result.1.to_string().contains("seven hours"));
+        }
+    }
+    let reads_before = audited_reads(&app).await;
+    for who in [&cast.provider, &cast.admin] {
+        let (status, read) = app
+            .get(&format!("/api/v1/chart-notes/{id}?format=json"), who)
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(
+            read["content"].as_str().unwrap().contains("seven hours"),
+            "{read}"
+        );
+        let (status, list) = app
+            .get(
+                &format!("/api/v1/people/{}/chart-notes", cast.client.id),
+                who,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(list["chart_notes"].as_array().unwrap().len(), 1, "{list}");
+    }
+    assert_eq!(audited_reads(&app).await, reads_before + 4);
+    let (_, unchanged) = app
+        .get(
+            &format!("/api/v1/chart-notes/{id}?format=json"),
+            &cast.provider,
+        )
+        .await;
+    assert_eq!(unchanged["version"], 1);
+}
+
+/// How many chart-note reads (one note, or a client's list) the audit log holds.
+async fn audited_reads(app: &TestApp) -> i64 {
+    let mut conn = app.state.store.read().await.unwrap();
+    sqlx::query_scalar(
+        "SELECT COUNT(*) FROM audit_events \
+         WHERE action IN ('read_chart_note', 'list_chart_notes') AND outcome = 'success'",
+    )
+    .fetch_one(&mut *conn)
+    .await
+    .unwrap()
 }
 
 /// The Python interpreter with fhir.resources, if there is one.

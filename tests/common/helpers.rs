@@ -132,6 +132,8 @@ impl Drop for TestDatabase {
 
 pub struct TestApp {
     pub base: String,
+    /// Where metrics are served when `metrics.bind` is set.
+    pub metrics_base: Option<String>,
     pub client: reqwest::Client,
     pub clock: Arc<ManualClock>,
     pub state: AppState,
@@ -191,6 +193,7 @@ impl TestApp {
             .await
             .expect("build app");
         let base = format!("http://{}", app.address());
+        let metrics_base = app.metrics_address().map(|a| format!("http://{a}"));
         let state = app.state().clone();
         let (tx, rx) = oneshot::channel::<()>();
         tokio::spawn(app.run_until(async {
@@ -198,6 +201,7 @@ impl TestApp {
         }));
         TestApp {
             base,
+            metrics_base,
             client: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
                 .build()

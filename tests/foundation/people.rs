@@ -30,6 +30,7 @@ on_both_backends!(
     weak_or_wrong_passwords_are_refused_on_change,
     a_never_accepted_invitation_is_not_reenabled,
     inactive_client_sees_only_front_office_and_billers,
+    staff_withdraw_consent_but_never_grant_it,
 );
 
 async fn admin_creates_staff_and_clients_as_invited(backend: Backend) {
@@ -602,4 +603,75 @@ async fn inactive_client_sees_only_front_office_and_billers(backend: Backend) {
         .map(|g| g["id"].as_str().unwrap())
         .collect();
     assert_eq!(ids, ["group:front_office", "group:billers"]);
+}
+
+/// The review's finding: a biller switched on a client's notification consents and set their
+/// mobile number. Consent is the client's own act: staff may withdraw it, never grant it; a
+/// number staff enter withdraws SMS consent; each change is audited with who made it.
+async fn staff_withdraw_consent_but_never_grant_it(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let practice = app.create_practice("oak").await;
+    let admin = app.admin(&practice).await;
+    let biller = app.person(&practice, Role::Biller, "Bo Biller").await;
+    let client = app.person(&practice, Role::Client, "Casey Client").await;
+    let path = format!("/api/v1/people/{}", client.id);
+    for (who, body, field) in [
+        (&biller, json!({"consent_email": true}), "consent_email"),
+        (
+            &biller,
+            json!({"consent_sms": true, "mobile": "+1 555 010 7777"}),
+            "consent_sms",
+        ),
+        (&admin, json!({"consent_email": true}), "consent_email"),
+    ] {
+        let result = app.patch(&path, who, body).await;
+        assert_problem(&result, StatusCode::FORBIDDEN, "consent_is_personal");
+        assert_eq!(result.1["field"], field);
+    }
+    let (_, person) = app.get(&path, &admin).await;
+    assert_eq!(person["consent_email"], false);
+    assert_eq!(person["consent_sms"], false);
+    assert!(person.get("mobile").is_none(), "nothing partial: {person}");
+
+    // The client grants both; a biller may withdraw one.
+    let (status, _) = app
+        .patch(
+            "/api/v1/me",
+            &client,
+            json!({"consent_email": true, "consent_sms": true, "mobile": "+1 555 010 9999"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, person) = app
+        .patch(&path, &biller, json!({"consent_email": false}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{person}");
+    assert_eq!(person["consent_email"], false);
+    assert_eq!(person["consent_sms"], true);
+    // A number staff enter has not been consented to: SMS consent lapses with it.
+    let (status, person) = app
+        .patch(&path, &biller, json!({"mobile": "+1 555 010 7777"}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{person}");
+    assert_eq!(person["mobile"], "+15550107777");
+    assert_eq!(person["consent_sms"], false);
+
+    let mut conn = app.state.store.read().await.unwrap();
+    let changes: Vec<(String, String)> = sqlx::query_as(
+        "SELECT action, actor_id FROM audit_events \
+         WHERE object_id = $1 AND action LIKE '%consent%' ORDER BY seq",
+    )
+    .bind(&client.id)
+    .fetch_all(&mut *conn)
+    .await
+    .unwrap();
+    assert_eq!(
+        changes,
+        [
+            ("grant_consent_email".to_string(), client.id.clone()),
+            ("grant_consent_sms".to_string(), client.id.clone()),
+            ("withdraw_consent_email".to_string(), biller.id.clone()),
+            ("withdraw_consent_sms".to_string(), biller.id.clone()),
+        ]
+    );
 }

@@ -8,6 +8,7 @@ mod helpers;
 mod mail;
 
 mod crash;
+mod email_changes;
 mod invitations;
 mod messages;
 

@@ -110,6 +110,8 @@ pub async fn create(state: &AppState, caller: &Caller, input: DraftInput) -> App
     let now = state.now();
     let row = row(caller, DraftId::generate().into_string(), &input, now, now);
     let mut tx = state.store.begin().await?;
+    let kept = draft_store::count(&mut tx, caller.person.id.as_str()).await?;
+    crate::domain::quotas::may_keep_another_draft(kept, state.config.limits.drafts_per_person)?;
     draft_store::insert(&mut tx, &row).await?;
     attachments::hold_for_draft(&mut tx, state, caller, &row.id, &input.attachment_ids).await?;
     append_event(
