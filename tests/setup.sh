@@ -1,0 +1,44 @@
+# Sourced by tests/run and .ci/run: brings a fresh machine to where every test can run
+# (none skips): Debian packages, PostgreSQL up with a `test` database, the Python tools
+# in .venv, and the variables the tests read. Each step is skipped when already done.
+
+log() { printf '\n== %s\n' "$*"; }
+
+# Debian packages a fresh machine may lack: PostgreSQL, and Chromium with its driver for
+# the browser tests of the pages.
+missing=()
+command -v pg_ctlcluster >/dev/null 2>&1 || missing+=(postgresql)
+command -v psql >/dev/null 2>&1 || missing+=(postgresql-client)
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+[ -x /usr/bin/chromedriver ] || missing+=(chromium-driver)
+python3 -m venv --help >/dev/null 2>&1 || missing+=(python3-venv)
+if [ ${#missing[@]} -gt 0 ]; then
+  log "installing ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+if ! pg_isready -h 127.0.0.1 -p 5432 -q; then
+  log "starting PostgreSQL"
+  version=$(ls /etc/postgresql | sort -V | tail -n 1)
+  pg_ctlcluster --skip-systemctl-redirect "$version" main start || true
+  for _ in $(seq 1 30); do
+    pg_isready -h 127.0.0.1 -p 5432 -q && break
+    sleep 1
+  done
+  pg_isready -h 127.0.0.1 -p 5432
+fi
+
+if ! psql -h 127.0.0.1 -U postgres -d test -Atc 'select 1' >/dev/null 2>&1; then
+  log "creating the test database"
+  psql -h 127.0.0.1 -U postgres -d postgres -c 'CREATE DATABASE test' >/dev/null
+fi
+
+if [ ! -x .venv/bin/python ]; then
+  log "Python tools (.venv)"
+  python3 -m venv .venv
+fi
+.venv/bin/pip install -q --disable-pip-version-check -r tests/tools/requirements.txt
+
+export CONFIDE_TEST_PYTHON="$PWD/.venv/bin/python"
+export CONFIDE_TEST_POSTGRES_URL="${CONFIDE_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}"
