@@ -145,7 +145,10 @@ impl App {
         let server = &state.config.server;
         let limits = crate::server::ConnectionLimits {
             header_read_timeout: Duration::from_secs(server.header_read_timeout_secs),
+            send_timeout: Duration::from_secs(server.send_timeout_secs),
             max_connections: server.max_connections,
+            max_per_address: (!server.trust_forwarded_for)
+                .then_some(server.max_connections_per_address),
             grace: Duration::from_secs(10),
         };
         let (stop_metrics, metrics_stopped) = tokio::sync::oneshot::channel::<()>();

@@ -217,6 +217,11 @@ pub struct ServerConfig {
     pub body_idle_timeout_secs: u64,
     /// Connections open at once; more wait until one closes.
     pub max_connections: usize,
+    /// Connections open at once from one client address; more are closed at once. Not
+    /// applied with `trust_forwarded_for` (every connection then comes from the proxy).
+    pub max_connections_per_address: usize,
+    /// A response the client reads nothing of for this many seconds is cut off.
+    pub send_timeout_secs: u64,
 }
 
 impl Default for ServerConfig {
@@ -229,6 +234,8 @@ impl Default for ServerConfig {
             request_timeout_secs: 60,
             body_idle_timeout_secs: 30,
             max_connections: 1024,
+            max_connections_per_address: 128,
+            send_timeout_secs: 30,
         }
     }
 }
@@ -438,7 +445,19 @@ impl Config {
         let a = &self.auth;
         // Bounded so that every derived duration stays far from overflow.
         let s = &self.server;
-        let ranges: [(&str, i64, i64, i64); 25] = [
+        let ranges: [(&str, i64, i64, i64); 27] = [
+            (
+                "server.max_connections_per_address",
+                s.max_connections_per_address.min(i64::MAX as usize) as i64,
+                1,
+                1_000_000,
+            ),
+            (
+                "server.send_timeout_secs",
+                s.send_timeout_secs.min(i64::MAX as u64) as i64,
+                1,
+                3600,
+            ),
             (
                 "server.header_read_timeout_secs",
                 s.header_read_timeout_secs.min(i64::MAX as u64) as i64,

@@ -21,6 +21,9 @@ pub fn restrict_new_files() {
 pub fn prepare(dir: &Path) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir)
         .with_context(|| format!("cannot create storage.data_dir {}", dir.display()))?;
+    // A symbolic link is followed once, to the directory it names.
+    let dir = &std::fs::canonicalize(dir)
+        .with_context(|| format!("cannot resolve storage.data_dir {}", dir.display()))?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;

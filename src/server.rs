@@ -1,12 +1,19 @@
 //! The HTTP/1.1 server: poem's endpoint behind an accept loop of our own, because poem
 //! builds hyper without a timer, which silently turns hyper's header-read timeout off.
-//! Here every connection has one (it also closes kept-alive connections that sit idle),
-//! and at most `server.max_connections` are open at once: beyond that, new connections
-//! wait in the kernel's backlog until one closes.
+//! Here every connection has one (it also closes kept-alive connections that sit idle); a
+//! response the client stops reading is cut off; at most `server.max_connections` are open
+//! at once (beyond that, new connections wait in the kernel's backlog until one closes)
+//! and at most `server.max_connections_per_address` from one address, so that one client
+//! cannot take every slot.
 
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::future::Future;
-use std::sync::Arc;
+use std::io;
+use std::net::IpAddr;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -15,7 +22,9 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use poem::endpoint::BoxEndpoint;
 use poem::listener::{Acceptor, TcpAcceptor};
 use poem::{Endpoint, EndpointExt, IntoEndpoint, Response};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::{watch, Semaphore};
+use tokio::task::JoinSet;
 
 /// What bounds each connection.
 #[derive(Debug, Clone, Copy)]
@@ -23,21 +32,153 @@ pub struct ConnectionLimits {
     /// A connection must send a whole request head within this; the same bound closes a
     /// kept-alive connection that sends nothing.
     pub header_read_timeout: Duration,
+    /// A response the client reads nothing of for this long is cut off.
+    pub send_timeout: Duration,
     pub max_connections: usize,
+    /// `None`: no cap per address (behind a proxy, every connection comes from it).
+    pub max_per_address: Option<usize>,
     /// How long requests in flight may finish after shutdown is asked for.
     pub grace: Duration,
 }
 
-type ResponseBody = http_body_util::combinators::BoxBody<Bytes, std::io::Error>;
+type ResponseBody = http_body_util::combinators::BoxBody<Bytes, io::Error>;
+
+/// Open connections per client address.
+#[derive(Default)]
+struct PerAddress(Mutex<HashMap<IpAddr, usize>>);
+
+/// One connection counted against its address until dropped.
+struct AddressSlot {
+    counts: Arc<PerAddress>,
+    ip: IpAddr,
+}
+
+impl PerAddress {
+    fn take(self: &Arc<Self>, ip: IpAddr, max: usize) -> Option<AddressSlot> {
+        let mut counts = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let count = counts.entry(ip).or_insert(0);
+        if *count >= max {
+            return None;
+        }
+        *count += 1;
+        Some(AddressSlot {
+            counts: self.clone(),
+            ip,
+        })
+    }
+}
+
+impl Drop for AddressSlot {
+    fn drop(&mut self) {
+        let mut counts = self.counts.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(count) = counts.get_mut(&self.ip) {
+            *count -= 1;
+            if *count == 0 {
+                counts.remove(&self.ip);
+            }
+        }
+    }
+}
+
+/// A socket whose writes fail once they have made no progress for `limit`: a client that
+/// stops reading its answer cannot hold the connection forever.
+struct SendTimeout<T> {
+    inner: T,
+    limit: Duration,
+    stalled: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl<T> SendTimeout<T> {
+    fn new(inner: T, limit: Duration) -> Self {
+        SendTimeout {
+            inner,
+            limit,
+            stalled: None,
+        }
+    }
+
+    /// After the inner write answered Pending: fails once the stall has lasted `limit`.
+    fn check_stall<R>(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<R>> {
+        let limit = self.limit;
+        let stalled = self
+            .stalled
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
+        match stalled.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the client stopped reading",
+            ))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for SendTimeout<T> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for SendTimeout<T> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match Pin::new(&mut self.inner).poll_write(cx, buf) {
+            Poll::Pending => self.check_stall(cx),
+            done => {
+                self.stalled = None;
+                done
+            }
+        }
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        match Pin::new(&mut self.inner).poll_write_vectored(cx, bufs) {
+            Poll::Pending => self.check_stall(cx),
+            done => {
+                self.stalled = None;
+                done
+            }
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match Pin::new(&mut self.inner).poll_flush(cx) {
+            Poll::Pending => self.check_stall(cx),
+            done => {
+                self.stalled = None;
+                done
+            }
+        }
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
 
 /// Serves `ep` on `acceptor` until `shutdown` resolves, then lets requests in flight
-/// finish (for at most `limits.grace`).
+/// finish (for at most `limits.grace`) and ends the connections still open.
 pub async fn serve<E>(
     mut acceptor: TcpAcceptor,
     ep: E,
     limits: ConnectionLimits,
     shutdown: impl Future<Output = ()>,
-) -> std::io::Result<()>
+) -> io::Result<()>
 where
     E: IntoEndpoint,
     E::Endpoint: 'static,
@@ -45,19 +186,28 @@ where
     let ep: Arc<BoxEndpoint<'static, Response>> =
         Arc::new(ep.into_endpoint().map_to_response().boxed());
     let permits = Arc::new(Semaphore::new(limits.max_connections));
+    let per_address = Arc::new(PerAddress::default());
     let (stop_tx, stop_rx) = watch::channel(false);
+    let mut connections = JoinSet::new();
     tokio::pin!(shutdown);
     loop {
         let permit = tokio::select! {
             _ = &mut shutdown => break,
+            Some(_) = connections.join_next(), if !connections.is_empty() => continue,
             permit = permits.clone().acquire_owned() => match permit {
                 Ok(permit) => permit,
                 Err(_) => break,
             },
         };
-        let accepted = tokio::select! {
-            _ = &mut shutdown => break,
-            accepted = acceptor.accept() => accepted,
+        let accepted = loop {
+            tokio::select! {
+                _ = &mut shutdown => break None,
+                Some(_) = connections.join_next(), if !connections.is_empty() => {}
+                accepted = acceptor.accept() => break Some(accepted),
+            }
+        };
+        let Some(accepted) = accepted else {
+            break;
         };
         let (socket, local_addr, remote_addr, scheme) = match accepted {
             Ok(accepted) => accepted,
@@ -69,10 +219,18 @@ where
                 continue;
             }
         };
+        let slot = match (limits.max_per_address, remote_addr.as_socket_addr()) {
+            (Some(max), Some(addr)) => match per_address.take(addr.ip(), max) {
+                Some(slot) => Some(slot),
+                // Closed at once: this address holds its share already.
+                None => continue,
+            },
+            _ => None,
+        };
         let ep = ep.clone();
         let mut stop = stop_rx.clone();
-        tokio::spawn(async move {
-            let _permit = permit;
+        connections.spawn(async move {
+            let _held = (permit, slot);
             let service = hyper::service::service_fn(move |req: poem::http::Request<Incoming>| {
                 let ep = ep.clone();
                 let request: poem::Request =
@@ -82,6 +240,7 @@ where
                     Ok::<_, Infallible>(poem::http::Response::<ResponseBody>::from(response))
                 }
             });
+            let socket = SendTimeout::new(socket, limits.send_timeout);
             let connection = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
                 .header_read_timeout(limits.header_read_timeout)
@@ -99,8 +258,13 @@ where
         });
     }
     let _ = stop_tx.send(true);
-    // Every open connection holds a permit: having them all back means all are closed.
-    let all = u32::try_from(limits.max_connections).unwrap_or(u32::MAX);
-    let _ = tokio::time::timeout(limits.grace, permits.acquire_many(all)).await;
+    let finished = async { while connections.join_next().await.is_some() {} };
+    if tokio::time::timeout(limits.grace, finished).await.is_err() {
+        tracing::warn!(
+            open = connections.len(),
+            "connections still open after the grace period are cut"
+        );
+        connections.shutdown().await;
+    }
     Ok(())
 }

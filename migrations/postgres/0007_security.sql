@@ -32,7 +32,9 @@ ALTER TABLE notifications ADD CONSTRAINT notifications_kind_check
     CHECK (kind IN ('new_message', 'invitation', 'password_reset', 'email_change', 'email_change_notice'));
 ALTER TABLE notifications ADD COLUMN address TEXT;
 
--- Single-use links for confirming a new email address.
+-- Single-use links for confirming a new email address, each bound to the address it was
+-- sent to (a later request for another address does not make this link confirm that one).
+ALTER TABLE one_time_tokens ADD COLUMN address TEXT;
 ALTER TABLE one_time_tokens DROP CONSTRAINT one_time_tokens_purpose_check;
 ALTER TABLE one_time_tokens ADD CONSTRAINT one_time_tokens_purpose_check
     CHECK (purpose IN ('setup', 'invitation', 'password_reset', 'email_change'));

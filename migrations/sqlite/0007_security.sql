@@ -57,14 +57,16 @@ CREATE UNIQUE INDEX notifications_one_open ON notifications (person_id, kind, ch
     WHERE sent_at IS NULL AND cancelled_at IS NULL AND failed_at IS NULL;
 CREATE INDEX notifications_message ON notifications (message_id);
 
--- Single-use links for confirming a new email address.
+-- Single-use links for confirming a new email address, each bound to the address it was
+-- sent to (a later request for another address does not make this link confirm that one).
 CREATE TABLE one_time_tokens_new (
     token_hash TEXT    NOT NULL PRIMARY KEY,
     purpose    TEXT    NOT NULL CHECK (purpose IN ('setup', 'invitation', 'password_reset', 'email_change')),
     person_id  TEXT    REFERENCES people (id) ON DELETE CASCADE,
     created_at INTEGER NOT NULL,
     expires_at INTEGER NOT NULL,
-    used_at    INTEGER
+    used_at    INTEGER,
+    address    TEXT
 );
 INSERT INTO one_time_tokens_new (token_hash, purpose, person_id, created_at, expires_at, used_at)
 SELECT token_hash, purpose, person_id, created_at, expires_at, used_at FROM one_time_tokens;

@@ -181,7 +181,7 @@ async fn deliver(state: &AppState, n: &NotificationRow) -> Result<Delivery, Send
                 return Ok(Delivery::NotNeeded);
             };
             let mut tx = state.store.begin().await?;
-            let token = email_changes::issue(&mut tx, state, &recipient)
+            let token = email_changes::issue(&mut tx, state, &recipient, &pending)
                 .await
                 .map_err(|_| SendError { kind: "database" })?;
             tx.commit().await?;

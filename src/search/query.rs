@@ -181,6 +181,8 @@ pub fn build(f: &Fields, viewer: &Viewer, parsed: &Parsed) -> Box<dyn Query> {
 pub struct ReaderStatistics<'a> {
     searcher: &'a Searcher,
     reader: Term,
+    /// Counted once per request: every page of candidates asks again.
+    counted: std::sync::Mutex<std::collections::HashMap<Term, u64>>,
 }
 
 /// A nominal length of each text field, in tokens: the average length across a reader's
@@ -192,7 +194,34 @@ impl<'a> ReaderStatistics<'a> {
         ReaderStatistics {
             searcher,
             reader: Term::from_field_text(active.fields.reader, person_id),
+            counted: Default::default(),
         }
+    }
+
+    /// The reader's live documents that hold `term` (all of them for `None`).
+    fn count(&self, term: Option<&Term>) -> tantivy::Result<u64> {
+        let key = term.unwrap_or(&self.reader).clone();
+        if let Some(n) = self.counted.lock().ok().and_then(|c| c.get(&key).copied()) {
+            return Ok(n);
+        }
+        let reader = Box::new(TermQuery::new(
+            self.reader.clone(),
+            IndexRecordOption::Basic,
+        ));
+        let n = match term {
+            Some(term) => self.searcher.search(
+                &BooleanQuery::intersection(vec![
+                    Box::new(TermQuery::new(term.clone(), IndexRecordOption::Basic)),
+                    reader,
+                ]),
+                &Count,
+            )?,
+            None => self.searcher.search(&*reader, &Count)?,
+        } as u64;
+        if let Ok(mut counted) = self.counted.lock() {
+            counted.insert(key, n);
+        }
+        Ok(n)
     }
 
     /// A snippet generator for `field` whose terms weigh by their rarity among the reader's
@@ -230,18 +259,11 @@ impl Bm25StatisticsProvider for ReaderStatistics<'_> {
     }
 
     fn total_num_docs(&self) -> tantivy::Result<u64> {
-        self.searcher.doc_freq(&self.reader)
+        self.count(None)
     }
 
     fn doc_freq(&self, term: &Term) -> tantivy::Result<u64> {
-        let both = BooleanQuery::intersection(vec![
-            Box::new(TermQuery::new(term.clone(), IndexRecordOption::Basic)),
-            Box::new(TermQuery::new(
-                self.reader.clone(),
-                IndexRecordOption::Basic,
-            )),
-        ]);
-        Ok(self.searcher.search(&both, &Count)? as u64)
+        self.count(Some(term))
     }
 }
 

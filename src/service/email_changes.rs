@@ -9,7 +9,7 @@ use crate::auth::{new_token, token_hash};
 use crate::domain::values::EmailAddress;
 use crate::domain::Status;
 use crate::error::{AppError, AppResult};
-use crate::store::{people as people_store, practices, sessions, tokens, Conn};
+use crate::store::{people as people_store, practices, tokens, Conn};
 
 use super::audit::{record_raw, AuditEntry};
 use super::{notifications, person, AppState, Person, RequestMeta};
@@ -17,16 +17,24 @@ use super::{notifications, person, AppState, Person, RequestMeta};
 const PURPOSE: &str = "email_change";
 pub const VALID_MS: i64 = 24 * 3_600_000;
 
-/// Issues a fresh confirmation token for `person`'s pending address, revoking earlier ones.
-pub async fn issue(conn: &mut Conn, state: &AppState, person: &Person) -> AppResult<String> {
+/// Issues a fresh confirmation token for `address`, revoking earlier ones of the person.
+/// The token confirms that address only: if another change was asked for meanwhile, it
+/// confirms nothing.
+pub async fn issue(
+    conn: &mut Conn,
+    state: &AppState,
+    person: &Person,
+    address: &str,
+) -> AppResult<String> {
     let token = new_token();
     let now = state.now();
     tokens::revoke_unused(conn, PURPOSE, Some(person.id.as_str())).await?;
-    tokens::insert(
+    tokens::insert_for_address(
         conn,
         &token_hash(&token),
         PURPOSE,
-        Some(person.id.as_str()),
+        person.id.as_str(),
+        address,
         now,
         now + VALID_MS,
     )
@@ -42,18 +50,24 @@ pub fn url(state: &AppState, token: &str) -> String {
 /// Asks for `target`'s address to become `new` (the caller writes `target` afterwards).
 /// Someone invited has never used their address: it changes at once and the invitation,
 /// which proves the new address, goes there instead. Anyone else keeps the old address
-/// until the new one is confirmed.
+/// until the new one is confirmed. `tell_if_taken`: refuse at once an address another
+/// person of the practice has (for admins, who see every address; a person changing their
+/// own learns it only on confirming, so that nobody can probe who uses which address).
 pub async fn request(
     conn: &mut Conn,
     state: &AppState,
     target: &mut Person,
     new: &EmailAddress,
+    tell_if_taken: bool,
 ) -> AppResult<()> {
-    if let Some((other, _)) =
-        people_store::find_for_sign_in(conn, target.practice_id.as_str(), &new.normalized()).await?
-    {
-        if other.id != target.id.as_str() {
-            return Err(super::people::email_taken());
+    if tell_if_taken {
+        let practice_id = target.practice_id.as_str();
+        if let Some((other, _)) =
+            people_store::find_for_sign_in(conn, practice_id, &new.normalized()).await?
+        {
+            if other.id != target.id.as_str() {
+                return Err(super::people::email_taken());
+            }
         }
     }
     if target.status == Status::Invited {
@@ -105,19 +119,24 @@ pub async fn is_valid(state: &AppState, token: &str) -> AppResult<bool> {
 pub async fn confirm(state: &AppState, meta: &RequestMeta, token: &str) -> AppResult<String> {
     let now = state.now();
     let mut tx = state.store.begin().await?;
-    let person_id = tokens::consume(&mut tx, &token_hash(token), PURPOSE, now)
-        .await?
-        .flatten()
-        .ok_or_else(invalid_token)?;
+    let Some((Some(person_id), Some(address))) =
+        tokens::consume_with_address(&mut tx, &token_hash(token), PURPOSE, now).await?
+    else {
+        return Err(invalid_token());
+    };
     let mut target = person(
         people_store::find_any_practice(&mut tx, &person_id)
             .await?
             .ok_or_else(invalid_token)?,
     )?;
-    let new = target.pending_email.take().ok_or_else(invalid_token)?;
-    target.email = new;
+    // The link confirms the address it was sent to, and only while that one is asked for.
+    if target.pending_email.as_deref() != Some(address.as_str()) {
+        return Err(invalid_token());
+    }
+    target.pending_email = None;
+    target.email = address;
     super::people::write_person(&mut tx, state, &mut target).await?;
-    sessions::delete_for_person(&mut tx, target.id.as_str(), None).await?;
+    super::sessions::end_all(&mut tx, target.id.as_str(), None).await?;
     // Links sent to the old address stop working too.
     tokens::revoke_unused(&mut tx, "password_reset", Some(target.id.as_str())).await?;
     record_raw(

@@ -7,7 +7,7 @@ use crate::auth::token_hash;
 use crate::domain::password::NewPassword;
 use crate::domain::values::EmailAddress;
 use crate::error::{AppError, AppResult};
-use crate::store::{people as people_store, practices, sessions, tokens};
+use crate::store::{people as people_store, practices, tokens};
 
 use super::audit::{record_raw, AuditEntry};
 use super::{notifications, person, throttle, AppState, RequestMeta};
@@ -108,7 +108,7 @@ pub async fn complete(
     if !people_store::set_password(&mut tx, target.id.as_str(), &new_hash, now).await? {
         return Err(invalid_token());
     }
-    sessions::delete_for_person(&mut tx, target.id.as_str(), None).await?;
+    super::sessions::end_all(&mut tx, target.id.as_str(), None).await?;
     record_raw(
         &mut tx,
         state,

@@ -12,7 +12,7 @@ use crate::domain::values::{EmailAddress, MobileNumber, PersonName};
 use crate::domain::{PersonId, PracticeId, Role, Status};
 use crate::error::{AppError, AppResult};
 use crate::store::people::{self as people_store, ListFilter, PersonRow};
-use crate::store::{is_unique_violation, practices, sessions, Conn};
+use crate::store::{is_unique_violation, practices, Conn};
 
 use super::audit::{record, AuditEntry};
 use super::{email_changes, notifications, person, throttle, AppState, Caller, Person};
@@ -337,12 +337,12 @@ pub async fn update(
     apply(&mut target, patch, is_self);
     check_sms_consent(&target)?;
     if let Some(email) = &new_email {
-        email_changes::request(&mut tx, state, &mut target, email).await?;
+        email_changes::request(&mut tx, state, &mut target, email, true).await?;
     }
     write_person(&mut tx, state, &mut target).await?;
     record_consent_change(&mut tx, state, caller, &target, consent_before).await?;
     if was_activated && target.status == Status::Disabled {
-        sessions::delete_for_person(&mut tx, target.id.as_str(), None).await?;
+        super::sessions::end_all(&mut tx, target.id.as_str(), None).await?;
     }
     let action = match change.status {
         Some(Status::Disabled) => "disable_person",
@@ -431,22 +431,22 @@ pub async fn update_me(
         ));
     }
     let new_email = new_address(&caller.person, patch.email.take());
-    let attempt = match &new_email {
-        Some(_) => Some(verify_current_password(state, caller, current_password).await?),
-        None => None,
-    };
+    if new_email.is_some() {
+        // The right password is no failed attempt, whatever becomes of the change.
+        let attempt = verify_current_password(state, caller, current_password).await?;
+        let mut tx = state.store.begin().await?;
+        throttle::succeeded(&mut tx, &attempt).await?;
+        tx.commit().await?;
+    }
     let mut tx = state.store.begin().await?;
     let mut target = visible_person(&mut tx, caller, caller.person.id.as_str()).await?;
     let consent_before = (target.consent_email, target.consent_sms);
     apply(&mut target, patch, true);
     check_sms_consent(&target)?;
     if let Some(email) = &new_email {
-        email_changes::request(&mut tx, state, &mut target, email).await?;
+        email_changes::request(&mut tx, state, &mut target, email, false).await?;
     }
     write_person(&mut tx, state, &mut target).await?;
-    if let Some(attempt) = &attempt {
-        throttle::succeeded(&mut tx, attempt).await?;
-    }
     record_consent_change(&mut tx, state, caller, &target, consent_before).await?;
     record(
         &mut tx,
@@ -477,10 +477,16 @@ fn new_address(target: &Person, email: Option<EmailAddress>) -> Option<EmailAddr
 }
 
 /// The consent a patch switches on, if any (for the rule that only the person grants it).
+/// SMS consent given for one number is not consent for another: asking to keep it while
+/// changing the number grants it too.
 fn grants_consent(target: &Person, patch: &PersonPatch) -> Option<&'static str> {
+    let new_mobile = patch
+        .mobile
+        .as_ref()
+        .is_some_and(|m| m.as_ref().map(|m| m.as_str()) != target.mobile.as_deref());
     if patch.consent_email == Some(true) && !target.consent_email {
         Some("consent_email")
-    } else if patch.consent_sms == Some(true) && !target.consent_sms {
+    } else if patch.consent_sms == Some(true) && (!target.consent_sms || new_mobile) {
         Some("consent_sms")
     } else {
         None
@@ -525,7 +531,7 @@ async fn record_consent_change(
 }
 
 /// Checks the caller's current password (for a change that needs it). Guesses count against
-/// the same limit as sign-ins; the caller takes back a successful attempt.
+/// the same limit as sign-ins, per session; the caller takes back a successful attempt.
 async fn verify_current_password(
     state: &AppState,
     caller: &Caller,
@@ -537,13 +543,13 @@ async fn verify_current_password(
             "current_password is required for this change.",
         )
     })?;
-    let (hash, slug) = {
+    let hash = {
         let mut conn = state.store.read().await?;
-        let hash = people_store::password_hash(&mut conn, caller.person.id.as_str()).await?;
-        let practice = practices::find(&mut conn, caller.practice_id()).await?;
-        (hash, practice.map(|p| p.slug).unwrap_or_default())
+        people_store::password_hash(&mut conn, caller.person.id.as_str()).await?
     };
-    let key = throttle::account_key(&slug, &caller.person.email.to_lowercase());
+    // Counted per session: guesses made elsewhere against the account do not stop a
+    // signed-in person, and a stolen session cannot guess on without limit.
+    let key = throttle::session_key(caller.session_id.as_str());
     let attempt = throttle::count_attempt(state, &caller.meta, &key).await??;
     if !state.hasher.verify(current, hash.as_deref()).await? {
         return Err(AppError::new(
@@ -582,7 +588,7 @@ pub async fn change_password(
         ));
     }
     throttle::succeeded(&mut tx, &attempt).await?;
-    sessions::delete_for_person(
+    super::sessions::end_all(
         &mut tx,
         caller.person.id.as_str(),
         Some(caller.session_id.as_str()),

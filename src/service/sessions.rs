@@ -13,6 +13,9 @@ use crate::store::{devices, people as people_store, practices, sessions, sign_in
 use super::audit::{record, record_raw, AuditEntry};
 use super::{person, throttle, AppState, Caller, Person, RequestMeta};
 
+/// Trusted devices remembered per person; the oldest go first.
+const MAX_DEVICES: i64 = 20;
+
 /// A session is refreshed in the database at most this often, not on every request.
 const TOUCH_EVERY_MS: i64 = 60_000;
 
@@ -159,6 +162,7 @@ pub async fn sign_in(
                 now + days * 86_400_000,
             )
             .await?;
+            devices::keep_newest(&mut tx, person.id.as_str(), MAX_DEVICES).await?;
             device
         }
     };
@@ -239,6 +243,18 @@ pub async fn sign_out(state: &AppState, caller: &Caller) -> AppResult<()> {
     )
     .await?;
     tx.commit().await?;
+    Ok(())
+}
+
+/// Ends a person's sessions (but `keep`) and forgets their trusted devices: after a new
+/// password, a new email address or a disabled account, no earlier sign-in counts.
+pub async fn end_all(
+    conn: &mut crate::store::Conn,
+    person_id: &str,
+    keep: Option<&str>,
+) -> AppResult<()> {
+    sessions::delete_for_person(conn, person_id, keep).await?;
+    devices::delete_for_person(conn, person_id).await?;
     Ok(())
 }
 

@@ -26,6 +26,11 @@ pub fn device_key(device_token: &str) -> String {
     token_hash(&format!("device\n{device_token}"))
 }
 
+/// The key of a signed-in session re-entering its password (to change it, or the email).
+pub fn session_key(session_id: &str) -> String {
+    token_hash(&format!("session\n{session_id}"))
+}
+
 /// The address key: IPv6 clients get a whole /64, as one subscriber usually does.
 pub fn address_key(ip: &str) -> String {
     match ip.parse::<IpAddr>() {

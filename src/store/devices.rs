@@ -45,3 +45,26 @@ pub async fn delete_expired(conn: &mut Conn, now: i64) -> Result<(), sqlx::Error
         .await?;
     Ok(())
 }
+
+/// Forgets every device of a person.
+pub async fn delete_for_person(conn: &mut Conn, person_id: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM trusted_devices WHERE person_id = $1")
+        .bind(person_id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Forgets all but a person's `keep` newest devices.
+pub async fn keep_newest(conn: &mut Conn, person_id: &str, keep: i64) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "DELETE FROM trusted_devices WHERE person_id = $1 AND token_hash NOT IN \
+         (SELECT token_hash FROM trusted_devices WHERE person_id = $1 \
+          ORDER BY created_at DESC, token_hash LIMIT $2)",
+    )
+    .bind(person_id)
+    .bind(keep)
+    .execute(conn)
+    .await?;
+    Ok(())
+}

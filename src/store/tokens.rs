@@ -77,3 +77,47 @@ pub async fn revoke_unused(
     .await?;
     Ok(())
 }
+
+/// Inserts a token bound to an email address (an email change's confirmation link).
+pub async fn insert_for_address(
+    conn: &mut Conn,
+    token_hash: &str,
+    purpose: &str,
+    person_id: &str,
+    address: &str,
+    now: i64,
+    expires_at: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO one_time_tokens (token_hash, purpose, person_id, address, created_at, expires_at) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(token_hash)
+    .bind(purpose)
+    .bind(person_id)
+    .bind(address)
+    .bind(now)
+    .bind(expires_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Uses a token bound to an address if it is valid: whose it is, and the address.
+pub async fn consume_with_address(
+    conn: &mut Conn,
+    token_hash: &str,
+    purpose: &str,
+    now: i64,
+) -> Result<Option<(Option<String>, Option<String>)>, sqlx::Error> {
+    sqlx::query_as(
+        "UPDATE one_time_tokens SET used_at = $1 \
+         WHERE token_hash = $2 AND purpose = $3 AND used_at IS NULL AND expires_at > $1 \
+         RETURNING person_id, address",
+    )
+    .bind(now)
+    .bind(token_hash)
+    .bind(purpose)
+    .fetch_optional(conn)
+    .await
+}

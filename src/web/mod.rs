@@ -197,7 +197,8 @@ pub async fn readyz(state: poem::web::Data<&AppState>) -> Response {
 }
 
 /// Prometheus metrics: with `metrics.token` set, for requests bearing it; without, only for
-/// requests from this machine that no proxy forwarded.
+/// requests from this machine that no proxy forwarded (and never behind a proxy the server
+/// is told it sits behind: a proxy on the same machine connects from loopback too).
 #[handler]
 pub fn metrics(req: &Request, state: poem::web::Data<&AppState>) -> Response {
     let token = &state.config.metrics.token;
@@ -206,7 +207,10 @@ pub fn metrics(req: &Request, state: poem::web::Data<&AppState>) -> Response {
             .remote_addr()
             .as_socket_addr()
             .is_some_and(|a| a.ip().is_loopback());
-        local && req.header("x-forwarded-for").is_none() && req.header("forwarded").is_none()
+        let forwarded = ["x-forwarded-for", "forwarded", "x-real-ip"]
+            .iter()
+            .any(|h| req.header(h).is_some());
+        local && !forwarded && !state.config.server.trust_forwarded_for
     } else {
         req.header(header::AUTHORIZATION)
             .and_then(|v| v.strip_prefix("Bearer "))

@@ -405,6 +405,11 @@ pub async fn email_change_submit(
                 },
             )
         }
+        Err(e) if e.code == "edit_conflict" => notice(
+            StatusCode::CONFLICT,
+            "Please try again",
+            "Your account was being changed at the same moment. The link still works: confirm again.",
+        ),
         Err(e) if e.code == "email_taken" => notice(
             StatusCode::CONFLICT,
             "This address is already in use",

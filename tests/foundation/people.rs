@@ -648,6 +648,16 @@ async fn staff_withdraw_consent_but_never_grant_it(backend: Backend) {
     assert_eq!(status, StatusCode::OK, "{person}");
     assert_eq!(person["consent_email"], false);
     assert_eq!(person["consent_sms"], true);
+    // Nor can staff carry the consent over to a number of their choosing.
+    let result = app
+        .patch(
+            &path,
+            &biller,
+            json!({"mobile": "+1 555 010 6666", "consent_sms": true}),
+        )
+        .await;
+    assert_problem(&result, StatusCode::FORBIDDEN, "consent_is_personal");
+    assert_eq!(result.1["field"], "consent_sms");
     // A number staff enter has not been consented to: SMS consent lapses with it.
     let (status, person) = app
         .patch(&path, &biller, json!({"mobile": "+1 555 010 7777"}))

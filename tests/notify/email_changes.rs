@@ -14,6 +14,8 @@ on_both_backends!(
     a_changed_email_counts_only_once_confirmed,
     own_email_change_needs_the_password_and_the_link,
     an_invited_persons_address_changes_with_a_new_invitation,
+    a_link_confirms_only_the_address_it_was_sent_to,
+    own_email_change_cannot_probe_who_uses_an_address,
 );
 
 fn token_of(link: &str) -> String {
@@ -308,4 +310,91 @@ async fn an_invited_persons_address_changes_with_a_new_invitation(backend: Backe
         )
         .await;
     assert_eq!(status, StatusCode::OK);
+}
+
+/// Asking for A and then for B: A's link confirms nothing (else A's owner would make B the
+/// account's address without B's owner ever seeing a link).
+async fn a_link_confirms_only_the_address_it_was_sent_to(backend: Backend) {
+    let Some((app, sink)) = with_sink(backend, |_| {}).await else {
+        return;
+    };
+    let practice = app.create_practice("oak").await;
+    let admin = app.admin(&practice).await;
+    let client = app.person(&practice, Role::Client, "Casey Client").await;
+    let path = format!("/api/v1/people/{}", client.id);
+    app.patch(&path, &admin, json!({"email": "first@home.example"}))
+        .await;
+    let first = sink.wait_for("first@home.example", 1, 10).await[0]
+        .link("/email-changes/")
+        .unwrap();
+    app.patch(&path, &admin, json!({"email": "second@home.example"}))
+        .await;
+    let second = sink.wait_for("second@home.example", 1, 10).await[0]
+        .link("/email-changes/")
+        .unwrap();
+    let confirm = |link: &str| format!("/api/v1/email-changes/{}", token_of(link));
+    let result = app.call(Method::POST, &confirm(&first), None, None).await;
+    assert_problem(&result, StatusCode::NOT_FOUND, "invalid_token");
+    let (status, _) = app.call(Method::POST, &confirm(&second), None, None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (_, person) = app.get(&path, &admin).await;
+    assert_eq!(person["email"], "second@home.example");
+}
+
+/// A client asking for an address someone of the practice uses learns nothing from the
+/// answer (the link then fails with `email_taken`), and typing it costs no sign-in attempt.
+async fn own_email_change_cannot_probe_who_uses_an_address(backend: Backend) {
+    let Some((app, sink)) = with_sink(backend, |_| {}).await else {
+        return;
+    };
+    let practice = app.create_practice("oak").await;
+    let client = app.person(&practice, Role::Client, "Casey Client").await;
+    let mut answers = Vec::new();
+    let mut first_links = Vec::new();
+    for email in ["admin@oak.example", "nobody@oak.example"] {
+        let (status, me) = app
+            .patch(
+                "/api/v1/me",
+                &client,
+                json!({"email": email, "current_password": PASSWORD}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{me}");
+        answers.push(me["pending_email"].clone());
+        let sent = sink.wait_for(email, 1, 10).await;
+        first_links.push(sent[0].link("/email-changes/").unwrap());
+    }
+    assert_eq!(
+        answers,
+        [json!("admin@oak.example"), json!("nobody@oak.example")]
+    );
+    // The earlier request's link is void; confirming a taken address is refused.
+    app.patch(
+        "/api/v1/me",
+        &client,
+        json!({"email": "admin@oak.example", "current_password": PASSWORD}),
+    )
+    .await;
+    let link = sink
+        .wait_for("admin@oak.example", 2, 10)
+        .await
+        .iter()
+        .filter_map(|e| e.link("/email-changes/"))
+        .find(|l| !first_links.contains(l))
+        .expect("a new link");
+    let result = app
+        .call(
+            Method::POST,
+            &format!("/api/v1/email-changes/{}", token_of(&link)),
+            None,
+            None,
+        )
+        .await;
+    assert_problem(&result, StatusCode::CONFLICT, "email_taken");
+    assert_eq!(
+        app.sign_in(&practice, &client.email, PASSWORD)
+            .await
+            .status(),
+        StatusCode::CREATED
+    );
 }

@@ -333,10 +333,26 @@ async fn guesses_from_elsewhere_cannot_lock_a_person_out_of_their_device(backend
     assert_eq!(resp.status(), StatusCode::CREATED);
 
     // A trusted device that guesses is throttled on its own.
+    let (_, pat) = sign_in_with(&app, &practice, email, PASSWORD, Some(&device)).await;
     for _ in 0..5 {
         sign_in_with(&app, &practice, email, "wrong-guess-000", Some(&device)).await;
     }
     let result = sign_in_with(&app, &practice, email, PASSWORD, Some(&device)).await;
+    assert_problem(&result, StatusCode::TOO_MANY_REQUESTS, "too_many_attempts");
+
+    // A new password forgets every trusted device: the old token is just another stranger.
+    let new_password = "saffron-glacier-lattice-41";
+    let session = pat["token"].as_str().unwrap();
+    let (status, _) = app
+        .call(
+            Method::POST,
+            "/api/v1/me/password",
+            Some(session),
+            Some(json!({"current_password": PASSWORD, "new_password": new_password})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let result = sign_in_with(&app, &practice, email, new_password, Some(&device)).await;
     assert_problem(&result, StatusCode::TOO_MANY_REQUESTS, "too_many_attempts");
 }
 

@@ -15,11 +15,26 @@ use crate::Binary;
 on_both_backends!(
     slow_and_silent_clients_are_cut_off_and_starve_no_one,
     connections_are_capped,
+    one_address_cannot_take_every_connection,
+    a_client_that_stops_reading_is_cut_off,
     a_body_that_stops_arriving_gets_408,
     a_stalled_upload_is_cut_off,
     every_body_is_bounded_as_it_arrives,
     a_huge_form_body_does_not_grow_the_server,
 );
+
+/// A connection from the loopback address `127.0.0.{host}` (the loopback range stands for
+/// several client machines).
+async fn connect_from(host: u8, server: &str) -> TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket
+        .bind(std::net::SocketAddr::from(([127, 0, 0, host], 0)))
+        .unwrap();
+    let stream = socket.connect(server.parse().unwrap()).await.unwrap();
+    let stream = stream.into_std().unwrap();
+    stream.set_nonblocking(false).unwrap();
+    stream
+}
 
 /// Whether the server has closed this connection (or reset it).
 fn is_closed(mut stream: &TcpStream) -> bool {
@@ -51,15 +66,15 @@ fn wait_all_closed(streams: &[TcpStream], secs: u64) -> usize {
 }
 
 /// The review held three half-sent requests and a silent connection open for 75 s, and they
-/// were still served after. Here 499 half-sent requests and one silent connection wait; a
-/// normal request is answered while they do, and the server closes all 500 after its
-/// header-read timeout.
+/// were still served after. Here 499 half-sent requests and one silent connection, from
+/// five client addresses, wait; normal requests from another address are answered while
+/// they do, and the server closes all 500 after its header-read timeout.
 async fn slow_and_silent_clients_are_cut_off_and_starve_no_one(backend: Backend) {
     let db = TestDatabase::create(backend).await;
     let server = Binary::serve(&db, &[("CONFIDE__SERVER__HEADER_READ_TIMEOUT_SECS", "4")]);
     let mut slow = Vec::new();
     for i in 0..500 {
-        let mut stream = TcpStream::connect(&server.address).unwrap();
+        let mut stream = connect_from(2 + (i % 5) as u8, &server.address).await;
         if i > 0 {
             stream
                 .write_all(b"GET /healthz HTTP/1.1\r\nHost: confide\r\nX-Slow: ")
@@ -125,6 +140,89 @@ async fn connections_are_capped(backend: Backend) {
     ninth.read_to_end(&mut answer).unwrap();
     assert!(String::from_utf8_lossy(&answer).starts_with("HTTP/1.1 200"));
     assert_eq!(wait_all_closed(&held, 20), 0);
+}
+
+/// One client opening connection after connection gets its share, not the server.
+async fn one_address_cannot_take_every_connection(backend: Backend) {
+    let db = TestDatabase::create(backend).await;
+    let server = Binary::serve(
+        &db,
+        &[
+            ("CONFIDE__SERVER__MAX_CONNECTIONS_PER_ADDRESS", "4"),
+            ("CONFIDE__SERVER__HEADER_READ_TIMEOUT_SECS", "30"),
+        ],
+    );
+    let held: Vec<TcpStream> = (0..4)
+        .map(|_| TcpStream::connect(&server.address).unwrap())
+        .collect();
+    // The fifth from the same address is closed at once, unanswered.
+    let mut fifth = TcpStream::connect(&server.address).unwrap();
+    let _ = fifth.write_all(b"GET /healthz HTTP/1.1\r\nHost: confide\r\n\r\n");
+    fifth
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut answer = Vec::new();
+    let _ = fifth.read_to_end(&mut answer);
+    assert!(answer.is_empty(), "{:?}", String::from_utf8_lossy(&answer));
+    // Once one of the four closes, the address is served again.
+    drop(held);
+    let mut served = false;
+    for _ in 0..50 {
+        let resp = reqwest::get(format!("{}/healthz", server.base)).await;
+        if resp.is_ok_and(|r| r.status() == StatusCode::OK) {
+            served = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(served);
+}
+
+/// A client that asks for large answers and never reads them does not hold its connection
+/// (and the server's memory for it) forever.
+async fn a_client_that_stops_reading_is_cut_off(backend: Backend) {
+    let db = TestDatabase::create(backend).await;
+    Binary::create_practice(&db);
+    let server = Binary::serve(&db, &[("CONFIDE__SERVER__SEND_TIMEOUT_SECS", "2")]);
+    let token = server.admin_token().await;
+    let mut text = "a line of notes\n".repeat(10 * 1024 * 1024 / 16);
+    text.truncate(10 * 1024 * 1024);
+    let form = reqwest::multipart::Form::new().part(
+        "file",
+        reqwest::multipart::Part::bytes(text.into_bytes()).file_name("notes.txt"),
+    );
+    let resp = reqwest::Client::new()
+        .post(format!("{}/api/v1/attachments", server.base))
+        .bearer_auth(&token)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    let upload: serde_json::Value = resp.json().await.unwrap();
+    let id = upload["attachments"][0]["id"].as_str().unwrap();
+    // Three downloads asked for at once (30 MiB, more than the sockets' buffers hold),
+    // and nothing read for a while.
+    let mut stream = TcpStream::connect(&server.address).unwrap();
+    let request =
+        format!("GET /api/v1/attachments/{id} HTTP/1.1\r\nHost: confide\r\nAuthorization: Bearer {token}\r\n\r\n");
+    stream.write_all(request.repeat(3).as_bytes()).unwrap();
+    std::thread::sleep(Duration::from_secs(6));
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let mut received = 0usize;
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => received += n,
+        }
+    }
+    assert!(
+        received < 3 * 10 * 1024 * 1024,
+        "the server kept the connection for all {received} bytes"
+    );
 }
 
 /// A request whose body stops arriving is answered 408 after the request timeout, not held.
