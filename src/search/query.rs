@@ -272,7 +272,7 @@ impl Bm25StatisticsProvider for ReaderStatistics<'_> {
 pub fn run(
     active: &Active,
     searcher: &Searcher,
-    statistics: &ReaderStatistics,
+    statistics: &dyn Bm25StatisticsProvider,
     query: &dyn Query,
     by_relevance: bool,
     offset: usize,

@@ -4,7 +4,7 @@ use crate::error::{AppError, AppResult};
 use crate::store::audit::{self as audit_store, AuditRow, NewAuditEvent};
 use crate::store::Conn;
 
-use super::{AppState, Caller, RequestMeta};
+use super::{AppState, Caller, Person, RequestMeta};
 
 /// What an audit event is about. Ids only, never content.
 pub struct AuditEntry<'a> {
@@ -44,6 +44,29 @@ pub async fn record(
         Some(caller.person.id.as_str()),
         Some(caller.session_id.as_str()),
         &caller.meta,
+        entry,
+    )
+    .await
+}
+
+/// Records what a person did about their own account through a link, without a session
+/// (a password reset, an email confirmation).
+pub async fn record_for_self(
+    conn: &mut Conn,
+    state: &AppState,
+    person: &Person,
+    meta: &RequestMeta,
+    action: &str,
+) -> AppResult<()> {
+    let id = person.id.as_str();
+    let entry = AuditEntry::new(action, "person", id);
+    record_raw(
+        conn,
+        state,
+        Some(person.practice_id.as_str()),
+        Some(id),
+        None,
+        meta,
         entry,
     )
     .await

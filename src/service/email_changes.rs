@@ -11,7 +11,7 @@ use crate::domain::Status;
 use crate::error::{AppError, AppResult};
 use crate::store::{people as people_store, practices, tokens, Conn};
 
-use super::audit::{record_raw, AuditEntry};
+use super::audit::record_for_self;
 use super::{notifications, person, AppState, Person, RequestMeta};
 
 const PURPOSE: &str = "email_change";
@@ -139,16 +139,7 @@ pub async fn confirm(state: &AppState, meta: &RequestMeta, token: &str) -> AppRe
     super::sessions::end_all(&mut tx, target.id.as_str(), None).await?;
     // Links sent to the old address stop working too.
     tokens::revoke_unused(&mut tx, "password_reset", Some(target.id.as_str())).await?;
-    record_raw(
-        &mut tx,
-        state,
-        Some(target.practice_id.as_str()),
-        Some(target.id.as_str()),
-        None,
-        meta,
-        AuditEntry::new("confirm_email_change", "person", target.id.as_str()),
-    )
-    .await?;
+    record_for_self(&mut tx, state, &target, meta, "confirm_email_change").await?;
     let slug = practices::find(&mut tx, target.practice_id.as_str())
         .await?
         .map(|p| p.slug)

@@ -9,7 +9,7 @@ use crate::domain::values::EmailAddress;
 use crate::error::{AppError, AppResult};
 use crate::store::{people as people_store, practices, tokens};
 
-use super::audit::{record_raw, AuditEntry};
+use super::audit::{record_for_self, record_raw, AuditEntry};
 use super::{notifications, person, throttle, AppState, RequestMeta};
 
 const PURPOSE: &str = "password_reset";
@@ -109,16 +109,7 @@ pub async fn complete(
         return Err(invalid_token());
     }
     super::sessions::end_all(&mut tx, target.id.as_str(), None).await?;
-    record_raw(
-        &mut tx,
-        state,
-        Some(target.practice_id.as_str()),
-        Some(target.id.as_str()),
-        None,
-        meta,
-        AuditEntry::new("reset_password", "person", target.id.as_str()),
-    )
-    .await?;
+    record_for_self(&mut tx, state, &target, meta, "reset_password").await?;
     tx.commit().await?;
     Ok(())
 }

@@ -41,7 +41,10 @@ fn too_large(limit: usize) -> AppError {
     AppError::new(
         StatusCode::PAYLOAD_TOO_LARGE,
         "payload_too_large",
-        format!("The request body must be at most {limit} bytes."),
+        format!(
+            "The request body must be at most {} KiB ({limit} bytes).",
+            limit / 1024
+        ),
     )
 }
 

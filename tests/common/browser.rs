@@ -223,6 +223,46 @@ impl Browser {
         .await
     }
 
+    /// Resizes the window (the page's width, for phone-sized layouts).
+    pub async fn set_size(&self, width: u32, height: u32) {
+        self.command(
+            reqwest::Method::POST,
+            "/window/rect",
+            Some(json!({"width": width, "height": height})),
+        )
+        .await;
+    }
+
+    /// Whether the page is wider than the window (something overflows sideways).
+    pub async fn scrolls_sideways(&self) -> bool {
+        self.run_async(
+            "const done = arguments[arguments.length - 1]; \
+             done(document.documentElement.scrollWidth > document.documentElement.clientWidth);",
+        )
+        .await
+            == Value::Bool(true)
+    }
+
+    /// What axe-core (vendored in tests/tools) finds wrong with the page: one line per
+    /// violation, with the elements it concerns.
+    pub async fn accessibility_violations(&self) -> Vec<String> {
+        const AXE: &str = include_str!("../tools/axe.min.js");
+        let script = format!(
+            "const done = arguments[arguments.length - 1]; {AXE}; \
+             axe.run(document).then(r => done(r.violations.map(v => v.id + ': ' + v.help + ' ' + \
+             v.nodes.map(n => n.target.join(' ')).join(', ')))).catch(e => done(['axe failed: ' + e]));"
+        );
+        let found = self.run_async(&script).await;
+        found
+            .as_array()
+            .map(|v| {
+                v.iter()
+                    .map(|x| x.as_str().unwrap_or_default().to_string())
+                    .collect()
+            })
+            .unwrap_or_else(|| vec![format!("axe answered {found}")])
+    }
+
     /// What the page logged to its console (CSP violations show up here).
     pub async fn console(&self) -> Vec<String> {
         let log = self

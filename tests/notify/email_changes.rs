@@ -7,7 +7,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::json;
 
 use crate::helpers::{assert_problem, Backend, PASSWORD};
-use crate::{on_both_backends, with_sink};
+use crate::{on_both_backends, token_of, with_sink};
 
 on_both_backends!(
     staff_cannot_take_over_a_client_by_changing_their_email,
@@ -17,10 +17,6 @@ on_both_backends!(
     a_link_confirms_only_the_address_it_was_sent_to,
     own_email_change_cannot_probe_who_uses_an_address,
 );
-
-fn token_of(link: &str) -> String {
-    link.rsplit('/').next().unwrap().to_string()
-}
 
 /// The attack from the review: a front office person points a client's account at their
 /// own address and resets its password. Every non-admin staff role is refused, nothing

@@ -6,7 +6,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
 use crate::helpers::{assert_problem, Backend, PASSWORD};
-use crate::{on_both_backends, with_sink};
+use crate::{on_both_backends, token_of, with_sink};
 
 on_both_backends!(
     creating_a_person_sends_an_invitation,
@@ -17,10 +17,6 @@ on_both_backends!(
     reset_links_are_single_use_and_expire_in_an_hour,
     reset_requests_are_limited,
 );
-
-fn token_of(link: &str) -> String {
-    link.rsplit('/').next().unwrap().to_string()
-}
 
 async fn creating_a_person_sends_an_invitation(backend: Backend) {
     let Some((app, sink)) = with_sink(backend, |_| {}).await else {

@@ -40,3 +40,8 @@ pub async fn with_sink(
     .await;
     Some((app, sink))
 }
+
+/// The token at the end of a link from an email.
+pub fn token_of(link: &str) -> String {
+    link.rsplit('/').next().unwrap().to_string()
+}
