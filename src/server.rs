@@ -53,8 +53,24 @@ struct AddressSlot {
     ip: IpAddr,
 }
 
+/// The address a connection counts against: an IPv6 client's whole /64 (one subscriber
+/// usually has one, and may pick any address in it), an IPv4-mapped one as IPv4.
+fn client_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let s = v6.segments();
+                IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+            }
+        },
+        v4 => v4,
+    }
+}
+
 impl PerAddress {
     fn take(self: &Arc<Self>, ip: IpAddr, max: usize) -> Option<AddressSlot> {
+        let ip = client_key(ip);
         let mut counts = self.0.lock().unwrap_or_else(|e| e.into_inner());
         let count = counts.entry(ip).or_insert(0);
         if *count >= max {
@@ -267,4 +283,24 @@ where
         connections.shutdown().await;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_ipv6_client_counts_as_its_whole_64() {
+        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:bbbb::9".parse().unwrap();
+        assert_eq!(client_key(a), client_key(b));
+        let mapped: IpAddr = "::ffff:203.0.113.7".parse().unwrap();
+        assert_eq!(client_key(mapped), "203.0.113.7".parse::<IpAddr>().unwrap());
+        let counts = Arc::new(PerAddress::default());
+        let first = counts.take(a, 1);
+        assert!(first.is_some());
+        assert!(counts.take(b, 1).is_none(), "the same /64");
+        drop(first);
+        assert!(counts.take(b, 1).is_some(), "given back on drop");
+    }
 }

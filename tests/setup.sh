@@ -11,13 +11,16 @@ command -v pg_ctlcluster >/dev/null 2>&1 || missing+=(postgresql)
 command -v psql >/dev/null 2>&1 || missing+=(postgresql-client)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 [ -x /usr/bin/chromedriver ] || missing+=(chromium-driver)
-python3 -m venv --help >/dev/null 2>&1 || missing+=(python3-venv)
+# Debian's venv module needs ensurepip, which comes with python3-venv.
+python3 -c 'import ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
 if [ ${#missing[@]} -gt 0 ]; then
   log "installing ${missing[*]}"
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
+# A PostgreSQL named by the caller is the caller's business; otherwise the local one.
+if [ -z "${CONFIDE_TEST_POSTGRES_URL:-}" ]; then
 if ! pg_isready -h 127.0.0.1 -p 5432 -q; then
   log "starting PostgreSQL"
   version=$(ls /etc/postgresql | sort -V | tail -n 1)
@@ -33,9 +36,11 @@ if ! psql -h 127.0.0.1 -U postgres -d test -Atc 'select 1' >/dev/null 2>&1; then
   log "creating the test database"
   psql -h 127.0.0.1 -U postgres -d postgres -c 'CREATE DATABASE test' >/dev/null
 fi
+fi
 
-if [ ! -x .venv/bin/python ]; then
+if [ ! -x .venv/bin/python ] || [ ! -x .venv/bin/pip ]; then
   log "Python tools (.venv)"
+  rm -rf .venv
   python3 -m venv .venv
 fi
 .venv/bin/pip install -q --disable-pip-version-check -r tests/tools/requirements.txt

@@ -185,6 +185,9 @@ async fn deliver(state: &AppState, n: &NotificationRow) -> Result<Delivery, Send
                 .await
                 .map_err(|_| SendError { kind: "database" })?;
             tx.commit().await?;
+            let Some(token) = token else {
+                return Ok(Delivery::NotNeeded);
+            };
             // The link goes to the new address: following it proves the person holds it.
             address = Some(pending);
             email_changes::url(state, &token)

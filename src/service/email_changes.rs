@@ -17,15 +17,22 @@ use super::{notifications, person, AppState, Person, RequestMeta};
 const PURPOSE: &str = "email_change";
 pub const VALID_MS: i64 = 24 * 3_600_000;
 
-/// Issues a fresh confirmation token for `address`, revoking earlier ones of the person.
-/// The token confirms that address only: if another change was asked for meanwhile, it
-/// confirms nothing.
+/// Issues a fresh confirmation token for `address`, revoking earlier ones of the person,
+/// if `address` is still the one asked for (`None` if another change came meanwhile: the
+/// token for that one must not be revoked by this late one). The token confirms that
+/// address only.
 pub async fn issue(
     conn: &mut Conn,
     state: &AppState,
     person: &Person,
     address: &str,
-) -> AppResult<String> {
+) -> AppResult<Option<String>> {
+    let current = people_store::find(conn, person.practice_id.as_str(), person.id.as_str())
+        .await?
+        .and_then(|p| p.pending_email);
+    if current.as_deref() != Some(address) {
+        return Ok(None);
+    }
     let token = new_token();
     let now = state.now();
     tokens::revoke_unused(conn, PURPOSE, Some(person.id.as_str())).await?;
@@ -39,7 +46,7 @@ pub async fn issue(
         now + VALID_MS,
     )
     .await?;
-    Ok(token)
+    Ok(Some(token))
 }
 
 /// The link the new address receives.

@@ -432,11 +432,7 @@ pub async fn update_me(
     }
     let new_email = new_address(&caller.person, patch.email.take());
     if new_email.is_some() {
-        // The right password is no failed attempt, whatever becomes of the change.
-        let attempt = verify_current_password(state, caller, current_password).await?;
-        let mut tx = state.store.begin().await?;
-        throttle::succeeded(&mut tx, &attempt).await?;
-        tx.commit().await?;
+        verify_current_password(state, caller, current_password).await?;
     }
     let mut tx = state.store.begin().await?;
     let mut target = visible_person(&mut tx, caller, caller.person.id.as_str()).await?;
@@ -531,12 +527,13 @@ async fn record_consent_change(
 }
 
 /// Checks the caller's current password (for a change that needs it). Guesses count against
-/// the same limit as sign-ins, per session; the caller takes back a successful attempt.
+/// the same limit as sign-ins, per session; the right password is no failed attempt,
+/// whatever becomes of the change.
 async fn verify_current_password(
     state: &AppState,
     caller: &Caller,
     current: Option<&str>,
-) -> AppResult<throttle::Attempt> {
+) -> AppResult<()> {
     let current = current.ok_or_else(|| {
         AppError::invalid(
             "current_password",
@@ -559,7 +556,10 @@ async fn verify_current_password(
         )
         .with_field("current_password"));
     }
-    Ok(attempt)
+    let mut tx = state.store.begin().await?;
+    throttle::succeeded(&mut tx, &attempt).await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 /// Changes one's own password; every other session of the person ends. Guesses of the
@@ -571,7 +571,7 @@ pub async fn change_password(
     current: &str,
     new: &str,
 ) -> AppResult<()> {
-    let attempt = verify_current_password(state, caller, Some(current)).await?;
+    verify_current_password(state, caller, Some(current)).await?;
     let new = NewPassword::parse(
         "new_password",
         new,
@@ -587,7 +587,6 @@ pub async fn change_password(
             "Your session has ended; sign in again.",
         ));
     }
-    throttle::succeeded(&mut tx, &attempt).await?;
     super::sessions::end_all(
         &mut tx,
         caller.person.id.as_str(),

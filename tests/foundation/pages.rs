@@ -132,7 +132,8 @@ async fn email_change_page_confirms_in_a_browser(backend: Backend) {
             "casey@home.example",
         )
         .await
-        .unwrap();
+        .unwrap()
+        .expect("the address asked for");
         tx.commit().await.unwrap();
         token
     };

@@ -332,27 +332,52 @@ async fn guesses_from_elsewhere_cannot_lock_a_person_out_of_their_device(backend
         .unwrap();
     assert_eq!(resp.status(), StatusCode::CREATED);
 
-    // A trusted device that guesses is throttled on its own.
+    // A second device of the provider's, trusted and with no failures of its own.
     let (_, pat) = sign_in_with(&app, &practice, email, PASSWORD, Some(&device)).await;
+    let (status, second) = sign_in_with(&app, &practice, email, PASSWORD, Some(&device)).await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(
+        second["device_token"], device,
+        "a trusted device keeps its token"
+    );
+    let laptop = {
+        // Trust is earned by a sign-in the account's bucket lets through: wait it out.
+        app.clock.advance_minutes(16);
+        let (status, laptop) = sign_in_with(&app, &practice, email, PASSWORD, None).await;
+        assert_eq!(status, StatusCode::CREATED, "{laptop}");
+        laptop["device_token"].as_str().unwrap().to_string()
+    };
+    // The attacker fills the account's bucket again; the laptop is not bothered.
+    for _ in 0..6 {
+        sign_in_with(&app, &practice, email, "wrong-guess-000", None).await;
+    }
+    let (status, _) = sign_in_with(&app, &practice, email, PASSWORD, Some(&laptop)).await;
+    assert_eq!(status, StatusCode::CREATED);
+
+    // A trusted device that guesses is throttled on its own.
     for _ in 0..5 {
         sign_in_with(&app, &practice, email, "wrong-guess-000", Some(&device)).await;
     }
     let result = sign_in_with(&app, &practice, email, PASSWORD, Some(&device)).await;
     assert_problem(&result, StatusCode::TOO_MANY_REQUESTS, "too_many_attempts");
 
-    // A new password forgets every trusted device: the old token is just another stranger.
+    // A new password forgets every trusted device: the laptop, whose own bucket is empty,
+    // is now just another stranger, held back by the account's full bucket.
     let new_password = "saffron-glacier-lattice-41";
-    let session = pat["token"].as_str().unwrap();
+    let session = Session {
+        token: pat["token"].as_str().unwrap().to_string(),
+        id: pat["user"]["id"].as_str().unwrap().to_string(),
+        email: email.to_string(),
+    };
     let (status, _) = app
-        .call(
-            Method::POST,
+        .post(
             "/api/v1/me/password",
-            Some(session),
-            Some(json!({"current_password": PASSWORD, "new_password": new_password})),
+            &session,
+            json!({"current_password": PASSWORD, "new_password": new_password}),
         )
         .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
-    let result = sign_in_with(&app, &practice, email, new_password, Some(&device)).await;
+    let result = sign_in_with(&app, &practice, email, new_password, Some(&laptop)).await;
     assert_problem(&result, StatusCode::TOO_MANY_REQUESTS, "too_many_attempts");
 }
 

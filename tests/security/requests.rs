@@ -162,7 +162,14 @@ async fn one_address_cannot_take_every_connection(backend: Backend) {
         .set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
     let mut answer = Vec::new();
-    let _ = fifth.read_to_end(&mut answer);
+    let ended = fifth.read_to_end(&mut answer);
+    assert!(
+        match &ended {
+            Ok(_) => true,
+            Err(e) => e.kind() == ErrorKind::ConnectionReset,
+        },
+        "closed, not left hanging: {ended:?}"
+    );
     assert!(answer.is_empty(), "{:?}", String::from_utf8_lossy(&answer));
     // Once one of the four closes, the address is served again.
     drop(held);
@@ -213,12 +220,24 @@ async fn a_client_that_stops_reading_is_cut_off(backend: Backend) {
         .unwrap();
     let mut received = 0usize;
     let mut buf = vec![0u8; 1 << 16];
+    let mut start = Vec::new();
     loop {
         match stream.read(&mut buf) {
             Ok(0) | Err(_) => break,
-            Ok(n) => received += n,
+            Ok(n) => {
+                if start.len() < 16 {
+                    start.extend_from_slice(&buf[..n.min(16)]);
+                }
+                received += n;
+            }
         }
     }
+    assert!(
+        start.starts_with(b"HTTP/1.1 200"),
+        "the download began: {:?}",
+        String::from_utf8_lossy(&start)
+    );
+    assert!(received > 1024 * 1024, "some of it came: {received} bytes");
     assert!(
         received < 3 * 10 * 1024 * 1024,
         "the server kept the connection for all {received} bytes"
