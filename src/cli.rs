@@ -10,7 +10,7 @@ use clap::{Parser, Subcommand};
 
 use crate::app::{public_url, App};
 use crate::clock::SystemClock;
-use crate::config::Config;
+use crate::config::{Config, LogFormat};
 use crate::domain::Role;
 use crate::service::practices::{self, NewPracticeInput};
 use crate::service::{AppState, RequestMeta};
@@ -124,12 +124,15 @@ pub fn main() -> ExitCode {
 
 fn init_tracing(config: &Config) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .or_else(|_| tracing_subscriber::EnvFilter::try_new(&config.log.level))
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(config.log.filter()))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,confide=info"));
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = match config.log.format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
 }
 
 async fn run(command: Command, config: Config) -> anyhow::Result<()> {

@@ -404,14 +404,38 @@ impl Default for LimitsConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LogConfig {
-    /// A tracing filter, e.g. `info` or `confide=debug,info`. `RUST_LOG` wins when set.
+    /// Confide's own level (`info`, `debug`…; other crates log warnings and errors only), or
+    /// a whole tracing filter such as `confide=debug,tantivy=info,warn`. `RUST_LOG` wins.
     pub level: String,
+    /// `text` for people, `json` (one object per line) for log collectors.
+    pub format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 impl Default for LogConfig {
     fn default() -> Self {
         Self {
             level: "info".into(),
+            format: LogFormat::Text,
+        }
+    }
+}
+
+impl LogConfig {
+    /// The tracing filter `level` stands for: a bare level is Confide's own, with every
+    /// other crate at `warn` (tantivy, for one, reports each commit at info).
+    pub fn filter(&self) -> String {
+        let level = self.level.trim();
+        if level.contains('=') || level.contains(',') {
+            level.to_string()
+        } else {
+            format!("warn,confide={level}")
         }
     }
 }
@@ -753,6 +777,16 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.contains("auth.session_max_hours"), "{err}");
+    }
+
+    #[test]
+    fn a_bare_log_level_is_confides_own_and_others_warn() {
+        let mut log = LogConfig::default();
+        assert_eq!(log.filter(), "warn,confide=info");
+        log.level = "debug".into();
+        assert_eq!(log.filter(), "warn,confide=debug");
+        log.level = "confide=trace,tantivy=info".into();
+        assert_eq!(log.filter(), "confide=trace,tantivy=info");
     }
 
     #[test]

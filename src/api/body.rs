@@ -1,4 +1,4 @@
-//! `Body<T>`: a JSON request body parsed with serde, so that every refusal names the field
+//! `JsonBody<T>`: a JSON request body parsed with serde, so that every refusal names the field
 //! at fault (`serde_path_to_error`). Its size is bounded in front of every route
 //! (`web::request_limits`). Its schema is `T`'s.
 
@@ -10,9 +10,9 @@ use serde::de::DeserializeOwned;
 
 use crate::error::AppError;
 
-pub struct Body<T>(pub T);
+pub struct JsonBody<T>(pub T);
 
-impl<T: Type> Payload for Body<T> {
+impl<T: Type> Payload for JsonBody<T> {
     const CONTENT_TYPE: &'static str = "application/json; charset=utf-8";
 
     fn check_content_type(content_type: &str) -> bool {
@@ -30,14 +30,14 @@ impl<T: Type> Payload for Body<T> {
     }
 }
 
-impl<T: Type + DeserializeOwned> ParsePayload for Body<T> {
+impl<T: Type + DeserializeOwned> ParsePayload for JsonBody<T> {
     const IS_REQUIRED: bool = true;
 
     async fn from_request(request: &Request, body: &mut RequestBody) -> poem::Result<Self> {
         // Bounded in size (and time) by `web::request_limits`, in front of every route.
         let _ = request;
         let bytes = body.take()?.into_bytes().await?;
-        parse(&bytes).map(Body).map_err(Into::into)
+        parse(&bytes).map(JsonBody).map_err(Into::into)
     }
 }
 
@@ -112,7 +112,7 @@ fn field_from_message(message: &str) -> Option<String> {
     None
 }
 
-poem_openapi::impl_apirequest_for_payload!(Body<T>, T: Type + DeserializeOwned);
+poem_openapi::impl_apirequest_for_payload!(JsonBody<T>, T: Type + DeserializeOwned);
 
 #[cfg(test)]
 mod tests {

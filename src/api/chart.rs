@@ -18,7 +18,7 @@ use crate::error::{AppError, AppResult};
 use crate::service::chart::{self, ChartNoteView};
 use crate::service::AppState;
 
-use super::{caller, BearerAuth, Body};
+use super::{caller, BearerAuth, JsonBody};
 
 #[derive(Debug, Object)]
 pub struct NoteVersionOut {
@@ -180,7 +180,7 @@ impl ChartApi {
         auth: BearerAuth,
         req: &Request,
         id: Path<String>,
-        body: Body<QuickNoteRequest>,
+        body: JsonBody<QuickNoteRequest>,
     ) -> AppResult<NoteCreated> {
         let caller = caller(&self.0, &auth, req).await?;
         let note = chart::quick_note(&self.0, &caller, &id.0, body.0.content.as_deref()).await?;
@@ -251,7 +251,7 @@ impl ChartApi {
         auth: BearerAuth,
         req: &Request,
         id: Path<String>,
-        body: Body<AmendRequest>,
+        body: JsonBody<AmendRequest>,
     ) -> AppResult<Json<ChartNoteOut>> {
         let caller = caller(&self.0, &auth, req).await?;
         Ok(Json(

@@ -12,7 +12,7 @@ use crate::error::AppResult;
 use crate::service::mailbox::drafts::{self, DraftInput, DraftView};
 use crate::service::AppState;
 
-use super::{caller, BearerAuth, Body, NoContent};
+use super::{caller, BearerAuth, JsonBody, NoContent};
 
 /// A draft; `thread_id` makes it a reply draft (then `to` and `subject` are not used).
 #[derive(Debug, Object, Deserialize)]
@@ -125,7 +125,7 @@ impl DraftsApi {
         &self,
         auth: BearerAuth,
         req: &Request,
-        body: Body<DraftRequest>,
+        body: JsonBody<DraftRequest>,
     ) -> AppResult<DraftCreated> {
         let caller = caller(&self.0, &auth, req).await?;
         Ok(DraftCreated::Created(Json(
@@ -153,7 +153,7 @@ impl DraftsApi {
         auth: BearerAuth,
         req: &Request,
         id: Path<String>,
-        body: Body<DraftRequest>,
+        body: JsonBody<DraftRequest>,
     ) -> AppResult<Json<DraftOut>> {
         let caller = caller(&self.0, &auth, req).await?;
         Ok(Json(

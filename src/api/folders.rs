@@ -10,7 +10,7 @@ use crate::error::AppResult;
 use crate::service::mailbox::folders::{self, FolderView};
 use crate::service::AppState;
 
-use super::{caller, BearerAuth, Body, NoContent};
+use super::{caller, BearerAuth, JsonBody, NoContent};
 
 #[derive(Debug, Object)]
 pub struct FolderOut {
@@ -82,7 +82,7 @@ impl FoldersApi {
         &self,
         auth: BearerAuth,
         req: &Request,
-        body: Body<FolderRequest>,
+        body: JsonBody<FolderRequest>,
     ) -> AppResult<FolderCreated> {
         let caller = caller(&self.0, &auth, req).await?;
         Ok(FolderCreated::Created(Json(
@@ -103,7 +103,7 @@ impl FoldersApi {
         auth: BearerAuth,
         req: &Request,
         id: Path<String>,
-        body: Body<FolderRequest>,
+        body: JsonBody<FolderRequest>,
     ) -> AppResult<Json<FolderOut>> {
         let caller = caller(&self.0, &auth, req).await?;
         Ok(Json(

@@ -40,9 +40,9 @@ impl GroupsApi {
             groups: groups
                 .into_iter()
                 .map(|g| GroupOut {
-                    id: g.id.into(),
-                    name: g.name.into(),
-                    role: g.role.into(),
+                    id: format!("group:{}", g.group.as_str()),
+                    name: g.group.display_name().into(),
+                    role: g.group.role().into(),
                     active_members: g.active_members,
                 })
                 .collect(),

@@ -10,7 +10,7 @@ use crate::error::AppResult;
 use crate::service::{invitations as invitation_service, AppState};
 
 use super::people::StatusName;
-use super::{request_meta, Body};
+use super::{request_meta, JsonBody};
 
 /// The password to sign in with from now on: at least 12 characters, hard to guess, and
 /// not containing one's name or email.
@@ -42,7 +42,7 @@ impl InvitationsApi {
         &self,
         req: &Request,
         token: Path<String>,
-        body: Body<AcceptInvitationRequest>,
+        body: JsonBody<AcceptInvitationRequest>,
     ) -> AppResult<Json<AcceptedInvitation>> {
         let meta = request_meta(req, &self.0.config);
         let person = invitation_service::accept(&self.0, &meta, &token.0, &body.0.password).await?;

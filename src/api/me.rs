@@ -12,7 +12,7 @@ use crate::service::people::{self as people_service, Me, PersonPatch};
 use crate::service::AppState;
 
 use super::people::{parse_mobile, RoleName, StatusName};
-use super::{caller, BearerAuth, Body, NoContent};
+use super::{caller, BearerAuth, JsonBody, NoContent};
 
 /// The practice one belongs to.
 #[derive(Debug, Object)]
@@ -106,7 +106,7 @@ impl MeApi {
         &self,
         auth: BearerAuth,
         req: &Request,
-        body: Body<UpdateMeRequest>,
+        body: JsonBody<UpdateMeRequest>,
     ) -> AppResult<Json<MeOut>> {
         let caller = caller(&self.0, &auth, req).await?;
         let body = body.0;
@@ -143,7 +143,7 @@ impl MeApi {
         &self,
         auth: BearerAuth,
         req: &Request,
-        body: Body<ChangePasswordRequest>,
+        body: JsonBody<ChangePasswordRequest>,
     ) -> AppResult<NoContent> {
         let caller = caller(&self.0, &auth, req).await?;
         people_service::change_password(

@@ -26,7 +26,7 @@ use crate::config::Config;
 use crate::error::AppResult;
 use crate::service::{sessions as session_service, AppState, Caller, RequestMeta};
 
-pub use body::Body;
+pub use body::JsonBody;
 
 /// `Authorization: Bearer <token>` from `POST /api/v1/sessions`.
 #[derive(SecurityScheme)]

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use crate::error::AppResult;
 use crate::service::{password_resets, AppState};
 
-use super::{request_meta, Body, NoContent};
+use super::{request_meta, JsonBody, NoContent};
 
 /// The account to reset: the practice's slug and the email address.
 #[derive(Object, Deserialize)]
@@ -51,7 +51,7 @@ impl PasswordResetsApi {
         method = "post",
         operation_id = "request_password_reset"
     )]
-    async fn request(&self, req: &Request, body: Body<ResetRequest>) -> AppResult<Accepted> {
+    async fn request(&self, req: &Request, body: JsonBody<ResetRequest>) -> AppResult<Accepted> {
         let meta = request_meta(req, &self.0.config);
         password_resets::request(&self.0, &meta, &body.0.practice, &body.0.email).await?;
         Ok(Accepted::Accepted(Json(Queued {
@@ -71,7 +71,7 @@ impl PasswordResetsApi {
         &self,
         req: &Request,
         token: Path<String>,
-        body: Body<NewPasswordRequest>,
+        body: JsonBody<NewPasswordRequest>,
     ) -> AppResult<NoContent> {
         let meta = request_meta(req, &self.0.config);
         password_resets::complete(&self.0, &meta, &token.0, &body.0.password).await?;

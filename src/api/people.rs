@@ -15,7 +15,7 @@ use crate::service::people::{
 };
 use crate::service::AppState;
 
-use super::{caller, BearerAuth, Body};
+use super::{caller, BearerAuth, JsonBody};
 
 /// A role in the practice.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, Deserialize)]
@@ -222,7 +222,7 @@ impl PeopleApi {
         &self,
         auth: BearerAuth,
         req: &Request,
-        body: Body<CreatePersonRequest>,
+        body: JsonBody<CreatePersonRequest>,
     ) -> AppResult<Created> {
         let caller = caller(&self.0, &auth, req).await?;
         let body = body.0;
@@ -282,7 +282,7 @@ impl PeopleApi {
         auth: BearerAuth,
         req: &Request,
         id: Path<String>,
-        body: Body<UpdatePersonRequest>,
+        body: JsonBody<UpdatePersonRequest>,
     ) -> AppResult<Json<PersonOut>> {
         let caller = caller(&self.0, &auth, req).await?;
         let body = body.0;

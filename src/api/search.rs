@@ -12,7 +12,7 @@ use crate::service::search::{self as service, Hit};
 use crate::service::AppState;
 
 use super::threads::PersonRefOut;
-use super::{caller, BearerAuth, Body};
+use super::{caller, BearerAuth, JsonBody};
 
 #[derive(Debug, Object, Deserialize)]
 #[oai(rename = "SearchRequest")]
@@ -71,7 +71,7 @@ impl SearchApi {
         &self,
         auth: BearerAuth,
         req: &Request,
-        body: Body<SearchRequest>,
+        body: JsonBody<SearchRequest>,
     ) -> AppResult<Json<SearchPage>> {
         let caller = caller(&self.0, &auth, req).await?;
         let body = body.0;

@@ -12,7 +12,7 @@ use crate::service::people::Me;
 use crate::service::{sessions as session_service, AppState};
 
 use super::me::MeOut;
-use super::{caller, request_meta, BearerAuth, Body, NoContent};
+use super::{caller, request_meta, BearerAuth, JsonBody, NoContent};
 
 /// Credentials. `practice` is the practice's slug (as in its portal link `/p/{slug}/`).
 #[derive(Object, Deserialize)]
@@ -79,7 +79,7 @@ impl SessionsApi {
     /// Signs in. A wrong address and a wrong password get the same answer; repeated
     /// failures are throttled (429 with Retry-After).
     #[oai(path = "/sessions", method = "post", operation_id = "sign_in")]
-    async fn sign_in(&self, req: &Request, body: Body<SignInRequest>) -> AppResult<SignedIn> {
+    async fn sign_in(&self, req: &Request, body: JsonBody<SignInRequest>) -> AppResult<SignedIn> {
         let meta = request_meta(req, &self.0.config);
         let body = body.0;
         let device = body

@@ -18,7 +18,7 @@ use crate::service::AppState;
 
 use super::attachments::AttachmentOut;
 use super::people::RoleName;
-use super::{caller, BearerAuth, Body, NoContent};
+use super::{caller, BearerAuth, JsonBody, NoContent};
 
 /// A person inside a thread: never an email address.
 #[derive(Debug, Object)]
@@ -280,7 +280,7 @@ impl ThreadsApi {
         auth: BearerAuth,
         req: &Request,
         #[oai(name = "Idempotency-Key")] idempotency_key: Header<Option<String>>,
-        body: Body<ComposeRequest>,
+        body: JsonBody<ComposeRequest>,
     ) -> AppResult<ThreadCreated> {
         let caller = caller(&self.0, &auth, req).await?;
         let body = body.0;
@@ -319,7 +319,7 @@ impl ThreadsApi {
         auth: BearerAuth,
         req: &Request,
         id: Path<String>,
-        body: Body<ThreadStateRequest>,
+        body: JsonBody<ThreadStateRequest>,
     ) -> AppResult<Json<ThreadStateOut>> {
         let caller = caller(&self.0, &auth, req).await?;
         let (folder, unread) = state::update(
@@ -347,7 +347,7 @@ impl ThreadsApi {
         &self,
         auth: BearerAuth,
         req: &Request,
-        body: Body<BulkRequest>,
+        body: JsonBody<BulkRequest>,
     ) -> AppResult<Json<BulkOut>> {
         let caller = caller(&self.0, &auth, req).await?;
         let body = body.0;
@@ -383,7 +383,7 @@ impl ThreadsApi {
         auth: BearerAuth,
         req: &Request,
         id: Path<String>,
-        body: Body<ReplyRequest>,
+        body: JsonBody<ReplyRequest>,
     ) -> AppResult<MessageCreated> {
         let caller = caller(&self.0, &auth, req).await?;
         let body = body.0;

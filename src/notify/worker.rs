@@ -3,18 +3,16 @@
 
 use std::time::Duration;
 
-use crate::auth::{new_token, token_hash};
 use crate::domain::Status;
-use crate::service::{email_changes, invitations, person, AppState};
+use crate::service::{email_changes, invitations, password_resets, person, AppState};
 use crate::store::notifications::{self as queue, NotificationRow};
-use crate::store::{people as people_store, practices, tokens};
+use crate::store::{people as people_store, practices};
 
 use super::{render, sms_text, Kind};
 
 /// How long a claimed notification is held before another attempt may take it: far longer
 /// than a send may take (each SMTP step times out after 20 s).
 const LEASE_MS: i64 = 5 * 60_000;
-pub const RESET_VALID_MS: i64 = 3_600_000;
 
 /// Runs until the task is aborted.
 pub async fn run(state: AppState) {
@@ -160,21 +158,12 @@ async fn deliver(state: &AppState, n: &NotificationRow) -> Result<Delivery, Send
             if !recipient.status.is_activated() {
                 return Ok(Delivery::NotNeeded);
             }
-            let token = new_token();
-            let now = state.now();
             let mut tx = state.store.begin().await?;
-            tokens::revoke_unused(&mut tx, "password_reset", Some(recipient.id.as_str())).await?;
-            tokens::insert(
-                &mut tx,
-                &token_hash(&token),
-                "password_reset",
-                Some(recipient.id.as_str()),
-                now,
-                now + RESET_VALID_MS,
-            )
-            .await?;
+            let link = password_resets::issue_link(&mut tx, state, &recipient)
+                .await
+                .map_err(|_| SendError { kind: "database" })?;
             tx.commit().await?;
-            format!("{}/password-resets/{token}", state.public_url)
+            link
         }
         Kind::EmailChange => {
             let Some(pending) = recipient.pending_email.clone() else {

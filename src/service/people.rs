@@ -3,6 +3,7 @@
 
 use poem::http::StatusCode;
 
+use crate::domain::mailbox::Group;
 use crate::domain::password::NewPassword;
 use crate::domain::people::{
     may_change_person, may_create_person, may_see_email, may_see_person,
@@ -604,31 +605,19 @@ pub async fn change_password(
     Ok(())
 }
 
-/// A staff group that may be addressed as a whole.
-pub struct Group {
-    pub id: &'static str,
-    pub name: &'static str,
-    pub role: Role,
+/// A staff group that may be addressed as a whole, as the caller sees it.
+pub struct GroupView {
+    pub group: Group,
     /// Staff see how many active members a group has.
     pub active_members: Option<i64>,
 }
 
-const GROUPS: [(&str, &str, Role); 4] = [
-    ("group:providers", "Providers", Role::Provider),
-    ("group:front_office", "Front office", Role::FrontOffice),
-    ("group:billers", "Billing", Role::Biller),
-    (
-        "group:external_agents",
-        "External agents",
-        Role::ExternalAgent,
-    ),
-];
-
 /// The staff groups the caller may address: clients never see external agents.
-pub async fn groups(state: &AppState, caller: &Caller) -> AppResult<Vec<Group>> {
+pub async fn groups(state: &AppState, caller: &Caller) -> AppResult<Vec<GroupView>> {
     let mut conn = state.store.read().await?;
     let mut out = Vec::new();
-    for (id, name, role) in GROUPS {
+    for group in Group::ALL {
+        let role = group.role();
         if !caller.role().is_staff()
             && !roles_a_client_may_write_to(caller.person.status).contains(&role)
         {
@@ -642,10 +631,8 @@ pub async fn groups(state: &AppState, caller: &Caller) -> AppResult<Vec<Group>> 
         } else {
             None
         };
-        out.push(Group {
-            id,
-            name,
-            role,
+        out.push(GroupView {
+            group,
             active_members,
         });
     }

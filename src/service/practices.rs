@@ -238,3 +238,13 @@ pub async fn complete_setup(
     }
     create_practice_consuming(state, meta, input, Some(token)).await
 }
+
+/// The name of the practice whose portal address is `/p/{slug}/`, if there is one.
+pub async fn portal_name(state: &AppState, slug: &str) -> AppResult<Option<String>> {
+    let mut conn = state.store.read().await?;
+    Ok(
+        practice_store::find_by_slug(&mut conn, &slug.trim().to_ascii_lowercase())
+            .await?
+            .map(|p| p.name),
+    )
+}

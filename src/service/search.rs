@@ -8,7 +8,7 @@ use crate::domain::search::{parse, Query};
 use crate::error::{AppError, AppResult};
 use crate::search::query::{self, Viewer};
 use crate::store::folders as folder_store;
-use crate::store::search::{self as store, VisibleHit};
+use crate::store::search::{self as search_store, VisibleHit};
 
 use super::audit::{record, AuditEntry};
 use super::mailbox::read::{resolve_folder, FolderRef};
@@ -157,7 +157,7 @@ pub async fn search(
         let ids = &candidates;
         let confirmed = {
             let mut conn = state.store.read().await?;
-            store::visible(
+            search_store::visible(
                 &mut conn,
                 caller.practice_id(),
                 caller.person.id.as_str(),

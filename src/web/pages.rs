@@ -422,17 +422,11 @@ pub async fn email_change_submit(
 /// A practice's portal address, where notifications link to.
 #[handler]
 pub async fn portal(Path(slug): Path<String>, state: Data<&AppState>) -> Response {
-    let practice = match state.store.read().await {
-        Ok(mut conn) => {
-            crate::store::practices::find_by_slug(&mut conn, &slug.to_ascii_lowercase()).await
-        }
-        Err(e) => Err(e),
-    };
-    match practice {
-        Ok(Some(p)) => render(
+    match practices::portal_name(&state, &slug).await {
+        Ok(Some(name)) => render(
             StatusCode::OK,
             &Notice {
-                heading: &p.name,
+                heading: &name,
                 text: "Your secure messages are waiting. Sign in to read and answer them.",
                 link: Some("/api/docs"),
                 link_text: "Sign in",
@@ -443,6 +437,6 @@ pub async fn portal(Path(slug): Path<String>, state: Data<&AppState>) -> Respons
             "No such practice",
             "Check the address you were given.",
         ),
-        Err(e) => AppError::from(e).into_response(),
+        Err(e) => e.into_response(),
     }
 }

@@ -443,11 +443,7 @@ fn fhir_python() -> Option<String> {
     if ok {
         return Some(python);
     }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "CI must provide fhir.resources (CONFIDE_TEST_PYTHON)"
-    );
-    eprintln!("fhir.resources is not installed: FHIR validation skipped");
+    helpers::report_skip("the Python module fhir.resources (CONFIDE_TEST_PYTHON)");
     None
 }
 

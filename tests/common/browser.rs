@@ -28,11 +28,7 @@ impl Browser {
             .into_iter()
             .find(|p| std::path::Path::new(p).exists());
         let Some(driver_path) = driver_path else {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "CI must install chromium-driver"
-            );
-            eprintln!("chromedriver is not installed: browser test skipped");
+            crate::helpers::report_skip("chromedriver (Debian's chromium-driver)");
             return None;
         };
         let turn = ONE_AT_A_TIME.clone().lock_owned().await;

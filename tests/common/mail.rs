@@ -17,11 +17,7 @@ pub fn python_with(module: &str) -> Option<String> {
     if ok {
         return Some(python);
     }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "CI must provide {module} (CONFIDE_TEST_PYTHON)"
-    );
-    eprintln!("{module} is not installed: test skipped");
+    crate::helpers::report_skip(&format!("the Python module {module} (CONFIDE_TEST_PYTHON)"));
     None
 }
 

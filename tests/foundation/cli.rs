@@ -16,6 +16,7 @@ on_both_backends!(
     create_practice_without_password_prints_a_one_time_link,
     create_user_without_password_is_invited,
     serve_prints_the_setup_link_and_stops_on_sigterm,
+    serve_logs_its_own_events_and_other_crates_warnings_only,
 );
 
 fn confide(db: &TestDatabase) -> Command {
@@ -362,4 +363,59 @@ async fn serve_prints_the_setup_link_and_stops_on_sigterm(backend: Backend) {
         .unwrap()
         .unwrap();
     assert!(status.success(), "{status:?}");
+}
+
+/// Serves at the default level until it has started and built its (empty) search index,
+/// then stops it; returns what it logged.
+async fn startup_log(db: &TestDatabase, format: &str) -> String {
+    let mut cmd = confide(db);
+    cmd.env("CONFIDE__LOG__LEVEL", "info")
+        .env("CONFIDE__LOG__FORMAT", format)
+        .arg("serve")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let reader = tokio::task::spawn_blocking(move || {
+        let mut log = String::new();
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            log.push_str(&line);
+            log.push('\n');
+        }
+        log
+    });
+    // The indexer commits its first (empty) index right after start.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    reader.await.unwrap()
+}
+
+/// A fresh server used to print nine of tantivy's INFO lines at start (and more on every
+/// commit). At the default level only Confide's own events show; `json` makes every line
+/// one JSON object.
+async fn serve_logs_its_own_events_and_other_crates_warnings_only(backend: Backend) {
+    let db = TestDatabase::create(backend).await;
+    let text = startup_log(&db, "text").await;
+    assert!(text.contains("listening"), "{text}");
+    assert!(!text.contains("tantivy"), "{text}");
+    let json = startup_log(&db, "json").await;
+    let lines: Vec<&str> = json.lines().collect();
+    assert!(!lines.is_empty());
+    for line in lines {
+        let event: serde_json::Value = serde_json::from_str(line).expect(line);
+        assert!(event["level"].is_string(), "{line}");
+        let target = event["target"].as_str().unwrap();
+        assert!(
+            target.starts_with("confide") || event["level"] != "INFO",
+            "only Confide's own events at info: {line}"
+        );
+    }
 }
