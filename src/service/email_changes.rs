@@ -5,13 +5,14 @@
 
 use poem::http::StatusCode;
 
-use crate::auth::{new_token, token_hash};
+use crate::auth::token_hash;
 use crate::domain::values::EmailAddress;
 use crate::domain::Status;
 use crate::error::{AppError, AppResult};
 use crate::store::{people as people_store, practices, tokens, Conn};
 
 use super::audit::record_for_self;
+use super::links::{self, NewLink};
 use super::{notifications, person, AppState, Person, RequestMeta};
 
 const PURPOSE: &str = "email_change";
@@ -33,20 +34,13 @@ pub async fn issue(
     if current.as_deref() != Some(address) {
         return Ok(None);
     }
-    let token = new_token();
-    let now = state.now();
-    tokens::revoke_unused(conn, PURPOSE, Some(person.id.as_str())).await?;
-    tokens::insert_for_address(
-        conn,
-        &token_hash(&token),
-        PURPOSE,
-        person.id.as_str(),
-        address,
-        now,
-        now + VALID_MS,
-    )
-    .await?;
-    Ok(Some(token))
+    let link = NewLink {
+        purpose: PURPOSE,
+        person_id: Some(person.id.as_str()),
+        address: Some(address),
+        valid_ms: VALID_MS,
+    };
+    Ok(Some(links::issue(conn, state, link).await?))
 }
 
 /// The link the new address receives.

@@ -3,13 +3,14 @@
 
 use poem::http::StatusCode;
 
-use crate::auth::{new_token, token_hash};
+use crate::auth::token_hash;
 use crate::domain::password::NewPassword;
 use crate::domain::Status;
 use crate::error::{AppError, AppResult};
 use crate::store::{people as people_store, tokens, Conn};
 
 use super::audit::{record_raw, AuditEntry};
+use super::links::{self, NewLink};
 use super::{person, AppState, Person, RequestMeta};
 
 pub const INVITATION_DAYS: i64 = 7;
@@ -17,19 +18,13 @@ const PURPOSE: &str = "invitation";
 
 /// Issues a fresh invitation token for `person`, revoking earlier ones; returns the token.
 pub async fn issue(conn: &mut Conn, state: &AppState, person: &Person) -> AppResult<String> {
-    let token = new_token();
-    let now = state.now();
-    tokens::revoke_unused(conn, PURPOSE, Some(person.id.as_str())).await?;
-    tokens::insert(
-        conn,
-        &token_hash(&token),
-        PURPOSE,
-        Some(person.id.as_str()),
-        now,
-        now + INVITATION_DAYS * 86_400_000,
-    )
-    .await?;
-    Ok(token)
+    let link = NewLink {
+        purpose: PURPOSE,
+        person_id: Some(person.id.as_str()),
+        address: None,
+        valid_ms: INVITATION_DAYS * 86_400_000,
+    };
+    links::issue(conn, state, link).await
 }
 
 /// The link a person opens to accept their invitation.

@@ -6,6 +6,7 @@ pub mod audit;
 pub mod chart;
 pub mod email_changes;
 pub mod invitations;
+pub mod links;
 pub mod mailbox;
 pub mod notifications;
 pub mod password_resets;

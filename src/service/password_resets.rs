@@ -3,13 +3,14 @@
 
 use poem::http::StatusCode;
 
-use crate::auth::{new_token, token_hash};
+use crate::auth::token_hash;
 use crate::domain::password::NewPassword;
 use crate::domain::values::EmailAddress;
 use crate::error::{AppError, AppResult};
 use crate::store::{people as people_store, practices, tokens, Conn};
 
 use super::audit::{record_for_self, record_raw, AuditEntry};
+use super::links::{self, NewLink};
 use super::{notifications, person, throttle, AppState, Person, RequestMeta};
 
 const PURPOSE: &str = "password_reset";
@@ -19,18 +20,13 @@ pub const VALID_MS: i64 = 3_600_000;
 /// Issues a fresh reset token for `person`, revoking earlier ones; returns the link to it
 /// (made when the email is sent, so that nothing secret waits in the queue).
 pub async fn issue_link(conn: &mut Conn, state: &AppState, person: &Person) -> AppResult<String> {
-    let token = new_token();
-    let now = state.now();
-    tokens::revoke_unused(conn, PURPOSE, Some(person.id.as_str())).await?;
-    tokens::insert(
-        conn,
-        &token_hash(&token),
-        PURPOSE,
-        Some(person.id.as_str()),
-        now,
-        now + VALID_MS,
-    )
-    .await?;
+    let link = NewLink {
+        purpose: PURPOSE,
+        person_id: Some(person.id.as_str()),
+        address: None,
+        valid_ms: VALID_MS,
+    };
+    let token = links::issue(conn, state, link).await?;
     Ok(format!("{}/password-resets/{token}", state.public_url))
 }
 

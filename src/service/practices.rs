@@ -3,7 +3,7 @@
 
 use poem::http::StatusCode;
 
-use crate::auth::{new_token, token_hash};
+use crate::auth::token_hash;
 use crate::domain::password::NewPassword;
 use crate::domain::values::{EmailAddress, MobileNumber, PersonName, PracticeName, PracticeSlug};
 use crate::domain::{PracticeId, Role};
@@ -188,18 +188,13 @@ pub async fn setup_link_if_empty(state: &AppState) -> AppResult<Option<String>> 
     if practice_store::count(&mut tx).await? > 0 {
         return Ok(None);
     }
-    let token = new_token();
-    let now = state.now();
-    tokens::revoke_unused(&mut tx, SETUP_PURPOSE, None).await?;
-    tokens::insert(
-        &mut tx,
-        &token_hash(&token),
-        SETUP_PURPOSE,
-        None,
-        now,
-        now + SETUP_VALID_HOURS * 3_600_000,
-    )
-    .await?;
+    let link = super::links::NewLink {
+        purpose: SETUP_PURPOSE,
+        person_id: None,
+        address: None,
+        valid_ms: SETUP_VALID_HOURS * 3_600_000,
+    };
+    let token = super::links::issue(&mut tx, state, link).await?;
     tx.commit().await?;
     Ok(Some(format!("{}/setup/{token}", state.public_url)))
 }

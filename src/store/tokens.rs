@@ -2,23 +2,28 @@
 
 use super::Conn;
 
-pub async fn insert(
-    conn: &mut Conn,
-    token_hash: &str,
-    purpose: &str,
-    person_id: Option<&str>,
-    now: i64,
-    expires_at: i64,
-) -> Result<(), sqlx::Error> {
+/// A token to store (its hash only).
+pub struct NewToken<'a> {
+    pub token_hash: &'a str,
+    pub purpose: &'a str,
+    pub person_id: Option<&'a str>,
+    /// The address an email-change token confirms.
+    pub address: Option<&'a str>,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+pub async fn insert(conn: &mut Conn, token: &NewToken<'_>) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "INSERT INTO one_time_tokens (token_hash, purpose, person_id, created_at, expires_at) \
-         VALUES ($1, $2, $3, $4, $5)",
+        "INSERT INTO one_time_tokens (token_hash, purpose, person_id, address, created_at, expires_at) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
     )
-    .bind(token_hash)
-    .bind(purpose)
-    .bind(person_id)
-    .bind(now)
-    .bind(expires_at)
+    .bind(token.token_hash)
+    .bind(token.purpose)
+    .bind(token.person_id)
+    .bind(token.address)
+    .bind(token.created_at)
+    .bind(token.expires_at)
     .execute(conn)
     .await?;
     Ok(())
@@ -73,31 +78,6 @@ pub async fn revoke_unused(
     )
     .bind(purpose)
     .bind(person_id)
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
-/// Inserts a token bound to an email address (an email change's confirmation link).
-pub async fn insert_for_address(
-    conn: &mut Conn,
-    token_hash: &str,
-    purpose: &str,
-    person_id: &str,
-    address: &str,
-    now: i64,
-    expires_at: i64,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO one_time_tokens (token_hash, purpose, person_id, address, created_at, expires_at) \
-         VALUES ($1, $2, $3, $4, $5, $6)",
-    )
-    .bind(token_hash)
-    .bind(purpose)
-    .bind(person_id)
-    .bind(address)
-    .bind(now)
-    .bind(expires_at)
     .execute(conn)
     .await?;
     Ok(())
