@@ -33,9 +33,8 @@ impl<T: Type> Payload for JsonBody<T> {
 impl<T: Type + DeserializeOwned> ParsePayload for JsonBody<T> {
     const IS_REQUIRED: bool = true;
 
-    async fn from_request(request: &Request, body: &mut RequestBody) -> poem::Result<Self> {
+    async fn from_request(_request: &Request, body: &mut RequestBody) -> poem::Result<Self> {
         // Bounded in size (and time) by `web::request_limits`, in front of every route.
-        let _ = request;
         let bytes = body.take()?.into_bytes().await?;
         parse(&bytes).map(JsonBody).map_err(Into::into)
     }
