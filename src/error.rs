@@ -10,7 +10,7 @@ use poem_openapi::registry::{MetaMediaType, MetaResponse, MetaResponses, Registr
 use poem_openapi::types::ToJSON;
 use poem_openapi::{ApiResponse, Object};
 
-use crate::domain::RuleViolation;
+use crate::domain::{Code, RuleViolation};
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
@@ -35,8 +35,7 @@ pub struct Problem {
 
 #[derive(Debug)]
 pub struct AppError {
-    pub status: StatusCode,
-    pub code: &'static str,
+    pub code: Code,
     pub detail: String,
     pub field: Option<String>,
     pub retry_after_secs: Option<u64>,
@@ -47,9 +46,8 @@ pub struct AppError {
 pub type AppResult<T> = Result<T, AppError>;
 
 impl AppError {
-    pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Self {
+    pub fn new(code: Code, detail: impl Into<String>) -> Self {
         Self {
-            status,
             code,
             detail: detail.into(),
             field: None,
@@ -63,30 +61,30 @@ impl AppError {
         self
     }
 
+    /// A problem with one request field.
+    pub fn field(code: Code, field: &str, detail: impl Into<String>) -> Self {
+        Self::new(code, detail).with_field(field)
+    }
+
     pub fn invalid(field: &str, detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "invalid_field", detail).with_field(field)
+        Self::field(Code::InvalidField, field, detail)
     }
 
     pub fn unauthenticated(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, "unauthenticated", detail)
+        Self::new(Code::Unauthenticated, detail)
     }
 
     pub fn forbidden(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::FORBIDDEN, "forbidden", detail)
+        Self::new(Code::Forbidden, detail)
     }
 
     pub fn not_found(what: &str) -> Self {
-        Self::new(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            format!("No such {what}."),
-        )
+        Self::new(Code::NotFound, format!("No such {what}."))
     }
 
     pub fn too_many_attempts(retry_after_secs: u64) -> Self {
         let mut error = Self::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "too_many_attempts",
+            Code::TooManyAttempts,
             format!("Too many failed sign-ins; try again in {retry_after_secs} seconds."),
         );
         error.retry_after_secs = Some(retry_after_secs.max(1));
@@ -97,8 +95,7 @@ impl AppError {
         Self {
             source: Some(source),
             ..Self::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal_error",
+                Code::InternalError,
                 "Something went wrong on our side; nothing was changed. Please try again.",
             )
         }
@@ -118,60 +115,47 @@ impl AppError {
         self
     }
 
-    /// The same error under another stable code.
-    pub fn with_code(mut self, code: &'static str) -> Self {
-        self.code = code;
-        self
-    }
-
-    fn title(&self) -> &'static str {
-        self.status.canonical_reason().unwrap_or("Error")
+    pub fn status(&self) -> StatusCode {
+        status_of(self.code)
     }
 
     pub fn problem(&self) -> Problem {
-        Problem {
-            kind: format!("urn:confide:problem:{}", self.code),
-            title: self.title().to_string(),
-            status: self.status.as_u16(),
-            code: self.code.to_string(),
-            detail: self.detail.clone(),
-            field: self.field.clone(),
-        }
+        problem_of(self.code, self.status(), &self.detail, self.field.clone())
+    }
+}
+
+fn status_of(code: Code) -> StatusCode {
+    StatusCode::from_u16(code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+}
+
+fn problem_of(code: Code, status: StatusCode, detail: &str, field: Option<String>) -> Problem {
+    Problem {
+        kind: format!("urn:confide:problem:{}", code.as_str()),
+        title: status.canonical_reason().unwrap_or("Error").to_string(),
+        status: status.as_u16(),
+        code: code.as_str().to_string(),
+        detail: detail.to_string(),
+        field,
     }
 }
 
 impl fmt::Display for AppError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} ({}): {}", self.status, self.code, self.detail)
+        write!(
+            f,
+            "{} ({}): {}",
+            self.status(),
+            self.code.as_str(),
+            self.detail
+        )
     }
 }
 
 impl std::error::Error for AppError {}
 
-/// The status of each rule's refusal, decided in one place.
-fn rule_status(code: &str) -> StatusCode {
-    match code {
-        "forbidden"
-        | "cannot_change_own_account"
-        | "recipient_not_allowed"
-        | "client_inactive"
-        | "consent_is_personal" => StatusCode::FORBIDDEN,
-        "not_found" => StatusCode::NOT_FOUND,
-        "upload_quota_exceeded" => StatusCode::PAYLOAD_TOO_LARGE,
-        "upload_rate_exceeded" | "draft_quota_exceeded" => StatusCode::TOO_MANY_REQUESTS,
-        "invitation_pending"
-        | "email_taken"
-        | "slug_taken"
-        | "replies_not_allowed"
-        | "folder_name_taken"
-        | "quick_note_requires_single_client" => StatusCode::CONFLICT,
-        _ => StatusCode::BAD_REQUEST,
-    }
-}
-
 impl From<RuleViolation> for AppError {
     fn from(v: RuleViolation) -> Self {
-        let mut error = AppError::new(rule_status(v.code), v.code, v.message);
+        let mut error = AppError::new(v.code, v.message);
         error.field = v.field.map(str::to_string);
         error
     }
@@ -205,7 +189,7 @@ pub fn problem_response(problem: &Problem, retry_after: Option<u64>) -> Response
 
 impl ResponseError for AppError {
     fn status(&self) -> StatusCode {
-        self.status
+        AppError::status(self)
     }
 
     fn as_response(&self) -> Response {
@@ -272,31 +256,36 @@ fn problem_for(err: poem::Error) -> Response {
     let status = err.status();
     let (code, detail) = match status {
         StatusCode::UNAUTHORIZED => (
-            "unauthenticated",
+            Code::Unauthenticated,
             "Sign in first: send Authorization: Bearer <token>.".to_string(),
         ),
-        StatusCode::NOT_FOUND => ("not_found", "No such resource.".to_string()),
+        StatusCode::NOT_FOUND => (Code::NotFound, "No such resource.".to_string()),
         StatusCode::METHOD_NOT_ALLOWED => (
-            "method_not_allowed",
+            Code::MethodNotAllowed,
             "This method is not allowed here.".to_string(),
         ),
         StatusCode::UNSUPPORTED_MEDIA_TYPE => (
-            "unsupported_media_type",
+            Code::UnsupportedMediaType,
             "Send the body as application/json.".to_string(),
         ),
         StatusCode::PAYLOAD_TOO_LARGE => (
-            "payload_too_large",
+            Code::PayloadTooLarge,
             "The request body is too large.".to_string(),
         ),
-        s if s.is_client_error() => ("invalid_request", err.to_string()),
+        s if s.is_client_error() => (Code::InvalidRequest, err.to_string()),
         _ => {
             tracing::error!(error = %err, "request failed");
             (
-                "internal_error",
+                Code::InternalError,
                 "Something went wrong on our side; nothing was changed.".to_string(),
             )
         }
     };
-    let error = AppError::new(status, code, detail);
-    problem_response(&error.problem(), None)
+    // A client error poem names with a status of its own (406, 411…) keeps that status.
+    let status = if code == Code::InvalidRequest {
+        status
+    } else {
+        status_of(code)
+    };
+    problem_response(&problem_of(code, status, &detail, None), None)
 }

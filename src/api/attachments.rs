@@ -9,6 +9,7 @@ use poem_openapi::{ApiResponse, Object, OpenApi};
 
 use crate::clock::to_datetime;
 use crate::domain::attachments::content_disposition;
+use crate::domain::Code;
 use crate::error::{AppError, AppResult};
 use crate::service::attachments::{self as service, bad_multipart, AttachmentView};
 use crate::service::AppState;
@@ -185,14 +186,14 @@ impl AttachmentsApi {
                 ));
             }
             if received.len() >= state.config.limits.attachments_per_upload {
-                return Err(AppError::invalid(
+                return Err(AppError::field(
+                    Code::TooManyFiles,
                     "file",
                     format!(
                         "At most {} files per upload; nothing was uploaded.",
                         state.config.limits.attachments_per_upload
                     ),
-                )
-                .with_code("too_many_files"));
+                ));
             }
             let raw_name = field.file_name().unwrap_or("").to_string();
             received.push(service::receive(state, received.len(), &raw_name, field).await?);

@@ -2,6 +2,7 @@
 //! at fault (`serde_path_to_error`). Its size is bounded in front of every route
 //! (`web::request_limits`). Its schema is `T`'s.
 
+use crate::domain::Code;
 use poem::{Request, RequestBody};
 use poem_openapi::payload::{ParsePayload, Payload};
 use poem_openapi::registry::{MetaSchemaRef, Registry};
@@ -54,15 +55,13 @@ fn has_escaped_nul(bytes: &[u8]) -> bool {
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
     if has_escaped_nul(bytes) {
         return Err(AppError::new(
-            poem::http::StatusCode::BAD_REQUEST,
-            "invalid_json",
+            Code::InvalidJson,
             "The body must not contain NUL characters (\\u0000).",
         ));
     }
     if bytes.is_empty() {
         return Err(AppError::new(
-            poem::http::StatusCode::BAD_REQUEST,
-            "invalid_json",
+            Code::InvalidJson,
             "The request needs a JSON body.",
         ));
     }
@@ -72,8 +71,7 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
         let inner = err.into_inner();
         if inner.is_syntax() || inner.is_eof() {
             return AppError::new(
-                poem::http::StatusCode::BAD_REQUEST,
-                "invalid_json",
+                Code::InvalidJson,
                 format!("The body is not valid JSON: {inner}"),
             );
         }
@@ -93,12 +91,7 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
             Some(i) => message[..i].to_string(),
             None => message,
         };
-        AppError::new(
-            poem::http::StatusCode::BAD_REQUEST,
-            "invalid_field",
-            format!("{field}: {detail}"),
-        )
-        .with_field(field)
+        AppError::new(Code::InvalidField, format!("{field}: {detail}")).with_field(field)
     })
 }
 
@@ -129,7 +122,7 @@ mod tests {
     fn missing_field_is_named() {
         let err = parse::<Sample>(br#"{"age": 3}"#).unwrap_err();
         assert_eq!(err.field.as_deref(), Some("email"));
-        assert_eq!(err.code, "invalid_field");
+        assert_eq!(err.code, Code::InvalidField);
     }
 
     #[test]
@@ -150,7 +143,7 @@ mod tests {
             parse::<Sample>(br#"{"email": "a\u0000@b.org"}"#)
                 .unwrap_err()
                 .code,
-            "invalid_json"
+            Code::InvalidJson
         );
         assert!(parse::<Sample>(br#"{"email": "a\\u0000@b.org"}"#).is_ok());
     }
@@ -158,6 +151,6 @@ mod tests {
     #[test]
     fn broken_json_is_its_own_code() {
         let err = parse::<Sample>(br#"{"email": "#).unwrap_err();
-        assert_eq!(err.code, "invalid_json");
+        assert_eq!(err.code, Code::InvalidJson);
     }
 }

@@ -142,7 +142,7 @@ impl From<ThreadView> for ThreadOut {
         Self {
             reply: ReplyPolicyOut {
                 allowed: v.reply_refusal.is_none(),
-                reason: v.reply_refusal.map(str::to_string),
+                reason: v.reply_refusal.map(|code| code.as_str().to_string()),
             },
             summary: v.summary.into(),
             can_delete: v.can_delete,

@@ -2,6 +2,7 @@
 //! starts from, the CSV export of a thread, and the HL7 FHIR R4 DocumentReference an EHR
 //! imports. Pure functions over plain data.
 
+use crate::domain::Code;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{json, Value};
 
@@ -16,7 +17,7 @@ pub fn may_take_quick_note(actor: Role, client_count: i64) -> Result<(), RuleVio
     may_use_chart_notes(actor)?;
     if client_count != 1 {
         return Err(RuleViolation::new(
-            "quick_note_requires_single_client",
+            Code::QuickNoteRequiresSingleClient,
             "A quick note needs a thread with exactly one client.",
         ));
     }
@@ -29,7 +30,7 @@ pub fn may_use_chart_notes(actor: Role) -> Result<(), RuleViolation> {
     if matches!(actor, Role::Provider | Role::Admin) {
         Ok(())
     } else {
-        Err(RuleViolation::new("not_found", "No such chart note."))
+        Err(RuleViolation::new(Code::NotFound, "No such chart note."))
     }
 }
 
@@ -39,14 +40,14 @@ pub fn parse_content(raw: &str) -> Result<String, RuleViolation> {
     let trimmed = raw.trim();
     if trimmed.is_empty() {
         return Err(RuleViolation::field(
-            "invalid_field",
+            Code::InvalidField,
             "content",
             "content must not be empty.",
         ));
     }
     if trimmed.chars().count() > MAX_NOTE_CHARS {
         return Err(RuleViolation::field(
-            "invalid_field",
+            Code::InvalidField,
             "content",
             format!("content must be at most {MAX_NOTE_CHARS} characters."),
         ));
@@ -56,7 +57,7 @@ pub fn parse_content(raw: &str) -> Result<String, RuleViolation> {
         .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
     {
         return Err(RuleViolation::field(
-            "invalid_field",
+            Code::InvalidField,
             "content",
             "content must not contain control characters.",
         ));
@@ -197,8 +198,11 @@ mod tests {
             Role::ExternalAgent,
             Role::Client,
         ] {
-            assert_eq!(may_use_chart_notes(role).unwrap_err().code, "not_found");
-            assert_eq!(may_take_quick_note(role, 1).unwrap_err().code, "not_found");
+            assert_eq!(may_use_chart_notes(role).unwrap_err().code, Code::NotFound);
+            assert_eq!(
+                may_take_quick_note(role, 1).unwrap_err().code,
+                Code::NotFound
+            );
         }
     }
 
@@ -208,11 +212,11 @@ mod tests {
         assert!(may_take_quick_note(Role::Admin, 1).is_ok());
         assert_eq!(
             may_take_quick_note(Role::Provider, 2).unwrap_err().code,
-            "quick_note_requires_single_client"
+            Code::QuickNoteRequiresSingleClient
         );
         assert_eq!(
             may_take_quick_note(Role::Provider, 0).unwrap_err().code,
-            "quick_note_requires_single_client"
+            Code::QuickNoteRequiresSingleClient
         );
     }
 

@@ -3,6 +3,7 @@
 
 use super::values::bounded_chars;
 use super::{Role, RuleViolation, Status};
+use crate::domain::Code;
 
 /// A staff group that may be addressed as a whole.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -78,14 +79,13 @@ impl Recipient {
             if let Some(group) = Group::parse(name) {
                 return Ok(Recipient::Group(group));
             }
-            return Err(RuleViolation::field(
-                "unknown_group",
+            return Err(RuleViolation::field(Code::UnknownGroup,
                 "to",
                 format!("to: there is no group named {name:?}; use providers, front_office, billers or external_agents."),
             ));
         }
         Err(RuleViolation::field(
-            "invalid_field",
+            Code::InvalidField,
             "to",
             "to: each recipient is user:<id> or group:<name>.",
         ))
@@ -103,14 +103,14 @@ impl Recipient {
 pub fn parse_recipients(raw: &[String], max: usize) -> Result<Vec<Recipient>, RuleViolation> {
     if raw.is_empty() {
         return Err(RuleViolation::field(
-            "invalid_field",
+            Code::InvalidField,
             "to",
             "to needs at least one recipient.",
         ));
     }
     if raw.len() > max {
         return Err(RuleViolation::field(
-            "invalid_field",
+            Code::InvalidField,
             "to",
             format!("to has more than {max} recipients."),
         ));
@@ -151,7 +151,7 @@ impl MessageBody {
             .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
         {
             return Err(RuleViolation::field(
-                "invalid_field",
+                Code::InvalidField,
                 "body",
                 "body must not contain control characters.",
             ));
@@ -159,14 +159,14 @@ impl MessageBody {
         let chars = trimmed.chars().count();
         if chars < 10 {
             return Err(RuleViolation::field(
-                "invalid_field",
+                Code::InvalidField,
                 "body",
                 "body must be at least 10 characters.",
             ));
         }
         if chars > max {
             return Err(RuleViolation::field(
-                "body_too_long",
+                Code::BodyTooLong,
                 "body",
                 format!("body must be at most {max} characters."),
             ));
@@ -213,7 +213,7 @@ pub fn check_inactive_client(
             .any(|r| r.is_staff() && !inactive_client_may_reach(*r))
     {
         return Err(RuleViolation::new(
-            "client_inactive",
+            Code::ClientInactive,
             "Your account is inactive: you can write to the front office and billing only.",
         ));
     }
@@ -246,7 +246,7 @@ pub fn check_reply(policy: ReplyPolicy) -> Result<(), RuleViolation> {
     match policy {
         ReplyPolicy::Allowed => Ok(()),
         ReplyPolicy::MultipleClients => Err(RuleViolation::new(
-            "replies_not_allowed",
+            Code::RepliesNotAllowed,
             "This thread has several clients, so nobody may reply; compose a new message instead.",
         )),
     }
@@ -261,13 +261,13 @@ pub fn hides_other_clients(viewer: Role) -> bool {
 pub fn may_delete_message(actor: Role, is_sender: bool) -> Result<(), RuleViolation> {
     if !actor.is_staff() {
         return Err(RuleViolation::new(
-            "forbidden",
+            Code::Forbidden,
             "Clients cannot delete messages; move the thread to your Trash instead.",
         ));
     }
     if !is_sender {
         return Err(RuleViolation::new(
-            "forbidden",
+            Code::Forbidden,
             "You can delete only messages you sent.",
         ));
     }
@@ -278,13 +278,13 @@ pub fn may_delete_message(actor: Role, is_sender: bool) -> Result<(), RuleViolat
 pub fn may_delete_thread(actor: Role, is_starter: bool) -> Result<(), RuleViolation> {
     if !actor.is_staff() {
         return Err(RuleViolation::new(
-            "forbidden",
+            Code::Forbidden,
             "Clients cannot delete threads; move the thread to your Trash instead.",
         ));
     }
     if !is_starter {
         return Err(RuleViolation::new(
-            "forbidden",
+            Code::Forbidden,
             "You can delete only threads you started.",
         ));
     }
@@ -308,15 +308,15 @@ mod tests {
         );
         assert_eq!(
             Recipient::parse("group:clients").unwrap_err().code,
-            "unknown_group"
+            Code::UnknownGroup
         );
         assert_eq!(
             Recipient::parse("bob@example.org").unwrap_err().code,
-            "invalid_field"
+            Code::InvalidField
         );
         assert_eq!(
             Recipient::parse("user:../x").unwrap_err().code,
-            "invalid_field"
+            Code::InvalidField
         );
         assert_eq!(parse_recipients(&[], 10).unwrap_err().field, Some("to"));
         let twice = parse_recipients(&["user:a".into(), "user:a".into()], 10).unwrap();
@@ -337,7 +337,7 @@ mod tests {
         assert!(MessageBody::parse("1234567890", 100).is_ok());
         assert_eq!(
             MessageBody::parse(&"x".repeat(101), 100).unwrap_err().code,
-            "body_too_long"
+            Code::BodyTooLong
         );
         assert!(MessageBody::parse("line one\n\tline two", 100).is_ok());
         assert!(MessageBody::parse("a body with \u{0} in it", 100).is_err());
@@ -364,7 +364,7 @@ mod tests {
             check_inactive_client(Client, Status::Inactive, &[FrontOffice, Provider])
                 .unwrap_err()
                 .code,
-            "client_inactive"
+            Code::ClientInactive
         );
         assert!(check_inactive_client(Client, Status::Active, &[Provider]).is_ok());
     }
@@ -383,7 +383,7 @@ mod tests {
         );
         assert_eq!(
             check_reply(ReplyPolicy::MultipleClients).unwrap_err().code,
-            "replies_not_allowed"
+            Code::RepliesNotAllowed
         );
     }
 
@@ -392,16 +392,16 @@ mod tests {
         assert!(may_delete_message(Provider, true).is_ok());
         assert_eq!(
             may_delete_message(Provider, false).unwrap_err().code,
-            "forbidden"
+            Code::Forbidden
         );
         assert_eq!(
             may_delete_message(Client, true).unwrap_err().code,
-            "forbidden"
+            Code::Forbidden
         );
         assert!(may_delete_thread(Biller, true).is_ok());
         assert_eq!(
             may_delete_thread(Admin, false).unwrap_err().code,
-            "forbidden"
+            Code::Forbidden
         );
     }
 }

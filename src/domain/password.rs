@@ -2,6 +2,7 @@
 //! built from the person's own name or email.
 
 use super::RuleViolation;
+use crate::domain::Code;
 
 const MIN_CHARS: usize = 12;
 /// zxcvbn slows down sharply on very long input; nobody needs more than this.
@@ -16,14 +17,14 @@ impl NewPassword {
         let chars = raw.chars().count();
         if chars < MIN_CHARS {
             return Err(RuleViolation::field(
-                "weak_password",
+                Code::WeakPassword,
                 field,
                 format!("{field} must be at least {MIN_CHARS} characters long."),
             ));
         }
         if chars > MAX_CHARS {
             return Err(RuleViolation::field(
-                "invalid_field",
+                Code::InvalidField,
                 field,
                 format!("{field} must be at most {MAX_CHARS} characters long."),
             ));
@@ -38,7 +39,7 @@ impl NewPassword {
                 let part = part.to_lowercase();
                 if lowered.contains(&part) {
                     return Err(RuleViolation::field(
-                        "weak_password",
+                        Code::WeakPassword,
                         field,
                         format!("{field} must not contain your name or email address."),
                     ));
@@ -50,7 +51,7 @@ impl NewPassword {
         let entropy = zxcvbn::zxcvbn(raw, &hint_refs);
         if (entropy.score() as u8) < 3 {
             return Err(RuleViolation::field(
-                "weak_password",
+                Code::WeakPassword,
                 field,
                 format!("{field} is too easy to guess; use a longer phrase of unrelated words."),
             ));
@@ -75,7 +76,7 @@ mod tests {
     #[test]
     fn short_password_is_refused() {
         let err = NewPassword::parse("password", "Xk3!a9", &[]).err().unwrap();
-        assert_eq!(err.code, "weak_password");
+        assert_eq!(err.code, Code::WeakPassword);
         assert_eq!(err.field, Some("password"));
     }
 
@@ -84,7 +85,7 @@ mod tests {
         let err = NewPassword::parse("password", "password1234", &[])
             .err()
             .unwrap();
-        assert_eq!(err.code, "weak_password");
+        assert_eq!(err.code, Code::WeakPassword);
     }
 
     #[test]

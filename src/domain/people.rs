@@ -2,6 +2,7 @@
 //! Every function here is pure; the service layer feeds it rows and obeys the answer.
 
 use super::{Role, RuleViolation, Status};
+use crate::domain::Code;
 
 /// The staff roles a client may write to: providers, front office and billers; an
 /// inactive client only front office and billers.
@@ -40,11 +41,11 @@ pub fn may_create_person(actor: Role, new_role: Role) -> Result<(), RuleViolatio
         (Role::Admin, _) => Ok(()),
         (actor, Role::Client) if actor.is_staff() => Ok(()),
         (Role::Client, _) => Err(RuleViolation::new(
-            "forbidden",
+            Code::Forbidden,
             "Clients cannot create people.",
         )),
         _ => Err(RuleViolation::field(
-            "forbidden",
+            Code::Forbidden,
             "role",
             "Only administrators create staff accounts.",
         )),
@@ -77,26 +78,26 @@ pub fn may_change_person(
 ) -> Result<(), RuleViolation> {
     if !actor.is_staff() {
         return Err(RuleViolation::new(
-            "forbidden",
+            Code::Forbidden,
             "Clients cannot change people; use /api/v1/me for your own profile.",
         ));
     }
     if actor != Role::Admin && target_role.is_staff() {
         return Err(RuleViolation::new(
-            "forbidden",
+            Code::Forbidden,
             "Only administrators change staff accounts.",
         ));
     }
     if change.email && !is_self && actor != Role::Admin {
         return Err(RuleViolation::field(
-            "forbidden",
+            Code::Forbidden,
             "email",
             "Only administrators change another person's email address.",
         ));
     }
     if let (Some(field), false) = (change.grants_consent, is_self) {
         return Err(RuleViolation::field(
-            "consent_is_personal",
+            Code::ConsentIsPersonal,
             field,
             format!(
                 "{field}: only the person themself grants consent to notifications (staff may \
@@ -106,7 +107,7 @@ pub fn may_change_person(
     }
     if is_self && (change.role.is_some() || change.status.is_some()) {
         return Err(RuleViolation::field(
-            "cannot_change_own_account",
+            Code::CannotChangeOwnAccount,
             if change.role.is_some() {
                 "role"
             } else {
@@ -118,7 +119,7 @@ pub fn may_change_person(
     if let Some(new_role) = change.role {
         if new_role.is_staff() != target_role.is_staff() {
             return Err(RuleViolation::field(
-                "role_change_not_allowed",
+                Code::RoleChangeNotAllowed,
                 "role",
                 "A client cannot become staff, nor staff a client; create a new account instead.",
             ));
@@ -151,28 +152,28 @@ pub fn status_transition(
     }
     if to == Inactive && role != Role::Client {
         return Err(RuleViolation::field(
-            "status_not_allowed",
+            Code::StatusNotAllowed,
             "status",
             "Only clients can be set inactive; disable a staff account instead.",
         ));
     }
     if to == Invited {
         return Err(RuleViolation::field(
-            "status_not_allowed",
+            Code::StatusNotAllowed,
             "status",
             "A person cannot be set back to invited; resend the invitation instead.",
         ));
     }
     if from == Invited && to != Disabled {
         return Err(RuleViolation::field(
-            "invitation_pending",
+            Code::InvitationPending,
             "status",
             "This person has not accepted their invitation yet.",
         ));
     }
     if (to == Disabled || from == Disabled) && actor != Role::Admin {
         return Err(RuleViolation::field(
-            "forbidden",
+            Code::Forbidden,
             "status",
             "Only administrators disable accounts or enable disabled ones.",
         ));
@@ -232,18 +233,18 @@ mod tests {
         assert!(may_create_person(Provider, Client).is_ok());
         assert_eq!(
             may_create_person(Provider, Biller).unwrap_err().code,
-            "forbidden"
+            Code::Forbidden
         );
         assert_eq!(
             may_create_person(Client, Client).unwrap_err().code,
-            "forbidden"
+            Code::Forbidden
         );
     }
 
     #[test]
     fn inactive_is_for_clients_only() {
         let err = status_transition(Admin, Provider, Active, Inactive).unwrap_err();
-        assert_eq!(err.code, "status_not_allowed");
+        assert_eq!(err.code, Code::StatusNotAllowed);
         assert!(status_transition(FrontOffice, Client, Active, Inactive).is_ok());
         assert!(status_transition(FrontOffice, Client, Inactive, Active).is_ok());
     }
@@ -251,7 +252,7 @@ mod tests {
     #[test]
     fn invited_people_activate_only_by_accepting() {
         let err = status_transition(Admin, Client, Invited, Active).unwrap_err();
-        assert_eq!(err.code, "invitation_pending");
+        assert_eq!(err.code, Code::InvitationPending);
         assert!(status_transition(Admin, Client, Invited, Disabled).is_ok());
     }
 
@@ -261,7 +262,7 @@ mod tests {
             status_transition(Provider, Client, Active, Disabled)
                 .unwrap_err()
                 .code,
-            "forbidden"
+            Code::Forbidden
         );
         assert!(status_transition(Admin, Client, Active, Disabled).is_ok());
         assert!(status_transition(Admin, Client, Disabled, Active).is_ok());
@@ -278,13 +279,13 @@ mod tests {
             may_change_person(Provider, false, Biller, Active, change)
                 .unwrap_err()
                 .code,
-            "forbidden"
+            Code::Forbidden
         );
         assert_eq!(
             may_change_person(Client, true, Client, Active, change)
                 .unwrap_err()
                 .code,
-            "forbidden"
+            Code::Forbidden
         );
     }
 
@@ -296,7 +297,7 @@ mod tests {
         };
         for actor in [Provider, FrontOffice, Biller, ExternalAgent] {
             let err = may_change_person(actor, false, Client, Active, change).unwrap_err();
-            assert_eq!((err.code, err.field), ("forbidden", Some("email")));
+            assert_eq!((err.code, err.field), (Code::Forbidden, Some("email")));
         }
         assert!(may_change_person(Admin, false, Client, Active, change).is_ok());
         assert!(may_change_person(Admin, false, Provider, Active, change).is_ok());
@@ -312,7 +313,7 @@ mod tests {
             let err = may_change_person(actor, false, Client, Active, grant).unwrap_err();
             assert_eq!(
                 (err.code, err.field),
-                ("consent_is_personal", Some("consent_sms"))
+                (Code::ConsentIsPersonal, Some("consent_sms"))
             );
         }
         let withdraw = PersonChange {
@@ -332,7 +333,7 @@ mod tests {
             may_change_person(Admin, true, Admin, Active, change)
                 .unwrap_err()
                 .code,
-            "cannot_change_own_account"
+            Code::CannotChangeOwnAccount
         );
     }
 
@@ -346,7 +347,7 @@ mod tests {
             may_change_person(Admin, false, Client, Active, change)
                 .unwrap_err()
                 .code,
-            "role_change_not_allowed"
+            Code::RoleChangeNotAllowed
         );
     }
 }

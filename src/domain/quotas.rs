@@ -3,12 +3,13 @@
 //! service layer counts, these decide.
 
 use super::RuleViolation;
+use crate::domain::Code;
 
 /// Whether `adding` more bytes of uploads fit beside the `held` unsent ones.
 pub fn may_hold_uploads(held: u64, adding: u64, limit: u64) -> Result<(), RuleViolation> {
     if held.saturating_add(adding) > limit {
         return Err(RuleViolation::field(
-            "upload_quota_exceeded",
+            Code::UploadQuotaExceeded,
             "file",
             format!(
                 "file: your unsent uploads would take {} bytes, more than the {limit} you may \
@@ -25,7 +26,7 @@ pub fn may_hold_uploads(held: u64, adding: u64, limit: u64) -> Result<(), RuleVi
 pub fn may_upload_this_hour(uploaded: i64, limit: i64) -> Result<(), RuleViolation> {
     if uploaded > limit {
         return Err(RuleViolation::field(
-            "upload_rate_exceeded",
+            Code::UploadRateExceeded,
             "file",
             format!("file: at most {limit} files an hour; try again later. Nothing was uploaded."),
         ));
@@ -37,7 +38,7 @@ pub fn may_upload_this_hour(uploaded: i64, limit: i64) -> Result<(), RuleViolati
 pub fn may_keep_another_draft(kept: i64, limit: i64) -> Result<(), RuleViolation> {
     if kept >= limit {
         return Err(RuleViolation::new(
-            "draft_quota_exceeded",
+            Code::DraftQuotaExceeded,
             format!("You may keep at most {limit} drafts; send or delete some first."),
         ));
     }
@@ -54,7 +55,7 @@ mod tests {
         let err = may_hold_uploads(150, 51, 200).unwrap_err();
         assert_eq!(
             (err.code, err.field),
-            ("upload_quota_exceeded", Some("file"))
+            (Code::UploadQuotaExceeded, Some("file"))
         );
         assert!(may_hold_uploads(u64::MAX, 1, 200).is_err());
     }
@@ -64,7 +65,7 @@ mod tests {
         assert!(may_upload_this_hour(200, 200).is_ok());
         assert_eq!(
             may_upload_this_hour(201, 200).unwrap_err().code,
-            "upload_rate_exceeded"
+            Code::UploadRateExceeded
         );
     }
 
@@ -73,7 +74,7 @@ mod tests {
         assert!(may_keep_another_draft(199, 200).is_ok());
         assert_eq!(
             may_keep_another_draft(200, 200).unwrap_err().code,
-            "draft_quota_exceeded"
+            Code::DraftQuotaExceeded
         );
     }
 }

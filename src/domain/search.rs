@@ -2,6 +2,7 @@
 //! the operators from:, to:, subject:, has:attachment, in:<folder>, is:unread|read,
 //! before:YYYY-MM-DD and after:YYYY-MM-DD.
 
+use crate::domain::Code;
 use chrono::NaiveDate;
 
 /// Longest query accepted, in characters.
@@ -77,13 +78,13 @@ impl Query {
 /// Why a query cannot be run; the message names the problem for a person.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueryError {
-    pub code: &'static str,
+    pub code: Code,
     pub message: String,
 }
 
 fn invalid(message: impl Into<String>) -> QueryError {
     QueryError {
-        code: "invalid_query",
+        code: Code::InvalidQuery,
         message: message.into(),
     }
 }
@@ -107,7 +108,7 @@ fn read_value(chars: &[char], i: &mut usize, what: &str) -> Result<Text, QueryEr
         }
         if text.split_whitespace().count() > MAX_PHRASE_WORDS {
             return Err(QueryError {
-                code: "query_too_complex",
+                code: Code::QueryTooComplex,
                 message: format!("q: a phrase may have at most {MAX_PHRASE_WORDS} words"),
             });
         }
@@ -148,7 +149,7 @@ fn date(op: &str, value: &Text) -> Result<NaiveDate, QueryError> {
 pub fn parse(q: &str) -> Result<Query, QueryError> {
     if q.chars().count() > MAX_QUERY_CHARS {
         return Err(QueryError {
-            code: "query_too_long",
+            code: Code::QueryTooLong,
             message: format!("q: a query may have at most {MAX_QUERY_CHARS} characters"),
         });
     }
@@ -220,7 +221,7 @@ pub fn parse(q: &str) -> Result<Query, QueryError> {
         terms.push(Term { negated, clause });
         if terms.len() > MAX_CLAUSES {
             return Err(QueryError {
-                code: "query_too_complex",
+                code: Code::QueryTooComplex,
                 message: format!("q: a query may have at most {MAX_CLAUSES} words and operators"),
             });
         }
@@ -326,17 +327,20 @@ mod tests {
             ("a\u{0}b", "invalid_query"),
         ] {
             let err = parse(q).unwrap_err();
-            assert_eq!(err.code, code, "{q:?}: {}", err.message);
+            assert_eq!(err.code.as_str(), code, "{q:?}: {}", err.message);
             assert!(err.message.starts_with("q: "), "{}", err.message);
         }
-        assert_eq!(parse(&"a".repeat(501)).unwrap_err().code, "query_too_long");
+        assert_eq!(
+            parse(&"a".repeat(501)).unwrap_err().code,
+            Code::QueryTooLong
+        );
         assert_eq!(
             parse(&"w ".repeat(30)).unwrap_err().code,
-            "query_too_complex"
+            Code::QueryTooComplex
         );
         assert_eq!(
             parse(&format!("\"{}\"", "w ".repeat(13))).unwrap_err().code,
-            "query_too_complex"
+            Code::QueryTooComplex
         );
     }
 

@@ -1,6 +1,7 @@
 //! Input values parsed once at the edge; holding one means it is valid.
 
 use super::RuleViolation;
+use crate::domain::Code;
 
 fn has_control_chars(s: &str) -> bool {
     s.chars().any(|c| c.is_control())
@@ -15,14 +16,14 @@ impl EmailAddress {
         let trimmed = raw.trim();
         if trimmed.is_empty() {
             return Err(RuleViolation::field(
-                "invalid_field",
+                Code::InvalidField,
                 field,
                 format!("{field} is required."),
             ));
         }
         if trimmed.len() > 254 || !email_address::EmailAddress::is_valid(trimmed) {
             return Err(RuleViolation::field(
-                "invalid_field",
+                Code::InvalidField,
                 field,
                 format!("{field} is not a valid email address."),
             ));
@@ -82,21 +83,21 @@ pub(crate) fn bounded_chars(
     let trimmed = raw.trim();
     if trimmed.chars().count() < min.max(1) {
         return Err(RuleViolation::field(
-            "invalid_field",
+            Code::InvalidField,
             field,
             format!("{field} is required."),
         ));
     }
     if trimmed.chars().count() > max {
         return Err(RuleViolation::field(
-            "invalid_field",
+            Code::InvalidField,
             field,
             format!("{field} must be at most {max} characters."),
         ));
     }
     if has_control_chars(trimmed) {
         return Err(RuleViolation::field(
-            "invalid_field",
+            Code::InvalidField,
             field,
             format!("{field} must not contain control characters."),
         ));
@@ -121,7 +122,7 @@ impl PracticeSlug {
             Ok(Self(slug))
         } else {
             Err(RuleViolation::field(
-                "invalid_field",
+                Code::InvalidField,
                 field,
                 format!("{field} must be 3 to 40 lowercase letters, digits or inner hyphens."),
             ))
@@ -148,7 +149,7 @@ impl MobileNumber {
             Ok(Self(compact))
         } else {
             Err(RuleViolation::field(
-                "invalid_field",
+                Code::InvalidField,
                 field,
                 format!("{field} must be in international form, like +15551234567."),
             ))
@@ -176,7 +177,7 @@ mod tests {
         for raw in ["", "   ", "no-at-sign", "a@", "@b.org"] {
             let err = EmailAddress::parse("email", raw).unwrap_err();
             assert_eq!(err.field, Some("email"), "{raw}");
-            assert_eq!(err.code, "invalid_field");
+            assert_eq!(err.code, Code::InvalidField);
         }
     }
 

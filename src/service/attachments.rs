@@ -2,11 +2,11 @@
 //! handing them to messages and drafts, serving them to those allowed after checking their
 //! hash, and removing stored bytes once nothing references them.
 
+use crate::domain::Code;
 use std::io;
 
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
-use poem::http::StatusCode;
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 
@@ -71,8 +71,7 @@ fn which(index: usize, raw_name: &str) -> String {
 /// The refusal of an upload that is larger than the limit.
 pub fn too_large(state: &AppState, index: usize, raw_name: &str) -> AppError {
     AppError::new(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        "attachment_too_large",
+        Code::AttachmentTooLarge,
         format!(
             "{} is larger than {} bytes; nothing was uploaded.",
             which(index, raw_name),
@@ -85,8 +84,7 @@ pub fn too_large(state: &AppState, index: usize, raw_name: &str) -> AppError {
 /// An upload request that is not well-formed multipart/form-data.
 pub fn bad_multipart(detail: impl std::fmt::Display) -> AppError {
     AppError::new(
-        StatusCode::BAD_REQUEST,
-        "invalid_multipart",
+        Code::InvalidMultipart,
         format!("The upload is not valid multipart/form-data ({detail}); nothing was uploaded."),
     )
     .with_field("file")
@@ -167,25 +165,20 @@ where
     let kind = sniff(&head, size, text.is_text(), clsid, raw_name, &allowed).map_err(|r| {
         let file = which(index, raw_name);
         let (code, detail) = match r {
-            Refusal::Empty => ("attachment_empty", format!("{file} is empty")),
+            Refusal::Empty => (Code::AttachmentEmpty, format!("{file} is empty")),
             Refusal::NotAllowed => (
-                "attachment_type_not_allowed",
+                Code::AttachmentTypeNotAllowed,
                 format!(
                     "{file} is not of an allowed type (by its content): {}",
                     state.config.limits.attachment_types.join(", ")
                 ),
             ),
             Refusal::Mismatch { content, named } => (
-                "attachment_type_not_allowed",
+                Code::AttachmentTypeNotAllowed,
                 format!("{file} is named as {named} but its content is {content}"),
             ),
         };
-        AppError::new(
-            StatusCode::BAD_REQUEST,
-            code,
-            format!("{detail}; nothing was uploaded."),
-        )
-        .with_field("file")
+        AppError::field(code, "file", format!("{detail}; nothing was uploaded."))
     })?;
     Ok(Received {
         temp,
@@ -324,11 +317,11 @@ async fn record_uploads(
 }
 
 fn unknown_attachment(index: usize, id: &str) -> AppError {
-    AppError::invalid(
+    AppError::field(
+        Code::AttachmentNotFound,
         &format!("attachment_ids[{index}]"),
         format!("attachment_ids[{index}]: there is no pending upload of yours with id {id:?}."),
     )
-    .with_code("attachment_not_found")
 }
 
 /// Most attachments one message or draft carries.
@@ -490,8 +483,7 @@ pub async fn sweep(state: &AppState) -> AppResult<usize> {
 /// The bytes are not what was stored.
 fn corrupted() -> AppError {
     AppError::new(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "attachment_corrupted",
+        Code::AttachmentCorrupted,
         "This attachment's stored bytes failed their integrity check, so they are not served. \
          The practice's administrator has been alerted through the audit log.",
     )
@@ -612,16 +604,14 @@ pub async fn delete_pending(state: &AppState, caller: &Caller, id: &str) -> AppR
     let row = load_readable(&mut tx, caller, id).await?;
     if row.message_id.is_some() {
         return Err(AppError::new(
-            StatusCode::CONFLICT,
-            "attachment_sent",
+            Code::AttachmentSent,
             "This attachment belongs to a sent message; it goes only if that message is \
              permanently deleted.",
         ));
     }
     if row.draft_id.is_some() {
         return Err(AppError::new(
-            StatusCode::CONFLICT,
-            "attachment_in_draft",
+            Code::AttachmentInDraft,
             "A draft holds this upload; remove it from the draft first.",
         ));
     }

@@ -7,6 +7,7 @@ use crate::domain::chart::{
     transcript, NoteForFhir, TranscriptMessage,
 };
 use crate::domain::ids::ChartNoteId;
+use crate::domain::Code;
 use crate::domain::Role;
 use crate::error::{AppError, AppResult};
 use crate::store::attachments::{self as attachment_store, AttachmentRow};
@@ -98,7 +99,7 @@ pub async fn quick_note(
         .find(|p| role_of(p) == Role::Client)
         .ok_or_else(|| {
             AppError::from(crate::domain::RuleViolation::new(
-                "quick_note_requires_single_client",
+                Code::QuickNoteRequiresSingleClient,
                 "A quick note needs a thread with exactly one client.",
             ))
         })?;

@@ -3,7 +3,7 @@
 //! hashed, valid 24 hours); the old address gets a notice without content. Until then
 //! sign-in and password resets use the old address. Confirming ends every session.
 
-use poem::http::StatusCode;
+use crate::domain::Code;
 
 use crate::auth::token_hash;
 use crate::domain::values::EmailAddress;
@@ -97,8 +97,7 @@ pub async fn request(
 
 fn invalid_token() -> AppError {
     AppError::new(
-        StatusCode::NOT_FOUND,
-        "invalid_token",
+        Code::InvalidToken,
         "This link is unknown, has been used, or has expired. Ask for the change again.",
     )
 }

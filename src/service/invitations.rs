@@ -1,7 +1,7 @@
 //! Invitations: a single-use link (256-bit token, stored hashed, valid 7 days) with which
 //! an invited person chooses their password. Issuing a new one invalidates the old.
 
-use poem::http::StatusCode;
+use crate::domain::Code;
 
 use crate::auth::token_hash;
 use crate::domain::password::NewPassword;
@@ -34,8 +34,7 @@ pub fn url(state: &AppState, token: &str) -> String {
 
 fn invalid_token() -> AppError {
     AppError::new(
-        StatusCode::NOT_FOUND,
-        "invalid_token",
+        Code::InvalidToken,
         "This link is unknown, has been used, or has expired. Ask your practice for a new one.",
     )
 }

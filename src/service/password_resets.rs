@@ -1,7 +1,7 @@
 //! Password reset: asking never reveals whether an address exists; the emailed link is
 //! single-use and valid for one hour; using it ends every session of the person.
 
-use poem::http::StatusCode;
+use crate::domain::Code;
 
 use crate::auth::token_hash;
 use crate::domain::password::NewPassword;
@@ -85,8 +85,7 @@ pub async fn request(
 
 fn invalid_token() -> AppError {
     AppError::new(
-        StatusCode::NOT_FOUND,
-        "invalid_token",
+        Code::InvalidToken,
         "This link is unknown, has been used, or has expired. Ask for a new one.",
     )
 }

@@ -1,7 +1,7 @@
 //! The practice directory: listing, creating and changing people, one's own profile and
 //! password, and the staff groups one may address.
 
-use poem::http::StatusCode;
+use crate::domain::Code;
 
 use crate::domain::mailbox::Group;
 use crate::domain::password::NewPassword;
@@ -202,8 +202,7 @@ pub(crate) async fn insert_person(
 
 pub(crate) fn email_taken() -> AppError {
     AppError::new(
-        StatusCode::CONFLICT,
-        "email_taken",
+        Code::EmailTaken,
         "email is already used by another person of this practice.",
     )
     .with_field("email")
@@ -235,8 +234,7 @@ pub async fn resend_invitation(state: &AppState, caller: &Caller, id: &str) -> A
     may_create_person(caller.role(), target.role)?;
     if target.status != Status::Invited {
         return Err(AppError::new(
-            StatusCode::CONFLICT,
-            "not_invited",
+            Code::NotInvited,
             "This person has already accepted their invitation (or is disabled).",
         ));
     }
@@ -327,8 +325,7 @@ pub async fn update(
     {
         // Someone who never accepted their invitation has no password to sign in with.
         return Err(AppError::new(
-            StatusCode::CONFLICT,
-            "invitation_pending",
+            Code::InvitationPending,
             "This person has not accepted their invitation yet; resend it instead.",
         )
         .with_field("status"));
@@ -365,19 +362,14 @@ pub async fn update(
 
 /// Writes a changed person unless someone else changed them since they were read (two
 /// admins, or an admin and the person themself, at once): then 409 and nothing is written.
-pub(crate) async fn write_person(
-    conn: &mut Conn,
-    state: &AppState,
-    person: &mut Person,
-) -> AppResult<()> {
+pub async fn write_person(conn: &mut Conn, state: &AppState, person: &mut Person) -> AppResult<()> {
     let read_at = person.updated_at;
     // Strictly later, so that two changes in one millisecond still tell apart.
     person.updated_at = state.now().max(read_at + 1);
     match people_store::update(conn, &person.to_row(), read_at).await {
         Ok(true) => Ok(()),
         Ok(false) => Err(AppError::new(
-            StatusCode::CONFLICT,
-            "edit_conflict",
+            Code::EditConflict,
             "This person was changed by someone else meanwhile; reload and try again.",
         )),
         Err(e) if is_unique_violation(&e, "people_practice_email_key", "people.email_norm") => {
@@ -551,8 +543,7 @@ async fn verify_current_password(
     let attempt = throttle::count_attempt(state, &caller.meta, &key).await??;
     if !state.hasher.verify(current, hash.as_deref()).await? {
         return Err(AppError::new(
-            StatusCode::BAD_REQUEST,
-            "current_password_incorrect",
+            Code::CurrentPasswordIncorrect,
             "current_password is not your current password.",
         )
         .with_field("current_password"));

@@ -1,7 +1,7 @@
 //! Practices: the first-start setup link, and creating a practice with its administrator
 //! (from the setup page or the command line).
 
-use poem::http::StatusCode;
+use crate::domain::Code;
 
 use crate::auth::token_hash;
 use crate::domain::password::NewPassword;
@@ -92,12 +92,10 @@ async fn create_practice_consuming(
     match practice_store::insert(&mut tx, &practice).await {
         Ok(()) => {}
         Err(e) if is_unique_violation(&e, "practices_slug_key", "practices.slug") => {
-            return Err(AppError::new(
-                StatusCode::CONFLICT,
-                "slug_taken",
-                "slug is already used by another practice.",
+            return Err(
+                AppError::new(Code::SlugTaken, "slug is already used by another practice.")
+                    .with_field("slug"),
             )
-            .with_field("slug"))
         }
         Err(e) => return Err(e.into()),
     }
@@ -201,8 +199,7 @@ pub async fn setup_link_if_empty(state: &AppState) -> AppResult<Option<String>> 
 
 fn invalid_setup_link() -> AppError {
     AppError::new(
-        StatusCode::NOT_FOUND,
-        "invalid_token",
+        Code::InvalidToken,
         "This setup link is unknown, has been used, or has expired. Restart the server on an empty database for a new one.",
     )
 }

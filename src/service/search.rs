@@ -2,7 +2,7 @@
 //! searcher takes part in, the words and operators); every candidate is then re-checked
 //! against the database, which also applies folder and read state, before it is shown.
 
-use poem::http::StatusCode;
+use crate::domain::Code;
 
 use crate::domain::search::{parse, Query};
 use crate::error::{AppError, AppResult};
@@ -60,18 +60,18 @@ fn encode_cursor(offset: usize) -> String {
 async fn folder_of(state: &AppState, caller: &Caller, name: &str) -> AppResult<FolderRef> {
     let mut conn = state.store.read().await?;
     let unknown = || {
-        AppError::invalid(
+        AppError::field(
+            Code::InvalidQuery,
             "q",
             format!(
                 "q: in: names no folder of yours called {:?}",
                 name.chars().take(60).collect::<String>()
             ),
         )
-        .with_code("invalid_query")
     };
     match resolve_folder(&mut conn, caller, name).await {
         Ok(f) => Ok(f),
-        Err(e) if e.status == StatusCode::NOT_FOUND => {
+        Err(e) if e.code == Code::NotFound => {
             let wanted = name.to_lowercase();
             folder_store::list(&mut conn, caller.person.id.as_str())
                 .await?
@@ -105,8 +105,7 @@ pub async fn search(
     cursor: Option<&str>,
     limit: usize,
 ) -> AppResult<(Vec<Hit>, Option<String>)> {
-    let parsed: Query =
-        parse(q).map_err(|e| AppError::invalid("q", e.message).with_code(e.code))?;
+    let parsed: Query = parse(q).map_err(|e| AppError::field(e.code, "q", e.message))?;
     let mut offset = decode_cursor(cursor)?;
     let limit = limit.clamp(1, 50);
     let folder = match parsed.folder() {
@@ -116,8 +115,7 @@ pub async fn search(
     let unread = parsed.unread();
     let active = state.search.active().ok_or_else(|| {
         AppError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "search_unavailable",
+            Code::SearchUnavailable,
             "The search index is being built; please try again in a moment.",
         )
     })?;

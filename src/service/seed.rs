@@ -8,7 +8,7 @@ use rand::{Rng, SeedableRng};
 
 use crate::domain::password::NewPassword;
 use crate::domain::values::{EmailAddress, PersonName};
-use crate::domain::{PracticeId, Role, SessionId};
+use crate::domain::{Code, PracticeId, Role, SessionId};
 use crate::error::{AppError, AppResult};
 
 use super::mailbox::compose::{self, ComposeInput};
@@ -234,7 +234,7 @@ pub async fn seed_demo(
                 match compose::reply(state, &as_caller(who), &thread_id, reply, &[]).await {
                     Ok(_) => {}
                     // A group thread may not have reached this provider; skip the reply.
-                    Err(e) if e.code == "not_found" => break,
+                    Err(e) if e.code == Code::NotFound => break,
                     Err(e) => return Err(e),
                 }
             }

@@ -1,6 +1,6 @@
 //! Signing in and out, and turning a bearer token back into a caller.
 
-use poem::http::StatusCode;
+use crate::domain::Code;
 
 use crate::auth::{new_token, token_hash};
 use crate::domain::values::EmailAddress;
@@ -32,8 +32,7 @@ fn invalid_credentials() -> AppError {
     // One answer for an unknown practice, an unknown address, a wrong password and an
     // account that cannot sign in: nothing tells them apart.
     AppError::new(
-        StatusCode::UNAUTHORIZED,
-        "invalid_credentials",
+        Code::InvalidCredentials,
         "The practice, email or password is not correct.",
     )
 }
@@ -211,8 +210,7 @@ pub async fn authenticate(state: &AppState, token: &str, meta: RequestMeta) -> A
             let mut conn = state.store.write().await?;
             sessions::delete(&mut conn, &session.id).await?;
             return Err(AppError::new(
-                StatusCode::UNAUTHORIZED,
-                "session_expired",
+                Code::SessionExpired,
                 "Your session has ended; sign in again.",
             ));
         }

@@ -6,12 +6,13 @@
 //! own limit counts each file, and a body that sends nothing for
 //! `server.body_idle_timeout_secs` is cut off.
 
+use crate::domain::Code;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
 use futures_util::{Stream, StreamExt, TryStreamExt};
-use poem::http::{header, Method, StatusCode};
+use poem::http::{header, Method};
 use poem::{Body, Endpoint, IntoResponse, Request, Response};
 
 use crate::config::Config;
@@ -33,14 +34,13 @@ fn refuse(path: &str, error: AppError) -> Response {
     if path.starts_with("/api/") {
         error.into_response()
     } else {
-        super::pages::error_page(error.status, &error.detail)
+        super::pages::error_page(error.status(), &error.detail)
     }
 }
 
 fn too_large(limit: usize) -> AppError {
     AppError::new(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        "payload_too_large",
+        Code::PayloadTooLarge,
         format!(
             "The request body must be at most {} KiB ({limit} bytes).",
             limit / 1024
@@ -50,8 +50,7 @@ fn too_large(limit: usize) -> AppError {
 
 fn too_slow() -> AppError {
     AppError::new(
-        StatusCode::REQUEST_TIMEOUT,
-        "request_timeout",
+        Code::RequestTimeout,
         "The request took too long to arrive; send it again.",
     )
 }
@@ -144,11 +143,7 @@ pub async fn request_limits<E: Endpoint>(
         Ok(Ok(Some(bytes))) => req.set_body(Body::from_bytes(bytes.freeze())),
         Ok(Ok(None)) => return Ok(refuse(&path, too_large(limit))),
         Ok(Err(_)) => {
-            let error = AppError::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_request",
-                "The request body was cut off.",
-            );
+            let error = AppError::new(Code::InvalidRequest, "The request body was cut off.");
             return Ok(refuse(&path, error));
         }
         Err(_) => return Ok(refuse(&path, too_slow())),
@@ -160,8 +155,7 @@ pub async fn request_limits<E: Endpoint>(
             // The path may hold a token: it is not logged.
             tracing::warn!("a request took longer than server.request_timeout_secs");
             let error = AppError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "server_timeout",
+                Code::ServerTimeout,
                 "The server took too long to answer; try again.",
             );
             Ok(refuse(&path, error))

@@ -3,10 +3,11 @@
 mod limits;
 mod pages;
 
+use crate::domain::Code;
 use std::sync::Arc;
 use std::time::Instant;
 
-use poem::http::{header, HeaderValue, StatusCode};
+use poem::http::{header, HeaderValue};
 use poem::{handler, Endpoint, IntoResponse, Request, Response};
 use poem_openapi::OperationId;
 use sha2::{Digest, Sha256};
@@ -60,8 +61,7 @@ pub async fn refuse_nul<E: Endpoint>(ep: Arc<E>, req: Request) -> poem::Result<R
     let uri = req.uri().to_string();
     if uri.to_ascii_lowercase().contains("%00") {
         let error = crate::error::AppError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
+            Code::InvalidRequest,
             "The address must not contain NUL characters.",
         );
         return Ok(crate::error::problem_response(&error.problem(), None));
@@ -187,11 +187,8 @@ pub async fn readyz(state: poem::web::Data<&AppState>) -> Response {
     if state.store.ping().await {
         "ready".into_response()
     } else {
-        let error = crate::error::AppError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "database_unreachable",
-            "The database does not answer.",
-        );
+        let error =
+            crate::error::AppError::new(Code::DatabaseUnreachable, "The database does not answer.");
         crate::error::problem_response(&error.problem(), None)
     }
 }

@@ -7,6 +7,7 @@ use poem::{handler, IntoResponse, Request, Response};
 use serde::Deserialize;
 
 use crate::api::request_meta;
+use crate::domain::Code;
 use crate::error::AppError;
 use crate::service::practices::{self, NewPracticeInput};
 use crate::service::{email_changes, invitations, AppState};
@@ -82,7 +83,7 @@ fn expired_form() -> Response {
 }
 
 fn dead_link(err: AppError) -> Response {
-    if err.status.is_server_error() {
+    if err.status().is_server_error() {
         return err.into_response();
     }
     notice(
@@ -184,8 +185,8 @@ pub async fn setup_submit(
                 },
             )
         }
-        Err(e) if e.code == "invalid_token" => dead_link(e),
-        Err(e) if e.status.is_client_error() => again(e.detail),
+        Err(e) if e.code == Code::InvalidToken => dead_link(e),
+        Err(e) if e.status().is_client_error() => again(e.detail),
         Err(e) => e.into_response(),
     }
 }
@@ -243,8 +244,8 @@ where
     }
     match set().await {
         Ok(()) => notice(StatusCode::OK, "Your password is set", done),
-        Err(e) if e.code == "invalid_token" => dead_link(e),
-        Err(e) if e.status.is_client_error() => again(e.detail),
+        Err(e) if e.code == Code::InvalidToken => dead_link(e),
+        Err(e) if e.status().is_client_error() => again(e.detail),
         Err(e) => e.into_response(),
     }
 }
@@ -405,12 +406,12 @@ pub async fn email_change_submit(
                 },
             )
         }
-        Err(e) if e.code == "edit_conflict" => notice(
+        Err(e) if e.code == Code::EditConflict => notice(
             StatusCode::CONFLICT,
             "Please try again",
             "Your account was being changed at the same moment. The link still works: confirm again.",
         ),
-        Err(e) if e.code == "email_taken" => notice(
+        Err(e) if e.code == Code::EmailTaken => notice(
             StatusCode::CONFLICT,
             "This address is already in use",
             "Another account of your practice uses it. Ask your practice for help.",

@@ -491,6 +491,15 @@ async fn one_refused_file_among_good_ones_keeps_nothing(app: TestApp, _store: St
     );
     assert_nothing_stored(&app).await;
 
+    // One file more than `limits.attachments_per_upload` (20): none is kept.
+    let many: Vec<(&str, &str, Vec<u8>)> = (0..21)
+        .map(|_| ("n.txt", "text/plain", b"note".to_vec()))
+        .collect();
+    let too_many = upload(&app, &c.provider, &many).await;
+    assert_problem(&too_many, StatusCode::BAD_REQUEST, "too_many_files");
+    assert_eq!(too_many.1["field"], "file");
+    assert_nothing_stored(&app).await;
+
     let (status, ok) = upload(
         &app,
         &c.provider,

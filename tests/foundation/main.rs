@@ -11,5 +11,6 @@ mod cli;
 mod pages;
 mod people;
 mod platform;
+mod problems;
 mod sessions;
 mod setup;

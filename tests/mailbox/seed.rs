@@ -44,7 +44,7 @@ async fn seed_demo_makes_a_practice_to_explore(backend: Backend) {
         seed_demo(&app.state, "demo", 1, 7)
             .await
             .err()
-            .map(|e| e.code),
+            .map(|e| e.code.as_str()),
         Some("slug_taken")
     );
 }

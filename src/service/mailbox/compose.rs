@@ -2,7 +2,7 @@
 //! every rule check, no writes) and `write_*` (inside the caller's transaction), so that
 //! sending a draft can reuse both and stay atomic.
 
-use poem::http::StatusCode;
+use crate::domain::Code;
 use sha2::{Digest, Sha256};
 
 use crate::domain::mailbox::{
@@ -75,8 +75,7 @@ pub struct PreparedThread {
 
 fn not_activated(label: &str) -> AppError {
     AppError::new(
-        StatusCode::BAD_REQUEST,
-        "recipient_not_activated",
+        Code::RecipientNotActivated,
         format!("to: {label} is not an active person of this practice; nothing was sent."),
     )
     .with_field("to")
@@ -137,8 +136,7 @@ pub async fn prepare_thread(
             Recipient::Group(group) => {
                 if !may_address_group(sender, *group) {
                     return Err(AppError::new(
-                        StatusCode::FORBIDDEN,
-                        "recipient_not_allowed",
+                        Code::RecipientNotAllowed,
                         format!(
                             "to: you cannot write to {}; nothing was sent.",
                             recipient.label()
@@ -164,8 +162,7 @@ pub async fn prepare_thread(
                     .collect();
                 if members.is_empty() {
                     return Err(AppError::new(
-                        StatusCode::BAD_REQUEST,
-                        "group_empty",
+                        Code::GroupEmpty,
                         format!(
                             "to: {} has no active members; nothing was sent.",
                             recipient.label()
@@ -377,8 +374,7 @@ pub async fn compose(
             Ok((found.1, found.2))
         } else {
             Err(AppError::new(
-                StatusCode::CONFLICT,
-                "idempotency_key_reused",
+                Code::IdempotencyKeyReused,
                 "This Idempotency-Key was used for a different message.",
             )
             .with_field("Idempotency-Key"))
@@ -403,7 +399,7 @@ pub async fn compose(
     }
     let (thread_id, message_id) = match write_thread(&mut tx, state, caller, &prepared).await {
         Ok(ids) => ids,
-        Err(e) if e.code == "attachment_not_found" && idempotency_key.is_some() => {
+        Err(e) if e.code == Code::AttachmentNotFound && idempotency_key.is_some() => {
             // A concurrent retry of this send took the uploads first: answer with its result.
             drop(tx);
             let key = idempotency_key.unwrap_or_default();

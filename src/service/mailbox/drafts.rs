@@ -2,6 +2,7 @@
 //! fails validation leaves the draft as it was.
 
 use crate::domain::ids::DraftId;
+use crate::domain::Code;
 use crate::error::{AppError, AppResult};
 use crate::store::drafts::{self as draft_store, DraftRow};
 
@@ -60,14 +61,14 @@ fn check(state: &AppState, input: &DraftInput) -> AppResult<()> {
         ));
     }
     if input.body.chars().count() > state.config.limits.body_max_chars {
-        return Err(AppError::invalid(
+        return Err(AppError::field(
+            Code::BodyTooLong,
             "body",
             format!(
                 "body must be at most {} characters.",
                 state.config.limits.body_max_chars
             ),
-        )
-        .with_code("body_too_long"));
+        ));
     }
     if input.attachment_ids.len() > 100 {
         return Err(AppError::invalid(
@@ -242,8 +243,7 @@ async fn take(tx: &mut crate::store::Tx, caller: &Caller, draft: &DraftView) -> 
         Ok(())
     } else {
         Err(AppError::new(
-            poem::http::StatusCode::CONFLICT,
-            "draft_changed",
+            Code::DraftChanged,
             "The draft was changed or sent meanwhile; nothing was sent.",
         ))
     }

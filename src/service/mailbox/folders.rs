@@ -1,7 +1,7 @@
 //! Folders: Inbox, Sent, Drafts, Archive and Trash, one's own folders, and a team folder
 //! for one's staff group — each with its unread and total counts.
 
-use poem::http::StatusCode;
+use crate::domain::Code;
 
 use crate::domain::ids::FolderId;
 use crate::domain::mailbox::Group;
@@ -91,8 +91,7 @@ fn folder_name(raw: &str) -> AppResult<String> {
 
 fn name_taken() -> AppError {
     AppError::new(
-        StatusCode::CONFLICT,
-        "folder_name_taken",
+        Code::FolderNameTaken,
         "name: you already have a folder of that name.",
     )
     .with_field("name")

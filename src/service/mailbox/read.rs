@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use crate::domain::mailbox::{check_inactive_client, Group, ReplyPolicy};
-use crate::domain::{Role, Status};
+use crate::domain::{Code, Role, Status};
 use crate::error::{AppError, AppResult};
 use crate::store::threads::{self, ListedThread, Listing, ParticipantRow};
 use crate::store::{attachments as attachment_store, messages};
@@ -53,7 +53,7 @@ pub struct MessageView {
 pub struct ThreadView {
     pub summary: ThreadSummary,
     /// Why nobody may reply, when that is so (`replies_not_allowed`).
-    pub reply_refusal: Option<&'static str>,
+    pub reply_refusal: Option<Code>,
     pub can_delete: bool,
     pub messages: Vec<MessageView>,
 }
@@ -180,9 +180,9 @@ pub async fn view(
 
 /// Why the caller may not reply, if so: the thread has several clients, or the caller is
 /// an inactive client and the reply would reach staff other than front office and billers.
-fn reply_refusal(caller: &Caller, ctx: &ThreadCtx) -> Option<&'static str> {
+fn reply_refusal(caller: &Caller, ctx: &ThreadCtx) -> Option<Code> {
     if ctx.reply_policy() != ReplyPolicy::Allowed {
-        return Some("replies_not_allowed");
+        return Some(Code::RepliesNotAllowed);
     }
     let others: Vec<Role> = ctx
         .participants
