@@ -2,13 +2,13 @@
 //! at fault (`serde_path_to_error`). Its size is bounded in front of every route
 //! (`web::request_limits`). Its schema is `T`'s.
 
-use crate::domain::Code;
 use poem::{Request, RequestBody};
 use poem_openapi::payload::{ParsePayload, Payload};
 use poem_openapi::registry::{MetaSchemaRef, Registry};
 use poem_openapi::types::Type;
 use serde::de::DeserializeOwned;
 
+use crate::domain::Code;
 use crate::error::AppError;
 
 pub struct JsonBody<T>(pub T);

@@ -19,6 +19,11 @@ macro_rules! id_type {
                 Self(value)
             }
 
+            /// Whether `value` has the shape of a generated id.
+            pub fn is_well_formed(value: &str) -> bool {
+                is_well_formed(value)
+            }
+
             pub fn as_str(&self) -> &str {
                 &self.0
             }
@@ -72,6 +77,16 @@ id_type!(
     /// A queued notification.
     NotificationId
 );
+
+fn is_well_formed(value: &str) -> bool {
+    value.len() == 26
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b.is_ascii_lowercase())
+        && data_encoding::BASE32_DNSSEC
+            .decode(value.as_bytes())
+            .is_ok()
+}
 
 fn random_id() -> String {
     let bytes: [u8; 16] = rand::random();

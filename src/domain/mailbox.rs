@@ -1,9 +1,64 @@
 //! The mailbox rulebook (DESIGN.md §2: composing, threads and replies, inactive clients,
 //! deleting). Pure functions over roles, statuses and ids.
 
+use super::ids::FolderId;
 use super::values::bounded_chars;
 use super::{Role, RuleViolation, Status};
 use crate::domain::Code;
+
+/// Where a thread sits in one participant's mailbox (stored in the `folder` column by
+/// [`Placement::as_stored`]; the API names the same places the same way).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Placement {
+    Inbox,
+    Archive,
+    Trash,
+    /// Emptied from the Trash: gone from this mailbox, kept for the other participants.
+    Removed,
+    /// A custom folder of the participant's.
+    Folder(FolderId),
+}
+
+impl Placement {
+    pub fn as_stored(&self) -> &str {
+        match self {
+            Placement::Inbox => "inbox",
+            Placement::Archive => "archive",
+            Placement::Trash => "trash",
+            Placement::Removed => "removed",
+            Placement::Folder(id) => id.as_str(),
+        }
+    }
+
+    /// Inbox, Archive or Trash by name.
+    pub fn system(name: &str) -> Option<Placement> {
+        match name {
+            "inbox" => Some(Placement::Inbox),
+            "archive" => Some(Placement::Archive),
+            "trash" => Some(Placement::Trash),
+            _ => None,
+        }
+    }
+
+    /// A stored value read back; anything but a system place or a folder id is an error.
+    pub fn from_stored(value: &str) -> Result<Placement, String> {
+        if let Some(system) = Placement::system(value) {
+            return Ok(system);
+        }
+        match value {
+            "removed" => Ok(Placement::Removed),
+            id if FolderId::is_well_formed(id) => {
+                Ok(Placement::Folder(FolderId::from_trusted(id.to_string())))
+            }
+            other => Err(format!("unknown folder placement {other:?}")),
+        }
+    }
+
+    /// Whether the thread is still in the participant's mailbox.
+    pub fn is_in_mailbox(&self) -> bool {
+        *self != Placement::Removed
+    }
+}
 
 /// A staff group that may be addressed as a whole.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -179,10 +234,32 @@ impl MessageBody {
     }
 }
 
-/// Whom a sender may address. Staff: anyone activated in their practice. Clients: only
-/// providers, front office and billers — never other clients, never external agents.
+/// Whom a sender may write to: the one rule, which the directory, the group list, compose
+/// and replies all follow. Staff: anyone of their practice. A client: providers, front
+/// office and billers, never other clients nor external agents; an inactive client only
+/// front office and billers.
+pub fn may_write_to(sender_role: Role, sender_status: Status, recipient: Role) -> bool {
+    if sender_role.is_staff() {
+        return true;
+    }
+    match sender_status {
+        Status::Inactive => matches!(recipient, Role::FrontOffice | Role::Biller),
+        _ => matches!(recipient, Role::Provider | Role::FrontOffice | Role::Biller),
+    }
+}
+
+/// The roles a client of `status` may write to (and so see in the directory).
+pub fn roles_a_client_may_write_to(status: Status) -> Vec<Role> {
+    Role::ALL
+        .into_iter()
+        .filter(|r| may_write_to(Role::Client, status, *r))
+        .collect()
+}
+
+/// Whom a sender's role may address at all, whatever their status (an inactive client's
+/// narrower reach is refused as `client_inactive` by [`check_inactive_client`]).
 pub fn may_address(sender: Role, recipient: Role) -> bool {
-    sender.is_staff() || recipient.is_addressable_by_clients()
+    may_write_to(sender, Status::Active, recipient)
 }
 
 /// The same rule for a group.
@@ -195,11 +272,6 @@ pub fn may_receive(status: Status) -> bool {
     status.is_activated()
 }
 
-/// An inactive client may still reach front office and billers, and no other staff.
-pub fn inactive_client_may_reach(recipient: Role) -> bool {
-    matches!(recipient, Role::FrontOffice | Role::Biller)
-}
-
 /// Checks the inactive-client rule for a message from `sender` to people of `recipients`.
 pub fn check_inactive_client(
     sender_role: Role,
@@ -210,7 +282,7 @@ pub fn check_inactive_client(
         && sender_status == Status::Inactive
         && recipients
             .iter()
-            .any(|r| r.is_staff() && !inactive_client_may_reach(*r))
+            .any(|r| r.is_staff() && !may_write_to(sender_role, sender_status, *r))
     {
         return Err(RuleViolation::new(
             Code::ClientInactive,
@@ -252,9 +324,11 @@ pub fn check_reply(policy: ReplyPolicy) -> Result<(), RuleViolation> {
     }
 }
 
-/// Clients in a thread with other clients never learn who those are (BCC semantics).
-pub fn hides_other_clients(viewer: Role) -> bool {
-    viewer == Role::Client
+/// Whether `viewer` must not learn who a participant of role `participant` is: clients in
+/// a thread with other clients never learn who those are (BCC semantics), and external
+/// agents are invisible to clients altogether.
+pub fn hidden_from(viewer: Role, participant: Role) -> bool {
+    viewer == Role::Client && matches!(participant, Role::Client | Role::ExternalAgent)
 }
 
 /// Staff permanently delete a message they sent; clients delete nothing.
@@ -355,6 +429,40 @@ mod tests {
             assert!(may_address(Provider, role));
         }
         assert!(!may_address_group(Client, Group::ExternalAgents));
+    }
+
+    #[test]
+    fn whom_one_may_write_to_is_one_rule() {
+        for staff in Role::ALL.into_iter().filter(|r| r.is_staff()) {
+            for recipient in Role::ALL {
+                assert!(may_write_to(staff, Status::Active, recipient));
+            }
+        }
+        assert_eq!(
+            roles_a_client_may_write_to(Status::Active),
+            vec![Provider, FrontOffice, Biller]
+        );
+        assert_eq!(
+            roles_a_client_may_write_to(Status::Inactive),
+            vec![FrontOffice, Biller]
+        );
+    }
+
+    #[test]
+    fn placements_read_back_and_refuse_the_unknown() {
+        let folder = FolderId::generate();
+        for place in [
+            Placement::Inbox,
+            Placement::Archive,
+            Placement::Trash,
+            Placement::Removed,
+            Placement::Folder(folder.clone()),
+        ] {
+            assert_eq!(Placement::from_stored(place.as_stored()), Ok(place.clone()));
+        }
+        assert!(Placement::from_stored("inbx").is_err());
+        assert!(Placement::from_stored("").is_err());
+        assert!(!Placement::Removed.is_in_mailbox());
     }
 
     #[test]

@@ -1,18 +1,9 @@
 //! Who may see, create and change whom in a practice's directory (DESIGN.md §1, §2).
 //! Every function here is pure; the service layer feeds it rows and obeys the answer.
 
+use super::mailbox::may_write_to;
 use super::{Role, RuleViolation, Status};
 use crate::domain::Code;
-
-/// The staff roles a client may write to: providers, front office and billers; an
-/// inactive client only front office and billers.
-pub fn roles_a_client_may_write_to(client_status: Status) -> &'static [Role] {
-    if client_status == Status::Inactive {
-        &[Role::FrontOffice, Role::Biller]
-    } else {
-        &[Role::Provider, Role::FrontOffice, Role::Biller]
-    }
-}
 
 /// Whether `viewer` may see `target` in the directory (both of one practice).
 /// Staff see everyone; a client sees themself and the active staff they may write to.
@@ -26,8 +17,7 @@ pub fn may_see_person(
     if is_self || viewer_role.is_staff() {
         return true;
     }
-    roles_a_client_may_write_to(viewer_status).contains(&target_role)
-        && target_status == Status::Active
+    may_write_to(viewer_role, viewer_status, target_role) && target_status == Status::Active
 }
 
 /// Clients never see another person's email address; staff do.

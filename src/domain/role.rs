@@ -37,11 +37,6 @@ impl Role {
     pub fn is_staff(self) -> bool {
         self != Role::Client
     }
-
-    /// Staff a client may write to, and so may see in the directory.
-    pub fn is_addressable_by_clients(self) -> bool {
-        matches!(self, Role::Provider | Role::FrontOffice | Role::Biller)
-    }
 }
 
 impl fmt::Display for Role {

@@ -13,6 +13,8 @@ use super::{
     create_index, read_current, remove_stale, switch_current, Fields, Payload, SearchIndex,
     SCHEMA_VERSION,
 };
+use crate::domain::events::EventKind;
+use crate::domain::mailbox::hidden_from;
 use crate::domain::Role;
 use crate::store::search::{self as store, EventRow, MessageDoc};
 use crate::store::Store;
@@ -42,11 +44,12 @@ const GAP_WAIT: Duration = Duration::from_secs(5);
 const REBUILD_OVERLAP: i64 = 1000;
 const BATCH: i64 = 1000;
 
+/// Whether clients must not find a message by this participant's name (the rule is
+/// [`hidden_from`]). An unknown stored role hides: the index errs on the side of privacy
+/// rather than stopping, and the thread's own view refuses the unknown value outright.
 fn hidden_from_clients(role: &str) -> bool {
-    matches!(
-        role.parse::<Role>(),
-        Ok(Role::Client | Role::ExternalAgent) | Err(_)
-    )
+    role.parse::<Role>()
+        .map_or(true, |role| hidden_from(Role::Client, role))
 }
 
 /// Index documents for messages, with their threads' participants and attachment names.
@@ -208,10 +211,15 @@ impl Follower {
                     }
                 }
             }
-            match (e.kind.as_str(), &e.message_id, &e.thread_id) {
-                ("message_sent", Some(m), _) => ops.push(Op::Add(m.clone())),
-                ("message_deleted", Some(m), _) => ops.push(Op::DeleteMessage(m.clone())),
-                ("thread_deleted", _, Some(t)) => ops.push(Op::DeleteThread(t.clone())),
+            match (EventKind::parse(&e.kind), &e.message_id, &e.thread_id) {
+                (Some(EventKind::MessageSent), Some(m), _) => ops.push(Op::Add(m.clone())),
+                (Some(EventKind::MessageDeleted), Some(m), _) => {
+                    ops.push(Op::DeleteMessage(m.clone()))
+                }
+                (Some(EventKind::ThreadDeleted), _, Some(t)) => {
+                    ops.push(Op::DeleteThread(t.clone()))
+                }
+                (None, _, _) => tracing::warn!(seq = e.seq, "an event of unknown kind: skipped"),
                 _ => {}
             }
             last = e.seq;

@@ -2,7 +2,6 @@
 //! handing them to messages and drafts, serving them to those allowed after checking their
 //! hash, and removing stored bytes once nothing references them.
 
-use crate::domain::Code;
 use std::io;
 
 use bytes::Bytes;
@@ -16,6 +15,7 @@ use crate::domain::attachments::{
 };
 use crate::domain::ids::AttachmentId;
 use crate::domain::quotas;
+use crate::domain::Code;
 use crate::error::{AppError, AppResult};
 use crate::store::attachments::{self as store, AttachmentRow};
 use crate::store::Conn;

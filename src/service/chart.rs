@@ -24,7 +24,7 @@ fn names_of<'a>(files: &'a [AttachmentRow], message_id: &str) -> Vec<&'a str> {
 }
 
 use super::audit::{record, AuditEntry};
-use super::mailbox::{load_thread, role_of, sender_ref};
+use super::mailbox::{load_thread, sender_ref};
 use super::{AppState, Caller};
 
 #[derive(Debug, Clone)]
@@ -96,7 +96,7 @@ pub async fn quick_note(
     let client = ctx
         .participants
         .iter()
-        .find(|p| role_of(p) == Role::Client)
+        .find(|p| p.role == Role::Client)
         .ok_or_else(|| {
             AppError::from(crate::domain::RuleViolation::new(
                 Code::QuickNoteRequiresSingleClient,
@@ -125,7 +125,7 @@ pub async fn quick_note(
     let note = ChartNoteRow {
         id: ChartNoteId::generate().into_string(),
         practice_id: caller.practice_id().into(),
-        client_id: client.person_id.clone(),
+        client_id: client.person_id.to_string(),
         author_id: caller.person.id.to_string(),
         source_thread_id: Some(ctx.thread.id.clone()),
         version: 1,
@@ -273,7 +273,10 @@ pub async fn export_csv(state: &AppState, caller: &Caller, thread_id: &str) -> A
     )
     .await?;
     tx.commit().await?;
-    let senders: Vec<_> = rows.iter().map(|m| sender_ref(caller, m)).collect();
+    let senders = rows
+        .iter()
+        .map(|m| sender_ref(caller, m))
+        .collect::<AppResult<Vec<_>>>()?;
     let lines: Vec<TranscriptMessage> = rows
         .iter()
         .zip(&senders)

@@ -3,10 +3,9 @@
 //! hashed, valid 24 hours); the old address gets a notice without content. Until then
 //! sign-in and password resets use the old address. Confirming ends every session.
 
-use crate::domain::Code;
-
 use crate::auth::token_hash;
 use crate::domain::values::EmailAddress;
+use crate::domain::Code;
 use crate::domain::Status;
 use crate::error::{AppError, AppResult};
 use crate::store::{people as people_store, practices, tokens, Conn};

@@ -1,10 +1,9 @@
 //! Invitations: a single-use link (256-bit token, stored hashed, valid 7 days) with which
 //! an invited person chooses their password. Issuing a new one invalidates the old.
 
-use crate::domain::Code;
-
 use crate::auth::token_hash;
 use crate::domain::password::NewPassword;
+use crate::domain::Code;
 use crate::domain::Status;
 use crate::error::{AppError, AppResult};
 use crate::store::{people as people_store, tokens, Conn};

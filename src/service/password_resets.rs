@@ -1,11 +1,10 @@
 //! Password reset: asking never reveals whether an address exists; the emailed link is
 //! single-use and valid for one hour; using it ends every session of the person.
 
-use crate::domain::Code;
-
 use crate::auth::token_hash;
 use crate::domain::password::NewPassword;
 use crate::domain::values::EmailAddress;
+use crate::domain::Code;
 use crate::error::{AppError, AppResult};
 use crate::store::{people as people_store, practices, tokens, Conn};
 

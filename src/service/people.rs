@@ -1,15 +1,14 @@
 //! The practice directory: listing, creating and changing people, one's own profile and
 //! password, and the staff groups one may address.
 
-use crate::domain::Code;
-
-use crate::domain::mailbox::Group;
+use crate::domain::mailbox::{may_write_to, roles_a_client_may_write_to, Group};
 use crate::domain::password::NewPassword;
 use crate::domain::people::{
     may_change_person, may_create_person, may_see_email, may_see_person,
-    roles_a_client_may_write_to, sms_consent_survives_new_mobile, PersonChange,
+    sms_consent_survives_new_mobile, PersonChange,
 };
 use crate::domain::values::{EmailAddress, MobileNumber, PersonName};
+use crate::domain::Code;
 use crate::domain::{PersonId, PracticeId, Role, Status};
 use crate::error::{AppError, AppResult};
 use crate::store::people::{self as people_store, ListFilter, PersonRow};
@@ -609,9 +608,7 @@ pub async fn groups(state: &AppState, caller: &Caller) -> AppResult<Vec<GroupVie
     let mut out = Vec::new();
     for group in Group::ALL {
         let role = group.role();
-        if !caller.role().is_staff()
-            && !roles_a_client_may_write_to(caller.person.status).contains(&role)
-        {
+        if !may_write_to(caller.role(), caller.person.status, role) {
             continue;
         }
         let active_members = if caller.role().is_staff() {

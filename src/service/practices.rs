@@ -1,11 +1,10 @@
 //! Practices: the first-start setup link, and creating a practice with its administrator
 //! (from the setup page or the command line).
 
-use crate::domain::Code;
-
 use crate::auth::token_hash;
 use crate::domain::password::NewPassword;
 use crate::domain::values::{EmailAddress, MobileNumber, PersonName, PracticeName, PracticeSlug};
+use crate::domain::Code;
 use crate::domain::{PracticeId, Role};
 use crate::error::{AppError, AppResult};
 use crate::store::practices::{self as practice_store, PracticeRow};

@@ -2,6 +2,8 @@
 //! searcher takes part in, the words and operators); every candidate is then re-checked
 //! against the database, which also applies folder and read state, before it is shown.
 
+use crate::domain::ids::FolderId;
+use crate::domain::mailbox::Placement;
 use crate::domain::Code;
 
 use crate::domain::search::{parse, Query};
@@ -77,7 +79,7 @@ async fn folder_of(state: &AppState, caller: &Caller, name: &str) -> AppResult<F
                 .await?
                 .into_iter()
                 .find(|f| f.name.to_lowercase() == wanted)
-                .map(|f| FolderRef::Custom(f.id))
+                .map(|f| FolderRef::Place(Placement::Folder(FolderId::from_trusted(f.id))))
                 .ok_or_else(unknown)
         }
         Err(_) => Err(unknown()),
@@ -87,8 +89,7 @@ async fn folder_of(state: &AppState, caller: &Caller, name: &str) -> AppResult<F
 fn keep(hit: &VisibleHit, folder: &Option<FolderRef>, unread: Option<bool>) -> bool {
     let in_folder = match folder {
         None => true,
-        Some(FolderRef::System(name)) => hit.folder == *name,
-        Some(FolderRef::Custom(id)) => hit.folder == *id,
+        Some(FolderRef::Place(place)) => hit.folder == place.as_stored(),
         Some(FolderRef::Sent) => hit.has_sent != 0,
         Some(FolderRef::Team(g)) => hit.via_group.as_deref() == Some(g.as_str()),
     };
@@ -181,7 +182,7 @@ pub async fn search(
                 message_id: hit.id.clone(),
                 subject: hit.subject.clone(),
                 snippet,
-                sender: sender_ref_of(caller, &hit.sender_id, &hit.sender_name, &hit.sender_role),
+                sender: sender_ref_of(caller, &hit.sender_id, &hit.sender_name, &hit.sender_role)?,
                 created_at: hit.created_at,
             });
             if hits.len() == limit {

@@ -1,9 +1,8 @@
 //! Signing in and out, and turning a bearer token back into a caller.
 
-use crate::domain::Code;
-
 use crate::auth::{new_token, token_hash};
 use crate::domain::values::EmailAddress;
+use crate::domain::Code;
 use crate::domain::SessionId;
 use crate::error::{AppError, AppResult};
 use crate::store::practices::PracticeRow;

@@ -2,10 +2,11 @@
 //! state (search, live push, notifications, sync) follows it with a cursor.
 
 use super::Conn;
+use crate::domain::events::EventKind;
 
 pub struct NewEvent<'a> {
     pub practice_id: &'a str,
-    pub kind: &'a str,
+    pub kind: EventKind,
     pub thread_id: Option<&'a str>,
     pub message_id: Option<&'a str>,
     pub actor_id: Option<&'a str>,
@@ -17,7 +18,7 @@ pub async fn append(conn: &mut Conn, e: &NewEvent<'_>) -> Result<(), sqlx::Error
         "INSERT INTO events (practice_id, kind, thread_id, message_id, actor_id, at) VALUES ($1, $2, $3, $4, $5, $6)",
     )
     .bind(e.practice_id)
-    .bind(e.kind)
+    .bind(e.kind.as_str())
     .bind(e.thread_id)
     .bind(e.message_id)
     .bind(e.actor_id)

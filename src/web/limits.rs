@@ -6,7 +6,6 @@
 //! own limit counts each file, and a body that sends nothing for
 //! `server.body_idle_timeout_secs` is cut off.
 
-use crate::domain::Code;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,6 +15,7 @@ use poem::http::{header, Method};
 use poem::{Body, Endpoint, IntoResponse, Request, Response};
 
 use crate::config::Config;
+use crate::domain::Code;
 use crate::error::AppError;
 
 /// Routes whose body is a stream of files, read by the handler as it arrives.

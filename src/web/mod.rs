@@ -3,7 +3,6 @@
 mod limits;
 mod pages;
 
-use crate::domain::Code;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -12,6 +11,7 @@ use poem::{handler, Endpoint, IntoResponse, Request, Response};
 use poem_openapi::OperationId;
 use sha2::{Digest, Sha256};
 
+use crate::domain::Code;
 use crate::service::AppState;
 
 pub use limits::request_limits;

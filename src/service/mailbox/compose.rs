@@ -2,12 +2,13 @@
 //! every rule check, no writes) and `write_*` (inside the caller's transaction), so that
 //! sending a draft can reuse both and stay atomic.
 
+use crate::domain::events::EventKind;
 use crate::domain::Code;
 use sha2::{Digest, Sha256};
 
 use crate::domain::mailbox::{
     check_inactive_client, check_reply, may_address, may_address_group, may_receive,
-    parse_recipients, Group, MessageBody, Recipient, Subject,
+    parse_recipients, Group, MessageBody, Placement, Recipient, Subject,
 };
 use crate::domain::markdown;
 use crate::domain::{Role, Status};
@@ -19,7 +20,7 @@ use crate::store::{idempotency, is_unique_violation, Conn, Tx};
 
 use super::super::audit::{record, AuditEntry};
 use super::super::{attachments, notifications, person, AppState, Caller};
-use super::{append_event, load_thread, preview, role_of, ThreadCtx};
+use super::{append_event, load_thread, preview, ThreadCtx};
 
 /// At most this many entries in `to`, and at most this many people after groups expand.
 const MAX_RECIPIENTS: usize = 500;
@@ -247,7 +248,7 @@ pub async fn write_thread(
         &NewParticipant {
             person_id: caller.person.id.as_str(),
             via_group: my_group.map(Group::as_str),
-            folder: "inbox",
+            folder: Placement::Inbox.as_stored(),
             unread: false,
             has_sent: true,
         },
@@ -260,7 +261,7 @@ pub async fn write_thread(
             &NewParticipant {
                 person_id: &a.person_id,
                 via_group: a.via_group.map(Group::as_str),
-                folder: "inbox",
+                folder: Placement::Inbox.as_stored(),
                 unread: true,
                 has_sent: false,
             },
@@ -272,7 +273,7 @@ pub async fn write_thread(
         tx,
         state,
         caller,
-        "thread_created",
+        EventKind::ThreadCreated,
         Some(&thread.id),
         Some(&message_id),
     )
@@ -337,7 +338,7 @@ async fn write_message(
         tx,
         state,
         caller,
-        "message_sent",
+        EventKind::MessageSent,
         Some(&thread.id),
         Some(&message.id),
     )
@@ -471,13 +472,7 @@ pub async fn prepare_reply(
     let ctx: ThreadCtx = load_thread(conn, caller, thread_id).await?;
     check_reply(ctx.reply_policy())?;
     let body = prepare_body(conn, state, caller, body, attachment_ids, draft_id).await?;
-    let others: Vec<Role> = ctx
-        .participants
-        .iter()
-        .filter(|p| p.person_id != caller.person.id.as_str())
-        .filter(|p| p.status.parse::<Status>().is_ok_and(Status::is_activated))
-        .map(role_of)
-        .collect();
+    let others = ctx.roles_a_reply_reaches(caller);
     check_inactive_client(caller.role(), caller.person.status, &others)?;
     Ok(PreparedReply {
         thread: ctx.thread,

@@ -1,6 +1,7 @@
 //! Permanent deletion by staff: a message they sent, or a whole thread they started. The
 //! content is gone from every mailbox; the audit log keeps who, which id and when.
 
+use crate::domain::events::EventKind;
 use crate::domain::mailbox::{may_delete_message, may_delete_thread};
 use crate::error::{AppError, AppResult};
 use crate::store::{attachments as attachment_store, drafts, messages, threads, Tx};
@@ -24,7 +25,15 @@ async fn remove_thread(
     messages::delete_for_thread(tx, thread_id).await?;
     threads::delete(tx, thread_id).await?;
     notifications::messages_deleted(tx, state, &gone).await?;
-    append_event(tx, state, caller, "thread_deleted", Some(thread_id), None).await?;
+    append_event(
+        tx,
+        state,
+        caller,
+        EventKind::ThreadDeleted,
+        Some(thread_id),
+        None,
+    )
+    .await?;
     Ok(unreferenced)
 }
 
@@ -56,7 +65,7 @@ pub async fn delete_message(state: &AppState, caller: &Caller, message_id: &str)
                 &mut tx,
                 state,
                 caller,
-                "message_deleted",
+                EventKind::MessageDeleted,
                 Some(&ctx.thread.id),
                 Some(&message.id),
             )
@@ -67,7 +76,7 @@ pub async fn delete_message(state: &AppState, caller: &Caller, message_id: &str)
                 &mut tx,
                 state,
                 caller,
-                "message_deleted",
+                EventKind::MessageDeleted,
                 Some(&ctx.thread.id),
                 Some(&message.id),
             )

@@ -1,6 +1,7 @@
 //! Drafts of new threads and of replies: saved idempotently, sent atomically; a send that
 //! fails validation leaves the draft as it was.
 
+use crate::domain::events::EventKind;
 use crate::domain::ids::DraftId;
 use crate::domain::Code;
 use crate::error::{AppError, AppResult};
@@ -119,7 +120,7 @@ pub async fn create(state: &AppState, caller: &Caller, input: DraftInput) -> App
         &mut tx,
         state,
         caller,
-        "draft_saved",
+        EventKind::DraftSaved,
         row.thread_id.as_deref(),
         None,
     )
@@ -157,7 +158,7 @@ pub async fn save(
         &mut tx,
         state,
         caller,
-        "draft_saved",
+        EventKind::DraftSaved,
         row.thread_id.as_deref(),
         None,
     )
@@ -226,7 +227,7 @@ pub async fn delete(state: &AppState, caller: &Caller, id: &str) -> AppResult<()
         &mut tx,
         state,
         caller,
-        "draft_deleted",
+        EventKind::DraftDeleted,
         draft.thread_id.as_deref(),
         None,
     )

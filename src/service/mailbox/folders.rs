@@ -1,11 +1,11 @@
 //! Folders: Inbox, Sent, Drafts, Archive and Trash, one's own folders, and a team folder
 //! for one's staff group — each with its unread and total counts.
 
-use crate::domain::Code;
-
+use crate::domain::events::EventKind;
 use crate::domain::ids::FolderId;
-use crate::domain::mailbox::Group;
+use crate::domain::mailbox::{Group, Placement};
 use crate::domain::values::bounded_chars;
+use crate::domain::Code;
 use crate::error::{AppError, AppResult};
 use crate::store::folders::{self as folder_store, FolderRow};
 use crate::store::{drafts, is_unique_violation, threads};
@@ -124,7 +124,7 @@ pub async fn create(state: &AppState, caller: &Caller, name: &str) -> AppResult<
         }
         Err(e) => return Err(e.into()),
     }
-    append_event(&mut tx, state, caller, "folder_created", None, None).await?;
+    append_event(&mut tx, state, caller, EventKind::FolderCreated, None, None).await?;
     tx.commit().await?;
     Ok(FolderView {
         id: row.id,
@@ -153,7 +153,7 @@ pub async fn rename(
         }
         Err(e) => return Err(e.into()),
     }
-    append_event(&mut tx, state, caller, "folder_renamed", None, None).await?;
+    append_event(&mut tx, state, caller, EventKind::FolderRenamed, None, None).await?;
     tx.commit().await?;
     let views = list(state, caller).await?;
     views
@@ -169,20 +169,26 @@ pub async fn delete(state: &AppState, caller: &Caller, id: &str) -> AppResult<()
         .await?
         .ok_or_else(|| AppError::not_found("folder"))?;
     let moved = threads::ids_in_folder(&mut tx, caller.person.id.as_str(), &folder.id).await?;
-    threads::move_all(&mut tx, caller.person.id.as_str(), &folder.id, "inbox").await?;
+    threads::move_all(
+        &mut tx,
+        caller.person.id.as_str(),
+        &folder.id,
+        Placement::Inbox.as_stored(),
+    )
+    .await?;
     folder_store::delete(&mut tx, &folder.id).await?;
     for thread_id in &moved {
         append_event(
             &mut tx,
             state,
             caller,
-            "thread_state_changed",
+            EventKind::ThreadStateChanged,
             Some(thread_id),
             None,
         )
         .await?;
     }
-    append_event(&mut tx, state, caller, "folder_deleted", None, None).await?;
+    append_event(&mut tx, state, caller, EventKind::FolderDeleted, None, None).await?;
     record(
         &mut tx,
         state,
@@ -197,14 +203,16 @@ pub async fn delete(state: &AppState, caller: &Caller, id: &str) -> AppResult<()
 /// Empties the caller's Trash: its threads leave the caller's mailbox only.
 pub async fn empty_trash(state: &AppState, caller: &Caller) -> AppResult<u64> {
     let mut tx = state.store.begin().await?;
-    let emptied = threads::ids_in_folder(&mut tx, caller.person.id.as_str(), "trash").await?;
-    let removed = threads::move_all(&mut tx, caller.person.id.as_str(), "trash", "removed").await?;
+    let me = caller.person.id.as_str();
+    let trash = Placement::Trash.as_stored();
+    let emptied = threads::ids_in_folder(&mut tx, me, trash).await?;
+    let removed = threads::move_all(&mut tx, me, trash, Placement::Removed.as_stored()).await?;
     for thread_id in &emptied {
         append_event(
             &mut tx,
             state,
             caller,
-            "thread_removed",
+            EventKind::ThreadRemoved,
             Some(thread_id),
             None,
         )

@@ -9,8 +9,11 @@ pub mod folders;
 pub mod read;
 pub mod state;
 
-use crate::domain::mailbox::{hides_other_clients, reply_policy, Group, ReplyPolicy};
-use crate::domain::Role;
+use anyhow::anyhow;
+
+use crate::domain::events::EventKind;
+use crate::domain::mailbox::{hidden_from, reply_policy, Group, Placement, ReplyPolicy};
+use crate::domain::{PersonId, Role, Status};
 use crate::error::{AppError, AppResult};
 use crate::store::events::{self, NewEvent};
 use crate::store::messages::MessageWithSender;
@@ -28,21 +31,77 @@ pub struct PersonRef {
     pub role: Option<Role>,
 }
 
+/// One participant of a thread, read back and checked: an unknown stored role, status,
+/// group or placement is an error, never a default.
+#[derive(Debug, Clone)]
+pub struct Participant {
+    pub person_id: PersonId,
+    pub name: String,
+    pub role: Role,
+    pub status: Status,
+    pub via_group: Option<Group>,
+    pub placement: Placement,
+    pub unread: bool,
+    pub has_sent: bool,
+}
+
+impl TryFrom<ParticipantRow> for Participant {
+    type Error = AppError;
+
+    fn try_from(row: ParticipantRow) -> AppResult<Participant> {
+        let bad = |what: &str, value: &str| {
+            AppError::internal(anyhow!(
+                "participant {} of thread {} has unknown {what} {value:?}",
+                row.person_id,
+                row.thread_id
+            ))
+        };
+        Ok(Participant {
+            role: row.role.parse().map_err(|_| bad("role", &row.role))?,
+            status: row.status.parse().map_err(|_| bad("status", &row.status))?,
+            via_group: match &row.via_group {
+                Some(g) => Some(Group::parse(g).ok_or_else(|| bad("group", g))?),
+                None => None,
+            },
+            placement: Placement::from_stored(&row.folder)
+                .map_err(|_| bad("folder", &row.folder))?,
+            unread: row.unread != 0,
+            has_sent: row.has_sent != 0,
+            name: row.name,
+            person_id: PersonId::from_trusted(row.person_id),
+        })
+    }
+}
+
+/// Reads participant rows back as [`Participant`]s.
+pub fn participants_from(rows: Vec<ParticipantRow>) -> AppResult<Vec<Participant>> {
+    rows.into_iter().map(Participant::try_from).collect()
+}
+
 /// A thread the caller takes part in, with everyone in it.
 pub struct ThreadCtx {
     pub thread: ThreadRow,
-    pub participants: Vec<ParticipantRow>,
+    pub participants: Vec<Participant>,
     /// The caller's own row among `participants`.
     me: usize,
 }
 
 impl ThreadCtx {
-    pub fn me(&self) -> &ParticipantRow {
+    pub fn me(&self) -> &Participant {
         &self.participants[self.me]
     }
 
     pub fn roles(&self) -> Vec<Role> {
-        self.participants.iter().map(role_of).collect()
+        self.participants.iter().map(|p| p.role).collect()
+    }
+
+    /// The roles of the other activated participants: whom a reply reaches.
+    pub fn roles_a_reply_reaches(&self, caller: &Caller) -> Vec<Role> {
+        self.participants
+            .iter()
+            .filter(|p| p.person_id != caller.person.id && p.status.is_activated())
+            .map(|p| p.role)
+            .collect()
     }
 
     pub fn reply_policy(&self) -> ReplyPolicy {
@@ -62,13 +121,9 @@ pub fn groups_of(viewer: &Caller, thread: &ThreadRow) -> Vec<String> {
         .groups
         .split_whitespace()
         .filter_map(Group::parse)
-        .filter(|g| !hides(viewer.role(), g.role()))
+        .filter(|g| !hidden_from(viewer.role(), g.role()))
         .map(|g| format!("group:{}", g.as_str()))
         .collect()
-}
-
-pub fn role_of(p: &ParticipantRow) -> Role {
-    p.role.parse().unwrap_or(Role::Client)
 }
 
 fn not_found() -> AppError {
@@ -85,10 +140,10 @@ pub async fn load_thread(
     let thread = threads::find(conn, caller.practice_id(), thread_id)
         .await?
         .ok_or_else(not_found)?;
-    let participants = threads::participants(conn, &thread.id).await?;
+    let participants = participants_from(threads::participants(conn, &thread.id).await?)?;
     let me = participants
         .iter()
-        .position(|p| p.person_id == caller.person.id.as_str() && p.folder != "removed")
+        .position(|p| p.person_id == caller.person.id && p.placement.is_in_mailbox())
         .ok_or_else(not_found)?;
     Ok(ThreadCtx {
         thread,
@@ -102,51 +157,52 @@ pub async fn load_thread(
 /// "N other recipients", and external agents are invisible to clients altogether.
 pub fn visible_participants(
     viewer: &Caller,
-    participants: &[ParticipantRow],
+    participants: &[Participant],
 ) -> (Vec<PersonRef>, i64) {
     let mut shown = Vec::new();
     let mut other_clients = 0;
     for p in participants {
-        let role = role_of(p);
-        let is_self = p.person_id == viewer.person.id.as_str();
-        if !is_self && hides(viewer.role(), role) {
-            other_clients += i64::from(role == Role::Client);
+        let is_self = p.person_id == viewer.person.id;
+        if !is_self && hidden_from(viewer.role(), p.role) {
+            other_clients += i64::from(p.role == Role::Client);
         } else {
             shown.push(PersonRef {
-                id: p.person_id.clone(),
+                id: p.person_id.to_string(),
                 name: p.name.clone(),
-                role: Some(role),
+                role: Some(p.role),
             });
         }
     }
     (shown, other_clients)
 }
 
-/// Whether `viewer` must not learn who a participant of role `role` is.
-fn hides(viewer: Role, role: Role) -> bool {
-    hides_other_clients(viewer) && (role == Role::Client || role == Role::ExternalAgent)
-}
-
 /// The sender of a message as the viewer may see them.
-pub fn sender_ref(viewer: &Caller, m: &MessageWithSender) -> PersonRef {
+pub fn sender_ref(viewer: &Caller, m: &MessageWithSender) -> AppResult<PersonRef> {
     sender_ref_of(viewer, &m.message.sender_id, &m.sender_name, &m.sender_role)
 }
 
-/// [`sender_ref`] from the sender's id, name and role.
-pub fn sender_ref_of(viewer: &Caller, sender_id: &str, name: &str, role: &str) -> PersonRef {
-    let role: Role = role.parse().unwrap_or(Role::Client);
-    if sender_id != viewer.person.id.as_str() && hides(viewer.role(), role) {
-        return PersonRef {
+/// [`sender_ref`] from the sender's id, name and stored role (an unknown one is an error).
+pub fn sender_ref_of(
+    viewer: &Caller,
+    sender_id: &str,
+    name: &str,
+    role: &str,
+) -> AppResult<PersonRef> {
+    let role: Role = role
+        .parse()
+        .map_err(|_| AppError::internal(anyhow!("sender {sender_id} has unknown role {role:?}")))?;
+    if sender_id != viewer.person.id.as_str() && hidden_from(viewer.role(), role) {
+        return Ok(PersonRef {
             id: String::new(),
             name: "Another recipient".into(),
             role: None,
-        };
+        });
     }
-    PersonRef {
+    Ok(PersonRef {
         id: sender_id.to_string(),
         name: name.to_string(),
         role: Some(role),
-    }
+    })
 }
 
 /// Shortened plain text of a body, for lists.
@@ -163,7 +219,7 @@ pub(crate) async fn append_event(
     conn: &mut Conn,
     state: &AppState,
     caller: &Caller,
-    kind: &str,
+    kind: EventKind,
     thread_id: Option<&str>,
     message_id: Option<&str>,
 ) -> AppResult<()> {

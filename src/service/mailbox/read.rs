@@ -2,10 +2,14 @@
 
 use std::collections::HashMap;
 
-use crate::domain::mailbox::{check_inactive_client, Group, ReplyPolicy};
-use crate::domain::{Code, Role, Status};
+use crate::domain::events::EventKind;
+use crate::domain::ids::FolderId;
+use crate::domain::mailbox::{
+    check_inactive_client, may_delete_message, may_delete_thread, Group, Placement, ReplyPolicy,
+};
+use crate::domain::Code;
 use crate::error::{AppError, AppResult};
-use crate::store::threads::{self, ListedThread, Listing, ParticipantRow};
+use crate::store::threads::{self, ListedThread, Listing};
 use crate::store::{attachments as attachment_store, messages};
 use crate::store::{folders as folder_store, Conn};
 
@@ -13,7 +17,7 @@ use super::super::attachments::AttachmentView;
 use super::super::audit::{record, AuditEntry};
 use super::super::{AppState, Caller};
 use super::{
-    append_event, groups_of, load_thread, role_of, sender_ref, visible_participants, PersonRef,
+    append_event, groups_of, load_thread, sender_ref, visible_participants, Participant, PersonRef,
     ThreadCtx,
 };
 
@@ -58,11 +62,7 @@ pub struct ThreadView {
     pub messages: Vec<MessageView>,
 }
 
-fn summary(
-    caller: &Caller,
-    listed: &ListedThread,
-    participants: &[ParticipantRow],
-) -> ThreadSummary {
+fn summary(caller: &Caller, listed: &ListedThread, participants: &[Participant]) -> ThreadSummary {
     let t = &listed.thread;
     let (shown, hidden) = visible_participants(caller, participants);
     ThreadSummary {
@@ -99,7 +99,7 @@ pub async fn view(
     let (ctx, rows, files) = if as_read {
         let mut tx = state.store.begin().await?;
         let ctx = load_thread(&mut tx, caller, thread_id).await?;
-        if ctx.me().unread != 0 {
+        if ctx.me().unread {
             threads::set_state(
                 &mut tx,
                 &ctx.thread.id,
@@ -112,7 +112,7 @@ pub async fn view(
                 &mut tx,
                 state,
                 caller,
-                "thread_read",
+                EventKind::ThreadRead,
                 Some(&ctx.thread.id),
                 None,
             )
@@ -148,32 +148,33 @@ pub async fn view(
     }
     let me = ctx.me().clone();
 
-    let is_staff = caller.role().is_staff();
-    let messages = rows
-        .iter()
-        .map(|m| MessageView {
+    let mut messages = Vec::with_capacity(rows.len());
+    for m in &rows {
+        let is_sender = m.message.sender_id == caller.person.id.as_str();
+        messages.push(MessageView {
             id: m.message.id.clone(),
-            sender: sender_ref(caller, m),
+            sender: sender_ref(caller, m)?,
             body: m.message.body.clone(),
             body_html: m.message.body_html.clone(),
             created_at: m.message.created_at,
-            can_delete: is_staff && m.message.sender_id == caller.person.id.as_str(),
+            can_delete: may_delete_message(caller.role(), is_sender).is_ok(),
             attachments: files_of.remove(&m.message.id).unwrap_or_default(),
-        })
-        .collect();
+        });
+    }
     let reply_refusal = reply_refusal(caller, &ctx);
     let listed = ListedThread {
-        folder: me.folder.clone(),
+        folder: me.placement.as_stored().to_string(),
         unread: 0,
         thread: ctx.thread.clone(),
     };
     let mut summary = summary(caller, &listed, &ctx.participants);
+    let is_starter = ctx.thread.started_by == caller.person.id.as_str();
     summary.reply_allowed = reply_refusal.is_none();
     summary.attachment_count = files.len() as i64;
     Ok(ThreadView {
         summary,
         reply_refusal,
-        can_delete: is_staff && ctx.thread.started_by == caller.person.id.as_str(),
+        can_delete: may_delete_thread(caller.role(), is_starter).is_ok(),
         messages,
     })
 }
@@ -184,13 +185,7 @@ fn reply_refusal(caller: &Caller, ctx: &ThreadCtx) -> Option<Code> {
     if ctx.reply_policy() != ReplyPolicy::Allowed {
         return Some(Code::RepliesNotAllowed);
     }
-    let others: Vec<Role> = ctx
-        .participants
-        .iter()
-        .filter(|p| p.person_id != caller.person.id.as_str())
-        .filter(|p| p.status.parse::<Status>().is_ok_and(Status::is_activated))
-        .map(role_of)
-        .collect();
+    let others = ctx.roles_a_reply_reaches(caller);
     check_inactive_client(caller.role(), caller.person.status, &others)
         .err()
         .map(|v| v.code)
@@ -198,19 +193,21 @@ fn reply_refusal(caller: &Caller, ctx: &ThreadCtx) -> Option<Code> {
 
 /// A folder name as the API takes it, resolved for the caller.
 pub enum FolderRef {
-    System(&'static str),
+    /// Inbox, Archive, Trash or a custom folder: where threads are filed.
+    Place(Placement),
+    /// The threads the caller wrote in (a view).
     Sent,
+    /// The threads addressed to the caller's staff group (a view).
     Team(Group),
-    Custom(String),
 }
 
 /// Parses `inbox`, `archive`, `trash`, `sent`, `team:<group>` or a custom folder id of
 /// the caller's.
 pub async fn resolve_folder(conn: &mut Conn, caller: &Caller, name: &str) -> AppResult<FolderRef> {
+    if let Some(place) = Placement::system(name) {
+        return Ok(FolderRef::Place(place));
+    }
     Ok(match name {
-        "inbox" => FolderRef::System("inbox"),
-        "archive" => FolderRef::System("archive"),
-        "trash" => FolderRef::System("trash"),
         "sent" => FolderRef::Sent,
         "drafts" => {
             return Err(AppError::invalid(
@@ -224,7 +221,7 @@ pub async fn resolve_folder(conn: &mut Conn, caller: &Caller, name: &str) -> App
                 _ => return Err(AppError::not_found("folder").with_field("folder")),
             },
             None => match folder_store::find(conn, caller.person.id.as_str(), other).await? {
-                Some(f) => FolderRef::Custom(f.id),
+                Some(f) => FolderRef::Place(Placement::Folder(FolderId::from_trusted(f.id))),
                 None => return Err(AppError::not_found("folder").with_field("folder")),
             },
         },
@@ -260,10 +257,9 @@ pub async fn list(
     let mut conn = state.store.read().await?;
     let folder = resolve_folder(&mut conn, caller, folder).await?;
     let listing = match &folder {
-        FolderRef::System(name) => Listing::Folder(name),
+        FolderRef::Place(place) => Listing::Folder(place.as_stored()),
         FolderRef::Sent => Listing::Sent,
         FolderRef::Team(g) => Listing::Team(g.as_str()),
-        FolderRef::Custom(id) => Listing::Folder(id),
     };
     let mut rows = threads::list(
         &mut conn,
@@ -281,9 +277,13 @@ pub async fn list(
         None
     };
     let ids: Vec<String> = rows.iter().map(|r| r.thread.id.clone()).collect();
-    let mut by_thread: HashMap<String, Vec<ParticipantRow>> = HashMap::new();
-    for p in threads::participants_of(&mut conn, &ids).await? {
-        by_thread.entry(p.thread_id.clone()).or_default().push(p);
+    let mut by_thread: HashMap<String, Vec<Participant>> = HashMap::new();
+    for row in threads::participants_of(&mut conn, &ids).await? {
+        let thread_id = row.thread_id.clone();
+        by_thread
+            .entry(thread_id)
+            .or_default()
+            .push(Participant::try_from(row)?);
     }
     let counts: HashMap<String, i64> = attachment_store::counts_for_threads(&mut conn, &ids)
         .await?

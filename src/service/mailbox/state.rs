@@ -1,6 +1,8 @@
 //! One's own state of threads: which folder they sit in, read or unread; one at a time
 //! or up to 500 at once.
 
+use crate::domain::events::EventKind;
+use crate::domain::mailbox::Placement;
 use crate::error::{AppError, AppResult};
 use crate::store::threads;
 use crate::store::Conn;
@@ -13,10 +15,9 @@ use super::read::{resolve_folder, FolderRef};
 pub const MAX_BULK: usize = 500;
 
 /// A folder a thread can be moved to: Inbox, Archive, Trash or a custom folder.
-async fn target_folder(conn: &mut Conn, caller: &Caller, name: &str) -> AppResult<String> {
+async fn target_folder(conn: &mut Conn, caller: &Caller, name: &str) -> AppResult<Placement> {
     match resolve_folder(conn, caller, name).await? {
-        FolderRef::System(name) => Ok(name.to_string()),
-        FolderRef::Custom(id) => Ok(id),
+        FolderRef::Place(place) => Ok(place),
         FolderRef::Sent | FolderRef::Team(_) => Err(AppError::invalid(
             "folder",
             "folder: Sent and team folders are views; move a thread to inbox, archive, trash or a folder of yours.",
@@ -33,7 +34,7 @@ async fn my_state(
     Ok(
         threads::state_of(conn, thread_id, caller.person.id.as_str())
             .await?
-            .filter(|(folder, _)| folder != "removed"),
+            .filter(|(folder, _)| folder != Placement::Removed.as_stored()),
     )
 }
 
@@ -62,7 +63,7 @@ pub async fn update(
         state,
         caller,
         thread_id,
-        folder.as_deref(),
+        folder.as_ref(),
         read.map(|r| !r),
     )
     .await?;
@@ -78,15 +79,16 @@ async fn apply(
     state: &AppState,
     caller: &Caller,
     thread_id: &str,
-    folder: Option<&str>,
+    folder: Option<&Placement>,
     unread: Option<bool>,
 ) -> AppResult<()> {
-    threads::set_state(conn, thread_id, caller.person.id.as_str(), folder, unread).await?;
+    let stored = folder.map(Placement::as_stored);
+    threads::set_state(conn, thread_id, caller.person.id.as_str(), stored, unread).await?;
     append_event(
         conn,
         state,
         caller,
-        "thread_state_changed",
+        EventKind::ThreadStateChanged,
         Some(thread_id),
         None,
     )
@@ -135,9 +137,9 @@ pub async fn bulk(
     let (folder, unread) = match action {
         BulkAction::MarkRead => (None, Some(false)),
         BulkAction::MarkUnread => (None, Some(true)),
-        BulkAction::Archive => (Some("archive".to_string()), None),
-        BulkAction::Trash => (Some("trash".to_string()), None),
-        BulkAction::Restore => (Some("inbox".to_string()), None),
+        BulkAction::Archive => (Some(Placement::Archive), None),
+        BulkAction::Trash => (Some(Placement::Trash), None),
+        BulkAction::Restore => (Some(Placement::Inbox), None),
         BulkAction::Move => {
             let name = folder.ok_or_else(|| {
                 AppError::invalid("folder", "folder is required to move threads.")
@@ -155,7 +157,7 @@ pub async fn bulk(
         }
     }
     for id in &ids {
-        apply(&mut tx, state, caller, id, folder.as_deref(), unread).await?;
+        apply(&mut tx, state, caller, id, folder.as_ref(), unread).await?;
     }
     tx.commit().await?;
     Ok(ids.len())
