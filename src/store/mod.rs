@@ -257,3 +257,14 @@ pub fn placeholders(start: usize, n: usize) -> String {
         .collect::<Vec<_>>()
         .join(", ")
 }
+
+/// ` FOR SHARE` on PostgreSQL, where a read inside a transaction must lock the rows a
+/// write depends on (a concurrent change waits for the commit, or is seen). On SQLite a
+/// writing transaction (`BEGIN IMMEDIATE`) already excludes every other writer.
+pub fn share_lock(conn: &Conn) -> &'static str {
+    if conn.backend_name() == "PostgreSQL" {
+        " FOR SHARE"
+    } else {
+        ""
+    }
+}

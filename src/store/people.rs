@@ -93,6 +93,42 @@ pub async fn find(
     .await
 }
 
+/// A person, locked against changes until the transaction ends (for a write that depends
+/// on their role or status, such as sending them a message).
+pub async fn find_for_write(
+    conn: &mut Conn,
+    practice_id: &str,
+    id: &str,
+) -> Result<Option<PersonRow>, sqlx::Error> {
+    let lock = super::share_lock(conn);
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM people WHERE practice_id = $1 AND id = $2{lock}"
+    ))
+    .bind(practice_id)
+    .bind(id)
+    .fetch_optional(conn)
+    .await
+}
+
+/// The active people holding `role`, by name, locked like [`find_for_write`].
+pub async fn active_in_role_for_write(
+    conn: &mut Conn,
+    practice_id: &str,
+    role: &str,
+    limit: i64,
+) -> Result<Vec<PersonRow>, sqlx::Error> {
+    let lock = super::share_lock(conn);
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM people WHERE practice_id = $1 AND role = $2 AND status = 'active' \
+         ORDER BY name, id LIMIT $3{lock}"
+    ))
+    .bind(practice_id)
+    .bind(role)
+    .bind(limit)
+    .fetch_all(conn)
+    .await
+}
+
 /// A person by id alone, for links that carry no practice (invitations).
 pub async fn find_any_practice(
     conn: &mut Conn,

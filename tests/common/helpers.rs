@@ -120,6 +120,15 @@ impl TestDatabase {
     pub fn data_dir(&self) -> &std::path::Path {
         &self.data_dir
     }
+
+    /// A connection of the test's own, beside the app's pool (to hold a lock, or to
+    /// change a row behind the app's back).
+    pub async fn connect(&self) -> sqlx::AnyConnection {
+        sqlx::any::install_default_drivers();
+        sqlx::AnyConnection::connect(&self.url)
+            .await
+            .expect("connect to the test database")
+    }
 }
 
 impl Drop for TestDatabase {

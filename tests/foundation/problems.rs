@@ -8,7 +8,7 @@ use confide::domain::{Code, Role};
 use confide::service::Person;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use sqlx::{AnyConnection, Connection};
+use sqlx::Connection;
 
 use confide::clock::ManualClock;
 
@@ -22,12 +22,6 @@ on_both_backends!(
     an_internal_error_tells_nothing_of_its_cause,
     a_body_that_is_not_json_is_an_unsupported_media_type,
 );
-
-/// A connection of the test's own to the app's database, beside the app's pool.
-async fn raw_connection(db: &TestDatabase) -> AnyConnection {
-    sqlx::any::install_default_drivers();
-    AnyConnection::connect(&db.url).await.expect("connect")
-}
 
 async fn a_change_over_a_stale_read_is_an_edit_conflict(backend: Backend) {
     let app = TestApp::spawn(backend).await;
@@ -96,7 +90,7 @@ async fn a_request_the_database_stalls_ends_with_server_timeout(backend: Backend
     let admin = app.admin(&practice).await;
 
     // Another writer holds the lock every folder write needs.
-    let mut other = raw_connection(&app.db).await;
+    let mut other = app.db.connect().await;
     match backend {
         Backend::Sqlite => {
             sqlx::raw_sql("BEGIN IMMEDIATE")
@@ -139,7 +133,7 @@ async fn an_internal_error_tells_nothing_of_its_cause(backend: Backend) {
     let practice = app.create_practice("oak").await;
     let admin = app.admin(&practice).await;
 
-    let mut other = raw_connection(&app.db).await;
+    let mut other = app.db.connect().await;
     sqlx::raw_sql("ALTER TABLE folders RENAME TO folders_gone")
         .execute(&mut other)
         .await

@@ -3,6 +3,7 @@
 use confide::domain::Role;
 use reqwest::StatusCode;
 use serde_json::json;
+use sqlx::Connection;
 
 use crate::helpers::{assert_problem, Backend, TestApp};
 use crate::{on_both_backends, user, Cast};
@@ -20,6 +21,7 @@ on_both_backends!(
     malformed_recipients_name_the_field,
     idempotency_key_returns_the_first_result,
     unknown_attachment_is_refused,
+    a_recipient_disabled_during_a_send_is_refused,
 );
 
 async fn compose_to_a_person_and_a_group(backend: Backend) {
@@ -379,4 +381,79 @@ async fn idempotency_keys_are_forgotten_after_a_week() {
     assert_eq!(again.status(), StatusCode::CREATED);
     let client = app.login_as("oak", &cast.client.email).await;
     assert_eq!(app.folder(&client, "inbox").await.len(), 2);
+}
+
+/// The recipients are checked inside the transaction that writes the message: a disable
+/// that commits while a send is under way either comes first and refuses it, or waits.
+/// Here another connection holds the disable uncommitted while the send (a new message,
+/// then a draft) reads; it commits once the send has read the recipient as active.
+async fn a_recipient_disabled_during_a_send_is_refused(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let cast = Cast::new(&app).await;
+    let (_, draft) = app
+        .post(
+            "/api/v1/drafts",
+            &cast.provider,
+            json!({"to": [user(&cast.front)], "subject": "Later", "body": "A draft sent later on."}),
+        )
+        .await;
+    let sends = [
+        (
+            cast.client.id.clone(),
+            "/api/v1/threads".to_string(),
+            json!({"to": [user(&cast.client)], "subject": "Results", "body": "Your results are in."}),
+        ),
+        (
+            cast.front.id.clone(),
+            format!("/api/v1/drafts/{}/send", draft["id"].as_str().unwrap()),
+            json!({}),
+        ),
+    ];
+    for (recipient, path, body) in sends {
+        let mut admin_tx = app.db.connect().await;
+        sqlx::raw_sql("BEGIN").execute(&mut admin_tx).await.unwrap();
+        sqlx::query("UPDATE people SET status = 'disabled' WHERE id = $1")
+            .bind(&recipient)
+            .execute(&mut admin_tx)
+            .await
+            .unwrap();
+        let send = {
+            let (client, url, token) = (
+                app.client.clone(),
+                app.url(&path),
+                cast.provider.token.clone(),
+            );
+            tokio::spawn(async move {
+                let resp = client
+                    .post(url)
+                    .bearer_auth(token)
+                    .json(&body)
+                    .send()
+                    .await
+                    .unwrap();
+                let status = resp.status();
+                (
+                    status,
+                    resp.json::<serde_json::Value>().await.unwrap_or_default(),
+                )
+            })
+        };
+        // Long enough for the send to read the recipient (still active to it) and reach
+        // its write, which waits for the disable's lock.
+        tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+        sqlx::raw_sql("COMMIT")
+            .execute(&mut admin_tx)
+            .await
+            .unwrap();
+        admin_tx.close().await.unwrap();
+        let result = send.await.unwrap();
+        assert_problem(&result, StatusCode::BAD_REQUEST, "recipient_not_activated");
+    }
+    assert!(app.folder(&cast.provider, "sent").await.is_empty());
+    let (_, drafts) = app.get("/api/v1/drafts", &cast.provider).await;
+    assert_eq!(
+        drafts["drafts"].as_array().map(Vec::len),
+        Some(1),
+        "{drafts}"
+    );
 }

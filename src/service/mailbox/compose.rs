@@ -1,29 +1,27 @@
-//! Composing a new thread and replying to one. Each is split into `prepare_*` (reads and
-//! every rule check, no writes) and `write_*` (inside the caller's transaction), so that
-//! sending a draft can reuse both and stay atomic.
+//! Composing a new thread and replying to one. Each is split into `prepare_*` (the input's
+//! own checks, on a read connection) and `write_*` (the rules about people and threads,
+//! then the writes, inside the caller's transaction), so that sending a draft can reuse
+//! both and stay atomic, and no rule is checked on a state older than the write.
 
 use crate::domain::events::EventKind;
 use crate::domain::Code;
 use sha2::{Digest, Sha256};
 
 use crate::domain::mailbox::{
-    check_inactive_client, check_reply, may_address, may_address_group, may_receive,
-    parse_recipients, Group, MessageBody, Placement, Recipient, Subject,
+    check_inactive_client, check_reply, parse_recipients, Group, MessageBody, Placement, Recipient,
+    Subject,
 };
 use crate::domain::markdown;
-use crate::domain::{Role, Status};
+use crate::domain::Role;
 use crate::error::{AppError, AppResult};
 use crate::store::messages::{self, MessageRow};
-use crate::store::people::{self as people_store, ListFilter};
 use crate::store::threads::{self, NewParticipant, ThreadRow};
 use crate::store::{idempotency, is_unique_violation, Conn, Tx};
 
 use super::super::audit::{record, AuditEntry};
-use super::super::{attachments, notifications, person, AppState, Caller};
+use super::super::{attachments, notifications, AppState, Caller};
+use super::recipients::{self, MAX_RECIPIENTS};
 use super::{append_event, load_thread, preview, ThreadCtx};
-
-/// At most this many entries in `to`, and at most this many people after groups expand.
-const MAX_RECIPIENTS: usize = 500;
 
 pub struct ComposeInput {
     pub to: Vec<String>,
@@ -61,29 +59,15 @@ async fn prepare_body(
     })
 }
 
-struct Addressee {
-    person_id: String,
-    via_group: Option<Group>,
-    role: Role,
-}
-
 pub struct PreparedThread {
     subject: Subject,
     body: PreparedBody,
-    addressees: Vec<Addressee>,
-    groups: Vec<Group>,
+    recipients: Vec<Recipient>,
 }
 
-fn not_activated(label: &str) -> AppError {
-    AppError::new(
-        Code::RecipientNotActivated,
-        format!("to: {label} is not an active person of this practice; nothing was sent."),
-    )
-    .with_field("to")
-}
-
-/// Checks a new message against the rulebook and resolves its recipients. `draft_id` is
-/// the draft being sent, if any.
+/// Checks a new message's subject, `to` and body. Who the recipients are, and whether the
+/// caller may reach them, is decided inside the write ([`write_thread`]). `draft_id` is the
+/// draft being sent, if any.
 pub async fn prepare_thread(
     conn: &mut Conn,
     state: &AppState,
@@ -102,108 +86,10 @@ pub async fn prepare_thread(
         draft_id,
     )
     .await?;
-    let sender = caller.role();
-    let mut addressees: Vec<Addressee> = Vec::new();
-    let mut groups = Vec::new();
-    let add = |a: Addressee, addressees: &mut Vec<Addressee>| {
-        if a.person_id == caller.person.id.as_str() {
-            return;
-        }
-        match addressees.iter_mut().find(|x| x.person_id == a.person_id) {
-            Some(existing) => existing.via_group = existing.via_group.or(a.via_group),
-            None => addressees.push(a),
-        }
-    };
-    for recipient in &recipients {
-        match recipient {
-            Recipient::Person(id) => {
-                let Some(row) = people_store::find(conn, caller.practice_id(), id).await? else {
-                    return Err(not_activated(&recipient.label()));
-                };
-                let target = person(row)?;
-                // A client cannot tell a person they may not write to from nobody at all.
-                if !may_address(sender, target.role) || !may_receive(target.status) {
-                    return Err(not_activated(&recipient.label()));
-                }
-                add(
-                    Addressee {
-                        person_id: target.id.to_string(),
-                        via_group: None,
-                        role: target.role,
-                    },
-                    &mut addressees,
-                );
-            }
-            Recipient::Group(group) => {
-                if !may_address_group(sender, *group) {
-                    return Err(AppError::new(
-                        Code::RecipientNotAllowed,
-                        format!(
-                            "to: you cannot write to {}; nothing was sent.",
-                            recipient.label()
-                        ),
-                    )
-                    .with_field("to"));
-                }
-                let members = people_store::list(
-                    conn,
-                    &ListFilter {
-                        practice_id: caller.practice_id(),
-                        role: Some(group.role().as_str()),
-                        status: Some(Status::Active.as_str()),
-                        client_viewer: None,
-                        after: None,
-                        limit: MAX_RECIPIENTS as i64 + 1,
-                    },
-                )
-                .await?;
-                let members: Vec<_> = members
-                    .into_iter()
-                    .filter(|m| m.id != caller.person.id.as_str())
-                    .collect();
-                if members.is_empty() {
-                    return Err(AppError::new(
-                        Code::GroupEmpty,
-                        format!(
-                            "to: {} has no active members; nothing was sent.",
-                            recipient.label()
-                        ),
-                    )
-                    .with_field("to"));
-                }
-                groups.push(*group);
-                for m in members {
-                    add(
-                        Addressee {
-                            person_id: m.id,
-                            via_group: Some(*group),
-                            role: group.role(),
-                        },
-                        &mut addressees,
-                    );
-                }
-            }
-        }
-    }
-    if addressees.is_empty() {
-        return Err(AppError::invalid(
-            "to",
-            "to: write to someone other than yourself.",
-        ));
-    }
-    if addressees.len() > MAX_RECIPIENTS {
-        return Err(AppError::invalid(
-            "to",
-            format!("to reaches more than {MAX_RECIPIENTS} people."),
-        ));
-    }
-    let roles: Vec<Role> = addressees.iter().map(|a| a.role).collect();
-    check_inactive_client(sender, caller.person.status, &roles)?;
     Ok(PreparedThread {
         subject,
         body,
-        addressees,
-        groups,
+        recipients,
     })
 }
 
@@ -214,12 +100,9 @@ pub async fn write_thread(
     caller: &Caller,
     p: &PreparedThread,
 ) -> AppResult<(String, String)> {
+    let to = recipients::resolve(tx, caller, &p.recipients).await?;
     let now = state.now();
-    let client_count = p
-        .addressees
-        .iter()
-        .filter(|a| a.role == Role::Client)
-        .count() as i64
+    let client_count = to.people.iter().filter(|a| a.role == Role::Client).count() as i64
         + i64::from(caller.role() == Role::Client);
     let thread = ThreadRow {
         id: crate::domain::ids::ThreadId::generate().into_string(),
@@ -227,7 +110,7 @@ pub async fn write_thread(
         subject: p.subject.as_str().to_string(),
         started_by: caller.person.id.to_string(),
         client_count,
-        groups: p
+        groups: to
             .groups
             .iter()
             .map(|g| g.as_str())
@@ -241,7 +124,7 @@ pub async fn write_thread(
     };
     threads::insert(tx, &thread).await?;
     // The sender's own copy sits, read, in their Inbox (Sent is a view over it).
-    let my_group = Group::of_role(caller.role()).filter(|g| p.groups.contains(g));
+    let my_group = Group::of_role(caller.role()).filter(|g| to.groups.contains(g));
     threads::insert_participant(
         tx,
         &thread,
@@ -254,7 +137,7 @@ pub async fn write_thread(
         },
     )
     .await?;
-    for a in &p.addressees {
+    for a in &to.people {
         threads::insert_participant(
             tx,
             &thread,
@@ -454,12 +337,12 @@ pub async fn forget_old_idempotency_keys(state: &AppState) -> AppResult<u64> {
 }
 
 pub struct PreparedReply {
-    thread: ThreadRow,
+    thread_id: String,
     body: PreparedBody,
 }
 
-/// Checks a reply against the rulebook: the thread must take replies, and an inactive
-/// client may reach only front office and billers.
+/// Checks a reply's body; the thread's rules are checked inside the write
+/// ([`write_reply`]).
 pub async fn prepare_reply(
     conn: &mut Conn,
     state: &AppState,
@@ -469,25 +352,29 @@ pub async fn prepare_reply(
     attachment_ids: &[String],
     draft_id: Option<&str>,
 ) -> AppResult<PreparedReply> {
-    let ctx: ThreadCtx = load_thread(conn, caller, thread_id).await?;
-    check_reply(ctx.reply_policy())?;
+    // A thread the caller cannot see is 404 before anything else is said about the reply.
+    load_thread(conn, caller, thread_id).await?;
     let body = prepare_body(conn, state, caller, body, attachment_ids, draft_id).await?;
-    let others = ctx.roles_a_reply_reaches(caller);
-    check_inactive_client(caller.role(), caller.person.status, &others)?;
     Ok(PreparedReply {
-        thread: ctx.thread,
+        thread_id: thread_id.to_string(),
         body,
     })
 }
 
-/// Writes a prepared reply; returns the message id.
+/// Writes a prepared reply after checking, on the state it commits on, that the thread
+/// takes replies and that an inactive client reaches only front office and billers.
+/// Returns the message id.
 pub async fn write_reply(
     tx: &mut Tx,
     state: &AppState,
     caller: &Caller,
     p: &PreparedReply,
 ) -> AppResult<String> {
-    let message_id = write_message(tx, state, caller, &p.thread, &p.body).await?;
+    let ctx: ThreadCtx = load_thread(tx, caller, &p.thread_id).await?;
+    check_reply(ctx.reply_policy())?;
+    let status = recipients::sender_status(tx, caller).await?;
+    check_inactive_client(caller.role(), status, &ctx.roles_a_reply_reaches(caller))?;
+    let message_id = write_message(tx, state, caller, &ctx.thread, &p.body).await?;
     record(
         tx,
         state,

@@ -7,6 +7,7 @@ pub mod delete;
 pub mod drafts;
 pub mod folders;
 pub mod read;
+pub mod recipients;
 pub mod state;
 
 use anyhow::anyhow;
