@@ -36,7 +36,12 @@ impl AppState {
             config.database.busy_timeout_ms,
         )
         .await?;
+        let cursors = {
+            let mut conn = store.write().await?;
+            crate::service::cursor::Cursors::load(&mut conn).await?
+        };
         Ok(AppState {
+            cursors,
             mailer: crate::notify::Mailer::from_config(&config.mail, &config.storage.data_dir)?,
             sms: crate::notify::SmsGateway::from_config(&config.sms)?,
             blobs: crate::blobs::BlobStore::from_config(&config.storage)?,

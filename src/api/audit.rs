@@ -7,7 +7,7 @@ use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi};
 
 use crate::clock::to_datetime;
-use crate::error::{AppError, AppResult};
+use crate::error::AppResult;
 use crate::service::{audit as audit_service, AppState};
 
 use super::{caller, BearerAuth};
@@ -54,21 +54,15 @@ impl AuditApi {
         limit: Query<Option<i64>>,
     ) -> AppResult<Json<AuditPage>> {
         let caller = caller(&self.0, &auth, req).await?;
-        let before = cursor
-            .0
-            .as_deref()
-            .map(|c| {
-                c.parse::<i64>().map_err(|_| {
-                    AppError::invalid("cursor", "cursor is not one this server handed out.")
-                })
-            })
-            .transpose()?;
-        let limit = limit.0.unwrap_or(100).clamp(1, 500);
-        let rows = audit_service::list(&self.0, &caller, before, limit + 1).await?;
-        let more = rows.len() as i64 > limit;
+        let (rows, next_cursor) = audit_service::list(
+            &self.0,
+            &caller,
+            cursor.0.as_deref(),
+            limit.0.unwrap_or(100),
+        )
+        .await?;
         let events: Vec<AuditEventOut> = rows
             .into_iter()
-            .take(limit as usize)
             .map(|r| AuditEventOut {
                 seq: r.seq,
                 at: to_datetime(r.at),
@@ -82,11 +76,6 @@ impl AuditApi {
                 hash: r.hash,
             })
             .collect();
-        let next_cursor = if more {
-            events.last().map(|e| e.seq.to_string())
-        } else {
-            None
-        };
         Ok(Json(AuditPage {
             events,
             next_cursor,

@@ -4,6 +4,7 @@ use crate::error::{AppError, AppResult};
 use crate::store::audit::{self as audit_store, AuditRow, NewAuditEvent};
 use crate::store::Conn;
 
+use super::cursor::List;
 use super::{AppState, Caller, Person, RequestMeta};
 
 /// What an audit event is about. Ids only, never content.
@@ -100,18 +101,32 @@ pub async fn record_raw(
     Ok(())
 }
 
-/// A page of the caller's practice's audit log, newest first (admins only).
+/// A page of the caller's practice's audit log, newest first (admins only), and the
+/// cursor of the next page.
 pub async fn list(
     state: &AppState,
     caller: &Caller,
-    before_seq: Option<i64>,
+    cursor: Option<&str>,
     limit: i64,
-) -> AppResult<Vec<AuditRow>> {
+) -> AppResult<(Vec<AuditRow>, Option<String>)> {
     if caller.role() != crate::domain::Role::Admin {
         return Err(AppError::forbidden(
             "Only administrators read the audit log.",
         ));
     }
+    let holder = caller.person.id.as_str();
+    let before: Option<i64> = cursor
+        .map(|c| state.cursors.decode(List::Audit, holder, c))
+        .transpose()?;
+    let limit = limit.clamp(1, 500);
     let mut conn = state.store.read().await?;
-    Ok(audit_store::list(&mut conn, caller.practice_id(), before_seq, limit).await?)
+    let mut rows = audit_store::list(&mut conn, caller.practice_id(), before, limit + 1).await?;
+    let next = if rows.len() as i64 > limit {
+        rows.truncate(limit as usize);
+        rows.last()
+            .map(|r| state.cursors.encode(List::Audit, holder, &r.seq))
+    } else {
+        None
+    };
+    Ok((rows, next))
 }

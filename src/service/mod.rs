@@ -4,6 +4,7 @@
 pub mod attachments;
 pub mod audit;
 pub mod chart;
+pub mod cursor;
 pub mod email_changes;
 pub mod invitations;
 pub mod links;
@@ -46,6 +47,8 @@ pub struct AppState {
     /// The search index (kept current by the indexer thread while serving).
     pub search: crate::search::SearchIndex,
     pub sms: Option<crate::notify::SmsGateway>,
+    /// Signs and checks every list's cursors.
+    pub cursors: cursor::Cursors,
 }
 
 impl AppState {

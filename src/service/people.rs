@@ -15,6 +15,7 @@ use crate::store::people::{self as people_store, ListFilter, PersonRow};
 use crate::store::{is_unique_violation, practices, Conn};
 
 use super::audit::{record, AuditEntry};
+use super::cursor::List;
 use super::{email_changes, notifications, person, throttle, AppState, Caller, Person};
 
 /// A person as one particular viewer may see them: hidden fields are `None`.
@@ -66,7 +67,12 @@ pub async fn list(
     caller: &Caller,
     query: ListQuery,
 ) -> AppResult<(Vec<PersonView>, Option<String>)> {
-    let after = query.cursor.as_deref().map(decode_cursor).transpose()?;
+    let holder = caller.person.id.as_str();
+    let after: Option<(String, String)> = query
+        .cursor
+        .as_deref()
+        .map(|c| state.cursors.decode(List::People, holder, c))
+        .transpose()?;
     let limit = query.limit.clamp(1, 200);
     let client_viewer = (!caller.role().is_staff()).then(|| {
         let roles = roles_a_client_may_write_to(caller.person.status)
@@ -104,25 +110,15 @@ pub async fn list(
     }
     let next = if people.len() as i64 > limit {
         people.truncate(limit as usize);
-        people.last().map(|p| encode_cursor(&p.name, p.id.as_str()))
+        people.last().map(|p| {
+            state
+                .cursors
+                .encode(List::People, holder, &(&p.name, p.id.as_str()))
+        })
     } else {
         None
     };
     Ok((people.iter().map(|p| view(caller, p)).collect(), next))
-}
-
-fn encode_cursor(name: &str, id: &str) -> String {
-    data_encoding::BASE64URL_NOPAD.encode(format!("{name}\u{0}{id}").as_bytes())
-}
-
-fn decode_cursor(cursor: &str) -> AppResult<(String, String)> {
-    let bad = || AppError::invalid("cursor", "cursor is not one this server handed out.");
-    let bytes = data_encoding::BASE64URL_NOPAD
-        .decode(cursor.as_bytes())
-        .map_err(|_| bad())?;
-    let text = String::from_utf8(bytes).map_err(|_| bad())?;
-    let (name, id) = text.split_once('\u{0}').ok_or_else(bad)?;
-    Ok((name.to_string(), id.to_string()))
 }
 
 /// Loads a person of the caller's practice that the caller may see; otherwise 404.

@@ -13,6 +13,7 @@ use crate::store::folders as folder_store;
 use crate::store::search::{self as search_store, VisibleHit};
 
 use super::audit::{record, AuditEntry};
+use super::cursor::List;
 use super::mailbox::read::{resolve_folder, FolderRef};
 use super::mailbox::{sender_ref_of, PersonRef};
 use super::{AppState, Caller};
@@ -33,28 +34,27 @@ pub struct Hit {
 const BATCH: usize = 50;
 const SCAN_MAX: usize = 1000;
 
-fn bad_cursor() -> AppError {
-    AppError::invalid("cursor", "cursor is not one this server handed out.")
-}
+/// Search pages are offsets into the caller's ranked matches; beyond this, refine the query.
+const OFFSET_MAX: usize = 100_000;
 
-fn decode_cursor(cursor: Option<&str>) -> AppResult<usize> {
+fn decode_offset(state: &AppState, caller: &Caller, cursor: Option<&str>) -> AppResult<usize> {
     let Some(c) = cursor else { return Ok(0) };
-    let bytes = data_encoding::BASE64URL_NOPAD
-        .decode(c.as_bytes())
-        .map_err(|_| bad_cursor())?;
-    let text = String::from_utf8(bytes).map_err(|_| bad_cursor())?;
-    let offset: usize = text
-        .strip_prefix("o:")
-        .and_then(|n| n.parse().ok())
-        .ok_or_else(bad_cursor)?;
-    if offset > 100_000 {
-        return Err(bad_cursor());
+    let offset: usize = state
+        .cursors
+        .decode(List::Search, caller.person.id.as_str(), c)?;
+    if offset > OFFSET_MAX {
+        return Err(AppError::invalid(
+            "cursor",
+            "cursor is not one this server handed out.",
+        ));
     }
     Ok(offset)
 }
 
-fn encode_cursor(offset: usize) -> String {
-    data_encoding::BASE64URL_NOPAD.encode(format!("o:{offset}").as_bytes())
+fn encode_offset(state: &AppState, caller: &Caller, offset: usize) -> String {
+    state
+        .cursors
+        .encode(List::Search, caller.person.id.as_str(), &offset)
 }
 
 /// The folder an `in:` names: a system folder, sent, team:<group>, or a folder of the
@@ -107,7 +107,7 @@ pub async fn search(
     limit: usize,
 ) -> AppResult<(Vec<Hit>, Option<String>)> {
     let parsed: Query = parse(q).map_err(|e| AppError::field(e.code, "q", e.message))?;
-    let mut offset = decode_cursor(cursor)?;
+    let mut offset = decode_offset(state, caller, cursor)?;
     let limit = limit.clamp(1, 50);
     let folder = match parsed.folder() {
         Some(name) => Some(folder_of(state, caller, name).await?),
@@ -187,7 +187,7 @@ pub async fn search(
             });
             if hits.len() == limit {
                 if i + 1 < candidates.len() || candidates.len() == batch {
-                    next = Some(encode_cursor(offset + i + 1));
+                    next = Some(encode_offset(state, caller, offset + i + 1));
                 }
                 break 'pages;
             }
@@ -200,7 +200,7 @@ pub async fn search(
         batch = BATCH;
         if scanned >= SCAN_MAX {
             // Rare filters over many matches: hand back a cursor to go on from here.
-            next = Some(encode_cursor(offset));
+            next = Some(encode_offset(state, caller, offset));
         }
     }
     let mut tx = state.store.begin().await?;

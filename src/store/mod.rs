@@ -14,6 +14,7 @@ pub mod notifications;
 pub mod people;
 pub mod practices;
 pub mod search;
+pub mod server_keys;
 pub mod sessions;
 pub mod sign_in_attempts;
 pub mod threads;

@@ -21,6 +21,7 @@ on_both_backends!(
     a_request_the_database_stalls_ends_with_server_timeout,
     an_internal_error_tells_nothing_of_its_cause,
     a_body_that_is_not_json_is_an_unsupported_media_type,
+    a_cursor_is_honoured_only_by_its_list_for_its_holder_on_any_node,
 );
 
 async fn a_change_over_a_stale_read_is_an_edit_conflict(backend: Backend) {
@@ -177,4 +178,61 @@ async fn a_body_that_is_not_json_is_an_unsupported_media_type(backend: Backend) 
         StatusCode::UNSUPPORTED_MEDIA_TYPE,
         "unsupported_media_type",
     );
+}
+
+async fn a_cursor_is_honoured_only_by_its_list_for_its_holder_on_any_node(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let practice = app.create_practice("oak").await;
+    let admin = app.admin(&practice).await;
+    let other_admin = app.person(&practice, Role::Admin, "Ada Admin").await;
+    for name in ["Ann", "Ben", "Cai"] {
+        app.person(&practice, Role::Client, name).await;
+    }
+    let next = |page: &Value| page["next_cursor"].as_str().map(str::to_string);
+
+    // The audit log pages with an opaque cursor, not a sequence number.
+    let (status, first) = app.get("/api/v1/audit?limit=2", &admin).await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    let audit_cursor = next(&first).expect("more than two audit events");
+    assert!(audit_cursor.parse::<i64>().is_err(), "{audit_cursor}");
+    let (status, second) = app
+        .get(
+            &format!("/api/v1/audit?limit=2&cursor={audit_cursor}"),
+            &admin,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{second}");
+    assert!(second["events"][0]["seq"].as_i64() < first["events"][1]["seq"].as_i64());
+    let raw_seq = first["events"][1]["seq"].as_i64().unwrap();
+    let (_, people) = app.get("/api/v1/people?limit=2", &admin).await;
+    let people_cursor = next(&people).expect("more than two people");
+
+    for (path, who) in [
+        // A sequence number made up by the client.
+        (format!("/api/v1/audit?cursor={raw_seq}"), &admin),
+        // Another list's cursor.
+        (format!("/api/v1/audit?cursor={people_cursor}"), &admin),
+        (format!("/api/v1/threads?cursor={people_cursor}"), &admin),
+        // Someone else's cursor.
+        (format!("/api/v1/audit?cursor={audit_cursor}"), &other_admin),
+        (
+            format!("/api/v1/people?cursor={people_cursor}"),
+            &other_admin,
+        ),
+    ] {
+        let result = app.get(&path, who).await;
+        assert_problem(&result, StatusCode::BAD_REQUEST, "invalid_field");
+        assert_eq!(result.1["field"], "cursor", "{path}");
+    }
+
+    // Another node on the same database honours the cursor (the key is shared).
+    let sibling = app.spawn_sibling(|_| {}).await;
+    let (status, again) = sibling
+        .get(
+            &format!("/api/v1/people?limit=2&cursor={people_cursor}"),
+            &admin,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{again}");
+    assert!(!again["people"].as_array().unwrap().is_empty());
 }

@@ -7,6 +7,7 @@ use crate::domain::Code;
 use crate::error::{AppError, AppResult};
 use crate::store::drafts::{self as draft_store, DraftRow};
 
+use super::super::cursor::List;
 use super::super::{attachments, AppState, Caller};
 use super::compose::{prepare_reply, prepare_thread, write_reply, write_thread, ComposeInput};
 use super::{append_event, load_thread};
@@ -181,19 +182,10 @@ pub async fn list(
     cursor: Option<&str>,
     limit: i64,
 ) -> AppResult<(Vec<DraftView>, Option<String>)> {
-    let bad = || AppError::invalid("cursor", "cursor is not one this server handed out.");
-    let after = match cursor {
-        Some(c) => {
-            let text = data_encoding::BASE64URL_NOPAD
-                .decode(c.as_bytes())
-                .ok()
-                .and_then(|b| String::from_utf8(b).ok())
-                .ok_or_else(bad)?;
-            let (at, id) = text.split_once(':').ok_or_else(bad)?;
-            Some((at.parse::<i64>().map_err(|_| bad())?, id.to_string()))
-        }
-        None => None,
-    };
+    let holder = caller.person.id.as_str();
+    let after: Option<(i64, String)> = cursor
+        .map(|c| state.cursors.decode(List::Drafts, holder, c))
+        .transpose()?;
     let limit = limit.clamp(1, 200);
     let mut conn = state.store.read().await?;
     let mut rows = draft_store::list(
@@ -206,7 +198,9 @@ pub async fn list(
     let next = if rows.len() as i64 > limit {
         rows.truncate(limit as usize);
         rows.last().map(|r| {
-            data_encoding::BASE64URL_NOPAD.encode(format!("{}:{}", r.updated_at, r.id).as_bytes())
+            state
+                .cursors
+                .encode(List::Drafts, holder, &(r.updated_at, &r.id))
         })
     } else {
         None

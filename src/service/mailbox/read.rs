@@ -15,6 +15,7 @@ use crate::store::{folders as folder_store, Conn};
 
 use super::super::attachments::AttachmentView;
 use super::super::audit::{record, AuditEntry};
+use super::super::cursor::List;
 use super::super::{AppState, Caller};
 use super::{
     append_event, groups_of, load_thread, sender_ref, visible_participants, Participant, PersonRef,
@@ -228,20 +229,6 @@ pub async fn resolve_folder(conn: &mut Conn, caller: &Caller, name: &str) -> App
     })
 }
 
-fn encode_cursor(at: i64, id: &str) -> String {
-    data_encoding::BASE64URL_NOPAD.encode(format!("{at}:{id}").as_bytes())
-}
-
-fn decode_cursor(cursor: &str) -> AppResult<(i64, String)> {
-    let bad = || AppError::invalid("cursor", "cursor is not one this server handed out.");
-    let bytes = data_encoding::BASE64URL_NOPAD
-        .decode(cursor.as_bytes())
-        .map_err(|_| bad())?;
-    let text = String::from_utf8(bytes).map_err(|_| bad())?;
-    let (at, id) = text.split_once(':').ok_or_else(bad)?;
-    Ok((at.parse().map_err(|_| bad())?, id.to_string()))
-}
-
 /// A page of one of the caller's folders, latest activity first, and the next cursor.
 /// Keyset pagination: a page never repeats a thread of an earlier one.
 #[tracing::instrument(skip_all)]
@@ -252,7 +239,10 @@ pub async fn list(
     cursor: Option<&str>,
     limit: i64,
 ) -> AppResult<(Vec<ThreadSummary>, Option<String>)> {
-    let after = cursor.map(decode_cursor).transpose()?;
+    let holder = caller.person.id.as_str();
+    let after: Option<(i64, String)> = cursor
+        .map(|c| state.cursors.decode(List::Threads, holder, c))
+        .transpose()?;
     let limit = limit.clamp(1, 200);
     let mut conn = state.store.read().await?;
     let folder = resolve_folder(&mut conn, caller, folder).await?;
@@ -271,8 +261,13 @@ pub async fn list(
     .await?;
     let next = if rows.len() as i64 > limit {
         rows.truncate(limit as usize);
-        rows.last()
-            .map(|r| encode_cursor(r.thread.last_activity_at, &r.thread.id))
+        rows.last().map(|r| {
+            state.cursors.encode(
+                List::Threads,
+                holder,
+                &(r.thread.last_activity_at, &r.thread.id),
+            )
+        })
     } else {
         None
     };
