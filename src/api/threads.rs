@@ -11,8 +11,8 @@ use serde::Deserialize;
 use crate::clock::to_datetime;
 use crate::error::AppResult;
 use crate::service::mailbox::compose::{self, ComposeInput};
+use crate::service::mailbox::filing::{self, BulkAction};
 use crate::service::mailbox::read::{self, MessageView, ThreadSummary, ThreadView};
-use crate::service::mailbox::state::{self, BulkAction};
 use crate::service::mailbox::{delete, PersonRef};
 use crate::service::AppState;
 
@@ -322,7 +322,7 @@ impl ThreadsApi {
         body: JsonBody<ThreadStateRequest>,
     ) -> AppResult<Json<ThreadStateOut>> {
         let caller = caller(&self.0, &auth, req).await?;
-        let (folder, unread) = state::update(
+        let (folder, unread) = filing::update(
             &self.0,
             &caller,
             &id.0,
@@ -359,7 +359,7 @@ impl ThreadsApi {
             BulkActionName::Trash => BulkAction::Trash,
             BulkActionName::Restore => BulkAction::Restore,
         };
-        let updated = state::bulk(
+        let updated = filing::bulk(
             &self.0,
             &caller,
             &body.thread_ids,

@@ -5,10 +5,10 @@
 pub mod compose;
 pub mod delete;
 pub mod drafts;
+pub mod filing;
 pub mod folders;
 pub mod read;
 pub mod recipients;
-pub mod state;
 
 use anyhow::anyhow;
 
