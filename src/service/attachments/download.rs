@@ -1,0 +1,131 @@
+//! Serving an attachment to those allowed, after checking its bytes against their hash.
+
+use std::io;
+
+use sha2::{Digest, Sha256};
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+
+use crate::blobs::BlobFile;
+use crate::domain::Code;
+use crate::error::{AppError, AppResult};
+use crate::store::attachments::{self as store, AttachmentRow};
+use crate::store::Conn;
+
+use crate::service::audit::{record, AuditEntry};
+use crate::service::mailbox::load_thread;
+use crate::service::{AppState, Caller};
+
+use super::io_error;
+
+/// The bytes are not what was stored.
+fn corrupted() -> AppError {
+    AppError::new(
+        Code::AttachmentCorrupted,
+        "This attachment's stored bytes failed their integrity check, so they are not served. \
+         The practice's administrator has been alerted through the audit log.",
+    )
+}
+
+/// Reads a whole file, returning its SHA-256 (hex) and length.
+async fn digest(file: &mut BlobFile) -> io::Result<(String, u64)> {
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut len = 0u64;
+    loop {
+        let n = file.read(&mut buf).await?;
+        if n == 0 {
+            break;
+        }
+        len += n as u64;
+        hasher.update(&buf[..n]);
+    }
+    Ok((hex::encode(hasher.finalize()), len))
+}
+
+/// Loads an attachment the caller may download: their own pending upload, or one carried
+/// by a message of a thread they take part in. Anything else is 404.
+pub(super) async fn load_readable(
+    conn: &mut Conn,
+    caller: &Caller,
+    id: &str,
+) -> AppResult<AttachmentRow> {
+    let not_found = || AppError::not_found("attachment");
+    let row = store::find(conn, caller.practice_id(), id)
+        .await?
+        .ok_or_else(not_found)?;
+    match (&row.message_id, &row.thread_id) {
+        (Some(_), Some(thread_id)) => {
+            load_thread(conn, caller, thread_id)
+                .await
+                .map_err(|_| not_found())?;
+        }
+        _ if row.uploader_id == caller.person.id.as_str() => {}
+        _ => return Err(not_found()),
+    }
+    Ok(row)
+}
+
+/// Opens an attachment for download after verifying its bytes against their hash; a
+/// mismatch (or missing bytes) is refused and audited. The download is audited too.
+#[tracing::instrument(skip_all)]
+pub async fn open(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+) -> AppResult<(AttachmentRow, BlobFile)> {
+    let row = {
+        let mut conn = state.store.read().await?;
+        load_readable(&mut conn, caller, id).await?
+    };
+    let verified = match state.blobs.open(&row.sha256).await {
+        Ok(mut file) => match digest(&mut file).await {
+            Ok((sha256, len)) if sha256 == row.sha256 && len == row.size as u64 => {
+                file.seek(io::SeekFrom::Start(0))
+                    .await
+                    .map_err(io_error("reading an attachment"))?;
+                Some(file)
+            }
+            Ok(_) => None,
+            Err(e) => return Err(io_error("reading an attachment")(e)),
+        },
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            // Deleted meanwhile (with its message)? Then it is simply gone.
+            let mut conn = state.store.read().await?;
+            if store::find(&mut conn, caller.practice_id(), &row.id)
+                .await?
+                .is_none()
+            {
+                return Err(AppError::not_found("attachment"));
+            }
+            None
+        }
+        Err(e) => return Err(io_error("opening an attachment")(e)),
+    };
+    let mut tx = state.store.begin().await?;
+    match verified {
+        Some(file) => {
+            record(
+                &mut tx,
+                state,
+                caller,
+                AuditEntry::new("download_attachment", "attachment", &row.id),
+            )
+            .await?;
+            tx.commit().await?;
+            Ok((row, file))
+        }
+        None => {
+            tracing::error!(attachment = %row.id, "stored attachment bytes failed their integrity check");
+            record(
+                &mut tx,
+                state,
+                caller,
+                AuditEntry::new("download_attachment", "attachment", &row.id)
+                    .outcome("integrity_failure"),
+            )
+            .await?;
+            tx.commit().await?;
+            Err(corrupted())
+        }
+    }
+}

@@ -1,0 +1,365 @@
+//! Receiving uploads: streamed to a temporary file, hashed, size-checked and typed by
+//! content, then stored and recorded all or nothing, within the caller's quotas.
+
+use std::io;
+
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt};
+use sha2::{Digest, Sha256};
+use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+
+use crate::blobs::TempFile;
+use crate::domain::attachments::{
+    cfb_root_clsid_offset, clean_name, sniff, Kind, Refusal, TextCheck, HEAD_BYTES,
+};
+use crate::domain::ids::AttachmentId;
+use crate::domain::quotas;
+use crate::domain::Code;
+use crate::error::{AppError, AppResult};
+use crate::store::attachments::{self as store, AttachmentRow};
+use crate::store::Conn;
+
+use crate::service::audit::{record, AuditEntry};
+use crate::service::{AppState, Caller};
+
+use super::{io_error, remove_blobs, AttachmentView};
+
+/// A file of an upload request, received in full: on disk, synced, hashed and typed.
+pub struct Received {
+    temp: TempFile,
+    sha256: String,
+    size: u64,
+    kind: Kind,
+    name: String,
+}
+
+/// How a refused file is named in an error: its position, and its name as the uploader
+/// sent it, escaped and shortened.
+fn which(index: usize, raw_name: &str) -> String {
+    let shown: String = raw_name.chars().take(80).collect();
+    format!("file {} ({:?})", index + 1, shown)
+}
+
+/// The refusal of an upload that is larger than the limit.
+pub fn too_large(state: &AppState, index: usize, raw_name: &str) -> AppError {
+    AppError::new(
+        Code::AttachmentTooLarge,
+        format!(
+            "{} is larger than {} bytes; nothing was uploaded.",
+            which(index, raw_name),
+            state.config.limits.attachment_max_bytes
+        ),
+    )
+    .with_field("file")
+}
+
+/// An upload request that is not well-formed multipart/form-data.
+pub fn bad_multipart(detail: impl std::fmt::Display) -> AppError {
+    AppError::new(
+        Code::InvalidMultipart,
+        format!("The upload is not valid multipart/form-data ({detail}); nothing was uploaded."),
+    )
+    .with_field("file")
+}
+
+/// Streams one file of an upload to a temporary file, hashing it and checking its size as
+/// it goes (so a false or missing Content-Length changes nothing), then decides its kind
+/// from its bytes. `index` and `raw_name` only name the file in errors.
+pub async fn receive<S, E>(
+    state: &AppState,
+    index: usize,
+    raw_name: &str,
+    chunks: S,
+) -> AppResult<Received>
+where
+    S: Stream<Item = Result<Bytes, E>> + Unpin,
+    E: std::fmt::Display,
+{
+    let (temp, file) = state
+        .blobs
+        .temp_file()
+        .await
+        .map_err(io_error("creating an upload's temporary file"))?;
+    let max = state.config.limits.attachment_max_bytes;
+    let (mut file, seen) = write_out(file, chunks, max)
+        .await?
+        .ok_or_else(|| too_large(state, index, raw_name))?;
+    let clsid = read_clsid(&mut file, &seen.head, seen.size).await?;
+    let kind = sniff(
+        &seen.head,
+        seen.size,
+        seen.text.is_text(),
+        clsid,
+        raw_name,
+        &allowed_kinds(state),
+    )
+    .map_err(|r| refusal(state, index, raw_name, r))?;
+    Ok(Received {
+        temp,
+        sha256: seen.sha256,
+        size: seen.size,
+        kind,
+        name: clean_name(raw_name, kind),
+    })
+}
+
+/// What was learnt of a file while it streamed to disk.
+struct Seen {
+    sha256: String,
+    size: u64,
+    /// Its first bytes, for typing by content.
+    head: Vec<u8>,
+    text: TextCheck,
+}
+
+/// Writes the chunks to `file` and syncs it, hashing and measuring as they pass. `None`
+/// as soon as the size goes over `max` (the rest is not read).
+async fn write_out<S, E>(
+    mut file: tokio::fs::File,
+    mut chunks: S,
+    max: u64,
+) -> AppResult<Option<(tokio::fs::File, Seen)>>
+where
+    S: Stream<Item = Result<Bytes, E>> + Unpin,
+    E: std::fmt::Display,
+{
+    // tokio buffers up to 2 MiB per file by default; 20 uploads at once would hold 40 MiB.
+    file.set_max_buf_size(128 * 1024);
+    let mut writer = tokio::io::BufWriter::with_capacity(128 * 1024, file);
+    let mut hasher = Sha256::new();
+    let (mut size, mut head, mut text) = (0u64, Vec::new(), TextCheck::default());
+    while let Some(chunk) = chunks.next().await {
+        let chunk = chunk.map_err(bad_multipart)?;
+        size += chunk.len() as u64;
+        if size > max {
+            return Ok(None);
+        }
+        hasher.update(&chunk);
+        if head.len() < HEAD_BYTES {
+            let take = (HEAD_BYTES - head.len()).min(chunk.len());
+            head.extend_from_slice(&chunk[..take]);
+        }
+        text.feed(&chunk);
+        writer
+            .write_all(&chunk)
+            .await
+            .map_err(io_error("writing an upload"))?;
+    }
+    writer
+        .flush()
+        .await
+        .map_err(io_error("writing an upload"))?;
+    let file = writer.into_inner();
+    file.sync_all()
+        .await
+        .map_err(io_error("syncing an upload"))?;
+    let sha256 = hex::encode(hasher.finalize());
+    Ok(Some((
+        file,
+        Seen {
+            sha256,
+            size,
+            head,
+            text,
+        },
+    )))
+}
+
+/// The class id of an OLE compound file's root entry (which tells a .doc from other
+/// compound files), when the head says where it lies.
+async fn read_clsid(
+    file: &mut tokio::fs::File,
+    head: &[u8],
+    size: u64,
+) -> AppResult<Option<[u8; 16]>> {
+    match cfb_root_clsid_offset(head) {
+        Some(offset) if offset + 16 <= size => {
+            let mut id = [0u8; 16];
+            file.seek(io::SeekFrom::Start(offset))
+                .await
+                .map_err(io_error("reading an upload"))?;
+            file.read_exact(&mut id)
+                .await
+                .map_err(io_error("reading an upload"))?;
+            Ok(Some(id))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// The kinds `limits.attachment_types` allows.
+fn allowed_kinds(state: &AppState) -> Vec<Kind> {
+    state
+        .config
+        .limits
+        .attachment_types
+        .iter()
+        .filter_map(|k| Kind::parse(k))
+        .collect()
+}
+
+/// Why a file's content is refused, naming the file.
+fn refusal(state: &AppState, index: usize, raw_name: &str, r: Refusal) -> AppError {
+    let file = which(index, raw_name);
+    let (code, detail) = match r {
+        Refusal::Empty => (Code::AttachmentEmpty, format!("{file} is empty")),
+        Refusal::NotAllowed => (
+            Code::AttachmentTypeNotAllowed,
+            format!(
+                "{file} is not of an allowed type (by its content): {}",
+                state.config.limits.attachment_types.join(", ")
+            ),
+        ),
+        Refusal::Mismatch { content, named } => (
+            Code::AttachmentTypeNotAllowed,
+            format!("{file} is named as {named} but its content is {content}"),
+        ),
+    };
+    AppError::field(code, "file", format!("{detail}; nothing was uploaded."))
+}
+
+const HOUR_MS: i64 = 3_600_000;
+
+/// Refuses an upload at once, before its bytes are read, when the caller already holds
+/// their quota of unsent uploads or has uploaded their hourly number of files.
+pub async fn check_quota(state: &AppState, caller: &Caller) -> AppResult<()> {
+    let limits = &state.config.limits;
+    let mut conn = state.store.read().await?;
+    let held = store::pending_bytes(&mut conn, caller.person.id.as_str()).await?;
+    quotas::may_hold_uploads(held.max(0) as u64, 1, limits.pending_upload_max_bytes)?;
+    let now = state.now();
+    let uploaded =
+        store::uploads_in_window(&mut conn, caller.person.id.as_str(), now - now % HOUR_MS).await?;
+    quotas::may_upload_this_hour(uploaded + 1, limits.uploads_per_hour)
+        .map_err(|e| rate_exceeded(e, now))
+}
+
+fn rate_exceeded(violation: crate::domain::RuleViolation, now: i64) -> AppError {
+    let mut error = AppError::from(violation);
+    error.retry_after_secs = Some(((HOUR_MS - now % HOUR_MS) / 1000).max(1) as u64);
+    error
+}
+
+/// Stores received files and records them as the caller's pending uploads, all or none.
+#[tracing::instrument(skip_all, fields(files = files.len()))]
+pub async fn store_uploads(
+    state: &AppState,
+    caller: &Caller,
+    files: Vec<Received>,
+) -> AppResult<Vec<AttachmentView>> {
+    if files.is_empty() {
+        return Err(AppError::invalid(
+            "file",
+            "file: send at least one file (form field \"file\").",
+        ));
+    }
+    // Uploads to an object store happen before the transaction, so that a slow store does
+    // not hold the database; a store the transaction then finds missing gets them again.
+    for f in &files {
+        state
+            .blobs
+            .stage(&f.sha256, &f.temp)
+            .await
+            .map_err(io_error("storing an upload"))?;
+    }
+    let stored = record_uploads(state, caller, &files).await;
+    if stored.is_err() {
+        // Bytes staged or renamed into place for this upload but recorded by nothing go.
+        let mut orphans = Vec::new();
+        for f in &files {
+            let mut tx = state.store.begin().await?;
+            store::insert_blob_if_missing(&mut tx, &f.sha256, f.size as i64, state.now()).await?;
+            tx.commit().await?;
+            orphans.push(f.sha256.clone());
+        }
+        remove_blobs(state, &orphans).await;
+    }
+    stored
+}
+
+async fn record_uploads(
+    state: &AppState,
+    caller: &Caller,
+    files: &[Received],
+) -> AppResult<Vec<AttachmentView>> {
+    let now = state.now();
+    let mut tx = state.store.begin().await?;
+    check_quotas_in(&mut tx, state, caller, files, now).await?;
+    // Blob rows are locked in one order (by hash) everywhere, so that two uploads or an
+    // upload and a deletion cannot deadlock.
+    let mut hashes: Vec<(&str, i64)> = files
+        .iter()
+        .map(|f| (f.sha256.as_str(), f.size as i64))
+        .collect();
+    hashes.sort();
+    hashes.dedup();
+    for (sha256, size) in hashes {
+        store::upsert_blob(&mut tx, sha256, size, now).await?;
+    }
+    let mut views = Vec::with_capacity(files.len());
+    for f in files {
+        views.push(record_one(&mut tx, state, caller, f, now).await?);
+    }
+    tx.commit().await?;
+    Ok(views)
+}
+
+/// The quotas, counted inside the recording transaction: a refusal keeps nothing (not
+/// even the count).
+async fn check_quotas_in(
+    tx: &mut Conn,
+    state: &AppState,
+    caller: &Caller,
+    files: &[Received],
+    now: i64,
+) -> AppResult<()> {
+    let limits = &state.config.limits;
+    let me = caller.person.id.as_str();
+    let uploaded = store::count_uploads(tx, me, now - now % HOUR_MS, files.len() as i64).await?;
+    quotas::may_upload_this_hour(uploaded, limits.uploads_per_hour)
+        .map_err(|e| rate_exceeded(e, now))?;
+    let held = store::pending_bytes(tx, me).await?;
+    let adding = files.iter().map(|f| f.size).sum::<u64>();
+    quotas::may_hold_uploads(held.max(0) as u64, adding, limits.pending_upload_max_bytes)?;
+    Ok(())
+}
+
+/// Puts one file's bytes in place (if they are not there yet) and records it as the
+/// caller's pending upload, audited.
+async fn record_one(
+    tx: &mut Conn,
+    state: &AppState,
+    caller: &Caller,
+    f: &Received,
+    now: i64,
+) -> AppResult<AttachmentView> {
+    state
+        .blobs
+        .ensure(&f.sha256, &f.temp)
+        .await
+        .map_err(io_error("storing an upload"))?;
+    let row = AttachmentRow {
+        id: AttachmentId::generate().into_string(),
+        practice_id: caller.practice_id().to_string(),
+        uploader_id: caller.person.id.to_string(),
+        sha256: f.sha256.clone(),
+        name: f.name.clone(),
+        size: f.size as i64,
+        content_type: f.kind.content_type().to_string(),
+        message_id: None,
+        thread_id: None,
+        draft_id: None,
+        position: 0,
+        pending_since: now,
+        created_at: now,
+    };
+    store::insert(tx, &row).await?;
+    record(
+        tx,
+        state,
+        caller,
+        AuditEntry::new("upload_attachment", "attachment", &row.id),
+    )
+    .await?;
+    Ok(AttachmentView::from(&row))
+}
