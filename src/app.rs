@@ -261,8 +261,7 @@ async fn janitor(state: AppState) {
         if let Err(e) = crate::service::attachments::sweep(&state).await {
             tracing::warn!(error = %e.describe(), "janitor: removing unused attachments failed");
         }
-        if let Err(e) = crate::service::mailbox::compose::forget_old_idempotency_keys(&state).await
-        {
+        if let Err(e) = crate::service::mailbox::idempotency::forget_old_keys(&state).await {
             tracing::warn!(error = %e, "janitor: forgetting old idempotency keys failed");
         }
     }

@@ -9,8 +9,11 @@ use crate::domain::Code;
 use crate::domain::search::{parse, Query};
 use crate::error::{AppError, AppResult};
 use crate::search::query::{self, Viewer};
+use crate::search::Active;
 use crate::store::folders as folder_store;
 use crate::store::search::{self as search_store, VisibleHit};
+use tantivy::snippet::SnippetGenerator;
+use tantivy::Searcher;
 
 use super::audit::{record, AuditEntry};
 use super::cursor::List;
@@ -107,13 +110,15 @@ pub async fn search(
     limit: usize,
 ) -> AppResult<(Vec<Hit>, Option<String>)> {
     let parsed: Query = parse(q).map_err(|e| AppError::field(e.code, "q", e.message))?;
-    let mut offset = decode_offset(state, caller, cursor)?;
+    let offset = decode_offset(state, caller, cursor)?;
     let limit = limit.clamp(1, 50);
-    let folder = match parsed.folder() {
-        Some(name) => Some(folder_of(state, caller, name).await?),
-        None => None,
+    let filters = Filters {
+        folder: match parsed.folder() {
+            Some(name) => Some(folder_of(state, caller, name).await?),
+            None => None,
+        },
+        unread: parsed.unread(),
     };
-    let unread = parsed.unread();
     let active = state.search.active().ok_or_else(|| {
         AppError::new(
             Code::SearchUnavailable,
@@ -126,83 +131,123 @@ pub async fn search(
         practice_id: caller.practice_id(),
         is_client: caller.role() == crate::domain::Role::Client,
     };
-    let tantivy_query = query::build(&active.fields, &viewer, &parsed);
     let searcher = active.reader.searcher();
-    let by_relevance = parsed.has_text();
-    let statistics = query::ReaderStatistics::new(&active, &searcher, caller.person.id.as_str());
-    let snippets = tokio::task::block_in_place(|| {
-        statistics.snippets(&*tantivy_query, active.fields.body, 200)
-    })
-    .map_err(|e| AppError::internal(anyhow::Error::new(e).context("preparing snippets")))?;
+    let scan = Scan {
+        query: query::build(&active.fields, &viewer, &parsed),
+        statistics: query::ReaderStatistics::new(&active, &searcher, caller.person.id.as_str()),
+        by_relevance: parsed.has_text(),
+        active: &active,
+        searcher: &searcher,
+    };
+    let (hits, next) = collect(state, caller, &scan, &filters, offset, limit).await?;
+    audit_search(state, caller).await?;
+    Ok((hits, next.map(|at| encode_offset(state, caller, at))))
+}
 
-    let mut hits = Vec::new();
-    let mut scanned = 0;
-    let mut next = None;
-    // A page's worth first: most candidates pass the re-check.
-    let mut batch = limit;
-    'pages: while scanned < SCAN_MAX {
-        let candidates = tokio::task::block_in_place(|| {
+/// What `in:` and `is:` ask of a hit, checked against the database's view of it.
+struct Filters {
+    folder: Option<FolderRef>,
+    unread: Option<bool>,
+}
+
+/// One search over the index, with the caller's own statistics.
+struct Scan<'a> {
+    active: &'a Active,
+    searcher: &'a Searcher,
+    statistics: query::ReaderStatistics<'a>,
+    query: Box<dyn tantivy::query::Query>,
+    by_relevance: bool,
+}
+
+impl Scan<'_> {
+    /// The ids of `count` candidate messages from `offset` on, best first.
+    fn candidates(&self, offset: usize, count: usize) -> AppResult<Vec<String>> {
+        tokio::task::block_in_place(|| {
             query::run(
-                &active,
-                &searcher,
-                &statistics,
-                &*tantivy_query,
-                by_relevance,
+                self.active,
+                self.searcher,
+                &self.statistics,
+                &*self.query,
+                self.by_relevance,
                 offset,
-                batch,
+                count,
             )
         })
-        .map_err(|e| AppError::internal(anyhow::Error::new(e).context("searching")))?;
-        let ids = &candidates;
+        .map_err(|e| AppError::internal(anyhow::Error::new(e).context("searching")))
+    }
+}
+
+/// A page of hits: candidates from the index, each re-checked against the database (still
+/// the caller's, in the folder and state asked for). Returns the hits and, when there may
+/// be more, the offset the next page starts at.
+async fn collect(
+    state: &AppState,
+    caller: &Caller,
+    scan: &Scan<'_>,
+    filters: &Filters,
+    mut offset: usize,
+    limit: usize,
+) -> AppResult<(Vec<Hit>, Option<usize>)> {
+    let snippets = tokio::task::block_in_place(|| {
+        scan.statistics
+            .snippets(&*scan.query, scan.active.fields.body, 200)
+    })
+    .map_err(|e| AppError::internal(anyhow::Error::new(e).context("preparing snippets")))?;
+    let mut hits = Vec::new();
+    let mut scanned = 0;
+    // A page's worth first: most candidates pass the re-check.
+    let mut batch = limit;
+    while scanned < SCAN_MAX {
+        let candidates = scan.candidates(offset, batch)?;
         let confirmed = {
             let mut conn = state.store.read().await?;
-            search_store::visible(
-                &mut conn,
-                caller.practice_id(),
-                caller.person.id.as_str(),
-                ids,
-            )
-            .await?
+            let me = caller.person.id.as_str();
+            search_store::visible(&mut conn, caller.practice_id(), me, &candidates).await?
         };
         for (i, id) in candidates.iter().enumerate() {
             let Some(hit) = confirmed.iter().find(|h| &h.id == id) else {
                 continue;
             };
-            if !keep(hit, &folder, unread) {
+            if !keep(hit, &filters.folder, filters.unread) {
                 continue;
             }
-            let text = crate::domain::markdown::plain_text(&hit.body);
-            let mut snippet = snippets.snippet(&text).to_html();
-            if snippet.is_empty() {
-                let start: String = text.chars().take(200).collect();
-                snippet = html_escape(&start);
-            }
-            hits.push(Hit {
-                thread_id: hit.thread_id.clone(),
-                message_id: hit.id.clone(),
-                subject: hit.subject.clone(),
-                snippet,
-                sender: sender_ref_of(caller, &hit.sender_id, &hit.sender_name, &hit.sender_role)?,
-                created_at: hit.created_at,
-            });
+            hits.push(hit_of(caller, &snippets, hit)?);
             if hits.len() == limit {
-                if i + 1 < candidates.len() || candidates.len() == batch {
-                    next = Some(encode_offset(state, caller, offset + i + 1));
-                }
-                break 'pages;
+                let more = i + 1 < candidates.len() || candidates.len() == batch;
+                return Ok((hits, more.then_some(offset + i + 1)));
             }
         }
         scanned += candidates.len();
         offset += candidates.len();
         if candidates.len() < batch {
-            break;
+            return Ok((hits, None));
         }
         batch = BATCH;
-        if scanned >= SCAN_MAX {
-            // Rare filters over many matches: hand back a cursor to go on from here.
-            next = Some(encode_offset(state, caller, offset));
-        }
     }
+    // Rare filters over many matches: hand back a cursor to go on from here.
+    Ok((hits, Some(offset)))
+}
+
+/// A confirmed match as the caller sees it, with the best passage of its body.
+fn hit_of(caller: &Caller, snippets: &SnippetGenerator, hit: &VisibleHit) -> AppResult<Hit> {
+    let text = crate::domain::markdown::plain_text(&hit.body);
+    let mut snippet = snippets.snippet(&text).to_html();
+    if snippet.is_empty() {
+        let start: String = text.chars().take(200).collect();
+        snippet = html_escape(&start);
+    }
+    Ok(Hit {
+        thread_id: hit.thread_id.clone(),
+        message_id: hit.id.clone(),
+        subject: hit.subject.clone(),
+        snippet,
+        sender: sender_ref_of(caller, &hit.sender_id, &hit.sender_name, &hit.sender_role)?,
+        created_at: hit.created_at,
+    })
+}
+
+/// Audits that the caller searched (never what for).
+async fn audit_search(state: &AppState, caller: &Caller) -> AppResult<()> {
     let mut tx = state.store.begin().await?;
     record(
         &mut tx,
@@ -217,7 +262,7 @@ pub async fn search(
     )
     .await?;
     tx.commit().await?;
-    Ok((hits, next))
+    Ok(())
 }
 
 fn html_escape(s: &str) -> String {

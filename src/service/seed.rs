@@ -9,7 +9,7 @@ use rand::{Rng, SeedableRng};
 use crate::domain::password::NewPassword;
 use crate::domain::values::{EmailAddress, PersonName};
 use crate::domain::{Code, PracticeId, Role, SessionId};
-use crate::error::{AppError, AppResult};
+use crate::error::AppResult;
 
 use super::mailbox::compose::{self, ComposeInput};
 use super::people::{insert_person, NewPerson};
@@ -148,18 +148,58 @@ pub async fn seed_demo(
     .await?;
     let practice_id = PracticeId::from_trusted(created.practice.id.clone());
     let slug = created.practice.slug.clone();
-    // Everyone shares the demo password: one hash, not thirty.
-    let hash = state
-        .hasher
-        .hash(NewPassword::parse("password", &password, &[])?.expose())
-        .await?;
+    let cast = add_people(state, &practice_id, &slug, &password).await?;
     let mut people = vec![(
         Role::Admin,
         created.admin.name.clone(),
         created.admin.email.clone(),
     )];
-    let mut staff = Vec::new();
-    let mut clients = Vec::new();
+    people.extend(
+        cast.staff
+            .iter()
+            .chain(&cast.clients)
+            .map(|p| (p.role, p.name.clone(), p.email.clone())),
+    );
+    let mut sent = 0;
+    for i in 0..threads {
+        write_conversation(state, &cast, &mut rng, i).await?;
+        sent += 1;
+    }
+    Ok(SeededDemo {
+        practice_slug: slug,
+        password,
+        people,
+        threads: sent,
+    })
+}
+
+/// The demo's staff and clients.
+struct DemoCast {
+    staff: Vec<Person>,
+    clients: Vec<Person>,
+}
+
+impl DemoCast {
+    fn with_role(&self, role: Role) -> Vec<&Person> {
+        self.staff.iter().filter(|p| p.role == role).collect()
+    }
+}
+
+/// Adds the demo's staff and clients, all with the demo password (one hash, not thirty).
+async fn add_people(
+    state: &AppState,
+    practice_id: &PracticeId,
+    slug: &str,
+    password: &str,
+) -> AppResult<DemoCast> {
+    let hash = state
+        .hasher
+        .hash(NewPassword::parse("password", password, &[])?.expose())
+        .await?;
+    let mut cast = DemoCast {
+        staff: Vec::new(),
+        clients: Vec::new(),
+    };
     let mut tx = state.store.begin().await?;
     let everyone = STAFF
         .iter()
@@ -169,86 +209,79 @@ pub async fn seed_demo(
         let new = NewPerson {
             role,
             name: PersonName::parse("name", name)?,
-            email: EmailAddress::parse("email", &email_of(name, &slug))?,
+            email: EmailAddress::parse("email", &email_of(name, slug))?,
             mobile: None,
         };
-        let person = insert_person(&mut tx, state, &practice_id, &new, Some(&hash)).await?;
-        people.push((role, person.name.clone(), person.email.clone()));
+        let person = insert_person(&mut tx, state, practice_id, &new, Some(&hash)).await?;
         if role == Role::Client {
-            clients.push(person);
+            cast.clients.push(person);
         } else {
-            staff.push(person);
+            cast.staff.push(person);
         }
     }
     tx.commit().await?;
+    Ok(cast)
+}
 
-    let providers: Vec<&Person> = staff.iter().filter(|p| p.role == Role::Provider).collect();
-    let front: Vec<&Person> = staff
-        .iter()
-        .filter(|p| p.role == Role::FrontOffice)
-        .collect();
-    let mut sent = 0;
-    for i in 0..threads {
-        let client = &clients[rng.random_range(0..clients.len())];
-        let provider = providers[rng.random_range(0..providers.len())];
-        let subject = SUBJECTS[rng.random_range(0..SUBJECTS.len())].to_string();
-        let body = BODIES[rng.random_range(0..BODIES.len())].to_string();
-        let (sender, to) = match i % 6 {
-            // A client writes to their provider, or to billing.
-            0 | 1 => (client, vec![format!("user:{}", provider.id)]),
-            2 => (client, vec!["group:billers".to_string()]),
-            // Staff write to a client and a colleague.
-            3 => (
-                provider,
-                vec![format!("user:{}", client.id), "group:front_office".into()],
-            ),
-            4 => (front[0], vec![format!("user:{}", client.id)]),
-            // A provider writes to a small group of clients: nobody may reply.
-            _ => {
-                let others: Vec<String> = clients
-                    .choose_multiple(&mut rng, 3)
-                    .map(|c| format!("user:{}", c.id))
-                    .collect();
-                (provider, others)
-            }
-        };
-        let caller = as_caller(sender);
-        let input = ComposeInput {
-            to,
-            subject,
-            body,
-            attachment_ids: Vec::new(),
-        };
-        let (thread_id, _) = compose::compose(state, &caller, input, None).await?;
-        sent += 1;
-        if i % 6 != 5 {
-            // A short exchange: the other side answers, sometimes back and forth.
-            let answerer = if sender.role == Role::Client {
-                provider
-            } else {
-                client
-            };
-            for turn in 0..rng.random_range(0..4) {
-                let who = if turn % 2 == 0 { answerer } else { sender };
-                let reply = REPLIES[rng.random_range(0..REPLIES.len())];
-                match compose::reply(state, &as_caller(who), &thread_id, reply, &[]).await {
-                    Ok(_) => {}
-                    // A group thread may not have reached this provider; skip the reply.
-                    Err(e) if e.code == Code::NotFound => break,
-                    Err(e) => return Err(e),
-                }
-            }
+/// The `i`th demo thread: who writes to whom cycles through the usual kinds of message,
+/// and most threads get a short exchange of replies.
+async fn write_conversation(
+    state: &AppState,
+    cast: &DemoCast,
+    rng: &mut StdRng,
+    i: usize,
+) -> AppResult<()> {
+    let providers = cast.with_role(Role::Provider);
+    let front = cast.with_role(Role::FrontOffice);
+    let client = &cast.clients[rng.random_range(0..cast.clients.len())];
+    let provider = providers[rng.random_range(0..providers.len())];
+    let subject = SUBJECTS[rng.random_range(0..SUBJECTS.len())].to_string();
+    let body = BODIES[rng.random_range(0..BODIES.len())].to_string();
+    let (sender, to) = match i % 6 {
+        // A client writes to their provider, or to billing.
+        0 | 1 => (client, vec![format!("user:{}", provider.id)]),
+        2 => (client, vec!["group:billers".to_string()]),
+        // Staff write to a client and a colleague.
+        3 => (
+            provider,
+            vec![format!("user:{}", client.id), "group:front_office".into()],
+        ),
+        4 => (front[0], vec![format!("user:{}", client.id)]),
+        // A provider writes to a small group of clients: nobody may reply.
+        _ => {
+            let others: Vec<String> = cast
+                .clients
+                .choose_multiple(rng, 3)
+                .map(|c| format!("user:{}", c.id))
+                .collect();
+            (provider, others)
+        }
+    };
+    let input = ComposeInput {
+        to,
+        subject,
+        body,
+        attachment_ids: Vec::new(),
+    };
+    let (thread_id, _) = compose::compose(state, &as_caller(sender), input, None).await?;
+    if i % 6 == 5 {
+        return Ok(());
+    }
+    // A short exchange: the other side answers, sometimes back and forth.
+    let answerer = if sender.role == Role::Client {
+        provider
+    } else {
+        client
+    };
+    for turn in 0..rng.random_range(0..4) {
+        let who = if turn % 2 == 0 { answerer } else { sender };
+        let reply = REPLIES[rng.random_range(0..REPLIES.len())];
+        match compose::reply(state, &as_caller(who), &thread_id, reply, &[]).await {
+            Ok(_) => {}
+            // A group thread may not have reached this provider; skip the reply.
+            Err(e) if e.code == Code::NotFound => break,
+            Err(e) => return Err(e),
         }
     }
-    if sent == 0 && threads > 0 {
-        return Err(AppError::internal(anyhow::anyhow!(
-            "no demo thread was sent"
-        )));
-    }
-    Ok(SeededDemo {
-        practice_slug: slug,
-        password,
-        people,
-        threads: sent,
-    })
+    Ok(())
 }

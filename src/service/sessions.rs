@@ -5,8 +5,10 @@ use crate::domain::values::EmailAddress;
 use crate::domain::Code;
 use crate::domain::SessionId;
 use crate::error::{AppError, AppResult};
+use crate::store::people::PersonRow;
 use crate::store::practices::PracticeRow;
 use crate::store::sessions::SessionRow;
+use crate::store::Conn;
 use crate::store::{devices, people as people_store, practices, sessions, sign_in_attempts};
 
 use super::audit::{record, record_raw, AuditEntry};
@@ -60,82 +62,126 @@ pub async fn sign_in(
         return Err(AppError::invalid("password", "password is required."));
     }
     let slug = practice_slug.trim().to_ascii_lowercase();
-    let now = state.now();
-
-    let (practice, found, trusted_device) = {
-        let mut conn = state.store.read().await?;
-        let practice = practices::find_by_slug(&mut conn, &slug).await?;
-        let found = match &practice {
-            Some(p) => {
-                people_store::find_for_sign_in(&mut conn, &p.id, &email.normalized()).await?
-            }
-            None => None,
-        };
-        let trusted_device = match (device_token, &found) {
-            (Some(device), Some((person, _))) => {
-                devices::person_of(&mut conn, &token_hash(device), now)
-                    .await?
-                    .filter(|owner| *owner == person.id)
-                    .map(|_| device.to_string())
-            }
-            _ => None,
-        };
-        (practice, found, trusted_device)
-    };
-    let practice_id = practice.as_ref().map(|p| p.id.clone());
-    let person_id = found.as_ref().map(|(p, _)| p.id.clone());
-    let audit_attempt = |outcome: &'static str| {
-        let (practice_id, person_id) = (practice_id.clone(), person_id.clone());
-        async move {
-            let mut tx = state.store.begin().await?;
-            record_raw(
-                &mut tx,
-                state,
-                practice_id.as_deref(),
-                person_id.as_deref(),
-                None,
-                meta,
-                AuditEntry {
-                    action: "sign_in",
-                    object_type: Some("person"),
-                    object_id: person_id.as_deref(),
-                    outcome,
-                },
-            )
-            .await?;
-            tx.commit().await?;
-            state.metrics.sign_in_failures.inc();
-            Ok::<(), AppError>(())
-        }
-    };
+    let claimed = look_up(state, &slug, &email, device_token).await?;
 
     // Counted before the password is checked, so parallel guesses cannot slip through.
-    let key = match &trusted_device {
+    let key = match &claimed.trusted_device {
         Some(device) => throttle::device_key(device),
         None => throttle::account_key(&slug, &email.normalized()),
     };
     let attempt = match throttle::count_attempt(state, meta, &key).await? {
         Ok(attempt) => attempt,
         Err(throttled) => {
-            audit_attempt("throttled").await?;
+            audit_failure(state, meta, &claimed, "throttled").await?;
             return Err(throttled);
         }
     };
 
-    let hash = found.as_ref().and_then(|(_, hash)| hash.as_deref());
+    let hash = claimed.found.as_ref().and_then(|(_, hash)| hash.as_deref());
     let password_ok = state.hasher.verify(password, hash).await?;
-    let signed_in = match (practice, found) {
+    let signed_in = match (&claimed.practice, &claimed.found) {
         (Some(practice), Some((row, _))) if password_ok => {
-            let person = person(row)?;
-            person.status.is_activated().then_some((practice, person))
+            let person = person(row.clone())?;
+            person
+                .status
+                .is_activated()
+                .then(|| (practice.clone(), person))
         }
         _ => None,
     };
     let Some((practice, person)) = signed_in else {
-        audit_attempt("failure").await?;
+        audit_failure(state, meta, &claimed, "failure").await?;
         return Err(invalid_credentials());
     };
+    open_session(
+        state,
+        meta,
+        practice,
+        person,
+        claimed.trusted_device,
+        &attempt,
+    )
+    .await
+}
 
+/// What a sign-in names: the practice, the person with their password hash, and whether
+/// the device presented signed in as that person before.
+struct Claimed {
+    practice: Option<PracticeRow>,
+    found: Option<(PersonRow, Option<String>)>,
+    trusted_device: Option<String>,
+}
+
+/// Finds the practice, the person and the device a sign-in names (any may be missing).
+async fn look_up(
+    state: &AppState,
+    slug: &str,
+    email: &EmailAddress,
+    device_token: Option<&str>,
+) -> AppResult<Claimed> {
+    let mut conn = state.store.read().await?;
+    let practice = practices::find_by_slug(&mut conn, slug).await?;
+    let found = match &practice {
+        Some(p) => people_store::find_for_sign_in(&mut conn, &p.id, &email.normalized()).await?,
+        None => None,
+    };
+    let trusted_device = match (device_token, &found) {
+        (Some(device), Some((person, _))) => {
+            devices::person_of(&mut conn, &token_hash(device), state.now())
+                .await?
+                .filter(|owner| *owner == person.id)
+                .map(|_| device.to_string())
+        }
+        _ => None,
+    };
+    Ok(Claimed {
+        practice,
+        found,
+        trusted_device,
+    })
+}
+
+/// Audits a refused sign-in (`failure` or `throttled`) and counts it in the metrics.
+async fn audit_failure(
+    state: &AppState,
+    meta: &RequestMeta,
+    claimed: &Claimed,
+    outcome: &'static str,
+) -> AppResult<()> {
+    let practice_id = claimed.practice.as_ref().map(|p| p.id.as_str());
+    let person_id = claimed.found.as_ref().map(|(p, _)| p.id.as_str());
+    let mut tx = state.store.begin().await?;
+    record_raw(
+        &mut tx,
+        state,
+        practice_id,
+        person_id,
+        None,
+        meta,
+        AuditEntry {
+            action: "sign_in",
+            object_type: Some("person"),
+            object_id: person_id,
+            outcome,
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    state.metrics.sign_in_failures.inc();
+    Ok(())
+}
+
+/// Opens a session for a person whose password was right, trusts the device they signed
+/// in from, clears their failed attempts and audits the sign-in.
+async fn open_session(
+    state: &AppState,
+    meta: &RequestMeta,
+    practice: PracticeRow,
+    person: Person,
+    trusted_device: Option<String>,
+    attempt: &throttle::Attempt,
+) -> AppResult<SignedIn> {
+    let now = state.now();
     let mut tx = state.store.begin().await?;
     let token = new_token();
     let session = SessionRow {
@@ -149,22 +195,9 @@ pub async fn sign_in(
     sessions::insert(&mut tx, &session, &token_hash(&token)).await?;
     let device_token = match trusted_device {
         Some(device) => device,
-        None => {
-            let device = new_token();
-            let days = state.config.auth.trusted_device_days;
-            devices::insert(
-                &mut tx,
-                &token_hash(&device),
-                person.id.as_str(),
-                now,
-                now + days * 86_400_000,
-            )
-            .await?;
-            devices::keep_newest(&mut tx, person.id.as_str(), MAX_DEVICES).await?;
-            device
-        }
+        None => trust_new_device(&mut tx, state, &person, now).await?,
     };
-    throttle::succeeded(&mut tx, &attempt).await?;
+    throttle::succeeded(&mut tx, attempt).await?;
     record_raw(
         &mut tx,
         state,
@@ -183,6 +216,27 @@ pub async fn sign_in(
         person,
         practice,
     })
+}
+
+/// A new device token for the person (their oldest devices beyond the limit forgotten).
+async fn trust_new_device(
+    tx: &mut Conn,
+    state: &AppState,
+    person: &Person,
+    now: i64,
+) -> AppResult<String> {
+    let device = new_token();
+    let days = state.config.auth.trusted_device_days;
+    devices::insert(
+        tx,
+        &token_hash(&device),
+        person.id.as_str(),
+        now,
+        now + days * 86_400_000,
+    )
+    .await?;
+    devices::keep_newest(tx, person.id.as_str(), MAX_DEVICES).await?;
+    Ok(device)
 }
 
 /// The caller behind a bearer token, if the session is still alive.

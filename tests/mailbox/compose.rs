@@ -363,7 +363,7 @@ async fn idempotency_keys_are_forgotten_after_a_week() {
     };
     assert_eq!(send().await.unwrap().status(), StatusCode::CREATED);
     app.clock.advance_minutes(7 * 24 * 60 + 1);
-    let forgotten = confide::service::mailbox::compose::forget_old_idempotency_keys(&app.state)
+    let forgotten = confide::service::mailbox::idempotency::forget_old_keys(&app.state)
         .await
         .unwrap();
     assert_eq!(forgotten, 1);

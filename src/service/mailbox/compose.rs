@@ -5,7 +5,6 @@
 
 use crate::domain::events::EventKind;
 use crate::domain::Code;
-use sha2::{Digest, Sha256};
 
 use crate::domain::mailbox::{
     check_inactive_client, check_reply, parse_recipients, Group, MessageBody, Placement, Recipient,
@@ -16,10 +15,11 @@ use crate::domain::Role;
 use crate::error::{AppError, AppResult};
 use crate::store::messages::{self, MessageRow};
 use crate::store::threads::{self, NewParticipant, ThreadRow};
-use crate::store::{idempotency, is_unique_violation, Conn, Tx};
+use crate::store::{is_unique_violation, Conn, Tx};
 
 use super::super::audit::{record, AuditEntry};
 use super::super::{attachments, notifications, AppState, Caller};
+use super::idempotency::Idempotent;
 use super::recipients::{self, MAX_RECIPIENTS};
 use super::{append_event, load_thread, preview, ThreadCtx};
 
@@ -101,56 +101,9 @@ pub async fn write_thread(
     p: &PreparedThread,
 ) -> AppResult<(String, String)> {
     let to = recipients::resolve(tx, caller, &p.recipients).await?;
-    let now = state.now();
-    let client_count = to.people.iter().filter(|a| a.role == Role::Client).count() as i64
-        + i64::from(caller.role() == Role::Client);
-    let thread = ThreadRow {
-        id: crate::domain::ids::ThreadId::generate().into_string(),
-        practice_id: caller.practice_id().to_string(),
-        subject: p.subject.as_str().to_string(),
-        started_by: caller.person.id.to_string(),
-        client_count,
-        groups: to
-            .groups
-            .iter()
-            .map(|g| g.as_str())
-            .collect::<Vec<_>>()
-            .join(" "),
-        message_count: 0,
-        next_seq: 0,
-        preview: String::new(),
-        created_at: now,
-        last_activity_at: now,
-    };
+    let thread = new_thread(state, caller, p, &to);
     threads::insert(tx, &thread).await?;
-    // The sender's own copy sits, read, in their Inbox (Sent is a view over it).
-    let my_group = Group::of_role(caller.role()).filter(|g| to.groups.contains(g));
-    threads::insert_participant(
-        tx,
-        &thread,
-        &NewParticipant {
-            person_id: caller.person.id.as_str(),
-            via_group: my_group.map(Group::as_str),
-            folder: Placement::Inbox.as_stored(),
-            unread: false,
-            has_sent: true,
-        },
-    )
-    .await?;
-    for a in &to.people {
-        threads::insert_participant(
-            tx,
-            &thread,
-            &NewParticipant {
-                person_id: &a.person_id,
-                via_group: a.via_group.map(Group::as_str),
-                folder: Placement::Inbox.as_stored(),
-                unread: true,
-                has_sent: false,
-            },
-        )
-        .await?;
-    }
+    add_participants(tx, caller, &thread, &to).await?;
     let message_id = write_message(tx, state, caller, &thread, &p.body).await?;
     append_event(
         tx,
@@ -169,6 +122,62 @@ pub async fn write_thread(
     )
     .await?;
     Ok((thread.id, message_id))
+}
+
+/// The row of a new thread, before its first message.
+fn new_thread(
+    state: &AppState,
+    caller: &Caller,
+    p: &PreparedThread,
+    to: &recipients::Addressees,
+) -> ThreadRow {
+    let now = state.now();
+    let client_count = to.people.iter().filter(|a| a.role == Role::Client).count() as i64
+        + i64::from(caller.role() == Role::Client);
+    let groups: Vec<&str> = to.groups.iter().map(|g| g.as_str()).collect();
+    ThreadRow {
+        id: crate::domain::ids::ThreadId::generate().into_string(),
+        practice_id: caller.practice_id().to_string(),
+        subject: p.subject.as_str().to_string(),
+        started_by: caller.person.id.to_string(),
+        client_count,
+        groups: groups.join(" "),
+        message_count: 0,
+        next_seq: 0,
+        preview: String::new(),
+        created_at: now,
+        last_activity_at: now,
+    }
+}
+
+/// Puts the new thread in everyone's Inbox: the sender's copy read (Sent is a view over
+/// it), everyone else's unread.
+async fn add_participants(
+    tx: &mut Tx,
+    caller: &Caller,
+    thread: &ThreadRow,
+    to: &recipients::Addressees,
+) -> AppResult<()> {
+    let my_group = Group::of_role(caller.role()).filter(|g| to.groups.contains(g));
+    let me = NewParticipant {
+        person_id: caller.person.id.as_str(),
+        via_group: my_group.map(Group::as_str),
+        folder: Placement::Inbox.as_stored(),
+        unread: false,
+        has_sent: true,
+    };
+    threads::insert_participant(tx, thread, &me).await?;
+    for a in &to.people {
+        let them = NewParticipant {
+            person_id: &a.person_id,
+            via_group: a.via_group.map(Group::as_str),
+            folder: Placement::Inbox.as_stored(),
+            unread: true,
+            has_sent: false,
+        };
+        threads::insert_participant(tx, thread, &them).await?;
+    }
+    Ok(())
 }
 
 async fn write_message(
@@ -229,12 +238,6 @@ async fn write_message(
     Ok(message.id)
 }
 
-fn request_hash(input: &ComposeInput) -> String {
-    let canonical =
-        serde_json::json!([input.to, input.subject, input.body, input.attachment_ids]).to_string();
-    hex::encode(Sha256::digest(canonical.as_bytes()))
-}
-
 /// Composes and sends a new thread. With an idempotency key, a retry of the same request
 /// returns the first result instead of sending again. Returns (thread id, message id).
 #[tracing::instrument(skip_all)]
@@ -244,96 +247,50 @@ pub async fn compose(
     input: ComposeInput,
     idempotency_key: Option<&str>,
 ) -> AppResult<(String, String)> {
-    if let Some(key) = idempotency_key {
-        if key.is_empty() || key.len() > 200 {
-            return Err(AppError::invalid(
-                "Idempotency-Key",
-                "Idempotency-Key must be 1 to 200 characters.",
-            ));
-        }
-    }
-    let hash = request_hash(&input);
-    let replay = |found: (String, String, String)| {
-        if found.0 == hash {
-            Ok((found.1, found.2))
-        } else {
-            Err(AppError::new(
-                Code::IdempotencyKeyReused,
-                "This Idempotency-Key was used for a different message.",
-            )
-            .with_field("Idempotency-Key"))
-        }
-    };
+    let key = Idempotent::new(caller, &input, idempotency_key)?;
     let prepared = {
         let mut conn = state.store.read().await?;
-        if let Some(key) = idempotency_key {
-            if let Some(found) =
-                idempotency::find(&mut conn, caller.person.id.as_str(), key).await?
-            {
-                return replay(found);
-            }
+        if let Some(ids) = earlier(&key, &mut conn).await? {
+            return Ok(ids);
         }
         prepare_thread(&mut conn, state, caller, &input, None).await?
     };
     let mut tx = state.store.begin().await?;
-    if let Some(key) = idempotency_key {
-        if let Some(found) = idempotency::find(&mut tx, caller.person.id.as_str(), key).await? {
-            return replay(found);
-        }
+    if let Some(ids) = earlier(&key, &mut tx).await? {
+        return Ok(ids);
     }
-    let (thread_id, message_id) = match write_thread(&mut tx, state, caller, &prepared).await {
-        Ok(ids) => ids,
-        Err(e) if e.code == Code::AttachmentNotFound && idempotency_key.is_some() => {
-            // A concurrent retry of this send took the uploads first: answer with its result.
+    let ids = match (write_thread(&mut tx, state, caller, &prepared).await, &key) {
+        (Ok(ids), _) => ids,
+        // A concurrent retry of this send took the uploads first: answer with its result.
+        (Err(e), Some(key)) if e.code == Code::AttachmentNotFound => {
             drop(tx);
-            let key = idempotency_key.unwrap_or_default();
-            let mut conn = state.store.read().await?;
-            return match idempotency::find(&mut conn, caller.person.id.as_str(), key).await? {
-                Some(found) => replay(found),
-                None => Err(e),
-            };
+            return key.earlier_or(state, e).await;
         }
-        Err(e) => return Err(e),
+        (Err(e), _) => return Err(e),
     };
-    if let Some(key) = idempotency_key {
-        let stored = idempotency::insert(
-            &mut tx,
-            caller.person.id.as_str(),
-            key,
-            &hash,
-            &thread_id,
-            &message_id,
-            state.now(),
-        )
-        .await;
-        if let Err(e) = stored {
+    if let Some(key) = &key {
+        if let Err(e) = key.remember(&mut tx, state, &ids).await {
+            drop(tx);
             if is_unique_violation(&e, "idempotency_keys_pkey", "idempotency_keys.person_id") {
                 // A concurrent retry won the race: answer with its result.
-                drop(tx);
-                let mut conn = state.store.read().await?;
-                if let Some(found) =
-                    idempotency::find(&mut conn, caller.person.id.as_str(), key).await?
-                {
-                    return replay(found);
-                }
+                return key.earlier_or(state, e.into()).await;
             }
             return Err(e.into());
         }
     }
     tx.commit().await?;
-    Ok((thread_id, message_id))
+    Ok(ids)
 }
 
-/// How long a send's Idempotency-Key is remembered.
-const IDEMPOTENCY_DAYS: i64 = 7;
-
-/// Forgets idempotency keys older than a week (run by the janitor).
-pub async fn forget_old_idempotency_keys(state: &AppState) -> AppResult<u64> {
-    let mut conn = state.store.write().await?;
-    Ok(
-        idempotency::delete_older_than(&mut conn, state.now() - IDEMPOTENCY_DAYS * 86_400_000)
-            .await?,
-    )
+/// The earlier result under the send's key, if it has one and it was used.
+async fn earlier(
+    key: &Option<Idempotent<'_>>,
+    conn: &mut Conn,
+) -> AppResult<Option<(String, String)>> {
+    match key {
+        Some(key) => key.earlier(conn).await,
+        None => Ok(None),
+    }
 }
 
 pub struct PreparedReply {

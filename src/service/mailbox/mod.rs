@@ -7,6 +7,7 @@ pub mod delete;
 pub mod drafts;
 pub mod filing;
 pub mod folders;
+pub mod idempotency;
 pub mod read;
 pub mod recipients;
 

@@ -9,6 +9,8 @@ use crate::domain::mailbox::{
 };
 use crate::domain::Code;
 use crate::error::{AppError, AppResult};
+use crate::store::attachments::AttachmentRow;
+use crate::store::messages::MessageWithSender;
 use crate::store::threads::{self, ListedThread, Listing};
 use crate::store::{attachments as attachment_store, messages};
 use crate::store::{folders as folder_store, Conn};
@@ -97,74 +99,23 @@ pub async fn view(
     thread_id: &str,
     as_read: bool,
 ) -> AppResult<ThreadView> {
-    let (ctx, rows, files) = if as_read {
-        let mut tx = state.store.begin().await?;
-        let ctx = load_thread(&mut tx, caller, thread_id).await?;
-        if ctx.me().unread {
-            threads::set_state(
-                &mut tx,
-                &ctx.thread.id,
-                caller.person.id.as_str(),
-                None,
-                Some(false),
-            )
-            .await?;
-            append_event(
-                &mut tx,
-                state,
-                caller,
-                EventKind::ThreadRead,
-                Some(&ctx.thread.id),
-                None,
-            )
-            .await?;
-        }
-        record(
-            &mut tx,
-            state,
-            caller,
-            AuditEntry::new("read_thread", "thread", &ctx.thread.id),
-        )
-        .await?;
-        tx.commit().await?;
-        let mut conn = state.store.read().await?;
-        let rows = messages::for_thread(&mut conn, &ctx.thread.id).await?;
-        let files = attachment_store::for_thread(&mut conn, &ctx.thread.id).await?;
-        (ctx, rows, files)
+    let ctx = if as_read {
+        mark_read(state, caller, thread_id).await?
     } else {
         let mut conn = state.store.read().await?;
-        let ctx = load_thread(&mut conn, caller, thread_id).await?;
-        let rows = messages::for_thread(&mut conn, &ctx.thread.id).await?;
-        let files = attachment_store::for_thread(&mut conn, &ctx.thread.id).await?;
-        (ctx, rows, files)
+        load_thread(&mut conn, caller, thread_id).await?
     };
-    let mut files_of: HashMap<String, Vec<AttachmentView>> = HashMap::new();
-    for f in &files {
-        if let Some(message_id) = &f.message_id {
-            files_of
-                .entry(message_id.clone())
-                .or_default()
-                .push(AttachmentView::from(f));
-        }
-    }
-    let me = ctx.me().clone();
-
-    let mut messages = Vec::with_capacity(rows.len());
-    for m in &rows {
-        let is_sender = m.message.sender_id == caller.person.id.as_str();
-        messages.push(MessageView {
-            id: m.message.id.clone(),
-            sender: sender_ref(caller, m)?,
-            body: m.message.body.clone(),
-            body_html: m.message.body_html.clone(),
-            created_at: m.message.created_at,
-            can_delete: may_delete_message(caller.role(), is_sender).is_ok(),
-            attachments: files_of.remove(&m.message.id).unwrap_or_default(),
-        });
-    }
+    let (rows, files) = {
+        let mut conn = state.store.read().await?;
+        (
+            messages::for_thread(&mut conn, &ctx.thread.id).await?,
+            attachment_store::for_thread(&mut conn, &ctx.thread.id).await?,
+        )
+    };
+    let messages = message_views(caller, &rows, &files)?;
     let reply_refusal = reply_refusal(caller, &ctx);
     let listed = ListedThread {
-        folder: me.placement.as_stored().to_string(),
+        folder: ctx.me().placement.as_stored().to_string(),
         unread: 0,
         thread: ctx.thread.clone(),
     };
@@ -178,6 +129,65 @@ pub async fn view(
         can_delete: may_delete_thread(caller.role(), is_starter).is_ok(),
         messages,
     })
+}
+
+/// Loads the thread, marks it read for the caller (if it was not) and audits the read.
+async fn mark_read(state: &AppState, caller: &Caller, thread_id: &str) -> AppResult<ThreadCtx> {
+    let mut tx = state.store.begin().await?;
+    let ctx = load_thread(&mut tx, caller, thread_id).await?;
+    if ctx.me().unread {
+        let me = caller.person.id.as_str();
+        threads::set_state(&mut tx, &ctx.thread.id, me, None, Some(false)).await?;
+        append_event(
+            &mut tx,
+            state,
+            caller,
+            EventKind::ThreadRead,
+            Some(&ctx.thread.id),
+            None,
+        )
+        .await?;
+    }
+    record(
+        &mut tx,
+        state,
+        caller,
+        AuditEntry::new("read_thread", "thread", &ctx.thread.id),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(ctx)
+}
+
+/// The thread's messages as the caller sees them, each with its attachments.
+fn message_views(
+    caller: &Caller,
+    rows: &[MessageWithSender],
+    files: &[AttachmentRow],
+) -> AppResult<Vec<MessageView>> {
+    let mut files_of: HashMap<&str, Vec<AttachmentView>> = HashMap::new();
+    for f in files {
+        if let Some(message_id) = &f.message_id {
+            files_of
+                .entry(message_id.as_str())
+                .or_default()
+                .push(AttachmentView::from(f));
+        }
+    }
+    rows.iter()
+        .map(|m| {
+            let is_sender = m.message.sender_id == caller.person.id.as_str();
+            Ok(MessageView {
+                id: m.message.id.clone(),
+                sender: sender_ref(caller, m)?,
+                body: m.message.body.clone(),
+                body_html: m.message.body_html.clone(),
+                created_at: m.message.created_at,
+                can_delete: may_delete_message(caller.role(), is_sender).is_ok(),
+                attachments: files_of.remove(m.message.id.as_str()).unwrap_or_default(),
+            })
+        })
+        .collect()
 }
 
 /// Why the caller may not reply, if so: the thread has several clients, or the caller is
@@ -271,33 +281,37 @@ pub async fn list(
     } else {
         None
     };
+    let summaries = summaries(&mut conn, caller, &rows).await?;
+    Ok((summaries, next))
+}
+
+/// A page of listed threads as the caller sees them: participants and attachment counts
+/// read for the whole page at once.
+async fn summaries(
+    conn: &mut Conn,
+    caller: &Caller,
+    rows: &[ListedThread],
+) -> AppResult<Vec<ThreadSummary>> {
     let ids: Vec<String> = rows.iter().map(|r| r.thread.id.clone()).collect();
     let mut by_thread: HashMap<String, Vec<Participant>> = HashMap::new();
-    for row in threads::participants_of(&mut conn, &ids).await? {
+    for row in threads::participants_of(conn, &ids).await? {
         let thread_id = row.thread_id.clone();
         by_thread
             .entry(thread_id)
             .or_default()
             .push(Participant::try_from(row)?);
     }
-    let counts: HashMap<String, i64> = attachment_store::counts_for_threads(&mut conn, &ids)
+    let counts: HashMap<String, i64> = attachment_store::counts_for_threads(conn, &ids)
         .await?
         .into_iter()
         .collect();
-    let summaries = rows
+    Ok(rows
         .iter()
         .map(|r| {
-            let mut s = summary(
-                caller,
-                r,
-                by_thread
-                    .get(&r.thread.id)
-                    .map(Vec::as_slice)
-                    .unwrap_or(&[]),
-            );
+            let participants = by_thread.get(&r.thread.id).map(Vec::as_slice);
+            let mut s = summary(caller, r, participants.unwrap_or(&[]));
             s.attachment_count = counts.get(&r.thread.id).copied().unwrap_or(0);
             s
         })
-        .collect();
-    Ok((summaries, next))
+        .collect())
 }
