@@ -12,6 +12,7 @@ use crate::domain::Role;
 use crate::error::{AppError, AppResult};
 use crate::store::attachments::{self as attachment_store, AttachmentRow};
 use crate::store::chart_notes::{self as note_store, ChartNoteRow, VersionRow};
+use crate::store::threads::ThreadRow;
 use crate::store::{messages, people as people_store, Conn};
 
 /// The names of a message's attachments, in order.
@@ -98,28 +99,14 @@ pub async fn quick_note(
         .iter()
         .find(|p| p.role == Role::Client)
         .ok_or_else(|| {
-            AppError::from(crate::domain::RuleViolation::new(
+            AppError::new(
                 Code::QuickNoteRequiresSingleClient,
                 "A quick note needs a thread with exactly one client.",
-            ))
+            )
         })?;
     let content = match given {
         Some(content) => content,
-        None => {
-            let rows = messages::for_thread(&mut tx, &ctx.thread.id).await?;
-            let files = attachment_store::for_thread(&mut tx, &ctx.thread.id).await?;
-            let lines: Vec<TranscriptMessage> = rows
-                .iter()
-                .map(|m| TranscriptMessage {
-                    sender: &m.sender_name,
-                    role: m.sender_role.parse().ok(),
-                    at: to_datetime(m.message.created_at),
-                    text: &m.message.body,
-                    attachments: names_of(&files, &m.message.id),
-                })
-                .collect();
-            parse_content(&transcript(&ctx.thread.subject, &lines))?
-        }
+        None => transcript_of(&mut tx, &ctx.thread).await?,
     };
     let now = state.now();
     let note = ChartNoteRow {
@@ -152,6 +139,30 @@ pub async fn quick_note(
     let view = view(&mut tx, note).await?;
     tx.commit().await?;
     Ok(view)
+}
+
+/// A thread's transcript, as the content of a chart note.
+async fn transcript_of(conn: &mut Conn, thread: &ThreadRow) -> AppResult<String> {
+    let rows = messages::for_thread(conn, &thread.id).await?;
+    let files = attachment_store::for_thread(conn, &thread.id).await?;
+    let mut lines = Vec::with_capacity(rows.len());
+    for m in &rows {
+        let role = m.sender_role.parse().map_err(|_| {
+            AppError::internal(anyhow::anyhow!(
+                "message {} has a sender of unknown role {:?}",
+                m.message.id,
+                m.sender_role
+            ))
+        })?;
+        lines.push(TranscriptMessage {
+            sender: &m.sender_name,
+            role: Some(role),
+            at: to_datetime(m.message.created_at),
+            text: &m.message.body,
+            attachments: names_of(&files, &m.message.id),
+        });
+    }
+    Ok(parse_content(&transcript(&thread.subject, &lines))?)
 }
 
 /// Amends a note: a new version; the earlier ones are kept.

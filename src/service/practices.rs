@@ -8,7 +8,7 @@ use crate::domain::Code;
 use crate::domain::{PracticeId, Role};
 use crate::error::{AppError, AppResult};
 use crate::store::practices::{self as practice_store, PracticeRow};
-use crate::store::{is_unique_violation, tokens};
+use crate::store::{is_unique_violation, tokens, Conn};
 
 use super::audit::{record_raw, AuditEntry};
 use super::people::{insert_person, NewPerson};
@@ -58,17 +58,7 @@ async fn create_practice_consuming(
         email: EmailAddress::parse("admin_email", input.admin_email)?,
         mobile: None::<MobileNumber>,
     };
-    let hash = match input.admin_password {
-        Some(raw) => {
-            let password = NewPassword::parse(
-                "password",
-                raw,
-                &[admin.name.as_str(), admin.email.as_str()],
-            )?;
-            Some(state.hasher.hash(password.expose()).await?)
-        }
-        None => None,
-    };
+    let hash = admin_password_hash(state, &admin, input.admin_password).await?;
     let now = state.now();
     let practice = PracticeRow {
         id: PracticeId::generate().into_string(),
@@ -77,24 +67,15 @@ async fn create_practice_consuming(
         created_at: now,
     };
     let mut tx = state.store.begin().await?;
-    match setup_token {
-        // The setup link creates the first practice only.
-        Some(token) => {
-            let consumed = tokens::consume(&mut tx, &token_hash(token), SETUP_PURPOSE, now).await?;
-            if consumed.is_none() || practice_store::count(&mut tx).await? > 0 {
-                return Err(invalid_setup_link());
-            }
-        }
-        // A practice made otherwise ends any setup link still printed on a console.
-        None => tokens::revoke_unused(&mut tx, SETUP_PURPOSE, None).await?,
-    }
+    settle_setup_link(&mut tx, setup_token, now).await?;
     match practice_store::insert(&mut tx, &practice).await {
         Ok(()) => {}
         Err(e) if is_unique_violation(&e, "practices_slug_key", "practices.slug") => {
-            return Err(
-                AppError::new(Code::SlugTaken, "slug is already used by another practice.")
-                    .with_field("slug"),
-            )
+            return Err(AppError::field(
+                Code::SlugTaken,
+                "slug",
+                "slug is already used by another practice.",
+            ))
         }
         Err(e) => return Err(e.into()),
     }
@@ -104,32 +85,45 @@ async fn create_practice_consuming(
         Some(_) => None,
         None => Some(invitations::issue(&mut tx, state, &admin).await?),
     };
-    record_raw(
-        &mut tx,
-        state,
-        Some(&practice.id),
-        None,
-        None,
-        meta,
+    for entry in [
         AuditEntry::new("create_practice", "practice", &practice.id),
-    )
-    .await?;
-    record_raw(
-        &mut tx,
-        state,
-        Some(&practice.id),
-        None,
-        None,
-        meta,
         AuditEntry::new("create_person", "person", admin.id.as_str()),
-    )
-    .await?;
+    ] {
+        record_raw(&mut tx, state, Some(&practice.id), None, None, meta, entry).await?;
+    }
     tx.commit().await?;
     Ok(CreatedPractice {
         practice,
         invitation_url: invitation.map(|t| invitations::url(state, &t)),
         admin,
     })
+}
+
+/// The hash of the first admin's password, when one is given (otherwise they are invited).
+async fn admin_password_hash(
+    state: &AppState,
+    admin: &NewPerson,
+    raw: Option<&str>,
+) -> AppResult<Option<String>> {
+    let Some(raw) = raw else { return Ok(None) };
+    let context = [admin.name.as_str(), admin.email.as_str()];
+    let password = NewPassword::parse("password", raw, &context)?;
+    Ok(Some(state.hasher.hash(password.expose()).await?))
+}
+
+/// The setup link creates the first practice only; a practice made otherwise ends any
+/// setup link still printed on a console.
+async fn settle_setup_link(tx: &mut Conn, setup_token: Option<&str>, now: i64) -> AppResult<()> {
+    match setup_token {
+        Some(token) => {
+            let consumed = tokens::consume(tx, &token_hash(token), SETUP_PURPOSE, now).await?;
+            if consumed.is_none() || practice_store::count(tx).await? > 0 {
+                return Err(invalid_setup_link());
+            }
+        }
+        None => tokens::revoke_unused(tx, SETUP_PURPOSE, None).await?,
+    }
+    Ok(())
 }
 
 /// Creates a person from the command line: active with a password, or invited.

@@ -79,17 +79,8 @@ pub async fn update(
         grants_consent: grants_consent(&target, &patch),
     };
     may_change_person(caller.role(), is_self, target.role, target.status, change)?;
-    if change.status.is_some_and(Status::is_activated)
-        && people_store::password_hash(&mut tx, target.id.as_str())
-            .await?
-            .is_none()
-    {
-        // Someone who never accepted their invitation has no password to sign in with.
-        return Err(AppError::new(
-            Code::InvitationPending,
-            "This person has not accepted their invitation yet; resend it instead.",
-        )
-        .with_field("status"));
+    if change.status.is_some_and(Status::is_activated) {
+        may_be_activated(&mut tx, &target).await?;
     }
     let was_activated = target.status.is_activated();
     let consent_before = (target.consent_email, target.consent_sms);
@@ -103,13 +94,7 @@ pub async fn update(
     if was_activated && target.status == Status::Disabled {
         crate::service::sessions::end_all(&mut tx, target.id.as_str(), None).await?;
     }
-    let action = match change.status {
-        Some(Status::Disabled) => "disable_person",
-        Some(_) => "change_person_status",
-        None if change.role.is_some() => "change_person_role",
-        None if new_email.is_some() => "request_email_change",
-        None => "update_person",
-    };
+    let action = audit_action(&change);
     record(
         &mut tx,
         state,
@@ -119,6 +104,33 @@ pub async fn update(
     .await?;
     tx.commit().await?;
     Ok(view(caller, &target))
+}
+
+/// Someone who never accepted their invitation has no password to sign in with: they
+/// cannot be made active, only invited again.
+async fn may_be_activated(conn: &mut Conn, target: &Person) -> AppResult<()> {
+    if people_store::password_hash(conn, target.id.as_str())
+        .await?
+        .is_none()
+    {
+        return Err(AppError::field(
+            Code::InvitationPending,
+            "status",
+            "This person has not accepted their invitation yet; resend it instead.",
+        ));
+    }
+    Ok(())
+}
+
+/// How a change to a person is named in the audit log.
+fn audit_action(change: &PersonChange) -> &'static str {
+    match change.status {
+        Some(Status::Disabled) => "disable_person",
+        Some(_) => "change_person_status",
+        None if change.role.is_some() => "change_person_role",
+        None if change.email => "request_email_change",
+        None => "update_person",
+    }
 }
 
 /// Writes a changed person unless someone else changed them since they were read (two
