@@ -117,14 +117,7 @@ pub async fn populate(
         body: &mut body,
         attachment: &attachment,
     };
-    let batch = 2_000;
-    for start in (0..threads).step_by(batch) {
-        let mut rows = ThreadRows::default();
-        for t in start..(start + batch).min(threads) {
-            rows.add_thread(&load, &mut content, t);
-        }
-        insert_thread_rows(&mut conn, &rows, now).await;
-    }
+    insert_threads(&mut conn, &load, &mut content).await;
     if store.backend() == confide::store::Backend::Postgres {
         sqlx::query("ANALYZE").execute(&mut *conn).await.unwrap();
     }
@@ -411,6 +404,22 @@ impl ThreadRows {
                 json!(at - (10 - seq) * 60_000),
             ]);
         }
+    }
+}
+
+/// Inserts the threads in batches of 2,000, one transaction each.
+async fn insert_threads(
+    conn: &mut sqlx::AnyConnection,
+    load: &Load<'_>,
+    content: &mut Content<'_>,
+) {
+    let batch = 2_000;
+    for start in (0..load.threads).step_by(batch) {
+        let mut rows = ThreadRows::default();
+        for t in start..(start + batch).min(load.threads) {
+            rows.add_thread(load, content, t);
+        }
+        insert_thread_rows(conn, &rows, load.now).await;
     }
 }
 
