@@ -214,6 +214,41 @@ fn mb_per_s(d: Duration) -> f64 {
 
 #[tokio::main]
 async fn main() {
+    let rounds = rounds_option();
+    // Under target/, so that the copy, the sources and the server share one disk.
+    let root = tempfile::Builder::new()
+        .prefix("confide-bench-attachments-")
+        .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
+        .unwrap();
+    let data_dir = root.path().join("data");
+    std::fs::create_dir_all(&data_dir).unwrap();
+    let server = Server::start(&data_dir);
+    let http = reqwest::Client::new();
+    let token = sign_in_admin(&http, &server.base).await;
+    warm_up(&http, &server.base, &token, root.path()).await;
+    let rss_before = server.status_mb("VmRSS:");
+
+    println!(
+        "{FILES} concurrent uploads of {} MiB each, {rounds} rounds (SQLite, local directory)",
+        SIZE / 1_048_576
+    );
+    println!("round  copy MB/s  user-space copy MB/s  API MB/s  ratio (copy)  ratio (user-space)");
+    let mut rates = Rates::default();
+    for round in 0..rounds {
+        rates
+            .measure_round(root.path(), round, &http, &server.base, &token)
+            .await;
+    }
+    let peak = server.status_mb("VmHWM:");
+    rates.report();
+    println!(
+        "server memory: {rss_before:.1} MB resident before, {peak:.1} MB peak after; growth {:.1} MB (goal < 64 MB)",
+        peak - rss_before
+    );
+}
+
+/// `--rounds N` from the command line; 5 without it.
+fn rounds_option() -> usize {
     let mut rounds = 5;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -224,17 +259,13 @@ async fn main() {
                 .expect("--rounds N");
         }
     }
-    // Under target/, so that the copy, the sources and the server share one disk.
-    let root = tempfile::Builder::new()
-        .prefix("confide-bench-attachments-")
-        .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
-        .unwrap();
-    let data_dir = root.path().join("data");
-    std::fs::create_dir_all(&data_dir).unwrap();
-    let server = Server::start(&data_dir);
-    let http = reqwest::Client::new();
+    rounds
+}
+
+/// Signs the practice's administrator in; returns the session token.
+async fn sign_in_admin(http: &reqwest::Client, base: &str) -> String {
     let signed_in: Value = http
-        .post(format!("{}/api/v1/sessions", server.base))
+        .post(format!("{base}/api/v1/sessions"))
         .json(&json!({"practice": "bench", "email": "admin@bench.example", "password": PASSWORD}))
         .send()
         .await
@@ -242,72 +273,82 @@ async fn main() {
         .json()
         .await
         .unwrap();
-    let token = signed_in["token"].as_str().expect("token").to_string();
+    signed_in["token"].as_str().expect("token").to_string()
+}
 
-    // Warm-up: one small upload, so that the baseline memory includes a served request.
-    let warm = root.path().join("warm.txt");
+/// Warm-up: one small upload, so that the baseline memory includes a served request.
+async fn warm_up(http: &reqwest::Client, base: &str, token: &str, root: &Path) {
+    let warm = root.join("warm.txt");
     std::fs::write(&warm, b"warm-up\n").unwrap();
     let form = reqwest::multipart::Form::new().part(
         "file",
         reqwest::multipart::Part::bytes(b"warm-up file\n".to_vec()).file_name("w.txt"),
     );
     let resp = http
-        .post(format!("{}/api/v1/attachments", server.base))
-        .bearer_auth(&token)
+        .post(format!("{base}/api/v1/attachments"))
+        .bearer_auth(token)
         .multipart(form)
         .send()
         .await
         .unwrap();
     assert_eq!(resp.status(), reqwest::StatusCode::CREATED);
-    let rss_before = server.status_mb("VmRSS:");
+}
 
-    println!(
-        "{FILES} concurrent uploads of {} MiB each, {rounds} rounds (SQLite, local directory)",
-        SIZE / 1_048_576
-    );
-    println!("round  copy MB/s  user-space copy MB/s  API MB/s  ratio (copy)  ratio (user-space)");
-    let mut ratios = Vec::new();
-    let mut copies = Vec::new();
-    let mut apis = Vec::new();
-    let mut users = Vec::new();
-    let mut user_ratios = Vec::new();
-    for round in 0..rounds {
-        let sources = make_sources(root.path(), round);
-        let copy = plain_copy(&sources, &root.path().join(format!("copies-{round}"))).await;
-        let user =
-            plain_copy_userspace(&sources, &root.path().join(format!("copies-{round}"))).await;
-        let api = api_uploads(&http, &server.base, &token, &sources).await;
+/// The rates (MB/s) and ratios measured in each round.
+#[derive(Default)]
+struct Rates {
+    copies: Vec<f64>,
+    users: Vec<f64>,
+    apis: Vec<f64>,
+    ratios: Vec<f64>,
+    user_ratios: Vec<f64>,
+}
+
+impl Rates {
+    /// One round: fresh sources, both copies and the API uploads, one line printed; the
+    /// sources and copies are removed afterwards.
+    async fn measure_round(
+        &mut self,
+        root: &Path,
+        round: usize,
+        http: &reqwest::Client,
+        base: &str,
+        token: &str,
+    ) {
+        let sources = make_sources(root, round);
+        let copy = plain_copy(&sources, &root.join(format!("copies-{round}"))).await;
+        let user = plain_copy_userspace(&sources, &root.join(format!("copies-{round}"))).await;
+        let api = api_uploads(http, base, token, &sources).await;
         let (c, u, a) = (mb_per_s(copy), mb_per_s(user), mb_per_s(api));
         println!(
             "{round:>5}  {c:>9.1}  {u:>20.1}  {a:>8.1}  {:>12.2}  {:>18.2}",
             a / c,
             a / u
         );
-        users.push(u);
-        user_ratios.push(a / u);
-        copies.push(c);
-        apis.push(a);
-        ratios.push(a / c);
+        self.users.push(u);
+        self.user_ratios.push(a / u);
+        self.copies.push(c);
+        self.apis.push(a);
+        self.ratios.push(a / c);
         for s in sources {
             std::fs::remove_file(s).unwrap();
         }
-        std::fs::remove_dir_all(root.path().join(format!("copies-{round}"))).unwrap();
+        std::fs::remove_dir_all(root.join(format!("copies-{round}"))).unwrap();
     }
-    let median = |v: &mut Vec<f64>| {
-        v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-        v[v.len() / 2]
-    };
-    let peak = server.status_mb("VmHWM:");
-    println!(
-        "median: copy {:.1} MB/s, user-space copy {:.1} MB/s, API {:.1} MB/s; ratio {:.2} to the copy, {:.2} to the user-space copy (goal >= 0.50)",
-        median(&mut copies),
-        median(&mut users),
-        median(&mut apis),
-        median(&mut ratios),
-        median(&mut user_ratios)
-    );
-    println!(
-        "server memory: {rss_before:.1} MB resident before, {peak:.1} MB peak after; growth {:.1} MB (goal < 64 MB)",
-        peak - rss_before
-    );
+
+    /// Prints the medians of every round.
+    fn report(mut self) {
+        let median = |v: &mut Vec<f64>| {
+            v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+            v[v.len() / 2]
+        };
+        println!(
+            "median: copy {:.1} MB/s, user-space copy {:.1} MB/s, API {:.1} MB/s; ratio {:.2} to the copy, {:.2} to the user-space copy (goal >= 0.50)",
+            median(&mut self.copies),
+            median(&mut self.users),
+            median(&mut self.apis),
+            median(&mut self.ratios),
+            median(&mut self.user_ratios)
+        );
+    }
 }

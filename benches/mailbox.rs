@@ -197,14 +197,7 @@ async fn main() {
         args.backend, args.messages, args.sends
     );
     let store = Store::open(&url, CONCURRENCY as u32, 10_000).await.unwrap();
-    let data = populate(
-        &store,
-        args.messages,
-        |_| "Rescheduling next week".to_string(),
-        |_, _| "Hello, could we move our appointment to Thursday afternoon? Any time after two works for me. Thanks!".to_string(),
-        |_, _| None,
-    )
-    .await;
+    let data = load(&store, args.messages).await;
     println!();
     println!("| what | requests | rate | p50 | p99 |");
     println!("|---|---|---|---|---|");
@@ -225,7 +218,48 @@ async fn main() {
         "person with 100,000+ threads, while notifications drain",
     )
     .await;
-    let reader = Store::open(&url, 2, 10_000).await.unwrap();
+    drain_notifications(&url).await;
+    let heavy = first_page(
+        &http,
+        &server.base,
+        &data.heavy_email,
+        "person with 100,000+ threads",
+    )
+    .await;
+    let light = first_page(
+        &http,
+        &server.base,
+        &data.light_email,
+        "person with 1,000 threads",
+    )
+    .await;
+    println!();
+    println!("first page p99 while notifications drain: {busy_heavy:.2} ms");
+    println!();
+    println!("API / baseline send rate: {:.2}", api_rate / base_rate);
+    println!("first page p99, heavy / light: {:.2}", heavy / light);
+    println!("server peak memory (VmHWM): {:.0} MB", server.peak_rss_mb());
+    drop(server);
+    database.drop().await;
+}
+
+/// The dataset: every thread about rescheduling, every message the same request, no
+/// attachments.
+async fn load(store: &Store, messages: usize) -> Dataset {
+    populate(
+        store,
+        messages,
+        |_| "Rescheduling next week".to_string(),
+        |_, _| "Hello, could we move our appointment to Thursday afternoon? Any time after two works for me. Thanks!".to_string(),
+        |_, _| None,
+    )
+    .await
+}
+
+/// Waits (10 minutes at most) until every notification that is due has been handled, then
+/// prints how many were sent and how long that took.
+async fn drain_notifications(url: &str) {
+    let reader = Store::open(url, 2, 10_000).await.unwrap();
     let drain_started = Instant::now();
     let mut left = i64::MAX;
     while left > 0 && drain_started.elapsed() < Duration::from_secs(600) {
@@ -256,26 +290,4 @@ async fn main() {
         "| notifications sent (file outbox; the rest coalesced) | {sent} | all due ones sent {:.0} s after the page run | | |",
         drain_started.elapsed().as_secs_f64()
     );
-    let heavy = first_page(
-        &http,
-        &server.base,
-        &data.heavy_email,
-        "person with 100,000+ threads",
-    )
-    .await;
-    let light = first_page(
-        &http,
-        &server.base,
-        &data.light_email,
-        "person with 1,000 threads",
-    )
-    .await;
-    println!();
-    println!("first page p99 while notifications drain: {busy_heavy:.2} ms");
-    println!();
-    println!("API / baseline send rate: {:.2}", api_rate / base_rate);
-    println!("first page p99, heavy / light: {:.2}", heavy / light);
-    println!("server peak memory (VmHWM): {:.0} MB", server.peak_rss_mb());
-    drop(server);
-    database.drop().await;
 }

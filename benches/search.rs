@@ -348,51 +348,66 @@ async fn measure(
             api_search(http, base, token, q).await;
             out.api.push(t0.elapsed().as_secs_f64());
         }
-        for _ in 0..reps + 10 {
-            let t0 = Instant::now();
-            let parsed = confide::domain::search::parse(q).unwrap();
-            let built = query::build(&active.fields, viewer, &parsed);
-            let searcher = active.reader.searcher();
-            // The same per-reader statistics as the API: a baseline that skipped them would
-            // rank by the whole index's.
-            let statistics = query::ReaderStatistics::new(active, &searcher, viewer.person_id);
-            let page = query::run(
-                active,
-                &searcher,
-                &statistics,
-                &*built,
-                parsed.has_text(),
-                0,
-                20,
-            )
-            .unwrap();
-            std::hint::black_box(page);
-            out.direct.push(t0.elapsed().as_secs_f64());
-        }
-        out.direct
-            .drain(out.direct.len() - reps - 10..out.direct.len() - reps);
-        for _ in 0..reps + 10 {
-            let t0 = Instant::now();
-            let parsed = confide::domain::search::parse(q).unwrap();
-            let built = query::build(&active.fields, viewer, &parsed);
-            let searcher = active.reader.searcher();
-            let page = query::run(
-                active,
-                &searcher,
-                &searcher,
-                &*built,
-                parsed.has_text(),
-                0,
-                20,
-            )
-            .unwrap();
-            std::hint::black_box(page);
-            out.whole_index.push(t0.elapsed().as_secs_f64());
-        }
+        out.direct.extend(direct_latencies(active, viewer, q, reps));
         out.whole_index
-            .drain(out.whole_index.len() - reps - 10..out.whole_index.len() - reps);
+            .extend(whole_index_latencies(active, viewer, q, reps));
     }
     out
+}
+
+/// `q` run directly against the index `reps + 10` times, ranked by the searcher's own
+/// documents' statistics as the API ranks; the first 10 (the warm-up) are left out.
+fn direct_latencies(active: &Active, viewer: &Viewer<'_>, q: &str, reps: usize) -> Vec<f64> {
+    let mut latencies = Vec::new();
+    for _ in 0..reps + 10 {
+        let t0 = Instant::now();
+        let parsed = confide::domain::search::parse(q).unwrap();
+        let built = query::build(&active.fields, viewer, &parsed);
+        let searcher = active.reader.searcher();
+        // The same per-reader statistics as the API: a baseline that skipped them would
+        // rank by the whole index's.
+        let statistics = query::ReaderStatistics::new(active, &searcher, viewer.person_id);
+        let page = query::run(
+            active,
+            &searcher,
+            &statistics,
+            &*built,
+            parsed.has_text(),
+            0,
+            20,
+        )
+        .unwrap();
+        std::hint::black_box(page);
+        latencies.push(t0.elapsed().as_secs_f64());
+    }
+    latencies.drain(..10);
+    latencies
+}
+
+/// `q` run directly against the index `reps + 10` times, ranked by the whole index's
+/// statistics; the first 10 (the warm-up) are left out.
+fn whole_index_latencies(active: &Active, viewer: &Viewer<'_>, q: &str, reps: usize) -> Vec<f64> {
+    let mut latencies = Vec::new();
+    for _ in 0..reps + 10 {
+        let t0 = Instant::now();
+        let parsed = confide::domain::search::parse(q).unwrap();
+        let built = query::build(&active.fields, viewer, &parsed);
+        let searcher = active.reader.searcher();
+        let page = query::run(
+            active,
+            &searcher,
+            &searcher,
+            &*built,
+            parsed.has_text(),
+            0,
+            20,
+        )
+        .unwrap();
+        std::hint::black_box(page);
+        latencies.push(t0.elapsed().as_secs_f64());
+    }
+    latencies.drain(..10);
+    latencies
 }
 
 /// Sends `sends` messages from 32 senders while a probe measures how soon a new message is
@@ -410,55 +425,88 @@ async fn send_while_probing(
     }
     let prober = sign_in(http, base, &data.heavy_email).await;
     let probe_to = format!("user:{}", data.client_ids[0]);
-    let probe = |http: reqwest::Client, base: String, token: String, to: String| async move {
-        let word: String = (0..12)
-            .map(|_| (b'a' + rand::random::<u8>() % 26) as char)
-            .collect();
-        let word = format!("zq{word}");
-        let resp = http
-            .post(format!("{base}/api/v1/threads"))
-            .bearer_auth(&token)
-            .json(&json!({"to": [to], "subject": "Probe", "body": format!("Probe {word}")}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(resp.status(), 201);
-        let sent = Instant::now();
-        loop {
-            let page = api_search(&http, &base, &token, &word).await;
-            if !page["hits"].as_array().unwrap().is_empty() {
-                return sent.elapsed().as_secs_f64();
-            }
-            assert!(
-                sent.elapsed() < Duration::from_secs(60),
-                "a probe was never found"
-            );
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    };
     let done = Arc::new(AtomicBool::new(false));
-    let probing = {
-        let (http, base, token, to, done) = (
-            http.clone(),
-            base.to_string(),
-            prober.clone(),
-            probe_to.clone(),
-            done.clone(),
-        );
-        tokio::spawn(async move {
-            let mut lags = Vec::new();
-            loop {
-                tokio::time::sleep(Duration::from_millis(200)).await;
-                if done.load(Ordering::SeqCst) {
-                    break;
-                }
-                lags.push(probe(http.clone(), base.clone(), token.clone(), to.clone()).await);
-            }
-            lags
-        })
-    };
-    let next = Arc::new(AtomicUsize::new(0));
+    let probing = spawn_prober(http, base, &prober, &probe_to, &done);
     let started = Instant::now();
+    send_concurrently(http, base, tokens, data, corpus, sends).await;
+    let sending = started.elapsed();
+    done.store(true, Ordering::SeqCst);
+    // Everything sent before it is indexed before it: the indexer follows the log in order.
+    let sends_done = Instant::now();
+    probe(http.clone(), base.to_string(), prober, probe_to).await;
+    let all_found = sends_done.elapsed().as_secs_f64();
+    let lags = probing.await.unwrap();
+    (sends as f64 / sending.as_secs_f64(), lags, all_found)
+}
+
+/// Sends a message with a word of its own to `to` and returns the seconds until a search
+/// finds it (panics after a minute).
+async fn probe(http: reqwest::Client, base: String, token: String, to: String) -> f64 {
+    let word: String = (0..12)
+        .map(|_| (b'a' + rand::random::<u8>() % 26) as char)
+        .collect();
+    let word = format!("zq{word}");
+    let resp = http
+        .post(format!("{base}/api/v1/threads"))
+        .bearer_auth(&token)
+        .json(&json!({"to": [to], "subject": "Probe", "body": format!("Probe {word}")}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    let sent = Instant::now();
+    loop {
+        let page = api_search(&http, &base, &token, &word).await;
+        if !page["hits"].as_array().unwrap().is_empty() {
+            return sent.elapsed().as_secs_f64();
+        }
+        assert!(
+            sent.elapsed() < Duration::from_secs(60),
+            "a probe was never found"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Probes every 200 ms until `done` is set; the task returns the lags measured.
+fn spawn_prober(
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+    to: &str,
+    done: &Arc<AtomicBool>,
+) -> tokio::task::JoinHandle<Vec<f64>> {
+    let (http, base, token, to, done) = (
+        http.clone(),
+        base.to_string(),
+        token.to_string(),
+        to.to_string(),
+        done.clone(),
+    );
+    tokio::spawn(async move {
+        let mut lags = Vec::new();
+        loop {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            if done.load(Ordering::SeqCst) {
+                break;
+            }
+            lags.push(probe(http.clone(), base.clone(), token.clone(), to.clone()).await);
+        }
+        lags
+    })
+}
+
+/// Sends `sends` new threads to the clients in turn, one sender per token at once, with
+/// subjects and bodies from the corpus; returns when all are sent.
+async fn send_concurrently(
+    http: &reqwest::Client,
+    base: &str,
+    tokens: Vec<String>,
+    data: &Dataset,
+    corpus: &Arc<Corpus>,
+    sends: usize,
+) {
+    let next = Arc::new(AtomicUsize::new(0));
     let mut tasks = tokio::task::JoinSet::new();
     for token in tokens {
         let (http, base, next, clients, corpus) = (
@@ -492,14 +540,6 @@ async fn send_while_probing(
     while let Some(sender) = tasks.join_next().await {
         sender.unwrap();
     }
-    let sending = started.elapsed();
-    done.store(true, Ordering::SeqCst);
-    // Everything sent before it is indexed before it: the indexer follows the log in order.
-    let sends_done = Instant::now();
-    probe(http.clone(), base.to_string(), prober, probe_to).await;
-    let all_found = sends_done.elapsed().as_secs_f64();
-    let lags = probing.await.unwrap();
-    (sends as f64 / sending.as_secs_f64(), lags, all_found)
 }
 
 fn reindex(url: &str, data_dir: &Path) -> (String, Duration) {
@@ -542,22 +582,7 @@ async fn main() {
     )
     .await;
     store.close().await;
-
-    let raw = raw_tantivy(&dir.path().join("raw"), &data, &corpus, args.messages);
-    let _ = std::fs::remove_dir_all(dir.path().join("raw"));
-    println!(
-        "raw tantivy: {} documents in {:.1} s ({:.0} docs/s)",
-        args.messages,
-        raw.as_secs_f64(),
-        args.messages as f64 / raw.as_secs_f64()
-    );
-    let (said, took) = reindex(&url, &data_dir);
-    println!(
-        "confide reindex: {said} ({:.1} s with start-up; {:.0} docs/s; {:.2}× the raw time)",
-        took.as_secs_f64(),
-        args.messages as f64 / took.as_secs_f64(),
-        took.as_secs_f64() / raw.as_secs_f64()
-    );
+    measure_rebuilds(dir.path(), &url, &data_dir, &data, &corpus, args.messages);
 
     let server = Server::start(&url, &data_dir);
     let base = server.base.clone();
@@ -567,12 +592,62 @@ async fn main() {
         .build()
         .unwrap();
     let heavy_token = sign_in(&http, &base, &data.heavy_email).await;
-    // The server opens the index just after it starts listening.
+    wait_until_search_ready(&http, &base, &heavy_token).await;
+    let root = data_dir.join("search");
+    let active = Active::open(&root, &confide::search::read_current(&root).unwrap()).unwrap();
+    let light_token = sign_in(&http, &base, &data.light_email).await;
+    let viewers = viewers(&data, args.messages, &heavy_token, light_token);
+    let rows = query_rows(&http, &base, &active, &viewers, args.reps).await;
+    print_query_table(rows);
+
+    let (rate, lags, all_found) =
+        send_while_probing(&http, &base, &data, &corpus, args.sends).await;
+    print_sending(args.sends, rate, lags, all_found);
+    reindex_while_serving(&http, &base, heavy_token, &url, &data_dir).await;
+    println!("server peak memory (VmHWM): {:.0} MB", server.peak_rss_mb());
+    drop(server);
+    if args.keep {
+        println!("kept {}", dir.keep().display());
+    } else {
+        database.drop().await;
+    }
+}
+
+/// The raw-tantivy baseline (in `dir/raw`, removed afterwards) and `confide reindex` on
+/// the same messages, each printed with its rate.
+fn measure_rebuilds(
+    dir: &Path,
+    url: &str,
+    data_dir: &Path,
+    data: &Dataset,
+    corpus: &Corpus,
+    messages: usize,
+) {
+    let raw = raw_tantivy(&dir.join("raw"), data, corpus, messages);
+    let _ = std::fs::remove_dir_all(dir.join("raw"));
+    println!(
+        "raw tantivy: {} documents in {:.1} s ({:.0} docs/s)",
+        messages,
+        raw.as_secs_f64(),
+        messages as f64 / raw.as_secs_f64()
+    );
+    let (said, took) = reindex(url, data_dir);
+    println!(
+        "confide reindex: {said} ({:.1} s with start-up; {:.0} docs/s; {:.2}× the raw time)",
+        took.as_secs_f64(),
+        messages as f64 / took.as_secs_f64(),
+        took.as_secs_f64() / raw.as_secs_f64()
+    );
+}
+
+/// Waits (a minute at most) until search answers: the server opens the index just after
+/// it starts listening, and answers 503 until then.
+async fn wait_until_search_ready(http: &reqwest::Client, base: &str, token: &str) {
     let ready = Instant::now();
     loop {
         let resp = http
             .post(format!("{base}/api/v1/search"))
-            .bearer_auth(&heavy_token)
+            .bearer_auth(token)
             .json(&json!({"q": "ready"}))
             .send()
             .await
@@ -587,19 +662,19 @@ async fn main() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let root = data_dir.join("search");
-    let active = Active::open(&root, &confide::search::read_current(&root).unwrap()).unwrap();
-    let recent_day = chrono::Utc::now()
-        .date_naive()
-        .checked_sub_days(chrono::Days::new(7))
-        .unwrap()
-        .format("%Y-%m-%d")
-        .to_string();
-    let light_token = sign_in(&http, &base, &data.light_email).await;
-    let viewers = [
+}
+
+/// The two searchers measured: who they are, their session token and their viewer.
+fn viewers<'d>(
+    data: &'d Dataset,
+    messages: usize,
+    heavy_token: &str,
+    light_token: String,
+) -> [(String, String, Viewer<'d>); 2] {
+    [
         (
-            format!("reads all {} messages", args.messages),
-            heavy_token.clone(),
+            format!("reads all {messages} messages"),
+            heavy_token.to_string(),
             Viewer {
                 person_id: &data.heavy_id,
                 name: "Heavy Provider",
@@ -617,21 +692,28 @@ async fn main() {
                 is_client: false,
             },
         ),
-    ];
+    ]
+}
+
+/// Measures every category of query for every viewer; one table row each.
+async fn query_rows(
+    http: &reqwest::Client,
+    base: &str,
+    active: &Active,
+    viewers: &[(String, String, Viewer<'_>)],
+    reps: usize,
+) -> Vec<String> {
+    let recent_day = chrono::Utc::now()
+        .date_naive()
+        .checked_sub_days(chrono::Days::new(7))
+        .unwrap()
+        .format("%Y-%m-%d")
+        .to_string();
     let mut rows = Vec::new();
-    for (who, token, viewer) in &viewers {
+    for (who, token, viewer) in viewers {
         for (category, queries) in categories(&recent_day) {
-            let mut l = measure(
-                &http,
-                &base,
-                token,
-                &active,
-                viewer,
-                &queries,
-                args.reps,
-                &format!("{category}, {who}"),
-            )
-            .await;
+            let label = format!("{category}, {who}");
+            let mut l = measure(http, base, token, active, viewer, &queries, reps, &label).await;
             let (a50, a99, d50, d99) = (
                 p(&mut l.api, 0.5),
                 p(&mut l.api, 0.99),
@@ -647,6 +729,11 @@ async fn main() {
             ));
         }
     }
+    rows
+}
+
+/// Prints the query table: its head, then `rows`.
+fn print_query_table(rows: Vec<String>) {
     println!();
     println!(
         "| queries | API p50 | API p99 | direct p50 | direct p99 | API / direct p99 | \
@@ -656,27 +743,37 @@ async fn main() {
     for r in rows {
         println!("{r}");
     }
+}
 
-    let (rate, mut lags, all_found) =
-        send_while_probing(&http, &base, &data, &corpus, args.sends).await;
+/// Prints what [`send_while_probing`] measured.
+fn print_sending(sends: usize, rate: f64, mut lags: Vec<f64>, all_found: f64) {
     println!();
-    let indexed = args.sends as f64 / (args.sends as f64 / rate + all_found);
+    let indexed = sends as f64 / (sends as f64 / rate + all_found);
     println!(
         "sending while indexing: {} messages at {rate:.0} msg/s from {CONCURRENCY} senders; \
          all indexed at {indexed:.0} msg/s (first send to last findable); \
          {} probes found after p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms; \
          everything sent was findable {all_found:.2} s after the last send",
-        args.sends,
+        sends,
         lags.len(),
         p(&mut lags, 0.5),
         p(&mut lags, 0.99),
         p(&mut lags, 1.0),
     );
+}
 
-    // Rebuild while the server answers.
+/// Rebuild while the server answers: runs `confide reindex` while searching every 20 ms,
+/// and prints how the searches fared.
+async fn reindex_while_serving(
+    http: &reqwest::Client,
+    base: &str,
+    token: String,
+    url: &str,
+    data_dir: &Path,
+) {
     let stop = Arc::new(AtomicBool::new(false));
     let searching = {
-        let (http, base, token, stop) = (http.clone(), base.clone(), heavy_token, stop.clone());
+        let (http, base, token, stop) = (http.clone(), base.to_string(), token, stop.clone());
         tokio::spawn(async move {
             let mut latencies = Vec::new();
             while !stop.load(Ordering::SeqCst) {
@@ -689,7 +786,7 @@ async fn main() {
         })
     };
     let (said, took) = {
-        let (url, data_dir) = (url.clone(), data_dir.clone());
+        let (url, data_dir) = (url.to_string(), data_dir.to_path_buf());
         tokio::task::spawn_blocking(move || reindex(&url, &data_dir))
             .await
             .unwrap()
@@ -703,11 +800,4 @@ async fn main() {
         p(&mut during, 0.5),
         p(&mut during, 0.99)
     );
-    println!("server peak memory (VmHWM): {:.0} MB", server.peak_rss_mb());
-    drop(server);
-    if args.keep {
-        println!("kept {}", dir.keep().display());
-    } else {
-        database.drop().await;
-    }
 }

@@ -181,14 +181,53 @@ impl App {
     }
 }
 
+/// Every route of the main address, behind the middleware every request passes through.
 fn routes(state: &AppState) -> impl poem::Endpoint {
+    let secure_cookies = state.public_url.starts_with("https://");
+    let (routes, docs_csp) = with_api(Route::new(), state);
+    let mut routes = routes
+        .at("/healthz", get(web::healthz))
+        .at("/readyz", get(web::readyz))
+        .at("/static/confide.css", get(web::stylesheet))
+        .at("/p/:slug/", get(web::portal))
+        .nest("/", form_pages(secure_cookies));
+    if state.config.metrics.bind.is_empty() {
+        routes = routes.at("/metrics", get(web::metrics));
+    }
+    with_middleware(routes, state, docs_csp, secure_cookies)
+}
+
+/// Adds the API under `/api/v1`, its OpenAPI document and its Swagger UI page to
+/// `routes`; also returns the content security policy that page needs.
+fn with_api(routes: Route, state: &AppState) -> (Route, Arc<String>) {
     let api = api::service(state);
     let docs_html = api.swagger_ui_html();
     let docs_csp = Arc::new(web::docs_csp(&docs_html));
     let spec = api.spec();
+    let routes = routes
+        .nest("/api/v1", api)
+        .at(
+            "/api/openapi.json",
+            get(poem::endpoint::make_sync(move |_| {
+                poem::Response::builder()
+                    .content_type("application/json")
+                    .body(spec.clone())
+            })),
+        )
+        .at(
+            "/api/docs",
+            get(poem::endpoint::make_sync(move |_| {
+                poem::web::Html(docs_html.clone())
+            })),
+        );
+    (routes, docs_csp)
+}
+
+/// The HTML pages behind one-time links (setup, invitations, password resets, email
+/// changes), whose forms are protected by a CSRF cookie with a key fresh at each start.
+fn form_pages(secure_cookies: bool) -> impl poem::Endpoint {
     let csrf_key: [u8; 32] = rand::random();
-    let secure_cookies = state.public_url.starts_with("https://");
-    let pages = Route::new()
+    Route::new()
         .at(
             "/setup/:token",
             get(web::setup_page).post(web::setup_submit),
@@ -211,34 +250,19 @@ fn routes(state: &AppState) -> impl poem::Endpoint {
                 .cookie_name("confide-csrf")
                 .secure(secure_cookies)
                 .same_site(SameSite::Strict),
-        );
+        )
+}
+
+/// Wraps `routes` in the shared state and configuration, problem-shaped errors, request
+/// limits, the refusal of NUL bytes, security headers (HSTS when `hsts`) and metrics.
+fn with_middleware(
+    routes: Route,
+    state: &AppState,
+    docs_csp: Arc<String>,
+    hsts: bool,
+) -> impl poem::Endpoint {
     let observed_state = state.clone();
     let limits_config = state.config.clone();
-    let hsts = secure_cookies;
-    let mut routes = Route::new()
-        .nest("/api/v1", api)
-        .at(
-            "/api/openapi.json",
-            get(poem::endpoint::make_sync(move |_| {
-                poem::Response::builder()
-                    .content_type("application/json")
-                    .body(spec.clone())
-            })),
-        )
-        .at(
-            "/api/docs",
-            get(poem::endpoint::make_sync(move |_| {
-                poem::web::Html(docs_html.clone())
-            })),
-        )
-        .at("/healthz", get(web::healthz))
-        .at("/readyz", get(web::readyz))
-        .at("/static/confide.css", get(web::stylesheet))
-        .at("/p/:slug/", get(web::portal))
-        .nest("/", pages);
-    if state.config.metrics.bind.is_empty() {
-        routes = routes.at("/metrics", get(web::metrics));
-    }
     routes
         .with(AddData::new(state.clone()))
         .with(AddData::new(state.config.clone()))

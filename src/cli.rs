@@ -232,62 +232,20 @@ async fn admin(command: AdminCommand, config: Config) -> anyhow::Result<()> {
             password_stdin,
         } => {
             let password = password_stdin.then(read_password_stdin).transpose()?;
-            let state = offline_state(config).await?;
-            let created = practices::create_practice(
-                &state,
-                &RequestMeta::default(),
-                NewPracticeInput {
-                    slug: &slug,
-                    name: &name,
-                    admin_name: &admin_name,
-                    admin_email: &admin_email,
-                    admin_password: password.as_deref(),
-                },
-            )
-            .await
-            .map_err(|e| anyhow::anyhow!("{}", e.describe()))?;
-            println!(
-                "created practice {} ({})",
-                created.practice.slug, created.practice.id
-            );
-            println!(
-                "administrator {} ({})",
-                created.admin.email, created.admin.id
-            );
-            if let Some(link) = created.invitation_url {
-                println!("one-time link for the administrator to choose a password (valid 7 days):\n\n    {link}\n");
-            }
-            state.store.close().await;
-            Ok(())
+            let practice = NewPracticeInput {
+                slug: &slug,
+                name: &name,
+                admin_name: &admin_name,
+                admin_email: &admin_email,
+                admin_password: password.as_deref(),
+            };
+            admin_create_practice(practice, config).await
         }
         AdminCommand::SeedDemo {
             slug,
             threads,
             seed,
-        } => {
-            let state = offline_state(config).await?;
-            let demo = crate::service::seed::seed_demo(&state, &slug, threads.min(10_000), seed)
-                .await
-                .map_err(|e| anyhow::anyhow!("{}", e.describe()))?;
-            println!(
-                "created the demo practice {} with {} threads",
-                demo.practice_slug, demo.threads
-            );
-            println!("everyone's password: {}", demo.password);
-            println!(
-                "sign in at {}/api/docs with POST /sessions, e.g.",
-                state.public_url
-            );
-            println!(
-                "  {{\"practice\": \"{}\", \"email\": \"{}\", \"password\": \"{}\"}}\n",
-                demo.practice_slug, demo.people[0].2, demo.password
-            );
-            for (role, name, email) in &demo.people {
-                println!("  {:<15} {name:<34} {email}", role.as_str());
-            }
-            state.store.close().await;
-            Ok(())
-        }
+        } => admin_seed_demo(&slug, threads, seed, config).await,
         AdminCommand::CreateUser {
             practice,
             role,
@@ -295,24 +253,110 @@ async fn admin(command: AdminCommand, config: Config) -> anyhow::Result<()> {
             name,
             password_stdin,
         } => {
-            let role: Role = role.parse().map_err(|_| {
-                anyhow::anyhow!("--role must be one of admin, provider, front_office, biller, external_agent, client")
-            })?;
-            let password = password_stdin.then(read_password_stdin).transpose()?;
-            let state = offline_state(config).await?;
-            let (person, link) =
-                practices::create_user(&state, &practice, role, &email, &name, password.as_deref())
-                    .await
-                    .map_err(|e| anyhow::anyhow!("{}", e.describe()))?;
-            println!(
-                "created {} {} ({}), status {}",
-                person.role, person.email, person.id, person.status
-            );
-            if let Some(link) = link {
-                println!("invitation link (valid 7 days):\n\n    {link}\n");
-            }
-            state.store.close().await;
-            Ok(())
+            let user = NewUserArgs {
+                practice: &practice,
+                role: &role,
+                email: &email,
+                name: &name,
+                password_stdin,
+            };
+            admin_create_user(user, config).await
         }
     }
+}
+
+/// `admin create-practice`: creates the practice and its administrator, and prints them
+/// with the administrator's one-time link when they were given no password.
+async fn admin_create_practice(
+    practice: NewPracticeInput<'_>,
+    config: Config,
+) -> anyhow::Result<()> {
+    let state = offline_state(config).await?;
+    let created = practices::create_practice(&state, &RequestMeta::default(), practice)
+        .await
+        .map_err(|e| anyhow::anyhow!("{}", e.describe()))?;
+    println!(
+        "created practice {} ({})",
+        created.practice.slug, created.practice.id
+    );
+    println!(
+        "administrator {} ({})",
+        created.admin.email, created.admin.id
+    );
+    if let Some(link) = created.invitation_url {
+        println!("one-time link for the administrator to choose a password (valid 7 days):\n\n    {link}\n");
+    }
+    state.store.close().await;
+    Ok(())
+}
+
+/// `admin seed-demo`: creates the demo practice and prints how to sign in to it.
+async fn admin_seed_demo(
+    slug: &str,
+    threads: usize,
+    seed: u64,
+    config: Config,
+) -> anyhow::Result<()> {
+    let state = offline_state(config).await?;
+    let demo = crate::service::seed::seed_demo(&state, slug, threads.min(10_000), seed)
+        .await
+        .map_err(|e| anyhow::anyhow!("{}", e.describe()))?;
+    println!(
+        "created the demo practice {} with {} threads",
+        demo.practice_slug, demo.threads
+    );
+    println!("everyone's password: {}", demo.password);
+    println!(
+        "sign in at {}/api/docs with POST /sessions, e.g.",
+        state.public_url
+    );
+    println!(
+        "  {{\"practice\": \"{}\", \"email\": \"{}\", \"password\": \"{}\"}}\n",
+        demo.practice_slug, demo.people[0].2, demo.password
+    );
+    for (role, name, email) in &demo.people {
+        println!("  {:<15} {name:<34} {email}", role.as_str());
+    }
+    state.store.close().await;
+    Ok(())
+}
+
+/// The arguments of `admin create-user`, as given on the command line.
+struct NewUserArgs<'a> {
+    practice: &'a str,
+    role: &'a str,
+    email: &'a str,
+    name: &'a str,
+    password_stdin: bool,
+}
+
+/// `admin create-user`: checks the role, creates the person (invited unless a password was
+/// read from standard input) and prints them with their invitation link if any.
+async fn admin_create_user(user: NewUserArgs<'_>, config: Config) -> anyhow::Result<()> {
+    let role: Role = user.role.parse().map_err(|_| {
+        anyhow::anyhow!(
+            "--role must be one of admin, provider, front_office, biller, external_agent, client"
+        )
+    })?;
+    let password = user.password_stdin.then(read_password_stdin).transpose()?;
+    let state = offline_state(config).await?;
+    let (person, link) = practices::create_user(
+        &state,
+        user.practice,
+        role,
+        user.email,
+        user.name,
+        password.as_deref(),
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("{}", e.describe()))?;
+    println!(
+        "created {} {} ({}), status {}",
+        person.role, person.email, person.id, person.status
+    );
+    if let Some(link) = link {
+        println!("invitation link (valid 7 days):\n\n    {link}\n");
+    }
+    state.store.close().await;
+    Ok(())
 }

@@ -23,7 +23,7 @@ use poem::endpoint::BoxEndpoint;
 use poem::listener::{Acceptor, TcpAcceptor};
 use poem::{Endpoint, EndpointExt, IntoEndpoint, Response};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 
 /// What bounds each connection.
@@ -199,33 +199,21 @@ where
     E: IntoEndpoint,
     E::Endpoint: 'static,
 {
-    let ep: Arc<BoxEndpoint<'static, Response>> =
-        Arc::new(ep.into_endpoint().map_to_response().boxed());
+    let ep: SharedEndpoint = Arc::new(ep.into_endpoint().map_to_response().boxed());
     let permits = Arc::new(Semaphore::new(limits.max_connections));
     let per_address = Arc::new(PerAddress::default());
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut connections = JoinSet::new();
     tokio::pin!(shutdown);
     loop {
-        let permit = tokio::select! {
-            _ = &mut shutdown => break,
-            Some(_) = connections.join_next(), if !connections.is_empty() => continue,
-            permit = permits.clone().acquire_owned() => match permit {
-                Ok(permit) => permit,
-                Err(_) => break,
-            },
-        };
-        let accepted = loop {
-            tokio::select! {
-                _ = &mut shutdown => break None,
-                Some(_) = connections.join_next(), if !connections.is_empty() => {}
-                accepted = acceptor.accept() => break Some(accepted),
-            }
-        };
-        let Some(accepted) = accepted else {
+        let Some(permit) = next_permit(&permits, &mut connections, &mut shutdown).await else {
             break;
         };
-        let (socket, local_addr, remote_addr, scheme) = match accepted {
+        let Some(accepted) = next_accepted(&mut acceptor, &mut connections, &mut shutdown).await
+        else {
+            break;
+        };
+        let accepted = match accepted {
             Ok(accepted) => accepted,
             Err(e) => {
                 // Out of file descriptors, or a connection reset before it was taken:
@@ -235,7 +223,7 @@ where
                 continue;
             }
         };
-        let slot = match (limits.max_per_address, remote_addr.as_socket_addr()) {
+        let slot = match (limits.max_per_address, accepted.2.as_socket_addr()) {
             (Some(max), Some(addr)) => match per_address.take(addr.ip(), max) {
                 Some(slot) => Some(slot),
                 // Closed at once: this address holds its share already.
@@ -243,46 +231,123 @@ where
             },
             _ => None,
         };
-        let ep = ep.clone();
-        let mut stop = stop_rx.clone();
-        connections.spawn(async move {
-            let _held = (permit, slot);
-            let service = hyper::service::service_fn(move |req: poem::http::Request<Incoming>| {
-                let ep = ep.clone();
-                let request: poem::Request =
-                    (req, local_addr.clone(), remote_addr.clone(), scheme.clone()).into();
-                async move {
-                    let response = ep.get_response(request).await;
-                    Ok::<_, Infallible>(poem::http::Response::<ResponseBody>::from(response))
-                }
-            });
-            let socket = SendTimeout::new(socket, limits.send_timeout);
-            let connection = hyper::server::conn::http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(limits.header_read_timeout)
-                .keep_alive(true)
-                .serve_connection(TokioIo::new(socket), service)
-                .with_upgrades();
-            tokio::pin!(connection);
-            tokio::select! {
-                _ = connection.as_mut() => return,
-                _ = stop.wait_for(|stopped| *stopped) => {}
-            }
-            // Finish the request in flight, then close.
-            connection.as_mut().graceful_shutdown();
-            let _ = connection.await;
-        });
+        let held = (permit, slot);
+        connections.spawn(serve_connection(
+            ep.clone(),
+            accepted,
+            held,
+            limits,
+            stop_rx.clone(),
+        ));
     }
+    finish_connections(stop_tx, connections, limits.grace).await;
+    Ok(())
+}
+
+/// The endpoint every connection answers with.
+type SharedEndpoint = Arc<BoxEndpoint<'static, Response>>;
+
+/// A connection as the acceptor hands it over: the socket, both addresses and the scheme.
+type Accepted = (
+    <TcpAcceptor as Acceptor>::Io,
+    poem::web::LocalAddr,
+    poem::web::RemoteAddr,
+    poem::http::uri::Scheme,
+);
+
+/// What a connection holds while it is open: its place among `max_connections` and, when
+/// capped, among its address's.
+type Held = (OwnedSemaphorePermit, Option<AddressSlot>);
+
+/// Waits for a free connection slot, reaping finished connections meanwhile; `None` once
+/// `shutdown` resolves (or the slots are closed).
+async fn next_permit<S>(
+    permits: &Arc<Semaphore>,
+    connections: &mut JoinSet<()>,
+    shutdown: &mut S,
+) -> Option<OwnedSemaphorePermit>
+where
+    S: Future<Output = ()> + Unpin,
+{
+    loop {
+        tokio::select! {
+            _ = &mut *shutdown => return None,
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            permit = permits.clone().acquire_owned() => return permit.ok(),
+        }
+    }
+}
+
+/// Waits for the next connection (or the error accepting it), reaping finished
+/// connections meanwhile; `None` once `shutdown` resolves.
+async fn next_accepted<S>(
+    acceptor: &mut TcpAcceptor,
+    connections: &mut JoinSet<()>,
+    shutdown: &mut S,
+) -> Option<io::Result<Accepted>>
+where
+    S: Future<Output = ()> + Unpin,
+{
+    loop {
+        tokio::select! {
+            _ = &mut *shutdown => return None,
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            accepted = acceptor.accept() => return Some(accepted),
+        }
+    }
+}
+
+/// Serves one connection with `ep` until it closes, or until `stop` turns true: then the
+/// request in flight is finished and the connection closed. `_held` is released at the end.
+async fn serve_connection(
+    ep: SharedEndpoint,
+    (socket, local_addr, remote_addr, scheme): Accepted,
+    _held: Held,
+    limits: ConnectionLimits,
+    mut stop: watch::Receiver<bool>,
+) {
+    let service = hyper::service::service_fn(move |req: poem::http::Request<Incoming>| {
+        let ep = ep.clone();
+        let request: poem::Request =
+            (req, local_addr.clone(), remote_addr.clone(), scheme.clone()).into();
+        async move {
+            let response = ep.get_response(request).await;
+            Ok::<_, Infallible>(poem::http::Response::<ResponseBody>::from(response))
+        }
+    });
+    let socket = SendTimeout::new(socket, limits.send_timeout);
+    let connection = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout)
+        .keep_alive(true)
+        .serve_connection(TokioIo::new(socket), service)
+        .with_upgrades();
+    tokio::pin!(connection);
+    tokio::select! {
+        _ = connection.as_mut() => return,
+        _ = stop.wait_for(|stopped| *stopped) => {}
+    }
+    // Finish the request in flight, then close.
+    connection.as_mut().graceful_shutdown();
+    let _ = connection.await;
+}
+
+/// Tells every connection to stop, waits up to `grace` for them to finish and cuts off
+/// those still open.
+async fn finish_connections(
+    stop_tx: watch::Sender<bool>,
+    mut connections: JoinSet<()>,
+    grace: Duration,
+) {
     let _ = stop_tx.send(true);
     let finished = async { while connections.join_next().await.is_some() {} };
-    if tokio::time::timeout(limits.grace, finished).await.is_err() {
+    if tokio::time::timeout(grace, finished).await.is_err() {
         tracing::warn!(
             open = connections.len(),
             "connections still open after the grace period are cut"
         );
         connections.shutdown().await;
     }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -97,23 +97,145 @@ pub async fn populate(
     let practice_id = id();
     let mut conn = store.write().await.unwrap();
     let now = chrono::Utc::now().timestamp_millis();
+    insert_practice(&mut conn, &practice_id, now).await;
+    let people = people(&practice_id, &hash, now);
+    let mut tx = conn.begin().await.unwrap();
+    insert_rows(&mut tx, "people", &PEOPLE_COLUMNS, &people.rows).await;
+    tx.commit().await.unwrap();
+
+    let threads = messages / 10;
+    let load = Load {
+        practice_id: &practice_id,
+        heavy: &people.heavy,
+        light: &people.light,
+        client_ids: &people.client_ids,
+        threads,
+        now,
+    };
+    let mut content = Content {
+        subject: &subject,
+        body: &mut body,
+        attachment: &attachment,
+    };
+    insert_threads(&mut conn, &load, &mut content).await;
+    if store.backend() == confide::store::Backend::Postgres {
+        sqlx::query("ANALYZE").execute(&mut *conn).await.unwrap();
+    }
+    println!(
+        "loaded {threads} threads, {messages} messages, {PEOPLE} people in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    Dataset {
+        heavy_id: people.heavy,
+        light_id: people.light,
+        heavy_email: people.heavy_email,
+        light_email: people.light_email,
+        sender_emails: people.sender_emails,
+        client_ids: people.client_ids,
+        practice_id,
+        staff_ids: people.staff_ids,
+    }
+}
+
+const PEOPLE_COLUMNS: [&str; 12] = [
+    "id",
+    "practice_id",
+    "role",
+    "status",
+    "name",
+    "email",
+    "email_norm",
+    "consent_email",
+    "consent_sms",
+    "password_hash",
+    "created_at",
+    "updated_at",
+];
+
+const THREAD_COLUMNS: [&str; 11] = [
+    "id",
+    "practice_id",
+    "subject",
+    "started_by",
+    "client_count",
+    "groups",
+    "message_count",
+    "next_seq",
+    "preview",
+    "created_at",
+    "last_activity_at",
+];
+
+const PARTICIPANT_COLUMNS: [&str; 8] = [
+    "thread_id",
+    "person_id",
+    "practice_id",
+    "via_group",
+    "folder",
+    "unread",
+    "has_sent",
+    "last_activity_at",
+];
+
+const MESSAGE_COLUMNS: [&str; 8] = [
+    "id",
+    "thread_id",
+    "practice_id",
+    "sender_id",
+    "seq",
+    "body",
+    "body_html",
+    "created_at",
+];
+
+const ATTACHMENT_COLUMNS: [&str; 11] = [
+    "id",
+    "practice_id",
+    "uploader_id",
+    "sha256",
+    "name",
+    "size",
+    "content_type",
+    "message_id",
+    "thread_id",
+    "pending_since",
+    "created_at",
+];
+
+/// Inserts the benchmark's practice, `bench`.
+async fn insert_practice(conn: &mut sqlx::AnyConnection, practice_id: &str, now: i64) {
     sqlx::query(
         "INSERT INTO practices (id, slug, name, created_at) VALUES ($1, 'bench', 'Bench', $2)",
     )
-    .bind(&practice_id)
+    .bind(practice_id)
     .bind(now)
     .execute(&mut *conn)
     .await
     .unwrap();
-    // 1 heavy provider (every thread), 1 light front-office person (1,000 threads), 98 more
-    // staff (the senders come from them), and clients.
-    let mut people = Vec::new();
+}
+
+/// The practice's people, as rows of [`PEOPLE_COLUMNS`], and who is who among them.
+struct People {
+    rows: Vec<Vec<Value>>,
+    heavy: String,
+    heavy_email: String,
+    light: String,
+    light_email: String,
+    staff_ids: Vec<String>,
+    sender_emails: Vec<String>,
+    client_ids: Vec<String>,
+}
+
+/// 1 heavy provider (every thread), 1 light front-office person (1,000 threads), 98 more
+/// staff (the senders come from them), and clients, all active with the password `hash`.
+fn people(practice_id: &str, hash: &str, now: i64) -> People {
+    let mut rows = Vec::new();
     let mut person = |role: &str, name: String| {
         let pid = id();
         let email = format!("{}@bench.example", name.to_lowercase().replace(' ', "."));
-        people.push(vec![
+        rows.push(vec![
             json!(pid.clone()),
-            json!(practice_id.clone()),
+            json!(practice_id),
             json!(role),
             json!("active"),
             json!(name),
@@ -121,7 +243,7 @@ pub async fn populate(
             json!(email.clone()),
             json!(1),
             json!(0),
-            json!(hash.clone()),
+            json!(hash),
             json!(now),
             json!(now),
         ]);
@@ -139,210 +261,201 @@ pub async fn populate(
     let client_ids: Vec<String> = (0..PEOPLE - 100)
         .map(|i| person("client", format!("Client {i}")).0)
         .collect();
-    let mut tx = conn.begin().await.unwrap();
-    insert_rows(
-        &mut tx,
-        "people",
-        &[
-            "id",
-            "practice_id",
-            "role",
-            "status",
-            "name",
-            "email",
-            "email_norm",
-            "consent_email",
-            "consent_sms",
-            "password_hash",
-            "created_at",
-            "updated_at",
-        ],
-        &people,
-    )
-    .await;
-    tx.commit().await.unwrap();
-
-    let threads = messages / 10;
-    let batch = 2_000;
-    for start in (0..threads).step_by(batch) {
-        let mut t_rows = Vec::new();
-        let mut p_rows = Vec::new();
-        let mut m_rows = Vec::new();
-        let mut a_rows = Vec::new();
-        for t in start..(start + batch).min(threads) {
-            let tid = id();
-            let at = now - ((threads - t) as i64) * 60_000;
-            let client = &client_ids[t % client_ids.len()];
-            t_rows.push(vec![
-                json!(tid.clone()),
-                json!(practice_id.clone()),
-                json!(subject(t)),
-                json!(heavy.clone()),
-                json!(1),
-                json!(""),
-                json!(10),
-                json!(10),
-                json!(body(t, 0)),
-                json!(at - 600_000),
-                json!(at),
-            ]);
-            for (who, unread, sent) in [(&heavy, 0, 1), (client, 1, 0)] {
-                p_rows.push(vec![
-                    json!(tid.clone()),
-                    json!(who.clone()),
-                    json!(practice_id.clone()),
-                    json!(null),
-                    json!("inbox"),
-                    json!(unread),
-                    json!(sent),
-                    json!(at),
-                ]);
-            }
-            if t % (threads / 1000).max(1) == 0 {
-                p_rows.push(vec![
-                    json!(tid.clone()),
-                    json!(light.clone()),
-                    json!(practice_id.clone()),
-                    json!(null),
-                    json!("inbox"),
-                    json!(1),
-                    json!(0),
-                    json!(at),
-                ]);
-            }
-            for seq in 0..10 {
-                let text = body(t, seq as usize);
-                let html = format!("<p>{text}</p>\n");
-                let sender = if seq % 2 == 0 { &heavy } else { client };
-                let message_id = id();
-                if let Some(name) = attachment(t, seq as usize) {
-                    a_rows.push(vec![
-                        json!(id()),
-                        json!(practice_id.clone()),
-                        json!(sender.clone()),
-                        json!(BLOB),
-                        json!(name),
-                        json!(1000),
-                        json!("application/pdf"),
-                        json!(message_id.clone()),
-                        json!(tid.clone()),
-                        json!(at),
-                        json!(at),
-                    ]);
-                }
-                m_rows.push(vec![
-                    json!(message_id),
-                    json!(tid.clone()),
-                    json!(practice_id.clone()),
-                    json!(sender.clone()),
-                    json!(seq),
-                    json!(text),
-                    json!(html),
-                    json!(at - (10 - seq) * 60_000),
-                ]);
-            }
-        }
-        let mut tx = conn.begin().await.unwrap();
-        insert_rows(
-            &mut tx,
-            "threads",
-            &[
-                "id",
-                "practice_id",
-                "subject",
-                "started_by",
-                "client_count",
-                "groups",
-                "message_count",
-                "next_seq",
-                "preview",
-                "created_at",
-                "last_activity_at",
-            ],
-            &t_rows,
-        )
-        .await;
-        insert_rows(
-            &mut tx,
-            "thread_participants",
-            &[
-                "thread_id",
-                "person_id",
-                "practice_id",
-                "via_group",
-                "folder",
-                "unread",
-                "has_sent",
-                "last_activity_at",
-            ],
-            &p_rows,
-        )
-        .await;
-        insert_rows(
-            &mut tx,
-            "messages",
-            &[
-                "id",
-                "thread_id",
-                "practice_id",
-                "sender_id",
-                "seq",
-                "body",
-                "body_html",
-                "created_at",
-            ],
-            &m_rows,
-        )
-        .await;
-        if !a_rows.is_empty() {
-            sqlx::query(
-                "INSERT INTO blobs (sha256, size, created_at) VALUES ($1, 1000, $2) \
-                 ON CONFLICT (sha256) DO NOTHING",
-            )
-            .bind(BLOB)
-            .bind(now)
-            .execute(&mut *tx)
-            .await
-            .unwrap();
-            insert_rows(
-                &mut tx,
-                "attachments",
-                &[
-                    "id",
-                    "practice_id",
-                    "uploader_id",
-                    "sha256",
-                    "name",
-                    "size",
-                    "content_type",
-                    "message_id",
-                    "thread_id",
-                    "pending_since",
-                    "created_at",
-                ],
-                &a_rows,
-            )
-            .await;
-        }
-        tx.commit().await.unwrap();
-    }
-    if store.backend() == confide::store::Backend::Postgres {
-        sqlx::query("ANALYZE").execute(&mut *conn).await.unwrap();
-    }
-    println!(
-        "loaded {threads} threads, {messages} messages, {PEOPLE} people in {:.1} s",
-        started.elapsed().as_secs_f64()
-    );
-    Dataset {
-        heavy_id: heavy,
-        light_id: light,
+    People {
+        rows,
+        heavy,
         heavy_email,
+        light,
         light_email,
+        staff_ids,
         sender_emails,
         client_ids,
-        practice_id,
-        staff_ids,
     }
+}
+
+/// What every loaded thread shares: the practice, the heavy and light participants, the
+/// clients taking turns, the number of threads and the time of loading.
+struct Load<'a> {
+    practice_id: &'a str,
+    heavy: &'a str,
+    light: &'a str,
+    client_ids: &'a [String],
+    threads: usize,
+    now: i64,
+}
+
+/// The caller's texts: a thread's subject, a message's body, an attachment's name.
+struct Content<'c> {
+    subject: &'c dyn Fn(usize) -> String,
+    body: &'c mut dyn FnMut(usize, usize) -> String,
+    attachment: &'c dyn Fn(usize, usize) -> Option<String>,
+}
+
+/// One thread being loaded: its id, number, last activity and client.
+struct Thread<'a> {
+    id: String,
+    t: usize,
+    at: i64,
+    client: &'a str,
+}
+
+/// Rows for a batch of threads, to insert together.
+#[derive(Default)]
+struct ThreadRows {
+    threads: Vec<Vec<Value>>,
+    participants: Vec<Vec<Value>>,
+    messages: Vec<Vec<Value>>,
+    attachments: Vec<Vec<Value>>,
+}
+
+impl ThreadRows {
+    /// Adds thread `t` with its participants, its ten messages and their attachments.
+    fn add_thread(&mut self, load: &Load, content: &mut Content, t: usize) {
+        let thread = Thread {
+            id: id(),
+            t,
+            at: load.now - ((load.threads - t) as i64) * 60_000,
+            client: &load.client_ids[t % load.client_ids.len()],
+        };
+        let at = thread.at;
+        self.threads.push(vec![
+            json!(thread.id.clone()),
+            json!(load.practice_id),
+            json!((content.subject)(t)),
+            json!(load.heavy),
+            json!(1),
+            json!(""),
+            json!(10),
+            json!(10),
+            json!((content.body)(t, 0)),
+            json!(at - 600_000),
+            json!(at),
+        ]);
+        self.add_participants(load, &thread);
+        self.add_messages(load, content, &thread);
+    }
+
+    /// The heavy provider (has sent) and the client (unread) are in every thread; the light
+    /// front-office person (unread) in one thread of every `threads / 1000`.
+    fn add_participants(&mut self, load: &Load, thread: &Thread) {
+        let (tid, at) = (&thread.id, thread.at);
+        for (who, unread, sent) in [(load.heavy, 0, 1), (thread.client, 1, 0)] {
+            self.participants.push(vec![
+                json!(tid.clone()),
+                json!(who),
+                json!(load.practice_id),
+                json!(null),
+                json!("inbox"),
+                json!(unread),
+                json!(sent),
+                json!(at),
+            ]);
+        }
+        if thread.t % (load.threads / 1000).max(1) == 0 {
+            self.participants.push(vec![
+                json!(tid.clone()),
+                json!(load.light),
+                json!(load.practice_id),
+                json!(null),
+                json!("inbox"),
+                json!(1),
+                json!(0),
+                json!(at),
+            ]);
+        }
+    }
+
+    /// Ten messages, a minute apart, sent in turn by the heavy provider and the client,
+    /// each with its attachment if the caller names one.
+    fn add_messages(&mut self, load: &Load, content: &mut Content, thread: &Thread) {
+        let (t, tid, at) = (thread.t, &thread.id, thread.at);
+        for seq in 0..10 {
+            let text = (content.body)(t, seq as usize);
+            let html = format!("<p>{text}</p>\n");
+            let sender = if seq % 2 == 0 {
+                load.heavy
+            } else {
+                thread.client
+            };
+            let message_id = id();
+            if let Some(name) = (content.attachment)(t, seq as usize) {
+                self.attachments.push(vec![
+                    json!(id()),
+                    json!(load.practice_id),
+                    json!(sender),
+                    json!(BLOB),
+                    json!(name),
+                    json!(1000),
+                    json!("application/pdf"),
+                    json!(message_id.clone()),
+                    json!(tid.clone()),
+                    json!(at),
+                    json!(at),
+                ]);
+            }
+            self.messages.push(vec![
+                json!(message_id),
+                json!(tid.clone()),
+                json!(load.practice_id),
+                json!(sender),
+                json!(seq),
+                json!(text),
+                json!(html),
+                json!(at - (10 - seq) * 60_000),
+            ]);
+        }
+    }
+}
+
+/// Inserts the threads in batches of 2,000, one transaction each.
+async fn insert_threads(
+    conn: &mut sqlx::AnyConnection,
+    load: &Load<'_>,
+    content: &mut Content<'_>,
+) {
+    let batch = 2_000;
+    for start in (0..load.threads).step_by(batch) {
+        let mut rows = ThreadRows::default();
+        for t in start..(start + batch).min(load.threads) {
+            rows.add_thread(load, content, t);
+        }
+        insert_thread_rows(conn, &rows, load.now).await;
+    }
+}
+
+/// Inserts a batch of threads in one transaction, with the shared blob row if any of
+/// them has attachments.
+async fn insert_thread_rows(conn: &mut sqlx::AnyConnection, rows: &ThreadRows, now: i64) {
+    let mut tx = conn.begin().await.unwrap();
+    insert_rows(&mut tx, "threads", &THREAD_COLUMNS, &rows.threads).await;
+    let participants = &rows.participants;
+    insert_rows(
+        &mut tx,
+        "thread_participants",
+        &PARTICIPANT_COLUMNS,
+        participants,
+    )
+    .await;
+    insert_rows(&mut tx, "messages", &MESSAGE_COLUMNS, &rows.messages).await;
+    if !rows.attachments.is_empty() {
+        sqlx::query(
+            "INSERT INTO blobs (sha256, size, created_at) VALUES ($1, 1000, $2) \
+             ON CONFLICT (sha256) DO NOTHING",
+        )
+        .bind(BLOB)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+        insert_rows(
+            &mut tx,
+            "attachments",
+            &ATTACHMENT_COLUMNS,
+            &rows.attachments,
+        )
+        .await;
+    }
+    tx.commit().await.unwrap();
 }
 
 /// The release `confide` binary, configured for the benchmark's database and data directory.

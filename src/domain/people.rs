@@ -66,6 +66,19 @@ pub fn may_change_person(
     target_status: Status,
     change: PersonChange,
 ) -> Result<(), RuleViolation> {
+    may_change_account_of(actor, target_role)?;
+    may_change_email(actor, is_self, change)?;
+    may_grant_consent(is_self, change)?;
+    may_change_own_account(is_self, change)?;
+    may_change_role(target_role, change)?;
+    if let Some(to) = change.status {
+        status_transition(actor, change.role.unwrap_or(target_role), target_status, to)?;
+    }
+    Ok(())
+}
+
+/// Clients change no one; staff other than admins change clients only.
+fn may_change_account_of(actor: Role, target_role: Role) -> Result<(), RuleViolation> {
     if !actor.is_staff() {
         return Err(RuleViolation::new(
             Code::Forbidden,
@@ -78,6 +91,11 @@ pub fn may_change_person(
             "Only administrators change staff accounts.",
         ));
     }
+    Ok(())
+}
+
+/// Only an admin changes another person's email address.
+fn may_change_email(actor: Role, is_self: bool, change: PersonChange) -> Result<(), RuleViolation> {
     if change.email && !is_self && actor != Role::Admin {
         return Err(RuleViolation::field(
             Code::Forbidden,
@@ -85,6 +103,11 @@ pub fn may_change_person(
             "Only administrators change another person's email address.",
         ));
     }
+    Ok(())
+}
+
+/// Only the person themself switches a notification consent on.
+fn may_grant_consent(is_self: bool, change: PersonChange) -> Result<(), RuleViolation> {
     if let (Some(field), false) = (change.grants_consent, is_self) {
         return Err(RuleViolation::field(
             Code::ConsentIsPersonal,
@@ -95,6 +118,11 @@ pub fn may_change_person(
             ),
         ));
     }
+    Ok(())
+}
+
+/// No one changes their own role or status.
+fn may_change_own_account(is_self: bool, change: PersonChange) -> Result<(), RuleViolation> {
     if is_self && (change.role.is_some() || change.status.is_some()) {
         return Err(RuleViolation::field(
             Code::CannotChangeOwnAccount,
@@ -106,6 +134,11 @@ pub fn may_change_person(
             "You cannot change your own role or status.",
         ));
     }
+    Ok(())
+}
+
+/// A new role stays on the same side: a client stays a client, staff stay staff.
+fn may_change_role(target_role: Role, change: PersonChange) -> Result<(), RuleViolation> {
     if let Some(new_role) = change.role {
         if new_role.is_staff() != target_role.is_staff() {
             return Err(RuleViolation::field(
@@ -114,9 +147,6 @@ pub fn may_change_person(
                 "A client cannot become staff, nor staff a client; create a new account instead.",
             ));
         }
-    }
-    if let Some(to) = change.status {
-        status_transition(actor, change.role.unwrap_or(target_role), target_status, to)?;
     }
     Ok(())
 }

@@ -147,6 +147,29 @@ fn date(op: &str, value: &Text) -> Result<NaiveDate, QueryError> {
 /// Parses a query. Operators are a lowercase word and a colon; anything else with a colon
 /// (such as 10:30) is text.
 pub fn parse(q: &str) -> Result<Query, QueryError> {
+    check_characters(q)?;
+    let chars: Vec<char> = q.chars().collect();
+    let mut terms = Vec::new();
+    let mut i = 0;
+    while i < chars.len() {
+        if chars[i].is_whitespace() {
+            i += 1;
+            continue;
+        }
+        terms.push(read_term(&chars, &mut i)?);
+        if terms.len() > MAX_CLAUSES {
+            return Err(QueryError {
+                code: Code::QueryTooComplex,
+                message: format!("q: a query may have at most {MAX_CLAUSES} words and operators"),
+            });
+        }
+    }
+    check_terms(&terms)?;
+    Ok(Query { terms })
+}
+
+/// Refuses a query longer than [`MAX_QUERY_CHARS`] or holding control characters.
+fn check_characters(q: &str) -> Result<(), QueryError> {
     if q.chars().count() > MAX_QUERY_CHARS {
         return Err(QueryError {
             code: Code::QueryTooLong,
@@ -156,76 +179,77 @@ pub fn parse(q: &str) -> Result<Query, QueryError> {
     if q.chars().any(|c| c.is_control() && !c.is_whitespace()) {
         return Err(invalid("q: control characters are not allowed"));
     }
-    let chars: Vec<char> = q.chars().collect();
-    let mut terms = Vec::new();
-    let mut i = 0;
-    while i < chars.len() {
-        if chars[i].is_whitespace() {
-            i += 1;
-            continue;
-        }
-        let negated = chars[i] == '-';
-        if negated {
-            i += 1;
-            if i >= chars.len() || chars[i].is_whitespace() {
-                return Err(invalid(
-                    "q: a minus sign must be followed by what to leave out",
-                ));
-            }
-        }
-        // An operator: letters, then a colon.
-        let op_len = chars[i..]
-            .iter()
-            .take_while(|c| c.is_ascii_lowercase())
-            .count();
-        let is_op = op_len > 0 && chars.get(i + op_len) == Some(&':');
-        let clause = if is_op {
-            let op: String = chars[i..i + op_len].iter().collect();
-            i += op_len + 1;
-            let label = format!("{op}: ");
-            let value = read_value(&chars, &mut i, &label)?;
-            match op.as_str() {
-                "from" => Clause::From(value),
-                "to" => Clause::To(value),
-                "subject" => Clause::Subject(value),
-                "has" => match value.text.to_lowercase().as_str() {
-                    "attachment" | "attachments" => Clause::HasAttachment,
-                    other => {
-                        return Err(invalid(format!(
-                            "q: has: knows only has:attachment, not {other:?}"
-                        )))
-                    }
-                },
-                "in" => Clause::In(value.text),
-                "is" => match value.text.to_lowercase().as_str() {
-                    "unread" => Clause::Unread(true),
-                    "read" => Clause::Unread(false),
-                    other => {
-                        return Err(invalid(format!(
-                            "q: is: knows is:unread and is:read, not {other:?}"
-                        )))
-                    }
-                },
-                "before" => Clause::Before(date("before", &value)?),
-                "after" => Clause::After(date("after", &value)?),
-                other => {
-                    return Err(invalid(format!(
-                        "q: unknown operator {other}: (known: from:, to:, subject:, \
-                         has:attachment, in:, is:unread, before:, after:)"
-                    )))
-                }
-            }
-        } else {
-            Clause::Any(read_value(&chars, &mut i, "")?)
-        };
-        terms.push(Term { negated, clause });
-        if terms.len() > MAX_CLAUSES {
-            return Err(QueryError {
-                code: Code::QueryTooComplex,
-                message: format!("q: a query may have at most {MAX_CLAUSES} words and operators"),
-            });
+    Ok(())
+}
+
+/// Reads one term starting at `chars[*i]` (not whitespace): an optional minus sign, then
+/// an operator with its value or a bare word or phrase. Leaves `*i` just after it.
+fn read_term(chars: &[char], i: &mut usize) -> Result<Term, QueryError> {
+    let negated = chars[*i] == '-';
+    if negated {
+        *i += 1;
+        if *i >= chars.len() || chars[*i].is_whitespace() {
+            return Err(invalid(
+                "q: a minus sign must be followed by what to leave out",
+            ));
         }
     }
+    // An operator: letters, then a colon.
+    let op_len = chars[*i..]
+        .iter()
+        .take_while(|c| c.is_ascii_lowercase())
+        .count();
+    let is_op = op_len > 0 && chars.get(*i + op_len) == Some(&':');
+    let clause = if is_op {
+        let op: String = chars[*i..*i + op_len].iter().collect();
+        *i += op_len + 1;
+        let label = format!("{op}: ");
+        let value = read_value(chars, i, &label)?;
+        operator_clause(&op, value)?
+    } else {
+        Clause::Any(read_value(chars, i, "")?)
+    };
+    Ok(Term { negated, clause })
+}
+
+/// The clause operator `op` (without its colon) makes of `value`.
+fn operator_clause(op: &str, value: Text) -> Result<Clause, QueryError> {
+    Ok(match op {
+        "from" => Clause::From(value),
+        "to" => Clause::To(value),
+        "subject" => Clause::Subject(value),
+        "has" => match value.text.to_lowercase().as_str() {
+            "attachment" | "attachments" => Clause::HasAttachment,
+            other => {
+                return Err(invalid(format!(
+                    "q: has: knows only has:attachment, not {other:?}"
+                )))
+            }
+        },
+        "in" => Clause::In(value.text),
+        "is" => match value.text.to_lowercase().as_str() {
+            "unread" => Clause::Unread(true),
+            "read" => Clause::Unread(false),
+            other => {
+                return Err(invalid(format!(
+                    "q: is: knows is:unread and is:read, not {other:?}"
+                )))
+            }
+        },
+        "before" => Clause::Before(date("before", &value)?),
+        "after" => Clause::After(date("after", &value)?),
+        other => {
+            return Err(invalid(format!(
+                "q: unknown operator {other}: (known: from:, to:, subject:, \
+                 has:attachment, in:, is:unread, before:, after:)"
+            )))
+        }
+    })
+}
+
+/// Refuses a query with nothing to look for (no terms, or only negated ones) and one
+/// with more than one `in:` or a negated `in:`.
+fn check_terms(terms: &[Term]) -> Result<(), QueryError> {
     if terms.is_empty() {
         return Err(invalid("q: say what to search for"));
     }
@@ -245,7 +269,7 @@ pub fn parse(q: &str) -> Result<Query, QueryError> {
     {
         return Err(invalid("q: use in: once, without a minus sign"));
     }
-    Ok(Query { terms })
+    Ok(())
 }
 
 #[cfg(test)]

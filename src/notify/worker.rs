@@ -4,9 +4,10 @@
 use std::time::Duration;
 
 use crate::domain::Status;
-use crate::service::{email_changes, invitations, password_resets, person, AppState};
+use crate::service::{email_changes, invitations, password_resets, person, AppState, Person};
 use crate::store::notifications::{self as queue, NotificationRow};
-use crate::store::{people as people_store, practices};
+use crate::store::people as people_store;
+use crate::store::practices::{self, PracticeRow};
 
 use super::{render, sms_text, Kind};
 
@@ -112,25 +113,62 @@ enum Delivery {
     NotNeeded,
 }
 
+/// Sends one claimed notification, unless it is no longer needed: its recipient or practice
+/// is gone, the message it tells of was read, or what it asks of the person no longer holds.
 async fn deliver(state: &AppState, n: &NotificationRow) -> Result<Delivery, SendError> {
     let Some(kind) = Kind::parse(&n.kind) else {
         return Ok(Delivery::NotNeeded);
     };
-    let (recipient, practice) = {
-        let mut conn = state.store.read().await?;
-        let recipient = people_store::find(&mut conn, &n.practice_id, &n.person_id).await?;
-        let practice = practices::find(&mut conn, &n.practice_id).await?;
-        let waiting =
-            kind != Kind::NewMessage || queue::has_unread(&mut conn, &n.person_id).await?;
-        match (recipient, practice) {
-            (Some(r), Some(p)) if waiting => {
-                (person(r).map_err(|_| SendError { kind: "person" })?, p)
-            }
-            _ => return Ok(Delivery::NotNeeded),
-        }
+    let Some((recipient, practice)) = recipient_and_practice(state, n, kind).await? else {
+        return Ok(Delivery::NotNeeded);
     };
-    let mut address = n.address.clone();
-    let link = match kind {
+    let Some(link) = link(state, n, kind, &recipient, &practice).await? else {
+        return Ok(Delivery::NotNeeded);
+    };
+    let to = link
+        .address
+        .or_else(|| n.address.clone())
+        .unwrap_or_else(|| recipient.email.clone());
+    send(state, n, kind, &recipient, &practice, &link.url, &to).await
+}
+
+/// The notification's recipient and practice; `None` when either is gone or, for a new
+/// message, when the person has nothing unread any more.
+async fn recipient_and_practice(
+    state: &AppState,
+    n: &NotificationRow,
+    kind: Kind,
+) -> Result<Option<(Person, PracticeRow)>, SendError> {
+    let mut conn = state.store.read().await?;
+    let recipient = people_store::find(&mut conn, &n.practice_id, &n.person_id).await?;
+    let practice = practices::find(&mut conn, &n.practice_id).await?;
+    let waiting = kind != Kind::NewMessage || queue::has_unread(&mut conn, &n.person_id).await?;
+    match (recipient, practice) {
+        (Some(r), Some(p)) if waiting => Ok(Some((
+            person(r).map_err(|_| SendError { kind: "person" })?,
+            p,
+        ))),
+        _ => Ok(None),
+    }
+}
+
+/// The link a notification carries, and where it goes when not to the address queued.
+struct Link {
+    url: String,
+    /// `Some`: sent here instead of the queued address (an email change's new address).
+    address: Option<String>,
+}
+
+/// The link for a notification of `kind`, issuing a fresh token where it needs one;
+/// `None` when the person's state no longer calls for the notification.
+async fn link(
+    state: &AppState,
+    n: &NotificationRow,
+    kind: Kind,
+    recipient: &Person,
+    practice: &PracticeRow,
+) -> Result<Option<Link>, SendError> {
+    let url = match kind {
         Kind::NewMessage => {
             // Consent is checked again: it may have been withdrawn while this waited.
             let consents = match n.channel.as_str() {
@@ -138,67 +176,107 @@ async fn deliver(state: &AppState, n: &NotificationRow) -> Result<Delivery, Send
                 _ => recipient.consent_email,
             };
             if !recipient.status.is_activated() || !consents {
-                return Ok(Delivery::NotNeeded);
+                return Ok(None);
             }
             format!("{}/p/{}/", state.public_url, practice.slug)
         }
-        Kind::Invitation => {
-            if recipient.status != Status::Invited {
-                return Ok(Delivery::NotNeeded);
-            }
-            // A fresh link per attempt; it replaces any earlier one.
-            let mut tx = state.store.begin().await?;
-            let token = invitations::issue(&mut tx, state, &recipient)
-                .await
-                .map_err(|_| SendError { kind: "database" })?;
-            tx.commit().await?;
-            invitations::url(state, &token)
-        }
-        Kind::PasswordReset => {
-            if !recipient.status.is_activated() {
-                return Ok(Delivery::NotNeeded);
-            }
-            let mut tx = state.store.begin().await?;
-            let link = password_resets::issue_link(&mut tx, state, &recipient)
-                .await
-                .map_err(|_| SendError { kind: "database" })?;
-            tx.commit().await?;
-            link
-        }
-        Kind::EmailChange => {
-            let Some(pending) = recipient.pending_email.clone() else {
-                return Ok(Delivery::NotNeeded);
-            };
-            let mut tx = state.store.begin().await?;
-            let token = email_changes::issue(&mut tx, state, &recipient, &pending)
-                .await
-                .map_err(|_| SendError { kind: "database" })?;
-            tx.commit().await?;
-            let Some(token) = token else {
-                return Ok(Delivery::NotNeeded);
-            };
-            // The link goes to the new address: following it proves the person holds it.
-            address = Some(pending);
-            email_changes::url(state, &token)
-        }
+        Kind::Invitation => match invitation_link(state, recipient).await? {
+            Some(url) => url,
+            None => return Ok(None),
+        },
+        Kind::PasswordReset => match password_reset_link(state, recipient).await? {
+            Some(url) => url,
+            None => return Ok(None),
+        },
+        Kind::EmailChange => return email_change_link(state, recipient).await,
         Kind::EmailChangeNotice => format!("{}/p/{}/", state.public_url, practice.slug),
     };
-    let to = address.unwrap_or_else(|| recipient.email.clone());
+    Ok(Some(Link { url, address: None }))
+}
+
+/// An invitation link; `None` unless the person is still invited.
+async fn invitation_link(
+    state: &AppState,
+    recipient: &Person,
+) -> Result<Option<String>, SendError> {
+    if recipient.status != Status::Invited {
+        return Ok(None);
+    }
+    // A fresh link per attempt; it replaces any earlier one.
+    let mut tx = state.store.begin().await?;
+    let token = invitations::issue(&mut tx, state, recipient)
+        .await
+        .map_err(|_| SendError { kind: "database" })?;
+    tx.commit().await?;
+    Ok(Some(invitations::url(state, &token)))
+}
+
+/// A fresh password-reset link; `None` unless the person is activated.
+async fn password_reset_link(
+    state: &AppState,
+    recipient: &Person,
+) -> Result<Option<String>, SendError> {
+    if !recipient.status.is_activated() {
+        return Ok(None);
+    }
+    let mut tx = state.store.begin().await?;
+    let link = password_resets::issue_link(&mut tx, state, recipient)
+        .await
+        .map_err(|_| SendError { kind: "database" })?;
+    tx.commit().await?;
+    Ok(Some(link))
+}
+
+/// A fresh link confirming the person's pending email address, sent to that address;
+/// `None` when no change is pending or no token was issued for it.
+async fn email_change_link(
+    state: &AppState,
+    recipient: &Person,
+) -> Result<Option<Link>, SendError> {
+    let Some(pending) = recipient.pending_email.clone() else {
+        return Ok(None);
+    };
+    let mut tx = state.store.begin().await?;
+    let token = email_changes::issue(&mut tx, state, recipient, &pending)
+        .await
+        .map_err(|_| SendError { kind: "database" })?;
+    tx.commit().await?;
+    let Some(token) = token else {
+        return Ok(None);
+    };
+    // The link goes to the new address: following it proves the person holds it.
+    Ok(Some(Link {
+        url: email_changes::url(state, &token),
+        address: Some(pending),
+    }))
+}
+
+/// Sends the notification with `link` by its channel: a text message to the person's
+/// mobile (not needed without a gateway or a number), or an email to `to`.
+async fn send(
+    state: &AppState,
+    n: &NotificationRow,
+    kind: Kind,
+    recipient: &Person,
+    practice: &PracticeRow,
+    link: &str,
+    to: &str,
+) -> Result<Delivery, SendError> {
     match n.channel.as_str() {
         "sms" => {
             let (Some(gateway), Some(mobile)) = (&state.sms, &recipient.mobile) else {
                 return Ok(Delivery::NotNeeded);
             };
             gateway
-                .send(mobile, &sms_text(&practice.name, &link))
+                .send(mobile, &sms_text(&practice.name, link))
                 .await
                 .map_err(SendError::wrap("sms gateway"))?;
         }
         _ => {
-            let email = render(kind, &practice.name, &link).map_err(SendError::wrap("template"))?;
+            let email = render(kind, &practice.name, link).map_err(SendError::wrap("template"))?;
             state
                 .mailer
-                .send(&state.config.mail.from, &to, &email)
+                .send(&state.config.mail.from, to, &email)
                 .await
                 .map_err(SendError::wrap("mail transport"))?;
         }

@@ -17,7 +17,7 @@ use crate::domain::events::EventKind;
 use crate::domain::mailbox::hidden_from;
 use crate::domain::Role;
 use crate::store::search::{self as store, EventRow, MessageDoc};
-use crate::store::Store;
+use crate::store::{Conn, Store};
 
 /// How the indexer paces itself (from `[search]`).
 #[derive(Debug, Clone, Copy)]
@@ -52,6 +52,9 @@ fn hidden_from_clients(role: &str) -> bool {
         .map_or(true, |role| hidden_from(Role::Client, role))
 }
 
+/// `(person id, name, role)` of each participant, by thread.
+type ParticipantsByThread = HashMap<String, Vec<(String, String, String)>>;
+
 /// Index documents for messages, with their threads' participants and attachment names.
 async fn documents(
     store: &Store,
@@ -64,56 +67,88 @@ async fn documents(
     let message_ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
     let mut conn = store.read().await?;
     // Grouped by thread and by message: a rebuild batch spans thousands of threads.
-    let mut participants: HashMap<String, Vec<(String, String, String)>> = HashMap::new();
+    let participants = participants_by_thread(&mut conn, &thread_ids).await?;
+    let files = attachment_names_by_message(&mut conn, &message_ids).await?;
+    drop(conn);
+    let mut docs = Vec::with_capacity(rows.len());
+    for r in rows {
+        let participants = participants.get(&r.thread_id).map(Vec::as_slice);
+        let names = files.get(&r.id).map(Vec::as_slice).unwrap_or_default();
+        let doc = document(fields, r, participants.unwrap_or_default(), names);
+        docs.push((r.id.clone(), doc));
+    }
+    Ok(docs)
+}
+
+/// The participants of `thread_ids`, read 500 threads at a time.
+async fn participants_by_thread(
+    conn: &mut Conn,
+    thread_ids: &[String],
+) -> anyhow::Result<ParticipantsByThread> {
+    let mut participants: ParticipantsByThread = HashMap::new();
     for chunk in thread_ids.chunks(500) {
-        for (thread, person, name, role) in store::participants(&mut conn, chunk).await? {
+        for (thread, person, name, role) in store::participants(conn, chunk).await? {
             participants
                 .entry(thread)
                 .or_default()
                 .push((person, name, role));
         }
     }
+    Ok(participants)
+}
+
+/// The attachments' file names of `message_ids`, by message, read 500 messages at a time.
+async fn attachment_names_by_message(
+    conn: &mut Conn,
+    message_ids: &[String],
+) -> anyhow::Result<HashMap<String, Vec<String>>> {
     let mut files: HashMap<String, Vec<String>> = HashMap::new();
     for chunk in message_ids.chunks(500) {
-        for (message, name) in store::attachment_names(&mut conn, chunk).await? {
+        for (message, name) in store::attachment_names(conn, chunk).await? {
             files.entry(message).or_default().push(name);
         }
     }
-    drop(conn);
-    let mut docs = Vec::with_capacity(rows.len());
-    for r in rows {
-        let mut doc = TantivyDocument::default();
-        doc.add_text(fields.message_id, &r.id);
-        doc.add_text(fields.thread_id, &r.thread_id);
-        doc.add_text(fields.practice_id, &r.practice_id);
-        doc.add_text(fields.from_id, &r.sender_id);
-        doc.add_text(fields.subject, &r.subject);
-        doc.add_text(fields.body, crate::domain::markdown::plain_text(&r.body));
-        doc.add_text(fields.from_name, &r.sender_name);
-        if !hidden_from_clients(&r.sender_role) {
-            doc.add_text(fields.from_name_public, &r.sender_name);
-        }
-        for (person_id, name, role) in participants.get(&r.thread_id).into_iter().flatten() {
-            doc.add_text(fields.reader, person_id);
-            if person_id != &r.sender_id {
-                doc.add_text(fields.to_id, person_id);
-                doc.add_text(fields.to_name, name);
-                if !hidden_from_clients(role) {
-                    doc.add_text(fields.to_name_public, name);
-                }
+    Ok(files)
+}
+
+/// The index document of one message, given its thread's participants and its
+/// attachments' file names. Names a client must not find it by go only in the
+/// non-public fields.
+fn document(
+    fields: &Fields,
+    r: &MessageDoc,
+    participants: &[(String, String, String)],
+    names: &[String],
+) -> TantivyDocument {
+    let mut doc = TantivyDocument::default();
+    doc.add_text(fields.message_id, &r.id);
+    doc.add_text(fields.thread_id, &r.thread_id);
+    doc.add_text(fields.practice_id, &r.practice_id);
+    doc.add_text(fields.from_id, &r.sender_id);
+    doc.add_text(fields.subject, &r.subject);
+    doc.add_text(fields.body, crate::domain::markdown::plain_text(&r.body));
+    doc.add_text(fields.from_name, &r.sender_name);
+    if !hidden_from_clients(&r.sender_role) {
+        doc.add_text(fields.from_name_public, &r.sender_name);
+    }
+    for (person_id, name, role) in participants {
+        doc.add_text(fields.reader, person_id);
+        if person_id != &r.sender_id {
+            doc.add_text(fields.to_id, person_id);
+            doc.add_text(fields.to_name, name);
+            if !hidden_from_clients(role) {
+                doc.add_text(fields.to_name_public, name);
             }
         }
-        let names = files.get(&r.id).map(Vec::as_slice).unwrap_or_default();
-        for name in names {
-            doc.add_text(fields.attachment_name, name);
-        }
-        if !names.is_empty() {
-            doc.add_text(fields.has_attachment, "yes");
-        }
-        doc.add_i64(fields.created_at, r.created_at);
-        docs.push((r.id.clone(), doc));
     }
-    Ok(docs)
+    for name in names {
+        doc.add_text(fields.attachment_name, name);
+    }
+    if !names.is_empty() {
+        doc.add_text(fields.has_attachment, "yes");
+    }
+    doc.add_i64(fields.created_at, r.created_at);
+    doc
 }
 
 fn commit(writer: &mut IndexWriter, seq: i64) -> anyhow::Result<()> {
@@ -195,10 +230,21 @@ impl Follower {
             let mut conn = store.read().await?;
             anyhow::Ok(store::events_after(&mut conn, self.cursor, BATCH).await?)
         })?;
+        let (ops, last) = self.ops_until_gap(&events);
+        let docs = self.added_documents(handle, store, &ops)?;
+        self.apply(ops, &docs)?;
+        self.cursor = last;
+        Ok(events.len())
+    }
+
+    /// What `events` ask of the index, up to a hole in the sequence: a fresh hole is
+    /// remembered and stops the reading; one older than [`GAP_WAIT`] is taken to be a
+    /// rollback and passed over. Also returns the last event taken.
+    fn ops_until_gap(&mut self, events: &[EventRow]) -> (Vec<Op>, i64) {
         let mut ops = Vec::new();
         let mut expected = self.cursor + 1;
         let mut last = self.cursor;
-        for e in &events {
+        for e in events {
             if e.seq != expected {
                 match self.gap {
                     Some((at, since)) if at == expected && since.elapsed() >= GAP_WAIT => {
@@ -225,6 +271,16 @@ impl Follower {
             last = e.seq;
             expected = e.seq + 1;
         }
+        (ops, last)
+    }
+
+    /// The index documents of the messages `ops` add, as they are in the database now.
+    fn added_documents(
+        &self,
+        handle: &Handle,
+        store: &Store,
+        ops: &[Op],
+    ) -> anyhow::Result<Vec<(String, TantivyDocument)>> {
         let adds: Vec<String> = ops
             .iter()
             .filter_map(|o| match o {
@@ -233,7 +289,7 @@ impl Follower {
             })
             .collect();
         let fields = self.active.fields;
-        let docs = handle.block_on(async {
+        handle.block_on(async {
             let mut conn = store.read().await?;
             let mut rows = Vec::new();
             for chunk in adds.chunks(500) {
@@ -241,7 +297,13 @@ impl Follower {
             }
             drop(conn);
             documents(store, &fields, &rows).await
-        })?;
+        })
+    }
+
+    /// Applies `ops` to the writer, in order; an added message replaces its earlier
+    /// document, if any.
+    fn apply(&mut self, ops: Vec<Op>, docs: &[(String, TantivyDocument)]) -> anyhow::Result<()> {
+        let fields = self.active.fields;
         for op in ops {
             match op {
                 Op::Add(id) => {
@@ -262,8 +324,7 @@ impl Follower {
                 }
             }
         }
-        self.cursor = last;
-        Ok(events.len())
+        Ok(())
     }
 
     fn commit_if_due(&mut self, interval: Duration, force: bool) -> anyhow::Result<()> {
@@ -284,51 +345,7 @@ pub fn run(handle: Handle, store: Store, search: SearchIndex, pace: Pace, stop: 
     let mut follower: Option<Follower> = None;
     let mut last_error: Option<Instant> = None;
     while !stop.load(Ordering::Relaxed) {
-        let outcome = (|| -> anyhow::Result<bool> {
-            let on_disk = read_current(&root);
-            let stale = match &follower {
-                Some(f) => on_disk.as_deref() != Some(f.active.name.as_str()),
-                None => true,
-            };
-            if stale {
-                if let Some(mut f) = follower.take() {
-                    let _ = f.commit_if_due(Duration::ZERO, true);
-                }
-                let active = match search.open_current() {
-                    Some(a) => a,
-                    None => {
-                        let rebuilt = rebuild(&handle, &store, &root, pace)?;
-                        tracing::info!(
-                            messages = rebuilt.messages,
-                            elapsed_ms = rebuilt.elapsed.as_millis() as u64,
-                            "search index rebuilt"
-                        );
-                        search.open_current().ok_or_else(|| {
-                            anyhow::anyhow!("the rebuilt search index cannot be opened")
-                        })?
-                    }
-                };
-                let seq = active.payload().map(|p| p.seq).unwrap_or(0);
-                let writer = active.index.writer(pace.writer_bytes)?;
-                remove_stale(&root, &active.name);
-                search.set_active(active.clone());
-                follower = Some(Follower {
-                    active,
-                    writer,
-                    cursor: seq,
-                    committed: seq,
-                    last_commit: Instant::now(),
-                    gap: None,
-                });
-            }
-            let f = follower.as_mut().expect("set above");
-            let read = f.step(&handle, &store)?;
-            // Catching up after a start: commit as soon as the backlog is read.
-            let caught_up = read < BATCH as usize;
-            f.commit_if_due(pace.commit, stale && caught_up)?;
-            Ok(read as i64 == BATCH)
-        })();
-        match outcome {
+        match follow_once(&mut follower, &handle, &store, &search, &root, pace) {
             Ok(true) => continue,
             Ok(false) => {}
             Err(e) => {
@@ -346,4 +363,71 @@ pub fn run(handle: Handle, store: Store, search: SearchIndex, pace: Pace, stop: 
     if let Some(mut f) = follower {
         let _ = f.commit_if_due(Duration::ZERO, true);
     }
+}
+
+/// One round of following: moves to the current index if `CURRENT` names another (or
+/// none is open yet), applies the next batch of events and commits if it is time.
+/// Returns whether a whole batch was read, so that more may be waiting.
+fn follow_once(
+    follower: &mut Option<Follower>,
+    handle: &Handle,
+    store: &Store,
+    search: &SearchIndex,
+    root: &Path,
+    pace: Pace,
+) -> anyhow::Result<bool> {
+    let on_disk = read_current(root);
+    let stale = match &*follower {
+        Some(f) => on_disk.as_deref() != Some(f.active.name.as_str()),
+        None => true,
+    };
+    if stale {
+        if let Some(mut f) = follower.take() {
+            let _ = f.commit_if_due(Duration::ZERO, true);
+        }
+        *follower = Some(open_follower(handle, store, search, root, pace)?);
+    }
+    let f = follower.as_mut().expect("set above");
+    let read = f.step(handle, store)?;
+    // Catching up after a start: commit as soon as the backlog is read.
+    let caught_up = read < BATCH as usize;
+    f.commit_if_due(pace.commit, stale && caught_up)?;
+    Ok(read as i64 == BATCH)
+}
+
+/// Opens the current index, rebuilding one first if there is none, makes it the one
+/// searches use, removes older ones, and starts following where its last commit ended.
+fn open_follower(
+    handle: &Handle,
+    store: &Store,
+    search: &SearchIndex,
+    root: &Path,
+    pace: Pace,
+) -> anyhow::Result<Follower> {
+    let active = match search.open_current() {
+        Some(a) => a,
+        None => {
+            let rebuilt = rebuild(handle, store, root, pace)?;
+            tracing::info!(
+                messages = rebuilt.messages,
+                elapsed_ms = rebuilt.elapsed.as_millis() as u64,
+                "search index rebuilt"
+            );
+            search
+                .open_current()
+                .ok_or_else(|| anyhow::anyhow!("the rebuilt search index cannot be opened"))?
+        }
+    };
+    let seq = active.payload().map(|p| p.seq).unwrap_or(0);
+    let writer = active.index.writer(pace.writer_bytes)?;
+    remove_stale(root, &active.name);
+    search.set_active(active.clone());
+    Ok(Follower {
+        active,
+        writer,
+        cursor: seq,
+        committed: seq,
+        last_commit: Instant::now(),
+        gap: None,
+    })
 }

@@ -89,21 +89,14 @@ impl Store {
         Ok(store)
     }
 
+    /// Opens the SQLite file `url` names (creating it and its directory if need be) with
+    /// one writer connection and `max_connections` readers, and checks their pragmas.
     async fn open_sqlite(
         url: &str,
         max_connections: u32,
         busy_timeout_ms: u64,
     ) -> anyhow::Result<Self> {
-        let path = url
-            .trim_start_matches("sqlite://")
-            .trim_start_matches("sqlite:")
-            .split('?')
-            .next()
-            .unwrap_or_default()
-            .to_string();
-        if path.is_empty() || path == ":memory:" {
-            bail!("database.url must name a SQLite file: an in-memory database is not durable");
-        }
+        let path = sqlite_path(url)?;
         if let Some(parent) = Path::new(&path)
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
@@ -111,38 +104,14 @@ impl Store {
             std::fs::create_dir_all(parent)
                 .with_context(|| format!("cannot create the directory {}", parent.display()))?;
         }
-        let url = if url.contains("mode=") {
-            url.to_string()
-        } else if url.contains('?') {
-            format!("{url}&mode=rwc")
-        } else {
-            format!("{url}?mode=rwc")
-        };
+        let url = with_create_mode(url);
         let options = AnyConnectOptions::from_str(&url)
             .context("database.url is not a valid SQLite URL")?
             .disable_statement_logging();
-        let pragmas = format!(
-            "PRAGMA busy_timeout = {busy_timeout_ms}; PRAGMA journal_mode = WAL; \
-             PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;"
-        );
-        let pool = |max: u32| {
-            let pragmas = pragmas.clone();
-            AnyPoolOptions::new()
-                .max_connections(max)
-                .acquire_timeout(Duration::from_secs(30))
-                .after_connect(move |conn, _meta| {
-                    let pragmas = pragmas.clone();
-                    Box::pin(async move {
-                        conn.execute(pragmas.as_str()).await?;
-                        Ok(())
-                    })
-                })
-                .connect_with(options.clone())
-        };
-        let writer = pool(1)
+        let writer = sqlite_pool(&options, 1, busy_timeout_ms)
             .await
             .with_context(|| format!("cannot open the SQLite database {path}"))?;
-        let reader = pool(max_connections)
+        let reader = sqlite_pool(&options, max_connections, busy_timeout_ms)
             .await
             .with_context(|| format!("cannot open the SQLite database {path}"))?;
         let store = Store {
@@ -249,6 +218,57 @@ pub fn is_unique_violation(error: &sqlx::Error, constraint: &str, sqlite_columns
         }
         _ => false,
     }
+}
+
+/// The file a `sqlite:` URL names; an in-memory database is refused, as it is not durable.
+fn sqlite_path(url: &str) -> anyhow::Result<String> {
+    let path = url
+        .trim_start_matches("sqlite://")
+        .trim_start_matches("sqlite:")
+        .split('?')
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    if path.is_empty() || path == ":memory:" {
+        bail!("database.url must name a SQLite file: an in-memory database is not durable");
+    }
+    Ok(path)
+}
+
+/// `url` with `mode=rwc` (create the file if missing) unless it names a mode itself.
+fn with_create_mode(url: &str) -> String {
+    if url.contains("mode=") {
+        url.to_string()
+    } else if url.contains('?') {
+        format!("{url}&mode=rwc")
+    } else {
+        format!("{url}?mode=rwc")
+    }
+}
+
+/// A pool of up to `max` SQLite connections, each of which sets the pragmas Confide
+/// relies on (busy timeout, WAL, full sync, foreign keys) as it connects.
+async fn sqlite_pool(
+    options: &AnyConnectOptions,
+    max: u32,
+    busy_timeout_ms: u64,
+) -> Result<AnyPool, sqlx::Error> {
+    let pragmas = format!(
+        "PRAGMA busy_timeout = {busy_timeout_ms}; PRAGMA journal_mode = WAL; \
+         PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;"
+    );
+    AnyPoolOptions::new()
+        .max_connections(max)
+        .acquire_timeout(Duration::from_secs(30))
+        .after_connect(move |conn, _meta| {
+            let pragmas = pragmas.clone();
+            Box::pin(async move {
+                conn.execute(pragmas.as_str()).await?;
+                Ok(())
+            })
+        })
+        .connect_with(options.clone())
+        .await
 }
 
 /// `$start, $start+1, …` for an IN list of `n` values.

@@ -126,25 +126,42 @@ pub async fn participants_of(
     conn: &mut Conn,
     thread_ids: &[String],
 ) -> Result<Vec<ParticipantRow>, sqlx::Error> {
-    #[derive(FromRow)]
-    struct Membership {
-        thread_id: String,
-        person_id: String,
-        via_group: Option<String>,
-        folder: String,
-        unread: i64,
-        has_sent: i64,
-    }
-    #[derive(FromRow)]
-    struct Named {
-        id: String,
-        name: String,
-        role: String,
-        status: String,
-    }
     if thread_ids.is_empty() {
         return Ok(Vec::new());
     }
+    let memberships = memberships_of(conn, thread_ids).await?;
+    let mut person_ids: Vec<&str> = memberships.iter().map(|m| m.person_id.as_str()).collect();
+    person_ids.sort_unstable();
+    person_ids.dedup();
+    let people = people_named(conn, &person_ids).await?;
+    Ok(join_participants(memberships, &people))
+}
+
+/// A `thread_participants` row, without the person's own columns.
+#[derive(FromRow)]
+struct Membership {
+    thread_id: String,
+    person_id: String,
+    via_group: Option<String>,
+    folder: String,
+    unread: i64,
+    has_sent: i64,
+}
+
+/// The columns of `people` a participant row shows.
+#[derive(FromRow)]
+struct Named {
+    id: String,
+    name: String,
+    role: String,
+    status: String,
+}
+
+/// The `thread_participants` rows of `thread_ids` (not empty), in one query.
+async fn memberships_of(
+    conn: &mut Conn,
+    thread_ids: &[String],
+) -> Result<Vec<Membership>, sqlx::Error> {
     let sql = format!(
         "SELECT thread_id, person_id, via_group, folder, unread, has_sent FROM thread_participants \
          WHERE thread_id IN ({})",
@@ -154,10 +171,14 @@ pub async fn participants_of(
     for id in thread_ids {
         query = query.bind(id);
     }
-    let memberships: Vec<Membership> = query.fetch_all(&mut *conn).await?;
-    let mut person_ids: Vec<&str> = memberships.iter().map(|m| m.person_id.as_str()).collect();
-    person_ids.sort_unstable();
-    person_ids.dedup();
+    query.fetch_all(&mut *conn).await
+}
+
+/// Name, role and status of `person_ids`, by id, read 500 people at a time.
+async fn people_named(
+    conn: &mut Conn,
+    person_ids: &[&str],
+) -> Result<std::collections::HashMap<String, Named>, sqlx::Error> {
     let mut people = std::collections::HashMap::new();
     for chunk in person_ids.chunks(500) {
         let sql = format!(
@@ -171,6 +192,15 @@ pub async fn participants_of(
         let named: Vec<Named> = query.fetch_all(&mut *conn).await?;
         people.extend(named.into_iter().map(|n| (n.id.clone(), n)));
     }
+    Ok(people)
+}
+
+/// Joins memberships with their people (a membership whose person was not found is left
+/// out), ordered by name, then person id.
+fn join_participants(
+    memberships: Vec<Membership>,
+    people: &std::collections::HashMap<String, Named>,
+) -> Vec<ParticipantRow> {
     let mut rows: Vec<ParticipantRow> = memberships
         .into_iter()
         .filter_map(|m| {
@@ -189,7 +219,7 @@ pub async fn participants_of(
         })
         .collect();
     rows.sort_by(|a, b| (&a.name, &a.person_id).cmp(&(&b.name, &b.person_id)));
-    Ok(rows)
+    rows
 }
 
 /// Takes the next message number of a thread and records the new message's time and
