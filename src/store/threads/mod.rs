@@ -1,5 +1,11 @@
 //! Threads and their participants. Each participant has their own folder and read state.
 
+mod lists;
+
+pub use lists::{
+    folder_counts, ids_in_folder, list, move_all, sent_counts, team_counts, ListedThread, Listing,
+};
+
 use sqlx::FromRow;
 
 use super::{placeholders, Conn};
@@ -19,7 +25,7 @@ pub struct ThreadRow {
     pub last_activity_at: i64,
 }
 
-const THREAD_COLUMNS: &str =
+pub(super) const THREAD_COLUMNS: &str =
     "t.id, t.practice_id, t.subject, t.started_by, t.client_count, t.groups, \
      t.message_count, t.next_seq, t.preview, t.created_at, t.last_activity_at";
 
@@ -335,130 +341,4 @@ pub async fn delete(conn: &mut Conn, thread_id: &str) -> Result<(), sqlx::Error>
         .execute(conn)
         .await?;
     Ok(())
-}
-
-/// Which of a person's threads a list shows.
-pub enum Listing<'a> {
-    /// Inbox, Archive, Trash or a custom folder (by id).
-    Folder(&'a str),
-    /// Threads the person wrote in.
-    Sent,
-    /// Threads addressed to one of the person's staff groups.
-    Team(&'a str),
-}
-
-/// A thread in a list, with the viewer's own state of it.
-#[derive(Debug, Clone, FromRow)]
-pub struct ListedThread {
-    #[sqlx(flatten)]
-    pub thread: ThreadRow,
-    pub folder: String,
-    pub unread: i64,
-}
-
-/// A page of a person's threads, newest activity first, after the keyset `after`.
-pub async fn list(
-    conn: &mut Conn,
-    person_id: &str,
-    listing: &Listing<'_>,
-    after: Option<(i64, &str)>,
-    limit: i64,
-) -> Result<Vec<ListedThread>, sqlx::Error> {
-    let (filter, value) = match listing {
-        Listing::Folder(folder) => ("p.folder = $2", *folder),
-        Listing::Sent => ("p.has_sent = 1 AND p.folder <> $2", "removed"),
-        Listing::Team(group) => ("p.via_group = $2 AND p.folder <> 'removed'", *group),
-    };
-    let (after_at, after_id) = match after {
-        Some((at, id)) => (at, id),
-        None => (i64::MAX, ""),
-    };
-    sqlx::query_as(&format!(
-        "SELECT {THREAD_COLUMNS}, p.folder, p.unread FROM thread_participants p \
-         JOIN threads t ON t.id = p.thread_id \
-         WHERE p.person_id = $1 AND {filter} \
-         AND (p.last_activity_at, p.thread_id) < ($3, $4) \
-         ORDER BY p.last_activity_at DESC, p.thread_id DESC LIMIT $5"
-    ))
-    .bind(person_id)
-    .bind(value)
-    .bind(after_at)
-    .bind(after_id)
-    .bind(limit)
-    .fetch_all(conn)
-    .await
-}
-
-/// Per folder: (folder, threads, unread threads) of one person.
-pub async fn folder_counts(
-    conn: &mut Conn,
-    person_id: &str,
-) -> Result<Vec<(String, i64, i64)>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT folder, COUNT(*), COUNT(CASE WHEN unread = 1 THEN 1 END) FROM thread_participants \
-         WHERE person_id = $1 GROUP BY folder",
-    )
-    .bind(person_id)
-    .fetch_all(conn)
-    .await
-}
-
-/// (threads, unread threads) the person wrote in.
-pub async fn sent_counts(conn: &mut Conn, person_id: &str) -> Result<(i64, i64), sqlx::Error> {
-    sqlx::query_as(
-        "SELECT COUNT(*), COUNT(CASE WHEN unread = 1 THEN 1 END) FROM thread_participants \
-         WHERE person_id = $1 AND has_sent = 1 AND folder <> 'removed'",
-    )
-    .bind(person_id)
-    .fetch_one(conn)
-    .await
-}
-
-/// (threads, unread threads) addressed to a group, in one person's mailbox.
-pub async fn team_counts(
-    conn: &mut Conn,
-    person_id: &str,
-    group: &str,
-) -> Result<(i64, i64), sqlx::Error> {
-    sqlx::query_as(
-        "SELECT COUNT(*), COUNT(CASE WHEN unread = 1 THEN 1 END) FROM thread_participants \
-         WHERE person_id = $1 AND via_group = $2 AND folder <> 'removed'",
-    )
-    .bind(person_id)
-    .bind(group)
-    .fetch_one(conn)
-    .await
-}
-
-/// The threads one person has in a folder.
-pub async fn ids_in_folder(
-    conn: &mut Conn,
-    person_id: &str,
-    folder: &str,
-) -> Result<Vec<String>, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT thread_id FROM thread_participants WHERE person_id = $1 AND folder = $2",
-    )
-    .bind(person_id)
-    .bind(folder)
-    .fetch_all(conn)
-    .await
-}
-
-/// Moves every thread of one person from `from` to `to` (deleting a folder, emptying Trash).
-pub async fn move_all(
-    conn: &mut Conn,
-    person_id: &str,
-    from: &str,
-    to: &str,
-) -> Result<u64, sqlx::Error> {
-    let done = sqlx::query(
-        "UPDATE thread_participants SET folder = $1 WHERE person_id = $2 AND folder = $3",
-    )
-    .bind(to)
-    .bind(person_id)
-    .bind(from)
-    .execute(conn)
-    .await?;
-    Ok(done.rows_affected())
 }
