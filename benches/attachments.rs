@@ -6,91 +6,18 @@
 //!
 //! Run: `cargo bench --bench attachments` (options: `--rounds N`, default 5).
 
-use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Value};
+use serde_json::Value;
 
-const PASSWORD: &str = "violet-harbor-quantum-88";
+mod common;
+
+use common::{create_practice, sign_in, Backend, Database, Server};
+
 const FILES: usize = 20;
 const SIZE: usize = 10 * 1024 * 1024;
-
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Server {
-    fn command(data_dir: &Path) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_confide"));
-        cmd.env("CONFIDE_CONFIG", data_dir.join("none.toml"))
-            .env("CONFIDE__SERVER__BIND", "127.0.0.1:0")
-            .env("CONFIDE__STORAGE__DATA_DIR", data_dir)
-            .env("CONFIDE__LOG__LEVEL", "warn");
-        cmd
-    }
-
-    fn start(data_dir: &Path) -> Server {
-        std::fs::write(data_dir.join("none.toml"), "").unwrap();
-        let mut setup = Self::command(data_dir)
-            .args([
-                "admin",
-                "create-practice",
-                "--slug",
-                "bench",
-                "--name",
-                "Bench",
-                "--admin-email",
-                "admin@bench.example",
-                "--admin-name",
-                "Avery Admin",
-                "--password-stdin",
-            ])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("create practice");
-        setup
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(format!("{PASSWORD}\n").as_bytes())
-            .unwrap();
-        assert!(setup.wait().unwrap().success(), "create-practice failed");
-        let mut child = Self::command(data_dir)
-            .arg("serve")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start confide");
-        let stdout = child.stdout.take().unwrap();
-        let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).unwrap();
-        let base = line.trim().rsplit(' ').next().unwrap().to_string();
-        Server { child, base }
-    }
-
-    fn status_mb(&self, key: &str) -> f64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .unwrap_or_default();
-        status
-            .lines()
-            .find(|l| l.starts_with(key))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|kb| kb.parse::<f64>().ok())
-            .map(|kb| kb / 1024.0)
-            .unwrap_or(f64::NAN)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// 20 distinct text files of exactly 10 MiB (text is on the default allow-list).
 fn make_sources(dir: &Path, round: usize) -> Vec<PathBuf> {
@@ -222,9 +149,11 @@ async fn main() {
         .unwrap();
     let data_dir = root.path().join("data");
     std::fs::create_dir_all(&data_dir).unwrap();
-    let server = Server::start(&data_dir);
+    let database = Database::create(Backend::Sqlite, &data_dir).await;
+    create_practice(&database.url, &data_dir);
+    let server = Server::start(&database.url, &data_dir);
     let http = reqwest::Client::new();
-    let token = sign_in_admin(&http, &server.base).await;
+    let token = sign_in(&http, &server.base, "admin@bench.example").await;
     warm_up(&http, &server.base, &token, root.path()).await;
     let rss_before = server.status_mb("VmRSS:");
 
@@ -263,19 +192,6 @@ fn rounds_option() -> usize {
 }
 
 /// Signs the practice's administrator in; returns the session token.
-async fn sign_in_admin(http: &reqwest::Client, base: &str) -> String {
-    let signed_in: Value = http
-        .post(format!("{base}/api/v1/sessions"))
-        .json(&json!({"practice": "bench", "email": "admin@bench.example", "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    signed_in["token"].as_str().expect("token").to_string()
-}
-
 /// Warm-up: one small upload, so that the baseline memory includes a served request.
 async fn warm_up(http: &reqwest::Client, base: &str, token: &str, root: &Path) {
     let warm = root.join("warm.txt");

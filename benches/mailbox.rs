@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{id, percentile, populate, sign_in, Database, Dataset, Server};
+use common::{id, percentile, populate, sign_in, Backend, Database, Dataset, Server};
 use confide::store::Store;
 use serde_json::{json, Value};
 
@@ -190,7 +190,11 @@ async fn main() {
     let dir = tempfile::tempdir().unwrap();
     let data_dir = dir.path().join("data");
     std::fs::create_dir_all(&data_dir).unwrap();
-    let database = Database::create(&args.backend, &data_dir).await;
+    let database = Database::create(
+        Backend::parse(&args.backend).expect("sqlite or postgres"),
+        &data_dir,
+    )
+    .await;
     let url = database.url.clone();
     println!(
         "backend: {}; {} messages; {} sends per phase; {CONCURRENCY} concurrent",
@@ -240,7 +244,7 @@ async fn main() {
     println!("first page p99, heavy / light: {:.2}", heavy / light);
     println!("server peak memory (VmHWM): {:.0} MB", server.peak_rss_mb());
     drop(server);
-    database.drop().await;
+    drop(database);
 }
 
 /// The dataset: every thread about rescheduling, every message the same request, no

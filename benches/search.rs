@@ -27,7 +27,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{id, percentile, populate, sign_in, Database, Dataset, Server};
+use common::{id, percentile, populate, sign_in, Backend, Database, Dataset, Server};
 use confide::search::query::{self, Viewer};
 use confide::search::Active;
 use confide::store::Store;
@@ -565,7 +565,11 @@ async fn main() {
     let dir = tempfile::tempdir().unwrap();
     let data_dir = dir.path().join("data");
     std::fs::create_dir_all(&data_dir).unwrap();
-    let database = Database::create(&args.backend, &data_dir).await;
+    let database = Database::create(
+        Backend::parse(&args.backend).expect("sqlite or postgres"),
+        &data_dir,
+    )
+    .await;
     let url = database.url.clone();
     println!(
         "backend: {}; {} messages; {} sends; {} repetitions per query",
@@ -609,7 +613,7 @@ async fn main() {
     if args.keep {
         println!("kept {}", dir.keep().display());
     } else {
-        database.drop().await;
+        drop(database);
     }
 }
 

@@ -3,7 +3,7 @@
 
 #![allow(dead_code)] // each benchmark uses a part of this
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Instant;
@@ -461,7 +461,13 @@ async fn insert_thread_rows(conn: &mut sqlx::AnyConnection, rows: &ThreadRows, n
 /// The release `confide` binary, configured for the benchmark's database and data directory.
 pub fn confide(database_url: &str, data_dir: &Path) -> Command {
     let config = data_dir.join("bench.toml");
-    std::fs::write(&config, "[auth]\nmax_failures_per_address = 1000000\n").unwrap();
+    // The benchmarks sign in, upload and send far beyond one person's quotas.
+    std::fs::write(
+        &config,
+        "[auth]\nmax_failures_per_address = 1000000\n\
+         [limits]\npending_upload_max_bytes = 107374182400\nuploads_per_hour = 1000000\n",
+    )
+    .unwrap();
     let mut command = Command::new(env!("CARGO_BIN_EXE_confide"));
     command
         .env("CONFIDE_CONFIG", &config)
@@ -473,6 +479,37 @@ pub fn confide(database_url: &str, data_dir: &Path) -> Command {
     command
 }
 
+/// Creates the practice `bench` with the admin `admin@bench.example` (password
+/// [`PASSWORD`]) through the command line.
+pub fn create_practice(database_url: &str, data_dir: &Path) {
+    let mut setup = confide(database_url, data_dir)
+        .args([
+            "admin",
+            "create-practice",
+            "--slug",
+            "bench",
+            "--name",
+            "Bench",
+            "--admin-email",
+            "admin@bench.example",
+            "--admin-name",
+            "Avery Admin",
+            "--password-stdin",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("create practice");
+    setup
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{PASSWORD}\n").as_bytes())
+        .unwrap();
+    assert!(setup.wait().unwrap().success(), "create-practice failed");
+}
+
+/// The release server, as its own process.
 pub struct Server {
     child: Child,
     pub base: String,
@@ -493,12 +530,18 @@ impl Server {
         Server { child, base }
     }
 
+    /// The server's peak resident memory (VmHWM), in MiB.
     pub fn peak_rss_mb(&self) -> f64 {
+        self.status_mb("VmHWM:")
+    }
+
+    /// A memory figure of the server's from /proc (`VmHWM:`, `VmRSS:`…), in MiB.
+    pub fn status_mb(&self, key: &str) -> f64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
             .unwrap_or_default();
         status
             .lines()
-            .find(|l| l.starts_with("VmHWM:"))
+            .find(|l| l.starts_with(key))
             .and_then(|l| l.split_whitespace().nth(1))
             .and_then(|kb| kb.parse::<f64>().ok())
             .map(|kb| kb / 1024.0)
@@ -529,48 +572,7 @@ pub async fn sign_in(http: &reqwest::Client, base: &str, email: &str) -> String 
         .to_string()
 }
 
-/// A database of the benchmark's own: a new PostgreSQL database (dropped by `drop`), or a
-/// SQLite file under `data_dir`.
-pub struct Database {
-    pub url: String,
-    admin: Option<(String, String)>,
-}
+#[path = "../../tests/common/database.rs"]
+mod database;
 
-impl Database {
-    pub async fn create(backend: &str, data_dir: &Path) -> Database {
-        if backend != "postgres" {
-            return Database {
-                url: format!("sqlite://{}", data_dir.join("confide.db").display()),
-                admin: None,
-            };
-        }
-        let admin = std::env::var("CONFIDE_TEST_POSTGRES_URL").expect("CONFIDE_TEST_POSTGRES_URL");
-        let name = format!("confide_bench_{}", hex::encode(rand::random::<[u8; 4]>()));
-        let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
-        sqlx::query(&format!("CREATE DATABASE {name}"))
-            .execute(&mut conn)
-            .await
-            .unwrap();
-        let base = admin
-            .split('?')
-            .next()
-            .unwrap()
-            .rsplit_once('/')
-            .unwrap()
-            .0
-            .to_string();
-        Database {
-            url: format!("{base}/{name}"),
-            admin: Some((admin, name)),
-        }
-    }
-
-    pub async fn drop(self) {
-        if let Some((admin, name)) = self.admin {
-            let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
-            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                .execute(&mut conn)
-                .await;
-        }
-    }
-}
+pub use database::{Backend, Database};

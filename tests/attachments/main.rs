@@ -15,7 +15,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use confide::domain::Role;
-use helpers::{assert_problem, Backend, Session, TestApp};
+use helpers::{assert_problem, user, Backend, Cast, Session, TestApp};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
@@ -126,30 +126,6 @@ async fn spawn(backend: Backend, store: Store) -> TestApp {
         }
     })
     .await
-}
-
-/// A practice with a provider, two clients, an admin and a biller, signed in.
-struct Cast {
-    provider: Session,
-    client: Session,
-    other_client: Session,
-    admin: Session,
-    biller: Session,
-}
-
-async fn cast(app: &TestApp, slug: &str) -> Cast {
-    let practice = app.create_practice(slug).await;
-    Cast {
-        admin: app.admin(&practice).await,
-        provider: app.person(&practice, Role::Provider, "Pat Provider").await,
-        client: app.person(&practice, Role::Client, "Casey Client").await,
-        other_client: app.person(&practice, Role::Client, "Dana Client").await,
-        biller: app.person(&practice, Role::Biller, "Bo Biller").await,
-    }
-}
-
-fn user(who: &Session) -> String {
-    format!("user:{}", who.id)
 }
 
 fn pdf(text: &str) -> Vec<u8> {
@@ -349,7 +325,7 @@ on_all_stores!(
 );
 
 async fn the_size_limit_is_exactly_10_mib(app: TestApp, _store: Store) {
-    let c = cast(&app, "oak").await;
+    let c = Cast::new(&app).await;
     let exact = vec![b'a'; LIMIT];
     let got = upload_one(&app, &c.provider, "exact.txt", exact).await;
     assert_eq!(got["size"], LIMIT as i64);
@@ -376,7 +352,7 @@ async fn the_size_limit_is_exactly_10_mib(app: TestApp, _store: Store) {
 }
 
 async fn the_size_limit_holds_without_content_length(app: TestApp, _store: Store) {
-    let c = cast(&app, "oak").await;
+    let c = Cast::new(&app).await;
     for (size, expected) in [
         (LIMIT + 1, StatusCode::PAYLOAD_TOO_LARGE),
         (LIMIT, StatusCode::CREATED),
@@ -414,7 +390,7 @@ async fn the_size_limit_holds_without_content_length(app: TestApp, _store: Store
 }
 
 async fn the_size_limit_holds_with_a_false_content_length(app: TestApp, _store: Store) {
-    let c = cast(&app, "oak").await;
+    let c = Cast::new(&app).await;
     let boundary = "confide-test-boundary";
     let (first, tail) = multipart_parts(boundary, "liar.txt", &vec![b'l'; LIMIT + 1]);
     let head = |length: usize| {
@@ -447,7 +423,7 @@ async fn the_size_limit_holds_with_a_false_content_length(app: TestApp, _store: 
 }
 
 async fn one_refused_file_among_good_ones_keeps_nothing(app: TestApp, _store: Store) {
-    let c = cast(&app, "oak").await;
+    let c = Cast::new(&app).await;
     let refused = upload(
         &app,
         &c.provider,
@@ -514,7 +490,7 @@ async fn one_refused_file_among_good_ones_keeps_nothing(app: TestApp, _store: St
 }
 
 async fn types_are_decided_by_content_not_by_name(app: TestApp, _store: Store) {
-    let c = cast(&app, "oak").await;
+    let c = Cast::new(&app).await;
     let disguised = [
         // Windows and Linux programs named and declared as PDFs.
         (
@@ -578,7 +554,7 @@ async fn types_are_decided_by_content_not_by_name(app: TestApp, _store: Store) {
 }
 
 async fn hostile_file_names_are_made_harmless(app: TestApp, _store: Store) {
-    let c = cast(&app, "oak").await;
+    let c = Cast::new(&app).await;
     let long = format!("{}.pdf", "x".repeat(1000));
     let cases: Vec<(String, &str)> = vec![
         (
@@ -672,7 +648,7 @@ async fn rtl_disposition(app: &TestApp, who: &Session, id: &str) -> String {
 }
 
 async fn downloads_only_for_participants_and_the_uploader(app: TestApp, _store: Store) {
-    let c = cast(&app, "oak").await;
+    let c = Cast::new(&app).await;
     let bytes = pdf("lab results");
     let file = upload_one(&app, &c.provider, "labs.pdf", bytes.clone()).await;
     let id = file["id"].as_str().unwrap().to_string();
@@ -744,7 +720,7 @@ async fn downloads_only_for_participants_and_the_uploader(app: TestApp, _store: 
 }
 
 async fn a_corrupted_stored_file_is_refused_and_audited(app: TestApp, _store: Store) {
-    let c = cast(&app, "oak").await;
+    let c = Cast::new(&app).await;
     let file = upload_one(&app, &c.provider, "labs.pdf", pdf("intact")).await;
     let id = file["id"].as_str().unwrap();
     let sha = file["sha256"].as_str().unwrap();
@@ -780,7 +756,7 @@ async fn identical_files_are_stored_once_and_removed_with_their_last_message(
     app: TestApp,
     store: Store,
 ) {
-    let c = cast(&app, "oak").await;
+    let c = Cast::new(&app).await;
     let bytes = pdf("the same letter");
     let first = upload_one(&app, &c.provider, "one.pdf", bytes.clone()).await;
     let second = upload_one(&app, &c.biller, "two.pdf", bytes.clone()).await;
@@ -837,7 +813,7 @@ async fn identical_files_are_stored_once_and_removed_with_their_last_message(
 }
 
 async fn sent_attachments_cannot_be_deleted_but_pending_ones_can(app: TestApp, _store: Store) {
-    let c = cast(&app, "oak").await;
+    let c = Cast::new(&app).await;
     let pending = upload_one(&app, &c.provider, "draft.pdf", pdf("pending")).await;
     let sent = upload_one(&app, &c.provider, "sent.pdf", pdf("sent")).await;
     let sent_id = sent["id"].as_str().unwrap();
@@ -893,7 +869,7 @@ async fn sent_attachments_cannot_be_deleted_but_pending_ones_can(app: TestApp, _
 }
 
 async fn unused_uploads_are_removed_after_a_day(app: TestApp, _store: Store) {
-    let c = cast(&app, "oak").await;
+    let c = Cast::new(&app).await;
     let unused = upload_one(&app, &c.provider, "unused.pdf", pdf("unused")).await;
     let held = upload_one(&app, &c.provider, "held.pdf", pdf("held")).await;
     let (status, draft) = app
@@ -949,7 +925,7 @@ async fn unused_uploads_are_removed_after_a_day(app: TestApp, _store: Store) {
 }
 
 async fn thread_lists_and_views_show_attachments(app: TestApp, _store: Store) {
-    let c = cast(&app, "oak").await;
+    let c = Cast::new(&app).await;
     let a = upload_one(&app, &c.provider, "a.pdf", pdf("a")).await;
     let b = upload_one(&app, &c.provider, "b.png", png()).await;
     let with = send_with(
@@ -1042,7 +1018,7 @@ async fn thread_lists_and_views_show_attachments(app: TestApp, _store: Store) {
 }
 
 async fn drafts_hold_attachments_until_sent(app: TestApp, _store: Store) {
-    let c = cast(&app, "oak").await;
+    let c = Cast::new(&app).await;
     let a = upload_one(&app, &c.provider, "a.pdf", pdf("draft a")).await;
     let b = upload_one(&app, &c.provider, "b.pdf", pdf("draft b")).await;
     let (status, draft) = app
@@ -1139,7 +1115,7 @@ async fn drafts_hold_attachments_until_sent(app: TestApp, _store: Store) {
 }
 
 async fn an_interrupted_upload_leaves_nothing(app: TestApp, _store: Store) {
-    let c = cast(&app, "oak").await;
+    let c = Cast::new(&app).await;
     let boundary = "confide-test-boundary";
     let (first, _tail) = multipart_parts(boundary, "cut.txt", &vec![b'i'; 3 * 1024 * 1024]);
     let head = format!(

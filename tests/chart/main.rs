@@ -12,7 +12,7 @@ use confide::domain::Role;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use helpers::{assert_problem, Backend, Session, TestApp};
+use helpers::{assert_problem, user, Backend, Cast, TestApp};
 
 on_both_backends!(
     quick_note_saves_the_transcript_to_the_clients_chart,
@@ -28,27 +28,6 @@ on_both_backends!(
     thread_export_keeps_other_clients_private,
     chart_work_is_audited,
 );
-
-struct Cast {
-    admin: Session,
-    provider: Session,
-    biller: Session,
-    client: Session,
-}
-
-async fn cast(app: &TestApp) -> Cast {
-    let practice = app.create_practice("oak").await;
-    Cast {
-        admin: app.admin(&practice).await,
-        provider: app.person(&practice, Role::Provider, "Pat Provider").await,
-        biller: app.person(&practice, Role::Biller, "Bo Biller").await,
-        client: app.person(&practice, Role::Client, "Casey Client").await,
-    }
-}
-
-fn user(who: &Session) -> String {
-    format!("user:{}", who.id)
-}
 
 async fn conversation(app: &TestApp, cast: &Cast) -> String {
     let (_, thread) = app
@@ -72,8 +51,7 @@ async fn conversation(app: &TestApp, cast: &Cast) -> String {
 }
 
 async fn quick_note_saves_the_transcript_to_the_clients_chart(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let cast = cast(&app).await;
+    let (app, cast) = TestApp::with_cast(backend).await;
     let thread = conversation(&app, &cast).await;
     let (status, note) = app
         .post(
@@ -114,8 +92,7 @@ async fn quick_note_saves_the_transcript_to_the_clients_chart(backend: Backend) 
 }
 
 async fn quick_note_takes_given_content(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let cast = cast(&app).await;
+    let (app, cast) = TestApp::with_cast(backend).await;
     let thread = conversation(&app, &cast).await;
     let (status, note) = app
         .post(
@@ -154,8 +131,7 @@ async fn quick_note_takes_given_content(backend: Backend) {
 }
 
 async fn quick_note_requires_a_single_client(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let cast = cast(&app).await;
+    let (app, cast) = TestApp::with_cast(backend).await;
     let second = app.person("oak", Role::Client, "Sam Second").await;
     let two = app
         .send(
@@ -200,8 +176,7 @@ async fn quick_note_requires_a_single_client(backend: Backend) {
 }
 
 async fn quick_note_is_for_staff_participants_only(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let cast = cast(&app).await;
+    let (app, cast) = TestApp::with_cast(backend).await;
     let thread = conversation(&app, &cast).await;
     let result = app
         .post(
@@ -223,8 +198,7 @@ async fn quick_note_is_for_staff_participants_only(backend: Backend) {
 }
 
 async fn chart_notes_are_amended_never_deleted(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let cast = cast(&app).await;
+    let (app, cast) = TestApp::with_cast(backend).await;
     let thread = conversation(&app, &cast).await;
     let (_, note) = app
         .post(
@@ -281,8 +255,7 @@ async fn chart_notes_are_amended_never_deleted(backend: Backend) {
 }
 
 async fn clients_cannot_read_chart_notes(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let cast = cast(&app).await;
+    let (app, cast) = TestApp::with_cast(backend).await;
     let thread = conversation(&app, &cast).await;
     let (_, note) = app
         .post(
@@ -328,8 +301,7 @@ async fn clients_cannot_read_chart_notes(backend: Backend) {
 /// A biller who takes part in the thread (and so reads it) still makes no quick note; the
 /// provider who takes part does.
 async fn quick_note_is_made_by_a_provider_or_admin_taking_part(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let cast = cast(&app).await;
+    let (app, cast) = TestApp::with_cast(backend).await;
     let thread = conversation(&app, &cast).await;
     let (status, _) = app
         .get(&format!("/api/v1/threads/{thread}"), &cast.biller)
@@ -358,8 +330,7 @@ async fn quick_note_is_made_by_a_provider_or_admin_taking_part(backend: Backend)
 /// every chart-note route (read, list, FHIR, amend); providers and admins get the note, and
 /// each read is audited.
 async fn chart_notes_are_clinical_records_for_providers_and_admins(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let cast = cast(&app).await;
+    let (app, cast) = TestApp::with_cast(backend).await;
     let front = app.person("oak", Role::FrontOffice, "Fran Front").await;
     let agent = app.person("oak", Role::ExternalAgent, "Eve Agent").await;
     let thread = conversation(&app, &cast).await;
@@ -448,8 +419,7 @@ fn fhir_python() -> Option<String> {
 }
 
 async fn chart_note_as_fhir_document_reference(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let cast = cast(&app).await;
+    let (app, cast) = TestApp::with_cast(backend).await;
     let thread = conversation(&app, &cast).await;
     let (_, note) = app
         .post(
@@ -529,8 +499,7 @@ async fn chart_note_as_fhir_document_reference(backend: Backend) {
 }
 
 async fn thread_export_is_csv_with_one_row_per_message(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let cast = cast(&app).await;
+    let (app, cast) = TestApp::with_cast(backend).await;
     let (_, thread) = app
         .compose(
             &cast.provider,
@@ -591,8 +560,7 @@ async fn thread_export_is_csv_with_one_row_per_message(backend: Backend) {
 }
 
 async fn thread_export_keeps_other_clients_private(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let cast = cast(&app).await;
+    let (app, cast) = TestApp::with_cast(backend).await;
     let second = app.person("oak", Role::Client, "Sam Second").await;
     let id = app
         .send(
@@ -616,8 +584,7 @@ async fn thread_export_keeps_other_clients_private(backend: Backend) {
 }
 
 async fn chart_work_is_audited(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let cast = cast(&app).await;
+    let (app, cast) = TestApp::with_cast(backend).await;
     let thread = conversation(&app, &cast).await;
     let (_, note) = app
         .post(

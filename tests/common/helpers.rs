@@ -12,24 +12,20 @@ use confide::service::{AppState, RequestMeta};
 use confide::{App, Config};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-use sqlx::Connection;
 use tempfile::TempDir;
 use tokio::sync::oneshot;
 
 pub const PASSWORD: &str = "violet-harbor-quantum-88";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    Sqlite,
-    Postgres,
-}
+#[path = "cast.rs"]
+mod cast;
+#[path = "database.rs"]
+mod database;
 
-/// The PostgreSQL server tests may create databases on, when configured.
-pub fn postgres_url() -> Option<String> {
-    std::env::var("CONFIDE_TEST_POSTGRES_URL")
-        .ok()
-        .filter(|u| !u.is_empty())
-}
+#[allow(unused_imports)]
+pub use cast::{user, Cast};
+#[allow(unused_imports)]
+pub use database::{postgres_url, Backend, Database};
 
 /// Says, past the test harness's output capture, that this test did not run something for
 /// want of `missing`: a visible `SKIPPED <test>: <missing>` line. Under CI it fails instead.
@@ -68,88 +64,34 @@ macro_rules! on_both_backends {
     )*};
 }
 
-/// A database created for one test and dropped after it.
+/// A database created for one test (with its data directory) and dropped after it.
 pub struct TestDatabase {
+    pub database: Database,
     pub url: String,
     _dir: Arc<TempDir>,
     data_dir: std::path::PathBuf,
-    postgres: Option<(String, String)>,
 }
 
 impl TestDatabase {
     pub async fn create(backend: Backend) -> Arc<TestDatabase> {
         let dir = Arc::new(tempfile::tempdir().expect("temp dir"));
         let data_dir = dir.path().join("data");
-        match backend {
-            Backend::Sqlite => Arc::new(TestDatabase {
-                url: format!("sqlite://{}", data_dir.join("confide.db").display()),
-                _dir: dir,
-                data_dir,
-                postgres: None,
-            }),
-            Backend::Postgres => {
-                let admin_url = postgres_url().expect("CONFIDE_TEST_POSTGRES_URL");
-                let name = format!("confide_t_{}", hex::encode(rand::random::<[u8; 6]>()));
-                let mut conn = sqlx::PgConnection::connect(&admin_url)
-                    .await
-                    .expect("connect to CONFIDE_TEST_POSTGRES_URL");
-                sqlx::query(&format!("CREATE DATABASE {name}"))
-                    .execute(&mut conn)
-                    .await
-                    .expect("create test database");
-                conn.close().await.ok();
-                let (base, query) = match admin_url.split_once('?') {
-                    Some((b, q)) => (b.to_string(), format!("?{q}")),
-                    None => (admin_url.clone(), String::new()),
-                };
-                let base = base
-                    .rsplit_once('/')
-                    .map(|(b, _)| b)
-                    .unwrap_or(&base)
-                    .to_string();
-                Arc::new(TestDatabase {
-                    url: format!("{base}/{name}{query}"),
-                    _dir: dir,
-                    data_dir,
-                    postgres: Some((admin_url, name)),
-                })
-            }
-        }
+        let database = Database::create(backend, &data_dir).await;
+        Arc::new(TestDatabase {
+            url: database.url.clone(),
+            database,
+            _dir: dir,
+            data_dir,
+        })
     }
 
     pub fn data_dir(&self) -> &std::path::Path {
         &self.data_dir
     }
 
-    /// A connection of the test's own, beside the app's pool (to hold a lock, or to
-    /// change a row behind the app's back).
+    /// A connection of the test's own, beside the app's pool.
     pub async fn connect(&self) -> sqlx::AnyConnection {
-        sqlx::any::install_default_drivers();
-        sqlx::AnyConnection::connect(&self.url)
-            .await
-            .expect("connect to the test database")
-    }
-}
-
-impl Drop for TestDatabase {
-    fn drop(&mut self) {
-        if let Some((admin_url, name)) = self.postgres.take() {
-            // Async drop does not exist; a short-lived runtime on its own thread does it.
-            let _ = std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()?;
-                rt.block_on(async {
-                    let mut conn = sqlx::PgConnection::connect(&admin_url).await?;
-                    sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                        .execute(&mut conn)
-                        .await?;
-                    Ok::<_, sqlx::Error>(())
-                })
-                .map_err(std::io::Error::other)
-            })
-            .join();
-        }
+        self.database.connect().await
     }
 }
 

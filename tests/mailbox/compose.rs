@@ -25,8 +25,7 @@ on_both_backends!(
 );
 
 async fn compose_to_a_person_and_a_group(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let cast = Cast::new(&app).await;
+    let (app, cast) = TestApp::with_cast(backend).await;
     let (status, thread) = app
         .compose(
             &cast.provider,
@@ -67,8 +66,7 @@ async fn compose_to_a_person_and_a_group(backend: Backend) {
 }
 
 async fn subject_is_required(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let cast = Cast::new(&app).await;
+    let (app, cast) = TestApp::with_cast(backend).await;
     for subject in ["", "   ", &"s".repeat(201)] {
         let result = app
             .compose(
@@ -85,8 +83,7 @@ async fn subject_is_required(backend: Backend) {
 }
 
 async fn body_needs_at_least_ten_characters(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let cast = Cast::new(&app).await;
+    let (app, cast) = TestApp::with_cast(backend).await;
     let result = app
         .compose(
             &cast.provider,
@@ -135,8 +132,7 @@ async fn body_has_a_configurable_maximum(backend: Backend) {
 }
 
 async fn recipient_not_activated_refuses_the_whole_message(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let cast = Cast::new(&app).await;
+    let (app, cast) = TestApp::with_cast(backend).await;
     let (_, invited) = app
         .post(
             "/api/v1/people",
@@ -178,8 +174,7 @@ async fn recipient_not_activated_refuses_the_whole_message(backend: Backend) {
 }
 
 async fn unknown_or_foreign_recipient_is_not_activated(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let cast = Cast::new(&app).await;
+    let (app, cast) = TestApp::with_cast(backend).await;
     let elm = app.create_practice("elm").await;
     let elm_admin = app.admin(&elm).await;
     for to in ["user:doesnotexist0000000000".to_string(), user(&elm_admin)] {
@@ -191,8 +186,7 @@ async fn unknown_or_foreign_recipient_is_not_activated(backend: Backend) {
 }
 
 async fn clients_write_only_to_providers_front_office_and_billers(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let cast = Cast::new(&app).await;
+    let (app, cast) = TestApp::with_cast(backend).await;
     let other = app.person("oak", Role::Client, "Other Client").await;
     for to in [
         user(&cast.provider),
@@ -237,8 +231,7 @@ async fn clients_write_only_to_providers_front_office_and_billers(backend: Backe
 }
 
 async fn group_expands_to_its_active_members_at_send_time(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let cast = Cast::new(&app).await;
+    let (app, cast) = TestApp::with_cast(backend).await;
     let second = app.person("oak", Role::Provider, "Second Provider").await;
     let gone = app.person("oak", Role::Provider, "Gone Provider").await;
     app.patch(
@@ -281,8 +274,7 @@ async fn empty_group_is_refused(backend: Backend) {
 }
 
 async fn malformed_recipients_name_the_field(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let cast = Cast::new(&app).await;
+    let (app, cast) = TestApp::with_cast(backend).await;
     for (to, code) in [
         (json!([]), "invalid_field"),
         (json!(["casey@oak.example"]), "invalid_field"),
@@ -311,8 +303,7 @@ async fn malformed_recipients_name_the_field(backend: Backend) {
 }
 
 async fn idempotency_key_returns_the_first_result(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let cast = Cast::new(&app).await;
+    let (app, cast) = TestApp::with_cast(backend).await;
     let body = json!({"to": [user(&cast.client)], "subject": "Once", "body": "Sent exactly once, please."});
     let send = |body: serde_json::Value| {
         app.client
@@ -339,8 +330,7 @@ async fn idempotency_key_returns_the_first_result(backend: Backend) {
 }
 
 async fn unknown_attachment_is_refused(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let cast = Cast::new(&app).await;
+    let (app, cast) = TestApp::with_cast(backend).await;
     let result = app
         .post("/api/v1/threads", &cast.provider, json!({"to": [user(&cast.client)], "subject": "Hi", "body": "A body long enough.", "attachment_ids": ["nope"]}))
         .await;
@@ -388,8 +378,7 @@ async fn idempotency_keys_are_forgotten_after_a_week() {
 /// Here another connection holds the disable uncommitted while the send (a new message,
 /// then a draft) reads; it commits once the send has read the recipient as active.
 async fn a_recipient_disabled_during_a_send_is_refused(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let cast = Cast::new(&app).await;
+    let (app, cast) = TestApp::with_cast(backend).await;
     let (_, draft) = app
         .post(
             "/api/v1/drafts",

@@ -5,7 +5,7 @@ use reqwest::StatusCode;
 use serde_json::json;
 
 use crate::helpers::{assert_problem, Backend, TestApp};
-use crate::{on_both_backends, user, Cast};
+use crate::{on_both_backends, user};
 
 on_both_backends!(
     staff_permanently_delete_a_message_they_sent,
@@ -19,8 +19,7 @@ on_both_backends!(
 const MARKER: &str = "MARKER-7f3a9 confidential diagnosis";
 
 async fn staff_permanently_delete_a_message_they_sent(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let cast = Cast::new(&app).await;
+    let (app, cast) = TestApp::with_cast(backend).await;
     let id = app
         .send(&cast.provider, &[&user(&cast.client)], "Results")
         .await;
@@ -73,8 +72,7 @@ async fn staff_permanently_delete_a_message_they_sent(backend: Backend) {
 }
 
 async fn staff_permanently_delete_a_thread_they_started(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let cast = Cast::new(&app).await;
+    let (app, cast) = TestApp::with_cast(backend).await;
     let (_, thread) = app
         .compose(
             &cast.front,
@@ -125,8 +123,7 @@ async fn staff_permanently_delete_a_thread_they_started(backend: Backend) {
 }
 
 async fn clients_cannot_delete(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let cast = Cast::new(&app).await;
+    let (app, cast) = TestApp::with_cast(backend).await;
     let (_, thread) = app
         .compose(
             &cast.client,
@@ -165,8 +162,7 @@ async fn clients_cannot_delete(backend: Backend) {
 }
 
 async fn other_staff_cannot_delete(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let cast = Cast::new(&app).await;
+    let (app, cast) = TestApp::with_cast(backend).await;
     let (_, thread) = app
         .compose(
             &cast.provider,
@@ -198,8 +194,7 @@ async fn other_staff_cannot_delete(backend: Backend) {
 }
 
 async fn deleting_the_last_message_deletes_the_thread(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let cast = Cast::new(&app).await;
+    let (app, cast) = TestApp::with_cast(backend).await;
     let (_, thread) = app
         .compose(
             &cast.provider,
@@ -223,8 +218,7 @@ async fn deleting_the_last_message_deletes_the_thread(backend: Backend) {
 }
 
 async fn a_retried_send_after_deletion_does_not_send_again(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let cast = Cast::new(&app).await;
+    let (app, cast) = TestApp::with_cast(backend).await;
     let body = json!({"to": [user(&cast.client)], "subject": "Wrong recipient", "body": "This went to the wrong person."});
     let send = || {
         app.client

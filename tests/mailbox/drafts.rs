@@ -4,7 +4,7 @@ use reqwest::StatusCode;
 use serde_json::json;
 
 use crate::helpers::{assert_problem, Backend, TestApp};
-use crate::{on_both_backends, user, Cast};
+use crate::{on_both_backends, user};
 
 on_both_backends!(
     drafts_save_idempotently_and_send_atomically,
@@ -15,8 +15,7 @@ on_both_backends!(
 );
 
 async fn drafts_save_idempotently_and_send_atomically(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let cast = Cast::new(&app).await;
+    let (app, cast) = TestApp::with_cast(backend).await;
     let (status, draft) = app
         .post(
             "/api/v1/drafts",
@@ -92,8 +91,7 @@ async fn drafts_save_idempotently_and_send_atomically(backend: Backend) {
 }
 
 async fn a_refused_send_leaves_the_draft_as_it_was(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let cast = Cast::new(&app).await;
+    let (app, cast) = TestApp::with_cast(backend).await;
     let content = json!({"to": [user(&cast.agent)], "subject": "", "body": "A message without a subject line."});
     let (_, draft) = app.post("/api/v1/drafts", &cast.client, content).await;
     let id = draft["id"].as_str().unwrap();
@@ -129,8 +127,7 @@ async fn a_refused_send_leaves_the_draft_as_it_was(backend: Backend) {
 }
 
 async fn reply_drafts_send_as_replies(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let cast = Cast::new(&app).await;
+    let (app, cast) = TestApp::with_cast(backend).await;
     let thread = app
         .send(&cast.provider, &[&user(&cast.client)], "Reply to me")
         .await;
@@ -171,8 +168,7 @@ async fn reply_drafts_send_as_replies(backend: Backend) {
 }
 
 async fn drafts_are_private(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let cast = Cast::new(&app).await;
+    let (app, cast) = TestApp::with_cast(backend).await;
     let (_, draft) = app
         .post(
             "/api/v1/drafts",
@@ -209,8 +205,7 @@ async fn drafts_are_private(backend: Backend) {
 }
 
 async fn a_draft_sent_twice_at_once_is_sent_once(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let cast = Cast::new(&app).await;
+    let (app, cast) = TestApp::with_cast(backend).await;
     let content = json!({"to": [user(&cast.client)], "subject": "Only once", "body": "This draft must be sent once."});
     let (_, draft) = app.post("/api/v1/drafts", &cast.provider, content).await;
     let url = app.url(&format!(

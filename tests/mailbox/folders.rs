@@ -6,7 +6,7 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use crate::helpers::{assert_problem, Backend, TestApp};
-use crate::{on_both_backends, user, Cast};
+use crate::{on_both_backends, user};
 
 on_both_backends!(
     system_folders_with_unread_and_total_counts,
@@ -32,8 +32,7 @@ fn folder<'a>(folders: &'a Value, id: &str) -> &'a Value {
 }
 
 async fn system_folders_with_unread_and_total_counts(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let cast = Cast::new(&app).await;
+    let (app, cast) = TestApp::with_cast(backend).await;
     let first = app
         .send(&cast.provider, &[&user(&cast.client)], "One")
         .await;
@@ -64,8 +63,7 @@ async fn system_folders_with_unread_and_total_counts(backend: Backend) {
 }
 
 async fn custom_folders_are_created_renamed_and_deleted(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let cast = Cast::new(&app).await;
+    let (app, cast) = TestApp::with_cast(backend).await;
     let id = app
         .send(&cast.provider, &[&user(&cast.client)], "Insurance")
         .await;
@@ -141,8 +139,7 @@ async fn custom_folders_are_created_renamed_and_deleted(backend: Backend) {
 }
 
 async fn a_thread_sits_in_exactly_one_folder(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let cast = Cast::new(&app).await;
+    let (app, cast) = TestApp::with_cast(backend).await;
     let id = app
         .send(&cast.provider, &[&user(&cast.client)], "Where am I")
         .await;
@@ -181,8 +178,7 @@ async fn a_thread_sits_in_exactly_one_folder(backend: Backend) {
 }
 
 async fn trash_and_empty_trash_touch_only_my_mailbox(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let cast = Cast::new(&app).await;
+    let (app, cast) = TestApp::with_cast(backend).await;
     let id = app
         .send(&cast.provider, &[&user(&cast.client)], "Old news")
         .await;
@@ -222,8 +218,7 @@ async fn trash_and_empty_trash_touch_only_my_mailbox(backend: Backend) {
 }
 
 async fn bulk_actions_apply_to_all_or_none(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let cast = Cast::new(&app).await;
+    let (app, cast) = TestApp::with_cast(backend).await;
     let mut ids = Vec::new();
     for i in 0..4 {
         ids.push(
@@ -325,8 +320,7 @@ async fn bulk_actions_apply_to_all_or_none(backend: Backend) {
 }
 
 async fn team_folder_lists_threads_addressed_to_my_group(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let cast = Cast::new(&app).await;
+    let (app, cast) = TestApp::with_cast(backend).await;
     let to_group = app
         .send(&cast.client, &["group:billers"], "Billing question")
         .await;
@@ -354,8 +348,7 @@ async fn team_folder_lists_threads_addressed_to_my_group(backend: Backend) {
 }
 
 async fn lists_page_stably_while_new_messages_arrive(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let cast = Cast::new(&app).await;
+    let (app, cast) = TestApp::with_cast(backend).await;
     let mut sent = Vec::new();
     for i in 0..7 {
         sent.push(
@@ -420,8 +413,7 @@ async fn lists_page_stably_while_new_messages_arrive(backend: Backend) {
 }
 
 async fn every_mailbox_change_writes_an_event(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let cast = Cast::new(&app).await;
+    let (app, cast) = TestApp::with_cast(backend).await;
     let (_, thread) = app
         .compose(
             &cast.provider,
@@ -477,8 +469,7 @@ async fn every_mailbox_change_writes_an_event(backend: Backend) {
 }
 
 async fn reading_sending_replying_moving_and_deleting_are_audited(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let cast = Cast::new(&app).await;
+    let (app, cast) = TestApp::with_cast(backend).await;
     let id = app
         .send(
             &cast.provider,
@@ -531,8 +522,7 @@ async fn reading_sending_replying_moving_and_deleting_are_audited(backend: Backe
 }
 
 async fn bad_folder_input_names_the_field(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let cast = Cast::new(&app).await;
+    let (app, cast) = TestApp::with_cast(backend).await;
     let result = app
         .get("/api/v1/threads?folder=nowhere", &cast.client)
         .await;
@@ -557,8 +547,7 @@ async fn bad_folder_input_names_the_field(backend: Backend) {
 }
 
 async fn threads_of_the_same_instant_page_without_loss(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let cast = Cast::new(&app).await;
+    let (app, cast) = TestApp::with_cast(backend).await;
     // The test clock stands still: all these threads share one timestamp, so the pages
     // are told apart by the thread id alone.
     let mut sent = HashSet::new();

@@ -6,7 +6,7 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use crate::helpers::{Backend, Session, TestApp};
-use crate::{on_both_backends, user, Cast};
+use crate::{on_both_backends, user};
 
 on_both_backends!(
     nul_characters_are_refused_at_the_edge,
@@ -45,8 +45,7 @@ async fn everything_visible_to(app: &TestApp, who: &Session, thread: &str) -> St
 }
 
 async fn clients_never_learn_who_the_other_clients_are(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let cast = Cast::new(&app).await;
+    let (app, cast) = TestApp::with_cast(backend).await;
     let second = app.person("oak", Role::Client, "Sam Second").await;
     let third = app.person("oak", Role::Client, "Tia Third").await;
     let clients = [&cast.client, &second, &third];
@@ -111,8 +110,7 @@ async fn clients_never_learn_who_the_other_clients_are(backend: Backend) {
 }
 
 async fn external_agents_are_invisible_to_clients(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let cast = Cast::new(&app).await;
+    let (app, cast) = TestApp::with_cast(backend).await;
     let id = app
         .send(
             &cast.provider,
@@ -184,8 +182,7 @@ const HOSTILE: &[&str] = &[
 ];
 
 async fn hostile_markdown_renders_nothing_executable(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let cast = Cast::new(&app).await;
+    let (app, cast) = TestApp::with_cast(backend).await;
     for payload in HOSTILE {
         let (status, thread) = app
             .compose(&cast.provider, &[&user(&cast.client)], "Careful", payload)
@@ -227,8 +224,7 @@ async fn hostile_markdown_renders_nothing_executable(backend: Backend) {
 }
 
 async fn nul_characters_are_refused_at_the_edge(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let cast = Cast::new(&app).await;
+    let (app, cast) = TestApp::with_cast(backend).await;
     let result = app
         .compose(
             &cast.provider,

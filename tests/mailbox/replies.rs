@@ -32,8 +32,7 @@ async fn reply(
 }
 
 async fn one_to_one_threads_allow_replies(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let cast = Cast::new(&app).await;
+    let (app, cast) = TestApp::with_cast(backend).await;
     let id = app
         .send(&cast.client, &[&user(&cast.provider)], "Appointment")
         .await;
@@ -50,8 +49,7 @@ async fn one_to_one_threads_allow_replies(backend: Backend) {
 }
 
 async fn staff_plus_one_client_anyone_replies_to_all(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let cast = Cast::new(&app).await;
+    let (app, cast) = TestApp::with_cast(backend).await;
     let id = app
         .send(
             &cast.provider,
@@ -74,8 +72,7 @@ async fn staff_plus_one_client_anyone_replies_to_all(backend: Backend) {
 }
 
 async fn two_or_more_clients_nobody_may_reply(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let cast = Cast::new(&app).await;
+    let (app, cast) = TestApp::with_cast(backend).await;
     let second = app.person("oak", Role::Client, "Second Client").await;
     let id = app
         .send(
@@ -101,8 +98,7 @@ async fn two_or_more_clients_nobody_may_reply(backend: Backend) {
 }
 
 async fn a_new_message_brings_the_thread_back_to_the_inbox(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let cast = Cast::new(&app).await;
+    let (app, cast) = TestApp::with_cast(backend).await;
     let id = app
         .send(&cast.provider, &[&user(&cast.client)], "Follow-up")
         .await;
@@ -149,8 +145,7 @@ async fn make_inactive(app: &TestApp, cast: &Cast) {
 }
 
 async fn inactive_client_reaches_only_front_office_and_billers(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let cast = Cast::new(&app).await;
+    let (app, cast) = TestApp::with_cast(backend).await;
     make_inactive(&app, &cast).await;
     for to in [
         vec![user(&cast.provider)],
@@ -191,8 +186,7 @@ async fn inactive_client_reaches_only_front_office_and_billers(backend: Backend)
 }
 
 async fn inactive_client_cannot_reply_to_a_provider(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let cast = Cast::new(&app).await;
+    let (app, cast) = TestApp::with_cast(backend).await;
     let with_provider = app
         .send(&cast.provider, &[&user(&cast.client)], "Check-in")
         .await;
@@ -230,8 +224,7 @@ async fn inactive_client_cannot_reply_to_a_provider(backend: Backend) {
 }
 
 async fn reactivated_client_writes_to_providers_again(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let cast = Cast::new(&app).await;
+    let (app, cast) = TestApp::with_cast(backend).await;
     make_inactive(&app, &cast).await;
     let result = app
         .compose(
@@ -260,8 +253,7 @@ async fn reactivated_client_writes_to_providers_again(backend: Backend) {
 }
 
 async fn concurrent_replies_all_land_in_order(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let cast = Cast::new(&app).await;
+    let (app, cast) = TestApp::with_cast(backend).await;
     let id = app
         .send(
             &cast.provider,

@@ -5,7 +5,7 @@ use confide::domain::Role;
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::helpers::{Backend, Session, TestApp};
+use crate::helpers::{user, Backend, Session, TestApp};
 use crate::mail::SmsReceiver;
 use crate::{on_both_backends, with_sink};
 
@@ -19,10 +19,6 @@ on_both_backends!(
     a_coalesced_notification_outlives_one_deleted_message,
     withdrawn_consent_stops_a_waiting_notification,
 );
-
-fn user(who: &Session) -> String {
-    format!("user:{}", who.id)
-}
 
 async fn consent(app: &TestApp, who: &Session, body: serde_json::Value) {
     let (status, me) = app.patch("/api/v1/me", who, body).await;

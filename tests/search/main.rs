@@ -11,13 +11,9 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use confide::domain::Role;
-use helpers::{assert_problem, Backend, Session, TestApp, PASSWORD};
+use helpers::{assert_problem, user, Backend, Session, TestApp, PASSWORD};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-
-fn user(who: &Session) -> String {
-    format!("user:{}", who.id)
-}
 
 async fn search(app: &TestApp, who: &Session, q: &str) -> (StatusCode, Value) {
     app.post("/api/v1/search", who, json!({ "q": q })).await
