@@ -331,8 +331,7 @@ async fn quick_note_is_made_by_a_provider_or_admin_taking_part(backend: Backend)
 /// each read is audited.
 async fn chart_notes_are_clinical_records_for_providers_and_admins(backend: Backend) {
     let (app, cast) = TestApp::with_cast(backend).await;
-    let front = app.person("oak", Role::FrontOffice, "Fran Front").await;
-    let agent = app.person("oak", Role::ExternalAgent, "Eve Agent").await;
+    let (front, agent) = (&cast.front, &cast.agent);
     let thread = conversation(&app, &cast).await;
     let (_, note) = app
         .post(
@@ -342,7 +341,7 @@ async fn chart_notes_are_clinical_records_for_providers_and_admins(backend: Back
         )
         .await;
     let id = note["id"].as_str().unwrap();
-    for who in [&cast.biller, &front, &agent] {
+    for who in [&cast.biller, front, agent] {
         for result in [
             app.get(&format!("/api/v1/chart-notes/{id}"), who).await,
             app.get(&format!("/api/v1/chart-notes/{id}?format=fhir"), who)

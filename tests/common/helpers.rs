@@ -17,11 +17,15 @@ use tokio::sync::oneshot;
 
 pub const PASSWORD: &str = "violet-harbor-quantum-88";
 
+#[path = "binary.rs"]
+mod binary;
 #[path = "cast.rs"]
 mod cast;
 #[path = "database.rs"]
 mod database;
 
+#[allow(unused_imports)]
+pub use binary::Binary;
 #[allow(unused_imports)]
 pub use cast::{user, Cast};
 #[allow(unused_imports)]

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 
-use crate::helpers::{Backend, TestApp, TestDatabase, PASSWORD};
+use crate::helpers::{Backend, Binary, TestApp, TestDatabase, PASSWORD};
 use crate::on_both_backends;
 
 on_both_backends!(
@@ -20,16 +20,7 @@ on_both_backends!(
 );
 
 fn confide(db: &TestDatabase) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_confide"));
-    cmd.env("CONFIDE__DATABASE__URL", &db.url)
-        .env("CONFIDE__STORAGE__DATA_DIR", db.data_dir())
-        .env("CONFIDE__SERVER__BIND", "127.0.0.1:0")
-        .env("CONFIDE__LOG__LEVEL", "warn")
-        .env("CONFIDE_CONFIG", db.data_dir().join("absent.toml"))
-        .env_remove("RUST_LOG");
-    std::fs::create_dir_all(db.data_dir()).unwrap();
-    std::fs::write(db.data_dir().join("absent.toml"), "").unwrap();
-    cmd
+    Binary::command(db, &[("CONFIDE__LOG__LEVEL", "warn")])
 }
 
 fn run(mut cmd: Command, stdin: Option<&str>) -> (i32, String, String) {

@@ -6,12 +6,10 @@
 #[path = "../common/helpers.rs"]
 mod helpers;
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use confide::domain::Role;
-use helpers::{assert_problem, user, Backend, Session, TestApp, PASSWORD};
+use helpers::{assert_problem, user, Backend, Binary, Session, TestApp};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
@@ -627,114 +625,32 @@ async fn a_deleted_index_is_rebuilt_at_start(backend: Backend) {
     wait_for(&app, &client, "persimmon", 1).await;
 }
 
-/// Runs the real binary on the test database until killed.
-fn start_server(db_url: &str, data_dir: &std::path::Path) -> (std::process::Child, String) {
-    let mut child = confide_command(db_url, data_dir)
-        .arg("serve")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let base = line.trim().rsplit(' ').next().unwrap().to_string();
-    (child, base)
-}
-
-fn confide_command(db_url: &str, data_dir: &std::path::Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_confide"));
-    std::fs::write(data_dir.join("empty.toml"), "").unwrap();
-    cmd.env("CONFIDE_CONFIG", data_dir.join("empty.toml"))
-        .env("CONFIDE__SERVER__BIND", "127.0.0.1:0")
-        .env("CONFIDE__DATABASE__URL", db_url)
-        .env("CONFIDE__STORAGE__DATA_DIR", data_dir)
-        // The widest window between a send and the index commit that follows it.
-        .env("CONFIDE__SEARCH__COMMIT_INTERVAL_MS", "1000")
-        .env("CONFIDE__SEARCH__POLL_INTERVAL_MS", "1000")
-        .env("CONFIDE__LOG__LEVEL", "warn");
-    cmd
-}
+/// The binary's settings: the widest window between a send and the index commit after it.
+const SLOW_COMMITS: [(&str, &str); 3] = [
+    ("CONFIDE__SEARCH__COMMIT_INTERVAL_MS", "1000"),
+    ("CONFIDE__SEARCH__POLL_INTERVAL_MS", "1000"),
+    ("CONFIDE__LOG__LEVEL", "warn"),
+];
 
 async fn the_indexer_catches_up_after_kill_9(backend: Backend) {
     let db = helpers::TestDatabase::create(backend).await;
-    let data_dir = db.data_dir().to_path_buf();
-    std::fs::create_dir_all(&data_dir).unwrap();
-    let run = |args: &[&str]| {
-        let mut child = confide_command(&db.url, &data_dir)
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(format!("{PASSWORD}\n").as_bytes())
-            .unwrap();
-        assert!(child.wait().unwrap().success(), "{args:?}");
-    };
-    run(&[
-        "admin",
-        "create-practice",
-        "--slug",
-        "oak",
-        "--name",
-        "Oak",
-        "--admin-email",
-        "admin@oak.example",
-        "--admin-name",
-        "Avery Admin",
-        "--password-stdin",
-    ]);
-    run(&[
-        "admin",
-        "create-user",
-        "--practice",
-        "oak",
-        "--role",
+    Binary::create_practice(&db, &SLOW_COMMITS);
+    Binary::create_user(
+        &db,
+        &SLOW_COMMITS,
         "provider",
-        "--email",
         "pat@oak.example",
-        "--name",
         "Pat Provider",
-        "--password-stdin",
-    ]);
-    run(&[
-        "admin",
-        "create-user",
-        "--practice",
-        "oak",
-        "--role",
+    );
+    Binary::create_user(
+        &db,
+        &SLOW_COMMITS,
         "client",
-        "--email",
         "casey@oak.example",
-        "--name",
         "Casey Client",
-        "--password-stdin",
-    ]);
+    );
 
     let http = reqwest::Client::new();
-    let sign_in = |base: String, email: &'static str| {
-        let http = http.clone();
-        async move {
-            let body: Value = http
-                .post(format!("{base}/api/v1/sessions"))
-                .json(&json!({"practice": "oak", "email": email, "password": PASSWORD}))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            (
-                body["token"].as_str().unwrap().to_string(),
-                body["user"]["id"].as_str().unwrap().to_string(),
-            )
-        }
-    };
     let found = |base: String, token: String, q: &'static str| {
         let http = http.clone();
         async move {
@@ -753,9 +669,10 @@ async fn the_indexer_catches_up_after_kill_9(backend: Backend) {
         }
     };
 
-    let (mut server, base) = start_server(&db.url, &data_dir);
-    let (pat, _) = sign_in(base.clone(), "pat@oak.example").await;
-    let (_, casey_id) = sign_in(base.clone(), "casey@oak.example").await;
+    let server = Binary::serve(&db, &SLOW_COMMITS);
+    let base = server.base.clone();
+    let (pat, _) = server.sign_in("pat@oak.example").await;
+    let (_, casey_id) = server.sign_in("casey@oak.example").await;
     let resp = http
         .post(format!("{base}/api/v1/threads"))
         .bearer_auth(&pat)
@@ -765,11 +682,11 @@ async fn the_indexer_catches_up_after_kill_9(backend: Backend) {
         .unwrap();
     assert_eq!(resp.status(), StatusCode::CREATED);
     // Killed right after the send, before the next index commit (at most a second later).
-    server.kill().unwrap();
-    server.wait().unwrap();
+    server.kill_9();
 
-    let (mut server, base) = start_server(&db.url, &data_dir);
-    let (casey, _) = sign_in(base.clone(), "casey@oak.example").await;
+    let server = Binary::serve(&db, &SLOW_COMMITS);
+    let base = server.base.clone();
+    let (casey, _) = server.sign_in("casey@oak.example").await;
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
         if found(base.clone(), casey.clone(), "rhubarb").await == Some(1) {
@@ -781,6 +698,5 @@ async fn the_indexer_catches_up_after_kill_9(backend: Backend) {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    server.kill().unwrap();
-    server.wait().unwrap();
+    server.kill_9();
 }

@@ -38,9 +38,10 @@ fn open_entries(dir: &Path) -> Vec<String> {
 
 async fn data_files_are_private_to_the_server(backend: Backend) {
     let db = TestDatabase::create(backend).await;
-    Binary::create_practice(&db);
+    Binary::create_practice(&db, &[]);
     Binary::admin_command(
         &db,
+        &[],
         &[
             "create-user",
             "--practice",

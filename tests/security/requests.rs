@@ -189,7 +189,7 @@ async fn one_address_cannot_take_every_connection(backend: Backend) {
 /// (and the server's memory for it) forever.
 async fn a_client_that_stops_reading_is_cut_off(backend: Backend) {
     let db = TestDatabase::create(backend).await;
-    Binary::create_practice(&db);
+    Binary::create_practice(&db, &[]);
     let server = Binary::serve(&db, &[("CONFIDE__SERVER__SEND_TIMEOUT_SECS", "2")]);
     let token = server.admin_token().await;
     let mut text = "a line of notes\n".repeat(10 * 1024 * 1024 / 16);
@@ -269,7 +269,7 @@ async fn a_body_that_stops_arriving_gets_408(backend: Backend) {
 /// and leaves nothing behind.
 async fn a_stalled_upload_is_cut_off(backend: Backend) {
     let db = TestDatabase::create(backend).await;
-    Binary::create_practice(&db);
+    Binary::create_practice(&db, &[]);
     let server = Binary::serve(&db, &[("CONFIDE__SERVER__BODY_IDLE_TIMEOUT_SECS", "2")]);
     let token = server.admin_token().await;
     let mut stream = TcpStream::connect(&server.address).unwrap();
