@@ -5,6 +5,7 @@
 pub mod worker;
 
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -141,6 +142,28 @@ pub fn sms_text(practice: &str, link: &str) -> String {
 pub enum Mailer {
     File(AsyncFileTransport<Tokio1Executor>),
     Smtp(AsyncSmtpTransport<Tokio1Executor>),
+    /// Kept in memory, for unit-level tests (the integration tests use a real SMTP sink).
+    Memory(Outbox),
+}
+
+/// An email as the in-memory transport keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SentEmail {
+    pub from: String,
+    pub to: String,
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+}
+
+/// What an in-memory [`Mailer`] sent, in order.
+#[derive(Clone, Default)]
+pub struct Outbox(Arc<Mutex<Vec<SentEmail>>>);
+
+impl Outbox {
+    pub fn sent(&self) -> Vec<SentEmail> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
 }
 
 impl Mailer {
@@ -178,6 +201,12 @@ impl Mailer {
         })
     }
 
+    /// A mailer that keeps what it sends in the returned outbox.
+    pub fn in_memory() -> (Mailer, Outbox) {
+        let outbox = Outbox::default();
+        (Mailer::Memory(outbox.clone()), outbox)
+    }
+
     /// Sends one email to one recipient.
     pub async fn send(&self, from: &str, to: &str, email: &Rendered) -> anyhow::Result<()> {
         let message = Message::builder()
@@ -200,6 +229,19 @@ impl Mailer {
             }
             Mailer::Smtp(t) => {
                 t.send(message).await.context("sending the email by SMTP")?;
+            }
+            Mailer::Memory(outbox) => {
+                outbox
+                    .0
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(SentEmail {
+                        from: from.to_string(),
+                        to: to.to_string(),
+                        subject: email.subject.clone(),
+                        text: email.text.clone(),
+                        html: email.html.clone(),
+                    });
             }
         }
         Ok(())
@@ -247,6 +289,34 @@ impl SmsGateway {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn the_in_memory_mailer_keeps_a_checked_email() {
+        let (mailer, outbox) = Mailer::in_memory();
+        let email = render(Kind::NewMessage, "Oak", "https://mail.example/p/oak/").unwrap();
+        mailer
+            .send(
+                "Confide <no-reply@mail.example>",
+                "casey@oak.example",
+                &email,
+            )
+            .await
+            .unwrap();
+        let sent = outbox.sent();
+        assert_eq!(sent.len(), 1);
+        assert_eq!(sent[0].to, "casey@oak.example");
+        assert_eq!(sent[0].subject, email.subject);
+        // Addresses are checked as for a real transport.
+        assert!(mailer
+            .send("not an address", "casey@oak.example", &email)
+            .await
+            .is_err());
+        assert!(mailer
+            .send("no-reply@mail.example", "casey@", &email)
+            .await
+            .is_err());
+        assert_eq!(outbox.sent().len(), 1);
+    }
 
     #[test]
     fn every_kind_renders_without_content() {
