@@ -126,8 +126,15 @@ fn init_tracing(config: &Config) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .or_else(|_| tracing_subscriber::EnvFilter::try_new(config.log.filter()))
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,confide=info"));
+    // At debug, each service call's span (with the ids it acts on) is logged as it ends.
+    let spans = if filter.max_level_hint() >= Some(tracing::level_filters::LevelFilter::DEBUG) {
+        tracing_subscriber::fmt::format::FmtSpan::CLOSE
+    } else {
+        tracing_subscriber::fmt::format::FmtSpan::NONE
+    };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_span_events(spans)
         .with_writer(std::io::stderr);
     let _ = match config.log.format {
         LogFormat::Text => builder.try_init(),

@@ -54,7 +54,13 @@ pub fn request_meta(req: &Request, config: &Config) -> RequestMeta {
 
 /// The signed-in caller of an operation.
 pub async fn caller(state: &AppState, auth: &BearerAuth, req: &Request) -> AppResult<Caller> {
-    session_service::authenticate(state, &auth.0.token, request_meta(req, &state.config)).await
+    let caller =
+        session_service::authenticate(state, &auth.0.token, request_meta(req, &state.config))
+            .await?;
+    let span = tracing::Span::current();
+    span.record("person_id", caller.person.id.as_str());
+    span.record("practice_id", caller.practice_id());
+    Ok(caller)
 }
 
 /// An empty success.

@@ -81,7 +81,7 @@ async fn view(conn: &mut Conn, note: ChartNoteRow) -> AppResult<ChartNoteView> {
 
 /// Saves a chart note to the one client of a thread: `content` as given, or else the
 /// thread's transcript.
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(skip_all, fields(thread_id = %thread_id))]
 pub async fn quick_note(
     state: &AppState,
     caller: &Caller,
@@ -166,7 +166,7 @@ async fn transcript_of(conn: &mut Conn, thread: &ThreadRow) -> AppResult<String>
 }
 
 /// Amends a note: a new version; the earlier ones are kept.
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(skip_all, fields(note_id = %note_id))]
 pub async fn amend(
     state: &AppState,
     caller: &Caller,
@@ -270,7 +270,7 @@ pub fn as_fhir(note: &ChartNoteView) -> serde_json::Value {
 
 /// A thread's transcript as CSV, for a participant, with the same privacy as the thread
 /// view: a client never sees who the other clients are.
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(skip_all, fields(thread_id = %thread_id))]
 pub async fn export_csv(state: &AppState, caller: &Caller, thread_id: &str) -> AppResult<String> {
     let mut tx = state.store.begin().await?;
     let ctx = load_thread(&mut tx, caller, thread_id).await?;

@@ -10,6 +10,7 @@ use poem::http::{header, HeaderValue};
 use poem::{handler, Endpoint, IntoResponse, Request, Response};
 use poem_openapi::OperationId;
 use sha2::{Digest, Sha256};
+use tracing::Instrument;
 
 use crate::domain::Code;
 use crate::service::AppState;
@@ -159,8 +160,20 @@ pub async fn observe<E: Endpoint>(
         _ => "other".to_string(),
     };
     let path = req.uri().path().to_string();
-    let resp = ep.call(req).await?.into_response();
+    // One span a request: the services' spans (with the ids they act on) nest in it, and
+    // `api::caller` adds who is asking. Never the path, which may hold a link's token.
+    let span = tracing::info_span!(
+        "request",
+        id = %request_id(),
+        %method,
+        route = tracing::field::Empty,
+        person_id = tracing::field::Empty,
+        practice_id = tracing::field::Empty,
+    );
+    let resp = ep.call(req).instrument(span.clone()).await?.into_response();
     let route = route_label(&path, &resp);
+    span.record("route", route.as_str());
+    let _in_request = span.enter();
     let status = resp.status().as_u16().to_string();
     let elapsed = started.elapsed();
     state
@@ -175,6 +188,11 @@ pub async fn observe<E: Endpoint>(
         .observe(elapsed.as_secs_f64());
     tracing::debug!(%method, %route, %status, elapsed_ms = elapsed.as_millis() as u64, "request");
     Ok(resp)
+}
+
+/// A short random id that ties one request's log lines together.
+fn request_id() -> String {
+    hex::encode(rand::random::<[u8; 6]>())
 }
 
 #[handler]

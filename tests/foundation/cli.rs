@@ -17,6 +17,7 @@ on_both_backends!(
     create_user_without_password_is_invited,
     serve_prints_the_setup_link_and_stops_on_sigterm,
     serve_logs_its_own_events_and_other_crates_warnings_only,
+    a_request_can_be_followed_in_the_log_without_its_content,
 );
 
 fn confide(db: &TestDatabase) -> Command {
@@ -408,5 +409,61 @@ async fn serve_logs_its_own_events_and_other_crates_warnings_only(backend: Backe
             target.starts_with("confide") || event["level"] != "INFO",
             "only Confide's own events at info: {line}"
         );
+    }
+}
+
+/// At debug level each request is one span with an id, its route and who asked, and the
+/// services' spans name the ids they act on; the log holds no path, token or content.
+async fn a_request_can_be_followed_in_the_log_without_its_content(backend: Backend) {
+    let db = TestDatabase::create(backend).await;
+    let env = [
+        ("CONFIDE__LOG__LEVEL", "debug"),
+        ("CONFIDE__LOG__FORMAT", "json"),
+    ];
+    Binary::create_practice(&db, &env);
+    let server = Binary::serve(&db, &env);
+    let token = server.admin_token().await;
+    let http = reqwest::Client::new();
+    let thread_id = "nosuchthreadxxxxxxxxxxxxxx";
+    let resp = http
+        .get(format!("{}/api/v1/threads/{thread_id}", server.base))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+    let resp = http
+        .post(format!(
+            "{}/api/v1/invitations/secret-link-token/accept",
+            server.base
+        ))
+        .json(&serde_json::json!({"password": "a very secret pass phrase 42"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let log = server.log.lock().unwrap().clone();
+    let request = log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|e| e["fields"]["message"] == "request" && e["span"]["route"] == "get_thread")
+        .unwrap_or_else(|| panic!("no request line for get_thread: {log}"));
+    assert!(request["span"]["id"]
+        .as_str()
+        .is_some_and(|id| !id.is_empty()));
+    assert!(request["span"]["person_id"].is_string(), "{request}");
+    assert!(request["span"]["practice_id"].is_string(), "{request}");
+    assert!(
+        log.contains(&format!("\"thread_id\":\"{thread_id}\"")),
+        "{log}"
+    );
+    for secret in [
+        token.as_str(),
+        "secret-link-token",
+        "a very secret pass phrase",
+        "/api/v1",
+    ] {
+        assert!(!log.contains(secret), "{secret} in the log: {log}");
     }
 }

@@ -67,7 +67,7 @@ pub(super) async fn load_readable(
 
 /// Opens an attachment for download after verifying its bytes against their hash; a
 /// mismatch (or missing bytes) is refused and audited. The download is audited too.
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(skip_all, fields(attachment_id = %id))]
 pub async fn open(
     state: &AppState,
     caller: &Caller,

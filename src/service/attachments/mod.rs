@@ -59,7 +59,7 @@ pub async fn get(state: &AppState, caller: &Caller, id: &str) -> AppResult<Attac
 
 /// Deletes one of the caller's pending uploads. A sent attachment goes only with its
 /// message (409 `attachment_sent`); one a draft holds must leave the draft first.
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(skip_all, fields(attachment_id = %id))]
 pub async fn delete_pending(state: &AppState, caller: &Caller, id: &str) -> AppResult<()> {
     let mut tx = state.store.begin().await?;
     let row = load_readable(&mut tx, caller, id).await?;

@@ -343,7 +343,7 @@ pub async fn write_reply(
 }
 
 /// Replies to a thread; the reply goes to every participant. Returns the message id.
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(skip_all, fields(thread_id = %thread_id))]
 pub async fn reply(
     state: &AppState,
     caller: &Caller,

@@ -38,7 +38,7 @@ async fn remove_thread(
 }
 
 /// Permanently deletes a message the caller (staff) sent. A thread left empty goes too.
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(skip_all, fields(message_id = %message_id))]
 pub async fn delete_message(state: &AppState, caller: &Caller, message_id: &str) -> AppResult<()> {
     let mut tx = state.store.begin().await?;
     let message = messages::find(&mut tx, caller.practice_id(), message_id)
@@ -98,7 +98,7 @@ pub async fn delete_message(state: &AppState, caller: &Caller, message_id: &str)
 }
 
 /// Permanently deletes a whole thread the caller (staff) started.
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(skip_all, fields(thread_id = %thread_id))]
 pub async fn delete_thread(state: &AppState, caller: &Caller, thread_id: &str) -> AppResult<()> {
     let mut tx = state.store.begin().await?;
     let ctx = load_thread(&mut tx, caller, thread_id).await?;

@@ -246,7 +246,7 @@ async fn take(tx: &mut crate::store::Tx, caller: &Caller, draft: &DraftView) -> 
 
 /// Sends a draft: validated exactly as a new message or reply, and written together with
 /// the draft's removal. Returns (thread id, message id).
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(skip_all, fields(draft_id = %id))]
 pub async fn send(state: &AppState, caller: &Caller, id: &str) -> AppResult<(String, String)> {
     let draft = get(state, caller, id).await?;
     let mut conn = state.store.read().await?;

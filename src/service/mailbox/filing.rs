@@ -39,7 +39,7 @@ async fn my_state(
 }
 
 /// Moves a thread and/or marks it read or unread, for the caller only.
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(skip_all, fields(thread_id = %thread_id))]
 pub async fn update(
     state: &AppState,
     caller: &Caller,

@@ -86,7 +86,7 @@ fn summary(caller: &Caller, listed: &ListedThread, participants: &[Participant])
 }
 
 /// Reads a thread: marks it read for the caller and audits the read.
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(skip_all, fields(thread_id = %thread_id))]
 pub async fn get(state: &AppState, caller: &Caller, thread_id: &str) -> AppResult<ThreadView> {
     view(state, caller, thread_id, true).await
 }
@@ -241,7 +241,7 @@ pub async fn resolve_folder(conn: &mut Conn, caller: &Caller, name: &str) -> App
 
 /// A page of one of the caller's folders, latest activity first, and the next cursor.
 /// Keyset pagination: a page never repeats a thread of an earlier one.
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(skip_all, fields(folder = %folder))]
 pub async fn list(
     state: &AppState,
     caller: &Caller,

@@ -54,7 +54,7 @@ pub(super) fn apply(target: &mut Person, patch: PersonPatch, is_self: bool) {
 }
 
 /// Changes a person of the practice under the directory rules.
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(skip_all, fields(person_id = %id))]
 pub async fn update(
     state: &AppState,
     caller: &Caller,

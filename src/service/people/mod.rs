@@ -228,7 +228,7 @@ pub async fn create(state: &AppState, caller: &Caller, new: NewPerson) -> AppRes
 }
 
 /// Sends an invited person a new invitation; the earlier link stops working at once.
-#[tracing::instrument(skip_all)]
+#[tracing::instrument(skip_all, fields(person_id = %id))]
 pub async fn resend_invitation(state: &AppState, caller: &Caller, id: &str) -> AppResult<()> {
     let mut tx = state.store.begin().await?;
     let target = visible_person(&mut tx, caller, id).await?;
