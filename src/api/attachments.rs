@@ -9,6 +9,7 @@ use poem_openapi::{ApiResponse, Object, OpenApi};
 
 use crate::clock::to_datetime;
 use crate::domain::attachments::content_disposition;
+use crate::domain::ids::AttachmentId;
 use crate::domain::Code;
 use crate::error::{AppError, AppResult};
 use crate::service::attachments::{self as service, bad_multipart, AttachmentView};
@@ -219,7 +220,8 @@ impl AttachmentsApi {
         id: Path<String>,
     ) -> AppResult<Response<Binary<poem::Body>>> {
         let caller = caller(&self.0, &auth, req).await?;
-        let (row, file) = service::open(&self.0, &caller, &id.0).await?;
+        let (row, file) =
+            service::open(&self.0, &caller, &AttachmentId::from_trusted(id.0)).await?;
         let body = poem::Body::from_async_read(file);
         Ok(Response::new(Binary(body))
             .header("content-type", row.content_type.as_str())
@@ -242,7 +244,11 @@ impl AttachmentsApi {
         id: Path<String>,
     ) -> AppResult<Json<AttachmentOut>> {
         let caller = caller(&self.0, &auth, req).await?;
-        Ok(Json(service::get(&self.0, &caller, &id.0).await?.into()))
+        Ok(Json(
+            service::get(&self.0, &caller, &AttachmentId::from_trusted(id.0))
+                .await?
+                .into(),
+        ))
     }
 
     /// Deletes one of your pending uploads. Once a message carries it, an attachment goes
@@ -259,7 +265,7 @@ impl AttachmentsApi {
         id: Path<String>,
     ) -> AppResult<NoContent> {
         let caller = caller(&self.0, &auth, req).await?;
-        service::delete_pending(&self.0, &caller, &id.0).await?;
+        service::delete_pending(&self.0, &caller, &AttachmentId::from_trusted(id.0)).await?;
         Ok(NoContent::Done)
     }
 }

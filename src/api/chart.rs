@@ -14,6 +14,7 @@ use poem_openapi::{ApiResponse, Object, OpenApi};
 use serde::Deserialize;
 
 use crate::clock::to_datetime;
+use crate::domain::ids::{ChartNoteId, PersonId, ThreadId};
 use crate::error::{AppError, AppResult};
 use crate::service::chart::{self, ChartNoteView};
 use crate::service::AppState;
@@ -183,7 +184,13 @@ impl ChartApi {
         body: JsonBody<QuickNoteRequest>,
     ) -> AppResult<NoteCreated> {
         let caller = caller(&self.0, &auth, req).await?;
-        let note = chart::quick_note(&self.0, &caller, &id.0, body.0.content.as_deref()).await?;
+        let note = chart::quick_note(
+            &self.0,
+            &caller,
+            &ThreadId::from_trusted(id.0.clone()),
+            body.0.content.as_deref(),
+        )
+        .await?;
         Ok(NoteCreated::Created(Json(note.into())))
     }
 
@@ -200,7 +207,7 @@ impl ChartApi {
         id: Path<String>,
     ) -> AppResult<Json<ChartNoteList>> {
         let caller = caller(&self.0, &auth, req).await?;
-        let notes = chart::list(&self.0, &caller, &id.0).await?;
+        let notes = chart::list(&self.0, &caller, &PersonId::from_trusted(id.0)).await?;
         Ok(Json(ChartNoteList {
             chart_notes: notes.into_iter().map(Into::into).collect(),
         }))
@@ -228,7 +235,7 @@ impl ChartApi {
                 "format must be markdown, fhir or json.",
             ));
         }
-        let note = chart::get(&self.0, &caller, &id.0).await?;
+        let note = chart::get(&self.0, &caller, &ChartNoteId::from_trusted(id.0)).await?;
         Ok(match format.as_str() {
             "fhir" => Document::Fhir(chart::as_fhir(&note)),
             "json" => Document::Json(note.into()),
@@ -255,9 +262,14 @@ impl ChartApi {
     ) -> AppResult<Json<ChartNoteOut>> {
         let caller = caller(&self.0, &auth, req).await?;
         Ok(Json(
-            chart::amend(&self.0, &caller, &id.0, &body.0.content)
-                .await?
-                .into(),
+            chart::amend(
+                &self.0,
+                &caller,
+                &ChartNoteId::from_trusted(id.0),
+                &body.0.content,
+            )
+            .await?
+            .into(),
         ))
     }
 
@@ -278,7 +290,8 @@ impl ChartApi {
         if format.0.as_deref().unwrap_or("csv") != "csv" {
             return Err(AppError::invalid("format", "format must be csv."));
         }
-        let body = chart::export_csv(&self.0, &caller, &id.0).await?;
+        let body =
+            chart::export_csv(&self.0, &caller, &ThreadId::from_trusted(id.0.clone())).await?;
         Ok(Document::Csv {
             body,
             filename: format!(

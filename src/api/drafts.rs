@@ -8,6 +8,7 @@ use poem_openapi::{ApiResponse, Object, OpenApi};
 use serde::Deserialize;
 
 use crate::clock::to_datetime;
+use crate::domain::ids::DraftId;
 use crate::error::AppResult;
 use crate::service::mailbox::drafts::{self, DraftInput, DraftView};
 use crate::service::AppState;
@@ -143,7 +144,11 @@ impl DraftsApi {
         id: Path<String>,
     ) -> AppResult<Json<DraftOut>> {
         let caller = caller(&self.0, &auth, req).await?;
-        Ok(Json(drafts::get(&self.0, &caller, &id.0).await?.into()))
+        Ok(Json(
+            drafts::get(&self.0, &caller, &DraftId::from_trusted(id.0))
+                .await?
+                .into(),
+        ))
     }
 
     /// Saves a draft's whole content (idempotent).
@@ -157,9 +162,14 @@ impl DraftsApi {
     ) -> AppResult<Json<DraftOut>> {
         let caller = caller(&self.0, &auth, req).await?;
         Ok(Json(
-            drafts::save(&self.0, &caller, &id.0, body.0.into())
-                .await?
-                .into(),
+            drafts::save(
+                &self.0,
+                &caller,
+                &DraftId::from_trusted(id.0),
+                body.0.into(),
+            )
+            .await?
+            .into(),
         ))
     }
 
@@ -171,7 +181,7 @@ impl DraftsApi {
         id: Path<String>,
     ) -> AppResult<NoContent> {
         let caller = caller(&self.0, &auth, req).await?;
-        drafts::delete(&self.0, &caller, &id.0).await?;
+        drafts::delete(&self.0, &caller, &DraftId::from_trusted(id.0)).await?;
         Ok(NoContent::Done)
     }
 
@@ -188,7 +198,8 @@ impl DraftsApi {
         id: Path<String>,
     ) -> AppResult<DraftSent> {
         let caller = caller(&self.0, &auth, req).await?;
-        let (thread_id, message_id) = drafts::send(&self.0, &caller, &id.0).await?;
+        let (thread_id, message_id) =
+            drafts::send(&self.0, &caller, &DraftId::from_trusted(id.0)).await?;
         Ok(DraftSent::Created(Json(SentDraft {
             thread_id,
             message_id,

@@ -6,6 +6,7 @@ use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use serde::Deserialize;
 
+use crate::domain::ids::FolderId;
 use crate::error::AppResult;
 use crate::service::mailbox::folders::{self, FolderView};
 use crate::service::AppState;
@@ -107,9 +108,14 @@ impl FoldersApi {
     ) -> AppResult<Json<FolderOut>> {
         let caller = caller(&self.0, &auth, req).await?;
         Ok(Json(
-            folders::rename(&self.0, &caller, &id.0, &body.0.name)
-                .await?
-                .into(),
+            folders::rename(
+                &self.0,
+                &caller,
+                &FolderId::from_trusted(id.0),
+                &body.0.name,
+            )
+            .await?
+            .into(),
         ))
     }
 
@@ -126,7 +132,7 @@ impl FoldersApi {
         id: Path<String>,
     ) -> AppResult<NoContent> {
         let caller = caller(&self.0, &auth, req).await?;
-        folders::delete(&self.0, &caller, &id.0).await?;
+        folders::delete(&self.0, &caller, &FolderId::from_trusted(id.0)).await?;
         Ok(NoContent::Done)
     }
 

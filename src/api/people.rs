@@ -7,6 +7,7 @@ use poem_openapi::types::MaybeUndefined;
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 use serde::Deserialize;
 
+use crate::domain::ids::PersonId;
 use crate::domain::values::{EmailAddress, MobileNumber, PersonName};
 use crate::domain::{Role, Status};
 use crate::error::AppResult;
@@ -250,7 +251,9 @@ impl PeopleApi {
     ) -> AppResult<Json<PersonOut>> {
         let caller = caller(&self.0, &auth, req).await?;
         Ok(Json(
-            people_service::get(&self.0, &caller, &id.0).await?.into(),
+            people_service::get(&self.0, &caller, &PersonId::from_trusted(id.0))
+                .await?
+                .into(),
         ))
     }
 
@@ -267,7 +270,7 @@ impl PeopleApi {
         id: Path<String>,
     ) -> AppResult<super::password_resets::Accepted> {
         let caller = caller(&self.0, &auth, req).await?;
-        people_service::resend_invitation(&self.0, &caller, &id.0).await?;
+        people_service::resend_invitation(&self.0, &caller, &PersonId::from_trusted(id.0)).await?;
         Ok(super::password_resets::Accepted::Accepted(Json(
             super::password_resets::Queued {
                 detail: "A new invitation is on its way; the earlier link no longer works.".into(),
@@ -304,7 +307,7 @@ impl PeopleApi {
             consent_sms: body.consent_sms,
         };
         Ok(Json(
-            people_service::update(&self.0, &caller, &id.0, patch)
+            people_service::update(&self.0, &caller, &PersonId::from_trusted(id.0), patch)
                 .await?
                 .into(),
         ))

@@ -9,6 +9,7 @@ use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 use serde::Deserialize;
 
 use crate::clock::to_datetime;
+use crate::domain::ids::{MessageId, ThreadId};
 use crate::error::AppResult;
 use crate::service::mailbox::compose::{self, ComposeInput};
 use crate::service::mailbox::filing::{self, BulkAction};
@@ -305,7 +306,11 @@ impl ThreadsApi {
         id: Path<String>,
     ) -> AppResult<Json<ThreadOut>> {
         let caller = caller(&self.0, &auth, req).await?;
-        Ok(Json(read::get(&self.0, &caller, &id.0).await?.into()))
+        Ok(Json(
+            read::get(&self.0, &caller, &ThreadId::from_trusted(id.0.clone()))
+                .await?
+                .into(),
+        ))
     }
 
     /// Moves the thread and/or marks it read or unread, for you only.
@@ -325,7 +330,7 @@ impl ThreadsApi {
         let (folder, unread) = filing::update(
             &self.0,
             &caller,
-            &id.0,
+            &ThreadId::from_trusted(id.0.clone()),
             body.0.folder.as_deref(),
             body.0.read,
         )
@@ -390,7 +395,7 @@ impl ThreadsApi {
         let message_id = compose::reply(
             &self.0,
             &caller,
-            &id.0,
+            &ThreadId::from_trusted(id.0.clone()),
             &body.body,
             &body.attachment_ids.unwrap_or_default(),
         )
@@ -417,7 +422,7 @@ impl ThreadsApi {
         id: Path<String>,
     ) -> AppResult<NoContent> {
         let caller = caller(&self.0, &auth, req).await?;
-        delete::delete_thread(&self.0, &caller, &id.0).await?;
+        delete::delete_thread(&self.0, &caller, &ThreadId::from_trusted(id.0.clone())).await?;
         Ok(NoContent::Done)
     }
 
@@ -434,7 +439,7 @@ impl ThreadsApi {
         id: Path<String>,
     ) -> AppResult<NoContent> {
         let caller = caller(&self.0, &auth, req).await?;
-        delete::delete_message(&self.0, &caller, &id.0).await?;
+        delete::delete_message(&self.0, &caller, &MessageId::from_trusted(id.0)).await?;
         Ok(NoContent::Done)
     }
 }

@@ -7,6 +7,8 @@ use crate::domain::chart::{
     transcript, NoteForFhir, TranscriptMessage,
 };
 use crate::domain::ids::ChartNoteId;
+use crate::domain::ids::PersonId;
+use crate::domain::ids::ThreadId;
 use crate::domain::Code;
 use crate::domain::Role;
 use crate::error::{AppError, AppResult};
@@ -85,9 +87,10 @@ async fn view(conn: &mut Conn, note: ChartNoteRow) -> AppResult<ChartNoteView> {
 pub async fn quick_note(
     state: &AppState,
     caller: &Caller,
-    thread_id: &str,
+    thread_id: &ThreadId,
     content: Option<&str>,
 ) -> AppResult<ChartNoteView> {
+    let thread_id = thread_id.as_str();
     // Nothing of the thread is loaded for someone who may not keep chart notes.
     may_use_chart_notes(caller.role())?;
     let given = content.map(parse_content).transpose()?;
@@ -170,9 +173,10 @@ async fn transcript_of(conn: &mut Conn, thread: &ThreadRow) -> AppResult<String>
 pub async fn amend(
     state: &AppState,
     caller: &Caller,
-    note_id: &str,
+    note_id: &ChartNoteId,
     content: &str,
 ) -> AppResult<ChartNoteView> {
+    let note_id = note_id.as_str();
     may_use_chart_notes(caller.role())?;
     let content = parse_content(content)?;
     let now = state.now();
@@ -208,8 +212,9 @@ pub async fn amend(
 pub async fn list(
     state: &AppState,
     caller: &Caller,
-    client_id: &str,
+    client_id: &PersonId,
 ) -> AppResult<Vec<ChartNoteView>> {
+    let client_id = client_id.as_str();
     may_use_chart_notes(caller.role())?;
     let mut tx = state.store.begin().await?;
     let client = people_store::find(&mut tx, caller.practice_id(), client_id).await?;
@@ -232,7 +237,12 @@ pub async fn list(
 }
 
 /// One chart note (providers and admins).
-pub async fn get(state: &AppState, caller: &Caller, note_id: &str) -> AppResult<ChartNoteView> {
+pub async fn get(
+    state: &AppState,
+    caller: &Caller,
+    note_id: &ChartNoteId,
+) -> AppResult<ChartNoteView> {
+    let note_id = note_id.as_str();
     may_use_chart_notes(caller.role())?;
     let mut tx = state.store.begin().await?;
     let note = note_store::find(&mut tx, caller.practice_id(), note_id)
@@ -271,7 +281,12 @@ pub fn as_fhir(note: &ChartNoteView) -> serde_json::Value {
 /// A thread's transcript as CSV, for a participant, with the same privacy as the thread
 /// view: a client never sees who the other clients are.
 #[tracing::instrument(skip_all, fields(thread_id = %thread_id))]
-pub async fn export_csv(state: &AppState, caller: &Caller, thread_id: &str) -> AppResult<String> {
+pub async fn export_csv(
+    state: &AppState,
+    caller: &Caller,
+    thread_id: &ThreadId,
+) -> AppResult<String> {
+    let thread_id = thread_id.as_str();
     let mut tx = state.store.begin().await?;
     let ctx = load_thread(&mut tx, caller, thread_id).await?;
     let rows = messages::for_thread(&mut tx, &ctx.thread.id).await?;

@@ -6,6 +6,7 @@ use rand::rngs::StdRng;
 use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
 
+use crate::domain::ids::ThreadId;
 use crate::domain::password::NewPassword;
 use crate::domain::values::{EmailAddress, PersonName};
 use crate::domain::{Code, PracticeId, Role, SessionId};
@@ -276,7 +277,15 @@ async fn write_conversation(
     for turn in 0..rng.random_range(0..4) {
         let who = if turn % 2 == 0 { answerer } else { sender };
         let reply = REPLIES[rng.random_range(0..REPLIES.len())];
-        match compose::reply(state, &as_caller(who), &thread_id, reply, &[]).await {
+        match compose::reply(
+            state,
+            &as_caller(who),
+            &ThreadId::from_trusted(thread_id.clone()),
+            reply,
+            &[],
+        )
+        .await
+        {
             Ok(_) => {}
             // A group thread may not have reached this provider; skip the reply.
             Err(e) if e.code == Code::NotFound => break,

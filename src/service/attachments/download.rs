@@ -6,6 +6,7 @@ use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
 use crate::blobs::BlobFile;
+use crate::domain::ids::AttachmentId;
 use crate::domain::Code;
 use crate::error::{AppError, AppResult};
 use crate::store::attachments::{self as store, AttachmentRow};
@@ -71,8 +72,9 @@ pub(super) async fn load_readable(
 pub async fn open(
     state: &AppState,
     caller: &Caller,
-    id: &str,
+    id: &AttachmentId,
 ) -> AppResult<(AttachmentRow, BlobFile)> {
+    let id = id.as_str();
     let row = {
         let mut conn = state.store.read().await?;
         load_readable(&mut conn, caller, id).await?

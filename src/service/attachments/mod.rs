@@ -15,6 +15,7 @@ pub use upload::{bad_multipart, check_quota, receive, store_uploads, too_large, 
 
 use std::io;
 
+use crate::domain::ids::AttachmentId;
 use crate::domain::Code;
 use crate::error::{AppError, AppResult};
 use crate::store::attachments::{self as store, AttachmentRow};
@@ -51,7 +52,12 @@ pub(super) fn io_error(context: &'static str) -> impl FnOnce(io::Error) -> AppEr
 }
 
 /// The caller's pending upload, as it would be listed.
-pub async fn get(state: &AppState, caller: &Caller, id: &str) -> AppResult<AttachmentView> {
+pub async fn get(
+    state: &AppState,
+    caller: &Caller,
+    id: &AttachmentId,
+) -> AppResult<AttachmentView> {
+    let id = id.as_str();
     let mut conn = state.store.read().await?;
     let row = load_readable(&mut conn, caller, id).await?;
     Ok(AttachmentView::from(&row))
@@ -60,7 +66,8 @@ pub async fn get(state: &AppState, caller: &Caller, id: &str) -> AppResult<Attac
 /// Deletes one of the caller's pending uploads. A sent attachment goes only with its
 /// message (409 `attachment_sent`); one a draft holds must leave the draft first.
 #[tracing::instrument(skip_all, fields(attachment_id = %id))]
-pub async fn delete_pending(state: &AppState, caller: &Caller, id: &str) -> AppResult<()> {
+pub async fn delete_pending(state: &AppState, caller: &Caller, id: &AttachmentId) -> AppResult<()> {
+    let id = id.as_str();
     let mut tx = state.store.begin().await?;
     let row = load_readable(&mut tx, caller, id).await?;
     if row.message_id.is_some() {

@@ -4,6 +4,7 @@
 //! both and stay atomic, and no rule is checked on a state older than the write.
 
 use crate::domain::events::EventKind;
+use crate::domain::ids::ThreadId;
 use crate::domain::Code;
 
 use crate::domain::mailbox::{
@@ -347,10 +348,11 @@ pub async fn write_reply(
 pub async fn reply(
     state: &AppState,
     caller: &Caller,
-    thread_id: &str,
+    thread_id: &ThreadId,
     body: &str,
     attachment_ids: &[String],
 ) -> AppResult<String> {
+    let thread_id = thread_id.as_str();
     let prepared = {
         let mut conn = state.store.read().await?;
         prepare_reply(

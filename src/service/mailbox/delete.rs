@@ -2,6 +2,8 @@
 //! content is gone from every mailbox; the audit log keeps who, which id and when.
 
 use crate::domain::events::EventKind;
+use crate::domain::ids::MessageId;
+use crate::domain::ids::ThreadId;
 use crate::domain::mailbox::{may_delete_message, may_delete_thread};
 use crate::error::{AppError, AppResult};
 use crate::store::{attachments as attachment_store, drafts, messages, threads, Tx};
@@ -39,7 +41,12 @@ async fn remove_thread(
 
 /// Permanently deletes a message the caller (staff) sent. A thread left empty goes too.
 #[tracing::instrument(skip_all, fields(message_id = %message_id))]
-pub async fn delete_message(state: &AppState, caller: &Caller, message_id: &str) -> AppResult<()> {
+pub async fn delete_message(
+    state: &AppState,
+    caller: &Caller,
+    message_id: &MessageId,
+) -> AppResult<()> {
+    let message_id = message_id.as_str();
     let mut tx = state.store.begin().await?;
     let message = messages::find(&mut tx, caller.practice_id(), message_id)
         .await?
@@ -99,7 +106,12 @@ pub async fn delete_message(state: &AppState, caller: &Caller, message_id: &str)
 
 /// Permanently deletes a whole thread the caller (staff) started.
 #[tracing::instrument(skip_all, fields(thread_id = %thread_id))]
-pub async fn delete_thread(state: &AppState, caller: &Caller, thread_id: &str) -> AppResult<()> {
+pub async fn delete_thread(
+    state: &AppState,
+    caller: &Caller,
+    thread_id: &ThreadId,
+) -> AppResult<()> {
+    let thread_id = thread_id.as_str();
     let mut tx = state.store.begin().await?;
     let ctx = load_thread(&mut tx, caller, thread_id).await?;
     may_delete_thread(

@@ -134,9 +134,10 @@ pub async fn create(state: &AppState, caller: &Caller, input: DraftInput) -> App
 pub async fn save(
     state: &AppState,
     caller: &Caller,
-    id: &str,
+    id: &DraftId,
     input: DraftInput,
 ) -> AppResult<DraftView> {
+    let id = id.as_str();
     check(state, &input)?;
     check_thread(state, caller, &input).await?;
     let mut tx = state.store.begin().await?;
@@ -168,7 +169,8 @@ pub async fn save(
     Ok(view(row))
 }
 
-pub async fn get(state: &AppState, caller: &Caller, id: &str) -> AppResult<DraftView> {
+pub async fn get(state: &AppState, caller: &Caller, id: &DraftId) -> AppResult<DraftView> {
+    let id = id.as_str();
     let mut conn = state.store.read().await?;
     draft_store::find(&mut conn, caller.person.id.as_str(), id)
         .await?
@@ -208,7 +210,8 @@ pub async fn list(
     Ok((rows.into_iter().map(view).collect(), next))
 }
 
-pub async fn delete(state: &AppState, caller: &Caller, id: &str) -> AppResult<()> {
+pub async fn delete(state: &AppState, caller: &Caller, id: &DraftId) -> AppResult<()> {
+    let id = id.as_str();
     let mut tx = state.store.begin().await?;
     let draft = draft_store::find(&mut tx, caller.person.id.as_str(), id)
         .await?
@@ -247,8 +250,9 @@ async fn take(tx: &mut crate::store::Tx, caller: &Caller, draft: &DraftView) -> 
 /// Sends a draft: validated exactly as a new message or reply, and written together with
 /// the draft's removal. Returns (thread id, message id).
 #[tracing::instrument(skip_all, fields(draft_id = %id))]
-pub async fn send(state: &AppState, caller: &Caller, id: &str) -> AppResult<(String, String)> {
-    let draft = get(state, caller, id).await?;
+pub async fn send(state: &AppState, caller: &Caller, id: &DraftId) -> AppResult<(String, String)> {
+    let id = id.as_str();
+    let draft = get(state, caller, &DraftId::from_trusted(id.to_string())).await?;
     let mut conn = state.store.read().await?;
     match &draft.thread_id {
         Some(thread_id) => {

@@ -2,6 +2,7 @@
 //! or up to 500 at once.
 
 use crate::domain::events::EventKind;
+use crate::domain::ids::ThreadId;
 use crate::domain::mailbox::Placement;
 use crate::error::{AppError, AppResult};
 use crate::store::threads;
@@ -43,10 +44,11 @@ async fn my_state(
 pub async fn update(
     state: &AppState,
     caller: &Caller,
-    thread_id: &str,
+    thread_id: &ThreadId,
     folder: Option<&str>,
     read: Option<bool>,
 ) -> AppResult<(String, bool)> {
+    let thread_id = thread_id.as_str();
     if folder.is_none() && read.is_none() {
         return Err(AppError::invalid("folder", "Give folder, read or both."));
     }

@@ -138,9 +138,10 @@ pub async fn create(state: &AppState, caller: &Caller, name: &str) -> AppResult<
 pub async fn rename(
     state: &AppState,
     caller: &Caller,
-    id: &str,
+    id: &FolderId,
     name: &str,
 ) -> AppResult<FolderView> {
+    let id = id.as_str();
     let name = folder_name(name)?;
     let mut tx = state.store.begin().await?;
     let folder = folder_store::find(&mut tx, caller.person.id.as_str(), id)
@@ -163,7 +164,8 @@ pub async fn rename(
 }
 
 /// Deletes one of the caller's folders; its threads go back to the Inbox.
-pub async fn delete(state: &AppState, caller: &Caller, id: &str) -> AppResult<()> {
+pub async fn delete(state: &AppState, caller: &Caller, id: &FolderId) -> AppResult<()> {
+    let id = id.as_str();
     let mut tx = state.store.begin().await?;
     let folder = folder_store::find(&mut tx, caller.person.id.as_str(), id)
         .await?

@@ -4,6 +4,7 @@ use std::collections::HashMap;
 
 use crate::domain::events::EventKind;
 use crate::domain::ids::FolderId;
+use crate::domain::ids::ThreadId;
 use crate::domain::mailbox::{
     check_inactive_client, may_delete_message, may_delete_thread, Group, Placement, ReplyPolicy,
 };
@@ -87,7 +88,8 @@ fn summary(caller: &Caller, listed: &ListedThread, participants: &[Participant])
 
 /// Reads a thread: marks it read for the caller and audits the read.
 #[tracing::instrument(skip_all, fields(thread_id = %thread_id))]
-pub async fn get(state: &AppState, caller: &Caller, thread_id: &str) -> AppResult<ThreadView> {
+pub async fn get(state: &AppState, caller: &Caller, thread_id: &ThreadId) -> AppResult<ThreadView> {
+    let thread_id = thread_id.as_str();
     view(state, caller, thread_id, true).await
 }
 

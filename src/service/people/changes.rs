@@ -1,6 +1,7 @@
 //! Changing a person under the directory rules: a patch applied, checked and written
 //! unless someone else changed them meanwhile; consents granted only by the person.
 
+use crate::domain::ids::PersonId;
 use crate::domain::people::{may_change_person, sms_consent_survives_new_mobile, PersonChange};
 use crate::domain::values::{EmailAddress, MobileNumber, PersonName};
 use crate::domain::Code;
@@ -58,9 +59,10 @@ pub(super) fn apply(target: &mut Person, patch: PersonPatch, is_self: bool) {
 pub async fn update(
     state: &AppState,
     caller: &Caller,
-    id: &str,
+    id: &PersonId,
     mut patch: PersonPatch,
 ) -> AppResult<PersonView> {
+    let id = id.as_str();
     let mut tx = state.store.begin().await?;
     let mut target = visible_person(&mut tx, caller, id).await?;
     let is_self = target.id == caller.person.id;

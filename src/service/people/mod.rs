@@ -149,7 +149,8 @@ pub(super) async fn visible_person(
     }
 }
 
-pub async fn get(state: &AppState, caller: &Caller, id: &str) -> AppResult<PersonView> {
+pub async fn get(state: &AppState, caller: &Caller, id: &PersonId) -> AppResult<PersonView> {
+    let id = id.as_str();
     let mut conn = state.store.read().await?;
     let p = visible_person(&mut conn, caller, id).await?;
     Ok(view(caller, &p))
@@ -229,7 +230,8 @@ pub async fn create(state: &AppState, caller: &Caller, new: NewPerson) -> AppRes
 
 /// Sends an invited person a new invitation; the earlier link stops working at once.
 #[tracing::instrument(skip_all, fields(person_id = %id))]
-pub async fn resend_invitation(state: &AppState, caller: &Caller, id: &str) -> AppResult<()> {
+pub async fn resend_invitation(state: &AppState, caller: &Caller, id: &PersonId) -> AppResult<()> {
+    let id = id.as_str();
     let mut tx = state.store.begin().await?;
     let target = visible_person(&mut tx, caller, id).await?;
     may_create_person(caller.role(), target.role)?;
