@@ -10,7 +10,7 @@ use crate::store::{people as people_store, tokens, Conn};
 
 use super::audit::{record_raw, AuditEntry};
 use super::links::{self, NewLink};
-use super::{person, AppState, Person, RequestMeta};
+use super::{AppState, Person, RequestMeta};
 
 pub const INVITATION_DAYS: i64 = 7;
 const PURPOSE: &str = "invitation";
@@ -41,14 +41,7 @@ fn invalid_token() -> AppError {
 /// The invited person, if the token is still valid.
 pub async fn find(state: &AppState, token: &str) -> AppResult<Person> {
     let mut conn = state.store.read().await?;
-    let person_id = tokens::find_valid(&mut conn, &token_hash(token), PURPOSE, state.now())
-        .await?
-        .flatten()
-        .ok_or_else(invalid_token)?;
-    let row = people_store::find_any_practice(&mut conn, &person_id)
-        .await?
-        .ok_or_else(invalid_token)?;
-    person(row)
+    super::links::holder(&mut conn, PURPOSE, token, state.now(), invalid_token).await
 }
 
 /// Sets the invited person's password and activates them; the link then stops working.

@@ -3,10 +3,10 @@
 //! same purpose (and person).
 
 use crate::auth::{new_token, token_hash};
-use crate::error::AppResult;
-use crate::store::{tokens, Conn};
+use crate::error::{AppError, AppResult};
+use crate::store::{people as people_store, tokens, Conn};
 
-use super::AppState;
+use super::{person, AppState, Person};
 
 /// What a new link is for.
 pub struct NewLink<'a> {
@@ -35,4 +35,22 @@ pub async fn issue(conn: &mut Conn, state: &AppState, link: NewLink<'_>) -> AppR
     )
     .await?;
     Ok(token)
+}
+
+/// The person a still-valid link of `purpose` was issued to; `invalid` otherwise.
+pub async fn holder(
+    conn: &mut Conn,
+    purpose: &str,
+    token: &str,
+    now: i64,
+    invalid: fn() -> AppError,
+) -> AppResult<Person> {
+    let person_id = tokens::find_valid(conn, &token_hash(token), purpose, now)
+        .await?
+        .flatten()
+        .ok_or_else(invalid)?;
+    let row = people_store::find_any_practice(conn, &person_id)
+        .await?
+        .ok_or_else(invalid)?;
+    person(row)
 }

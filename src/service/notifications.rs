@@ -108,35 +108,19 @@ pub async fn new_message(
         if !recipient.status.is_activated() {
             continue;
         }
-        if recipient.consent_email {
-            enqueue(
-                conn,
-                state,
-                practice_id,
-                Queued {
-                    person_id,
-                    kind: Kind::NewMessage,
-                    channel: "email",
-                    cause: Some(&cause),
-                    address: None,
-                },
-            )
-            .await?;
-        }
-        if recipient.consent_sms && recipient.mobile.is_some() && state.sms.is_some() {
-            enqueue(
-                conn,
-                state,
-                practice_id,
-                Queued {
-                    person_id,
-                    kind: Kind::NewMessage,
-                    channel: "sms",
-                    cause: Some(&cause),
-                    address: None,
-                },
-            )
-            .await?;
+        let by_sms = recipient.consent_sms && recipient.mobile.is_some() && state.sms.is_some();
+        for (channel, consented) in [("email", recipient.consent_email), ("sms", by_sms)] {
+            if !consented {
+                continue;
+            }
+            let queued = Queued {
+                person_id,
+                kind: Kind::NewMessage,
+                channel,
+                cause: Some(&cause),
+                address: None,
+            };
+            enqueue(conn, state, practice_id, queued).await?;
         }
     }
     Ok(())

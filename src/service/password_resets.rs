@@ -101,14 +101,7 @@ pub async fn complete(
     let hash = token_hash(token);
     let target = {
         let mut conn = state.store.read().await?;
-        let person_id = tokens::find_valid(&mut conn, &hash, PURPOSE, now)
-            .await?
-            .flatten()
-            .ok_or_else(invalid_token)?;
-        let row = people_store::find_any_practice(&mut conn, &person_id)
-            .await?
-            .ok_or_else(invalid_token)?;
-        person(row)?
+        super::links::holder(&mut conn, PURPOSE, token, now, invalid_token).await?
     };
     let password = NewPassword::parse("password", password, &[&target.name, &target.email])?;
     let new_hash = state.hasher.hash(password.expose()).await?;

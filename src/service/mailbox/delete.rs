@@ -10,7 +10,7 @@ use crate::store::{attachments as attachment_store, drafts, messages, threads, T
 
 use super::super::audit::{record, AuditEntry};
 use super::super::{attachments, notifications, AppState, Caller};
-use super::{append_event, load_thread, preview};
+use super::{append_event, load_thread, preview, thread_event};
 
 async fn remove_thread(
     tx: &mut Tx,
@@ -27,15 +27,7 @@ async fn remove_thread(
     messages::delete_for_thread(tx, thread_id).await?;
     threads::delete(tx, thread_id).await?;
     notifications::messages_deleted(tx, state, &gone).await?;
-    append_event(
-        tx,
-        state,
-        caller,
-        EventKind::ThreadDeleted,
-        Some(thread_id),
-        None,
-    )
-    .await?;
+    thread_event(tx, state, caller, EventKind::ThreadDeleted, thread_id).await?;
     Ok(unreferenced)
 }
 
@@ -65,29 +57,20 @@ pub async fn delete_message(
         return Err(AppError::not_found("message"));
     }
 
+    append_event(
+        &mut tx,
+        state,
+        caller,
+        EventKind::MessageDeleted,
+        Some(&ctx.thread.id),
+        Some(&message.id),
+    )
+    .await?;
     match messages::latest(&mut tx, &ctx.thread.id).await? {
         Some(latest) => {
             threads::record_removal(&mut tx, &ctx.thread.id, &preview(&latest.body)).await?;
-            append_event(
-                &mut tx,
-                state,
-                caller,
-                EventKind::MessageDeleted,
-                Some(&ctx.thread.id),
-                Some(&message.id),
-            )
-            .await?;
         }
         None => {
-            append_event(
-                &mut tx,
-                state,
-                caller,
-                EventKind::MessageDeleted,
-                Some(&ctx.thread.id),
-                Some(&message.id),
-            )
-            .await?;
             unreferenced.extend(remove_thread(&mut tx, state, caller, &ctx.thread.id).await?);
         }
     }

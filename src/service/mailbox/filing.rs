@@ -10,8 +10,8 @@ use crate::store::Conn;
 
 use super::super::audit::{record, AuditEntry};
 use super::super::{AppState, Caller};
-use super::append_event;
 use super::read::{resolve_folder, FolderRef};
+use super::thread_event;
 
 pub const MAX_BULK: usize = 500;
 
@@ -86,13 +86,12 @@ async fn apply(
 ) -> AppResult<()> {
     let stored = folder.map(Placement::as_stored);
     threads::set_state(conn, thread_id, caller.person.id.as_str(), stored, unread).await?;
-    append_event(
+    thread_event(
         conn,
         state,
         caller,
         EventKind::ThreadStateChanged,
-        Some(thread_id),
-        None,
+        thread_id,
     )
     .await?;
     if folder.is_some() {

@@ -12,7 +12,7 @@ use crate::store::{drafts, is_unique_violation, threads};
 
 use super::super::audit::{record, AuditEntry};
 use super::super::{AppState, Caller};
-use super::append_event;
+use super::{append_event, thread_event};
 
 const MAX_FOLDERS: usize = 200;
 const RESERVED: [&str; 5] = ["inbox", "sent", "drafts", "archive", "trash"];
@@ -180,13 +180,12 @@ pub async fn delete(state: &AppState, caller: &Caller, id: &FolderId) -> AppResu
     .await?;
     folder_store::delete(&mut tx, &folder.id).await?;
     for thread_id in &moved {
-        append_event(
+        thread_event(
             &mut tx,
             state,
             caller,
             EventKind::ThreadStateChanged,
-            Some(thread_id),
-            None,
+            thread_id,
         )
         .await?;
     }
@@ -210,15 +209,7 @@ pub async fn empty_trash(state: &AppState, caller: &Caller) -> AppResult<u64> {
     let emptied = threads::ids_in_folder(&mut tx, me, trash).await?;
     let removed = threads::move_all(&mut tx, me, trash, Placement::Removed.as_stored()).await?;
     for thread_id in &emptied {
-        append_event(
-            &mut tx,
-            state,
-            caller,
-            EventKind::ThreadRemoved,
-            Some(thread_id),
-            None,
-        )
-        .await?;
+        thread_event(&mut tx, state, caller, EventKind::ThreadRemoved, thread_id).await?;
     }
     record(
         &mut tx,

@@ -217,6 +217,17 @@ pub fn preview(markdown: &str) -> String {
     out
 }
 
+/// Appends an event about one thread (no message) to the event log.
+pub(crate) async fn thread_event(
+    conn: &mut Conn,
+    state: &AppState,
+    caller: &Caller,
+    kind: EventKind,
+    thread_id: &str,
+) -> AppResult<()> {
+    append_event(conn, state, caller, kind, Some(thread_id), None).await
+}
+
 pub(crate) async fn append_event(
     conn: &mut Conn,
     state: &AppState,

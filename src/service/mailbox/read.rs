@@ -21,7 +21,7 @@ use super::super::audit::{record, AuditEntry};
 use super::super::cursor::List;
 use super::super::{AppState, Caller};
 use super::{
-    append_event, groups_of, load_thread, sender_ref, visible_participants, Participant, PersonRef,
+    groups_of, load_thread, sender_ref, thread_event, visible_participants, Participant, PersonRef,
     ThreadCtx,
 };
 
@@ -140,13 +140,12 @@ async fn mark_read(state: &AppState, caller: &Caller, thread_id: &str) -> AppRes
     if ctx.me().unread {
         let me = caller.person.id.as_str();
         threads::set_state(&mut tx, &ctx.thread.id, me, None, Some(false)).await?;
-        append_event(
+        thread_event(
             &mut tx,
             state,
             caller,
             EventKind::ThreadRead,
-            Some(&ctx.thread.id),
-            None,
+            &ctx.thread.id,
         )
         .await?;
     }
