@@ -121,12 +121,8 @@ pub async fn list(
     let limit = limit.clamp(1, 500);
     let mut conn = state.store.read().await?;
     let mut rows = audit_store::list(&mut conn, caller.practice_id(), before, limit + 1).await?;
-    let next = if rows.len() as i64 > limit {
-        rows.truncate(limit as usize);
-        rows.last()
-            .map(|r| state.cursors.encode(List::Audit, holder, &r.seq))
-    } else {
-        None
-    };
+    let next = state
+        .cursors
+        .next_page(List::Audit, holder, &mut rows, limit, |r| r.seq);
     Ok((rows, next))
 }

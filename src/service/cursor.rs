@@ -91,6 +91,25 @@ impl Cursors {
         data_encoding::BASE64URL_NOPAD.encode(&raw)
     }
 
+    /// Cuts `rows` (read with one more than `limit`) to `limit`, and returns the cursor of
+    /// the page after it when there is one: the position of the page's last row.
+    pub fn next_page<T, P: Serialize>(
+        &self,
+        list: List,
+        holder: &str,
+        rows: &mut Vec<T>,
+        limit: i64,
+        position: impl Fn(&T) -> P,
+    ) -> Option<String> {
+        let limit = usize::try_from(limit).unwrap_or(0);
+        if rows.len() <= limit {
+            return None;
+        }
+        rows.truncate(limit);
+        rows.last()
+            .map(|last| self.encode(list, holder, &position(last)))
+    }
+
     /// The position a cursor of ours holds; anything else is `invalid_field` on `cursor`.
     pub fn decode<T: DeserializeOwned>(
         &self,

@@ -116,18 +116,30 @@ pub async fn create(state: &AppState, caller: &Caller, input: DraftInput) -> App
     let kept = draft_store::count(&mut tx, caller.person.id.as_str()).await?;
     crate::domain::quotas::may_keep_another_draft(kept, state.config.limits.drafts_per_person)?;
     draft_store::insert(&mut tx, &row).await?;
-    attachments::hold_for_draft(&mut tx, state, caller, &row.id, &input.attachment_ids).await?;
+    saved(&mut tx, state, caller, &row, &input.attachment_ids).await?;
+    tx.commit().await?;
+    Ok(view(row))
+}
+
+/// After a draft's row is written: it holds exactly `attachment_ids`, and the save is in
+/// the event log.
+async fn saved(
+    tx: &mut crate::store::Tx,
+    state: &AppState,
+    caller: &Caller,
+    row: &DraftRow,
+    attachment_ids: &[String],
+) -> AppResult<()> {
+    attachments::hold_for_draft(tx, state, caller, &row.id, attachment_ids).await?;
     append_event(
-        &mut tx,
+        tx,
         state,
         caller,
         EventKind::DraftSaved,
         row.thread_id.as_deref(),
         None,
     )
-    .await?;
-    tx.commit().await?;
-    Ok(view(row))
+    .await
 }
 
 /// Replaces a draft's content; saving the same content again changes nothing else.
@@ -155,16 +167,7 @@ pub async fn save(
     if !draft_store::update(&mut tx, &row).await? {
         return Err(AppError::not_found("draft"));
     }
-    attachments::hold_for_draft(&mut tx, state, caller, &row.id, &input.attachment_ids).await?;
-    append_event(
-        &mut tx,
-        state,
-        caller,
-        EventKind::DraftSaved,
-        row.thread_id.as_deref(),
-        None,
-    )
-    .await?;
+    saved(&mut tx, state, caller, &row, &input.attachment_ids).await?;
     tx.commit().await?;
     Ok(view(row))
 }
@@ -197,16 +200,11 @@ pub async fn list(
         limit + 1,
     )
     .await?;
-    let next = if rows.len() as i64 > limit {
-        rows.truncate(limit as usize);
-        rows.last().map(|r| {
-            state
-                .cursors
-                .encode(List::Drafts, holder, &(r.updated_at, &r.id))
-        })
-    } else {
-        None
-    };
+    let next = state
+        .cursors
+        .next_page(List::Drafts, holder, &mut rows, limit, |r| {
+            (r.updated_at, r.id.clone())
+        });
     Ok((rows.into_iter().map(view).collect(), next))
 }
 

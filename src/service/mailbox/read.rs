@@ -270,18 +270,11 @@ pub async fn list(
         limit + 1,
     )
     .await?;
-    let next = if rows.len() as i64 > limit {
-        rows.truncate(limit as usize);
-        rows.last().map(|r| {
-            state.cursors.encode(
-                List::Threads,
-                holder,
-                &(r.thread.last_activity_at, &r.thread.id),
-            )
-        })
-    } else {
-        None
-    };
+    let next = state
+        .cursors
+        .next_page(List::Threads, holder, &mut rows, limit, |r| {
+            (r.thread.last_activity_at, r.thread.id.clone())
+        });
     let summaries = summaries(&mut conn, caller, &rows).await?;
     Ok((summaries, next))
 }

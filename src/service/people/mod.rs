@@ -110,16 +110,11 @@ pub async fn list(
             people.push(p);
         }
     }
-    let next = if people.len() as i64 > limit {
-        people.truncate(limit as usize);
-        people.last().map(|p| {
-            state
-                .cursors
-                .encode(List::People, holder, &(&p.name, p.id.as_str()))
-        })
-    } else {
-        None
-    };
+    let next = state
+        .cursors
+        .next_page(List::People, holder, &mut people, limit, |p| {
+            (p.name.clone(), p.id.to_string())
+        });
     Ok((people.iter().map(|p| view(caller, p)).collect(), next))
 }
 
