@@ -984,9 +984,9 @@ async fn thread_lists_and_views_show_attachments(app: TestApp, _store: Store) {
     )
     .await;
     let (status, body) = app
-        .post(
-            &format!("/api/v1/threads/{thread_id}/messages"),
+        .reply(
             &c.client,
+            &thread_id,
             json!({"body": "Here is my reply.", "attachment_ids": [mine["id"], theirs["id"]]}),
         )
         .await;
@@ -994,9 +994,9 @@ async fn thread_lists_and_views_show_attachments(app: TestApp, _store: Store) {
     assert_eq!(body["code"], "attachment_not_found");
     assert_eq!(body["field"], "attachment_ids[1]");
     let (status, body) = app
-        .post(
-            &format!("/api/v1/threads/{thread_id}/messages"),
+        .reply(
             &c.client,
+            &thread_id,
             json!({"body": "Here is my reply.", "attachment_ids": [mine["id"]]}),
         )
         .await;
@@ -1006,13 +1006,7 @@ async fn thread_lists_and_views_show_attachments(app: TestApp, _store: Store) {
     assert_eq!(resp.headers()["content-type"], "text/plain; charset=utf-8");
 
     // Quick notes and exports name the attachments.
-    let (status, note) = app
-        .post(
-            &format!("/api/v1/threads/{thread_id}/quick-note"),
-            &c.provider,
-            json!({}),
-        )
-        .await;
+    let (status, note) = app.quick_note(&c.provider, &thread_id, json!({})).await;
     assert_eq!(status, StatusCode::CREATED, "{note}");
     assert!(note.to_string().contains("a.pdf, b.png"), "{note}");
 }
@@ -1070,9 +1064,7 @@ async fn drafts_hold_attachments_until_sent(app: TestApp, _store: Store) {
         .or(sent["thread_id"].as_str())
         .unwrap()
         .to_string();
-    let (_, view) = app
-        .get(&format!("/api/v1/threads/{thread_id}"), &c.client)
-        .await;
+    let (_, view) = app.thread(&c.client, &thread_id).await;
     let files = view["messages"][0]["attachments"].as_array().unwrap();
     assert_eq!(files.len(), 1);
     assert_eq!(files[0]["id"], a["id"]);

@@ -40,9 +40,9 @@ async fn conversation(app: &TestApp, cast: &Cast) -> String {
         .await;
     let id = thread["id"].as_str().unwrap().to_string();
     let (status, _) = app
-        .post(
-            &format!("/api/v1/threads/{id}/messages"),
+        .reply(
             &cast.client,
+            &id,
             json!({"body": "Better, about seven hours a night."}),
         )
         .await;
@@ -53,13 +53,7 @@ async fn conversation(app: &TestApp, cast: &Cast) -> String {
 async fn quick_note_saves_the_transcript_to_the_clients_chart(backend: Backend) {
     let (app, cast) = TestApp::with_cast(backend).await;
     let thread = conversation(&app, &cast).await;
-    let (status, note) = app
-        .post(
-            &format!("/api/v1/threads/{thread}/quick-note"),
-            &cast.provider,
-            json!({}),
-        )
-        .await;
+    let (status, note) = app.quick_note(&cast.provider, &thread, json!({})).await;
     assert_eq!(status, StatusCode::CREATED, "{note}");
     assert_eq!(note["client_id"], cast.client.id.as_str());
     assert_eq!(note["source_thread_id"], thread.as_str());
@@ -95,9 +89,9 @@ async fn quick_note_takes_given_content(backend: Backend) {
     let (app, cast) = TestApp::with_cast(backend).await;
     let thread = conversation(&app, &cast).await;
     let (status, note) = app
-        .post(
-            &format!("/api/v1/threads/{thread}/quick-note"),
+        .quick_note(
             &cast.provider,
+            &thread,
             json!({"content": "Client reports improved sleep."}),
         )
         .await;
@@ -120,11 +114,7 @@ async fn quick_note_takes_given_content(backend: Backend) {
     );
     assert_eq!(resp.text().await.unwrap(), "Client reports improved sleep.");
     let result = app
-        .post(
-            &format!("/api/v1/threads/{thread}/quick-note"),
-            &cast.provider,
-            json!({"content": "   "}),
-        )
+        .quick_note(&cast.provider, &thread, json!({"content": "   "}))
         .await;
     assert_problem(&result, StatusCode::BAD_REQUEST, "invalid_field");
     assert_eq!(result.1["field"], "content");
@@ -178,22 +168,10 @@ async fn quick_note_requires_a_single_client(backend: Backend) {
 async fn quick_note_is_for_staff_participants_only(backend: Backend) {
     let (app, cast) = TestApp::with_cast(backend).await;
     let thread = conversation(&app, &cast).await;
-    let result = app
-        .post(
-            &format!("/api/v1/threads/{thread}/quick-note"),
-            &cast.client,
-            json!({}),
-        )
-        .await;
+    let result = app.quick_note(&cast.client, &thread, json!({})).await;
     assert_problem(&result, StatusCode::NOT_FOUND, "not_found");
     // Not a participant, even an administrator: the thread is not found.
-    let result = app
-        .post(
-            &format!("/api/v1/threads/{thread}/quick-note"),
-            &cast.admin,
-            json!({}),
-        )
-        .await;
+    let result = app.quick_note(&cast.admin, &thread, json!({})).await;
     assert_problem(&result, StatusCode::NOT_FOUND, "not_found");
 }
 
@@ -201,9 +179,9 @@ async fn chart_notes_are_amended_never_deleted(backend: Backend) {
     let (app, cast) = TestApp::with_cast(backend).await;
     let thread = conversation(&app, &cast).await;
     let (_, note) = app
-        .post(
-            &format!("/api/v1/threads/{thread}/quick-note"),
+        .quick_note(
             &cast.provider,
+            &thread,
             json!({"content": "First version."}),
         )
         .await;
@@ -257,13 +235,7 @@ async fn chart_notes_are_amended_never_deleted(backend: Backend) {
 async fn clients_cannot_read_chart_notes(backend: Backend) {
     let (app, cast) = TestApp::with_cast(backend).await;
     let thread = conversation(&app, &cast).await;
-    let (_, note) = app
-        .post(
-            &format!("/api/v1/threads/{thread}/quick-note"),
-            &cast.provider,
-            json!({}),
-        )
-        .await;
+    let (_, note) = app.quick_note(&cast.provider, &thread, json!({})).await;
     let id = note["id"].as_str().unwrap();
     for result in [
         app.get(&format!("/api/v1/chart-notes/{id}"), &cast.client)
@@ -303,25 +275,11 @@ async fn clients_cannot_read_chart_notes(backend: Backend) {
 async fn quick_note_is_made_by_a_provider_or_admin_taking_part(backend: Backend) {
     let (app, cast) = TestApp::with_cast(backend).await;
     let thread = conversation(&app, &cast).await;
-    let (status, _) = app
-        .get(&format!("/api/v1/threads/{thread}"), &cast.biller)
-        .await;
+    let (status, _) = app.thread(&cast.biller, &thread).await;
     assert_eq!(status, StatusCode::OK, "the biller takes part");
-    let result = app
-        .post(
-            &format!("/api/v1/threads/{thread}/quick-note"),
-            &cast.biller,
-            json!({}),
-        )
-        .await;
+    let result = app.quick_note(&cast.biller, &thread, json!({})).await;
     assert_problem(&result, StatusCode::NOT_FOUND, "not_found");
-    let (status, _) = app
-        .post(
-            &format!("/api/v1/threads/{thread}/quick-note"),
-            &cast.provider,
-            json!({}),
-        )
-        .await;
+    let (status, _) = app.quick_note(&cast.provider, &thread, json!({})).await;
     assert_eq!(status, StatusCode::CREATED);
 }
 
@@ -333,13 +291,7 @@ async fn chart_notes_are_clinical_records_for_providers_and_admins(backend: Back
     let (app, cast) = TestApp::with_cast(backend).await;
     let (front, agent) = (&cast.front, &cast.agent);
     let thread = conversation(&app, &cast).await;
-    let (_, note) = app
-        .post(
-            &format!("/api/v1/threads/{thread}/quick-note"),
-            &cast.provider,
-            json!({}),
-        )
-        .await;
+    let (_, note) = app.quick_note(&cast.provider, &thread, json!({})).await;
     let id = note["id"].as_str().unwrap();
     for who in [&cast.biller, front, agent] {
         for result in [
@@ -420,13 +372,7 @@ fn fhir_python() -> Option<String> {
 async fn chart_note_as_fhir_document_reference(backend: Backend) {
     let (app, cast) = TestApp::with_cast(backend).await;
     let thread = conversation(&app, &cast).await;
-    let (_, note) = app
-        .post(
-            &format!("/api/v1/threads/{thread}/quick-note"),
-            &cast.provider,
-            json!({}),
-        )
-        .await;
+    let (_, note) = app.quick_note(&cast.provider, &thread, json!({})).await;
     let id = note["id"].as_str().unwrap();
     let resp = app
         .client
@@ -508,9 +454,9 @@ async fn thread_export_is_csv_with_one_row_per_message(backend: Backend) {
         )
         .await;
     let id = thread["id"].as_str().unwrap();
-    app.post(
-        &format!("/api/v1/threads/{id}/messages"),
+    app.reply(
         &cast.client,
+        &id,
         json!({"body": "=HYPERLINK(\"http://evil\")"}),
     )
     .await;
@@ -585,13 +531,7 @@ async fn thread_export_keeps_other_clients_private(backend: Backend) {
 async fn chart_work_is_audited(backend: Backend) {
     let (app, cast) = TestApp::with_cast(backend).await;
     let thread = conversation(&app, &cast).await;
-    let (_, note) = app
-        .post(
-            &format!("/api/v1/threads/{thread}/quick-note"),
-            &cast.provider,
-            json!({}),
-        )
-        .await;
+    let (_, note) = app.quick_note(&cast.provider, &thread, json!({})).await;
     let id = note["id"].as_str().unwrap();
     app.get(&format!("/api/v1/chart-notes/{id}"), &cast.provider)
         .await;

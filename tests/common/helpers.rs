@@ -285,6 +285,57 @@ impl TestApp {
     }
 }
 
+/// The common calls, typed: each names the route once.
+impl TestApp {
+    /// `GET /api/v1/me`.
+    pub async fn me(&self, who: &Session) -> (StatusCode, Value) {
+        self.get("/api/v1/me", who).await
+    }
+
+    /// `PATCH /api/v1/me`.
+    pub async fn update_me(&self, who: &Session, body: Value) -> (StatusCode, Value) {
+        self.patch("/api/v1/me", who, body).await
+    }
+
+    /// `GET /api/v1/people/{id}`.
+    pub async fn person_of(&self, who: &Session, id: &str) -> (StatusCode, Value) {
+        self.get(&format!("/api/v1/people/{id}"), who).await
+    }
+
+    /// `PATCH /api/v1/people/{id}`.
+    pub async fn update_person(&self, who: &Session, id: &str, body: Value) -> (StatusCode, Value) {
+        self.patch(&format!("/api/v1/people/{id}"), who, body).await
+    }
+
+    /// `GET /api/v1/threads/{id}` (which marks it read).
+    pub async fn thread(&self, who: &Session, id: &str) -> (StatusCode, Value) {
+        self.get(&format!("/api/v1/threads/{id}"), who).await
+    }
+
+    /// `PATCH /api/v1/threads/{id}`: one's own folder and read state of a thread.
+    pub async fn file_thread(&self, who: &Session, id: &str, body: Value) -> (StatusCode, Value) {
+        self.patch(&format!("/api/v1/threads/{id}"), who, body)
+            .await
+    }
+
+    /// `POST /api/v1/threads/{id}/messages`.
+    pub async fn reply(&self, who: &Session, thread: &str, body: Value) -> (StatusCode, Value) {
+        self.post(&format!("/api/v1/threads/{thread}/messages"), who, body)
+            .await
+    }
+
+    /// `POST /api/v1/threads/{id}/quick-note`.
+    pub async fn quick_note(
+        &self,
+        who: &Session,
+        thread: &str,
+        body: Value,
+    ) -> (StatusCode, Value) {
+        self.post(&format!("/api/v1/threads/{thread}/quick-note"), who, body)
+            .await
+    }
+}
+
 /// Asserts a problem response: exact status and `code`.
 #[track_caller]
 pub fn assert_problem(result: &(StatusCode, Value), status: StatusCode, code: &str) {

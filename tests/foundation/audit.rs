@@ -43,11 +43,7 @@ async fn sign_ins_sign_outs_and_people_changes_are_audited_without_secrets(backe
     let admin = app.admin(&practice).await;
     let client = app.person(&practice, Role::Client, "Casey Client").await;
     let (status, _) = app
-        .patch(
-            &format!("/api/v1/people/{}", client.id),
-            &admin,
-            json!({"status": "inactive"}),
-        )
+        .update_person(&admin, &client.id, json!({"status": "inactive"}))
         .await;
     assert_eq!(status, StatusCode::OK);
     let (status, _) = app

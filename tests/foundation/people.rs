@@ -274,16 +274,10 @@ async fn nobody_sees_another_practice(backend: Backend) {
     let elm_admin = app.admin(&elm).await;
     let (_, page) = app.get("/api/v1/people", &oak_admin).await;
     assert_eq!(names(&page).len(), 1);
-    let result = app
-        .get(&format!("/api/v1/people/{}", elm_admin.id), &oak_admin)
-        .await;
+    let result = app.person_of(&oak_admin, &elm_admin.id).await;
     assert_problem(&result, StatusCode::NOT_FOUND, "not_found");
     let result = app
-        .patch(
-            &format!("/api/v1/people/{}", elm_admin.id),
-            &oak_admin,
-            json!({"name": "Hijacked"}),
-        )
+        .update_person(&oak_admin, &elm_admin.id, json!({"name": "Hijacked"}))
         .await;
     assert_problem(&result, StatusCode::NOT_FOUND, "not_found");
 }
@@ -300,7 +294,7 @@ async fn staff_set_clients_active_or_inactive(backend: Backend) {
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["status"], "inactive");
     // An inactive client still signs in and reads their own profile.
-    assert_eq!(app.get("/api/v1/me", &client).await.1["status"], "inactive");
+    assert_eq!(app.me(&client).await.1["status"], "inactive");
     let (status, body) = app.patch(&path, &front, json!({"status": "active"})).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["status"], "active");
@@ -312,11 +306,7 @@ async fn inactive_is_for_clients_only(backend: Backend) {
     let admin = app.admin(&practice).await;
     let provider = app.person(&practice, Role::Provider, "Pat Provider").await;
     let result = app
-        .patch(
-            &format!("/api/v1/people/{}", provider.id),
-            &admin,
-            json!({"status": "inactive"}),
-        )
+        .update_person(&admin, &provider.id, json!({"status": "inactive"}))
         .await;
     assert_problem(&result, StatusCode::BAD_REQUEST, "status_not_allowed");
     assert_eq!(result.1["field"], "status");
@@ -397,29 +387,17 @@ async fn only_admins_change_staff(backend: Backend) {
     let provider = app.person(&practice, Role::Provider, "Pat Provider").await;
     let biller = app.person(&practice, Role::Biller, "Bo Biller").await;
     let result = app
-        .patch(
-            &format!("/api/v1/people/{}", biller.id),
-            &provider,
-            json!({"name": "X"}),
-        )
+        .update_person(&provider, &biller.id, json!({"name": "X"}))
         .await;
     assert_problem(&result, StatusCode::FORBIDDEN, "forbidden");
     let (status, body) = app
-        .patch(
-            &format!("/api/v1/people/{}", biller.id),
-            &admin,
-            json!({"role": "front_office"}),
-        )
+        .update_person(&admin, &biller.id, json!({"role": "front_office"}))
         .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["role"], "front_office");
     let client = app.person(&practice, Role::Client, "Casey Client").await;
     let result = app
-        .patch(
-            &format!("/api/v1/people/{}", client.id),
-            &admin,
-            json!({"role": "provider"}),
-        )
+        .update_person(&admin, &client.id, json!({"role": "provider"}))
         .await;
     assert_problem(&result, StatusCode::BAD_REQUEST, "role_change_not_allowed");
 }
@@ -495,18 +473,15 @@ async fn own_profile_and_consents(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let practice = app.create_practice("oak").await;
     let client = app.person(&practice, Role::Client, "Casey Client").await;
-    let (status, me) = app.get("/api/v1/me", &client).await;
+    let (status, me) = app.me(&client).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(me["consent_email"], false);
     assert_eq!(me["practice"]["slug"], "oak");
-    let result = app
-        .patch("/api/v1/me", &client, json!({"consent_sms": true}))
-        .await;
+    let result = app.update_me(&client, json!({"consent_sms": true})).await;
     assert_problem(&result, StatusCode::BAD_REQUEST, "invalid_field");
     assert_eq!(result.1["field"], "consent_sms");
     let (status, me) = app
-        .patch(
-            "/api/v1/me",
+        .update_me(
             &client,
             json!({"consent_email": true, "consent_sms": true, "mobile": "+1 555 010 9999"}),
         )
@@ -514,16 +489,10 @@ async fn own_profile_and_consents(backend: Backend) {
     assert_eq!(status, StatusCode::OK, "{me}");
     assert_eq!(me["mobile"], "+15550109999");
     assert_eq!(me["consent_sms"], true);
-    let result = app
-        .patch("/api/v1/me", &client, json!({"status": "active"}))
-        .await;
+    let result = app.update_me(&client, json!({"status": "active"})).await;
     assert_problem(&result, StatusCode::BAD_REQUEST, "invalid_field");
     let (status, me) = app
-        .patch(
-            "/api/v1/me",
-            &client,
-            json!({"mobile": null, "consent_sms": false}),
-        )
+        .update_me(&client, json!({"mobile": null, "consent_sms": false}))
         .await;
     assert_eq!(status, StatusCode::OK);
     assert!(me.get("mobile").is_none(), "{me}");
@@ -583,11 +552,7 @@ async fn inactive_client_sees_only_front_office_and_billers(backend: Backend) {
     let practice = app.create_practice("oak").await;
     let (admin, client) = cast(&app, &practice).await;
     let (status, _) = app
-        .patch(
-            &format!("/api/v1/people/{}", client.id),
-            &admin,
-            json!({"status": "inactive"}),
-        )
+        .update_person(&admin, &client.id, json!({"status": "inactive"}))
         .await;
     assert_eq!(status, StatusCode::OK);
     let (_, page) = app.get("/api/v1/people", &client).await;
@@ -635,8 +600,7 @@ async fn staff_withdraw_consent_but_never_grant_it(backend: Backend) {
 
     // The client grants both; a biller may withdraw one.
     let (status, _) = app
-        .patch(
-            "/api/v1/me",
+        .update_me(
             &client,
             json!({"consent_email": true, "consent_sms": true, "mobile": "+1 555 010 9999"}),
         )

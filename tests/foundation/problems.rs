@@ -40,11 +40,7 @@ async fn a_change_over_a_stale_read_is_an_edit_conflict(backend: Backend) {
 
     // Someone else changes the person after the read…
     let (status, _) = app
-        .patch(
-            &format!("/api/v1/people/{}", client.id),
-            &admin,
-            json!({"name": "Casey Changed"}),
-        )
+        .update_person(&admin, &client.id, json!({"name": "Casey Changed"}))
         .await;
     assert_eq!(status, StatusCode::OK);
 
@@ -57,9 +53,7 @@ async fn a_change_over_a_stale_read_is_an_edit_conflict(backend: Backend) {
     drop(tx);
     assert_eq!(err.code, Code::EditConflict);
     assert_eq!(err.status().as_u16(), 409);
-    let (_, person) = app
-        .get(&format!("/api/v1/people/{}", client.id), &admin)
-        .await;
+    let (_, person) = app.person_of(&admin, &client.id).await;
     assert_eq!(person["name"], "Casey Changed");
 }
 

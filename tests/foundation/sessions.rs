@@ -84,11 +84,7 @@ async fn invited_and_disabled_accounts_cannot_sign_in(backend: Backend) {
     let admin = app.admin(&practice).await;
     let client = app.person(&practice, Role::Client, "Casey Client").await;
     let (status, _) = app
-        .patch(
-            &format!("/api/v1/people/{}", client.id),
-            &admin,
-            json!({"status": "disabled"}),
-        )
+        .update_person(&admin, &client.id, json!({"status": "disabled"}))
         .await;
     assert_eq!(status, StatusCode::OK);
     let resp = app.sign_in(&practice, &client.email, PASSWORD).await;
@@ -130,7 +126,7 @@ async fn sign_out_ends_the_session(backend: Backend) {
         )
         .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
-    let result = app.get("/api/v1/me", &admin).await;
+    let result = app.me(&admin).await;
     assert_problem(&result, StatusCode::UNAUTHORIZED, "unauthenticated");
 }
 
@@ -141,14 +137,14 @@ async fn session_ends_after_30_idle_minutes(backend: Backend) {
     // Activity keeps it alive…
     for _ in 0..3 {
         app.clock.advance_minutes(25);
-        assert_eq!(app.get("/api/v1/me", &admin).await.0, StatusCode::OK);
+        assert_eq!(app.me(&admin).await.0, StatusCode::OK);
     }
     // …and 30 idle minutes end it.
     app.clock.advance_minutes(30);
-    let result = app.get("/api/v1/me", &admin).await;
+    let result = app.me(&admin).await;
     assert_problem(&result, StatusCode::UNAUTHORIZED, "session_expired");
     // It stays ended.
-    let result = app.get("/api/v1/me", &admin).await;
+    let result = app.me(&admin).await;
     assert_problem(&result, StatusCode::UNAUTHORIZED, "unauthenticated");
 }
 
@@ -158,10 +154,10 @@ async fn session_ends_after_12_hours_in_all(backend: Backend) {
     let admin = app.admin(&practice).await;
     for _ in 0..(12 * 60 / 20 - 1) {
         app.clock.advance_minutes(20);
-        assert_eq!(app.get("/api/v1/me", &admin).await.0, StatusCode::OK);
+        assert_eq!(app.me(&admin).await.0, StatusCode::OK);
     }
     app.clock.advance_minutes(20);
-    let result = app.get("/api/v1/me", &admin).await;
+    let result = app.me(&admin).await;
     assert_problem(&result, StatusCode::UNAUTHORIZED, "session_expired");
 }
 
@@ -179,8 +175,8 @@ async fn password_change_ends_the_other_sessions(backend: Backend) {
         )
         .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
-    assert_eq!(app.get("/api/v1/me", &here).await.0, StatusCode::OK);
-    let result = app.get("/api/v1/me", &elsewhere).await;
+    assert_eq!(app.me(&here).await.0, StatusCode::OK);
+    let result = app.me(&elsewhere).await;
     assert_problem(&result, StatusCode::UNAUTHORIZED, "unauthenticated");
     assert_eq!(
         app.sign_in(&practice, &here.email, PASSWORD).await.status(),
@@ -199,17 +195,13 @@ async fn disabling_an_account_ends_its_sessions(backend: Backend) {
     let practice = app.create_practice("oak").await;
     let admin = app.admin(&practice).await;
     let provider = app.person(&practice, Role::Provider, "Pat Provider").await;
-    assert_eq!(app.get("/api/v1/me", &provider).await.0, StatusCode::OK);
+    assert_eq!(app.me(&provider).await.0, StatusCode::OK);
     let (status, body) = app
-        .patch(
-            &format!("/api/v1/people/{}", provider.id),
-            &admin,
-            json!({"status": "disabled"}),
-        )
+        .update_person(&admin, &provider.id, json!({"status": "disabled"}))
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["status"], "disabled");
-    let result = app.get("/api/v1/me", &provider).await;
+    let result = app.me(&provider).await;
     assert_problem(&result, StatusCode::UNAUTHORIZED, "unauthenticated");
 }
 

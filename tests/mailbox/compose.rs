@@ -57,9 +57,7 @@ async fn compose_to_a_person_and_a_group(backend: Backend) {
     );
     assert!(app.folder(&cast.front, "inbox").await.is_empty());
     // Reading marks it read.
-    let (status, _) = app
-        .get(&format!("/api/v1/threads/{id}"), &cast.client)
-        .await;
+    let (status, _) = app.thread(&cast.client, &id).await;
     assert_eq!(status, StatusCode::OK);
     let (_, page) = app.get("/api/v1/threads", &cast.client).await;
     assert_eq!(page["threads"][0]["unread"], false);
@@ -156,12 +154,8 @@ async fn recipient_not_activated_refuses_the_whole_message(backend: Backend) {
     assert!(app.folder(&cast.client, "inbox").await.is_empty());
     assert!(app.folder(&cast.provider, "sent").await.is_empty());
     // A disabled person is refused alike.
-    app.patch(
-        &format!("/api/v1/people/{}", cast.biller.id),
-        &cast.admin,
-        json!({"status": "disabled"}),
-    )
-    .await;
+    app.update_person(&cast.admin, &cast.biller.id, json!({"status": "disabled"}))
+        .await;
     let result = app
         .compose(
             &cast.provider,
@@ -234,12 +228,8 @@ async fn group_expands_to_its_active_members_at_send_time(backend: Backend) {
     let (app, cast) = TestApp::with_cast(backend).await;
     let second = app.person("oak", Role::Provider, "Second Provider").await;
     let gone = app.person("oak", Role::Provider, "Gone Provider").await;
-    app.patch(
-        &format!("/api/v1/people/{}", gone.id),
-        &cast.admin,
-        json!({"status": "disabled"}),
-    )
-    .await;
+    app.update_person(&cast.admin, &gone.id, json!({"status": "disabled"}))
+        .await;
     let id = app
         .send(&cast.client, &["group:providers"], "To all providers")
         .await;

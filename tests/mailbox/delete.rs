@@ -24,11 +24,7 @@ async fn staff_permanently_delete_a_message_they_sent(backend: Backend) {
         .send(&cast.provider, &[&user(&cast.client)], "Results")
         .await;
     let (_, message) = app
-        .post(
-            &format!("/api/v1/threads/{id}/messages"),
-            &cast.provider,
-            json!({"body": MARKER}),
-        )
+        .reply(&cast.provider, &id, json!({"body": MARKER}))
         .await;
     let message_id = message["id"].as_str().unwrap().to_string();
     assert_eq!(message["can_delete"], true);
@@ -83,9 +79,9 @@ async fn staff_permanently_delete_a_thread_they_started(backend: Backend) {
         .await;
     let id = thread["id"].as_str().unwrap().to_string();
     assert_eq!(thread["can_delete"], true);
-    app.post(
-        &format!("/api/v1/threads/{id}/messages"),
+    app.reply(
         &cast.client,
+        &id,
         json!({"body": "Thank you for the invoice."}),
     )
     .await;
@@ -153,12 +149,7 @@ async fn clients_cannot_delete(backend: Backend) {
         .delete(&format!("/api/v1/threads/{id}"), &cast.provider)
         .await;
     assert_problem(&result, StatusCode::FORBIDDEN, "forbidden");
-    assert_eq!(
-        app.get(&format!("/api/v1/threads/{id}"), &cast.provider)
-            .await
-            .0,
-        StatusCode::OK
-    );
+    assert_eq!(app.thread(&cast.provider, &id).await.0, StatusCode::OK);
 }
 
 async fn other_staff_cannot_delete(backend: Backend) {
@@ -211,9 +202,7 @@ async fn deleting_the_last_message_deletes_the_thread(backend: Backend) {
             .0,
         StatusCode::NO_CONTENT
     );
-    let result = app
-        .get(&format!("/api/v1/threads/{id}"), &cast.client)
-        .await;
+    let result = app.thread(&cast.client, &id).await;
     assert_problem(&result, StatusCode::NOT_FOUND, "not_found");
 }
 

@@ -148,9 +148,7 @@ async fn reply_drafts_send_as_replies(backend: Backend) {
         .await;
     assert_eq!(status, StatusCode::CREATED);
     assert_eq!(sent["thread_id"], thread.as_str());
-    let (_, view) = app
-        .get(&format!("/api/v1/threads/{thread}"), &cast.provider)
-        .await;
+    let (_, view) = app.thread(&cast.provider, &thread).await;
     assert_eq!(view["messages"][1]["body"], "My considered reply.");
     // A reply draft for a thread one is not part of is refused.
     let other = app

@@ -38,8 +38,7 @@ async fn system_folders_with_unread_and_total_counts(backend: Backend) {
         .await;
     app.send(&cast.provider, &[&user(&cast.client)], "Two")
         .await;
-    app.get(&format!("/api/v1/threads/{first}"), &cast.client)
-        .await;
+    app.thread(&cast.client, &first).await;
     let (status, folders) = app.get("/api/v1/folders", &cast.client).await;
     assert_eq!(status, StatusCode::OK);
     let ids: Vec<&str> = folders["folders"]
@@ -89,11 +88,7 @@ async fn custom_folders_are_created_renamed_and_deleted(backend: Backend) {
         .await;
     assert_problem(&result, StatusCode::BAD_REQUEST, "invalid_field");
     let (status, state) = app
-        .patch(
-            &format!("/api/v1/threads/{id}"),
-            &cast.client,
-            json!({"folder": folder_id}),
-        )
+        .file_thread(&cast.client, &id, json!({"folder": folder_id}))
         .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(state["folder"], folder_id.as_str());
@@ -118,11 +113,7 @@ async fn custom_folders_are_created_renamed_and_deleted(backend: Backend) {
         .await;
     assert_problem(&result, StatusCode::NOT_FOUND, "not_found");
     let result = app
-        .patch(
-            &format!("/api/v1/threads/{id}"),
-            &cast.provider,
-            json!({"folder": folder_id}),
-        )
+        .file_thread(&cast.provider, &id, json!({"folder": folder_id}))
         .await;
     assert_problem(&result, StatusCode::NOT_FOUND, "not_found");
     assert_eq!(
@@ -144,12 +135,8 @@ async fn a_thread_sits_in_exactly_one_folder(backend: Backend) {
         .send(&cast.provider, &[&user(&cast.client)], "Where am I")
         .await;
     for target in ["archive", "trash", "inbox"] {
-        app.patch(
-            &format!("/api/v1/threads/{id}"),
-            &cast.client,
-            json!({"folder": target}),
-        )
-        .await;
+        app.file_thread(&cast.client, &id, json!({"folder": target}))
+            .await;
         for name in ["inbox", "archive", "trash"] {
             assert_eq!(
                 app.folder(&cast.client, name).await.contains(&id),
@@ -159,19 +146,11 @@ async fn a_thread_sits_in_exactly_one_folder(backend: Backend) {
         }
     }
     let result = app
-        .patch(
-            &format!("/api/v1/threads/{id}"),
-            &cast.client,
-            json!({"folder": "sent"}),
-        )
+        .file_thread(&cast.client, &id, json!({"folder": "sent"}))
         .await;
     assert_problem(&result, StatusCode::BAD_REQUEST, "invalid_field");
     let (status, state) = app
-        .patch(
-            &format!("/api/v1/threads/{id}"),
-            &cast.client,
-            json!({"read": false}),
-        )
+        .file_thread(&cast.client, &id, json!({"read": false}))
         .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(state["unread"], true);
@@ -182,12 +161,8 @@ async fn trash_and_empty_trash_touch_only_my_mailbox(backend: Backend) {
     let id = app
         .send(&cast.provider, &[&user(&cast.client)], "Old news")
         .await;
-    app.patch(
-        &format!("/api/v1/threads/{id}"),
-        &cast.client,
-        json!({"folder": "trash"}),
-    )
-    .await;
+    app.file_thread(&cast.client, &id, json!({"folder": "trash"}))
+        .await;
     let (status, emptied) = app
         .post("/api/v1/folders/trash/empty", &cast.client, json!({}))
         .await;
@@ -196,21 +171,14 @@ async fn trash_and_empty_trash_touch_only_my_mailbox(backend: Backend) {
     for name in ["inbox", "archive", "trash", "sent"] {
         assert!(app.folder(&cast.client, name).await.is_empty(), "{name}");
     }
-    let result = app
-        .get(&format!("/api/v1/threads/{id}"), &cast.client)
-        .await;
+    let result = app.thread(&cast.client, &id).await;
     assert_problem(&result, StatusCode::NOT_FOUND, "not_found");
     // The provider still has it.
-    assert_eq!(
-        app.get(&format!("/api/v1/threads/{id}"), &cast.provider)
-            .await
-            .0,
-        StatusCode::OK
-    );
+    assert_eq!(app.thread(&cast.provider, &id).await.0, StatusCode::OK);
     // A new message brings it back.
-    app.post(
-        &format!("/api/v1/threads/{id}/messages"),
+    app.reply(
         &cast.provider,
+        &id,
         json!({"body": "One more thing to add."}),
     )
     .await;
@@ -423,21 +391,12 @@ async fn every_mailbox_change_writes_an_event(backend: Backend) {
         )
         .await;
     let id = thread["id"].as_str().unwrap().to_string();
-    app.get(&format!("/api/v1/threads/{id}"), &cast.client)
-        .await;
+    app.thread(&cast.client, &id).await;
     let (_, reply) = app
-        .post(
-            &format!("/api/v1/threads/{id}/messages"),
-            &cast.client,
-            json!({"body": "Reply for the log."}),
-        )
+        .reply(&cast.client, &id, json!({"body": "Reply for the log."}))
         .await;
-    app.patch(
-        &format!("/api/v1/threads/{id}"),
-        &cast.provider,
-        json!({"folder": "archive"}),
-    )
-    .await;
+    app.file_thread(&cast.provider, &id, json!({"folder": "archive"}))
+        .await;
     app.delete(
         &format!(
             "/api/v1/messages/{}",
@@ -477,20 +436,11 @@ async fn reading_sending_replying_moving_and_deleting_are_audited(backend: Backe
             "Audited subject line",
         )
         .await;
-    app.get(&format!("/api/v1/threads/{id}"), &cast.client)
+    app.thread(&cast.client, &id).await;
+    app.reply(&cast.client, &id, json!({"body": "An audited reply body."}))
         .await;
-    app.post(
-        &format!("/api/v1/threads/{id}/messages"),
-        &cast.client,
-        json!({"body": "An audited reply body."}),
-    )
-    .await;
-    app.patch(
-        &format!("/api/v1/threads/{id}"),
-        &cast.client,
-        json!({"folder": "archive"}),
-    )
-    .await;
+    app.file_thread(&cast.client, &id, json!({"folder": "archive"}))
+        .await;
     app.delete(&format!("/api/v1/threads/{id}"), &cast.provider)
         .await;
     let (_, audit) = app.get("/api/v1/audit?limit=500", &cast.admin).await;
@@ -540,9 +490,7 @@ async fn bad_folder_input_names_the_field(backend: Backend) {
     let id = app
         .send(&cast.provider, &[&user(&cast.client)], "State")
         .await;
-    let result = app
-        .patch(&format!("/api/v1/threads/{id}"), &cast.client, json!({}))
-        .await;
+    let result = app.file_thread(&cast.client, &id, json!({})).await;
     assert_problem(&result, StatusCode::BAD_REQUEST, "invalid_field");
 }
 

@@ -102,9 +102,7 @@ async fn clients_never_learn_who_the_other_clients_are(backend: Backend) {
         assert!(emails.is_empty());
     }
     // Staff see everyone.
-    let (_, thread) = app
-        .get(&format!("/api/v1/threads/{id}"), &cast.provider)
-        .await;
+    let (_, thread) = app.thread(&cast.provider, &id).await;
     assert_eq!(thread["participants"].as_array().unwrap().len(), 4);
     assert_eq!(thread["other_recipients"], 0);
 }
@@ -119,9 +117,9 @@ async fn external_agents_are_invisible_to_clients(backend: Backend) {
         )
         .await;
     let (status, _) = app
-        .post(
-            &format!("/api/v1/threads/{id}/messages"),
+        .reply(
             &cast.agent,
+            &id,
             json!({"body": "Notes from the referral."}),
         )
         .await;
@@ -130,9 +128,7 @@ async fn external_agents_are_invisible_to_clients(backend: Backend) {
     assert!(!seen.contains("Eve Agent"));
     assert!(!seen.contains(&cast.agent.id));
     assert!(!seen.contains("external_agent"), "not even the role shows");
-    let (_, thread) = app
-        .get(&format!("/api/v1/threads/{id}"), &cast.client)
-        .await;
+    let (_, thread) = app.thread(&cast.client, &id).await;
     assert_eq!(
         thread["other_recipients"], 0,
         "agents are not counted either"
@@ -149,13 +145,9 @@ async fn external_agents_are_invisible_to_clients(backend: Backend) {
             "Referral 2",
         )
         .await;
-    let (_, thread) = app
-        .get(&format!("/api/v1/threads/{id}"), &cast.client)
-        .await;
+    let (_, thread) = app.thread(&cast.client, &id).await;
     assert_eq!(thread["groups"], json!([]));
-    let (_, staff_view) = app
-        .get(&format!("/api/v1/threads/{id}"), &cast.provider)
-        .await;
+    let (_, staff_view) = app.thread(&cast.provider, &id).await;
     assert_eq!(staff_view["groups"], json!(["group:external_agents"]));
 }
 

@@ -41,9 +41,7 @@ async fn one_to_one_threads_allow_replies(backend: Backend) {
     assert_eq!(message["sender"]["name"], "Pat Provider");
     let (status, message) = reply(&app, &cast.client, &id).await;
     assert_eq!(status, StatusCode::CREATED, "{message}");
-    let (_, thread) = app
-        .get(&format!("/api/v1/threads/{id}"), &cast.provider)
-        .await;
+    let (_, thread) = app.thread(&cast.provider, &id).await;
     assert_eq!(thread["messages"].as_array().unwrap().len(), 3);
     assert_eq!(thread["message_count"], 3);
 }
@@ -91,9 +89,7 @@ async fn two_or_more_clients_nobody_may_reply(backend: Backend) {
         );
         assert_eq!(thread["reply_allowed"], false);
     }
-    let (_, thread) = app
-        .get(&format!("/api/v1/threads/{id}"), &cast.provider)
-        .await;
+    let (_, thread) = app.thread(&cast.provider, &id).await;
     assert_eq!(thread["messages"].as_array().unwrap().len(), 1);
 }
 
@@ -103,9 +99,9 @@ async fn a_new_message_brings_the_thread_back_to_the_inbox(backend: Backend) {
         .send(&cast.provider, &[&user(&cast.client)], "Follow-up")
         .await;
     let (status, _) = app
-        .patch(
-            &format!("/api/v1/threads/{id}"),
+        .file_thread(
             &cast.client,
+            &id,
             json!({"folder": "archive", "read": true}),
         )
         .await;
@@ -116,12 +112,8 @@ async fn a_new_message_brings_the_thread_back_to_the_inbox(backend: Backend) {
     assert_eq!(reply(&app, &cast.client, &id).await.0, StatusCode::CREATED);
     assert_eq!(app.folder(&cast.client, "archive").await, vec![id.clone()]);
     // …a message from someone else does, unread.
-    app.patch(
-        &format!("/api/v1/threads/{id}"),
-        &cast.provider,
-        json!({"folder": "trash"}),
-    )
-    .await;
+    app.file_thread(&cast.provider, &id, json!({"folder": "trash"}))
+        .await;
     assert_eq!(reply(&app, &cast.client, &id).await.0, StatusCode::CREATED);
     let (_, page) = app.get("/api/v1/threads", &cast.provider).await;
     assert_eq!(page["threads"][0]["id"], id.as_str());
@@ -135,11 +127,7 @@ async fn a_new_message_brings_the_thread_back_to_the_inbox(backend: Backend) {
 
 async fn make_inactive(app: &TestApp, cast: &Cast) {
     let (status, _) = app
-        .patch(
-            &format!("/api/v1/people/{}", cast.client.id),
-            &cast.front,
-            json!({"status": "inactive"}),
-        )
+        .update_person(&cast.front, &cast.client.id, json!({"status": "inactive"}))
         .await;
     assert_eq!(status, StatusCode::OK);
 }
@@ -201,24 +189,18 @@ async fn inactive_client_cannot_reply_to_a_provider(backend: Backend) {
     let result = reply(&app, &cast.client, &with_provider).await;
     assert_problem(&result, StatusCode::FORBIDDEN, "client_inactive");
     // The thread view says so beforehand.
-    let (_, view) = app
-        .get(&format!("/api/v1/threads/{with_provider}"), &cast.client)
-        .await;
+    let (_, view) = app.thread(&cast.client, &with_provider).await;
     assert_eq!(
         view["reply"],
         json!({"allowed": false, "reason": "client_inactive"})
     );
-    let (_, view) = app
-        .get(&format!("/api/v1/threads/{with_front}"), &cast.client)
-        .await;
+    let (_, view) = app.thread(&cast.client, &with_front).await;
     assert_eq!(view["reply"], json!({"allowed": true}));
     assert_eq!(
         reply(&app, &cast.client, &with_front).await.0,
         StatusCode::CREATED
     );
-    let (status, thread) = app
-        .get(&format!("/api/v1/threads/{with_provider}"), &cast.client)
-        .await;
+    let (status, thread) = app.thread(&cast.client, &with_provider).await;
     assert_eq!(status, StatusCode::OK, "still readable");
     assert_eq!(thread["messages"].as_array().unwrap().len(), 1);
 }
@@ -235,12 +217,8 @@ async fn reactivated_client_writes_to_providers_again(backend: Backend) {
         )
         .await;
     assert_problem(&result, StatusCode::FORBIDDEN, "client_inactive");
-    app.patch(
-        &format!("/api/v1/people/{}", cast.client.id),
-        &cast.front,
-        json!({"status": "active"}),
-    )
-    .await;
+    app.update_person(&cast.front, &cast.client.id, json!({"status": "active"}))
+        .await;
     let (status, _) = app
         .compose(
             &cast.client,
@@ -287,9 +265,7 @@ async fn concurrent_replies_all_land_in_order(backend: Backend) {
     while let Some(status) = replies.join_next().await {
         assert_eq!(status.unwrap(), StatusCode::CREATED);
     }
-    let (_, thread) = app
-        .get(&format!("/api/v1/threads/{id}"), &cast.provider)
-        .await;
+    let (_, thread) = app.thread(&cast.provider, &id).await;
     assert_eq!(thread["messages"].as_array().unwrap().len(), 17);
     assert_eq!(thread["message_count"], 17);
 }

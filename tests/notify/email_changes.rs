@@ -39,9 +39,9 @@ async fn staff_cannot_take_over_a_client_by_changing_their_email(backend: Backen
     ] {
         let attacker = app.person(&practice, role, name).await;
         let result = app
-            .patch(
-                &format!("/api/v1/people/{}", client.id),
+            .update_person(
                 &attacker,
+                &client.id,
                 json!({"email": "attacker@evil.example"}),
             )
             .await;
@@ -57,9 +57,7 @@ async fn staff_cannot_take_over_a_client_by_changing_their_email(backend: Backen
             .await;
         assert_eq!(status, StatusCode::ACCEPTED);
         if role != Role::Provider {
-            let result = app
-                .get(&format!("/api/v1/threads/{thread}"), &attacker)
-                .await;
+            let result = app.thread(&attacker, &thread).await;
             assert_problem(&result, StatusCode::NOT_FOUND, "not_found");
         }
     }
@@ -85,9 +83,9 @@ async fn a_changed_email_counts_only_once_confirmed(backend: Backend) {
     let admin = app.admin(&practice).await;
     let client = app.person(&practice, Role::Client, "Casey Client").await;
     let (status, person) = app
-        .patch(
-            &format!("/api/v1/people/{}", client.id),
+        .update_person(
             &admin,
+            &client.id,
             json!({"email": "casey.new@home.example"}),
         )
         .await;
@@ -136,14 +134,14 @@ async fn a_changed_email_counts_only_once_confirmed(backend: Backend) {
     )
     .await;
     assert_eq!(sink.wait_for("casey.new@home.example", 2, 2).await.len(), 1);
-    let (status, _) = app.get("/api/v1/me", &client).await;
+    let (status, _) = app.me(&client).await;
     assert_eq!(status, StatusCode::OK);
 
     // Confirming makes it the address and ends every session; the link works once.
     let path = format!("/api/v1/email-changes/{}", token_of(&link));
     let (status, _) = app.call(Method::POST, &path, None, None).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
-    let result = app.get("/api/v1/me", &client).await;
+    let result = app.me(&client).await;
     assert_problem(&result, StatusCode::UNAUTHORIZED, "unauthenticated");
     assert_eq!(
         app.sign_in(&practice, &client.email, PASSWORD)
@@ -159,9 +157,7 @@ async fn a_changed_email_counts_only_once_confirmed(backend: Backend) {
     );
     let result = app.call(Method::POST, &path, None, None).await;
     assert_problem(&result, StatusCode::NOT_FOUND, "invalid_token");
-    let (_, person) = app
-        .get(&format!("/api/v1/people/{}", client.id), &admin)
-        .await;
+    let (_, person) = app.person_of(&admin, &client.id).await;
     assert_eq!(person["email"], "casey.new@home.example");
     assert!(person.get("pending_email").is_none(), "{person}");
     let mut conn = app.state.store.read().await.unwrap();
@@ -188,13 +184,12 @@ async fn own_email_change_needs_the_password_and_the_link(backend: Backend) {
     let practice = app.create_practice("oak").await;
     let client = app.person(&practice, Role::Client, "Casey Client").await;
     let result = app
-        .patch("/api/v1/me", &client, json!({"email": "casey@new.example"}))
+        .update_me(&client, json!({"email": "casey@new.example"}))
         .await;
     assert_problem(&result, StatusCode::BAD_REQUEST, "invalid_field");
     assert_eq!(result.1["field"], "current_password");
     let result = app
-        .patch(
-            "/api/v1/me",
+        .update_me(
             &client,
             json!({"email": "casey@new.example", "current_password": "not-my-password-1"}),
         )
@@ -205,8 +200,7 @@ async fn own_email_change_needs_the_password_and_the_link(backend: Backend) {
         "current_password_incorrect",
     );
     let (status, me) = app
-        .patch(
-            "/api/v1/me",
+        .update_me(
             &client,
             json!({"email": "casey@new.example", "current_password": PASSWORD}),
         )
@@ -227,7 +221,7 @@ async fn own_email_change_needs_the_password_and_the_link(backend: Backend) {
     let page = browser.get(&link).send().await.unwrap();
     assert_eq!(page.status(), StatusCode::OK);
     let html = page.text().await.unwrap();
-    let (status, _) = app.get("/api/v1/me", &client).await;
+    let (status, _) = app.me(&client).await;
     assert_eq!(status, StatusCode::OK, "opening the page changed nothing");
     let marker = "name=\"csrf_token\" value=\"";
     let start = html.find(marker).unwrap() + marker.len();
@@ -377,8 +371,7 @@ async fn own_email_change_cannot_probe_who_uses_an_address(backend: Backend) {
     let mut first_links = Vec::new();
     for email in ["admin@oak.example", "nobody@oak.example"] {
         let (status, me) = app
-            .patch(
-                "/api/v1/me",
+            .update_me(
                 &client,
                 json!({"email": email, "current_password": PASSWORD}),
             )
@@ -393,8 +386,7 @@ async fn own_email_change_cannot_probe_who_uses_an_address(backend: Backend) {
         [json!("admin@oak.example"), json!("nobody@oak.example")]
     );
     // The earlier request's link is void; confirming a taken address is refused.
-    app.patch(
-        "/api/v1/me",
+    app.update_me(
         &client,
         json!({"email": "admin@oak.example", "current_password": PASSWORD}),
     )

@@ -304,7 +304,7 @@ async fn password_reset_sets_the_password_and_ends_every_session(backend: Backen
         )
         .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
-    let result = app.get("/api/v1/me", &session).await;
+    let result = app.me(&session).await;
     assert_problem(&result, StatusCode::UNAUTHORIZED, "unauthenticated");
     assert_eq!(
         app.sign_in(&practice, "admin@oak.example", PASSWORD)

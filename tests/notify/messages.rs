@@ -170,7 +170,7 @@ async fn notifications_are_coalesced_while_unread(backend: Backend) {
     // Once everything is read, a waiting notification has nothing to say.
     app.send(&provider, &[&user(&front)], "Fourth").await;
     for id in app.folder(&front, "inbox").await {
-        app.get(&format!("/api/v1/threads/{id}"), &front).await;
+        app.thread(&front, &id).await;
     }
     app.clock.advance_minutes(10);
     assert_eq!(sink.wait_for(&front.email, 3, 2).await.len(), 2);

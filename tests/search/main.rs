@@ -182,7 +182,7 @@ async fn each_operator_finds_what_it_names(backend: Backend) {
 
     // Folder and read state come from the database.
     assert_eq!(threads_found(&app, &client, "is:unread").await.len(), 2);
-    let (status, _) = app.get(&format!("/api/v1/threads/{a}"), &client).await;
+    let (status, _) = app.thread(&client, &a).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(
         threads_found(&app, &client, "is:unread").await,
@@ -193,11 +193,7 @@ async fn each_operator_finds_what_it_names(backend: Backend) {
         vec![a.clone()]
     );
     let (status, _) = app
-        .patch(
-            &format!("/api/v1/threads/{b}"),
-            &client,
-            json!({"folder": "archive"}),
-        )
+        .file_thread(&client, &b, json!({"folder": "archive"}))
         .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(
@@ -263,11 +259,7 @@ async fn the_cursor_pages_through_every_hit_once(backend: Backend) {
     // Two of them leave the Inbox: the database filters them out between index pages.
     for t in [&threads[1], &threads[4]] {
         let (status, _) = app
-            .patch(
-                &format!("/api/v1/threads/{t}"),
-                &client,
-                json!({"folder": "archive"}),
-            )
+            .file_thread(&client, &t, json!({"folder": "archive"}))
             .await;
         assert_eq!(status, StatusCode::OK);
     }
@@ -339,12 +331,8 @@ async fn search_only_reaches_the_searchers_own_threads(backend: Backend) {
     let theirs = wait_for(&app, &stranger, "zebrafish", 1).await;
     assert_ne!(theirs, vec![t.clone()]);
     // Emptying the thread out of one's mailbox takes it out of one's results.
-    app.patch(
-        &format!("/api/v1/threads/{t}"),
-        &client,
-        json!({"folder": "trash"}),
-    )
-    .await;
+    app.file_thread(&client, &t, json!({"folder": "trash"}))
+        .await;
     let (status, _) = app
         .post("/api/v1/folders/trash/empty", &client, json!({}))
         .await;
@@ -412,9 +400,9 @@ async fn a_client_finds_nothing_by_another_clients_name(backend: Backend) {
     )
     .await;
     let (status, _) = app
-        .post(
-            &format!("/api/v1/threads/{mixed}/messages"),
+        .reply(
             &agent,
+            &mixed,
             json!({"body": "Claim approved by the insurer."}),
         )
         .await;
@@ -443,13 +431,9 @@ async fn a_deleted_message_disappears_at_once(backend: Backend) {
         &[],
     )
     .await;
-    let (_, view) = app.get(&format!("/api/v1/threads/{t}"), &provider).await;
+    let (_, view) = app.thread(&provider, &t).await;
     let (status, _) = app
-        .post(
-            &format!("/api/v1/threads/{t}/messages"),
-            &provider,
-            json!({"body": "A second kumquat note."}),
-        )
+        .reply(&provider, &t, json!({"body": "A second kumquat note."}))
         .await;
     assert!(status.is_success());
     wait_for(&app, &client, "kumquat", 2).await;
