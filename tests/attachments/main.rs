@@ -986,7 +986,7 @@ async fn thread_lists_and_views_show_attachments(app: TestApp, _store: Store) {
     let (status, body) = app
         .reply(
             &c.client,
-            &thread_id,
+            thread_id,
             json!({"body": "Here is my reply.", "attachment_ids": [mine["id"], theirs["id"]]}),
         )
         .await;
@@ -996,7 +996,7 @@ async fn thread_lists_and_views_show_attachments(app: TestApp, _store: Store) {
     let (status, body) = app
         .reply(
             &c.client,
-            &thread_id,
+            thread_id,
             json!({"body": "Here is my reply.", "attachment_ids": [mine["id"]]}),
         )
         .await;
@@ -1006,7 +1006,7 @@ async fn thread_lists_and_views_show_attachments(app: TestApp, _store: Store) {
     assert_eq!(resp.headers()["content-type"], "text/plain; charset=utf-8");
 
     // Quick notes and exports name the attachments.
-    let (status, note) = app.quick_note(&c.provider, &thread_id, json!({})).await;
+    let (status, note) = app.quick_note(&c.provider, thread_id, json!({})).await;
     assert_eq!(status, StatusCode::CREATED, "{note}");
     assert!(note.to_string().contains("a.pdf, b.png"), "{note}");
 }

@@ -456,7 +456,7 @@ async fn thread_export_is_csv_with_one_row_per_message(backend: Backend) {
     let id = thread["id"].as_str().unwrap();
     app.reply(
         &cast.client,
-        &id,
+        id,
         json!({"body": "=HYPERLINK(\"http://evil\")"}),
     )
     .await;

@@ -149,7 +149,7 @@ async fn clients_cannot_delete(backend: Backend) {
         .delete(&format!("/api/v1/threads/{id}"), &cast.provider)
         .await;
     assert_problem(&result, StatusCode::FORBIDDEN, "forbidden");
-    assert_eq!(app.thread(&cast.provider, &id).await.0, StatusCode::OK);
+    assert_eq!(app.thread(&cast.provider, id).await.0, StatusCode::OK);
 }
 
 async fn other_staff_cannot_delete(backend: Backend) {
@@ -202,7 +202,7 @@ async fn deleting_the_last_message_deletes_the_thread(backend: Backend) {
             .0,
         StatusCode::NO_CONTENT
     );
-    let result = app.thread(&cast.client, &id).await;
+    let result = app.thread(&cast.client, id).await;
     assert_problem(&result, StatusCode::NOT_FOUND, "not_found");
 }
 

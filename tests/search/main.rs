@@ -259,7 +259,7 @@ async fn the_cursor_pages_through_every_hit_once(backend: Backend) {
     // Two of them leave the Inbox: the database filters them out between index pages.
     for t in [&threads[1], &threads[4]] {
         let (status, _) = app
-            .file_thread(&client, &t, json!({"folder": "archive"}))
+            .file_thread(&client, t, json!({"folder": "archive"}))
             .await;
         assert_eq!(status, StatusCode::OK);
     }
