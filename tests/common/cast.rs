@@ -51,6 +51,15 @@ impl TestApp {
     }
 }
 
+impl TestApp {
+    /// A server on `backend` with the (empty) practice `oak`; returns its slug too.
+    pub async fn with_practice(backend: Backend) -> (TestApp, String) {
+        let app = TestApp::spawn(backend).await;
+        let practice = app.create_practice("oak").await;
+        (app, practice)
+    }
+}
+
 /// How `to` names a person.
 pub fn user(who: &Session) -> String {
     format!("user:{}", who.id)

@@ -31,8 +31,7 @@ fn actions(page: &Value) -> Vec<(String, String)> {
 }
 
 async fn sign_ins_sign_outs_and_people_changes_are_audited_without_secrets(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let practice = app.create_practice("oak").await;
+    let (app, practice) = TestApp::with_practice(backend).await;
     let wrong = "wrong-password-for-audit";
     assert_eq!(
         app.sign_in(&practice, "admin@oak.example", wrong)
@@ -124,8 +123,7 @@ async fn audit_log_is_append_only(backend: Backend) {
 }
 
 async fn audit_log_is_hash_chained(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let practice = app.create_practice("oak").await;
+    let (app, practice) = TestApp::with_practice(backend).await;
     // Concurrent appenders must not fork the chain.
     let mut attempts = tokio::task::JoinSet::new();
     for _ in 0..12 {
@@ -149,8 +147,7 @@ async fn audit_log_is_hash_chained(backend: Backend) {
 }
 
 async fn only_admins_read_the_audit_log(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let practice = app.create_practice("oak").await;
+    let (app, practice) = TestApp::with_practice(backend).await;
     let provider = app.person(&practice, Role::Provider, "Pat Provider").await;
     let result = app.get("/api/v1/audit", &provider).await;
     assert_problem(&result, StatusCode::FORBIDDEN, "forbidden");

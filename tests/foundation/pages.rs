@@ -61,8 +61,7 @@ async fn api_docs_run_under_the_csp_and_reach_the_api(backend: Backend) {
     let Some(browser) = Browser::start().await else {
         return;
     };
-    let app = TestApp::spawn(backend).await;
-    let practice = app.create_practice("oak").await;
+    let (app, practice) = TestApp::with_practice(backend).await;
     browser.goto(&app.url("/api/docs")).await;
     // Swagger UI renders only if its inline scripts were allowed by their hashes.
     assert!(browser

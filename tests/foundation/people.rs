@@ -34,8 +34,7 @@ on_both_backends!(
 );
 
 async fn admin_creates_staff_and_clients_as_invited(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let practice = app.create_practice("oak").await;
+    let (app, practice) = TestApp::with_practice(backend).await;
     let admin = app.admin(&practice).await;
     for (role, email) in [
         ("provider", "pat@oak.example"),
@@ -70,8 +69,7 @@ async fn admin_creates_staff_and_clients_as_invited(backend: Backend) {
 }
 
 async fn only_admins_create_staff(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let practice = app.create_practice("oak").await;
+    let (app, practice) = TestApp::with_practice(backend).await;
     let front = app.person(&practice, Role::FrontOffice, "Fran Front").await;
     let result = app
         .post(
@@ -92,8 +90,7 @@ async fn only_admins_create_staff(backend: Backend) {
 }
 
 async fn clients_cannot_create_people(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let practice = app.create_practice("oak").await;
+    let (app, practice) = TestApp::with_practice(backend).await;
     let client = app.person(&practice, Role::Client, "Casey Client").await;
     let result = app
         .post(
@@ -137,8 +134,7 @@ async fn email_is_unique_per_practice_ignoring_case(backend: Backend) {
 }
 
 async fn bad_person_input_names_the_field(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let practice = app.create_practice("oak").await;
+    let (app, practice) = TestApp::with_practice(backend).await;
     let admin = app.admin(&practice).await;
     let cases = [
         (json!({"role": "client", "name": "A"}), "email"),
@@ -220,8 +216,7 @@ fn names(page: &Value) -> HashSet<String> {
 }
 
 async fn client_sees_only_the_staff_they_may_write_to(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let practice = app.create_practice("oak").await;
+    let (app, practice) = TestApp::with_practice(backend).await;
     let (admin, client) = cast(&app, &practice).await;
     let (status, page) = app.get("/api/v1/people", &client).await;
     assert_eq!(status, StatusCode::OK);
@@ -251,8 +246,7 @@ async fn client_sees_only_the_staff_they_may_write_to(backend: Backend) {
 }
 
 async fn client_never_sees_an_email_address_but_their_own(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let practice = app.create_practice("oak").await;
+    let (app, practice) = TestApp::with_practice(backend).await;
     let (_, client) = cast(&app, &practice).await;
     let (_, page) = app.get("/api/v1/people", &client).await;
     for person in page["people"].as_array().unwrap() {
@@ -283,8 +277,7 @@ async fn nobody_sees_another_practice(backend: Backend) {
 }
 
 async fn staff_set_clients_active_or_inactive(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let practice = app.create_practice("oak").await;
+    let (app, practice) = TestApp::with_practice(backend).await;
     let front = app.person(&practice, Role::FrontOffice, "Fran Front").await;
     let client = app.person(&practice, Role::Client, "Casey Client").await;
     let path = format!("/api/v1/people/{}", client.id);
@@ -301,8 +294,7 @@ async fn staff_set_clients_active_or_inactive(backend: Backend) {
 }
 
 async fn inactive_is_for_clients_only(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let practice = app.create_practice("oak").await;
+    let (app, practice) = TestApp::with_practice(backend).await;
     let admin = app.admin(&practice).await;
     let provider = app.person(&practice, Role::Provider, "Pat Provider").await;
     let result = app
@@ -313,8 +305,7 @@ async fn inactive_is_for_clients_only(backend: Backend) {
 }
 
 async fn invited_person_is_not_activated_by_a_change(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let practice = app.create_practice("oak").await;
+    let (app, practice) = TestApp::with_practice(backend).await;
     let admin = app.admin(&practice).await;
     let (_, invited) = app
         .post(
@@ -334,8 +325,7 @@ async fn invited_person_is_not_activated_by_a_change(backend: Backend) {
 }
 
 async fn only_admins_disable_accounts(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let practice = app.create_practice("oak").await;
+    let (app, practice) = TestApp::with_practice(backend).await;
     let admin = app.admin(&practice).await;
     let provider = app.person(&practice, Role::Provider, "Pat Provider").await;
     let client = app.person(&practice, Role::Client, "Casey Client").await;
@@ -363,8 +353,7 @@ async fn only_admins_disable_accounts(backend: Backend) {
 }
 
 async fn nobody_changes_their_own_role_or_status(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let practice = app.create_practice("oak").await;
+    let (app, practice) = TestApp::with_practice(backend).await;
     let admin = app.admin(&practice).await;
     let path = format!("/api/v1/people/{}", admin.id);
     let result = app
@@ -381,8 +370,7 @@ async fn nobody_changes_their_own_role_or_status(backend: Backend) {
 }
 
 async fn only_admins_change_staff(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let practice = app.create_practice("oak").await;
+    let (app, practice) = TestApp::with_practice(backend).await;
     let admin = app.admin(&practice).await;
     let provider = app.person(&practice, Role::Provider, "Pat Provider").await;
     let biller = app.person(&practice, Role::Biller, "Bo Biller").await;
@@ -403,8 +391,7 @@ async fn only_admins_change_staff(backend: Backend) {
 }
 
 async fn directory_pages_with_an_opaque_cursor(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let practice = app.create_practice("oak").await;
+    let (app, practice) = TestApp::with_practice(backend).await;
     let admin = app.admin(&practice).await;
     for i in 0..7 {
         let (status, _) = app
@@ -437,8 +424,7 @@ async fn directory_pages_with_an_opaque_cursor(backend: Backend) {
 }
 
 async fn clients_do_not_see_the_external_agents_group(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let practice = app.create_practice("oak").await;
+    let (app, practice) = TestApp::with_practice(backend).await;
     let (admin, client) = cast(&app, &practice).await;
     let ids = |v: &Value| {
         v["groups"]
@@ -470,8 +456,7 @@ async fn clients_do_not_see_the_external_agents_group(backend: Backend) {
 }
 
 async fn own_profile_and_consents(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let practice = app.create_practice("oak").await;
+    let (app, practice) = TestApp::with_practice(backend).await;
     let client = app.person(&practice, Role::Client, "Casey Client").await;
     let (status, me) = app.me(&client).await;
     assert_eq!(status, StatusCode::OK);
@@ -499,8 +484,7 @@ async fn own_profile_and_consents(backend: Backend) {
 }
 
 async fn weak_or_wrong_passwords_are_refused_on_change(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let practice = app.create_practice("oak").await;
+    let (app, practice) = TestApp::with_practice(backend).await;
     let admin = app.admin(&practice).await;
     let result = app
         .post("/api/v1/me/password", &admin, json!({"current_password": "guess-guess-guess", "new_password": "saffron-glacier-lattice-41"}))
@@ -524,8 +508,7 @@ async fn weak_or_wrong_passwords_are_refused_on_change(backend: Backend) {
 }
 
 async fn a_never_accepted_invitation_is_not_reenabled(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let practice = app.create_practice("oak").await;
+    let (app, practice) = TestApp::with_practice(backend).await;
     let admin = app.admin(&practice).await;
     let (_, invited) = app
         .post(
@@ -548,8 +531,7 @@ async fn a_never_accepted_invitation_is_not_reenabled(backend: Backend) {
 }
 
 async fn inactive_client_sees_only_front_office_and_billers(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let practice = app.create_practice("oak").await;
+    let (app, practice) = TestApp::with_practice(backend).await;
     let (admin, client) = cast(&app, &practice).await;
     let (status, _) = app
         .update_person(&admin, &client.id, json!({"status": "inactive"}))
@@ -574,8 +556,7 @@ async fn inactive_client_sees_only_front_office_and_billers(backend: Backend) {
 /// mobile number. Consent is the client's own act: staff may withdraw it, never grant it; a
 /// number staff enter withdraws SMS consent; each change is audited with who made it.
 async fn staff_withdraw_consent_but_never_grant_it(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let practice = app.create_practice("oak").await;
+    let (app, practice) = TestApp::with_practice(backend).await;
     let admin = app.admin(&practice).await;
     let biller = app.person(&practice, Role::Biller, "Bo Biller").await;
     let client = app.person(&practice, Role::Client, "Casey Client").await;

@@ -82,8 +82,7 @@ async fn openapi_document_and_interactive_docs_are_served(backend: Backend) {
 }
 
 async fn health_readiness_and_metrics(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let practice = app.create_practice("oak").await;
+    let (app, practice) = TestApp::with_practice(backend).await;
     assert_eq!(
         app.client
             .get(app.url("/healthz"))
@@ -144,8 +143,7 @@ async fn health_readiness_and_metrics(backend: Backend) {
 }
 
 async fn unknown_routes_and_methods_are_problems(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let practice = app.create_practice("oak").await;
+    let (app, practice) = TestApp::with_practice(backend).await;
     let admin = app.admin(&practice).await;
     let result = app.get("/api/v1/nothing-here", &admin).await;
     assert_problem(&result, StatusCode::NOT_FOUND, "not_found");

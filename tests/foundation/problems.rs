@@ -25,8 +25,7 @@ on_both_backends!(
 );
 
 async fn a_change_over_a_stale_read_is_an_edit_conflict(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let practice = app.create_practice("oak").await;
+    let (app, practice) = TestApp::with_practice(backend).await;
     let admin = app.admin(&practice).await;
     let client = app.person(&practice, Role::Client, "Casey Client").await;
 
@@ -124,8 +123,7 @@ async fn a_request_the_database_stalls_ends_with_server_timeout(backend: Backend
 }
 
 async fn an_internal_error_tells_nothing_of_its_cause(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let practice = app.create_practice("oak").await;
+    let (app, practice) = TestApp::with_practice(backend).await;
     let admin = app.admin(&practice).await;
 
     let mut other = app.db.connect().await;
@@ -153,8 +151,7 @@ async fn an_internal_error_tells_nothing_of_its_cause(backend: Backend) {
 }
 
 async fn a_body_that_is_not_json_is_an_unsupported_media_type(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let practice = app.create_practice("oak").await;
+    let (app, practice) = TestApp::with_practice(backend).await;
     let admin = app.admin(&practice).await;
     let resp = app
         .client
@@ -175,8 +172,7 @@ async fn a_body_that_is_not_json_is_an_unsupported_media_type(backend: Backend) 
 }
 
 async fn a_cursor_is_honoured_only_by_its_list_for_its_holder_on_any_node(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let practice = app.create_practice("oak").await;
+    let (app, practice) = TestApp::with_practice(backend).await;
     let admin = app.admin(&practice).await;
     let other_admin = app.person(&practice, Role::Admin, "Ada Admin").await;
     for name in ["Ann", "Ben", "Cai"] {

@@ -28,8 +28,7 @@ on_both_backends!(
 );
 
 async fn sign_in_returns_a_token_stored_only_hashed(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let practice = app.create_practice("oak").await;
+    let (app, practice) = TestApp::with_practice(backend).await;
     let resp = app.sign_in(&practice, "ADMIN@oak.example", PASSWORD).await;
     assert_eq!(resp.status(), StatusCode::CREATED);
     let body: Value = resp.json().await.unwrap();
@@ -57,8 +56,7 @@ async fn sign_in_returns_a_token_stored_only_hashed(backend: Backend) {
 }
 
 async fn unknown_address_and_wrong_password_get_the_same_answer(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let practice = app.create_practice("oak").await;
+    let (app, practice) = TestApp::with_practice(backend).await;
     let wrong_password = app
         .sign_in(&practice, "admin@oak.example", "not-the-password-1")
         .await;
@@ -79,8 +77,7 @@ async fn unknown_address_and_wrong_password_get_the_same_answer(backend: Backend
 }
 
 async fn invited_and_disabled_accounts_cannot_sign_in(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let practice = app.create_practice("oak").await;
+    let (app, practice) = TestApp::with_practice(backend).await;
     let admin = app.admin(&practice).await;
     let client = app.person(&practice, Role::Client, "Casey Client").await;
     let (status, _) = app
@@ -114,8 +111,7 @@ async fn invited_and_disabled_accounts_cannot_sign_in(backend: Backend) {
 }
 
 async fn sign_out_ends_the_session(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let practice = app.create_practice("oak").await;
+    let (app, practice) = TestApp::with_practice(backend).await;
     let admin = app.admin(&practice).await;
     let (status, _) = app
         .call(
@@ -131,8 +127,7 @@ async fn sign_out_ends_the_session(backend: Backend) {
 }
 
 async fn session_ends_after_30_idle_minutes(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let practice = app.create_practice("oak").await;
+    let (app, practice) = TestApp::with_practice(backend).await;
     let admin = app.admin(&practice).await;
     // Activity keeps it alive…
     for _ in 0..3 {
@@ -149,8 +144,7 @@ async fn session_ends_after_30_idle_minutes(backend: Backend) {
 }
 
 async fn session_ends_after_12_hours_in_all(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let practice = app.create_practice("oak").await;
+    let (app, practice) = TestApp::with_practice(backend).await;
     let admin = app.admin(&practice).await;
     for _ in 0..(12 * 60 / 20 - 1) {
         app.clock.advance_minutes(20);
@@ -162,8 +156,7 @@ async fn session_ends_after_12_hours_in_all(backend: Backend) {
 }
 
 async fn password_change_ends_the_other_sessions(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let practice = app.create_practice("oak").await;
+    let (app, practice) = TestApp::with_practice(backend).await;
     let here = app.admin(&practice).await;
     let elsewhere = app.admin(&practice).await;
     let new_password = "saffron-glacier-lattice-41";
@@ -191,8 +184,7 @@ async fn password_change_ends_the_other_sessions(backend: Backend) {
 }
 
 async fn disabling_an_account_ends_its_sessions(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let practice = app.create_practice("oak").await;
+    let (app, practice) = TestApp::with_practice(backend).await;
     let admin = app.admin(&practice).await;
     let provider = app.person(&practice, Role::Provider, "Pat Provider").await;
     assert_eq!(app.me(&provider).await.0, StatusCode::OK);
@@ -206,8 +198,7 @@ async fn disabling_an_account_ends_its_sessions(backend: Backend) {
 }
 
 async fn repeated_failures_are_throttled_per_account(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let practice = app.create_practice("oak").await;
+    let (app, practice) = TestApp::with_practice(backend).await;
     for _ in 0..5 {
         let resp = app
             .sign_in(&practice, "admin@oak.example", "wrong-password-123")
@@ -346,8 +337,7 @@ async fn bad_sign_in_input_names_the_field(backend: Backend) {
 }
 
 async fn parallel_guesses_cannot_pass_the_limit(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let practice = app.create_practice("oak").await;
+    let (app, practice) = TestApp::with_practice(backend).await;
     let mut guesses = tokio::task::JoinSet::new();
     for i in 0..12 {
         let (client, url) = (app.client.clone(), app.url("/api/v1/sessions"));
@@ -374,8 +364,7 @@ async fn parallel_guesses_cannot_pass_the_limit(backend: Backend) {
 }
 
 async fn current_password_guesses_are_throttled_too(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let practice = app.create_practice("oak").await;
+    let (app, practice) = TestApp::with_practice(backend).await;
     let admin = app.admin(&practice).await;
     for i in 0..5 {
         let result = app
@@ -398,8 +387,7 @@ async fn current_password_guesses_are_throttled_too(backend: Backend) {
 }
 
 async fn unknown_address_and_wrong_password_take_about_as_long(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let practice = app.create_practice("oak").await;
+    let (app, practice) = TestApp::with_practice(backend).await;
     // Enough room in the limits for the measurement itself.
     let median = |mut v: Vec<f64>| {
         v.sort_by(|a, b| a.partial_cmp(b).unwrap());

@@ -253,8 +253,7 @@ async fn group_expands_to_its_active_members_at_send_time(backend: Backend) {
 }
 
 async fn empty_group_is_refused(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let practice = app.create_practice("oak").await;
+    let (app, practice) = TestApp::with_practice(backend).await;
     let provider = app.person(&practice, Role::Provider, "Pat Provider").await;
     let result = app
         .compose(&provider, &["group:billers"], "Hi", "A body long enough.")

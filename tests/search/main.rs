@@ -97,8 +97,7 @@ on_both_backends!(
 );
 
 async fn each_operator_finds_what_it_names(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let practice = app.create_practice("oak").await;
+    let (app, practice) = TestApp::with_practice(backend).await;
     let provider = app.person(&practice, Role::Provider, "Pat Provider").await;
     let biller = app.person(&practice, Role::Biller, "Bo Biller").await;
     let client = app.person(&practice, Role::Client, "Casey Müller").await;
@@ -245,8 +244,7 @@ async fn all_pages(app: &TestApp, who: &Session, q: &str, limit: u32) -> Vec<Str
 }
 
 async fn the_cursor_pages_through_every_hit_once(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let practice = app.create_practice("oak").await;
+    let (app, practice) = TestApp::with_practice(backend).await;
     let provider = app.person(&practice, Role::Provider, "Pat Provider").await;
     let client = app.person(&practice, Role::Client, "Casey Client").await;
     let mut threads = Vec::new();
@@ -286,8 +284,7 @@ async fn the_cursor_pages_through_every_hit_once(backend: Backend) {
 }
 
 async fn search_only_reaches_the_searchers_own_threads(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let practice = app.create_practice("oak").await;
+    let (app, practice) = TestApp::with_practice(backend).await;
     let admin = app.admin(&practice).await;
     let provider = app.person(&practice, Role::Provider, "Pat Provider").await;
     let front = app.person(&practice, Role::FrontOffice, "Fran Front").await;
@@ -341,8 +338,7 @@ async fn search_only_reaches_the_searchers_own_threads(backend: Backend) {
 }
 
 async fn a_client_finds_nothing_by_another_clients_name(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let practice = app.create_practice("oak").await;
+    let (app, practice) = TestApp::with_practice(backend).await;
     let provider = app.person(&practice, Role::Provider, "Pat Provider").await;
     let agent = app
         .person(&practice, Role::ExternalAgent, "Eve Agent")
@@ -418,8 +414,7 @@ async fn a_client_finds_nothing_by_another_clients_name(backend: Backend) {
 }
 
 async fn a_deleted_message_disappears_at_once(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let practice = app.create_practice("oak").await;
+    let (app, practice) = TestApp::with_practice(backend).await;
     let provider = app.person(&practice, Role::Provider, "Pat Provider").await;
     let client = app.person(&practice, Role::Client, "Casey Client").await;
     let t = compose(
@@ -452,8 +447,7 @@ async fn a_deleted_message_disappears_at_once(backend: Backend) {
 }
 
 async fn malformed_queries_are_refused_naming_the_problem(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let practice = app.create_practice("oak").await;
+    let (app, practice) = TestApp::with_practice(backend).await;
     let provider = app.person(&practice, Role::Provider, "Pat Provider").await;
     for (q, code) in [
         ("", "invalid_query"),
@@ -500,8 +494,7 @@ async fn malformed_queries_are_refused_naming_the_problem(backend: Backend) {
 }
 
 async fn searches_are_audited_without_the_query(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let practice = app.create_practice("oak").await;
+    let (app, practice) = TestApp::with_practice(backend).await;
     let provider = app.person(&practice, Role::Provider, "Pat Provider").await;
     assert_eq!(
         search(&app, &provider, "secretword").await.0,
@@ -527,8 +520,7 @@ async fn searches_are_audited_without_the_query(backend: Backend) {
 }
 
 async fn the_index_is_rebuilt_while_the_server_keeps_answering(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let practice = app.create_practice("oak").await;
+    let (app, practice) = TestApp::with_practice(backend).await;
     let provider = app.person(&practice, Role::Provider, "Pat Provider").await;
     let client = app.person(&practice, Role::Client, "Casey Client").await;
     for i in 0..30 {
@@ -585,8 +577,7 @@ async fn the_index_is_rebuilt_while_the_server_keeps_answering(backend: Backend)
 }
 
 async fn a_deleted_index_is_rebuilt_at_start(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let practice = app.create_practice("oak").await;
+    let (app, practice) = TestApp::with_practice(backend).await;
     let provider = app.person(&practice, Role::Provider, "Pat Provider").await;
     let client = app.person(&practice, Role::Client, "Casey Client").await;
     compose(

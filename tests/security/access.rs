@@ -121,8 +121,7 @@ async fn https_deployments_get_hsts_and_secure_cookies(backend: Backend) {
     );
 
     // Plain http (a local run): no HSTS, no Secure.
-    let app = TestApp::spawn(backend).await;
-    let practice = app.create_practice("oak").await;
+    let (app, practice) = TestApp::with_practice(backend).await;
     let resp = app.client.get(app.url("/healthz")).send().await.unwrap();
     assert!(resp.headers().get("strict-transport-security").is_none());
     let sign_in = app.sign_in(&practice, "admin@oak.example", PASSWORD).await;
@@ -294,8 +293,7 @@ async fn sign_in_with(
 /// only other devices; the provider signs in from theirs. A device guessing too often is
 /// locked out itself.
 async fn guesses_from_elsewhere_cannot_lock_a_person_out_of_their_device(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let practice = app.create_practice("oak").await;
+    let (app, practice) = TestApp::with_practice(backend).await;
     let email = "pat@oak.example";
     app.add_person(&practice, Role::Provider, "Pat Provider", email)
         .await;
