@@ -233,31 +233,11 @@ async fn write_conversation(
     i: usize,
 ) -> AppResult<()> {
     let providers = cast.with_role(Role::Provider);
-    let front = cast.with_role(Role::FrontOffice);
     let client = &cast.clients[rng.random_range(0..cast.clients.len())];
     let provider = providers[rng.random_range(0..providers.len())];
     let subject = SUBJECTS[rng.random_range(0..SUBJECTS.len())].to_string();
     let body = BODIES[rng.random_range(0..BODIES.len())].to_string();
-    let (sender, to) = match i % 6 {
-        // A client writes to their provider, or to billing.
-        0 | 1 => (client, vec![format!("user:{}", provider.id)]),
-        2 => (client, vec!["group:billers".to_string()]),
-        // Staff write to a client and a colleague.
-        3 => (
-            provider,
-            vec![format!("user:{}", client.id), "group:front_office".into()],
-        ),
-        4 => (front[0], vec![format!("user:{}", client.id)]),
-        // A provider writes to a small group of clients: nobody may reply.
-        _ => {
-            let others: Vec<String> = cast
-                .clients
-                .choose_multiple(rng, 3)
-                .map(|c| format!("user:{}", c.id))
-                .collect();
-            (provider, others)
-        }
-    };
+    let (sender, to) = who_writes(cast, rng, i, client, provider);
     let input = ComposeInput {
         to,
         subject,
@@ -274,18 +254,11 @@ async fn write_conversation(
     } else {
         client
     };
+    let thread_id = ThreadId::from_trusted(thread_id);
     for turn in 0..rng.random_range(0..4) {
         let who = if turn % 2 == 0 { answerer } else { sender };
         let reply = REPLIES[rng.random_range(0..REPLIES.len())];
-        match compose::reply(
-            state,
-            &as_caller(who),
-            &ThreadId::from_trusted(thread_id.clone()),
-            reply,
-            &[],
-        )
-        .await
-        {
+        match compose::reply(state, &as_caller(who), &thread_id, reply, &[]).await {
             Ok(_) => {}
             // A group thread may not have reached this provider; skip the reply.
             Err(e) if e.code == Code::NotFound => break,
@@ -293,4 +266,37 @@ async fn write_conversation(
         }
     }
     Ok(())
+}
+
+/// The sender and `to` of the `i`th demo thread.
+fn who_writes<'a>(
+    cast: &'a DemoCast,
+    rng: &mut StdRng,
+    i: usize,
+    client: &'a Person,
+    provider: &'a Person,
+) -> (&'a Person, Vec<String>) {
+    match i % 6 {
+        // A client writes to their provider, or to billing.
+        0 | 1 => (client, vec![format!("user:{}", provider.id)]),
+        2 => (client, vec!["group:billers".to_string()]),
+        // Staff write to a client and a colleague.
+        3 => (
+            provider,
+            vec![format!("user:{}", client.id), "group:front_office".into()],
+        ),
+        4 => (
+            cast.with_role(Role::FrontOffice)[0],
+            vec![format!("user:{}", client.id)],
+        ),
+        // A provider writes to a small group of clients: nobody may reply.
+        _ => {
+            let others: Vec<String> = cast
+                .clients
+                .choose_multiple(rng, 3)
+                .map(|c| format!("user:{}", c.id))
+                .collect();
+            (provider, others)
+        }
+    }
 }
