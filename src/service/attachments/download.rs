@@ -66,6 +66,36 @@ pub(super) async fn load_readable(
     Ok(row)
 }
 
+/// The stored bytes of an attachment, if they still match its hash (`None` if not, or if
+/// they are missing); 404 if the attachment was deleted meanwhile.
+async fn verified_bytes(
+    state: &AppState,
+    caller: &Caller,
+    row: &AttachmentRow,
+) -> AppResult<Option<BlobFile>> {
+    match state.blobs.open(&row.sha256).await {
+        Ok(mut file) => match digest(&mut file).await {
+            Ok((sha256, len)) if sha256 == row.sha256 && len == row.size as u64 => {
+                file.seek(io::SeekFrom::Start(0))
+                    .await
+                    .map_err(io_error("reading an attachment"))?;
+                Ok(Some(file))
+            }
+            Ok(_) => Ok(None),
+            Err(e) => Err(io_error("reading an attachment")(e)),
+        },
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            // Deleted meanwhile (with its message)? Then it is simply gone.
+            let mut conn = state.store.read().await?;
+            match store::find(&mut conn, caller.practice_id(), &row.id).await? {
+                None => Err(AppError::not_found("attachment")),
+                Some(_) => Ok(None),
+            }
+        }
+        Err(e) => Err(io_error("opening an attachment")(e)),
+    }
+}
+
 /// Opens an attachment for download after verifying its bytes against their hash; a
 /// mismatch (or missing bytes) is refused and audited. The download is audited too.
 #[tracing::instrument(skip_all, fields(attachment_id = %id))]
@@ -79,30 +109,7 @@ pub async fn open(
         let mut conn = state.store.read().await?;
         load_readable(&mut conn, caller, id).await?
     };
-    let verified = match state.blobs.open(&row.sha256).await {
-        Ok(mut file) => match digest(&mut file).await {
-            Ok((sha256, len)) if sha256 == row.sha256 && len == row.size as u64 => {
-                file.seek(io::SeekFrom::Start(0))
-                    .await
-                    .map_err(io_error("reading an attachment"))?;
-                Some(file)
-            }
-            Ok(_) => None,
-            Err(e) => return Err(io_error("reading an attachment")(e)),
-        },
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            // Deleted meanwhile (with its message)? Then it is simply gone.
-            let mut conn = state.store.read().await?;
-            if store::find(&mut conn, caller.practice_id(), &row.id)
-                .await?
-                .is_none()
-            {
-                return Err(AppError::not_found("attachment"));
-            }
-            None
-        }
-        Err(e) => return Err(io_error("opening an attachment")(e)),
-    };
+    let verified = verified_bytes(state, caller, &row).await?;
     let mut tx = state.store.begin().await?;
     match verified {
         Some(file) => {
