@@ -226,21 +226,7 @@ async fn create_practice_without_password_prints_a_one_time_link(backend: Backen
 
 async fn create_user_without_password_is_invited(backend: Backend) {
     let db = TestDatabase::create(backend).await;
-    let mut cmd = confide(&db);
-    cmd.args([
-        "admin",
-        "create-practice",
-        "--slug",
-        "oak",
-        "--name",
-        "Oak",
-        "--admin-email",
-        "avery@oak.example",
-        "--admin-name",
-        "Avery Admin",
-        "--password-stdin",
-    ]);
-    assert_eq!(run(cmd, Some(PASSWORD)).0, 0);
+    Binary::create_practice(&db, &[]);
     let mut cmd = confide(&db);
     cmd.args([
         "admin",
