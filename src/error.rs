@@ -282,7 +282,8 @@ fn problem_for(err: poem::Error) -> Response {
         }
     };
     // A client error poem names with a status of its own (406, 411…) keeps that status.
-    let status = if code == Code::InvalidRequest {
+    // …and so does a server error (502, 503…) raised outside Confide's own code.
+    let status = if matches!(code, Code::InvalidRequest | Code::InternalError) {
         status
     } else {
         status_of(code)

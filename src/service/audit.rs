@@ -109,15 +109,15 @@ pub async fn list(
     cursor: Option<&str>,
     limit: i64,
 ) -> AppResult<(Vec<AuditRow>, Option<String>)> {
+    let holder = caller.person.id.as_str();
+    let before: Option<i64> = cursor
+        .map(|c| state.cursors.decode(List::Audit, holder, c))
+        .transpose()?;
     if caller.role() != crate::domain::Role::Admin {
         return Err(AppError::forbidden(
             "Only administrators read the audit log.",
         ));
     }
-    let holder = caller.person.id.as_str();
-    let before: Option<i64> = cursor
-        .map(|c| state.cursors.decode(List::Audit, holder, c))
-        .transpose()?;
     let limit = limit.clamp(1, 500);
     let mut conn = state.store.read().await?;
     let mut rows = audit_store::list(&mut conn, caller.practice_id(), before, limit + 1).await?;

@@ -291,6 +291,11 @@ pub async fn export_csv(
     let ctx = load_thread(&mut tx, caller, thread_id).await?;
     let rows = messages::for_thread(&mut tx, &ctx.thread.id).await?;
     let files = attachment_store::for_thread(&mut tx, &ctx.thread.id).await?;
+    // Read in full before the export is audited: a failure is not recorded as an export.
+    let senders = rows
+        .iter()
+        .map(|m| sender_ref(caller, m))
+        .collect::<AppResult<Vec<_>>>()?;
     record(
         &mut tx,
         state,
@@ -299,10 +304,6 @@ pub async fn export_csv(
     )
     .await?;
     tx.commit().await?;
-    let senders = rows
-        .iter()
-        .map(|m| sender_ref(caller, m))
-        .collect::<AppResult<Vec<_>>>()?;
     let lines: Vec<TranscriptMessage> = rows
         .iter()
         .zip(&senders)

@@ -18,7 +18,7 @@ use crate::store::{server_keys, Conn};
 const VERSION: u8 = 1;
 const TAG_LEN: usize = 16;
 /// Longer cursors are refused before any decoding.
-const MAX_LEN: usize = 1024;
+const MAX_LEN: usize = 4096;
 const KEY_NAME: &str = "cursor_hmac_v1";
 
 /// The lists that page with a cursor; each signs its cursors apart from the others.

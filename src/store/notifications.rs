@@ -3,6 +3,7 @@
 use sqlx::FromRow;
 
 use super::Conn;
+use crate::domain::mailbox::REMOVED;
 
 #[derive(Debug, Clone, FromRow)]
 pub struct NotificationRow {
@@ -204,10 +205,10 @@ pub async fn has_unread_besides(
     person_id: &str,
     except_thread: &str,
 ) -> Result<bool, sqlx::Error> {
-    let found: Option<i64> = sqlx::query_scalar(
-        "SELECT 1 FROM thread_participants WHERE person_id = $1 AND unread = 1 AND folder <> 'removed' \
-         AND thread_id <> $2 LIMIT 1",
-    )
+    let found: Option<i64> = sqlx::query_scalar(&format!(
+        "SELECT 1 FROM thread_participants WHERE person_id = $1 AND unread = 1 \
+         AND folder <> '{REMOVED}' AND thread_id <> $2 LIMIT 1",
+    ))
     .bind(person_id)
     .bind(except_thread)
     .fetch_optional(conn)
@@ -217,9 +218,10 @@ pub async fn has_unread_besides(
 
 /// Whether a person has anything unread in their mailbox.
 pub async fn has_unread(conn: &mut Conn, person_id: &str) -> Result<bool, sqlx::Error> {
-    let found: Option<i64> = sqlx::query_scalar(
-        "SELECT 1 FROM thread_participants WHERE person_id = $1 AND unread = 1 AND folder <> 'removed' LIMIT 1",
-    )
+    let found: Option<i64> = sqlx::query_scalar(&format!(
+        "SELECT 1 FROM thread_participants WHERE person_id = $1 AND unread = 1 \
+         AND folder <> '{REMOVED}' LIMIT 1",
+    ))
     .bind(person_id)
     .fetch_optional(conn)
     .await?;

@@ -3,6 +3,7 @@
 use sqlx::FromRow;
 
 use super::{placeholders, Conn};
+use crate::domain::mailbox::REMOVED;
 
 /// An event the indexer follows.
 #[derive(Debug, Clone, FromRow)]
@@ -197,7 +198,7 @@ pub async fn visible(
     }
     let sql = format!(
         "SELECT thread_id, folder, unread, has_sent, via_group FROM thread_participants \
-         WHERE thread_id IN ({}) AND person_id = $1 AND folder <> 'removed'",
+         WHERE thread_id IN ({}) AND person_id = $1 AND folder <> '{REMOVED}'",
         placeholders(2, threads.len())
     );
     let mut q = sqlx::query_as(&sql).bind(person_id);

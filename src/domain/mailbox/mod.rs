@@ -3,7 +3,7 @@
 
 mod values;
 
-pub use values::{parse_recipients, Group, MessageBody, Placement, Recipient, Subject};
+pub use values::{parse_recipients, Group, MessageBody, Placement, Recipient, Subject, REMOVED};
 
 use super::{Role, RuleViolation, Status};
 use crate::domain::Code;

@@ -6,6 +6,9 @@ use crate::domain::ids::FolderId;
 use crate::domain::values::bounded_chars;
 use crate::domain::{Code, Role, RuleViolation};
 
+/// How a thread emptied from a participant's Trash is stored (see [`Placement::Removed`]).
+pub const REMOVED: &str = "removed";
+
 /// Where a thread sits in one participant's mailbox (stored in the `folder` column by
 /// [`Placement::as_stored`]; the API names the same places the same way).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,7 +28,7 @@ impl Placement {
             Placement::Inbox => "inbox",
             Placement::Archive => "archive",
             Placement::Trash => "trash",
-            Placement::Removed => "removed",
+            Placement::Removed => REMOVED,
             Placement::Folder(id) => id.as_str(),
         }
     }
@@ -46,7 +49,7 @@ impl Placement {
             return Ok(system);
         }
         match value {
-            "removed" => Ok(Placement::Removed),
+            REMOVED => Ok(Placement::Removed),
             id if FolderId::is_well_formed(id) => {
                 Ok(Placement::Folder(FolderId::from_trusted(id.to_string())))
             }

@@ -58,7 +58,10 @@ pub(super) async fn load_readable(
         (Some(_), Some(thread_id)) => {
             load_thread(conn, caller, thread_id)
                 .await
-                .map_err(|_| not_found())?;
+                .map_err(|e| match e.code {
+                    Code::NotFound => not_found(),
+                    _ => e,
+                })?;
         }
         _ if row.uploader_id == caller.person.id.as_str() => {}
         _ => return Err(not_found()),

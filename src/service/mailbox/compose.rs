@@ -22,7 +22,7 @@ use super::super::audit::{record, AuditEntry};
 use super::super::{attachments, notifications, AppState, Caller};
 use super::idempotency::Idempotent;
 use super::recipients::{self, MAX_RECIPIENTS};
-use super::{append_event, load_thread, preview, ThreadCtx};
+use super::{append_event, load_thread, load_thread_for_write, preview, ThreadCtx};
 
 pub struct ComposeInput {
     pub to: Vec<String>,
@@ -299,8 +299,9 @@ pub struct PreparedReply {
     body: PreparedBody,
 }
 
-/// Checks a reply's body; the thread's rules are checked inside the write
-/// ([`write_reply`]).
+/// Checks a reply against the rulebook (the thread must take replies; an inactive client
+/// may reach only front office and billers) and its body. [`write_reply`] checks the rules
+/// again on the state it commits on.
 pub async fn prepare_reply(
     conn: &mut Conn,
     state: &AppState,
@@ -310,9 +311,11 @@ pub async fn prepare_reply(
     attachment_ids: &[String],
     draft_id: Option<&str>,
 ) -> AppResult<PreparedReply> {
-    // A thread the caller cannot see is 404 before anything else is said about the reply.
-    load_thread(conn, caller, thread_id).await?;
+    let ctx: ThreadCtx = load_thread(conn, caller, thread_id).await?;
+    check_reply(ctx.reply_policy())?;
     let body = prepare_body(conn, state, caller, body, attachment_ids, draft_id).await?;
+    let others = ctx.roles_a_reply_reaches(caller);
+    check_inactive_client(caller.role(), caller.person.status, &others)?;
     Ok(PreparedReply {
         thread_id: thread_id.to_string(),
         body,
@@ -328,7 +331,7 @@ pub async fn write_reply(
     caller: &Caller,
     p: &PreparedReply,
 ) -> AppResult<String> {
-    let ctx: ThreadCtx = load_thread(tx, caller, &p.thread_id).await?;
+    let ctx: ThreadCtx = load_thread_for_write(tx, caller, &p.thread_id).await?;
     check_reply(ctx.reply_policy())?;
     let status = recipients::sender_status(tx, caller).await?;
     check_inactive_client(caller.role(), status, &ctx.roles_a_reply_reaches(caller))?;

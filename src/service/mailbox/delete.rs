@@ -5,6 +5,7 @@ use crate::domain::events::EventKind;
 use crate::domain::ids::MessageId;
 use crate::domain::ids::ThreadId;
 use crate::domain::mailbox::{may_delete_message, may_delete_thread};
+use crate::domain::Code;
 use crate::error::{AppError, AppResult};
 use crate::store::{attachments as attachment_store, drafts, messages, threads, Tx};
 
@@ -46,7 +47,10 @@ pub async fn delete_message(
     // Someone outside the thread learns nothing, not even that the message exists.
     let ctx = load_thread(&mut tx, caller, &message.thread_id)
         .await
-        .map_err(|_| AppError::not_found("message"))?;
+        .map_err(|e| match e.code {
+            Code::NotFound => AppError::not_found("message"),
+            _ => e,
+        })?;
     may_delete_message(
         caller.role(),
         message.sender_id == caller.person.id.as_str(),

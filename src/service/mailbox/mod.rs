@@ -142,7 +142,30 @@ pub async fn load_thread(
     let thread = threads::find(conn, caller.practice_id(), thread_id)
         .await?
         .ok_or_else(not_found)?;
-    let participants = participants_from(threads::participants(conn, &thread.id).await?)?;
+    let participants = threads::participants(conn, &thread.id).await?;
+    thread_ctx(caller, thread, participants)
+}
+
+/// [`load_thread`] inside a write that depends on the participants: their people rows
+/// stay as read until the transaction ends.
+pub async fn load_thread_for_write(
+    conn: &mut Conn,
+    caller: &Caller,
+    thread_id: &str,
+) -> AppResult<ThreadCtx> {
+    let thread = threads::find(conn, caller.practice_id(), thread_id)
+        .await?
+        .ok_or_else(not_found)?;
+    let participants = threads::participants_for_write(conn, &thread.id).await?;
+    thread_ctx(caller, thread, participants)
+}
+
+fn thread_ctx(
+    caller: &Caller,
+    thread: ThreadRow,
+    rows: Vec<ParticipantRow>,
+) -> AppResult<ThreadCtx> {
+    let participants = participants_from(rows)?;
     let me = participants
         .iter()
         .position(|p| p.person_id == caller.person.id && p.placement.is_in_mailbox())

@@ -242,7 +242,7 @@ pub async fn resolve_folder(conn: &mut Conn, caller: &Caller, name: &str) -> App
 
 /// A page of one of the caller's folders, latest activity first, and the next cursor.
 /// Keyset pagination: a page never repeats a thread of an earlier one.
-#[tracing::instrument(skip_all, fields(folder = %folder))]
+#[tracing::instrument(skip_all)]
 pub async fn list(
     state: &AppState,
     caller: &Caller,

@@ -4,6 +4,7 @@
 use sqlx::FromRow;
 
 use super::{ThreadRow, THREAD_COLUMNS};
+use crate::domain::mailbox::REMOVED;
 use crate::store::Conn;
 
 /// Which of a person's threads a list shows.
@@ -34,9 +35,12 @@ pub async fn list(
     limit: i64,
 ) -> Result<Vec<ListedThread>, sqlx::Error> {
     let (filter, value) = match listing {
-        Listing::Folder(folder) => ("p.folder = $2", *folder),
-        Listing::Sent => ("p.has_sent = 1 AND p.folder <> $2", "removed"),
-        Listing::Team(group) => ("p.via_group = $2 AND p.folder <> 'removed'", *group),
+        Listing::Folder(folder) => ("p.folder = $2".to_string(), *folder),
+        Listing::Sent => ("p.has_sent = 1 AND p.folder <> $2".to_string(), REMOVED),
+        Listing::Team(group) => (
+            format!("p.via_group = $2 AND p.folder <> '{REMOVED}'"),
+            *group,
+        ),
     };
     let (after_at, after_id) = match after {
         Some((at, id)) => (at, id),
@@ -74,10 +78,10 @@ pub async fn folder_counts(
 
 /// (threads, unread threads) the person wrote in.
 pub async fn sent_counts(conn: &mut Conn, person_id: &str) -> Result<(i64, i64), sqlx::Error> {
-    sqlx::query_as(
+    sqlx::query_as(&format!(
         "SELECT COUNT(*), COUNT(CASE WHEN unread = 1 THEN 1 END) FROM thread_participants \
-         WHERE person_id = $1 AND has_sent = 1 AND folder <> 'removed'",
-    )
+         WHERE person_id = $1 AND has_sent = 1 AND folder <> '{REMOVED}'",
+    ))
     .bind(person_id)
     .fetch_one(conn)
     .await
@@ -89,10 +93,10 @@ pub async fn team_counts(
     person_id: &str,
     group: &str,
 ) -> Result<(i64, i64), sqlx::Error> {
-    sqlx::query_as(
+    sqlx::query_as(&format!(
         "SELECT COUNT(*), COUNT(CASE WHEN unread = 1 THEN 1 END) FROM thread_participants \
-         WHERE person_id = $1 AND via_group = $2 AND folder <> 'removed'",
-    )
+         WHERE person_id = $1 AND via_group = $2 AND folder <> '{REMOVED}'",
+    ))
     .bind(person_id)
     .bind(group)
     .fetch_one(conn)

@@ -125,6 +125,25 @@ pub async fn participants(
     .await
 }
 
+/// A thread's participants, their people rows locked against changes until the
+/// transaction ends (for a write that depends on their roles and statuses).
+pub async fn participants_for_write(
+    conn: &mut Conn,
+    thread_id: &str,
+) -> Result<Vec<ParticipantRow>, sqlx::Error> {
+    let lock = match super::share_lock(conn) {
+        "" => "",
+        _ => " FOR SHARE OF pe",
+    };
+    sqlx::query_as(&format!(
+        "SELECT {PARTICIPANT_COLUMNS} FROM thread_participants p JOIN people pe ON pe.id = p.person_id \
+         WHERE p.thread_id = $1 ORDER BY pe.name, p.person_id{lock}"
+    ))
+    .bind(thread_id)
+    .fetch_all(conn)
+    .await
+}
+
 /// The participants of several threads at once (for a page of a folder). Two lookups by
 /// primary key, joined here: with a long IN list PostgreSQL plans the one-query join with
 /// a scan of `people` (8 ms for a page, against well under 1 ms this way).
