@@ -36,12 +36,16 @@ impl AppState {
             config.database.busy_timeout_ms,
         )
         .await?;
-        let cursors = {
+        let (cursors, csrf_key) = {
             let mut conn = store.write().await?;
-            crate::service::cursor::Cursors::load(&mut conn).await?
+            (
+                crate::service::cursor::Cursors::load(&mut conn).await?,
+                crate::service::keys::shared_key(&mut conn, "csrf_v1").await?,
+            )
         };
         Ok(AppState {
             cursors,
+            csrf_key,
             mailer: crate::notify::Mailer::from_config(&config.mail, &config.storage.data_dir)?,
             sms: crate::notify::SmsGateway::from_config(&config.sms)?,
             blobs: crate::blobs::BlobStore::from_config(&config.storage)?,
@@ -190,7 +194,7 @@ fn routes(state: &AppState) -> impl poem::Endpoint {
         .at("/readyz", get(web::readyz))
         .at("/static/confide.css", get(web::stylesheet))
         .at("/p/:slug/", get(web::portal))
-        .nest("/", form_pages(secure_cookies));
+        .nest("/", form_pages(state.csrf_key, secure_cookies));
     if state.config.metrics.bind.is_empty() {
         routes = routes.at("/metrics", get(web::metrics));
     }
@@ -224,9 +228,9 @@ fn with_api(routes: Route, state: &AppState) -> (Route, Arc<String>) {
 }
 
 /// The HTML pages behind one-time links (setup, invitations, password resets, email
-/// changes), whose forms are protected by a CSRF cookie with a key fresh at each start.
-fn form_pages(secure_cookies: bool) -> impl poem::Endpoint {
-    let csrf_key: [u8; 32] = rand::random();
+/// changes), whose forms are protected by a CSRF cookie. Its key is kept in the database,
+/// so that a form one node served is accepted by another, and after a restart.
+fn form_pages(csrf_key: [u8; 32], secure_cookies: bool) -> impl poem::Endpoint {
     Route::new()
         .at(
             "/setup/:token",

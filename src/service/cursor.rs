@@ -13,7 +13,7 @@ use serde::Serialize;
 use sha2::Sha256;
 
 use crate::error::{AppError, AppResult};
-use crate::store::{server_keys, Conn};
+use crate::store::Conn;
 
 const VERSION: u8 = 1;
 const TAG_LEN: usize = 16;
@@ -52,15 +52,9 @@ pub struct Cursors {
 impl Cursors {
     /// The server's cursor key, made and stored on first start.
     pub async fn load(conn: &mut Conn) -> anyhow::Result<Cursors> {
-        let fresh = hex::encode(rand::random::<[u8; 32]>());
-        let stored = server_keys::get_or_insert(conn, KEY_NAME, &fresh).await?;
-        let bytes = hex::decode(stored.trim())
-            .ok()
-            .filter(|b| b.len() == 32)
-            .ok_or_else(|| anyhow::anyhow!("the stored cursor key is not 32 bytes of hex"))?;
-        let mut key = [0u8; 32];
-        key.copy_from_slice(&bytes);
-        Ok(Cursors { key })
+        Ok(Cursors {
+            key: super::keys::shared_key(conn, KEY_NAME).await?,
+        })
     }
 
     /// Cursors under a fixed key (unit tests).

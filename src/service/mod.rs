@@ -7,6 +7,7 @@ pub mod chart;
 pub mod cursor;
 pub mod email_changes;
 pub mod invitations;
+pub mod keys;
 pub mod links;
 pub mod mailbox;
 pub mod notifications;
@@ -49,6 +50,8 @@ pub struct AppState {
     pub sms: Option<crate::notify::SmsGateway>,
     /// Signs and checks every list's cursors.
     pub cursors: cursor::Cursors,
+    /// The key of the pages' CSRF tokens, shared by every node through the database.
+    pub csrf_key: [u8; 32],
 }
 
 impl AppState {

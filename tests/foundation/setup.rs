@@ -12,6 +12,7 @@ use crate::on_both_backends;
 on_both_backends!(
     setup_link_creates_the_first_practice_once,
     setup_form_without_its_csrf_token_is_refused,
+    a_form_one_node_served_is_accepted_by_another,
     setup_form_reports_bad_input_and_keeps_the_link,
     invitation_sets_the_password_once,
     invitation_page_sets_the_password,
@@ -328,4 +329,43 @@ async fn setup_link_dies_once_a_practice_exists(backend: Backend) {
             .status(),
         StatusCode::UNAUTHORIZED
     );
+}
+
+/// Several nodes behind a load balancer: the page comes from one, the form goes to the
+/// other. They share the CSRF key (kept in the database), so the form is accepted; a
+/// forged token is still refused there.
+async fn a_form_one_node_served_is_accepted_by_another(backend: Backend) {
+    let first = TestApp::spawn(backend).await;
+    let second = first.spawn_sibling(|_| {}).await;
+    let link = setup_link_if_empty(&first.state).await.unwrap().unwrap();
+    let on_second = link.replace(&first.base, &second.base);
+    assert_ne!(link, on_second);
+    let browser = cookie_client();
+    let html = browser
+        .get(&link)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let forged = browser
+        .post(&on_second)
+        .form(&setup_form("AAAA", PASSWORD))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+    let done = browser
+        .post(&on_second)
+        .form(&setup_form(&csrf_token(&html), PASSWORD))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(done.status(), StatusCode::OK);
+    assert!(done
+        .text()
+        .await
+        .unwrap()
+        .contains("Your practice is ready"));
 }
