@@ -139,11 +139,7 @@ pub async fn load_thread(
     caller: &Caller,
     thread_id: &str,
 ) -> AppResult<ThreadCtx> {
-    let thread = threads::find(conn, caller.practice_id(), thread_id)
-        .await?
-        .ok_or_else(not_found)?;
-    let participants = threads::participants(conn, &thread.id).await?;
-    thread_ctx(caller, thread, participants)
+    load(conn, caller, thread_id, false).await
 }
 
 /// [`load_thread`] inside a write that depends on the participants: their people rows
@@ -153,11 +149,20 @@ pub async fn load_thread_for_write(
     caller: &Caller,
     thread_id: &str,
 ) -> AppResult<ThreadCtx> {
+    load(conn, caller, thread_id, true).await
+}
+
+async fn load(
+    conn: &mut Conn,
+    caller: &Caller,
+    thread_id: &str,
+    for_write: bool,
+) -> AppResult<ThreadCtx> {
     let thread = threads::find(conn, caller.practice_id(), thread_id)
         .await?
         .ok_or_else(not_found)?;
-    let participants = threads::participants_for_write(conn, &thread.id).await?;
-    thread_ctx(caller, thread, participants)
+    let rows = threads::participants(conn, &thread.id, for_write).await?;
+    thread_ctx(caller, thread, rows)
 }
 
 fn thread_ctx(

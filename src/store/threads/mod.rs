@@ -112,28 +112,16 @@ const PARTICIPANT_COLUMNS: &str =
     "p.thread_id, p.person_id, pe.name, pe.role, pe.status, p.via_group, \
      p.folder, p.unread, p.has_sent";
 
+/// A thread's participants. `for_write`: their people rows are locked against changes
+/// until the transaction ends (for a write that depends on their roles and statuses).
 pub async fn participants(
     conn: &mut Conn,
     thread_id: &str,
+    for_write: bool,
 ) -> Result<Vec<ParticipantRow>, sqlx::Error> {
-    sqlx::query_as(&format!(
-        "SELECT {PARTICIPANT_COLUMNS} FROM thread_participants p JOIN people pe ON pe.id = p.person_id \
-         WHERE p.thread_id = $1 ORDER BY pe.name, p.person_id"
-    ))
-    .bind(thread_id)
-    .fetch_all(conn)
-    .await
-}
-
-/// A thread's participants, their people rows locked against changes until the
-/// transaction ends (for a write that depends on their roles and statuses).
-pub async fn participants_for_write(
-    conn: &mut Conn,
-    thread_id: &str,
-) -> Result<Vec<ParticipantRow>, sqlx::Error> {
-    let lock = match super::share_lock(conn) {
-        "" => "",
-        _ => " FOR SHARE OF pe",
+    let lock = match (for_write, super::share_lock(conn)) {
+        (true, " FOR SHARE") => " FOR SHARE OF pe",
+        _ => "",
     };
     sqlx::query_as(&format!(
         "SELECT {PARTICIPANT_COLUMNS} FROM thread_participants p JOIN people pe ON pe.id = p.person_id \
