@@ -95,29 +95,37 @@ impl ParsePayload for UploadForm {
     const IS_REQUIRED: bool = true;
 
     async fn from_request(request: &Request, body: &mut RequestBody) -> poem::Result<Self> {
-        let content_type = request.content_type().unwrap_or_default();
-        let boundary = multer::parse_boundary(content_type).map_err(bad_multipart)?;
-        let stream = OneChunkPerPoll {
-            inner: Box::pin(body.take()?.into_bytes_stream()),
-            yielded: false,
-        };
-        // A cap on the whole request, so that nothing (not even a body without boundaries
-        // that multer would buffer) grows without bound.
-        let whole = request
-            .data::<std::sync::Arc<crate::config::Config>>()
-            .map(|c| {
-                (c.limits.attachments_per_upload as u64 + 1)
-                    * (c.limits.attachment_max_bytes + 64 * 1024)
-            })
-            .unwrap_or(u64::MAX);
-        let constraints =
-            multer::Constraints::new().size_limit(multer::SizeLimit::new().whole_stream(whole));
-        Ok(UploadForm(multer::Multipart::with_constraints(
-            stream,
-            boundary,
-            constraints,
-        )))
+        Ok(UploadForm(multipart_stream(request, body.take()?)?))
     }
+}
+
+/// A multipart body read as a stream, a chunk at a time, with a cap on the whole request
+/// so that nothing (not even a body without boundaries that multer would buffer) grows
+/// without bound. Also used by the pages that post files.
+pub fn multipart_stream(
+    request: &Request,
+    body: poem::Body,
+) -> crate::error::AppResult<multer::Multipart<'static>> {
+    let content_type = request.content_type().unwrap_or_default();
+    let boundary = multer::parse_boundary(content_type).map_err(bad_multipart)?;
+    let stream = OneChunkPerPoll {
+        inner: Box::pin(body.into_bytes_stream()),
+        yielded: false,
+    };
+    let whole = request
+        .data::<std::sync::Arc<crate::config::Config>>()
+        .map(|c| {
+            (c.limits.attachments_per_upload as u64 + 1)
+                * (c.limits.attachment_max_bytes + 64 * 1024)
+        })
+        .unwrap_or(u64::MAX);
+    let constraints =
+        multer::Constraints::new().size_limit(multer::SizeLimit::new().whole_stream(whole));
+    Ok(multer::Multipart::with_constraints(
+        stream,
+        boundary,
+        constraints,
+    ))
 }
 
 poem_openapi::impl_apirequest_for_payload!(UploadForm,);

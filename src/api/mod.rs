@@ -26,7 +26,9 @@ use crate::config::Config;
 use crate::error::AppResult;
 use crate::service::{sessions as session_service, AppState, Caller, RequestMeta};
 
+pub use attachments::multipart_stream;
 pub use body::JsonBody;
+pub use sessions::{cookie_value, device_cookie, DEVICE_COOKIE};
 
 /// `Authorization: Bearer <token>` from `POST /api/v1/sessions`.
 #[derive(SecurityScheme)]

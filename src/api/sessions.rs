@@ -51,7 +51,7 @@ pub enum SignedIn {
 pub const DEVICE_COOKIE: &str = "confide-device";
 
 /// A cookie's value from the request's `Cookie` headers.
-fn cookie_value(req: &Request, name: &str) -> Option<String> {
+pub fn cookie_value(req: &Request, name: &str) -> Option<String> {
     req.headers()
         .get_all(poem::http::header::COOKIE)
         .iter()
@@ -62,7 +62,7 @@ fn cookie_value(req: &Request, name: &str) -> Option<String> {
         .map(|(_, value)| value.to_string())
 }
 
-fn device_cookie(state: &AppState, token: &str) -> String {
+pub fn device_cookie(state: &AppState, token: &str) -> String {
     let max_age = state.config.auth.trusted_device_days * 86_400;
     let secure = if state.public_url.starts_with("https://") {
         "; Secure"

@@ -224,12 +224,17 @@ pub async fn complete_setup(
     create_practice_consuming(state, meta, input, Some(token)).await
 }
 
-/// The name of the practice whose portal address is `/p/{slug}/`, if there is one.
-pub async fn portal_name(state: &AppState, slug: &str) -> AppResult<Option<String>> {
+/// The address name (slug) of a practice.
+pub async fn slug_of(state: &AppState, practice_id: &str) -> AppResult<String> {
     let mut conn = state.store.read().await?;
-    Ok(
-        practice_store::find_by_slug(&mut conn, &slug.trim().to_ascii_lowercase())
-            .await?
-            .map(|p| p.name),
-    )
+    practice_store::find(&mut conn, practice_id)
+        .await?
+        .map(|p| p.slug)
+        .ok_or_else(|| AppError::not_found("practice"))
+}
+
+/// The practice a portal address names, if there is one.
+pub async fn portal(state: &AppState, slug: &str) -> AppResult<Option<PracticeRow>> {
+    let mut conn = state.store.read().await?;
+    Ok(practice_store::find_by_slug(&mut conn, &slug.trim().to_ascii_lowercase()).await?)
 }

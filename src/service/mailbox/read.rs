@@ -12,7 +12,7 @@ use crate::domain::Code;
 use crate::error::{AppError, AppResult};
 use crate::store::attachments::AttachmentRow;
 use crate::store::messages::MessageWithSender;
-use crate::store::threads::{self, ListedThread, Listing};
+use crate::store::threads::{self, Direction, ListedThread, Listing};
 use crate::store::{attachments as attachment_store, messages};
 use crate::store::{folders as folder_store, Conn};
 
@@ -250,8 +250,49 @@ pub async fn list(
     cursor: Option<&str>,
     limit: i64,
 ) -> AppResult<(Vec<ThreadSummary>, Option<String>)> {
+    let seek = match cursor {
+        Some(c) => Seek::Older(c),
+        None => Seek::Newest,
+    };
+    let page = page(state, caller, folder, seek, limit).await?;
+    Ok((page.threads, page.older))
+}
+
+/// Where a page of a folder starts.
+#[derive(Debug, Clone, Copy)]
+pub enum Seek<'a> {
+    /// The latest activity.
+    Newest,
+    /// The threads after this cursor (older ones).
+    Older(&'a str),
+    /// The threads before this cursor (newer ones).
+    Newer(&'a str),
+}
+
+/// A page of a folder with the cursors of its neighbours.
+pub struct ThreadPage {
+    pub threads: Vec<ThreadSummary>,
+    /// The next page towards older threads, if any.
+    pub older: Option<String>,
+    /// The page of newer threads, if this is not the first.
+    pub newer: Option<String>,
+}
+
+/// A page of one of the caller's folders, latest activity first, in either direction.
+pub async fn page(
+    state: &AppState,
+    caller: &Caller,
+    folder: &str,
+    seek: Seek<'_>,
+    limit: i64,
+) -> AppResult<ThreadPage> {
     let holder = caller.person.id.as_str();
-    let after: Option<(i64, String)> = cursor
+    let (cursor, direction) = match seek {
+        Seek::Newest => (None, Direction::Older),
+        Seek::Older(c) => (Some(c), Direction::Older),
+        Seek::Newer(c) => (Some(c), Direction::Newer),
+    };
+    let from: Option<(i64, String)> = cursor
         .map(|c| state.cursors.decode(List::Threads, holder, c))
         .transpose()?;
     let limit = limit.clamp(1, 200);
@@ -262,21 +303,34 @@ pub async fn list(
         FolderRef::Sent => Listing::Sent,
         FolderRef::Team(g) => Listing::Team(g.as_str()),
     };
-    let mut rows = threads::list(
-        &mut conn,
-        caller.person.id.as_str(),
-        &listing,
-        after.as_ref().map(|(at, id)| (*at, id.as_str())),
-        limit + 1,
-    )
-    .await?;
-    let next = state
-        .cursors
-        .next_page(List::Threads, holder, &mut rows, limit, |r| {
-            (r.thread.last_activity_at, r.thread.id.clone())
-        });
-    let summaries = summaries(&mut conn, caller, &rows).await?;
-    Ok((summaries, next))
+    let from_key = from.as_ref().map(|(at, id)| (*at, id.as_str()));
+    let mut rows =
+        threads::list(&mut conn, holder, &listing, from_key, direction, limit + 1).await?;
+    let more = rows.len() as i64 > limit;
+    rows.truncate(limit as usize);
+    if direction == Direction::Newer {
+        rows.reverse();
+    }
+    let key = |r: &ListedThread| (r.thread.last_activity_at, r.thread.id.clone());
+    let encode = |r: &ListedThread| state.cursors.encode(List::Threads, holder, &key(r));
+    // Going older, newer threads exist whenever the page started from a cursor; going
+    // newer, older ones do (the cursor's own thread at least).
+    let (older, newer) = match direction {
+        Direction::Older => (
+            rows.last().filter(|_| more).map(encode),
+            rows.first().filter(|_| cursor.is_some()).map(encode),
+        ),
+        Direction::Newer => (
+            rows.last().map(encode),
+            rows.first().filter(|_| more).map(encode),
+        ),
+    };
+    let threads = summaries(&mut conn, caller, &rows).await?;
+    Ok(ThreadPage {
+        threads,
+        older,
+        newer,
+    })
 }
 
 /// A page of listed threads as the caller sees them: participants and attachment counts

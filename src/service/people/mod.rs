@@ -7,7 +7,7 @@ mod me;
 pub use changes::{update, write_person, PersonPatch};
 pub use me::{change_password, me, update_me, Me};
 
-use crate::domain::mailbox::{may_write_to, roles_a_client_may_write_to, Group};
+use crate::domain::mailbox::{may_receive, may_write_to, roles_a_client_may_write_to, Group};
 use crate::domain::people::{may_create_person, may_see_email, may_see_person};
 use crate::domain::values::{EmailAddress, MobileNumber, PersonName};
 use crate::domain::Code;
@@ -116,6 +116,37 @@ pub async fn list(
             (p.name.clone(), p.id.to_string())
         });
     Ok((people.iter().map(|p| view(caller, p)).collect(), next))
+}
+
+/// The people the caller may write to, by name, at most `max` of them: activated, not
+/// the caller, and of a role the caller may write to (what compose offers).
+pub async fn addressable(
+    state: &AppState,
+    caller: &Caller,
+    max: usize,
+) -> AppResult<Vec<PersonView>> {
+    let mut out = Vec::new();
+    let mut cursor = None;
+    loop {
+        let query = ListQuery {
+            role: None,
+            status: None,
+            cursor: cursor.take(),
+            limit: 200,
+        };
+        let (page, next) = list(state, caller, query).await?;
+        out.extend(page.into_iter().filter(|p| {
+            p.id != caller.person.id.as_str()
+                && p.status.is_none_or(may_receive)
+                && may_write_to(caller.role(), caller.person.status, p.role)
+        }));
+        match next {
+            Some(next) if out.len() < max => cursor = Some(next),
+            _ => break,
+        }
+    }
+    out.truncate(max);
+    Ok(out)
 }
 
 /// Loads a person of the caller's practice that the caller may see; otherwise 404.

@@ -26,12 +26,23 @@ pub struct ListedThread {
     pub unread: i64,
 }
 
-/// A page of a person's threads, newest activity first, after the keyset `after`.
+/// Which way a page of a list runs from its keyset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// Older threads than the keyset, newest first.
+    Older,
+    /// Newer threads than the keyset, oldest first (the caller turns them around).
+    Newer,
+}
+
+/// A page of a person's threads next to the keyset `from` (the newest end of the list
+/// when `None`), in `direction`.
 pub async fn list(
     conn: &mut Conn,
     person_id: &str,
     listing: &Listing<'_>,
-    after: Option<(i64, &str)>,
+    from: Option<(i64, &str)>,
+    direction: Direction,
     limit: i64,
 ) -> Result<Vec<ListedThread>, sqlx::Error> {
     let (filter, value) = match listing {
@@ -42,21 +53,25 @@ pub async fn list(
             *group,
         ),
     };
-    let (after_at, after_id) = match after {
+    let (from_at, from_id) = match from {
         Some((at, id)) => (at, id),
         None => (i64::MAX, ""),
+    };
+    let (compare, order) = match direction {
+        Direction::Older => ("<", "DESC"),
+        Direction::Newer => (">", "ASC"),
     };
     sqlx::query_as(&format!(
         "SELECT {THREAD_COLUMNS}, p.folder, p.unread FROM thread_participants p \
          JOIN threads t ON t.id = p.thread_id \
          WHERE p.person_id = $1 AND {filter} \
-         AND (p.last_activity_at, p.thread_id) < ($3, $4) \
-         ORDER BY p.last_activity_at DESC, p.thread_id DESC LIMIT $5"
+         AND (p.last_activity_at, p.thread_id) {compare} ($3, $4) \
+         ORDER BY p.last_activity_at {order}, p.thread_id {order} LIMIT $5"
     ))
     .bind(person_id)
     .bind(value)
-    .bind(after_at)
-    .bind(after_id)
+    .bind(from_at)
+    .bind(from_id)
     .bind(limit)
     .fetch_all(conn)
     .await

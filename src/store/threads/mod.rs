@@ -3,7 +3,8 @@
 mod lists;
 
 pub use lists::{
-    folder_counts, ids_in_folder, list, move_all, sent_counts, team_counts, ListedThread, Listing,
+    folder_counts, ids_in_folder, list, move_all, sent_counts, team_counts, Direction,
+    ListedThread, Listing,
 };
 
 use sqlx::FromRow;
