@@ -9,7 +9,7 @@ use anyhow::Context;
 use poem::listener::{Acceptor, Listener, TcpListener};
 use poem::middleware::{AddData, Csrf};
 use poem::web::cookie::SameSite;
-use poem::{get, EndpointExt, Route};
+use poem::{get, post, EndpointExt, Route};
 
 use crate::auth::PasswordHasher;
 use crate::clock::{Clock, SystemClock};
@@ -193,7 +193,6 @@ fn routes(state: &AppState) -> impl poem::Endpoint {
         .at("/healthz", get(web::healthz))
         .at("/readyz", get(web::readyz))
         .at("/static/confide.css", get(web::stylesheet))
-        .at("/p/:slug/", get(web::portal))
         .nest("/", form_pages(state.csrf_key, secure_cookies));
     if state.config.metrics.bind.is_empty() {
         routes = routes.at("/metrics", get(web::metrics));
@@ -248,6 +247,7 @@ fn form_pages(csrf_key: [u8; 32], secure_cookies: bool) -> impl poem::Endpoint {
             "/email-changes/:token",
             get(web::email_change_page).post(web::email_change_submit),
         )
+        .nest("/p", inbox_pages())
         .with(
             Csrf::new()
                 .key(csrf_key)
@@ -255,6 +255,33 @@ fn form_pages(csrf_key: [u8; 32], secure_cookies: bool) -> impl poem::Endpoint {
                 .secure(secure_cookies)
                 .same_site(SameSite::Strict),
         )
+}
+
+/// The web inbox of each practice, under `/p/{slug}/` (DESIGN.md §5 "Web pages").
+fn inbox_pages() -> Route {
+    Route::new()
+        .at("/:slug/", get(web::portal))
+        .at("/:slug/sign-in", post(web::sign_in))
+        .at("/:slug/sign-out", post(web::sign_out))
+        .at(
+            "/:slug/forgot-password",
+            get(web::forgot_page).post(web::forgot_submit),
+        )
+        .at("/:slug/mail/bulk", post(web::bulk))
+        .at("/:slug/mail/:folder", get(web::folder_page))
+        .at("/:slug/threads/:id", get(web::thread_page))
+        .at("/:slug/threads/:id/reply", post(web::reply))
+        .at(
+            "/:slug/compose",
+            get(web::compose_page).post(web::compose_submit),
+        )
+        .at("/:slug/drafts/:id", get(web::draft_page))
+        .at("/:slug/search", post(web::search))
+        .at("/:slug/attachments/:id", get(web::download))
+        .at("/:slug/folders", post(web::create_folder))
+        .at("/:slug/folders/:id/rename", post(web::rename_folder))
+        .at("/:slug/folders/:id/delete", post(web::delete_folder))
+        .at("/*rest", web::unknown_page)
 }
 
 /// Wraps `routes` in the shared state and configuration, problem-shaped errors, request

@@ -18,9 +18,21 @@ use crate::config::Config;
 use crate::domain::Code;
 use crate::error::AppError;
 
-/// Routes whose body is a stream of files, read by the handler as it arrives.
+/// Routes whose body is a stream of files, read by the handler as it arrives: the API's
+/// uploads, and the pages' forms that carry files (compose, reply), which bound their own
+/// text fields.
 fn is_streamed_upload(req: &Request) -> bool {
-    req.method() == Method::POST && req.uri().path() == "/api/v1/attachments"
+    if req.method() != Method::POST {
+        return false;
+    }
+    let path = req.uri().path();
+    let page_with_files = path.starts_with("/p/")
+        && (path.ends_with("/compose") || path.ends_with("/reply"))
+        && req
+            .content_type()
+            .and_then(|ct| ct.parse::<mime::Mime>().ok())
+            .is_some_and(|m| m.essence_str() == "multipart/form-data");
+    path == "/api/v1/attachments" || page_with_files
 }
 
 fn is_form(req: &Request) -> bool {

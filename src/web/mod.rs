@@ -1,5 +1,7 @@
 //! Pages (askama templates) and what wraps every response: security headers, metrics.
 
+mod form;
+mod inbox;
 mod limits;
 mod pages;
 
@@ -15,9 +17,10 @@ use tracing::Instrument;
 use crate::domain::Code;
 use crate::service::AppState;
 
+pub use inbox::*;
 pub use limits::request_limits;
 pub use pages::{
-    email_change_page, email_change_submit, invitation_page, invitation_submit, portal, reset_page,
+    email_change_page, email_change_submit, invitation_page, invitation_submit, reset_page,
     reset_submit, setup_page, setup_submit,
 };
 
@@ -132,12 +135,14 @@ fn route_label(path: &str, resp: &Response) -> String {
     if let Some(p) = fixed.iter().find(|p| **p == path) {
         return (*p).to_string();
     }
+    if path.starts_with("/p/") {
+        return inbox::page_label(path);
+    }
     for (prefix, label) in [
         ("/setup/", "/setup/{token}"),
         ("/invitations/", "/invitations/{token}"),
         ("/password-resets/", "/password-resets/{token}"),
         ("/email-changes/", "/email-changes/{token}"),
-        ("/p/", "/p/{practice}/"),
         ("/static/", "/static/{file}"),
     ] {
         if path.starts_with(prefix) {

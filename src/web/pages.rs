@@ -180,8 +180,8 @@ pub async fn setup_submit(
                         "{} is set up. Sign in as {} with the practice address “{}”.",
                         created.practice.name, created.admin.email, created.practice.slug
                     ),
-                    link: Some("/api/docs"),
-                    link_text: "Open the API and sign in",
+                    link: Some(&format!("/p/{}/", created.practice.slug)),
+                    link_text: "Sign in",
                 },
             )
         }
@@ -234,7 +234,7 @@ async fn set_password_from_form<Fut>(
     done: &str,
 ) -> Response
 where
-    Fut: std::future::Future<Output = Result<(), AppError>>,
+    Fut: std::future::Future<Output = Result<Option<String>, AppError>>,
 {
     if !verifier.is_valid(&form.csrf_token) {
         return expired_form();
@@ -243,7 +243,15 @@ where
         return again("The two passwords differ.".into());
     }
     match set().await {
-        Ok(()) => notice(StatusCode::OK, "Your password is set", done),
+        Ok(sign_in) => render(
+            StatusCode::OK,
+            &Notice {
+                heading: "Your password is set",
+                text: done,
+                link: sign_in.as_deref(),
+                link_text: "Sign in",
+            },
+        ),
         Err(e) if e.code == Code::InvalidToken => dead_link(e),
         Err(e) if e.status().is_client_error() => again(e.detail),
         Err(e) => e.into_response(),
@@ -276,9 +284,9 @@ pub async fn invitation_submit(
     };
     let meta = request_meta(req, &state.config);
     let set = || async {
-        invitations::accept(&state, &meta, &token, &form.password)
-            .await
-            .map(|_| ())
+        let person = invitations::accept(&state, &meta, &token, &form.password).await?;
+        let slug = practices::slug_of(&state, person.practice_id.as_str()).await?;
+        Ok(Some(format!("/p/{slug}/")))
     };
     set_password_from_form(
         &form,
@@ -332,7 +340,10 @@ pub async fn reset_submit(
         )
     };
     let meta = request_meta(req, &state.config);
-    let set = || crate::service::password_resets::complete(&state, &meta, &token, &form.password);
+    let set = || async {
+        crate::service::password_resets::complete(&state, &meta, &token, &form.password).await?;
+        Ok(None)
+    };
     set_password_from_form(
         &form,
         verifier,
@@ -417,27 +428,5 @@ pub async fn email_change_submit(
             "Another account of your practice uses it. Ask your practice for help.",
         ),
         Err(e) => dead_link(e),
-    }
-}
-
-/// A practice's portal address, where notifications link to.
-#[handler]
-pub async fn portal(Path(slug): Path<String>, state: Data<&AppState>) -> Response {
-    match practices::portal_name(&state, &slug).await {
-        Ok(Some(name)) => render(
-            StatusCode::OK,
-            &Notice {
-                heading: &name,
-                text: "Your secure messages are waiting. Sign in to read and answer them.",
-                link: Some("/api/docs"),
-                link_text: "Sign in",
-            },
-        ),
-        Ok(None) => notice(
-            StatusCode::NOT_FOUND,
-            "No such practice",
-            "Check the address you were given.",
-        ),
-        Err(e) => e.into_response(),
     }
 }

@@ -1,0 +1,334 @@
+//! Composing a new message: whom the viewer may write to, a Markdown body with a preview,
+//! attachments, Send and Save draft; and resuming a draft in the same form.
+
+use askama::Template;
+use poem::http::StatusCode;
+use poem::web::{CsrfToken, CsrfVerifier, Data, Path};
+use poem::{handler, Body, Request, Response};
+
+use crate::domain::ids::{AttachmentId, DraftId};
+use crate::domain::markdown;
+use crate::error::{AppError, AppResult};
+use crate::service::attachments::{self as attachment_service, AttachmentView};
+use crate::service::mailbox::compose::{self, ComposeInput};
+use crate::service::mailbox::drafts::{self, DraftInput};
+use crate::service::{people, AppState, Caller};
+
+use super::super::form::{read_posted, Fields, Posted};
+use super::{csrf_refusal, page_error, render, role_name, see_other, visit, Chrome, Visit};
+
+/// People offered in To at most; beyond, the form says so.
+const MAX_CHOICES: usize = 500;
+
+/// A file attached to a message or kept for one.
+pub struct Attached {
+    pub id: String,
+    pub name: String,
+    pub size: String,
+}
+
+/// One recipient to tick in To.
+pub struct Choice {
+    pub value: String,
+    pub label: String,
+    pub detail: &'static str,
+    pub checked: bool,
+}
+
+#[derive(Template)]
+#[template(path = "web/inbox/compose.html")]
+struct ComposePage {
+    chrome: Chrome,
+    groups: Vec<Choice>,
+    people: Vec<Choice>,
+    more_people: bool,
+    subject: String,
+    body: String,
+    kept: Vec<Attached>,
+    draft_id: String,
+    send_key: String,
+    preview: Option<String>,
+    error: Option<String>,
+    error_field: String,
+}
+
+/// What the form holds: empty, a draft, or what was posted.
+#[derive(Default)]
+struct Filled {
+    to: Vec<String>,
+    subject: String,
+    body: String,
+    kept: Vec<Attached>,
+    draft_id: String,
+    send_key: String,
+}
+
+/// The compose page for `filled`, with the recipients the caller may write to.
+async fn compose_view(
+    state: &AppState,
+    visit: &Visit,
+    csrf: &CsrfToken,
+    filled: Filled,
+) -> Result<ComposePage, Response> {
+    let chrome = visit.chrome(state, csrf, "compose").await?;
+    let caller = &visit.caller;
+    let ticked = |value: &str| filled.to.iter().any(|t| t == value);
+    let groups = people::groups(state, caller)
+        .await
+        .map_err(page_error)?
+        .into_iter()
+        .map(|g| {
+            let value = format!("group:{}", g.group.as_str());
+            Choice {
+                checked: ticked(&value),
+                value,
+                label: g.group.display_name().to_string(),
+                detail: "everyone in the team",
+            }
+        })
+        .collect();
+    let found = people::addressable(state, caller, MAX_CHOICES + 1)
+        .await
+        .map_err(page_error)?;
+    let more_people = found.len() > MAX_CHOICES;
+    let people = found
+        .into_iter()
+        .take(MAX_CHOICES)
+        .map(|p| {
+            let value = format!("user:{}", p.id);
+            Choice {
+                checked: ticked(&value),
+                value,
+                label: p.name,
+                detail: role_name(p.role),
+            }
+        })
+        .collect();
+    Ok(ComposePage {
+        chrome,
+        groups,
+        people,
+        more_people,
+        subject: filled.subject,
+        body: filled.body,
+        kept: filled.kept,
+        draft_id: filled.draft_id,
+        send_key: if filled.send_key.is_empty() {
+            crate::auth::new_token()
+        } else {
+            filled.send_key
+        },
+        preview: None,
+        error: None,
+        error_field: String::new(),
+    })
+}
+
+#[handler]
+pub async fn compose_page(
+    req: &Request,
+    Path(slug): Path<String>,
+    csrf: &CsrfToken,
+    state: Data<&AppState>,
+) -> Response {
+    let visit = match visit(&state, req, &slug).await {
+        Ok(v) => v,
+        Err(page) => return page,
+    };
+    match compose_view(&state, &visit, csrf, Filled::default()).await {
+        Ok(page) => render(StatusCode::OK, &page),
+        Err(page) => page,
+    }
+}
+
+/// A draft resumed in the compose form.
+#[handler]
+pub async fn draft_page(
+    req: &Request,
+    Path((slug, id)): Path<(String, String)>,
+    csrf: &CsrfToken,
+    state: Data<&AppState>,
+) -> Response {
+    let visit = match visit(&state, req, &slug).await {
+        Ok(v) => v,
+        Err(page) => return page,
+    };
+    let draft = match drafts::get(&state, &visit.caller, &DraftId::from_trusted(id)).await {
+        Ok(d) => d,
+        Err(e) => return page_error(e),
+    };
+    let mut kept = Vec::new();
+    for id in &draft.attachment_ids {
+        let id = AttachmentId::from_trusted(id.clone());
+        if let Ok(view) = attachment_service::get(&state, &visit.caller, &id).await {
+            kept.push(Attached::of(view));
+        }
+    }
+    let filled = Filled {
+        to: draft.to,
+        subject: draft.subject,
+        body: draft.body,
+        kept,
+        draft_id: draft.id,
+        send_key: String::new(),
+    };
+    match compose_view(&state, &visit, csrf, filled).await {
+        Ok(page) => render(StatusCode::OK, &page),
+        Err(page) => page,
+    }
+}
+
+#[handler]
+pub async fn compose_submit(
+    req: &Request,
+    Path(slug): Path<String>,
+    csrf: &CsrfToken,
+    verifier: &CsrfVerifier,
+    state: Data<&AppState>,
+    body: Body,
+) -> Response {
+    let visit = match visit(&state, req, &slug).await {
+        Ok(v) => v,
+        Err(page) => return page,
+    };
+    let posted = match read_posted(&state, req, body).await {
+        Ok(p) => p,
+        Err(e) => return page_error(e),
+    };
+    if let Some(page) = csrf_refusal(verifier, posted.fields.get("csrf_token")) {
+        return page;
+    }
+    let (fields, files, refused) = gather_files(&state, &visit.caller, posted).await;
+    let action = fields.get("action").to_string();
+    let outcome = match (refused, action.as_str()) {
+        (Some(e), _) => Err(e),
+        (None, "preview") => Ok(None),
+        (None, "save") => save(&state, &visit.caller, &fields, &files).await.map(Some),
+        (None, _) => send(&state, &visit.caller, &fields, &files).await.map(Some),
+    };
+    let error = match outcome {
+        Ok(Some(location)) => return see_other(&visit.href(&location)),
+        Ok(None) => None,
+        Err(e) if e.status().is_client_error() && e.status() != StatusCode::NOT_FOUND => Some(e),
+        Err(e) => return page_error(e),
+    };
+    let filled = Filled {
+        to: fields.all("to"),
+        subject: fields.get("subject").to_string(),
+        body: fields.get("body").to_string(),
+        kept: files.into_iter().map(Attached::of).collect(),
+        draft_id: fields.get("draft_id").to_string(),
+        send_key: fields.get("send_key").to_string(),
+    };
+    let mut page = match compose_view(&state, &visit, csrf, filled).await {
+        Ok(page) => page,
+        Err(page) => return page,
+    };
+    let status = match error {
+        Some(e) => {
+            page.error_field = e.field.clone().unwrap_or_default();
+            page.error = Some(e.detail.clone());
+            e.status()
+        }
+        None => {
+            page.preview = Some(markdown::render(&page.body));
+            StatusCode::OK
+        }
+    };
+    render(status, &page)
+}
+
+fn input_of(fields: &Fields, files: &[AttachmentView]) -> ComposeInput {
+    ComposeInput {
+        to: fields.all("to"),
+        subject: fields.get("subject").to_string(),
+        body: fields.get("body").to_string(),
+        attachment_ids: files.iter().map(|f| f.id.clone()).collect(),
+    }
+}
+
+/// Sends the message (from its draft when it was one); the page to go to after.
+async fn send(
+    state: &AppState,
+    caller: &Caller,
+    fields: &Fields,
+    files: &[AttachmentView],
+) -> AppResult<String> {
+    let input = input_of(fields, files);
+    let draft_id = fields.get("draft_id");
+    let (thread_id, _) = if draft_id.is_empty() {
+        let key = Some(fields.get("send_key")).filter(|k| !k.is_empty());
+        compose::compose(state, caller, input, key).await?
+    } else {
+        let id = DraftId::from_trusted(draft_id.to_string());
+        drafts::save(state, caller, &id, draft_input(input)).await?;
+        drafts::send(state, caller, &id).await?
+    };
+    Ok(format!("threads/{thread_id}"))
+}
+
+fn draft_input(input: ComposeInput) -> DraftInput {
+    DraftInput {
+        thread_id: None,
+        to: input.to,
+        subject: input.subject,
+        body: input.body,
+        attachment_ids: input.attachment_ids,
+    }
+}
+
+/// Saves the form as a draft (a new one, or the one it was resumed from).
+async fn save(
+    state: &AppState,
+    caller: &Caller,
+    fields: &Fields,
+    files: &[AttachmentView],
+) -> AppResult<String> {
+    let input = draft_input(input_of(fields, files));
+    let draft_id = fields.get("draft_id");
+    if draft_id.is_empty() {
+        drafts::create(state, caller, input).await?;
+    } else {
+        let id = DraftId::from_trusted(draft_id.to_string());
+        drafts::save(state, caller, &id, input).await?;
+    }
+    Ok("mail/drafts?done=saved".to_string())
+}
+
+/// The files of a posted form: those kept from an earlier try (`attachment_id`) and the
+/// new ones, stored as the caller's pending uploads; and the first file refused, whose
+/// reason the form shows while keeping everything else.
+pub async fn gather_files(
+    state: &AppState,
+    caller: &Caller,
+    posted: Posted,
+) -> (Fields, Vec<AttachmentView>, Option<AppError>) {
+    let Posted {
+        fields,
+        files,
+        refused,
+    } = posted;
+    let mut views = Vec::new();
+    let mut error = refused;
+    for id in fields.all("attachment_id") {
+        match attachment_service::get(state, caller, &AttachmentId::from_trusted(id)).await {
+            Ok(view) => views.push(view),
+            Err(e) => {
+                error.get_or_insert(e.with_field("file"));
+            }
+        }
+    }
+    if !files.is_empty() {
+        let stored = match attachment_service::check_quota(state, caller).await {
+            Ok(()) => attachment_service::store_uploads(state, caller, files).await,
+            Err(e) => Err(e),
+        };
+        match stored {
+            Ok(stored) => views.extend(stored),
+            Err(e) => {
+                error.get_or_insert(e);
+            }
+        }
+    }
+    (fields, views, error)
+}

@@ -1,0 +1,283 @@
+//! A folder's page (`/p/{slug}/mail/{folder}`) and the bulk actions on its threads.
+
+use askama::Template;
+use poem::http::StatusCode;
+use poem::web::{CsrfToken, CsrfVerifier, Data, Path, Query};
+use poem::{handler, Body, Request, Response};
+use serde::Deserialize;
+
+use crate::service::mailbox::drafts;
+use crate::service::mailbox::filing::{self, BulkAction};
+use crate::service::mailbox::folders as folder_service;
+use crate::service::mailbox::read::{self, Seek, ThreadSummary};
+use crate::service::AppState;
+
+use super::super::form::Fields;
+use super::{csrf_refusal, page_error, render, see_other, short_time, visit, Chrome, Visit};
+
+/// Threads on a page of a folder.
+const PAGE_SIZE: i64 = 50;
+
+/// A thread as a row of the list.
+pub struct Row {
+    pub id: String,
+    pub subject: String,
+    pub who: String,
+    pub preview: String,
+    pub time: String,
+    pub unread: bool,
+    pub attachments: i64,
+}
+
+impl Row {
+    fn of(s: ThreadSummary, viewer: &str, now: i64) -> Row {
+        let mut names: Vec<String> = s
+            .participants
+            .iter()
+            .filter(|p| p.id != viewer)
+            .map(|p| p.name.clone())
+            .collect();
+        names.extend(s.groups.iter().filter_map(|g| {
+            crate::domain::mailbox::Group::parse(g).map(|g| g.display_name().to_string())
+        }));
+        let mut who = names.join(", ");
+        if s.other_recipients > 0 {
+            let others = match s.other_recipients {
+                1 => "1 other recipient".to_string(),
+                n => format!("{n} other recipients"),
+            };
+            who = if who.is_empty() {
+                others
+            } else {
+                format!("{who} and {others}")
+            };
+        }
+        Row {
+            id: s.id,
+            subject: s.subject,
+            who,
+            preview: s.preview,
+            time: short_time(s.last_activity_at, now),
+            unread: s.unread,
+            attachments: s.attachment_count,
+        }
+    }
+}
+
+/// A draft as a row of the Drafts folder.
+pub struct DraftRow {
+    pub id: String,
+    pub subject: String,
+    pub recipients: usize,
+    pub time: String,
+}
+
+#[derive(Template)]
+#[template(path = "web/inbox/folder.html")]
+struct FolderPage {
+    chrome: Chrome,
+    heading: String,
+    folder: String,
+    rows: Vec<Row>,
+    drafts: Vec<DraftRow>,
+    older: Option<String>,
+    newer: Option<String>,
+    notice: Option<&'static str>,
+    is_custom: bool,
+}
+
+impl FolderPage {
+    fn is_trash(&self) -> bool {
+        self.folder == "trash"
+    }
+
+    fn is_drafts(&self) -> bool {
+        self.folder == "drafts"
+    }
+}
+
+#[derive(Deserialize)]
+pub struct PageQuery {
+    cursor: Option<String>,
+    newer: Option<String>,
+    done: Option<String>,
+}
+
+/// What a finished action says at the top of the folder.
+fn notice_of(done: Option<&str>) -> Option<&'static str> {
+    Some(match done? {
+        "read" => "Marked as read.",
+        "unread" => "Marked as unread.",
+        "archived" => "Moved to Archive.",
+        "trashed" => "Moved to Trash.",
+        "restored" => "Moved back to the Inbox.",
+        "moved" => "Moved.",
+        "emptied" => "Trash is empty.",
+        "sent" => "Your message was sent.",
+        "saved" => "Your draft was saved.",
+        "folder_created" => "The folder was created.",
+        "folder_renamed" => "The folder was renamed.",
+        "folder_deleted" => "The folder was deleted; its threads are back in the Inbox.",
+        _ => return None,
+    })
+}
+
+#[handler]
+pub async fn folder_page(
+    req: &Request,
+    Path((slug, folder)): Path<(String, String)>,
+    Query(query): Query<PageQuery>,
+    csrf: &CsrfToken,
+    state: Data<&AppState>,
+) -> Response {
+    let visit = match visit(&state, req, &slug).await {
+        Ok(v) => v,
+        Err(page) => return page,
+    };
+    let chrome = match visit.chrome(&state, csrf, &folder).await {
+        Ok(c) => c,
+        Err(page) => return page,
+    };
+    let Some(heading) = chrome
+        .folders
+        .iter()
+        .find(|f| f.id == folder)
+        .map(|f| f.name.clone())
+    else {
+        return super::not_found();
+    };
+    let is_custom = chrome.custom_folders().any(|f| f.id == folder);
+    let mut page = FolderPage {
+        is_custom,
+        chrome,
+        heading,
+        folder: folder.clone(),
+        rows: Vec::new(),
+        drafts: Vec::new(),
+        older: None,
+        newer: None,
+        notice: notice_of(query.done.as_deref()),
+    };
+    let filled = if folder == "drafts" {
+        fill_drafts(&state, &visit, &mut page, query.cursor.as_deref()).await
+    } else {
+        fill_threads(&state, &visit, &mut page, &query).await
+    };
+    match filled {
+        Ok(()) => render(StatusCode::OK, &page),
+        Err(e) => page_error(e),
+    }
+}
+
+async fn fill_threads(
+    state: &AppState,
+    visit: &Visit,
+    page: &mut FolderPage,
+    query: &PageQuery,
+) -> crate::error::AppResult<()> {
+    let seek = match (&query.cursor, &query.newer) {
+        (Some(c), _) => Seek::Older(c),
+        (None, Some(c)) => Seek::Newer(c),
+        (None, None) => Seek::Newest,
+    };
+    let listed = read::page(state, &visit.caller, &page.folder, seek, PAGE_SIZE).await?;
+    let now = state.now();
+    let viewer = visit.caller.person.id.as_str();
+    page.rows = listed
+        .threads
+        .into_iter()
+        .map(|s| Row::of(s, viewer, now))
+        .collect();
+    page.older = listed.older;
+    page.newer = listed.newer;
+    Ok(())
+}
+
+async fn fill_drafts(
+    state: &AppState,
+    visit: &Visit,
+    page: &mut FolderPage,
+    cursor: Option<&str>,
+) -> crate::error::AppResult<()> {
+    let (list, next) = drafts::list(state, &visit.caller, cursor, PAGE_SIZE).await?;
+    let now = state.now();
+    page.drafts = list
+        .into_iter()
+        .map(|d| DraftRow {
+            id: d.id,
+            subject: d.subject,
+            recipients: d.to.len(),
+            time: short_time(d.updated_at, now),
+        })
+        .collect();
+    page.older = next;
+    Ok(())
+}
+
+/// One action on the checked threads of a folder (or of the thread page), then back.
+#[handler]
+pub async fn bulk(
+    req: &Request,
+    Path(slug): Path<String>,
+    verifier: &CsrfVerifier,
+    state: Data<&AppState>,
+    body: Body,
+) -> Response {
+    let visit = match visit(&state, req, &slug).await {
+        Ok(v) => v,
+        Err(page) => return page,
+    };
+    let form = match Fields::read(body).await {
+        Ok(f) => f,
+        Err(e) => return page_error(e),
+    };
+    if let Some(page) = csrf_refusal(verifier, form.get("csrf_token")) {
+        return page;
+    }
+    let back = back_to(&form);
+    let (action, done) = match form.get("action") {
+        "empty_trash" => {
+            return match folder_service::empty_trash(&state, &visit.caller).await {
+                Ok(_) => see_other(&visit.href("mail/trash?done=emptied")),
+                Err(e) => page_error(e),
+            };
+        }
+        "mark_read" => (BulkAction::MarkRead, "read"),
+        "mark_unread" => (BulkAction::MarkUnread, "unread"),
+        "archive" => (BulkAction::Archive, "archived"),
+        "trash" => (BulkAction::Trash, "trashed"),
+        "restore" => (BulkAction::Restore, "restored"),
+        "move" => (BulkAction::Move, "moved"),
+        _ => {
+            return page_error(crate::error::AppError::invalid(
+                "action",
+                "Choose what to do with the selected messages.",
+            ))
+        }
+    };
+    let ids = form.all("thread_id");
+    if ids.is_empty() {
+        return see_other(&visit.href(&format!("mail/{back}")));
+    }
+    let target = Some(form.get("folder")).filter(|f| !f.is_empty());
+    match filing::bulk(&state, &visit.caller, &ids, action, target).await {
+        Ok(_) => see_other(&visit.href(&format!("mail/{back}?done={done}"))),
+        Err(e) => page_error(e),
+    }
+}
+
+/// The folder to go back to after an action: the one it was taken from, if it is a plain
+/// folder name or id.
+fn back_to(form: &Fields) -> String {
+    let from = form.get("from");
+    let plain = !from.is_empty()
+        && from.len() <= 64
+        && from
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_:".contains(c));
+    if plain {
+        from.to_string()
+    } else {
+        "inbox".to_string()
+    }
+}
