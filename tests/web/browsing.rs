@@ -1,0 +1,96 @@
+//! The inbox in a real browser (headless Chromium): a client's journey through every page,
+//! with axe-core on each and the layout at phone width.
+
+use crate::browser::Browser;
+use crate::helpers::{Backend, TestApp, PASSWORD};
+use crate::{on_both_backends, user};
+
+on_both_backends!(a_client_uses_every_page_in_a_browser_and_axe_finds_nothing);
+
+/// Runs axe-core on the page in view; no violation of any impact is accepted.
+async fn assert_accessible(browser: &Browser, page: &str) {
+    let violations = browser.accessibility_violations().await;
+    assert!(violations.is_empty(), "{page}: {violations:#?}");
+}
+
+/// The page at a phone's width: nothing overflows sideways, and axe is still content.
+async fn assert_fits_a_phone(browser: &Browser, page: &str) {
+    browser.set_size(375, 800).await;
+    assert!(
+        !browser.scrolls_sideways().await,
+        "{page} overflows at 375 px"
+    );
+    assert_accessible(browser, &format!("{page} at 375 px")).await;
+    browser.set_size(1280, 900).await;
+}
+
+async fn a_client_uses_every_page_in_a_browser_and_axe_finds_nothing(backend: Backend) {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let (app, cast) = TestApp::with_cast(backend).await;
+    let thread = app
+        .send(&cast.provider, &[&user(&cast.client)], "Your first visit")
+        .await;
+    browser.set_size(1280, 900).await;
+    browser.goto(&app.url("/p/oak/")).await;
+    browser.wait_for_text("h1", "Practice oak").await;
+    assert_accessible(&browser, "sign-in").await;
+    assert_fits_a_phone(&browser, "sign-in").await;
+    browser.type_into("#email", &cast.client.email).await;
+    browser.type_into("#password", PASSWORD).await;
+    browser.click("button[type=submit]").await;
+    browser.wait_for_text("main h1", "Inbox").await;
+    assert!(browser.text(".threads").await.contains("Your first visit"));
+    assert_accessible(&browser, "inbox").await;
+    assert_fits_a_phone(&browser, "inbox").await;
+
+    browser.click(".threads a").await;
+    browser
+        .wait_for_text("h1#subject", "Your first visit")
+        .await;
+    assert_accessible(&browser, "thread").await;
+    assert_fits_a_phone(&browser, "thread").await;
+    browser.type_into("#body", "See you on *Thursday*.").await;
+    browser.click(".reply button[type=submit]").await;
+    browser
+        .wait_for_text(".message:last-child .body", "See you on Thursday.")
+        .await;
+
+    browser.goto(&app.url("/p/oak/compose")).await;
+    browser.wait_for_text("main h1", "New message").await;
+    assert_accessible(&browser, "compose").await;
+    assert_fits_a_phone(&browser, "compose").await;
+    browser.type_into("#subject", "Parking").await;
+    browser.type_into("#body", "Where do I **park**?").await;
+    browser.click("button[value=preview]").await;
+    browser
+        .wait_for_text(".preview .body", "Where do I park?")
+        .await;
+    assert_accessible(&browser, "compose with a preview").await;
+    browser.click("button[value=save]").await;
+    browser.wait_for_text("main h1", "Drafts").await;
+    assert_accessible(&browser, "drafts").await;
+
+    browser.type_into("#q", "visit").await;
+    browser.click(".search button").await;
+    browser.wait_for_text("main h1", "Search").await;
+    assert_accessible(&browser, "search results").await;
+
+    browser
+        .goto(&app.url(&format!("/p/oak/threads/{thread}x")))
+        .await;
+    browser.wait_for_text("h1", "Not found").await;
+    assert_accessible(&browser, "not found").await;
+    browser.goto(&app.url("/p/oak/forgot-password")).await;
+    browser.wait_for_text("h1", "Forgot your password?").await;
+    assert_accessible(&browser, "forgot password").await;
+    let csp: Vec<String> = browser
+        .console()
+        .await
+        .into_iter()
+        .filter(|m| m.contains("Content Security Policy"))
+        .collect();
+    assert!(csp.is_empty(), "{csp:?}");
+    browser.quit().await;
+}
