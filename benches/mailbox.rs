@@ -3,7 +3,8 @@
 //! - sending through the HTTP API with 32 concurrent senders, next to a baseline that
 //!   inserts the same rows with plain SQL, one durable transaction per message, at the
 //!   same concurrency, in the same run;
-//! - the first page of the Inbox for a person with 100,000 threads and one with 1,000;
+//! - the first page of the Inbox for a person with 100,000 threads and one with 1,000,
+//!   through the API and as the web inbox's page (server-rendered HTML, and its weight);
 //! - the server's peak memory (VmHWM of the server process).
 //!
 //! Run: `cargo bench --bench mailbox -- sqlite` or `-- postgres` (PostgreSQL needs
@@ -184,6 +185,39 @@ async fn first_page(http: &reqwest::Client, base: &str, email: &str, label: &str
     p99
 }
 
+/// The web inbox's first page (`/p/bench/mail/inbox`), server-rendered, for the same
+/// person: the session of an API sign-in is a web session too (the same table).
+async fn first_web_page(http: &reqwest::Client, base: &str, email: &str, label: &str) -> f64 {
+    let token = sign_in(http, base, email).await;
+    let url = format!("{base}/p/bench/mail/inbox");
+    let cookie = format!("confide-session={token}");
+    let get = || http.get(&url).header("cookie", &cookie).send();
+    for _ in 0..50 {
+        get().await.unwrap();
+    }
+    let mut latencies = Vec::new();
+    let mut bytes = 0;
+    for _ in 0..1000 {
+        let t0 = Instant::now();
+        let resp = get().await.unwrap();
+        assert_eq!(resp.status(), 200);
+        let html = resp.text().await.unwrap();
+        assert_eq!(html.matches("name=\"thread_id\"").count(), 50);
+        latencies.push(t0.elapsed().as_secs_f64());
+        bytes = html.len();
+    }
+    latencies.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let (p50, p99) = (
+        percentile(&latencies, 0.5) * 1e3,
+        percentile(&latencies, 0.99) * 1e3,
+    );
+    println!(
+        "| web Inbox page (50, {:.1} KB of HTML), {label} | 1000 | | {p50:.2} ms | {p99:.2} ms |",
+        bytes as f64 / 1024.0
+    );
+    p99
+}
+
 #[tokio::main]
 async fn main() {
     let args = args();
@@ -237,11 +271,26 @@ async fn main() {
         "person with 1,000 threads",
     )
     .await;
+    let web_heavy = first_web_page(
+        &http,
+        &server.base,
+        &data.heavy_email,
+        "person with 100,000+ threads",
+    )
+    .await;
+    first_web_page(
+        &http,
+        &server.base,
+        &data.light_email,
+        "person with 1,000 threads",
+    )
+    .await;
     println!();
     println!("first page p99 while notifications drain: {busy_heavy:.2} ms");
     println!();
     println!("API / baseline send rate: {:.2}", api_rate / base_rate);
     println!("first page p99, heavy / light: {:.2}", heavy / light);
+    println!("web page p99 / API page p99 (heavy): {:.2}", web_heavy / heavy);
     println!("server peak memory (VmHWM): {:.0} MB", server.peak_rss_mb());
     drop(server);
     drop(database);

@@ -314,7 +314,11 @@ async fn admin_seed_demo(
     );
     println!("everyone's password: {}", demo.password);
     println!(
-        "sign in at {}/api/docs with POST /sessions, e.g.",
+        "open the inbox at {}/p/{}/ and sign in as anyone below;",
+        state.public_url, demo.practice_slug
+    );
+    println!(
+        "or use the API at {}/api/docs with POST /sessions, e.g.",
         state.public_url
     );
     println!(
