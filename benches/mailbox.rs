@@ -290,7 +290,10 @@ async fn main() {
     println!();
     println!("API / baseline send rate: {:.2}", api_rate / base_rate);
     println!("first page p99, heavy / light: {:.2}", heavy / light);
-    println!("web page p99 / API page p99 (heavy): {:.2}", web_heavy / heavy);
+    println!(
+        "web page p99 / API page p99 (heavy): {:.2}",
+        web_heavy / heavy
+    );
     println!("server peak memory (VmHWM): {:.0} MB", server.peak_rss_mb());
     drop(server);
     drop(database);
