@@ -193,6 +193,7 @@ fn routes(state: &AppState) -> impl poem::Endpoint {
         .at("/healthz", get(web::healthz))
         .at("/readyz", get(web::readyz))
         .at("/static/confide.css", get(web::stylesheet))
+        .at("/static/inbox.js", get(web::script))
         .nest("/", form_pages(state.csrf_key, secure_cookies));
     if state.config.metrics.bind.is_empty() {
         routes = routes.at("/metrics", get(web::metrics));
@@ -271,12 +272,38 @@ fn inbox_pages() -> Route {
         .at("/:slug/mail/:folder", get(web::folder_page))
         .at("/:slug/threads/:id", get(web::thread_page))
         .at("/:slug/threads/:id/reply", post(web::reply))
+        .at("/:slug/threads/:id/quick-note", post(web::quick_note))
+        .at("/:slug/threads/:id/export", get(web::export))
+        .at(
+            "/:slug/threads/:id/delete",
+            get(web::delete_thread_page).post(web::delete_thread),
+        )
+        .at(
+            "/:slug/threads/:thread/messages/:id/delete",
+            get(web::delete_message_page).post(web::delete_message),
+        )
         .at(
             "/:slug/compose",
             get(web::compose_page).post(web::compose_submit),
         )
         .at("/:slug/drafts/:id", get(web::draft_page))
         .at("/:slug/search", post(web::search))
+        .at(
+            "/:slug/settings",
+            get(web::settings_page).post(web::settings_submit),
+        )
+        .at("/:slug/settings/sessions/:id/end", post(web::end_session))
+        .at(
+            "/:slug/admin/people",
+            get(web::people_page).post(web::create_person),
+        )
+        .at(
+            "/:slug/admin/people/:id/invitation",
+            post(web::resend_invitation),
+        )
+        .at("/:slug/admin/people/:id/status", post(web::set_status))
+        .at("/:slug/admin/audit", get(web::audit_page))
+        .at("/:slug/updates", get(web::updates))
         .at("/:slug/attachments/:id", get(web::download))
         .at("/:slug/folders", post(web::create_folder))
         .at("/:slug/folders/:id/rename", post(web::rename_folder))

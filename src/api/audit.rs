@@ -57,6 +57,7 @@ impl AuditApi {
         let (rows, next_cursor) = audit_service::list(
             &self.0,
             &caller,
+            audit_service::AuditFilter::default(),
             cursor.0.as_deref(),
             limit.0.unwrap_or(100),
         )

@@ -1,6 +1,7 @@
 //! Appending and reading audit events.
 
 use crate::error::{AppError, AppResult};
+pub use crate::store::audit::AuditFilter;
 use crate::store::audit::{self as audit_store, AuditRow, NewAuditEvent};
 use crate::store::Conn;
 
@@ -106,6 +107,7 @@ pub async fn record_raw(
 pub async fn list(
     state: &AppState,
     caller: &Caller,
+    filter: AuditFilter<'_>,
     cursor: Option<&str>,
     limit: i64,
 ) -> AppResult<(Vec<AuditRow>, Option<String>)> {
@@ -120,7 +122,8 @@ pub async fn list(
     }
     let limit = limit.clamp(1, 500);
     let mut conn = state.store.read().await?;
-    let mut rows = audit_store::list(&mut conn, caller.practice_id(), before, limit + 1).await?;
+    let mut rows =
+        audit_store::list(&mut conn, caller.practice_id(), filter, before, limit + 1).await?;
     let next = state
         .cursors
         .next_page(List::Audit, holder, &mut rows, limit, |r| r.seq);

@@ -297,6 +297,52 @@ pub async fn sign_out(state: &AppState, caller: &Caller) -> AppResult<()> {
     Ok(())
 }
 
+/// One of a person's sessions (from the web or the API: they are the same).
+pub struct SessionView {
+    pub id: String,
+    pub created_at: i64,
+    pub last_seen_at: i64,
+    /// The session this request came with.
+    pub current: bool,
+}
+
+/// The caller's live sessions, the most recently used first.
+pub async fn list_mine(state: &AppState, caller: &Caller) -> AppResult<Vec<SessionView>> {
+    let now = state.now();
+    let idle_limit = state.config.auth.session_idle_minutes * 60_000;
+    let mut conn = state.store.read().await?;
+    let rows = sessions::list_for_person(&mut conn, caller.person.id.as_str()).await?;
+    Ok(rows
+        .into_iter()
+        .filter(|s| now < s.expires_at && now - s.last_seen_at < idle_limit)
+        .map(|s| SessionView {
+            current: s.id == caller.session_id.as_str(),
+            id: s.id,
+            created_at: s.created_at,
+            last_seen_at: s.last_seen_at,
+        })
+        .collect())
+}
+
+/// Ends one of the caller's sessions (another browser or an API token); 404 for an id
+/// that is not theirs.
+#[tracing::instrument(skip_all)]
+pub async fn end_mine(state: &AppState, caller: &Caller, id: &str) -> AppResult<()> {
+    let mut tx = state.store.begin().await?;
+    if !sessions::delete_of_person(&mut tx, id, caller.person.id.as_str()).await? {
+        return Err(AppError::not_found("session"));
+    }
+    record(
+        &mut tx,
+        state,
+        caller,
+        AuditEntry::new("end_session", "person", caller.person.id.as_str()),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
 /// Ends a person's sessions (but `keep`) and forgets their trusted devices: after a new
 /// password, a new email address or a disabled account, no earlier sign-in counts.
 pub async fn end_all(

@@ -102,19 +102,32 @@ const COLUMNS: &str = "seq, at, practice_id, actor_id, action, object_type, obje
                        ip, session_ref, prev_hash, hash";
 
 /// A practice's events, newest first, before `before_seq`.
+/// Narrows an audit list: events of one action, and events whose actor or object is one
+/// person (or anything else by id).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct AuditFilter<'a> {
+    pub action: Option<&'a str>,
+    pub involving: Option<&'a str>,
+}
+
 pub async fn list(
     conn: &mut Conn,
     practice_id: &str,
+    filter: AuditFilter<'_>,
     before_seq: Option<i64>,
     limit: i64,
 ) -> Result<Vec<AuditRow>, sqlx::Error> {
     sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM audit_events WHERE practice_id = $1 AND seq < $2 \
+         AND (CAST($4 AS TEXT) IS NULL OR action = $4) \
+         AND (CAST($5 AS TEXT) IS NULL OR actor_id = $5 OR object_id = $5) \
          ORDER BY seq DESC LIMIT $3"
     ))
     .bind(practice_id)
     .bind(before_seq.unwrap_or(i64::MAX))
     .bind(limit)
+    .bind(filter.action)
+    .bind(filter.involving)
     .fetch_all(conn)
     .await
 }

@@ -65,6 +65,34 @@ pub async fn delete(conn: &mut Conn, id: &str) -> Result<(), sqlx::Error> {
     Ok(())
 }
 
+/// A person's sessions, the most recently used first.
+pub async fn list_for_person(
+    conn: &mut Conn,
+    person_id: &str,
+) -> Result<Vec<SessionRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, person_id, practice_id, created_at, last_seen_at, expires_at \
+         FROM sessions WHERE person_id = $1 ORDER BY last_seen_at DESC, id",
+    )
+    .bind(person_id)
+    .fetch_all(conn)
+    .await
+}
+
+/// Ends one session of a person; false if they have none of that id.
+pub async fn delete_of_person(
+    conn: &mut Conn,
+    id: &str,
+    person_id: &str,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query("DELETE FROM sessions WHERE id = $1 AND person_id = $2")
+        .bind(id)
+        .bind(person_id)
+        .execute(conn)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
 /// Ends every session of a person except `keep` (if given).
 pub async fn delete_for_person(
     conn: &mut Conn,

@@ -26,7 +26,8 @@ pub use pages::{
 
 /// Everything may come only from this server; nothing may frame it; no inline script.
 const STRICT_CSP: &str = "default-src 'none'; base-uri 'none'; form-action 'self'; \
-                          frame-ancestors 'none'; img-src 'self'; style-src 'self'; connect-src 'self'";
+                          frame-ancestors 'none'; img-src 'self'; style-src 'self'; \
+                          script-src 'self'; connect-src 'self'";
 
 /// Content-Security-Policy for the interactive API docs: their inline scripts are allowed
 /// by hash, nothing else inline runs.
@@ -250,6 +251,15 @@ pub fn metrics(req: &Request, state: poem::web::Data<&AppState>) -> Response {
     Response::builder()
         .content_type("text/plain; version=0.0.4")
         .body(state.metrics.render())
+}
+
+/// The inbox's own script: no library, nothing from another host.
+#[handler]
+pub fn script() -> Response {
+    Response::builder()
+        .content_type("text/javascript; charset=utf-8")
+        .header(header::CACHE_CONTROL, "public, max-age=3600")
+        .body(include_str!("../../templates/static/inbox.js"))
 }
 
 #[handler]

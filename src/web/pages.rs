@@ -231,10 +231,9 @@ async fn set_password_from_form<Fut>(
     verifier: &CsrfVerifier,
     again: impl Fn(String) -> Response,
     set: impl FnOnce() -> Fut,
-    done: &str,
 ) -> Response
 where
-    Fut: std::future::Future<Output = Result<Option<String>, AppError>>,
+    Fut: std::future::Future<Output = Result<Response, AppError>>,
 {
     if !verifier.is_valid(&form.csrf_token) {
         return expired_form();
@@ -243,15 +242,7 @@ where
         return again("The two passwords differ.".into());
     }
     match set().await {
-        Ok(sign_in) => render(
-            StatusCode::OK,
-            &Notice {
-                heading: "Your password is set",
-                text: done,
-                link: sign_in.as_deref(),
-                link_text: "Sign in",
-            },
-        ),
+        Ok(done) => done,
         Err(e) if e.code == Code::InvalidToken => dead_link(e),
         Err(e) if e.status().is_client_error() => again(e.detail),
         Err(e) => e.into_response(),
@@ -284,18 +275,13 @@ pub async fn invitation_submit(
     };
     let meta = request_meta(req, &state.config);
     let set = || async {
+        // The new password signs them in at once, straight into their inbox.
         let person = invitations::accept(&state, &meta, &token, &form.password).await?;
         let slug = practices::slug_of(&state, person.practice_id.as_str()).await?;
-        Ok(Some(format!("/p/{slug}/")))
+        let inbox = format!("/p/{slug}/mail/inbox");
+        super::inbox::start_session(&state, req, &slug, &person.email, &form.password, &inbox).await
     };
-    set_password_from_form(
-        &form,
-        verifier,
-        again,
-        set,
-        "You can now sign in with your email address and this password.",
-    )
-    .await
+    set_password_from_form(&form, verifier, again, set).await
 }
 
 #[derive(Template)]
@@ -342,16 +328,13 @@ pub async fn reset_submit(
     let meta = request_meta(req, &state.config);
     let set = || async {
         crate::service::password_resets::complete(&state, &meta, &token, &form.password).await?;
-        Ok(None)
+        Ok(notice(
+            StatusCode::OK,
+            "Your password is set",
+            "Sign in again with your new password.",
+        ))
     };
-    set_password_from_form(
-        &form,
-        verifier,
-        again,
-        set,
-        "Sign in again with your new password.",
-    )
-    .await
+    set_password_from_form(&form, verifier, again, set).await
 }
 
 #[derive(Template)]

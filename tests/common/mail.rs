@@ -204,3 +204,27 @@ impl SmsReceiver {
         }
     }
 }
+
+/// Points the server's mail at the sink and makes the sender quick.
+pub fn use_sink(config: &mut confide::Config, port: u16) {
+    config.mail.transport = confide::config::MailTransport::Smtp;
+    config.mail.host = "127.0.0.1".into();
+    config.mail.port = port;
+    config.mail.tls = confide::config::SmtpTls::None;
+    config.notifications.poll_interval_ms = 50;
+}
+
+/// A server whose mail goes to a fresh SMTP sink; `None` when aiosmtpd is missing.
+pub async fn with_sink(
+    backend: crate::helpers::Backend,
+    tweak: impl FnOnce(&mut confide::Config),
+) -> Option<(crate::helpers::TestApp, SmtpSink)> {
+    let sink = SmtpSink::start(free_port())?;
+    let port = sink.port;
+    let app = crate::helpers::TestApp::spawn_with(backend, |c| {
+        use_sink(c, port);
+        tweak(c);
+    })
+    .await;
+    Some((app, sink))
+}

@@ -5,7 +5,10 @@ use crate::browser::Browser;
 use crate::helpers::{Backend, TestApp, PASSWORD};
 use crate::{on_both_backends, user};
 
-on_both_backends!(a_client_uses_every_page_in_a_browser_and_axe_finds_nothing);
+on_both_backends!(
+    a_client_uses_every_page_in_a_browser_and_axe_finds_nothing,
+    with_javascript_new_mail_appears_and_drafts_save_themselves,
+);
 
 /// Runs axe-core on the page in view; no violation of any impact is accepted.
 async fn assert_accessible(browser: &Browser, page: &str) {
@@ -90,6 +93,82 @@ async fn a_client_uses_every_page_in_a_browser_and_axe_finds_nothing(backend: Ba
         .await
         .into_iter()
         .filter(|m| m.contains("Content Security Policy"))
+        .collect();
+    assert!(csp.is_empty(), "{csp:?}");
+    browser.quit().await;
+}
+
+/// Waits up to `secs` for the text of `css` to contain `expected`.
+async fn wait_until_contains(browser: &Browser, css: &str, expected: &str, secs: u64) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    loop {
+        let text = browser.text(css).await;
+        if text.contains(expected) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{css} never showed {expected:?}; it shows {text:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+async fn with_javascript_new_mail_appears_and_drafts_save_themselves(backend: Backend) {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let (app, cast) = TestApp::with_cast(backend).await;
+    app.send(&cast.provider, &[&user(&cast.client)], "First note")
+        .await;
+    browser.set_size(1280, 900).await;
+    browser.goto(&app.url("/p/oak/")).await;
+    browser.type_into("#email", &cast.client.email).await;
+    browser.type_into("#password", PASSWORD).await;
+    browser.click("button[type=submit]").await;
+    browser.wait_for_text("main h1", "Inbox").await;
+    wait_until_contains(&browser, ".threads", "First note", 5).await;
+    // A message sent meanwhile shows up in the open inbox, and its count in the sidebar,
+    // without a reload.
+    app.send(&cast.provider, &[&user(&cast.client)], "Second note")
+        .await;
+    wait_until_contains(&browser, ".threads", "Second note", 10).await;
+    wait_until_contains(&browser, "nav.folders", "Inbox\n2", 10).await;
+
+    // The To list filters by name, and a draft saves itself while one writes.
+    browser.goto(&app.url("/p/oak/compose")).await;
+    browser.wait_for_text("main h1", "New message").await;
+    browser.type_into("#to-filter", "fran").await;
+    let shown: serde_json::Value = browser
+        .run_async(
+            "const done = arguments[arguments.length - 1]; \
+             done([...document.querySelectorAll('fieldset.to li')].filter(li => !li.hidden).map(li => li.textContent.trim()));",
+        )
+        .await;
+    assert_eq!(shown.as_array().unwrap().len(), 1, "{shown}");
+    assert!(shown[0].as_str().unwrap().starts_with("Fran Front"));
+    browser.type_into("#subject", "Unfinished thought").await;
+    browser.type_into("#body", "I was going to say").await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let (_, drafts) = app.get("/api/v1/drafts", &cast.client).await;
+        if drafts["drafts"].as_array().is_some_and(|d| d.len() == 1) {
+            assert_eq!(drafts["drafts"][0]["subject"], "Unfinished thought");
+            break;
+        }
+        if std::time::Instant::now() > deadline {
+            panic!(
+                "no draft saved: {drafts}; console: {:?}",
+                browser.console().await
+            );
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let csp: Vec<String> = browser
+        .console()
+        .await
+        .into_iter()
+        .filter(|m| m.contains("Content Security Policy") || m.contains("Uncaught"))
         .collect();
     assert!(csp.is_empty(), "{csp:?}");
     browser.quit().await;

@@ -7,11 +7,15 @@
 mod browser;
 #[path = "../common/helpers.rs"]
 mod helpers;
+#[path = "../common/mail.rs"]
+mod mail;
 #[path = "../common/web.rs"]
 mod web;
 
+mod admin;
 mod browsing;
 mod journeys;
 mod security;
+mod settings;
 
 pub use helpers::{user, Cast};

@@ -4,7 +4,7 @@
 use askama::Template;
 use poem::http::StatusCode;
 use poem::web::{CsrfToken, CsrfVerifier, Data, Path};
-use poem::{handler, Body, Request, Response};
+use poem::{handler, Body, IntoResponse, Request, Response};
 
 use crate::domain::ids::{AttachmentId, DraftId};
 use crate::domain::markdown;
@@ -198,6 +198,9 @@ pub async fn compose_submit(
     if let Some(page) = csrf_refusal(verifier, posted.fields.get("csrf_token")) {
         return page;
     }
+    if posted.fields.get("action") == "autosave" {
+        return autosave(&state, &visit, &posted.fields).await;
+    }
     let (fields, files, refused) = gather_files(&state, &visit.caller, posted).await;
     let action = fields.get("action").to_string();
     let outcome = match (refused, action.as_str()) {
@@ -274,6 +277,30 @@ fn draft_input(input: ComposeInput) -> DraftInput {
         subject: input.subject,
         body: input.body,
         attachment_ids: input.attachment_ids,
+    }
+}
+
+/// The script's autosave: the form's text (never its files) saved as a draft; answers
+/// the draft's id as plain text, for the form to keep.
+async fn autosave(state: &AppState, visit: &Visit, fields: &Fields) -> Response {
+    let input = draft_input(input_of(fields, &[]));
+    let input = DraftInput {
+        attachment_ids: fields.all("attachment_id"),
+        ..input
+    };
+    let draft_id = fields.get("draft_id");
+    let saved = if draft_id.is_empty() {
+        drafts::create(state, &visit.caller, input).await
+    } else {
+        let id = DraftId::from_trusted(draft_id.to_string());
+        drafts::save(state, &visit.caller, &id, input).await
+    };
+    match saved {
+        Ok(draft) => draft
+            .id
+            .with_content_type("text/plain; charset=utf-8")
+            .into_response(),
+        Err(e) => e.into_response(),
     }
 }
 

@@ -113,6 +113,7 @@ fn notice_of(done: Option<&str>) -> Option<&'static str> {
         "restored" => "Moved back to the Inbox.",
         "moved" => "Moved.",
         "emptied" => "Trash is empty.",
+        "deleted" => "Deleted for everyone.",
         "sent" => "Your message was sent.",
         "saved" => "Your draft was saved.",
         "folder_created" => "The folder was created.",

@@ -5,11 +5,15 @@
 //! Nothing a person wrote (subjects, bodies, names of files or folders, queries) is ever
 //! put in a URL, a page title or a log line: URLs hold only ids and opaque cursors.
 
+mod actions;
+mod admin;
 mod compose;
 mod find;
 mod folders;
+mod live;
 mod mail;
 mod session;
+mod settings;
 mod thread;
 
 use askama::Template;
@@ -25,11 +29,17 @@ use crate::service::mailbox::folders::FolderView;
 use crate::service::{practices, sessions as session_service, AppState, Caller};
 use crate::store::practices::PracticeRow;
 
+pub use actions::{
+    delete_message, delete_message_page, delete_thread, delete_thread_page, export, quick_note,
+};
+pub use admin::{audit_page, create_person, people_page, resend_invitation, set_status};
 pub use compose::{compose_page, compose_submit, draft_page};
 pub use find::search;
 pub use folders::{create_folder, delete_folder, rename_folder};
+pub use live::updates;
 pub use mail::{bulk, folder_page};
-pub use session::{forgot_page, forgot_submit, portal, sign_in, sign_out};
+pub use session::{forgot_page, forgot_submit, portal, sign_in, sign_out, start_session};
+pub use settings::{end_session, settings_page, settings_submit};
 pub use thread::{download, reply, thread_page};
 
 /// The cookie that holds a web session's token (the same sessions as API tokens).
@@ -47,6 +57,7 @@ pub struct Chrome {
     /// The folder to highlight in the sidebar.
     pub current: String,
     pub is_staff: bool,
+    pub is_admin: bool,
     /// The largest file one may attach, in words.
     pub max_file: String,
 }
@@ -88,6 +99,7 @@ impl Visit {
             folders,
             current: current.to_string(),
             is_staff: self.caller.role().is_staff(),
+            is_admin: self.caller.role() == Role::Admin,
             max_file: human_size(state.config.limits.attachment_max_bytes as i64),
         })
     }
@@ -247,12 +259,24 @@ pub fn page_label(path: &str) -> String {
         ["mail", _] => "mail/{folder}",
         ["threads", _] => "threads/{id}",
         ["threads", _, "reply"] => "threads/{id}/reply",
+        ["threads", _, "quick-note"] => "threads/{id}/quick-note",
+        ["threads", _, "export"] => "threads/{id}/export",
+        ["threads", _, "delete"] => "threads/{id}/delete",
+        ["threads", _, "messages", _, "delete"] => "threads/{id}/messages/{id}/delete",
         ["drafts", _] => "drafts/{id}",
         ["attachments", _] => "attachments/{id}",
         ["folders"] => "folders",
         ["folders", _, "rename"] => "folders/{id}/rename",
         ["folders", _, "delete"] => "folders/{id}/delete",
-        [page @ ("sign-in" | "sign-out" | "forgot-password" | "compose" | "search")] => page,
+        ["settings", "sessions", _, "end"] => "settings/sessions/{id}/end",
+        ["admin", "people"] => "admin/people",
+        ["admin", "people", _, "invitation"] => "admin/people/{id}/invitation",
+        ["admin", "people", _, "status"] => "admin/people/{id}/status",
+        ["admin", "audit"] => "admin/audit",
+        ["updates"] => "updates",
+        [page @ ("sign-in" | "sign-out" | "forgot-password" | "compose" | "search" | "settings")] => {
+            page
+        }
         _ => "unknown",
     };
     format!("/p/{{practice}}/{shape}")

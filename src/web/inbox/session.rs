@@ -134,20 +134,23 @@ pub async fn sign_in(
         return page;
     }
     let next = return_route(&practice.slug, form.get("next")).unwrap_or_default();
-    let meta = request_meta(req, &state.config);
-    let device = cookie_value(req, DEVICE_COOKIE);
+    let to = if next.is_empty() {
+        inbox(&practice.slug)
+    } else {
+        next.clone()
+    };
     let email = form.get("email");
-    let signed_in = session_service::sign_in(
+    match start_session(
         &state,
-        &meta,
+        req,
         &practice.slug,
         email,
         form.get("password"),
-        device.as_deref(),
+        &to,
     )
-    .await;
-    let done = match signed_in {
-        Ok(done) => done,
+    .await
+    {
+        Ok(resp) => resp,
         Err(e) if e.status().is_client_error() => {
             let page = SignInPage {
                 practice: &practice.name,
@@ -158,28 +161,45 @@ pub async fn sign_in(
                 error: Some(e.detail.clone()),
                 prompt: None,
             };
-            return render(e.status(), &page);
+            let resp = render(e.status(), &page);
+            match e.retry_after_secs {
+                Some(secs) => resp
+                    .with_header(header::RETRY_AFTER, secs.to_string())
+                    .into_response(),
+                None => resp,
+            }
         }
-        Err(e) => return page_error(e),
-    };
-    end_earlier_session(&state, req).await;
+        Err(e) => page_error(e),
+    }
+}
+
+/// Signs a person in with their password, ends the session the browser held before, and
+/// answers with a redirect to `to` that sets the session and device cookies.
+pub async fn start_session(
+    state: &AppState,
+    req: &Request,
+    slug: &str,
+    email: &str,
+    password: &str,
+    to: &str,
+) -> crate::error::AppResult<Response> {
+    let meta = request_meta(req, &state.config);
+    let device = cookie_value(req, DEVICE_COOKIE);
+    let done =
+        session_service::sign_in(state, &meta, slug, email, password, device.as_deref()).await?;
+    end_earlier_session(state, req).await;
     let max_age = (done.expires_at - state.now()).max(0) / 1000;
-    let to = if next.is_empty() {
-        inbox(&practice.slug)
-    } else {
-        next
-    };
-    let mut resp = see_other(&to);
+    let mut resp = see_other(to);
     let headers = resp.headers_mut();
     for cookie in [
-        session_cookie(&state, &practice.slug, &done.token, max_age),
-        device_cookie(&state, &done.device_token),
+        session_cookie(state, slug, &done.token, max_age),
+        device_cookie(state, &done.device_token),
     ] {
         if let Ok(value) = cookie.parse() {
             headers.append(header::SET_COOKIE, value);
         }
     }
-    resp
+    Ok(resp)
 }
 
 /// Ends the session the browser held before signing in again (rotation): its id must not

@@ -3,11 +3,14 @@
 
 use askama::Template;
 use poem::http::StatusCode;
-use poem::web::{CsrfToken, CsrfVerifier, Data, Path};
+use poem::web::{CsrfToken, CsrfVerifier, Data, Path, Query};
 use poem::{handler, Body, IntoResponse, Request, Response};
+use serde::Deserialize;
 
 use crate::domain::attachments::content_disposition;
+use crate::domain::chart::may_take_quick_note;
 use crate::domain::ids::{AttachmentId, ThreadId};
+use crate::domain::Role;
 use crate::service::attachments::{self as attachment_service, AttachmentView};
 use crate::service::mailbox::compose;
 use crate::service::mailbox::read::{self, MessageView};
@@ -22,6 +25,7 @@ use super::{
 
 pub struct Message {
     pub id: String,
+    pub can_delete: bool,
     pub sender: String,
     pub role: Option<&'static str>,
     pub time: String,
@@ -34,6 +38,7 @@ impl Message {
     fn of(m: MessageView) -> Message {
         let (time, datetime) = long_time(m.created_at);
         Message {
+            can_delete: m.can_delete,
             id: m.id,
             sender: m.sender.name,
             role: m.sender.role.map(role_name),
@@ -55,6 +60,10 @@ struct ThreadPage {
     folder: String,
     messages: Vec<Message>,
     refusal: Option<&'static str>,
+    can_delete: bool,
+    /// Staff who may save a quick note to the client's chart from this thread.
+    can_note: bool,
+    notice: Option<&'static str>,
     /// The reply being written, when it has to be shown again.
     body: String,
     kept: Vec<Attached>,
@@ -76,6 +85,13 @@ async fn thread_view(
     let folder = view.summary.folder.clone();
     let chrome = visit.chrome(state, csrf, &folder).await?;
     let summary = view.summary;
+    let clients = summary
+        .participants
+        .iter()
+        .filter(|p| p.role == Some(Role::Client))
+        .count() as i64
+        + summary.other_recipients;
+    let can_note = may_take_quick_note(visit.caller.role(), clients).is_ok();
     let viewer = visit.caller.person.id.as_str();
     let mut names: Vec<String> = summary
         .participants
@@ -102,6 +118,9 @@ async fn thread_view(
         folder,
         messages: view.messages.into_iter().map(Message::of).collect(),
         refusal: view.reply_refusal.map(reply_refusal_text),
+        can_delete: view.can_delete,
+        can_note,
+        notice: None,
         body: String::new(),
         kept: Vec::new(),
         error: None,
@@ -109,10 +128,16 @@ async fn thread_view(
     })
 }
 
+#[derive(Deserialize)]
+pub struct ThreadQuery {
+    done: Option<String>,
+}
+
 #[handler]
 pub async fn thread_page(
     req: &Request,
     Path((slug, id)): Path<(String, String)>,
+    Query(query): Query<ThreadQuery>,
     csrf: &CsrfToken,
     state: Data<&AppState>,
 ) -> Response {
@@ -121,7 +146,14 @@ pub async fn thread_page(
         Err(page) => return page,
     };
     match thread_view(&state, &visit, csrf, &id, true).await {
-        Ok(page) => render(StatusCode::OK, &page),
+        Ok(mut page) => {
+            page.notice = match query.done.as_deref() {
+                Some("noted") => Some("Saved to the client's chart."),
+                Some("deleted") => Some("The message was deleted for everyone."),
+                _ => None,
+            };
+            render(StatusCode::OK, &page)
+        }
         Err(page) => page,
     }
 }

@@ -1,0 +1,188 @@
+//! What staff do to a thread besides replying: a quick note to the client's chart, a CSV
+//! export, and permanent deletion of their own messages and threads (each behind a page
+//! that asks first).
+
+use askama::Template;
+use poem::http::{header, StatusCode};
+use poem::web::{CsrfToken, CsrfVerifier, Data, Path};
+use poem::{handler, Body, IntoResponse, Request, Response};
+
+use crate::domain::ids::{MessageId, ThreadId};
+use crate::service::chart;
+use crate::service::mailbox::{delete, read};
+use crate::service::AppState;
+
+use super::super::form::Fields;
+use super::{csrf_refusal, page_error, render, see_other, visit, Chrome, Visit};
+
+#[derive(Template)]
+#[template(path = "web/inbox/confirm.html")]
+struct ConfirmPage {
+    chrome: Chrome,
+    heading: &'static str,
+    text: &'static str,
+    action: String,
+    button: &'static str,
+    cancel: String,
+}
+
+/// The signed-in visit and the checked form of a POST, or the page to answer instead.
+async fn posted(
+    state: &AppState,
+    req: &Request,
+    slug: &str,
+    verifier: &CsrfVerifier,
+    body: Body,
+) -> Result<(Visit, Fields), Response> {
+    let visit = visit(state, req, slug).await?;
+    let form = Fields::read(body).await.map_err(page_error)?;
+    if let Some(page) = csrf_refusal(verifier, form.get("csrf_token")) {
+        return Err(page);
+    }
+    Ok((visit, form))
+}
+
+/// Saves a quick note (the text given, or else the transcript) to the client's chart.
+#[handler]
+pub async fn quick_note(
+    req: &Request,
+    Path((slug, id)): Path<(String, String)>,
+    verifier: &CsrfVerifier,
+    state: Data<&AppState>,
+    body: Body,
+) -> Response {
+    let (visit, form) = match posted(&state, req, &slug, verifier, body).await {
+        Ok(p) => p,
+        Err(page) => return page,
+    };
+    let content = Some(form.get("content").trim()).filter(|c| !c.is_empty());
+    let thread = ThreadId::from_trusted(id.clone());
+    match chart::quick_note(&state, &visit.caller, &thread, content).await {
+        Ok(_) => see_other(&visit.href(&format!("threads/{id}?done=noted"))),
+        Err(e) => page_error(e),
+    }
+}
+
+/// The thread as CSV, one row per message, with the same privacy as its page.
+#[handler]
+pub async fn export(
+    req: &Request,
+    Path((slug, id)): Path<(String, String)>,
+    state: Data<&AppState>,
+) -> Response {
+    let visit = match visit(&state, req, &slug).await {
+        Ok(v) => v,
+        Err(page) => return page,
+    };
+    let thread = ThreadId::from_trusted(id.clone());
+    match chart::export_csv(&state, &visit.caller, &thread).await {
+        Ok(csv) => {
+            let file: String = id.chars().filter(char::is_ascii_alphanumeric).collect();
+            csv.with_content_type("text/csv; charset=utf-8")
+                .with_header(
+                    header::CONTENT_DISPOSITION,
+                    format!("attachment; filename=\"thread-{file}.csv\""),
+                )
+                .into_response()
+        }
+        Err(e) => page_error(e),
+    }
+}
+
+/// Asks before a thread is deleted for everyone.
+#[handler]
+pub async fn delete_thread_page(
+    req: &Request,
+    Path((slug, id)): Path<(String, String)>,
+    csrf: &CsrfToken,
+    state: Data<&AppState>,
+) -> Response {
+    let visit = match visit(&state, req, &slug).await {
+        Ok(v) => v,
+        Err(page) => return page,
+    };
+    let chrome = match visit.chrome(&state, csrf, "").await {
+        Ok(c) => c,
+        Err(page) => return page,
+    };
+    let page = ConfirmPage {
+        action: visit.href(&format!("threads/{id}/delete")),
+        cancel: visit.href(&format!("threads/{id}")),
+        chrome,
+        heading: "Delete this conversation?",
+        text: "Every message and attachment in it is deleted for everyone who took part, \
+               permanently. This cannot be undone.",
+        button: "Delete for everyone",
+    };
+    render(StatusCode::OK, &page)
+}
+
+#[handler]
+pub async fn delete_thread(
+    req: &Request,
+    Path((slug, id)): Path<(String, String)>,
+    verifier: &CsrfVerifier,
+    state: Data<&AppState>,
+    body: Body,
+) -> Response {
+    let (visit, _) = match posted(&state, req, &slug, verifier, body).await {
+        Ok(p) => p,
+        Err(page) => return page,
+    };
+    let thread = ThreadId::from_trusted(id);
+    match delete::delete_thread(&state, &visit.caller, &thread).await {
+        Ok(()) => see_other(&visit.href("mail/inbox?done=deleted")),
+        Err(e) => page_error(e),
+    }
+}
+
+/// Asks before a message is deleted for everyone.
+#[handler]
+pub async fn delete_message_page(
+    req: &Request,
+    Path((slug, thread, id)): Path<(String, String, String)>,
+    csrf: &CsrfToken,
+    state: Data<&AppState>,
+) -> Response {
+    let visit = match visit(&state, req, &slug).await {
+        Ok(v) => v,
+        Err(page) => return page,
+    };
+    let chrome = match visit.chrome(&state, csrf, "").await {
+        Ok(c) => c,
+        Err(page) => return page,
+    };
+    let page = ConfirmPage {
+        action: visit.href(&format!("threads/{thread}/messages/{id}/delete")),
+        cancel: visit.href(&format!("threads/{thread}#m-{id}")),
+        chrome,
+        heading: "Delete this message?",
+        text: "The message and its attachments are deleted for everyone who received it, \
+               permanently. This cannot be undone.",
+        button: "Delete for everyone",
+    };
+    render(StatusCode::OK, &page)
+}
+
+#[handler]
+pub async fn delete_message(
+    req: &Request,
+    Path((slug, thread, id)): Path<(String, String, String)>,
+    verifier: &CsrfVerifier,
+    state: Data<&AppState>,
+    body: Body,
+) -> Response {
+    let (visit, _) = match posted(&state, req, &slug, verifier, body).await {
+        Ok(p) => p,
+        Err(page) => return page,
+    };
+    let message = MessageId::from_trusted(id);
+    if let Err(e) = delete::delete_message(&state, &visit.caller, &message).await {
+        return page_error(e);
+    }
+    // A thread goes with its last message: then back to the inbox.
+    match read::view(&state, &visit.caller, &thread, false).await {
+        Ok(_) => see_other(&visit.href(&format!("threads/{thread}?done=deleted"))),
+        Err(_) => see_other(&visit.href("mail/inbox?done=deleted")),
+    }
+}

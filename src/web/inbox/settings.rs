@@ -1,0 +1,222 @@
+//! Settings: one's name and mobile number, the email address (changed only once the new
+//! one is confirmed), notification consents in plain words, the password, and every
+//! session (web and API alike) with a button to end it.
+
+use askama::Template;
+use poem::http::StatusCode;
+use poem::web::{CsrfToken, CsrfVerifier, Data, Path, Query};
+use poem::{handler, Body, Request, Response};
+use serde::Deserialize;
+
+use crate::domain::values::{EmailAddress, MobileNumber, PersonName};
+use crate::error::{AppError, AppResult};
+use crate::service::people::{self as me, PersonPatch};
+use crate::service::{sessions as session_service, AppState};
+
+use super::super::form::Fields;
+use super::{csrf_refusal, long_time, page_error, render, see_other, visit, Chrome, Visit};
+
+pub struct SessionLine {
+    pub id: String,
+    pub started: String,
+    pub last_used: String,
+    pub current: bool,
+}
+
+#[derive(Template)]
+#[template(path = "web/inbox/settings.html")]
+struct SettingsPage {
+    chrome: Chrome,
+    name: String,
+    email: String,
+    pending_email: Option<String>,
+    mobile: String,
+    consent_email: bool,
+    consent_sms: bool,
+    sessions: Vec<SessionLine>,
+    notice: Option<&'static str>,
+    /// Which form failed (`profile`, `consents`, `email`, `password`), its field and why.
+    error_form: String,
+    error_field: String,
+    error: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct SettingsQuery {
+    done: Option<String>,
+}
+
+async fn settings_view(
+    state: &AppState,
+    visit: &Visit,
+    csrf: &CsrfToken,
+) -> Result<SettingsPage, Response> {
+    let chrome = visit.chrome(state, csrf, "settings").await?;
+    let me = me::me(state, &visit.caller).await.map_err(page_error)?;
+    let sessions = session_service::list_mine(state, &visit.caller)
+        .await
+        .map_err(page_error)?
+        .into_iter()
+        .map(|s| SessionLine {
+            id: s.id,
+            started: long_time(s.created_at).0,
+            last_used: long_time(s.last_seen_at).0,
+            current: s.current,
+        })
+        .collect();
+    let p = me.person;
+    Ok(SettingsPage {
+        chrome,
+        name: p.name,
+        email: p.email,
+        pending_email: p.pending_email,
+        mobile: p.mobile.unwrap_or_default(),
+        consent_email: p.consent_email,
+        consent_sms: p.consent_sms,
+        sessions,
+        notice: None,
+        error_form: String::new(),
+        error_field: String::new(),
+        error: None,
+    })
+}
+
+#[handler]
+pub async fn settings_page(
+    req: &Request,
+    Path(slug): Path<String>,
+    Query(query): Query<SettingsQuery>,
+    csrf: &CsrfToken,
+    state: Data<&AppState>,
+) -> Response {
+    let visit = match visit(&state, req, &slug).await {
+        Ok(v) => v,
+        Err(page) => return page,
+    };
+    let mut page = match settings_view(&state, &visit, csrf).await {
+        Ok(p) => p,
+        Err(page) => return page,
+    };
+    page.notice = match query.done.as_deref() {
+        Some("profile") => Some("Your details are saved."),
+        Some("consents") => Some("Your notification choices are saved."),
+        Some("email") => {
+            Some("We sent a link to the new address. It takes effect once you open it.")
+        }
+        Some("password") => Some("Your password is changed. Your other sessions have ended."),
+        Some("session") => Some("That session has ended."),
+        _ => None,
+    };
+    render(StatusCode::OK, &page)
+}
+
+/// Saves one of the settings forms (`form` says which), then back to the page; a refusal
+/// shows the page again with the form's field named.
+#[handler]
+pub async fn settings_submit(
+    req: &Request,
+    Path(slug): Path<String>,
+    csrf: &CsrfToken,
+    verifier: &CsrfVerifier,
+    state: Data<&AppState>,
+    body: Body,
+) -> Response {
+    let visit = match visit(&state, req, &slug).await {
+        Ok(v) => v,
+        Err(page) => return page,
+    };
+    let form = match Fields::read(body).await {
+        Ok(f) => f,
+        Err(e) => return page_error(e),
+    };
+    if let Some(page) = csrf_refusal(verifier, form.get("csrf_token")) {
+        return page;
+    }
+    let which = form.get("form").to_string();
+    let saved = save(&state, &visit, &which, &form).await;
+    let error = match saved {
+        Ok(()) => return see_other(&visit.href(&format!("settings?done={which}"))),
+        Err(e) if e.status().is_client_error() && e.status() != StatusCode::NOT_FOUND => e,
+        Err(e) => return page_error(e),
+    };
+    let mut page = match settings_view(&state, &visit, csrf).await {
+        Ok(p) => p,
+        Err(page) => return page,
+    };
+    page.error_form = which;
+    page.error_field = error.field.clone().unwrap_or_default();
+    page.error = Some(error.detail.clone());
+    render(error.status(), &page)
+}
+
+async fn save(state: &AppState, visit: &Visit, which: &str, form: &Fields) -> AppResult<()> {
+    let caller = &visit.caller;
+    match which {
+        "profile" => {
+            let mobile = match form.get("mobile").trim() {
+                "" => None,
+                raw => Some(MobileNumber::parse("mobile", raw)?),
+            };
+            let patch = PersonPatch {
+                name: Some(PersonName::parse("name", form.get("name"))?),
+                mobile: Some(mobile),
+                ..PersonPatch::default()
+            };
+            me::update_me(state, caller, patch, None).await.map(drop)
+        }
+        "consents" => {
+            let patch = PersonPatch {
+                consent_email: Some(form.get("consent_email") == "on"),
+                consent_sms: Some(form.get("consent_sms") == "on"),
+                ..PersonPatch::default()
+            };
+            me::update_me(state, caller, patch, None).await.map(drop)
+        }
+        "email" => {
+            let patch = PersonPatch {
+                email: Some(EmailAddress::parse("email", form.get("email"))?),
+                ..PersonPatch::default()
+            };
+            let current = Some(form.get("current_password"));
+            me::update_me(state, caller, patch, current).await.map(drop)
+        }
+        "password" => {
+            if form.get("new_password") != form.get("new_password_again") {
+                return Err(AppError::invalid(
+                    "new_password_again",
+                    "The two new passwords differ.",
+                ));
+            }
+            let (current, new) = (form.get("current_password"), form.get("new_password"));
+            me::change_password(state, caller, current, new).await
+        }
+        _ => Err(AppError::invalid("form", "Choose which settings to save.")),
+    }
+}
+
+/// Ends one of one's sessions; ending the current one signs out.
+#[handler]
+pub async fn end_session(
+    req: &Request,
+    Path((slug, id)): Path<(String, String)>,
+    verifier: &CsrfVerifier,
+    state: Data<&AppState>,
+    body: Body,
+) -> Response {
+    let visit = match visit(&state, req, &slug).await {
+        Ok(v) => v,
+        Err(page) => return page,
+    };
+    let form = match Fields::read(body).await {
+        Ok(f) => f,
+        Err(e) => return page_error(e),
+    };
+    if let Some(page) = csrf_refusal(verifier, form.get("csrf_token")) {
+        return page;
+    }
+    match session_service::end_mine(&state, &visit.caller, &id).await {
+        Ok(()) if id == visit.caller.session_id.as_str() => see_other(&visit.href("")),
+        Ok(()) => see_other(&visit.href("settings?done=session")),
+        Err(e) => page_error(e),
+    }
+}

@@ -1,0 +1,122 @@
+// Confide's web inbox works without this script; with it, the open folder and thread
+// refresh when something changes, drafts save themselves, and the To list can be
+// filtered by name. Nothing here comes from another host or runs inline.
+(function () {
+  "use strict";
+  var body = document.body;
+  var slug = body.getAttribute("data-slug");
+  var folder = body.getAttribute("data-folder");
+  if (!slug) return;
+  var base = "/p/" + slug + "/";
+  var live = document.getElementById("live");
+
+  function announce(text) {
+    if (live) { live.textContent = ""; setTimeout(function () { live.textContent = text; }, 50); }
+  }
+
+  // Live updates: a small digest of one's own mailbox every two seconds; when it changes,
+  // the folder list and the open list or thread are fetched again and swapped in, never
+  // while a form on the page holds something typed.
+  var list = document.querySelector("ul.threads");
+  var messages = document.querySelector("ol.messages");
+  var last = null;
+  function busy() {
+    var fields = document.querySelectorAll("main textarea, main input[type=text], main input:not([type])");
+    for (var i = 0; i < fields.length; i++) { if (fields[i].value && fields[i].id !== "q") return true; }
+    var checked = document.querySelector("ul.threads input[type=checkbox]:checked");
+    return !!checked;
+  }
+  function refresh() {
+    fetch(location.pathname + location.search, { credentials: "same-origin" })
+      .then(function (r) { return r.ok ? r.text() : null; })
+      .then(function (html) {
+        if (!html) return;
+        var doc = new DOMParser().parseFromString(html, "text/html");
+        var parts = ["nav.folders ul", "ul.threads", "ol.messages", "nav.pages"];
+        var grew = false;
+        parts.forEach(function (sel) {
+          var now = document.querySelector(sel), fresh = doc.querySelector(sel);
+          if (now && fresh && now.innerHTML !== fresh.innerHTML) {
+            if (sel !== "nav.folders ul") grew = true;
+            now.innerHTML = fresh.innerHTML;
+          }
+        });
+        if (grew) announce("New messages.");
+      });
+  }
+  function poll() {
+    if (document.hidden) return;
+    fetch(base + "updates?folder=" + encodeURIComponent(folder || "inbox"), { credentials: "same-origin", redirect: "manual" })
+      .then(function (r) {
+        if (r.type === "opaqueredirect") { location.reload(); return null; }
+        return r.ok ? r.text() : null;
+      })
+      .then(function (v) {
+        if (v === null || v === undefined) return;
+        if (last !== null && v !== last && !busy()) refresh();
+        if (last === null || !busy()) last = v;
+      })
+      .catch(function () {});
+  }
+  if (list || messages) { poll(); setInterval(poll, 2000); }
+
+  // Compose: a filter for the To list, and drafts that save themselves.
+  var form = document.querySelector("form.compose");
+  if (!form) return;
+  var to = form.querySelector("fieldset.to");
+  if (to) {
+    var label = document.createElement("label");
+    label.setAttribute("for", "to-filter");
+    label.textContent = "Find a recipient";
+    var filter = document.createElement("input");
+    filter.id = "to-filter";
+    filter.type = "search";
+    filter.autocomplete = "off";
+    to.insertBefore(filter, to.querySelector("ul"));
+    to.insertBefore(label, filter);
+    filter.addEventListener("input", function () {
+      var q = filter.value.toLowerCase();
+      to.querySelectorAll("li").forEach(function (li) {
+        li.hidden = q !== "" && li.textContent.toLowerCase().indexOf(q) < 0;
+      });
+    });
+  }
+  // The form has fields named "action", which shadow form.action.
+  var target = form.getAttribute("action");
+  var submitting = false;
+  form.addEventListener("submit", function () { submitting = true; });
+  function snapshot() {
+    var data = new FormData(form);
+    data.delete("file");
+    data.set("action", "autosave");
+    return data;
+  }
+  function text(data) {
+    var parts = [];
+    data.forEach(function (v, k) { if (k !== "csrf_token" && k !== "send_key") parts.push(k + "=" + v); });
+    return parts.join("&");
+  }
+  var saved = text(snapshot());
+  function worthSaving(data) {
+    return !submitting && text(data) !== saved && (data.get("subject") || data.get("body"));
+  }
+  function save() {
+    var data = snapshot();
+    if (!worthSaving(data)) return;
+    var sent = text(data);
+    fetch(target, { method: "POST", body: data, credentials: "same-origin" })
+      .then(function (r) { return r.ok ? r.text() : null; })
+      .then(function (id) {
+        if (!id) return;
+        form.querySelector("input[name=draft_id]").value = id;
+        saved = sent.replace(/draft_id=[^&]*/, "draft_id=" + id);
+        announce("Draft saved.");
+      })
+      .catch(function () {});
+  }
+  setInterval(save, 5000);
+  window.addEventListener("pagehide", function () {
+    var data = snapshot();
+    if (worthSaving(data) && navigator.sendBeacon) navigator.sendBeacon(target, data);
+  });
+})();
