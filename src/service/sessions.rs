@@ -239,8 +239,29 @@ async fn trust_new_device(
     Ok(device)
 }
 
-/// The caller behind a bearer token, if the session is still alive.
+/// The caller behind a bearer token, if the session is still alive; the request counts as
+/// activity for the idle limit.
 pub async fn authenticate(state: &AppState, token: &str, meta: RequestMeta) -> AppResult<Caller> {
+    authenticate_with(state, token, meta, true).await
+}
+
+/// As [`authenticate`], for requests a page's script makes on its own (polling for
+/// changes): they do not keep an idle session alive, so a screen left open still signs
+/// out after the idle limit.
+pub async fn authenticate_passively(
+    state: &AppState,
+    token: &str,
+    meta: RequestMeta,
+) -> AppResult<Caller> {
+    authenticate_with(state, token, meta, false).await
+}
+
+async fn authenticate_with(
+    state: &AppState,
+    token: &str,
+    meta: RequestMeta,
+    activity: bool,
+) -> AppResult<Caller> {
     let now = state.now();
     let mut conn = state.store.read().await?;
     let Some(session) = sessions::find_by_token_hash(&mut conn, &token_hash(token)).await? else {
@@ -270,7 +291,7 @@ pub async fn authenticate(state: &AppState, token: &str, meta: RequestMeta) -> A
     };
     // Most requests write nothing: the writer (one connection on SQLite) is taken only to
     // refresh the idle clock now and then.
-    if now - session.last_seen_at >= TOUCH_EVERY_MS {
+    if activity && now - session.last_seen_at >= TOUCH_EVERY_MS {
         let mut conn = state.store.write().await?;
         sessions::touch(&mut conn, &session.id, now).await?;
     }

@@ -27,7 +27,7 @@
     return !!checked;
   }
   function refresh() {
-    fetch(location.pathname + location.search, { credentials: "same-origin" })
+    fetch(location.pathname + location.search, { credentials: "same-origin", headers: { "x-confide-refresh": "1" } })
       .then(function (r) { return r.ok ? r.text() : null; })
       .then(function (html) {
         if (!html) return;

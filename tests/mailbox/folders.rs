@@ -20,6 +20,7 @@ on_both_backends!(
     every_mailbox_change_writes_an_event,
     reading_sending_replying_moving_and_deleting_are_audited,
     bad_folder_input_names_the_field,
+    kept_folder_counts_equal_a_fresh_count_after_every_kind_of_change,
 );
 
 fn folder<'a>(folders: &'a Value, id: &str) -> &'a Value {
@@ -527,4 +528,84 @@ async fn threads_of_the_same_instant_page_without_loss(backend: Backend) {
     }
     assert_eq!(seen.len(), 9);
     assert_eq!(seen.into_iter().collect::<HashSet<_>>(), sent);
+}
+
+/// The counts a database keeps per person and list (migration 0009), next to the same
+/// counts computed afresh from the participant rows.
+async fn kept_and_fresh_counts(
+    app: &TestApp,
+) -> (
+    Vec<(String, String, i64, i64)>,
+    Vec<(String, String, i64, i64)>,
+) {
+    let mut conn = app.db.connect().await;
+    let kept: Vec<(String, String, i64, i64)> = sqlx::query_as(
+        "SELECT person_id, list, total, unread FROM mailbox_counts WHERE total <> 0 OR unread <> 0 \
+         ORDER BY person_id, list",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    let fresh: Vec<(String, String, i64, i64)> = sqlx::query_as(
+        "SELECT person_id, list, COUNT(*), CAST(SUM(unread) AS BIGINT) FROM ( \
+           SELECT person_id, folder AS list, unread FROM thread_participants \
+           UNION ALL SELECT person_id, 'sent', unread FROM thread_participants \
+             WHERE has_sent = 1 AND folder <> 'removed' \
+           UNION ALL SELECT person_id, 'team:' || via_group, unread FROM thread_participants \
+             WHERE via_group IS NOT NULL AND folder <> 'removed') AS rows \
+         GROUP BY person_id, list ORDER BY person_id, list",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    (kept, fresh)
+}
+
+async fn kept_folder_counts_equal_a_fresh_count_after_every_kind_of_change(backend: Backend) {
+    let (app, cast) = TestApp::with_cast(backend).await;
+    let one = app
+        .send(
+            &cast.provider,
+            &[&user(&cast.client), "group:billers"],
+            "One",
+        )
+        .await;
+    let two = app
+        .send(&cast.client, &[&user(&cast.provider)], "Two")
+        .await;
+    let three = app
+        .send(&cast.provider, &[&user(&cast.client)], "Three")
+        .await;
+    let (status, _) = app
+        .reply(&cast.client, &one, json!({"body": "A reply to one."}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    app.thread(&cast.biller, &one).await;
+    app.file_thread(&cast.client, &two, json!({"folder": "archive"}))
+        .await;
+    app.file_thread(&cast.provider, &three, json!({"unread": true}))
+        .await;
+    let (_, folder) = app
+        .post("/api/v1/folders", &cast.client, json!({"name": "Keep"}))
+        .await;
+    let keep = folder["id"].as_str().unwrap().to_string();
+    app.file_thread(&cast.client, &three, json!({"folder": keep}))
+        .await;
+    app.file_thread(&cast.client, &one, json!({"folder": "trash"}))
+        .await;
+    let (status, _) = app
+        .post("/api/v1/folders/trash/empty", &cast.client, json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = app
+        .delete(&format!("/api/v1/folders/{keep}"), &cast.client)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = app
+        .delete(&format!("/api/v1/threads/{three}"), &cast.provider)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (kept, fresh) = kept_and_fresh_counts(&app).await;
+    assert!(!fresh.is_empty());
+    assert_eq!(kept, fresh);
 }

@@ -14,6 +14,7 @@ on_both_backends!(
     the_people_list_filters_by_role_and_status,
     admins_read_the_audit_log_with_filters,
     an_invited_client_goes_from_the_email_to_their_inbox_in_a_browser,
+    the_portal_link_of_a_notification_leads_through_sign_in_to_the_inbox,
 );
 
 async fn staff_add_clients_and_set_them_inactive_but_only_admins_manage_staff(backend: Backend) {
@@ -198,4 +199,43 @@ async fn an_invited_client_goes_from_the_email_to_their_inbox_in_a_browser(backe
     browser.wait_for_text("main h1", "Inbox").await;
     assert!(browser.text(".top .who").await.starts_with("Ivy Quinn"));
     browser.quit().await;
+}
+
+async fn the_portal_link_of_a_notification_leads_through_sign_in_to_the_inbox(backend: Backend) {
+    let Some((app, sink)) = with_sink(backend, |_| {}).await else {
+        return;
+    };
+    let cast = Cast::new(&app).await;
+    let (status, _) = app
+        .patch("/api/v1/me", &cast.client, json!({"consent_email": true}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let thread = app
+        .send(&cast.provider, &[&user(&cast.client)], "Lab results")
+        .await;
+    let emails = sink.wait_for(&cast.client.email, 1, 20).await;
+    let link = emails[0].link("/p/").expect("the portal link");
+    let path = link.strip_prefix(&app.base).unwrap().to_string();
+    assert_eq!(path, "/p/oak/");
+    let client = WebUser::new(&app, &cast.practice);
+    let portal = client.get(&path).await;
+    assert_eq!(portal.status, StatusCode::OK);
+    assert!(portal.html.contains("<h1>Practice oak</h1>"));
+    let signed_in = client
+        .post(
+            &client.path("sign-in"),
+            &[
+                ("email", cast.client.email.as_str()),
+                ("password", crate::helpers::PASSWORD),
+            ],
+        )
+        .await;
+    signed_in.assert_redirect(&client.path("mail/inbox"));
+    let inbox = client.get(signed_in.location()).await;
+    assert_eq!(inbox.ids_after(&client.path("threads/")), vec![thread]);
+    // Signed in, the portal address leads straight to the inbox.
+    client
+        .get(&path)
+        .await
+        .assert_redirect(&client.path("mail/inbox"));
 }

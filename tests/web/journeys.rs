@@ -21,6 +21,7 @@ on_both_backends!(
     sign_out_ends_the_session_on_the_server,
     an_idle_session_signs_in_again_and_returns_to_the_page_wanted,
     a_wrong_password_gets_the_same_answer_as_the_api,
+    the_scripts_polling_does_not_keep_an_idle_session_alive,
 );
 
 async fn a_client_signs_in_reads_replies_and_exchanges_files(backend: Backend) {
@@ -573,4 +574,36 @@ async fn a_wrong_password_gets_the_same_answer_as_the_api(backend: Backend) {
         .headers
         .get("set-cookie")
         .is_none_or(|c| !c.to_str().unwrap().starts_with("confide-session")));
+}
+
+async fn the_scripts_polling_does_not_keep_an_idle_session_alive(backend: Backend) {
+    let (app, cast) = TestApp::with_cast(backend).await;
+    let client = WebUser::sign_in(&app, &cast.practice, &cast.client.email).await;
+    let poll = client.path("updates?folder=inbox");
+    let first = client.get(&poll).await;
+    assert_eq!(first.status, StatusCode::OK);
+    assert_eq!(first.html.len(), 24, "a short digest: {}", first.html);
+    app.send(&cast.provider, &[&user(&cast.client)], "News")
+        .await;
+    let second = client.get(&poll).await;
+    assert_ne!(second.html, first.html, "a new message changes the digest");
+    assert_eq!(
+        client.get(&poll).await.html,
+        second.html,
+        "and nothing else does"
+    );
+    for _ in 0..3 {
+        app.clock.advance_minutes(11);
+        // The script's own requests, polling and refreshing, are not activity.
+        let _ = client.get(&poll).await;
+        let _ = client
+            .client
+            .get(app.url(&client.path("mail/inbox")))
+            .header("x-confide-refresh", "1")
+            .send()
+            .await
+            .unwrap();
+    }
+    let after = client.get(&client.path("mail/inbox")).await;
+    after.assert_redirect("/p/oak/?next=/p/oak/mail/inbox");
 }

@@ -15,6 +15,7 @@ mod web;
 mod admin;
 mod browsing;
 mod journeys;
+mod journeys_in_browser;
 mod security;
 mod settings;
 

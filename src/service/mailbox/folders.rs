@@ -32,7 +32,7 @@ pub struct FolderView {
 pub async fn list(state: &AppState, caller: &Caller) -> AppResult<Vec<FolderView>> {
     let me = caller.person.id.as_str();
     let mut conn = state.store.read().await?;
-    let counts = threads::folder_counts(&mut conn, me).await?;
+    let counts = threads::counts(&mut conn, me).await?;
     let count_of = |folder: &str| {
         counts
             .iter()
@@ -49,7 +49,7 @@ pub async fn list(state: &AppState, caller: &Caller) -> AppResult<Vec<FolderView
     };
     let mut out = vec![
         system("inbox", "Inbox", count_of("inbox")),
-        system("sent", "Sent", threads::sent_counts(&mut conn, me).await?),
+        system("sent", "Sent", count_of("sent")),
         system("drafts", "Drafts", (drafts::count(&mut conn, me).await?, 0)),
         system("archive", "Archive", count_of("archive")),
         system("trash", "Trash", count_of("trash")),
@@ -65,7 +65,7 @@ pub async fn list(state: &AppState, caller: &Caller) -> AppResult<Vec<FolderView
         });
     }
     if let Some(group) = Group::of_role(caller.role()) {
-        let (total, unread) = threads::team_counts(&mut conn, me, group.as_str()).await?;
+        let (total, unread) = count_of(&format!("team:{}", group.as_str()));
         out.push(FolderView {
             id: format!("team:{}", group.as_str()),
             name: group.display_name().into(),

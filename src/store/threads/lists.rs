@@ -77,45 +77,17 @@ pub async fn list(
     .await
 }
 
-/// Per folder: (folder, threads, unread threads) of one person.
-pub async fn folder_counts(
+/// Per list — each folder, `sent` and `team:<group>` — (list, threads, unread threads) of
+/// one person, from the counts the database keeps as participant rows change (migration
+/// 0009); lists the person never had are absent.
+pub async fn counts(
     conn: &mut Conn,
     person_id: &str,
 ) -> Result<Vec<(String, i64, i64)>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT folder, COUNT(*), COUNT(CASE WHEN unread = 1 THEN 1 END) FROM thread_participants \
-         WHERE person_id = $1 GROUP BY folder",
-    )
-    .bind(person_id)
-    .fetch_all(conn)
-    .await
-}
-
-/// (threads, unread threads) the person wrote in.
-pub async fn sent_counts(conn: &mut Conn, person_id: &str) -> Result<(i64, i64), sqlx::Error> {
-    sqlx::query_as(&format!(
-        "SELECT COUNT(*), COUNT(CASE WHEN unread = 1 THEN 1 END) FROM thread_participants \
-         WHERE person_id = $1 AND has_sent = 1 AND folder <> '{REMOVED}'",
-    ))
-    .bind(person_id)
-    .fetch_one(conn)
-    .await
-}
-
-/// (threads, unread threads) addressed to a group, in one person's mailbox.
-pub async fn team_counts(
-    conn: &mut Conn,
-    person_id: &str,
-    group: &str,
-) -> Result<(i64, i64), sqlx::Error> {
-    sqlx::query_as(&format!(
-        "SELECT COUNT(*), COUNT(CASE WHEN unread = 1 THEN 1 END) FROM thread_participants \
-         WHERE person_id = $1 AND via_group = $2 AND folder <> '{REMOVED}'",
-    ))
-    .bind(person_id)
-    .bind(group)
-    .fetch_one(conn)
-    .await
+    sqlx::query_as("SELECT list, total, unread FROM mailbox_counts WHERE person_id = $1")
+        .bind(person_id)
+        .fetch_all(conn)
+        .await
 }
 
 /// The threads one person has in a folder.

@@ -2,10 +2,7 @@
 
 mod lists;
 
-pub use lists::{
-    folder_counts, ids_in_folder, list, move_all, sent_counts, team_counts, Direction,
-    ListedThread, Listing,
-};
+pub use lists::{counts, ids_in_folder, list, move_all, Direction, ListedThread, Listing};
 
 use sqlx::FromRow;
 

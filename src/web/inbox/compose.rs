@@ -198,8 +198,10 @@ pub async fn compose_submit(
     if let Some(page) = csrf_refusal(verifier, posted.fields.get("csrf_token")) {
         return page;
     }
-    if posted.fields.get("action") == "autosave" {
-        return autosave(&state, &visit, &posted.fields).await;
+    match posted.fields.get("action") {
+        "autosave" => return autosave(&state, &visit, &posted.fields).await,
+        "discard" => return discard(&state, &visit, posted.fields.get("draft_id")).await,
+        _ => {}
     }
     let (fields, files, refused) = gather_files(&state, &visit.caller, posted).await;
     let action = fields.get("action").to_string();
@@ -301,6 +303,19 @@ async fn autosave(state: &AppState, visit: &Visit, fields: &Fields) -> Response 
             .with_content_type("text/plain; charset=utf-8")
             .into_response(),
         Err(e) => e.into_response(),
+    }
+}
+
+/// Deletes the draft the form was resumed from (its pending files go with it later, as
+/// unused uploads do).
+async fn discard(state: &AppState, visit: &Visit, draft_id: &str) -> Response {
+    if draft_id.is_empty() {
+        return see_other(&visit.href("mail/inbox"));
+    }
+    let id = DraftId::from_trusted(draft_id.to_string());
+    match drafts::delete(state, &visit.caller, &id).await {
+        Ok(()) => see_other(&visit.href("mail/drafts?done=draft_deleted")),
+        Err(e) => page_error(e),
     }
 }
 

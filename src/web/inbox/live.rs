@@ -12,7 +12,7 @@ use crate::service::mailbox::folders;
 use crate::service::mailbox::read::{self, Seek};
 use crate::service::AppState;
 
-use super::{page_error, visit, Visit};
+use super::{page_error, passive_visit, Visit};
 
 #[derive(Deserialize)]
 pub struct UpdatesQuery {
@@ -44,7 +44,7 @@ pub async fn updates(
     Query(query): Query<UpdatesQuery>,
     state: Data<&AppState>,
 ) -> Response {
-    let visit = match visit(&state, req, &slug).await {
+    let visit = match passive_visit(&state, req, &slug).await {
         Ok(v) => v,
         // The script sees the redirect to sign-in as a change and reloads into it.
         Err(page) => return page,

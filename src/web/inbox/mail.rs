@@ -116,6 +116,7 @@ fn notice_of(done: Option<&str>) -> Option<&'static str> {
         "deleted" => "Deleted for everyone.",
         "sent" => "Your message was sent.",
         "saved" => "Your draft was saved.",
+        "draft_deleted" => "The draft was deleted.",
         "folder_created" => "The folder was created.",
         "folder_renamed" => "The folder was renamed.",
         "folder_deleted" => "The folder was deleted; its threads are back in the Inbox.",

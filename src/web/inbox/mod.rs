@@ -113,6 +113,22 @@ impl Visit {
 /// not-found page for an unknown practice, and the sign-in page (coming back here after)
 /// when there is no live session of this practice.
 pub async fn visit(state: &AppState, req: &Request, slug: &str) -> Result<Visit, Response> {
+    // The script's refresh after a change it was told of is not the person's activity.
+    let activity = req.header("x-confide-refresh").is_none();
+    visit_with(state, req, slug, activity).await
+}
+
+/// As [`visit`], for the script's own requests, which do not count as activity.
+pub async fn passive_visit(state: &AppState, req: &Request, slug: &str) -> Result<Visit, Response> {
+    visit_with(state, req, slug, false).await
+}
+
+async fn visit_with(
+    state: &AppState,
+    req: &Request,
+    slug: &str,
+    activity: bool,
+) -> Result<Visit, Response> {
     let practice = match practices::portal(state, slug).await {
         Ok(Some(p)) => p,
         Ok(None) => return Err(not_found()),
@@ -122,7 +138,12 @@ pub async fn visit(state: &AppState, req: &Request, slug: &str) -> Result<Visit,
         return Err(to_sign_in(&practice.slug, req));
     };
     let meta = request_meta(req, &state.config);
-    match session_service::authenticate(state, &token, meta).await {
+    let authenticated = if activity {
+        session_service::authenticate(state, &token, meta).await
+    } else {
+        session_service::authenticate_passively(state, &token, meta).await
+    };
+    match authenticated {
         Ok(caller) if caller.practice_id() == practice.id => {
             let span = tracing::Span::current();
             span.record("person_id", caller.person.id.as_str());
