@@ -56,6 +56,7 @@ async fn every_page_sends_the_security_headers_and_keeps_content_out_of_titles(b
         "mail/archive".into(),
         "mail/trash".into(),
         "compose".into(),
+        "settings".into(),
         format!("threads/{thread}"),
         "threads/nothing-here".into(),
         "nothing/here".into(),

@@ -12,8 +12,7 @@ use crate::service::chart;
 use crate::service::mailbox::{delete, read};
 use crate::service::AppState;
 
-use super::super::form::Fields;
-use super::{csrf_refusal, page_error, render, see_other, visit, Chrome, Visit};
+use super::{page_error, posted, render, see_other, visit, Chrome};
 
 #[derive(Template)]
 #[template(path = "web/inbox/confirm.html")]
@@ -26,22 +25,6 @@ struct ConfirmPage {
     cancel: String,
 }
 
-/// The signed-in visit and the checked form of a POST, or the page to answer instead.
-async fn posted(
-    state: &AppState,
-    req: &Request,
-    slug: &str,
-    verifier: &CsrfVerifier,
-    body: Body,
-) -> Result<(Visit, Fields), Response> {
-    let visit = visit(state, req, slug).await?;
-    let form = Fields::read(body).await.map_err(page_error)?;
-    if let Some(page) = csrf_refusal(verifier, form.get("csrf_token")) {
-        return Err(page);
-    }
-    Ok((visit, form))
-}
-
 /// Saves a quick note (the text given, or else the transcript) to the client's chart.
 #[handler]
 pub async fn quick_note(
@@ -51,10 +34,7 @@ pub async fn quick_note(
     state: Data<&AppState>,
     body: Body,
 ) -> Response {
-    let (visit, form) = match posted(&state, req, &slug, verifier, body).await {
-        Ok(p) => p,
-        Err(page) => return page,
-    };
+    let (visit, form) = or_page!(posted(&state, req, &slug, verifier, body).await);
     let content = Some(form.get("content").trim()).filter(|c| !c.is_empty());
     let thread = ThreadId::from_trusted(id.clone());
     match chart::quick_note(&state, &visit.caller, &thread, content).await {
@@ -70,10 +50,7 @@ pub async fn export(
     Path((slug, id)): Path<(String, String)>,
     state: Data<&AppState>,
 ) -> Response {
-    let visit = match visit(&state, req, &slug).await {
-        Ok(v) => v,
-        Err(page) => return page,
-    };
+    let visit = or_page!(visit(&state, req, &slug).await);
     let thread = ThreadId::from_trusted(id.clone());
     match chart::export_csv(&state, &visit.caller, &thread).await {
         Ok(csv) => {
@@ -97,14 +74,8 @@ pub async fn delete_thread_page(
     csrf: &CsrfToken,
     state: Data<&AppState>,
 ) -> Response {
-    let visit = match visit(&state, req, &slug).await {
-        Ok(v) => v,
-        Err(page) => return page,
-    };
-    let chrome = match visit.chrome(&state, csrf, "").await {
-        Ok(c) => c,
-        Err(page) => return page,
-    };
+    let visit = or_page!(visit(&state, req, &slug).await);
+    let chrome = or_page!(visit.chrome(&state, csrf, "").await);
     let page = ConfirmPage {
         action: visit.href(&format!("threads/{id}/delete")),
         cancel: visit.href(&format!("threads/{id}")),
@@ -125,10 +96,7 @@ pub async fn delete_thread(
     state: Data<&AppState>,
     body: Body,
 ) -> Response {
-    let (visit, _) = match posted(&state, req, &slug, verifier, body).await {
-        Ok(p) => p,
-        Err(page) => return page,
-    };
+    let (visit, _) = or_page!(posted(&state, req, &slug, verifier, body).await);
     let thread = ThreadId::from_trusted(id);
     match delete::delete_thread(&state, &visit.caller, &thread).await {
         Ok(()) => see_other(&visit.href("mail/inbox?done=deleted")),
@@ -144,14 +112,8 @@ pub async fn delete_message_page(
     csrf: &CsrfToken,
     state: Data<&AppState>,
 ) -> Response {
-    let visit = match visit(&state, req, &slug).await {
-        Ok(v) => v,
-        Err(page) => return page,
-    };
-    let chrome = match visit.chrome(&state, csrf, "").await {
-        Ok(c) => c,
-        Err(page) => return page,
-    };
+    let visit = or_page!(visit(&state, req, &slug).await);
+    let chrome = or_page!(visit.chrome(&state, csrf, "").await);
     let page = ConfirmPage {
         action: visit.href(&format!("threads/{thread}/messages/{id}/delete")),
         cancel: visit.href(&format!("threads/{thread}#m-{id}")),
@@ -172,10 +134,7 @@ pub async fn delete_message(
     state: Data<&AppState>,
     body: Body,
 ) -> Response {
-    let (visit, _) = match posted(&state, req, &slug, verifier, body).await {
-        Ok(p) => p,
-        Err(page) => return page,
-    };
+    let (visit, _) = or_page!(posted(&state, req, &slug, verifier, body).await);
     let message = MessageId::from_trusted(id);
     if let Err(e) = delete::delete_message(&state, &visit.caller, &message).await {
         return page_error(e);

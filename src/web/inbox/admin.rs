@@ -18,7 +18,7 @@ use crate::service::AppState;
 
 use super::super::form::Fields;
 use super::{
-    csrf_refusal, long_time, not_found, page_error, render, role_name, see_other, visit, Chrome,
+    checked_form, long_time, not_found, page_error, render, role_name, see_other, visit, Chrome,
     Visit,
 };
 
@@ -182,14 +182,8 @@ pub async fn people_page(
     csrf: &CsrfToken,
     state: Data<&AppState>,
 ) -> Response {
-    let visit = match staff_visit(&state, req, &slug).await {
-        Ok(v) => v,
-        Err(page) => return page,
-    };
-    let mut page = match people_view(&state, &visit, csrf, &query).await {
-        Ok(p) => p,
-        Err(page) => return page,
-    };
+    let visit = or_page!(staff_visit(&state, req, &slug).await);
+    let mut page = or_page!(people_view(&state, &visit, csrf, &query).await);
     page.notice = match query.done.as_deref() {
         Some("created") => Some("Added. An invitation to choose a password is on its way."),
         Some("invited") => Some("The invitation was sent again."),
@@ -207,11 +201,7 @@ async fn staff_post(
     body: Body,
 ) -> Result<(Visit, Fields), Response> {
     let visit = staff_visit(state, req, slug).await?;
-    let form = Fields::read(body).await.map_err(page_error)?;
-    if let Some(page) = csrf_refusal(verifier, form.get("csrf_token")) {
-        return Err(page);
-    }
-    Ok((visit, form))
+    Ok((visit, checked_form(verifier, body).await?))
 }
 
 fn new_person(form: &Fields) -> AppResult<NewPerson> {
@@ -241,10 +231,7 @@ pub async fn create_person(
     state: Data<&AppState>,
     body: Body,
 ) -> Response {
-    let (visit, form) = match staff_post(&state, req, &slug, verifier, body).await {
-        Ok(p) => p,
-        Err(page) => return page,
-    };
+    let (visit, form) = or_page!(staff_post(&state, req, &slug, verifier, body).await);
     let created = match new_person(&form) {
         Ok(new) => people::create(&state, &visit.caller, new).await,
         Err(e) => Err(e),
@@ -254,10 +241,7 @@ pub async fn create_person(
         Err(e) if e.status().is_client_error() && e.status() != StatusCode::NOT_FOUND => e,
         Err(e) => return page_error(e),
     };
-    let mut page = match people_view(&state, &visit, csrf, &PeopleQuery::default()).await {
-        Ok(p) => p,
-        Err(page) => return page,
-    };
+    let mut page = or_page!(people_view(&state, &visit, csrf, &PeopleQuery::default()).await);
     page.error_field = error.field.clone().unwrap_or_default();
     page.error = Some(error.detail.clone());
     page.new_name = form.get("name").to_string();
@@ -274,10 +258,7 @@ pub async fn resend_invitation(
     state: Data<&AppState>,
     body: Body,
 ) -> Response {
-    let (visit, _) = match staff_post(&state, req, &slug, verifier, body).await {
-        Ok(p) => p,
-        Err(page) => return page,
-    };
+    let (visit, _) = or_page!(staff_post(&state, req, &slug, verifier, body).await);
     let id = PersonId::from_trusted(id);
     match people::resend_invitation(&state, &visit.caller, &id).await {
         Ok(()) => see_other(&visit.href("admin/people?done=invited")),
@@ -294,10 +275,7 @@ pub async fn set_status(
     state: Data<&AppState>,
     body: Body,
 ) -> Response {
-    let (visit, form) = match staff_post(&state, req, &slug, verifier, body).await {
-        Ok(p) => p,
-        Err(page) => return page,
-    };
+    let (visit, form) = or_page!(staff_post(&state, req, &slug, verifier, body).await);
     let Ok(status) = form.get("status").parse::<Status>() else {
         return page_error(AppError::invalid("status", "Choose a status."));
     };
@@ -346,17 +324,11 @@ pub async fn audit_page(
     csrf: &CsrfToken,
     state: Data<&AppState>,
 ) -> Response {
-    let visit = match visit(&state, req, &slug).await {
-        Ok(v) => v,
-        Err(page) => return page,
-    };
+    let visit = or_page!(visit(&state, req, &slug).await);
     if visit.caller.role() != Role::Admin {
         return not_found();
     }
-    let chrome = match visit.chrome(&state, csrf, "admin/audit").await {
-        Ok(c) => c,
-        Err(page) => return page,
-    };
+    let chrome = or_page!(visit.chrome(&state, csrf, "admin/audit").await);
     let plain = |v: &Option<String>| {
         v.as_deref()
             .map(str::trim)
@@ -370,10 +342,7 @@ pub async fn audit_page(
     };
     let listed =
         audit_service::list(&state, &visit.caller, filter, query.cursor.as_deref(), 100).await;
-    let (rows, next) = match listed {
-        Ok(found) => found,
-        Err(e) => return page_error(e),
-    };
+    let (rows, next) = or_page!(listed.map_err(page_error));
     let lines = rows
         .into_iter()
         .map(|r| AuditLine {

@@ -131,10 +131,7 @@ pub async fn compose_page(
     csrf: &CsrfToken,
     state: Data<&AppState>,
 ) -> Response {
-    let visit = match visit(&state, req, &slug).await {
-        Ok(v) => v,
-        Err(page) => return page,
-    };
+    let visit = or_page!(visit(&state, req, &slug).await);
     match compose_view(&state, &visit, csrf, Filled::default()).await {
         Ok(page) => render(StatusCode::OK, &page),
         Err(page) => page,
@@ -149,14 +146,12 @@ pub async fn draft_page(
     csrf: &CsrfToken,
     state: Data<&AppState>,
 ) -> Response {
-    let visit = match visit(&state, req, &slug).await {
-        Ok(v) => v,
-        Err(page) => return page,
-    };
-    let draft = match drafts::get(&state, &visit.caller, &DraftId::from_trusted(id)).await {
-        Ok(d) => d,
-        Err(e) => return page_error(e),
-    };
+    let visit = or_page!(visit(&state, req, &slug).await);
+    let draft = or_page!(
+        drafts::get(&state, &visit.caller, &DraftId::from_trusted(id))
+            .await
+            .map_err(page_error)
+    );
     let mut kept = Vec::new();
     for id in &draft.attachment_ids {
         let id = AttachmentId::from_trusted(id.clone());
@@ -187,14 +182,8 @@ pub async fn compose_submit(
     state: Data<&AppState>,
     body: Body,
 ) -> Response {
-    let visit = match visit(&state, req, &slug).await {
-        Ok(v) => v,
-        Err(page) => return page,
-    };
-    let posted = match read_posted(&state, req, body).await {
-        Ok(p) => p,
-        Err(e) => return page_error(e),
-    };
+    let visit = or_page!(visit(&state, req, &slug).await);
+    let posted = or_page!(read_posted(&state, req, body).await.map_err(page_error));
     if let Some(page) = csrf_refusal(verifier, posted.fields.get("csrf_token")) {
         return page;
     }
@@ -225,10 +214,7 @@ pub async fn compose_submit(
         draft_id: fields.get("draft_id").to_string(),
         send_key: fields.get("send_key").to_string(),
     };
-    let mut page = match compose_view(&state, &visit, csrf, filled).await {
-        Ok(page) => page,
-        Err(page) => return page,
-    };
+    let mut page = or_page!(compose_view(&state, &visit, csrf, filled).await);
     let status = match error {
         Some(e) => {
             page.error_field = e.field.clone().unwrap_or_default();

@@ -9,8 +9,7 @@ use poem::{handler, Body, Request, Response};
 use crate::service::search as service;
 use crate::service::AppState;
 
-use super::super::form::Fields;
-use super::{csrf_refusal, page_error, render, short_time, visit, Chrome};
+use super::{checked_form, page_error, render, short_time, visit, Chrome};
 
 const PAGE_SIZE: usize = 20;
 
@@ -42,21 +41,9 @@ pub async fn search(
     state: Data<&AppState>,
     body: Body,
 ) -> Response {
-    let visit = match visit(&state, req, &slug).await {
-        Ok(v) => v,
-        Err(page) => return page,
-    };
-    let form = match Fields::read(body).await {
-        Ok(f) => f,
-        Err(e) => return page_error(e),
-    };
-    if let Some(page) = csrf_refusal(verifier, form.get("csrf_token")) {
-        return page;
-    }
-    let chrome = match visit.chrome(&state, csrf, "").await {
-        Ok(c) => c,
-        Err(page) => return page,
-    };
+    let visit = or_page!(visit(&state, req, &slug).await);
+    let form = or_page!(checked_form(verifier, body).await);
+    let chrome = or_page!(visit.chrome(&state, csrf, "").await);
     let q = form.get("q").trim().to_string();
     let cursor = Some(form.get("cursor")).filter(|c| !c.is_empty());
     let mut page = SearchPage {

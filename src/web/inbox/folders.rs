@@ -8,24 +8,7 @@ use crate::error::AppResult;
 use crate::service::mailbox::folders as service;
 use crate::service::AppState;
 
-use super::super::form::Fields;
-use super::{csrf_refusal, page_error, see_other, visit, Visit};
-
-/// The signed-in visit and the checked form of a folder action, or the page to answer.
-async fn posted(
-    state: &AppState,
-    req: &Request,
-    slug: &str,
-    verifier: &CsrfVerifier,
-    body: Body,
-) -> Result<(Visit, Fields), Response> {
-    let visit = visit(state, req, slug).await?;
-    let form = Fields::read(body).await.map_err(page_error)?;
-    if let Some(page) = csrf_refusal(verifier, form.get("csrf_token")) {
-        return Err(page);
-    }
-    Ok((visit, form))
-}
+use super::{page_error, posted, see_other, Visit};
 
 fn answer(visit: &Visit, done: AppResult<String>) -> Response {
     match done {
@@ -42,10 +25,7 @@ pub async fn create_folder(
     state: Data<&AppState>,
     body: Body,
 ) -> Response {
-    let (visit, form) = match posted(&state, req, &slug, verifier, body).await {
-        Ok(p) => p,
-        Err(page) => return page,
-    };
+    let (visit, form) = or_page!(posted(&state, req, &slug, verifier, body).await);
     let created = service::create(&state, &visit.caller, form.get("name")).await;
     answer(
         &visit,
@@ -61,10 +41,7 @@ pub async fn rename_folder(
     state: Data<&AppState>,
     body: Body,
 ) -> Response {
-    let (visit, form) = match posted(&state, req, &slug, verifier, body).await {
-        Ok(p) => p,
-        Err(page) => return page,
-    };
+    let (visit, form) = or_page!(posted(&state, req, &slug, verifier, body).await);
     let id = FolderId::from_trusted(id);
     let renamed = service::rename(&state, &visit.caller, &id, form.get("name")).await;
     answer(
@@ -81,10 +58,7 @@ pub async fn delete_folder(
     state: Data<&AppState>,
     body: Body,
 ) -> Response {
-    let (visit, _) = match posted(&state, req, &slug, verifier, body).await {
-        Ok(p) => p,
-        Err(page) => return page,
-    };
+    let (visit, _) = or_page!(posted(&state, req, &slug, verifier, body).await);
     let id = FolderId::from_trusted(id);
     let deleted = service::delete(&state, &visit.caller, &id).await;
     answer(

@@ -13,7 +13,7 @@ use crate::service::mailbox::read::{self, Seek, ThreadSummary};
 use crate::service::AppState;
 
 use super::super::form::Fields;
-use super::{csrf_refusal, page_error, render, see_other, short_time, visit, Chrome, Visit};
+use super::{checked_form, page_error, render, see_other, short_time, visit, Chrome, Visit};
 
 /// Threads on a page of a folder.
 const PAGE_SIZE: i64 = 50;
@@ -132,14 +132,8 @@ pub async fn folder_page(
     csrf: &CsrfToken,
     state: Data<&AppState>,
 ) -> Response {
-    let visit = match visit(&state, req, &slug).await {
-        Ok(v) => v,
-        Err(page) => return page,
-    };
-    let chrome = match visit.chrome(&state, csrf, &folder).await {
-        Ok(c) => c,
-        Err(page) => return page,
-    };
+    let visit = or_page!(visit(&state, req, &slug).await);
+    let chrome = or_page!(visit.chrome(&state, csrf, &folder).await);
     let Some(heading) = chrome
         .folders
         .iter()
@@ -225,17 +219,8 @@ pub async fn bulk(
     state: Data<&AppState>,
     body: Body,
 ) -> Response {
-    let visit = match visit(&state, req, &slug).await {
-        Ok(v) => v,
-        Err(page) => return page,
-    };
-    let form = match Fields::read(body).await {
-        Ok(f) => f,
-        Err(e) => return page_error(e),
-    };
-    if let Some(page) = csrf_refusal(verifier, form.get("csrf_token")) {
-        return page;
-    }
+    let visit = or_page!(visit(&state, req, &slug).await);
+    let form = or_page!(checked_form(verifier, body).await);
     let back = back_to(&form);
     let (action, done) = match form.get("action") {
         "empty_trash" => {

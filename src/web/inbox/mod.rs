@@ -5,6 +5,16 @@
 //! Nothing a person wrote (subjects, bodies, names of files or folders, queries) is ever
 //! put in a URL, a page title or a log line: URLs hold only ids and opaque cursors.
 
+/// The value of a `Result<T, Response>`, or the page it holds returned from the handler.
+macro_rules! or_page {
+    ($result:expr) => {
+        match $result {
+            Ok(value) => value,
+            Err(page) => return page,
+        }
+    };
+}
+
 mod actions;
 mod admin;
 mod compose;
@@ -22,6 +32,7 @@ use poem::http::{header, StatusCode};
 use poem::web::{CsrfToken, CsrfVerifier, Html};
 use poem::{handler, IntoResponse, Request, Response};
 
+use super::form::Fields;
 use crate::api::{cookie_value, request_meta};
 use crate::domain::{Code, Role};
 use crate::error::AppError;
@@ -204,6 +215,27 @@ pub fn csrf_refusal(verifier: &CsrfVerifier, token: &str) -> Option<Response> {
             "Go back, reload the page and submit the form again.",
         )
     })
+}
+
+/// A urlencoded form whose CSRF token is good, or the page to answer instead.
+pub async fn checked_form(verifier: &CsrfVerifier, body: poem::Body) -> Result<Fields, Response> {
+    let form = Fields::read(body).await.map_err(page_error)?;
+    match csrf_refusal(verifier, form.get("csrf_token")) {
+        Some(page) => Err(page),
+        None => Ok(form),
+    }
+}
+
+/// The signed-in visit and the checked form of a POST, or the page to answer instead.
+pub async fn posted(
+    state: &AppState,
+    req: &Request,
+    slug: &str,
+    verifier: &CsrfVerifier,
+    body: poem::Body,
+) -> Result<(Visit, Fields), Response> {
+    let visit = visit(state, req, slug).await?;
+    Ok((visit, checked_form(verifier, body).await?))
 }
 
 pub fn render(status: StatusCode, page: &impl Template) -> Response {

@@ -16,9 +16,8 @@ use crate::error::AppError;
 use crate::service::{password_resets, practices, sessions as session_service, AppState};
 use crate::store::practices::PracticeRow;
 
-use super::super::form::Fields;
 use super::{
-    csrf_refusal, message_page, not_found, page_error, render, return_route, see_other,
+    checked_form, message_page, not_found, page_error, render, return_route, see_other,
     SESSION_COOKIE,
 };
 
@@ -66,10 +65,7 @@ pub async fn portal(
     csrf: &CsrfToken,
     state: Data<&AppState>,
 ) -> Response {
-    let practice = match practice_of(&state, &slug).await {
-        Ok(p) => p,
-        Err(page) => return page,
-    };
+    let practice = or_page!(practice_of(&state, &slug).await);
     let next = query
         .next
         .as_deref()
@@ -122,17 +118,8 @@ pub async fn sign_in(
     state: Data<&AppState>,
     body: Body,
 ) -> Response {
-    let practice = match practice_of(&state, &slug).await {
-        Ok(p) => p,
-        Err(page) => return page,
-    };
-    let form = match Fields::read(body).await {
-        Ok(f) => f,
-        Err(e) => return page_error(e),
-    };
-    if let Some(page) = csrf_refusal(verifier, form.get("csrf_token")) {
-        return page;
-    }
+    let practice = or_page!(practice_of(&state, &slug).await);
+    let form = or_page!(checked_form(verifier, body).await);
     let next = return_route(&practice.slug, form.get("next")).unwrap_or_default();
     let to = if next.is_empty() {
         inbox(&practice.slug)
@@ -224,17 +211,8 @@ pub async fn sign_out(
     state: Data<&AppState>,
     body: Body,
 ) -> Response {
-    let form = match Fields::read(body).await {
-        Ok(f) => f,
-        Err(e) => return page_error(e),
-    };
-    if let Some(page) = csrf_refusal(verifier, form.get("csrf_token")) {
-        return page;
-    }
-    let practice = match practice_of(&state, &slug).await {
-        Ok(p) => p,
-        Err(page) => return page,
-    };
+    let _form = or_page!(checked_form(verifier, body).await);
+    let practice = or_page!(practice_of(&state, &slug).await);
     if let Ok(visit) = super::visit(&state, req, &practice.slug).await {
         if let Err(e) = session_service::sign_out(&state, &visit.caller).await {
             return page_error(e);
@@ -278,17 +256,8 @@ pub async fn forgot_submit(
     state: Data<&AppState>,
     body: Body,
 ) -> Response {
-    let practice = match practice_of(&state, &slug).await {
-        Ok(p) => p,
-        Err(page) => return page,
-    };
-    let form = match Fields::read(body).await {
-        Ok(f) => f,
-        Err(e) => return page_error(e),
-    };
-    if let Some(page) = csrf_refusal(verifier, form.get("csrf_token")) {
-        return page;
-    }
+    let practice = or_page!(practice_of(&state, &slug).await);
+    let form = or_page!(checked_form(verifier, body).await);
     let meta = request_meta(req, &state.config);
     match password_resets::request(&state, &meta, &practice.slug, form.get("email")).await {
         Ok(()) => message_page(

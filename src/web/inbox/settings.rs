@@ -14,7 +14,7 @@ use crate::service::people::{self as me, PersonPatch};
 use crate::service::{sessions as session_service, AppState};
 
 use super::super::form::Fields;
-use super::{csrf_refusal, long_time, page_error, render, see_other, visit, Chrome, Visit};
+use super::{checked_form, long_time, page_error, render, see_other, visit, Chrome, Visit};
 
 pub struct SessionLine {
     pub id: String,
@@ -89,14 +89,8 @@ pub async fn settings_page(
     csrf: &CsrfToken,
     state: Data<&AppState>,
 ) -> Response {
-    let visit = match visit(&state, req, &slug).await {
-        Ok(v) => v,
-        Err(page) => return page,
-    };
-    let mut page = match settings_view(&state, &visit, csrf).await {
-        Ok(p) => p,
-        Err(page) => return page,
-    };
+    let visit = or_page!(visit(&state, req, &slug).await);
+    let mut page = or_page!(settings_view(&state, &visit, csrf).await);
     page.notice = match query.done.as_deref() {
         Some("profile") => Some("Your details are saved."),
         Some("consents") => Some("Your notification choices are saved."),
@@ -121,17 +115,8 @@ pub async fn settings_submit(
     state: Data<&AppState>,
     body: Body,
 ) -> Response {
-    let visit = match visit(&state, req, &slug).await {
-        Ok(v) => v,
-        Err(page) => return page,
-    };
-    let form = match Fields::read(body).await {
-        Ok(f) => f,
-        Err(e) => return page_error(e),
-    };
-    if let Some(page) = csrf_refusal(verifier, form.get("csrf_token")) {
-        return page;
-    }
+    let visit = or_page!(visit(&state, req, &slug).await);
+    let form = or_page!(checked_form(verifier, body).await);
     let which = form.get("form").to_string();
     let saved = save(&state, &visit, &which, &form).await;
     let error = match saved {
@@ -139,10 +124,7 @@ pub async fn settings_submit(
         Err(e) if e.status().is_client_error() && e.status() != StatusCode::NOT_FOUND => e,
         Err(e) => return page_error(e),
     };
-    let mut page = match settings_view(&state, &visit, csrf).await {
-        Ok(p) => p,
-        Err(page) => return page,
-    };
+    let mut page = or_page!(settings_view(&state, &visit, csrf).await);
     page.error_form = which;
     page.error_field = error.field.clone().unwrap_or_default();
     page.error = Some(error.detail.clone());
@@ -203,17 +185,8 @@ pub async fn end_session(
     state: Data<&AppState>,
     body: Body,
 ) -> Response {
-    let visit = match visit(&state, req, &slug).await {
-        Ok(v) => v,
-        Err(page) => return page,
-    };
-    let form = match Fields::read(body).await {
-        Ok(f) => f,
-        Err(e) => return page_error(e),
-    };
-    if let Some(page) = csrf_refusal(verifier, form.get("csrf_token")) {
-        return page;
-    }
+    let visit = or_page!(visit(&state, req, &slug).await);
+    let _form = or_page!(checked_form(verifier, body).await);
     match session_service::end_mine(&state, &visit.caller, &id).await {
         Ok(()) if id == visit.caller.session_id.as_str() => see_other(&visit.href("")),
         Ok(()) => see_other(&visit.href("settings?done=session")),

@@ -141,10 +141,7 @@ pub async fn thread_page(
     csrf: &CsrfToken,
     state: Data<&AppState>,
 ) -> Response {
-    let visit = match visit(&state, req, &slug).await {
-        Ok(v) => v,
-        Err(page) => return page,
-    };
+    let visit = or_page!(visit(&state, req, &slug).await);
     match thread_view(&state, &visit, csrf, &id, true).await {
         Ok(mut page) => {
             page.notice = match query.done.as_deref() {
@@ -167,14 +164,8 @@ pub async fn reply(
     state: Data<&AppState>,
     body: Body,
 ) -> Response {
-    let visit = match visit(&state, req, &slug).await {
-        Ok(v) => v,
-        Err(page) => return page,
-    };
-    let posted = match read_posted(&state, req, body).await {
-        Ok(p) => p,
-        Err(e) => return page_error(e),
-    };
+    let visit = or_page!(visit(&state, req, &slug).await);
+    let posted = or_page!(read_posted(&state, req, body).await.map_err(page_error));
     if let Some(page) = csrf_refusal(verifier, posted.fields.get("csrf_token")) {
         return page;
     }
@@ -215,10 +206,7 @@ pub async fn download(
     Path((slug, id)): Path<(String, String)>,
     state: Data<&AppState>,
 ) -> Response {
-    let visit = match visit(&state, req, &slug).await {
-        Ok(v) => v,
-        Err(page) => return page,
-    };
+    let visit = or_page!(visit(&state, req, &slug).await);
     let id = AttachmentId::from_trusted(id);
     match attachment_service::open(&state, &visit.caller, &id).await {
         Ok((row, file)) => Body::from_async_read(file)
