@@ -9,6 +9,9 @@ use crate::error::{AppError, AppResult};
 use crate::service::attachments::{bad_multipart, receive, Received};
 use crate::service::AppState;
 
+/// More fields than any page's form has.
+const MAX_FIELDS: usize = 1000;
+
 /// A form's fields in the order they came, names repeated as often as they were sent.
 #[derive(Debug, Default, Clone)]
 pub struct Fields(Vec<(String, String)>);
@@ -86,8 +89,14 @@ pub async fn read_posted(state: &AppState, req: &Request, body: poem::Body) -> A
         refused: None,
     };
     let mut text_bytes = 0usize;
+    let mut fields = 0usize;
     while let Some(field) = form.next_field().await.map_err(bad_multipart)? {
+        fields += 1;
+        if fields > MAX_FIELDS {
+            return Err(AppError::invalid("body", "The form has too many fields."));
+        }
         let name = field.name().unwrap_or("").to_string();
+        text_bytes += name.len();
         match field.file_name().map(str::to_string) {
             // A file input left empty still sends a part with an empty name.
             Some(raw_name) if name == "file" && !raw_name.is_empty() => {

@@ -279,7 +279,22 @@ pub async fn invitation_submit(
         let person = invitations::accept(&state, &meta, &token, &form.password).await?;
         let slug = practices::slug_of(&state, person.practice_id.as_str()).await?;
         let inbox = format!("/p/{slug}/mail/inbox");
-        super::inbox::start_session(&state, req, &slug, &person.email, &form.password, &inbox).await
+        let signed_in =
+            super::inbox::start_session(&state, req, &slug, &person.email, &form.password, &inbox)
+                .await;
+        // The password is set whatever happens next: a sign-in that fails now (throttled,
+        // say) must not look like a failed invitation.
+        Ok(signed_in.unwrap_or_else(|_| {
+            render(
+                StatusCode::OK,
+                &Notice {
+                    heading: "Your password is set",
+                    text: "Sign in with your email address and this password.",
+                    link: Some(&format!("/p/{slug}/")),
+                    link_text: "Sign in",
+                },
+            )
+        }))
     };
     set_password_from_form(&form, verifier, again, set).await
 }

@@ -20,9 +20,10 @@
   var list = document.querySelector("ul.threads");
   var messages = document.querySelector("ol.messages");
   var last = null;
+  // Something typed or ticked on the page that a refresh would throw away.
   function busy() {
-    var fields = document.querySelectorAll("main textarea, main input[type=text], main input:not([type])");
-    for (var i = 0; i < fields.length; i++) { if (fields[i].value && fields[i].id !== "q") return true; }
+    var fields = document.querySelectorAll("main textarea, main input[type=text], main input[type=search], main input:not([type])");
+    for (var i = 0; i < fields.length; i++) { if (fields[i].value !== fields[i].defaultValue) return true; }
     var checked = document.querySelector("ul.threads input[type=checkbox]:checked");
     return !!checked;
   }
@@ -36,6 +37,8 @@
         var grew = false;
         parts.forEach(function (sel) {
           var now = document.querySelector(sel), fresh = doc.querySelector(sel);
+          // Never under the keyboard's focus: that part waits for the next change.
+          if (now && now.contains(document.activeElement)) return;
           if (now && fresh && now.innerHTML !== fresh.innerHTML) {
             if (sel !== "nav.folders ul") grew = true;
             now.innerHTML = fresh.innerHTML;
@@ -84,7 +87,18 @@
   // The form has fields named "action", which shadow form.action.
   var target = form.getAttribute("action");
   var submitting = false;
-  form.addEventListener("submit", function () { submitting = true; });
+  var pending = null;
+  // A send or save waits for an autosave still on its way, so that it carries the draft's
+  // id and leaves no second copy behind.
+  form.addEventListener("submit", function (ev) {
+    if (submitting) return;
+    submitting = true;
+    if (pending) {
+      ev.preventDefault();
+      var button = ev.submitter;
+      pending.then(function () { form.requestSubmit(button); });
+    }
+  });
   function snapshot() {
     var data = new FormData(form);
     data.delete("file");
@@ -102,17 +116,18 @@
   }
   function save() {
     var data = snapshot();
-    if (!worthSaving(data)) return;
+    if (pending || !worthSaving(data)) return;
     var sent = text(data);
-    fetch(target, { method: "POST", body: data, credentials: "same-origin" })
+    pending = fetch(target, { method: "POST", body: data, credentials: "same-origin" })
       .then(function (r) { return r.ok ? r.text() : null; })
       .then(function (id) {
         if (!id) return;
         form.querySelector("input[name=draft_id]").value = id;
         saved = sent.replace(/draft_id=[^&]*/, "draft_id=" + id);
-        announce("Draft saved.");
+        if (!submitting) announce("Draft saved.");
       })
-      .catch(function () {});
+      .catch(function () {})
+      .then(function () { pending = null; });
   }
   setInterval(save, 5000);
   window.addEventListener("pagehide", function () {

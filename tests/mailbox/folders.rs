@@ -21,6 +21,7 @@ on_both_backends!(
     reading_sending_replying_moving_and_deleting_are_audited,
     bad_folder_input_names_the_field,
     kept_folder_counts_equal_a_fresh_count_after_every_kind_of_change,
+    concurrent_sends_both_ways_keep_the_counts_and_never_deadlock,
 );
 
 fn folder<'a>(folders: &'a Value, id: &str) -> &'a Value {
@@ -608,4 +609,34 @@ async fn kept_folder_counts_equal_a_fresh_count_after_every_kind_of_change(backe
     let (kept, fresh) = kept_and_fresh_counts(&app).await;
     assert!(!fresh.is_empty());
     assert_eq!(kept, fresh);
+}
+
+async fn concurrent_sends_both_ways_keep_the_counts_and_never_deadlock(backend: Backend) {
+    let (app, cast) = TestApp::with_cast(backend).await;
+    let (to_provider, to_client) = (user(&cast.provider), user(&cast.client));
+    let sends = (0..24).map(|i| {
+        let (from, to) = if i % 2 == 0 {
+            (&cast.client, vec![to_provider.as_str(), "group:billers"])
+        } else {
+            (&cast.provider, vec![to_client.as_str()])
+        };
+        let app = &app;
+        async move {
+            app.compose(
+                from,
+                &to,
+                &format!("Both ways {i}"),
+                "Crossing in the post.",
+            )
+            .await
+        }
+    });
+    for (status, body) in futures_util::future::join_all(sends).await {
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    let (kept, fresh) = kept_and_fresh_counts(&app).await;
+    assert_eq!(kept, fresh);
+    let (_, folders) = app.get("/api/v1/folders", &cast.client).await;
+    assert_eq!(folder(&folders, "inbox")["total"], 24);
+    assert_eq!(folder(&folders, "inbox")["unread"], 12);
 }

@@ -314,6 +314,15 @@ async fn a_client_gets_no_staff_actions(backend: Backend) {
         .await;
     assert_eq!(delete.status, StatusCode::FORBIDDEN);
     assert_eq!(app.thread(&cast.client, &thread).await.0, StatusCode::OK);
+    // The confirmation pages ask only about what one may delete, named by its real id.
+    for path in [
+        format!("threads/{thread}/delete"),
+        "threads/x%2F..%2F..%2Ffolders%2Ff%2Fdelete%3F/delete".to_string(),
+        format!("threads/{thread}/messages/nothing/delete"),
+    ] {
+        let page = client.get(&client.path(&path)).await;
+        assert_eq!(page.status, StatusCode::NOT_FOUND, "{path}");
+    }
     assert_eq!(
         client.get(&client.path("admin/people")).await.status,
         StatusCode::NOT_FOUND

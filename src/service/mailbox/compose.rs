@@ -152,7 +152,9 @@ fn new_thread(
 }
 
 /// Puts the new thread in everyone's Inbox: the sender's copy read (Sent is a view over
-/// it), everyone else's unread.
+/// it), everyone else's unread. Rows go in by person id: each row takes its person's
+/// counter rows (migration 0009), and one order everywhere means two sends between the
+/// same people cannot wait on each other.
 async fn add_participants(
     tx: &mut Tx,
     caller: &Caller,
@@ -160,23 +162,23 @@ async fn add_participants(
     to: &recipients::Addressees,
 ) -> AppResult<()> {
     let my_group = Group::of_role(caller.role()).filter(|g| to.groups.contains(g));
-    let me = NewParticipant {
+    let mut rows = vec![NewParticipant {
         person_id: caller.person.id.as_str(),
         via_group: my_group.map(Group::as_str),
         folder: Placement::Inbox.as_stored(),
         unread: false,
         has_sent: true,
-    };
-    threads::insert_participant(tx, thread, &me).await?;
-    for a in &to.people {
-        let them = NewParticipant {
-            person_id: &a.person_id,
-            via_group: a.via_group.map(Group::as_str),
-            folder: Placement::Inbox.as_stored(),
-            unread: true,
-            has_sent: false,
-        };
-        threads::insert_participant(tx, thread, &them).await?;
+    }];
+    rows.extend(to.people.iter().map(|a| NewParticipant {
+        person_id: &a.person_id,
+        via_group: a.via_group.map(Group::as_str),
+        folder: Placement::Inbox.as_stored(),
+        unread: true,
+        has_sent: false,
+    }));
+    rows.sort_by(|a, b| a.person_id.cmp(b.person_id));
+    for row in &rows {
+        threads::insert_participant(tx, thread, row).await?;
     }
     Ok(())
 }

@@ -75,6 +75,14 @@ pub async fn delete_thread_page(
     state: Data<&AppState>,
 ) -> Response {
     let visit = or_page!(visit(&state, req, &slug).await);
+    // Only a thread the caller may delete is asked about, by its own id.
+    let view = or_page!(read::view(&state, &visit.caller, &id, false)
+        .await
+        .map_err(page_error));
+    if !view.can_delete {
+        return super::not_found();
+    }
+    let id = view.summary.id;
     let chrome = or_page!(visit.chrome(&state, csrf, "").await);
     let page = ConfirmPage {
         action: visit.href(&format!("threads/{id}/delete")),
@@ -113,6 +121,14 @@ pub async fn delete_message_page(
     state: Data<&AppState>,
 ) -> Response {
     let visit = or_page!(visit(&state, req, &slug).await);
+    // Only a message of that thread the caller may delete is asked about.
+    let view = or_page!(read::view(&state, &visit.caller, &thread, false)
+        .await
+        .map_err(page_error));
+    let Some(message) = view.messages.iter().find(|m| m.id == id && m.can_delete) else {
+        return super::not_found();
+    };
+    let (thread, id) = (view.summary.id.clone(), message.id.clone());
     let chrome = or_page!(visit.chrome(&state, csrf, "").await);
     let page = ConfirmPage {
         action: visit.href(&format!("threads/{thread}/messages/{id}/delete")),

@@ -305,6 +305,8 @@ struct AuditPage {
     lines: Vec<AuditLine>,
     action: String,
     involving: String,
+    /// The filters as they go into the next page's address.
+    query: String,
     next: Option<String>,
 }
 
@@ -357,11 +359,20 @@ pub async fn audit_page(
             outcome: r.outcome,
         })
         .collect();
+    let (action, involving) = (action.unwrap_or_default(), involving.unwrap_or_default());
+    let encode = |v: &str| {
+        percent_encoding::utf8_percent_encode(v, percent_encoding::NON_ALPHANUMERIC).to_string()
+    };
     let page = AuditPage {
         chrome,
         lines,
-        action: action.unwrap_or_default(),
-        involving: involving.unwrap_or_default(),
+        query: format!(
+            "action={}&involving={}",
+            encode(&action),
+            encode(&involving)
+        ),
+        action,
+        involving,
         next,
     };
     render(StatusCode::OK, &page)

@@ -341,8 +341,16 @@ pub async fn gather_files(
     for id in fields.all("attachment_id") {
         match attachment_service::get(state, caller, &AttachmentId::from_trusted(id)).await {
             Ok(view) => views.push(view),
-            Err(e) => {
-                error.get_or_insert(e.with_field("file"));
+            Err(e) if e.status().is_server_error() => {
+                error.get_or_insert(e);
+            }
+            // A kept upload that is gone (unused for too long) is asked for again; the
+            // rest of the form stays.
+            Err(_) => {
+                error.get_or_insert(AppError::invalid(
+                    "file",
+                    "An attached file is no longer available; attach it again.",
+                ));
             }
         }
     }
