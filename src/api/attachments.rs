@@ -99,6 +99,46 @@ impl ParsePayload for UploadForm {
     }
 }
 
+/// Every file of an upload, received in turn; the first refusal ends it.
+async fn receive_all(
+    state: &AppState,
+    form: &mut multer::Multipart<'static>,
+) -> AppResult<Vec<service::Received>> {
+    let mut received = Vec::new();
+    while let Some(field) = form.next_field().await.map_err(bad_multipart)? {
+        if field.name() != Some("file") {
+            let name: String = field.name().unwrap_or("").chars().take(40).collect();
+            return Err(AppError::invalid(
+                "file",
+                format!("Only \"file\" fields are accepted, not {name:?}; nothing was uploaded."),
+            ));
+        }
+        if received.len() >= state.config.limits.attachments_per_upload {
+            return Err(AppError::field(
+                Code::TooManyFiles,
+                "file",
+                format!(
+                    "At most {} files per upload; nothing was uploaded.",
+                    state.config.limits.attachments_per_upload
+                ),
+            ));
+        }
+        let raw_name = field.file_name().unwrap_or("").to_string();
+        received.push(service::receive(state, received.len(), &raw_name, field).await?);
+    }
+    Ok(received)
+}
+
+/// Reads what is left of a refused upload for up to two seconds, keeping none of it.
+async fn drain_form(form: &mut multer::Multipart<'static>) {
+    let rest = async {
+        while let Ok(Some(mut field)) = form.next_field().await {
+            while let Ok(Some(_)) = field.chunk().await {}
+        }
+    };
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), rest).await;
+}
+
 /// A multipart body read as a stream, a chunk at a time, with a cap on the whole request
 /// so that nothing (not even a body without boundaries that multer would buffer) grows
 /// without bound. Also used by the pages that post files.
@@ -178,35 +218,15 @@ impl AttachmentsApi {
         let caller = caller(state, &auth, req).await?;
         service::check_quota(state, &caller).await?;
         let mut form = form.0;
-        let mut received = Vec::new();
-        loop {
-            let field = match form.next_field().await {
-                Ok(Some(field)) => field,
-                Ok(None) => break,
-                Err(e) => return Err(bad_multipart(e)),
-            };
-            if field.name() != Some("file") {
-                let name: String = field.name().unwrap_or("").chars().take(40).collect();
-                return Err(AppError::invalid(
-                    "file",
-                    format!(
-                        "Only \"file\" fields are accepted, not {name:?}; nothing was uploaded."
-                    ),
-                ));
+        let received = match receive_all(state, &mut form).await {
+            Ok(received) => received,
+            Err(e) => {
+                // What the client is still sending is read (and thrown away) for a moment,
+                // so that it reads the refusal instead of a reset connection.
+                drain_form(&mut form).await;
+                return Err(e);
             }
-            if received.len() >= state.config.limits.attachments_per_upload {
-                return Err(AppError::field(
-                    Code::TooManyFiles,
-                    "file",
-                    format!(
-                        "At most {} files per upload; nothing was uploaded.",
-                        state.config.limits.attachments_per_upload
-                    ),
-                ));
-            }
-            let raw_name = field.file_name().unwrap_or("").to_string();
-            received.push(service::receive(state, received.len(), &raw_name, field).await?);
-        }
+        };
         let views = service::store_uploads(state, &caller, received).await?;
         Ok(Uploaded::Created(Json(UploadedOut {
             attachments: views.into_iter().map(Into::into).collect(),

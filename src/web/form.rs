@@ -134,11 +134,28 @@ async fn receive_one(
     match receive(state, posted.files.len(), &raw_name, field).await {
         Ok(file) => posted.files.push(file),
         Err(e) if e.status().is_client_error() => {
-            posted.refused.get_or_insert(e);
+            posted
+                .refused
+                .get_or_insert_with(|| refused_on_a_page(state, &raw_name, e));
         }
         Err(e) => return Err(e),
     }
     Ok(())
+}
+
+/// A refused file as a form says it: the others and the rest of the form are kept, so the
+/// API's "nothing was uploaded" would be wrong here; the size limit is said in words.
+fn refused_on_a_page(state: &AppState, raw_name: &str, e: AppError) -> AppError {
+    let name: String = raw_name.chars().take(80).collect();
+    let detail = if e.code == crate::domain::Code::AttachmentTooLarge {
+        let limit = super::inbox::human_size(state.config.limits.attachment_max_bytes as i64);
+        format!("\"{name}\" is larger than {limit}, the most a file may be. It was not attached.")
+    } else {
+        e.detail
+            .replace("; nothing was uploaded.", ". It was not attached.")
+            .to_string()
+    };
+    e.with_detail(detail)
 }
 
 /// A text field of a multipart form, refused past `limit` bytes.

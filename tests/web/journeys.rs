@@ -18,6 +18,7 @@ on_both_backends!(
     bulk_archive_and_restore,
     custom_folders_are_created_renamed_and_deleted,
     a_refused_file_keeps_the_rest_of_the_form,
+    a_file_over_the_limit_is_refused_with_the_limit_said,
     sign_out_ends_the_session_on_the_server,
     an_idle_session_signs_in_again_and_returns_to_the_page_wanted,
     a_wrong_password_gets_the_same_answer_as_the_api,
@@ -606,4 +607,35 @@ async fn the_scripts_polling_does_not_keep_an_idle_session_alive(backend: Backen
     }
     let after = client.get(&client.path("mail/inbox")).await;
     after.assert_redirect("/p/oak/?next=/p/oak/mail/inbox");
+}
+
+async fn a_file_over_the_limit_is_refused_with_the_limit_said(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |c| c.limits.attachment_max_bytes = 64 * 1024).await;
+    let cast = crate::Cast::new(&app).await;
+    let client = WebUser::sign_in(&app, &cast.practice, &cast.client.email).await;
+    client.get(&client.path("compose")).await;
+    let to = user(&cast.provider);
+    let big = vec![b'a'; 100 * 1024];
+    let refused = client
+        .post_files(
+            &client.path("compose"),
+            &[
+                ("to", to.as_str()),
+                ("subject", "Scan"),
+                ("body", "My scan is attached."),
+                ("action", "send"),
+            ],
+            &[("scan.txt", &big)],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(
+        refused
+            .html
+            .contains("is larger than 64 KB, the most a file may be. It was not attached."),
+        "{}",
+        refused.html
+    );
+    assert!(refused.html.contains(">My scan is attached.</textarea>"));
+    assert!(app.folder(&cast.provider, "inbox").await.is_empty());
 }
