@@ -37,10 +37,10 @@ pub async fn quick_note(
     let (visit, form) = or_page!(posted(&state, req, &slug, verifier, body).await);
     let content = Some(form.get("content").trim()).filter(|c| !c.is_empty());
     let thread = ThreadId::from_trusted(id.clone());
-    match chart::quick_note(&state, &visit.caller, &thread, content).await {
-        Ok(_) => see_other(&visit.href(&format!("threads/{id}?done=noted"))),
-        Err(e) => page_error(e),
-    }
+    visit.then_go(
+        chart::quick_note(&state, &visit.caller, &thread, content).await,
+        &format!("threads/{id}?done=noted"),
+    )
 }
 
 /// The thread as CSV, one row per message, with the same privacy as its page.
@@ -106,10 +106,10 @@ pub async fn delete_thread(
 ) -> Response {
     let (visit, _) = or_page!(posted(&state, req, &slug, verifier, body).await);
     let thread = ThreadId::from_trusted(id);
-    match delete::delete_thread(&state, &visit.caller, &thread).await {
-        Ok(()) => see_other(&visit.href("mail/inbox?done=deleted")),
-        Err(e) => page_error(e),
-    }
+    visit.then_go(
+        delete::delete_thread(&state, &visit.caller, &thread).await,
+        "mail/inbox?done=deleted",
+    )
 }
 
 /// Asks before a message is deleted for everyone.

@@ -260,10 +260,10 @@ pub async fn resend_invitation(
 ) -> Response {
     let (visit, _) = or_page!(staff_post(&state, req, &slug, verifier, body).await);
     let id = PersonId::from_trusted(id);
-    match people::resend_invitation(&state, &visit.caller, &id).await {
-        Ok(()) => see_other(&visit.href("admin/people?done=invited")),
-        Err(e) => page_error(e),
-    }
+    visit.then_go(
+        people::resend_invitation(&state, &visit.caller, &id).await,
+        "admin/people?done=invited",
+    )
 }
 
 /// Sets a person active, inactive or disabled, under the same rules as the API.
@@ -284,10 +284,10 @@ pub async fn set_status(
         ..PersonPatch::default()
     };
     let id = PersonId::from_trusted(id);
-    match people::update(&state, &visit.caller, &id, patch).await {
-        Ok(_) => see_other(&visit.href("admin/people?done=status")),
-        Err(e) => page_error(e),
-    }
+    visit.then_go(
+        people::update(&state, &visit.caller, &id, patch).await,
+        "admin/people?done=status",
+    )
 }
 
 pub struct AuditLine {

@@ -299,10 +299,10 @@ async fn discard(state: &AppState, visit: &Visit, draft_id: &str) -> Response {
         return see_other(&visit.href("mail/inbox"));
     }
     let id = DraftId::from_trusted(draft_id.to_string());
-    match drafts::delete(state, &visit.caller, &id).await {
-        Ok(()) => see_other(&visit.href("mail/drafts?done=draft_deleted")),
-        Err(e) => page_error(e),
-    }
+    visit.then_go(
+        drafts::delete(state, &visit.caller, &id).await,
+        "mail/drafts?done=draft_deleted",
+    )
 }
 
 /// Saves the form as a draft (a new one, or the one it was resumed from).

@@ -4,18 +4,10 @@ use poem::web::{CsrfVerifier, Data, Path};
 use poem::{handler, Body, Request, Response};
 
 use crate::domain::ids::FolderId;
-use crate::error::AppResult;
 use crate::service::mailbox::folders as service;
 use crate::service::AppState;
 
-use super::{page_error, posted, see_other, Visit};
-
-fn answer(visit: &Visit, done: AppResult<String>) -> Response {
-    match done {
-        Ok(location) => see_other(&visit.href(&location)),
-        Err(e) => page_error(e),
-    }
-}
+use super::{page_error, posted, see_other};
 
 #[handler]
 pub async fn create_folder(
@@ -26,11 +18,10 @@ pub async fn create_folder(
     body: Body,
 ) -> Response {
     let (visit, form) = or_page!(posted(&state, req, &slug, verifier, body).await);
-    let created = service::create(&state, &visit.caller, form.get("name")).await;
-    answer(
-        &visit,
-        created.map(|f| format!("mail/{}?done=folder_created", f.id)),
-    )
+    match service::create(&state, &visit.caller, form.get("name")).await {
+        Ok(f) => see_other(&visit.href(&format!("mail/{}?done=folder_created", f.id))),
+        Err(e) => page_error(e),
+    }
 }
 
 #[handler]
@@ -44,9 +35,9 @@ pub async fn rename_folder(
     let (visit, form) = or_page!(posted(&state, req, &slug, verifier, body).await);
     let id = FolderId::from_trusted(id);
     let renamed = service::rename(&state, &visit.caller, &id, form.get("name")).await;
-    answer(
-        &visit,
-        renamed.map(|f| format!("mail/{}?done=folder_renamed", f.id)),
+    visit.then_go(
+        renamed,
+        &format!("mail/{}?done=folder_renamed", id.as_str()),
     )
 }
 
@@ -61,8 +52,5 @@ pub async fn delete_folder(
     let (visit, _) = or_page!(posted(&state, req, &slug, verifier, body).await);
     let id = FolderId::from_trusted(id);
     let deleted = service::delete(&state, &visit.caller, &id).await;
-    answer(
-        &visit,
-        deleted.map(|()| "mail/inbox?done=folder_deleted".to_string()),
-    )
+    visit.then_go(deleted, "mail/inbox?done=folder_deleted")
 }

@@ -224,10 +224,10 @@ pub async fn bulk(
     let back = back_to(&form);
     let (action, done) = match form.get("action") {
         "empty_trash" => {
-            return match folder_service::empty_trash(&state, &visit.caller).await {
-                Ok(_) => see_other(&visit.href("mail/trash?done=emptied")),
-                Err(e) => page_error(e),
-            };
+            return visit.then_go(
+                folder_service::empty_trash(&state, &visit.caller).await,
+                "mail/trash?done=emptied",
+            );
         }
         "mark_read" => (BulkAction::MarkRead, "read"),
         "mark_unread" => (BulkAction::MarkUnread, "unread"),
@@ -247,10 +247,10 @@ pub async fn bulk(
         return see_other(&visit.href(&format!("mail/{back}")));
     }
     let target = Some(form.get("folder")).filter(|f| !f.is_empty());
-    match filing::bulk(&state, &visit.caller, &ids, action, target).await {
-        Ok(_) => see_other(&visit.href(&format!("mail/{back}?done={done}"))),
-        Err(e) => page_error(e),
-    }
+    visit.then_go(
+        filing::bulk(&state, &visit.caller, &ids, action, target).await,
+        &format!("mail/{back}?done={done}"),
+    )
 }
 
 /// The folder to go back to after an action: the one it was taken from, if it is a plain

@@ -118,6 +118,15 @@ impl Visit {
     pub fn href(&self, rest: &str) -> String {
         format!("/p/{}/{rest}", self.practice.slug)
     }
+
+    /// After an action: a 303 to this practice's page `rest` when it was done, else the
+    /// error as a page.
+    pub fn then_go<T>(&self, done: crate::error::AppResult<T>, rest: &str) -> Response {
+        match done {
+            Ok(_) => see_other(&self.href(rest)),
+            Err(e) => page_error(e),
+        }
+    }
 }
 
 /// The signed-in person of a practice's page, or the response to send instead: the same
