@@ -273,6 +273,13 @@ fn inbox_pages() -> Route {
         .at("/:slug/threads/:id", get(web::thread_page))
         .at("/:slug/threads/:id/reply", post(web::reply))
         .at("/:slug/threads/:id/quick-note", post(web::quick_note))
+        .at("/:slug/threads/:id/announcement", post(web::announcement))
+        .at("/:slug/threads/:id/completion", post(web::completion))
+        .at("/:slug/threads/:id/notes", post(web::add_note))
+        .at(
+            "/:slug/threads/:id/messages/:message/reactions",
+            post(web::react),
+        )
         .at("/:slug/threads/:id/export", get(web::export))
         .at(
             "/:slug/threads/:id/delete",
@@ -303,6 +310,10 @@ fn inbox_pages() -> Route {
         )
         .at("/:slug/admin/people/:id/status", post(web::set_status))
         .at("/:slug/admin/audit", get(web::audit_page))
+        .at(
+            "/:slug/admin/settings",
+            get(web::practice_settings_page).post(web::practice_settings_submit),
+        )
         .at("/:slug/updates", get(web::updates))
         .at("/:slug/attachments/:id", get(web::download))
         .at("/:slug/folders", post(web::create_folder))

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use poem::Request;
-use poem_openapi::param::{Path, Query};
+use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use serde::Deserialize;
@@ -13,6 +13,7 @@ use crate::error::AppResult;
 use crate::service::mailbox::drafts::{self, DraftInput, DraftView};
 use crate::service::AppState;
 
+use super::threads::ThreadKindName;
 use super::{caller, BearerAuth, JsonBody, NoContent};
 
 /// A draft; `thread_id` makes it a reply draft (then `to` and `subject` are not used).
@@ -29,11 +30,18 @@ pub struct DraftRequest {
     pub body: Option<String>,
     #[serde(default)]
     pub attachment_ids: Option<Vec<String>>,
+    #[serde(default)]
+    pub kind: Option<ThreadKindName>,
+    /// A conversation's start (see `POST /threads`).
+    #[serde(default)]
+    pub starts_at: Option<DateTime<Utc>>,
 }
 
 impl From<DraftRequest> for DraftInput {
     fn from(d: DraftRequest) -> Self {
         DraftInput {
+            kind: d.kind.map(Into::into).unwrap_or_default(),
+            starts_at: d.starts_at.map(|t| t.timestamp_millis()),
             thread_id: d.thread_id,
             to: d.to.unwrap_or_default(),
             subject: d.subject.unwrap_or_default(),
@@ -54,6 +62,9 @@ pub struct DraftOut {
     pub attachment_ids: Vec<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    pub kind: ThreadKindName,
+    #[oai(skip_serializing_if_is_none)]
+    pub starts_at: Option<DateTime<Utc>>,
 }
 
 impl From<DraftView> for DraftOut {
@@ -67,6 +78,8 @@ impl From<DraftView> for DraftOut {
             attachment_ids: d.attachment_ids,
             created_at: to_datetime(d.created_at),
             updated_at: to_datetime(d.updated_at),
+            kind: d.kind.into(),
+            starts_at: d.starts_at.map(to_datetime),
         }
     }
 }
@@ -186,6 +199,7 @@ impl DraftsApi {
     }
 
     /// Sends a draft as a new thread or reply; if it is refused, the draft stays as it was.
+    /// With `Idempotency-Key`, a retry after the draft was sent returns the first result.
     #[oai(
         path = "/drafts/:id/send",
         method = "post",
@@ -196,10 +210,16 @@ impl DraftsApi {
         auth: BearerAuth,
         req: &Request,
         id: Path<String>,
+        #[oai(name = "Idempotency-Key")] idempotency_key: Header<Option<String>>,
     ) -> AppResult<DraftSent> {
         let caller = caller(&self.0, &auth, req).await?;
-        let (thread_id, message_id) =
-            drafts::send(&self.0, &caller, &DraftId::from_trusted(id.0)).await?;
+        let (thread_id, message_id) = drafts::send(
+            &self.0,
+            &caller,
+            &DraftId::from_trusted(id.0),
+            idempotency_key.0.as_deref(),
+        )
+        .await?;
         Ok(DraftSent::Created(Json(SentDraft {
             thread_id,
             message_id,

@@ -5,6 +5,7 @@ mod attachments;
 mod audit;
 mod body;
 mod chart;
+mod conversations;
 mod drafts;
 mod email_changes;
 mod folders;
@@ -82,6 +83,7 @@ pub type Apis = (
     audit::AuditApi,
     attachments::AttachmentsApi,
     threads::ThreadsApi,
+    conversations::ConversationsApi,
     folders::FoldersApi,
     drafts::DraftsApi,
     chart::ChartApi,
@@ -101,6 +103,7 @@ pub fn service(state: &AppState) -> OpenApiService<Apis, ()> {
             audit::AuditApi(state.clone()),
             attachments::AttachmentsApi(state.clone()),
             threads::ThreadsApi(state.clone()),
+            conversations::ConversationsApi(state.clone()),
             folders::FoldersApi(state.clone()),
             drafts::DraftsApi(state.clone()),
             chart::ChartApi(state.clone()),

@@ -109,6 +109,10 @@ pub struct PersonOut {
     pub consent_email: Option<bool>,
     #[oai(skip_serializing_if_is_none)]
     pub consent_sms: Option<bool>,
+    /// For staff looking at one client: whether the client may start threads, or only
+    /// reply (see the practice setting `new_clients_can_start_threads`).
+    #[oai(skip_serializing_if_is_none)]
+    pub may_start_threads: Option<bool>,
 }
 
 impl From<PersonView> for PersonOut {
@@ -123,6 +127,7 @@ impl From<PersonView> for PersonOut {
             mobile: v.mobile,
             consent_email: v.consent_email,
             consent_sms: v.consent_sms,
+            may_start_threads: v.may_start_threads,
         }
     }
 }
@@ -163,6 +168,8 @@ pub struct UpdatePersonRequest {
     pub status: Option<StatusName>,
     pub consent_email: Option<bool>,
     pub consent_sms: Option<bool>,
+    /// Staff, for a client: let them start threads (`true`) or only reply (`false`).
+    pub may_start_threads: Option<bool>,
 }
 
 pub(super) fn parse_mobile(
@@ -305,6 +312,7 @@ impl PeopleApi {
             status: body.status.map(Into::into),
             consent_email: body.consent_email,
             consent_sms: body.consent_sms,
+            may_start_threads: body.may_start_threads,
         };
         Ok(Json(
             people_service::update(&self.0, &caller, &PersonId::from_trusted(id.0), patch)

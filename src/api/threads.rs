@@ -9,9 +9,11 @@ use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 use serde::Deserialize;
 
 use crate::clock::to_datetime;
+use crate::domain::conversations::ThreadKind;
 use crate::domain::ids::{MessageId, ThreadId};
 use crate::error::AppResult;
-use crate::service::mailbox::compose::{self, ComposeInput};
+use crate::service::mailbox::compose::{self, ComposeInput, ReplyInput};
+use crate::service::mailbox::conversations::NoteView;
 use crate::service::mailbox::filing::{self, BulkAction};
 use crate::service::mailbox::read::{self, MessageView, ThreadSummary, ThreadView};
 use crate::service::mailbox::{delete, PersonRef};
@@ -30,6 +32,9 @@ pub struct PersonRefOut {
     /// Absent for a participant the caller may not know.
     #[oai(skip_serializing_if_is_none)]
     pub role: Option<RoleName>,
+    /// Only for the host of a conversation.
+    #[oai(skip_serializing_if_is_none)]
+    pub email: Option<String>,
 }
 
 impl From<PersonRef> for PersonRefOut {
@@ -38,6 +43,84 @@ impl From<PersonRef> for PersonRefOut {
             id: p.id,
             name: p.name,
             role: p.role.map(Into::into),
+            email: p.email,
+        }
+    }
+}
+
+/// `message`: an email-style thread; `conversation`: a group conversation opened by a
+/// provider or admin, in which everyone may reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, Deserialize)]
+#[oai(rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
+pub enum ThreadKindName {
+    Message,
+    Conversation,
+}
+
+impl From<ThreadKind> for ThreadKindName {
+    fn from(k: ThreadKind) -> Self {
+        match k {
+            ThreadKind::Message => ThreadKindName::Message,
+            ThreadKind::Conversation => ThreadKindName::Conversation,
+        }
+    }
+}
+
+impl From<ThreadKindName> for ThreadKind {
+    fn from(k: ThreadKindName) -> Self {
+        match k {
+            ThreadKindName::Message => ThreadKind::Message,
+            ThreadKindName::Conversation => ThreadKind::Conversation,
+        }
+    }
+}
+
+/// The message a reply answers, as a short quote (absent once that message is deleted).
+#[derive(Debug, Object)]
+pub struct QuoteOut {
+    pub message_id: String,
+    pub sender: PersonRefOut,
+    /// The start of the quoted message, as plain text.
+    pub excerpt: String,
+}
+
+/// A reaction on a message: how many gave it, and whether you did.
+#[derive(Debug, Object)]
+pub struct ReactionOut {
+    pub emoji: String,
+    pub count: i64,
+    pub mine: bool,
+}
+
+/// Who read a message, and when (staff only).
+#[derive(Debug, Object)]
+pub struct ReceiptOut {
+    pub person_id: String,
+    pub name: String,
+    pub read_at: DateTime<Utc>,
+}
+
+/// An internal note: seen by staff participants only.
+#[derive(Debug, Object)]
+pub struct NoteOut {
+    pub id: String,
+    pub author: PersonRefOut,
+    /// The Markdown as written.
+    pub body: String,
+    /// The Markdown rendered and sanitized.
+    pub body_html: String,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<NoteView> for NoteOut {
+    fn from(n: NoteView) -> Self {
+        Self {
+            id: n.id,
+            author: n.author.into(),
+            body: n.body,
+            body_html: n.body_html,
+            created_at: to_datetime(n.created_at),
         }
     }
 }
@@ -65,6 +148,10 @@ pub struct ThreadSummaryOut {
     /// Whether any message of the thread carries attachments.
     pub has_attachments: bool,
     pub attachment_count: i64,
+    pub kind: ThreadKindName,
+    /// When staff completed the thread (nobody posts until they reopen it).
+    #[oai(skip_serializing_if_is_none)]
+    pub completed_at: Option<DateTime<Utc>>,
 }
 
 impl From<ThreadSummary> for ThreadSummaryOut {
@@ -84,6 +171,8 @@ impl From<ThreadSummary> for ThreadSummaryOut {
             reply_allowed: s.reply_allowed,
             has_attachments: s.attachment_count > 0,
             attachment_count: s.attachment_count,
+            kind: s.kind.into(),
+            completed_at: s.completed_at.map(to_datetime),
         }
     }
 }
@@ -101,11 +190,43 @@ pub struct MessageOut {
     pub can_delete: bool,
     /// Download each at `GET /attachments/{id}`.
     pub attachments: Vec<AttachmentOut>,
+    // Undocumented here: a documented object field becomes `allOf` in the document.
+    #[oai(skip_serializing_if_is_none)]
+    pub in_reply_to: Option<QuoteOut>,
+    pub reactions: Vec<ReactionOut>,
+    /// For staff only: who has read the message, and when.
+    #[oai(skip_serializing_if_is_none)]
+    pub read_by: Option<Vec<ReceiptOut>>,
 }
 
-impl From<MessageView> for MessageOut {
-    fn from(m: MessageView) -> Self {
+impl MessageOut {
+    /// The message as `viewer_is_staff` sees it: read receipts are for staff only.
+    pub fn new(m: MessageView, viewer_is_staff: bool) -> Self {
         Self {
+            in_reply_to: m.in_reply_to.map(|q| QuoteOut {
+                message_id: q.message_id,
+                sender: q.sender.into(),
+                excerpt: q.excerpt,
+            }),
+            reactions: m
+                .reactions
+                .into_iter()
+                .map(|r| ReactionOut {
+                    emoji: r.emoji.to_string(),
+                    count: r.count,
+                    mine: r.mine,
+                })
+                .collect(),
+            read_by: viewer_is_staff.then(|| {
+                m.read_by
+                    .into_iter()
+                    .map(|r| ReceiptOut {
+                        person_id: r.person_id,
+                        name: r.name,
+                        read_at: to_datetime(r.read_at),
+                    })
+                    .collect()
+            }),
             id: m.id,
             sender: m.sender.into(),
             body: m.body,
@@ -136,18 +257,41 @@ pub struct ThreadOut {
     /// Whether you may permanently delete the whole thread (staff who started it).
     pub can_delete: bool,
     pub messages: Vec<MessageOut>,
+    /// A banner staff set above the messages.
+    #[oai(skip_serializing_if_is_none)]
+    pub announcement: Option<String>,
+    /// A conversation's scheduled start: before it only staff post.
+    #[oai(skip_serializing_if_is_none)]
+    pub starts_at: Option<DateTime<Utc>>,
+    /// Whether you may react now; if not, `reactions_refusal` says why.
+    pub reactions_allowed: bool,
+    #[oai(skip_serializing_if_is_none)]
+    pub reactions_refusal: Option<String>,
+    /// For staff only: the internal notes.
+    #[oai(skip_serializing_if_is_none)]
+    pub notes: Option<Vec<NoteOut>>,
 }
 
 impl From<ThreadView> for ThreadOut {
     fn from(v: ThreadView) -> Self {
+        let staff = v.staff_actions;
         Self {
+            announcement: v.announcement,
+            starts_at: v.starts_at.map(to_datetime),
+            reactions_allowed: v.reaction_refusal.is_none(),
+            reactions_refusal: v.reaction_refusal.map(|c| c.as_str().to_string()),
+            notes: staff.then(|| v.notes.into_iter().map(Into::into).collect()),
             reply: ReplyPolicyOut {
                 allowed: v.reply_refusal.is_none(),
                 reason: v.reply_refusal.map(|code| code.as_str().to_string()),
             },
             summary: v.summary.into(),
             can_delete: v.can_delete,
-            messages: v.messages.into_iter().map(Into::into).collect(),
+            messages: v
+                .messages
+                .into_iter()
+                .map(|m| MessageOut::new(m, staff))
+                .collect(),
         }
     }
 }
@@ -170,6 +314,11 @@ pub struct ComposeRequest {
     pub body: String,
     #[serde(default)]
     pub attachment_ids: Option<Vec<String>>,
+    #[serde(default)]
+    pub kind: Option<ThreadKindName>,
+    /// A conversation's start, up to a year ahead: before it only staff post.
+    #[serde(default)]
+    pub starts_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Object, Deserialize)]
@@ -180,6 +329,9 @@ pub struct ReplyRequest {
     pub body: String,
     #[serde(default)]
     pub attachment_ids: Option<Vec<String>>,
+    /// A message of this thread that the reply answers.
+    #[serde(default)]
+    pub in_reply_to: Option<String>,
 }
 
 /// Your own state of a thread.
@@ -290,6 +442,8 @@ impl ThreadsApi {
             subject: body.subject,
             body: body.body,
             attachment_ids: body.attachment_ids.unwrap_or_default(),
+            kind: body.kind.map(Into::into).unwrap_or_default(),
+            starts_at: body.starts_at.map(|t| t.timestamp_millis()),
         };
         let (thread_id, _) =
             compose::compose(&self.0, &caller, input, idempotency_key.0.as_deref()).await?;
@@ -377,7 +531,8 @@ impl ThreadsApi {
         }))
     }
 
-    /// Replies to a thread; the reply goes to every participant.
+    /// Replies to a thread; the reply goes to every participant. With `Idempotency-Key`,
+    /// a retry returns the first reply instead of sending twice.
     #[oai(
         path = "/threads/:id/messages",
         method = "post",
@@ -388,16 +543,22 @@ impl ThreadsApi {
         auth: BearerAuth,
         req: &Request,
         id: Path<String>,
+        #[oai(name = "Idempotency-Key")] idempotency_key: Header<Option<String>>,
         body: JsonBody<ReplyRequest>,
     ) -> AppResult<MessageCreated> {
         let caller = caller(&self.0, &auth, req).await?;
         let body = body.0;
+        let input = ReplyInput {
+            body: body.body,
+            attachment_ids: body.attachment_ids.unwrap_or_default(),
+            in_reply_to: body.in_reply_to,
+        };
         let message_id = compose::reply(
             &self.0,
             &caller,
             &ThreadId::from_trusted(id.0.clone()),
-            &body.body,
-            &body.attachment_ids.unwrap_or_default(),
+            &input,
+            idempotency_key.0.as_deref(),
         )
         .await?;
         let view = read::view(&self.0, &caller, &id.0, false).await?;
@@ -406,7 +567,10 @@ impl ThreadsApi {
             .into_iter()
             .find(|m| m.id == message_id)
             .ok_or_else(|| crate::error::AppError::not_found("message"))?;
-        Ok(MessageCreated::Created(Json(message.into())))
+        Ok(MessageCreated::Created(Json(MessageOut::new(
+            message,
+            caller.role().is_staff(),
+        ))))
     }
 
     /// Permanently deletes a whole thread you started (staff), in every mailbox.

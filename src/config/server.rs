@@ -91,7 +91,8 @@ pub struct LimitsConfig {
     /// Files accepted in one upload request.
     pub attachments_per_upload: usize,
     /// The kinds of file accepted, decided by their content: any of pdf, doc, docx, txt,
-    /// rtf, csv, jpeg, png, gif, bmp, heic.
+    /// rtf, csv, jpeg, png, gif, bmp, heic, and audio for voice notes: m4a, aac, mp3, ogg
+    /// (Opus or Vorbis), webm, wav.
     pub attachment_types: Vec<String>,
     /// A pending upload that no message or draft uses is removed after this many hours.
     pub pending_attachment_hours: i64,

@@ -17,10 +17,20 @@ pub enum Kind {
     Gif,
     Bmp,
     Heic,
+    /// MPEG-4 audio (an iPhone voice memo).
+    M4a,
+    /// Raw AAC in ADTS frames.
+    Aac,
+    Mp3,
+    /// Ogg: Opus (WhatsApp-style voice notes) or Vorbis.
+    Ogg,
+    /// WebM audio, as browsers record it.
+    Webm,
+    Wav,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 11] = [
+    pub const ALL: [Kind; 17] = [
         Kind::Pdf,
         Kind::Doc,
         Kind::Docx,
@@ -32,6 +42,12 @@ impl Kind {
         Kind::Gif,
         Kind::Bmp,
         Kind::Heic,
+        Kind::M4a,
+        Kind::Aac,
+        Kind::Mp3,
+        Kind::Ogg,
+        Kind::Webm,
+        Kind::Wav,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -47,7 +63,21 @@ impl Kind {
             Kind::Gif => "gif",
             Kind::Bmp => "bmp",
             Kind::Heic => "heic",
+            Kind::M4a => "m4a",
+            Kind::Aac => "aac",
+            Kind::Mp3 => "mp3",
+            Kind::Ogg => "ogg",
+            Kind::Webm => "webm",
+            Kind::Wav => "wav",
         }
+    }
+
+    /// Whether the kind is audio (a voice note).
+    pub fn is_audio(self) -> bool {
+        matches!(
+            self,
+            Kind::M4a | Kind::Aac | Kind::Mp3 | Kind::Ogg | Kind::Webm | Kind::Wav
+        )
     }
 
     pub fn parse(s: &str) -> Option<Kind> {
@@ -68,6 +98,12 @@ impl Kind {
             Kind::Gif => "image/gif",
             Kind::Bmp => "image/bmp",
             Kind::Heic => "image/heic",
+            Kind::M4a => "audio/mp4",
+            Kind::Aac => "audio/aac",
+            Kind::Mp3 => "audio/mpeg",
+            Kind::Ogg => "audio/ogg",
+            Kind::Webm => "audio/webm",
+            Kind::Wav => "audio/wav",
         }
     }
 
@@ -85,6 +121,12 @@ impl Kind {
             Kind::Gif => &["gif"],
             Kind::Bmp => &["bmp", "dib"],
             Kind::Heic => &["heic", "heif"],
+            Kind::M4a => &["m4a", "m4b"],
+            Kind::Aac => &["aac"],
+            Kind::Mp3 => &["mp3"],
+            Kind::Ogg => &["ogg", "opus", "oga"],
+            Kind::Webm => &["webm", "weba"],
+            Kind::Wav => &["wav", "wave"],
         }
     }
 
@@ -221,6 +263,9 @@ fn content_kind(head: &[u8], all_text: bool, cfb_root_clsid: Option<[u8; 16]>) -
     if infer::image::is_heif(head) {
         return Some(Kind::Heic);
     }
+    if let Some(audio) = audio_kind(head) {
+        return Some(audio);
+    }
     if head.starts_with(b"PK\x03\x04") {
         // A Word document is a ZIP archive whose entries live under word/.
         let docx = infer::doc::is_docx(head)
@@ -233,6 +278,43 @@ fn content_kind(head: &[u8], all_text: bool, cfb_root_clsid: Option<[u8; 16]>) -
     }
     // Text last: every kind above has a binary signature.
     all_text.then_some(Kind::Txt)
+}
+
+/// Audio by its signature: an MPEG-4 file whose brands say audio, ADTS or MPEG audio
+/// frames (or an ID3 tag), Ogg pages, a WebM (Matroska) header, a RIFF WAVE header.
+fn audio_kind(head: &[u8]) -> Option<Kind> {
+    if head.len() >= 12 && &head[4..8] == b"ftyp" {
+        let size = u32::from_be_bytes([head[0], head[1], head[2], head[3]]) as usize;
+        let brands = &head[8..size.clamp(12, head.len())];
+        let audio = brands.chunks_exact(4).any(|b| b == b"M4A " || b == b"M4B ");
+        return audio.then_some(Kind::M4a);
+    }
+    if head.starts_with(b"OggS") {
+        return Some(Kind::Ogg);
+    }
+    if head.starts_with(&[0x1A, 0x45, 0xDF, 0xA3]) {
+        let window = &head[..head.len().min(64)];
+        return window
+            .windows(4)
+            .any(|w| w == b"webm")
+            .then_some(Kind::Webm);
+    }
+    if head.len() >= 12 && head.starts_with(b"RIFF") && &head[8..12] == b"WAVE" {
+        return Some(Kind::Wav);
+    }
+    if head.starts_with(b"ID3") {
+        return Some(Kind::Mp3);
+    }
+    if head.len() >= 4 && head[0] == 0xFF {
+        // ADTS (AAC): sync word, layer 00; MPEG audio: sync, any other layer.
+        if head[1] & 0xF6 == 0xF0 {
+            return Some(Kind::Aac);
+        }
+        if head[1] & 0xE0 == 0xE0 && head[1] & 0x06 != 0 {
+            return Some(Kind::Mp3);
+        }
+    }
+    None
 }
 
 fn extension(name: &str) -> Option<&str> {
@@ -339,6 +421,34 @@ mod tests {
                 named: Kind::Jpeg
             })
         );
+    }
+
+    #[test]
+    fn voice_notes_are_recognized_by_content() {
+        let m4a = b"\x00\x00\x00\x1cftypM4A \x00\x00\x00\x00M4A mp42isom\x00\x00";
+        assert_eq!(kind(m4a, "memo.m4a"), Ok(Kind::M4a));
+        let video = b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isommp41";
+        assert_eq!(kind(video, "clip.mp4"), Err(Refusal::NotAllowed));
+        assert_eq!(kind(b"OggS\x00\x02\x00\x00", "note.opus"), Ok(Kind::Ogg));
+        assert_eq!(kind(b"ID3\x04\x00\x00\x00\x00", "song.mp3"), Ok(Kind::Mp3));
+        assert_eq!(kind(b"\xff\xfb\x90\x64\x00", "frames"), Ok(Kind::Mp3));
+        assert_eq!(kind(b"\xff\xf1\x50\x80\x02", "raw.aac"), Ok(Kind::Aac));
+        let wav = b"RIFF\x24\x00\x00\x00WAVEfmt \x10\x00\x00\x00";
+        assert_eq!(kind(wav, "voice.wav"), Ok(Kind::Wav));
+        let webm = b"\x1a\x45\xdf\xa3\x9f\x42\x86\x81\x01\x42\x82\x84webm\x42\x87";
+        assert_eq!(kind(webm, "rec.webm"), Ok(Kind::Webm));
+        assert_eq!(
+            kind(b"\x1a\x45\xdf\xa3\x9f\x42\x82\x88matroska", "film.mkv"),
+            Err(Refusal::NotAllowed)
+        );
+        assert_eq!(
+            kind(b"OggS\x00\x02", "note.mp3"),
+            Err(Refusal::Mismatch {
+                content: Kind::Ogg,
+                named: Kind::Mp3
+            })
+        );
+        assert!(Kind::Wav.is_audio() && !Kind::Heic.is_audio());
     }
 
     #[test]

@@ -50,6 +50,10 @@ event_kinds! {
     FolderRenamed = "folder_renamed",
     /// A custom folder was deleted (its threads went back to the Inbox).
     FolderDeleted = "folder_deleted",
+    /// Staff changed a thread for everyone: its announcement, or completed or reopened it.
+    ThreadUpdated = "thread_updated",
+    /// Someone reacted to a message, or took a reaction back.
+    ReactionsChanged = "reactions_changed",
 }
 
 #[cfg(test)]

@@ -115,3 +115,7 @@ id_type!(
 pub fn new_random_id() -> String {
     random_id()
 }
+id_type!(
+    /// An internal note on a thread.
+    NoteId
+);

@@ -2,6 +2,7 @@
 
 pub mod attachments;
 pub mod chart;
+pub mod conversations;
 pub mod events;
 pub mod ids;
 pub mod mailbox;

@@ -67,6 +67,8 @@ problem_codes! {
     StatusNotAllowed = ("status_not_allowed", 400),
     /// The role change asked for is not allowed.
     RoleChangeNotAllowed = ("role_change_not_allowed", 400),
+    /// A conversation would have more participants than the practice allows.
+    TooManyParticipants = ("too_many_participants", 400),
 
     // 401: no valid session.
     /// No session, or not a valid one.
@@ -87,6 +89,8 @@ problem_codes! {
     ClientInactive = ("client_inactive", 403),
     /// Only the person gives or withdraws their own consent.
     ConsentIsPersonal = ("consent_is_personal", 403),
+    /// The client may only reply until staff allow them to start threads.
+    StartingThreadsNotAllowed = ("starting_threads_not_allowed", 403),
 
     // 404: not found, or not the caller's to know of.
     /// No such resource visible to the caller.
@@ -107,6 +111,12 @@ problem_codes! {
     SlugTaken = ("slug_taken", 409),
     /// The thread takes no replies from the caller.
     RepliesNotAllowed = ("replies_not_allowed", 409),
+    /// The caller may not react in this thread (a client among several clients).
+    ReactionsNotAllowed = ("reactions_not_allowed", 409),
+    /// The conversation has not started yet: only staff post before its start.
+    ConversationNotStarted = ("conversation_not_started", 409),
+    /// The thread is completed: nobody posts, reacts or adds notes until staff reopen it.
+    ThreadCompleted = ("thread_completed", 409),
     /// The caller already has a folder of this name.
     FolderNameTaken = ("folder_name_taken", 409),
     /// A quick note needs a thread with exactly one client.

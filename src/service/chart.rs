@@ -294,7 +294,7 @@ pub async fn export_csv(
     // Read in full before the export is audited: a failure is not recorded as an export.
     let senders = rows
         .iter()
-        .map(|m| sender_ref(caller, m))
+        .map(|m| sender_ref(caller, ctx.kind(), m))
         .collect::<AppResult<Vec<_>>>()?;
     record(
         &mut tx,

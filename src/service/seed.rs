@@ -242,7 +242,7 @@ async fn write_conversation(
         to,
         subject,
         body,
-        attachment_ids: Vec::new(),
+        ..Default::default()
     };
     let (thread_id, _) = compose::compose(state, &as_caller(sender), input, None).await?;
     if i % 6 == 5 {
@@ -258,7 +258,11 @@ async fn write_conversation(
     for turn in 0..rng.random_range(0..4) {
         let who = if turn % 2 == 0 { answerer } else { sender };
         let reply = REPLIES[rng.random_range(0..REPLIES.len())];
-        match compose::reply(state, &as_caller(who), &thread_id, reply, &[]).await {
+        let input = compose::ReplyInput {
+            body: reply.to_string(),
+            ..Default::default()
+        };
+        match compose::reply(state, &as_caller(who), &thread_id, &input, None).await {
             Ok(_) => {}
             // A group thread may not have reached this provider; skip the reply.
             Err(e) if e.code == Code::NotFound => break,

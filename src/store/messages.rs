@@ -14,6 +14,8 @@ pub struct MessageRow {
     pub body: String,
     pub body_html: String,
     pub created_at: i64,
+    /// The message of the same thread this one answers, if any.
+    pub in_reply_to: Option<String>,
 }
 
 /// A message with its sender's name and role.
@@ -26,12 +28,13 @@ pub struct MessageWithSender {
 }
 
 const COLUMNS: &str =
-    "m.id, m.thread_id, m.practice_id, m.sender_id, m.seq, m.body, m.body_html, m.created_at";
+    "m.id, m.thread_id, m.practice_id, m.sender_id, m.seq, m.body, m.body_html, m.created_at, \
+     m.in_reply_to";
 
 pub async fn insert(conn: &mut Conn, m: &MessageRow) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "INSERT INTO messages (id, thread_id, practice_id, sender_id, seq, body, body_html, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        "INSERT INTO messages (id, thread_id, practice_id, sender_id, seq, body, body_html, created_at, \
+         in_reply_to) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
     )
     .bind(&m.id)
     .bind(&m.thread_id)
@@ -41,6 +44,7 @@ pub async fn insert(conn: &mut Conn, m: &MessageRow) -> Result<(), sqlx::Error> 
     .bind(&m.body)
     .bind(&m.body_html)
     .bind(m.created_at)
+    .bind(&m.in_reply_to)
     .execute(conn)
     .await?;
     Ok(())
@@ -91,8 +95,15 @@ pub async fn latest(conn: &mut Conn, thread_id: &str) -> Result<Option<MessageRo
     .await
 }
 
-/// Deletes a message; false if it was already gone.
+/// Deletes a message; false if it was already gone. Replies to it no longer name it.
 pub async fn delete(conn: &mut Conn, id: &str) -> Result<bool, sqlx::Error> {
+    sqlx::query(
+        "UPDATE messages SET in_reply_to = NULL \
+         WHERE thread_id = (SELECT thread_id FROM messages WHERE id = $1) AND in_reply_to = $1",
+    )
+    .bind(id)
+    .execute(&mut *conn)
+    .await?;
     let done = sqlx::query("DELETE FROM messages WHERE id = $1")
         .bind(id)
         .execute(conn)

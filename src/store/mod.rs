@@ -4,6 +4,7 @@
 pub mod attachments;
 pub mod audit;
 pub mod chart_notes;
+pub mod conversations;
 pub mod devices;
 pub mod drafts;
 pub mod events;

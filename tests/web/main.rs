@@ -14,6 +14,7 @@ mod web;
 
 mod admin;
 mod browsing;
+mod conversations;
 mod journeys;
 mod journeys_in_browser;
 mod security;

@@ -3,6 +3,10 @@
 //! then the writes, inside the caller's transaction), so that sending a draft can reuse
 //! both and stay atomic, and no rule is checked on a state older than the write.
 
+use crate::domain::conversations::{
+    body_limit, check_may_post, check_may_start_thread, check_participant_count, check_starts_at,
+    may_host, ThreadKind,
+};
 use crate::domain::events::EventKind;
 use crate::domain::ids::ThreadId;
 use crate::domain::Code;
@@ -14,21 +18,56 @@ use crate::domain::mailbox::{
 use crate::domain::markdown;
 use crate::domain::Role;
 use crate::error::{AppError, AppResult};
+use crate::store::conversations as conversation_store;
 use crate::store::messages::{self, MessageRow};
 use crate::store::threads::{self, NewParticipant, ThreadRow};
 use crate::store::{is_unique_violation, Conn, Tx};
 
 use super::super::audit::{record, AuditEntry};
 use super::super::{attachments, notifications, AppState, Caller};
+use super::conversations::practice_settings;
 use super::idempotency::Idempotent;
 use super::recipients::{self, MAX_RECIPIENTS};
 use super::{append_event, load_thread, load_thread_for_write, preview, ThreadCtx};
 
+#[derive(Debug, Default)]
 pub struct ComposeInput {
     pub to: Vec<String>,
     pub subject: String,
     pub body: String,
     pub attachment_ids: Vec<String>,
+    /// A message thread (the default) or a conversation (providers and admins).
+    pub kind: ThreadKind,
+    /// A conversation's scheduled start (ms since the epoch).
+    pub starts_at: Option<i64>,
+}
+
+impl ComposeInput {
+    /// What an Idempotency-Key stands for: a retry must send exactly this again.
+    pub fn canonical(&self) -> serde_json::Value {
+        // A plain message hashes as it did before conversations, so that keys stored
+        // then still match their retries.
+        if self.kind == ThreadKind::Message && self.starts_at.is_none() {
+            return serde_json::json!([self.to, self.subject, self.body, self.attachment_ids]);
+        }
+        serde_json::json!([
+            self.to,
+            self.subject,
+            self.body,
+            self.attachment_ids,
+            self.kind.as_str(),
+            self.starts_at
+        ])
+    }
+}
+
+/// A reply.
+#[derive(Debug, Default)]
+pub struct ReplyInput {
+    pub body: String,
+    pub attachment_ids: Vec<String>,
+    /// A message of the same thread this reply answers.
+    pub in_reply_to: Option<String>,
 }
 
 /// A message body, checked and rendered, with the uploads it will carry.
@@ -49,7 +88,12 @@ async fn prepare_body(
     attachment_ids: &[String],
     draft_id: Option<&str>,
 ) -> AppResult<PreparedBody> {
-    let body = MessageBody::parse(raw, state.config.limits.body_max_chars)?;
+    let mut max = state.config.limits.body_max_chars;
+    if caller.role() == Role::Client {
+        let settings = practice_settings(conn, caller.practice_id()).await?;
+        max = body_limit(caller.role(), max, settings.client_message_max_chars);
+    }
+    let body = MessageBody::parse(raw, max)?;
     attachments::check_usable(conn, caller, draft_id, attachment_ids).await?;
     Ok(PreparedBody {
         html: markdown::render(body.as_str()),
@@ -64,6 +108,8 @@ pub struct PreparedThread {
     subject: Subject,
     body: PreparedBody,
     recipients: Vec<Recipient>,
+    kind: ThreadKind,
+    starts_at: Option<i64>,
 }
 
 /// Checks a new message's subject, `to` and body. Who the recipients are, and whether the
@@ -78,6 +124,12 @@ pub async fn prepare_thread(
 ) -> AppResult<PreparedThread> {
     let subject = Subject::parse(&input.subject)?;
     let recipients = parse_recipients(&input.to, MAX_RECIPIENTS)?;
+    if input.kind == ThreadKind::Conversation {
+        may_host(caller.role())?;
+    }
+    if let Some(at) = input.starts_at {
+        check_starts_at(input.kind, at, state.now())?;
+    }
     let body = prepare_body(
         conn,
         state,
@@ -91,6 +143,8 @@ pub async fn prepare_thread(
         subject,
         body,
         recipients,
+        kind: input.kind,
+        starts_at: input.starts_at,
     })
 }
 
@@ -102,10 +156,20 @@ pub async fn write_thread(
     p: &PreparedThread,
 ) -> AppResult<(String, String)> {
     let to = recipients::resolve(tx, caller, &p.recipients).await?;
+    if caller.role() == Role::Client {
+        let reply_only = conversation_store::is_reply_only(tx, caller.person.id.as_str()).await?;
+        check_may_start_thread(caller.role(), reply_only)?;
+    }
+    if p.kind == ThreadKind::Conversation {
+        let max = practice_settings(tx, caller.practice_id())
+            .await?
+            .conversation_max_participants;
+        check_participant_count(to.people.len() + 1, max)?;
+    }
     let thread = new_thread(state, caller, p, &to);
     threads::insert(tx, &thread).await?;
     add_participants(tx, caller, &thread, &to).await?;
-    let message_id = write_message(tx, state, caller, &thread, &p.body).await?;
+    let message_id = write_message(tx, state, caller, &thread, &p.body, None).await?;
     append_event(
         tx,
         state,
@@ -148,6 +212,11 @@ fn new_thread(
         preview: String::new(),
         created_at: now,
         last_activity_at: now,
+        kind: p.kind.as_str().to_string(),
+        announcement: None,
+        starts_at: p.starts_at,
+        completed_at: None,
+        completed_by: None,
     }
 }
 
@@ -189,6 +258,7 @@ async fn write_message(
     caller: &Caller,
     thread: &ThreadRow,
     body: &PreparedBody,
+    in_reply_to: Option<&str>,
 ) -> AppResult<String> {
     let now = state.now();
     let seq = threads::claim_seq(tx, &thread.id, now, &body.preview)
@@ -203,6 +273,7 @@ async fn write_message(
         body: body.body.as_str().to_string(),
         body_html: body.html.clone(),
         created_at: now,
+        in_reply_to: in_reply_to.map(str::to_string),
     };
     messages::insert(tx, &message).await?;
     attachments::attach(
@@ -250,7 +321,7 @@ pub async fn compose(
     input: ComposeInput,
     idempotency_key: Option<&str>,
 ) -> AppResult<(String, String)> {
-    let key = Idempotent::new(caller, &input, idempotency_key)?;
+    let key = Idempotent::new(caller, input.canonical(), idempotency_key)?;
     let prepared = {
         let mut conn = state.store.read().await?;
         if let Some(ids) = earlier(&key, &mut conn).await? {
@@ -299,33 +370,66 @@ async fn earlier(
 pub struct PreparedReply {
     thread_id: String,
     body: PreparedBody,
+    in_reply_to: Option<String>,
 }
 
-/// Checks a reply against the rulebook (the thread must take replies; an inactive client
-/// may reach only front office and billers) and its body. [`write_reply`] checks the rules
+/// The checks a reply passes both when prepared and on the state it commits on: the
+/// thread takes replies from the caller now, and an inactive client reaches only front
+/// office and billers.
+fn check_reply_rules(
+    state: &AppState,
+    caller: &Caller,
+    ctx: &ThreadCtx,
+    status: crate::domain::Status,
+) -> AppResult<()> {
+    check_may_post(caller.role(), ctx.timing(state.now()))?;
+    check_reply(ctx.reply_policy())?;
+    check_inactive_client(caller.role(), status, &ctx.roles_a_reply_reaches(caller))?;
+    Ok(())
+}
+
+/// The message a reply names in `in_reply_to`: one of the same thread.
+async fn check_in_reply_to(conn: &mut Conn, ctx: &ThreadCtx, id: Option<&str>) -> AppResult<()> {
+    let Some(id) = id else { return Ok(()) };
+    match messages::find(conn, &ctx.thread.practice_id, id).await? {
+        Some(m) if m.thread_id == ctx.thread.id => Ok(()),
+        _ => Err(AppError::invalid(
+            "in_reply_to",
+            "in_reply_to must name a message of this thread.",
+        )),
+    }
+}
+
+/// Checks a reply against the rulebook and its body. [`write_reply`] checks the rules
 /// again on the state it commits on.
 pub async fn prepare_reply(
     conn: &mut Conn,
     state: &AppState,
     caller: &Caller,
     thread_id: &str,
-    body: &str,
-    attachment_ids: &[String],
+    input: &ReplyInput,
     draft_id: Option<&str>,
 ) -> AppResult<PreparedReply> {
     let ctx: ThreadCtx = load_thread(conn, caller, thread_id).await?;
-    check_reply(ctx.reply_policy())?;
-    let body = prepare_body(conn, state, caller, body, attachment_ids, draft_id).await?;
-    let others = ctx.roles_a_reply_reaches(caller);
-    check_inactive_client(caller.role(), caller.person.status, &others)?;
+    check_reply_rules(state, caller, &ctx, caller.person.status)?;
+    check_in_reply_to(conn, &ctx, input.in_reply_to.as_deref()).await?;
+    let body = prepare_body(
+        conn,
+        state,
+        caller,
+        &input.body,
+        &input.attachment_ids,
+        draft_id,
+    )
+    .await?;
     Ok(PreparedReply {
         thread_id: thread_id.to_string(),
         body,
+        in_reply_to: input.in_reply_to.clone(),
     })
 }
 
-/// Writes a prepared reply after checking, on the state it commits on, that the thread
-/// takes replies and that an inactive client reaches only front office and billers.
+/// Writes a prepared reply after checking the rules again on the state it commits on.
 /// Returns the message id.
 pub async fn write_reply(
     tx: &mut Tx,
@@ -334,10 +438,18 @@ pub async fn write_reply(
     p: &PreparedReply,
 ) -> AppResult<String> {
     let ctx: ThreadCtx = load_thread_for_write(tx, caller, &p.thread_id).await?;
-    check_reply(ctx.reply_policy())?;
     let status = recipients::sender_status(tx, caller).await?;
-    check_inactive_client(caller.role(), status, &ctx.roles_a_reply_reaches(caller))?;
-    let message_id = write_message(tx, state, caller, &ctx.thread, &p.body).await?;
+    check_reply_rules(state, caller, &ctx, status)?;
+    check_in_reply_to(tx, &ctx, p.in_reply_to.as_deref()).await?;
+    let message_id = write_message(
+        tx,
+        state,
+        caller,
+        &ctx.thread,
+        &p.body,
+        p.in_reply_to.as_deref(),
+    )
+    .await?;
     record(
         tx,
         state,
@@ -348,31 +460,55 @@ pub async fn write_reply(
     Ok(message_id)
 }
 
-/// Replies to a thread; the reply goes to every participant. Returns the message id.
+/// Replies to a thread; the reply goes to every participant. With an idempotency key, a
+/// retry of the same reply returns the first message instead of sending again. Returns
+/// the message id.
 #[tracing::instrument(skip_all, fields(thread_id = %thread_id))]
 pub async fn reply(
     state: &AppState,
     caller: &Caller,
     thread_id: &ThreadId,
-    body: &str,
-    attachment_ids: &[String],
+    input: &ReplyInput,
+    idempotency_key: Option<&str>,
 ) -> AppResult<String> {
     let thread_id = thread_id.as_str();
+    let canonical = serde_json::json!([
+        "reply",
+        thread_id,
+        input.body,
+        input.attachment_ids,
+        input.in_reply_to
+    ]);
+    let key = Idempotent::new(caller, canonical, idempotency_key)?;
     let prepared = {
         let mut conn = state.store.read().await?;
-        prepare_reply(
-            &mut conn,
-            state,
-            caller,
-            thread_id,
-            body,
-            attachment_ids,
-            None,
-        )
-        .await?
+        if let Some((_, message_id)) = earlier(&key, &mut conn).await? {
+            return Ok(message_id);
+        }
+        prepare_reply(&mut conn, state, caller, thread_id, input, None).await?
     };
     let mut tx = state.store.begin().await?;
-    let message_id = write_reply(&mut tx, state, caller, &prepared).await?;
+    if let Some((_, message_id)) = earlier(&key, &mut tx).await? {
+        return Ok(message_id);
+    }
+    let message_id = match (write_reply(&mut tx, state, caller, &prepared).await, &key) {
+        (Ok(id), _) => id,
+        (Err(e), Some(key)) if e.code == Code::AttachmentNotFound => {
+            drop(tx);
+            return key.earlier_or(state, e).await.map(|(_, m)| m);
+        }
+        (Err(e), _) => return Err(e),
+    };
+    if let Some(key) = &key {
+        let ids = (thread_id.to_string(), message_id.clone());
+        if let Err(e) = key.remember(&mut tx, state, &ids).await {
+            drop(tx);
+            if is_unique_violation(&e, "idempotency_keys_pkey", "idempotency_keys.person_id") {
+                return key.earlier_or(state, e.into()).await.map(|(_, m)| m);
+            }
+            return Err(e.into());
+        }
+    }
     tx.commit().await?;
     Ok(message_id)
 }

@@ -9,8 +9,12 @@ use crate::store::drafts::{self as draft_store, DraftRow};
 
 use super::super::cursor::List;
 use super::super::{attachments, AppState, Caller};
-use super::compose::{prepare_reply, prepare_thread, write_reply, write_thread, ComposeInput};
+use super::compose::{
+    prepare_reply, prepare_thread, write_reply, write_thread, ComposeInput, ReplyInput,
+};
+use super::idempotency::Idempotent;
 use super::{append_event, load_thread};
+use crate::domain::conversations::ThreadKind;
 use crate::store::attachments as attachment_store;
 
 /// What a draft holds; any part may still be missing or invalid until it is sent.
@@ -21,6 +25,9 @@ pub struct DraftInput {
     pub subject: String,
     pub body: String,
     pub attachment_ids: Vec<String>,
+    /// For a new thread: a message (the default) or a conversation.
+    pub kind: ThreadKind,
+    pub starts_at: Option<i64>,
 }
 
 #[derive(Debug, Clone)]
@@ -33,10 +40,14 @@ pub struct DraftView {
     pub attachment_ids: Vec<String>,
     pub created_at: i64,
     pub updated_at: i64,
+    pub kind: ThreadKind,
+    pub starts_at: Option<i64>,
 }
 
 fn view(row: DraftRow) -> DraftView {
     DraftView {
+        kind: ThreadKind::parse(&row.kind).unwrap_or_default(),
+        starts_at: row.starts_at,
         to: serde_json::from_str(&row.recipients).unwrap_or_default(),
         attachment_ids: serde_json::from_str(&row.attachment_ids).unwrap_or_default(),
         id: row.id,
@@ -94,6 +105,8 @@ fn row(caller: &Caller, id: String, input: &DraftInput, created_at: i64, now: i6
             .unwrap_or_else(|_| "[]".into()),
         created_at,
         updated_at: now,
+        kind: input.kind.as_str().to_string(),
+        starts_at: input.starts_at,
     }
 }
 
@@ -246,30 +259,43 @@ async fn take(tx: &mut crate::store::Tx, caller: &Caller, draft: &DraftView) -> 
 }
 
 /// Sends a draft: validated exactly as a new message or reply, and written together with
-/// the draft's removal. Returns (thread id, message id).
+/// the draft's removal. With an idempotency key, a retry after the draft was sent returns
+/// the first result. Returns (thread id, message id).
 #[tracing::instrument(skip_all, fields(draft_id = %id))]
-pub async fn send(state: &AppState, caller: &Caller, id: &DraftId) -> AppResult<(String, String)> {
+pub async fn send(
+    state: &AppState,
+    caller: &Caller,
+    id: &DraftId,
+    idempotency_key: Option<&str>,
+) -> AppResult<(String, String)> {
     let id = id.as_str();
+    let key = Idempotent::new(caller, serde_json::json!(["draft", id]), idempotency_key)?;
+    if let Some(key) = &key {
+        let mut conn = state.store.read().await?;
+        if let Some(ids) = key.earlier(&mut conn).await? {
+            return Ok(ids);
+        }
+    }
     let draft = get(state, caller, &DraftId::from_trusted(id.to_string())).await?;
     let mut conn = state.store.read().await?;
-    match &draft.thread_id {
+    let mut tx;
+    let sent = match &draft.thread_id {
         Some(thread_id) => {
-            let prepared = prepare_reply(
-                &mut conn,
-                state,
-                caller,
-                thread_id,
-                &draft.body,
-                &draft.attachment_ids,
-                Some(&draft.id),
-            )
-            .await?;
+            let input = ReplyInput {
+                body: draft.body.clone(),
+                attachment_ids: draft.attachment_ids.clone(),
+                in_reply_to: None,
+            };
+            let prepared =
+                prepare_reply(&mut conn, state, caller, thread_id, &input, Some(&draft.id)).await?;
             drop(conn);
-            let mut tx = state.store.begin().await?;
-            take(&mut tx, caller, &draft).await?;
+            tx = state.store.begin().await?;
+            if let Err(e) = take(&mut tx, caller, &draft).await {
+                drop(tx);
+                return lost_race(state, &key, e).await;
+            }
             let message_id = write_reply(&mut tx, state, caller, &prepared).await?;
-            tx.commit().await?;
-            Ok((thread_id.clone(), message_id))
+            (thread_id.clone(), message_id)
         }
         None => {
             let input = ComposeInput {
@@ -277,15 +303,39 @@ pub async fn send(state: &AppState, caller: &Caller, id: &DraftId) -> AppResult<
                 subject: draft.subject.clone(),
                 body: draft.body.clone(),
                 attachment_ids: draft.attachment_ids.clone(),
+                kind: draft.kind,
+                starts_at: draft.starts_at,
             };
             let prepared =
                 prepare_thread(&mut conn, state, caller, &input, Some(&draft.id)).await?;
             drop(conn);
-            let mut tx = state.store.begin().await?;
-            take(&mut tx, caller, &draft).await?;
-            let sent = write_thread(&mut tx, state, caller, &prepared).await?;
-            tx.commit().await?;
-            Ok(sent)
+            tx = state.store.begin().await?;
+            if let Err(e) = take(&mut tx, caller, &draft).await {
+                drop(tx);
+                return lost_race(state, &key, e).await;
+            }
+            write_thread(&mut tx, state, caller, &prepared).await?
         }
+    };
+    if let Some(key) = &key {
+        // A concurrent retry fails at `take` (the draft is gone) or here, on the key.
+        if let Err(e) = key.remember(&mut tx, state, &sent).await {
+            drop(tx);
+            return key.earlier_or(state, e.into()).await;
+        }
+    }
+    tx.commit().await?;
+    Ok(sent)
+}
+
+/// After a send of the same draft won: its result under the key, else `error`.
+async fn lost_race(
+    state: &AppState,
+    key: &Option<Idempotent<'_>>,
+    error: AppError,
+) -> AppResult<(String, String)> {
+    match key {
+        Some(key) => key.earlier_or(state, error).await,
+        None => Err(error),
     }
 }

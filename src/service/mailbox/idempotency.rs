@@ -1,4 +1,4 @@
-//! `Idempotency-Key` on compose: a retry of the same request (same key, same content)
+//! `Idempotency-Key` on compose, replies and sending a draft: a retry of the same request (same key, same content)
 //! answers with the first result instead of sending again; the same key with other content
 //! is refused. Keys are remembered for a week.
 
@@ -9,7 +9,6 @@ use crate::error::{AppError, AppResult};
 use crate::store::{idempotency, Conn, Tx};
 
 use super::super::{AppState, Caller};
-use super::compose::ComposeInput;
 
 /// How long a send's Idempotency-Key is remembered.
 const IDEMPOTENCY_DAYS: i64 = 7;
@@ -22,10 +21,11 @@ pub struct Idempotent<'a> {
 }
 
 impl<'a> Idempotent<'a> {
-    /// The send's key, checked; `None` without one.
+    /// The send's key, checked; `None` without one. `canonical` is what the request
+    /// sends: the same key with anything else is refused.
     pub fn new(
         caller: &'a Caller,
-        input: &ComposeInput,
+        canonical: serde_json::Value,
         key: Option<&'a str>,
     ) -> AppResult<Option<Self>> {
         let Some(key) = key else { return Ok(None) };
@@ -35,9 +35,7 @@ impl<'a> Idempotent<'a> {
                 "Idempotency-Key must be 1 to 200 characters.",
             ));
         }
-        let canonical =
-            serde_json::json!([input.to, input.subject, input.body, input.attachment_ids])
-                .to_string();
+        let canonical = canonical.to_string();
         Ok(Some(Idempotent {
             person_id: caller.person.id.as_str(),
             key,

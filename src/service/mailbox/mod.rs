@@ -3,6 +3,7 @@
 //! the other clients of a thread are, nor anyone's email address.
 
 pub mod compose;
+pub mod conversations;
 pub mod delete;
 pub mod drafts;
 pub mod filing;
@@ -13,6 +14,7 @@ pub mod recipients;
 
 use anyhow::anyhow;
 
+use crate::domain::conversations::{self as rules, ThreadKind, Timing};
 use crate::domain::events::EventKind;
 use crate::domain::mailbox::{hidden_from, reply_policy, Group, Placement, ReplyPolicy};
 use crate::domain::{PersonId, Role, Status};
@@ -24,13 +26,15 @@ use crate::store::Conn;
 
 use super::{AppState, Caller};
 
-/// A person as shown inside a thread: never an email address.
+/// A person as shown inside a thread: an email address only to a conversation's host.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PersonRef {
     pub id: String,
     pub name: String,
     /// `None` for a participant the viewer may not know.
     pub role: Option<Role>,
+    /// Only for the host of a conversation.
+    pub email: Option<String>,
 }
 
 /// One participant of a thread, read back and checked: an unknown stored role, status,
@@ -39,6 +43,7 @@ pub struct PersonRef {
 pub struct Participant {
     pub person_id: PersonId,
     pub name: String,
+    pub email: String,
     pub role: Role,
     pub status: Status,
     pub via_group: Option<Group>,
@@ -70,6 +75,7 @@ impl TryFrom<ParticipantRow> for Participant {
             unread: row.unread != 0,
             has_sent: row.has_sent != 0,
             name: row.name,
+            email: row.email,
             person_id: PersonId::from_trusted(row.person_id),
         })
     }
@@ -106,7 +112,24 @@ impl ThreadCtx {
             .collect()
     }
 
+    pub fn kind(&self) -> ThreadKind {
+        kind_of(&self.thread)
+    }
+
+    /// Whether the thread has started and whether it is completed, as of `now`.
+    pub fn timing(&self, now: i64) -> Timing {
+        Timing {
+            starts_at: self.thread.starts_at,
+            completed_at: self.thread.completed_at,
+            now,
+        }
+    }
+
     pub fn reply_policy(&self) -> ReplyPolicy {
+        // Everyone in a conversation may reply, whatever the number of clients.
+        if self.kind() == ThreadKind::Conversation {
+            return ReplyPolicy::Allowed;
+        }
         // The thread's make-up is fixed when it is composed.
         if self.thread.client_count >= 2 {
             ReplyPolicy::MultipleClients
@@ -114,6 +137,12 @@ impl ThreadCtx {
             reply_policy(&self.roles())
         }
     }
+}
+
+/// A thread's kind as stored; anything unknown is read as a message thread, whose rules
+/// hide the most.
+pub fn kind_of(thread: &ThreadRow) -> ThreadKind {
+    ThreadKind::parse(&thread.kind).unwrap_or_default()
 }
 
 /// The groups a thread was addressed to, as the viewer may see them: clients do not
@@ -183,37 +212,66 @@ fn thread_ctx(
 }
 
 /// Whom the viewer may see among a thread's participants, and how many other clients
-/// there are. A client sees the practice's staff and themself: other clients are only
-/// "N other recipients", and external agents are invisible to clients altogether.
+/// there are. In a message thread a client sees the practice's staff and themself: other
+/// clients are only "N other recipients"; in a conversation clients see each other's
+/// names. External agents are invisible to clients in both. Only a conversation's host
+/// sees email addresses.
 pub fn visible_participants(
     viewer: &Caller,
+    thread: &ThreadRow,
     participants: &[Participant],
 ) -> (Vec<PersonRef>, i64) {
+    let kind = kind_of(thread);
+    let emails = rules::sees_emails(kind, thread.started_by == viewer.person.id.as_str());
     let mut shown = Vec::new();
     let mut other_clients = 0;
     for p in participants {
         let is_self = p.person_id == viewer.person.id;
-        if !is_self && hidden_from(viewer.role(), p.role) {
+        if !is_self && rules::hidden_from(kind, viewer.role(), p.role) {
             other_clients += i64::from(p.role == Role::Client);
         } else {
             shown.push(PersonRef {
                 id: p.person_id.to_string(),
                 name: p.name.clone(),
                 role: Some(p.role),
+                email: emails.then(|| p.email.clone()),
             });
         }
     }
     (shown, other_clients)
 }
 
-/// The sender of a message as the viewer may see them.
-pub fn sender_ref(viewer: &Caller, m: &MessageWithSender) -> AppResult<PersonRef> {
-    sender_ref_of(viewer, &m.message.sender_id, &m.sender_name, &m.sender_role)
+/// The sender of a message of a thread of `kind` as the viewer may see them.
+pub fn sender_ref(
+    viewer: &Caller,
+    kind: ThreadKind,
+    m: &MessageWithSender,
+) -> AppResult<PersonRef> {
+    sender_ref_in(
+        viewer,
+        kind,
+        &m.message.sender_id,
+        &m.sender_name,
+        &m.sender_role,
+    )
 }
 
-/// [`sender_ref`] from the sender's id, name and stored role (an unknown one is an error).
+/// [`sender_ref`] from the sender's id, name and stored role (an unknown one is an error),
+/// by the rules of a message thread, which hide the most.
 pub fn sender_ref_of(
     viewer: &Caller,
+    sender_id: &str,
+    name: &str,
+    role: &str,
+) -> AppResult<PersonRef> {
+    sender_ref_in(viewer, ThreadKind::Message, sender_id, name, role)
+}
+
+/// A person named in a thread of `kind` (a sender, a note's author) as the viewer may see
+/// them.
+pub fn sender_ref_in(
+    viewer: &Caller,
+    kind: ThreadKind,
     sender_id: &str,
     name: &str,
     role: &str,
@@ -221,17 +279,19 @@ pub fn sender_ref_of(
     let role: Role = role
         .parse()
         .map_err(|_| AppError::internal(anyhow!("sender {sender_id} has unknown role {role:?}")))?;
-    if sender_id != viewer.person.id.as_str() && hidden_from(viewer.role(), role) {
+    if sender_id != viewer.person.id.as_str() && rules::hidden_from(kind, viewer.role(), role) {
         return Ok(PersonRef {
             id: String::new(),
             name: "Another recipient".into(),
             role: None,
+            email: None,
         });
     }
     Ok(PersonRef {
         id: sender_id.to_string(),
         name: name.to_string(),
         role: Some(role),
+        email: None,
     })
 }
 

@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 
+use crate::domain::conversations::{self as rules, ThreadKind, REACTIONS};
 use crate::domain::events::EventKind;
 use crate::domain::ids::FolderId;
 use crate::domain::ids::ThreadId;
@@ -13,16 +14,19 @@ use crate::error::{AppError, AppResult};
 use crate::store::attachments::AttachmentRow;
 use crate::store::messages::MessageWithSender;
 use crate::store::threads::{self, Direction, ListedThread, Listing};
-use crate::store::{attachments as attachment_store, messages};
+use crate::store::{
+    attachments as attachment_store, conversations as conversation_store, messages,
+};
 use crate::store::{folders as folder_store, Conn};
 
 use super::super::attachments::AttachmentView;
 use super::super::audit::{record, AuditEntry};
 use super::super::cursor::List;
 use super::super::{AppState, Caller};
+use super::conversations::{notes_of, NoteView};
 use super::{
-    groups_of, load_thread, sender_ref, thread_event, visible_participants, Participant, PersonRef,
-    ThreadCtx,
+    groups_of, kind_of, load_thread, preview, sender_ref, thread_event, visible_participants,
+    Participant, PersonRef, ThreadCtx,
 };
 
 /// A thread in a list.
@@ -44,6 +48,32 @@ pub struct ThreadSummary {
     pub reply_allowed: bool,
     /// Attachments across the thread's messages.
     pub attachment_count: i64,
+    pub kind: ThreadKind,
+    pub completed_at: Option<i64>,
+}
+
+/// The message a reply answers, as a short quote.
+#[derive(Debug, Clone)]
+pub struct Quote {
+    pub message_id: String,
+    pub sender: PersonRef,
+    pub excerpt: String,
+}
+
+/// One reaction on a message: how many gave it and whether the viewer did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReactionCount {
+    pub emoji: &'static str,
+    pub count: i64,
+    pub mine: bool,
+}
+
+/// A read receipt: who read a message and when (staff only).
+#[derive(Debug, Clone)]
+pub struct Receipt {
+    pub person_id: String,
+    pub name: String,
+    pub read_at: i64,
 }
 
 #[derive(Debug, Clone)]
@@ -55,6 +85,10 @@ pub struct MessageView {
     pub created_at: i64,
     pub can_delete: bool,
     pub attachments: Vec<AttachmentView>,
+    pub in_reply_to: Option<Quote>,
+    pub reactions: Vec<ReactionCount>,
+    /// For staff: who has read the message and when; empty for clients.
+    pub read_by: Vec<Receipt>,
 }
 
 #[derive(Debug, Clone)]
@@ -64,11 +98,19 @@ pub struct ThreadView {
     pub reply_refusal: Option<Code>,
     pub can_delete: bool,
     pub messages: Vec<MessageView>,
+    pub announcement: Option<String>,
+    pub starts_at: Option<i64>,
+    /// For staff: the internal notes; always empty for clients.
+    pub notes: Vec<NoteView>,
+    /// Whether the caller may set the announcement, complete or reopen, add notes.
+    pub staff_actions: bool,
+    /// Whether the caller may react now (`None`) or the refusal's code.
+    pub reaction_refusal: Option<Code>,
 }
 
 fn summary(caller: &Caller, listed: &ListedThread, participants: &[Participant]) -> ThreadSummary {
     let t = &listed.thread;
-    let (shown, hidden) = visible_participants(caller, participants);
+    let (shown, hidden) = visible_participants(caller, t, participants);
     ThreadSummary {
         id: t.id.clone(),
         subject: t.subject.clone(),
@@ -81,8 +123,10 @@ fn summary(caller: &Caller, listed: &ListedThread, participants: &[Participant])
         participants: shown,
         other_recipients: hidden,
         groups: groups_of(caller, t),
-        reply_allowed: t.client_count < 2,
+        reply_allowed: t.client_count < 2 || kind_of(t) == ThreadKind::Conversation,
         attachment_count: 0,
+        kind: kind_of(t),
+        completed_at: t.completed_at,
     }
 }
 
@@ -107,15 +151,22 @@ pub async fn view(
         let mut conn = state.store.read().await?;
         load_thread(&mut conn, caller, thread_id).await?
     };
-    let (rows, files) = {
-        let mut conn = state.store.read().await?;
-        (
-            messages::for_thread(&mut conn, &ctx.thread.id).await?,
-            attachment_store::for_thread(&mut conn, &ctx.thread.id).await?,
-        )
+    let mut conn = state.store.read().await?;
+    let rows = messages::for_thread(&mut conn, &ctx.thread.id).await?;
+    let files = attachment_store::for_thread(&mut conn, &ctx.thread.id).await?;
+    let extras = Extras {
+        reactions: conversation_store::reactions(&mut conn, &ctx.thread.id).await?,
+        reads: if rules::sees_read_receipts(caller.role()) {
+            conversation_store::reads(&mut conn, &ctx.thread.id).await?
+        } else {
+            Vec::new()
+        },
     };
-    let messages = message_views(caller, &rows, &files)?;
-    let reply_refusal = reply_refusal(caller, &ctx);
+    let notes = notes_of(&mut conn, caller, &ctx).await?;
+    drop(conn);
+    let messages = message_views(caller, &ctx, &rows, &files, &extras)?;
+    let reply_refusal = reply_refusal(state, caller, &ctx);
+    let timing = ctx.timing(state.now());
     let listed = ListedThread {
         folder: ctx.me().placement.as_stored().to_string(),
         unread: 0,
@@ -130,6 +181,18 @@ pub async fn view(
         reply_refusal,
         can_delete: may_delete_thread(caller.role(), is_starter).is_ok(),
         messages,
+        announcement: ctx.thread.announcement.clone(),
+        starts_at: ctx.thread.starts_at,
+        notes,
+        staff_actions: rules::check_staff_action(caller.role()).is_ok(),
+        reaction_refusal: rules::check_may_react(
+            caller.role(),
+            ctx.kind(),
+            ctx.thread.client_count,
+            timing,
+        )
+        .err()
+        .map(|v| v.code),
     })
 }
 
@@ -137,6 +200,11 @@ pub async fn view(
 async fn mark_read(state: &AppState, caller: &Caller, thread_id: &str) -> AppResult<ThreadCtx> {
     let mut tx = state.store.begin().await?;
     let ctx = load_thread(&mut tx, caller, thread_id).await?;
+    if ctx.thread.next_seq > 0 {
+        let me = caller.person.id.as_str();
+        let through = ctx.thread.next_seq - 1;
+        conversation_store::record_read(&mut tx, &ctx.thread.id, me, through, state.now()).await?;
+    }
     if ctx.me().unread {
         let me = caller.person.id.as_str();
         threads::set_state(&mut tx, &ctx.thread.id, me, None, Some(false)).await?;
@@ -160,12 +228,42 @@ async fn mark_read(state: &AppState, caller: &Caller, thread_id: &str) -> AppRes
     Ok(ctx)
 }
 
-/// The thread's messages as the caller sees them, each with its attachments.
+/// What a thread's messages carry besides their text: reactions as (message, person,
+/// emoji) and, for staff, read rows as (person, through seq, read at).
+struct Extras {
+    reactions: Vec<(String, String, String)>,
+    reads: Vec<(String, i64, i64)>,
+}
+
+/// The reactions on one message, in the fixed order of the set.
+fn reaction_counts(
+    caller: &Caller,
+    message_id: &str,
+    all: &[(String, String, String)],
+) -> Vec<ReactionCount> {
+    REACTIONS
+        .into_iter()
+        .filter_map(|emoji| {
+            let givers = all.iter().filter(|(m, _, e)| m == message_id && e == emoji);
+            let count = givers.clone().count() as i64;
+            let mine = givers
+                .into_iter()
+                .any(|(_, p, _)| p == caller.person.id.as_str());
+            (count > 0).then_some(ReactionCount { emoji, count, mine })
+        })
+        .collect()
+}
+
+/// The thread's messages as the caller sees them, each with its attachments, the message
+/// it answers, its reactions and (for staff) its read receipts.
 fn message_views(
     caller: &Caller,
+    ctx: &ThreadCtx,
     rows: &[MessageWithSender],
     files: &[AttachmentRow],
+    extras: &Extras,
 ) -> AppResult<Vec<MessageView>> {
+    let kind = ctx.kind();
     let mut files_of: HashMap<&str, Vec<AttachmentView>> = HashMap::new();
     for f in files {
         if let Some(message_id) = &f.message_id {
@@ -178,9 +276,37 @@ fn message_views(
     rows.iter()
         .map(|m| {
             let is_sender = m.message.sender_id == caller.person.id.as_str();
+            let in_reply_to = match &m.message.in_reply_to {
+                Some(id) => match rows.iter().find(|r| &r.message.id == id) {
+                    Some(quoted) => Some(Quote {
+                        message_id: id.clone(),
+                        sender: sender_ref(caller, kind, quoted)?,
+                        excerpt: excerpt(&quoted.message.body),
+                    }),
+                    None => None,
+                },
+                None => None,
+            };
+            let read_by = rules::read_by(m.message.seq, &m.message.sender_id, &extras.reads)
+                .into_iter()
+                .filter_map(|(person, at)| {
+                    let p = ctx
+                        .participants
+                        .iter()
+                        .find(|p| p.person_id.as_str() == person)?;
+                    Some(Receipt {
+                        person_id: person.to_string(),
+                        name: p.name.clone(),
+                        read_at: at,
+                    })
+                })
+                .collect();
             Ok(MessageView {
                 id: m.message.id.clone(),
-                sender: sender_ref(caller, m)?,
+                in_reply_to,
+                reactions: reaction_counts(caller, &m.message.id, &extras.reactions),
+                read_by,
+                sender: sender_ref(caller, kind, m)?,
                 body: m.message.body.clone(),
                 body_html: m.message.body_html.clone(),
                 created_at: m.message.created_at,
@@ -191,9 +317,22 @@ fn message_views(
         .collect()
 }
 
-/// Why the caller may not reply, if so: the thread has several clients, or the caller is
-/// an inactive client and the reply would reach staff other than front office and billers.
-fn reply_refusal(caller: &Caller, ctx: &ThreadCtx) -> Option<Code> {
+/// A short quote of a message: its first 100 characters of plain text.
+fn excerpt(body: &str) -> String {
+    let text = preview(body);
+    match text.char_indices().nth(100) {
+        Some((at, _)) => format!("{}…", text[..at].trim_end()),
+        None => text,
+    }
+}
+
+/// Why the caller may not reply, if so: the thread is completed or (for a client) not
+/// started, it has several clients, or the caller is an inactive client and the reply
+/// would reach staff other than front office and billers.
+fn reply_refusal(state: &AppState, caller: &Caller, ctx: &ThreadCtx) -> Option<Code> {
+    if let Err(v) = rules::check_may_post(caller.role(), ctx.timing(state.now())) {
+        return Some(v.code);
+    }
     if ctx.reply_policy() != ReplyPolicy::Allowed {
         return Some(Code::RepliesNotAllowed);
     }

@@ -10,8 +10,9 @@ use crate::error::{AppError, AppResult};
 use crate::store::people::{self as people_store};
 use crate::store::{is_unique_violation, Conn};
 
-use super::{email_taken, view, visible_person, PersonView};
+use super::{email_taken, may_start_threads_of, view, visible_person, PersonView};
 use crate::service::audit::{record, AuditEntry};
+use crate::service::mailbox::conversations::set_may_start_threads;
 use crate::service::{email_changes, AppState, Caller, Person};
 /// A change to a person; `None` leaves a field as it is.
 #[derive(Default)]
@@ -24,6 +25,9 @@ pub struct PersonPatch {
     pub status: Option<Status>,
     pub consent_email: Option<bool>,
     pub consent_sms: Option<bool>,
+    /// For a client: whether they may start threads (staff decide; see the practice
+    /// setting `new_clients_can_start_threads`).
+    pub may_start_threads: Option<bool>,
 }
 
 /// Applies the patch but for the email address, which changes only through
@@ -84,6 +88,23 @@ pub async fn update(
     if change.status.is_some_and(Status::is_activated) {
         may_be_activated(&mut tx, &target).await?;
     }
+    let start_threads = patch.may_start_threads.take();
+    if let Some(may) = start_threads {
+        if !caller.role().is_staff() || target.role != Role::Client {
+            return Err(AppError::invalid(
+                "may_start_threads",
+                "may_start_threads: staff set it, and only for clients.",
+            ));
+        }
+        set_may_start_threads(
+            &mut tx,
+            state,
+            caller.practice_id(),
+            target.id.as_str(),
+            may,
+        )
+        .await?;
+    }
     let was_activated = target.status.is_activated();
     let consent_before = (target.consent_email, target.consent_sms);
     apply(&mut target, patch, is_self);
@@ -104,8 +125,10 @@ pub async fn update(
         AuditEntry::new(action, "person", target.id.as_str()),
     )
     .await?;
+    let mut shown = view(caller, &target);
+    shown.may_start_threads = may_start_threads_of(&mut tx, caller, &target).await?;
     tx.commit().await?;
-    Ok(view(caller, &target))
+    Ok(shown)
 }
 
 /// Someone who never accepted their invitation has no password to sign in with: they

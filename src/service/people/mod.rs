@@ -18,6 +18,7 @@ use crate::store::{is_unique_violation, Conn};
 
 use crate::service::audit::{record, AuditEntry};
 use crate::service::cursor::List;
+use crate::service::mailbox::conversations::starts_reply_only;
 use crate::service::{notifications, person, AppState, Caller, Person};
 
 /// A person as one particular viewer may see them: hidden fields are `None`.
@@ -33,6 +34,22 @@ pub struct PersonView {
     pub mobile: Option<String>,
     pub consent_email: Option<bool>,
     pub consent_sms: Option<bool>,
+    /// For staff looking at a client (read where the view is made): whether the client
+    /// may start threads or only reply.
+    pub may_start_threads: Option<bool>,
+}
+
+/// Whether a client may start threads, for a staff viewer; `None` otherwise.
+pub(crate) async fn may_start_threads_of(
+    conn: &mut Conn,
+    viewer: &Caller,
+    person: &Person,
+) -> AppResult<Option<bool>> {
+    if !viewer.role().is_staff() || person.role != Role::Client {
+        return Ok(None);
+    }
+    let reply_only = crate::store::conversations::is_reply_only(conn, person.id.as_str()).await?;
+    Ok(Some(!reply_only))
 }
 
 pub fn view(viewer: &Caller, person: &Person) -> PersonView {
@@ -52,6 +69,7 @@ pub fn view(viewer: &Caller, person: &Person) -> PersonView {
         mobile: if full { person.mobile.clone() } else { None },
         consent_email: full.then_some(person.consent_email),
         consent_sms: full.then_some(person.consent_sms),
+        may_start_threads: None,
     }
 }
 
@@ -179,7 +197,9 @@ pub async fn get(state: &AppState, caller: &Caller, id: &PersonId) -> AppResult<
     let id = id.as_str();
     let mut conn = state.store.read().await?;
     let p = visible_person(&mut conn, caller, id).await?;
-    Ok(view(caller, &p))
+    let mut shown = view(caller, &p);
+    shown.may_start_threads = may_start_threads_of(&mut conn, caller, &p).await?;
+    Ok(shown)
 }
 
 pub struct NewPerson {
@@ -220,7 +240,15 @@ pub(crate) async fn insert_person(
         updated_at: now,
     };
     match people_store::insert(conn, &row, password_hash).await {
-        Ok(()) => person(row),
+        Ok(()) => {
+            // Clients created while the practice lets new clients only reply start so.
+            let practice = practice_id.as_str();
+            if starts_reply_only(conn, practice, new.role).await? {
+                crate::store::conversations::set_reply_only(conn, practice, &row.id, true, now)
+                    .await?;
+            }
+            person(row)
+        }
         Err(e) if is_unique_violation(&e, "people_practice_email_key", "people.email_norm") => {
             Err(email_taken())
         }

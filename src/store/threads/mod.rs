@@ -21,16 +21,24 @@ pub struct ThreadRow {
     pub preview: String,
     pub created_at: i64,
     pub last_activity_at: i64,
+    /// `message` or `conversation` (see `domain::conversations::ThreadKind`).
+    pub kind: String,
+    pub announcement: Option<String>,
+    pub starts_at: Option<i64>,
+    pub completed_at: Option<i64>,
+    pub completed_by: Option<String>,
 }
 
 pub(super) const THREAD_COLUMNS: &str =
     "t.id, t.practice_id, t.subject, t.started_by, t.client_count, t.groups, \
-     t.message_count, t.next_seq, t.preview, t.created_at, t.last_activity_at";
+     t.message_count, t.next_seq, t.preview, t.created_at, t.last_activity_at, t.kind, \
+     t.announcement, t.starts_at, t.completed_at, t.completed_by";
 
 pub async fn insert(conn: &mut Conn, t: &ThreadRow) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO threads (id, practice_id, subject, started_by, client_count, groups, message_count, \
-         next_seq, preview, created_at, last_activity_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+         next_seq, preview, created_at, last_activity_at, kind, announcement, starts_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
     )
     .bind(&t.id)
     .bind(&t.practice_id)
@@ -43,6 +51,9 @@ pub async fn insert(conn: &mut Conn, t: &ThreadRow) -> Result<(), sqlx::Error> {
     .bind(&t.preview)
     .bind(t.created_at)
     .bind(t.last_activity_at)
+    .bind(&t.kind)
+    .bind(&t.announcement)
+    .bind(t.starts_at)
     .execute(conn)
     .await?;
     Ok(())
@@ -68,6 +79,7 @@ pub struct ParticipantRow {
     pub thread_id: String,
     pub person_id: String,
     pub name: String,
+    pub email: String,
     pub role: String,
     pub status: String,
     pub via_group: Option<String>,
@@ -107,7 +119,7 @@ pub async fn insert_participant(
 }
 
 const PARTICIPANT_COLUMNS: &str =
-    "p.thread_id, p.person_id, pe.name, pe.role, pe.status, p.via_group, \
+    "p.thread_id, p.person_id, pe.name, pe.email, pe.role, pe.status, p.via_group, \
      p.folder, p.unread, p.has_sent";
 
 /// A thread's participants. `for_write`: their people rows are locked against changes
@@ -164,6 +176,7 @@ struct Membership {
 struct Named {
     id: String,
     name: String,
+    email: String,
     role: String,
     status: String,
 }
@@ -193,7 +206,7 @@ async fn people_named(
     let mut people = std::collections::HashMap::new();
     for chunk in person_ids.chunks(500) {
         let sql = format!(
-            "SELECT id, name, role, status FROM people WHERE id IN ({})",
+            "SELECT id, name, email, role, status FROM people WHERE id IN ({})",
             placeholders(1, chunk.len())
         );
         let mut query = sqlx::query_as(&sql);
@@ -220,6 +233,7 @@ fn join_participants(
                 thread_id: m.thread_id,
                 person_id: m.person_id,
                 name: person.name.clone(),
+                email: person.email.clone(),
                 role: person.role.clone(),
                 status: person.status.clone(),
                 via_group: m.via_group,

@@ -6,6 +6,7 @@ use poem::http::StatusCode;
 use poem::web::{CsrfToken, CsrfVerifier, Data, Path};
 use poem::{handler, Body, IntoResponse, Request, Response};
 
+use crate::domain::conversations::{may_host, ThreadKind};
 use crate::domain::ids::{AttachmentId, DraftId};
 use crate::domain::markdown;
 use crate::error::{AppError, AppResult};
@@ -50,6 +51,11 @@ struct ComposePage {
     preview: Option<String>,
     error: Option<String>,
     error_field: String,
+    /// Providers and admins may open a group conversation instead.
+    can_host: bool,
+    conversation: bool,
+    /// A conversation's start, as the form's `datetime-local` value (UTC).
+    starts_at: String,
 }
 
 /// What the form holds: empty, a draft, or what was posted.
@@ -61,6 +67,8 @@ struct Filled {
     kept: Vec<Attached>,
     draft_id: String,
     send_key: String,
+    conversation: bool,
+    starts_at: String,
 }
 
 /// The compose page for `filled`, with the recipients the caller may write to.
@@ -121,6 +129,9 @@ async fn compose_view(
         preview: None,
         error: None,
         error_field: String::new(),
+        can_host: may_host(caller.role()).is_ok(),
+        conversation: filled.conversation,
+        starts_at: filled.starts_at,
     })
 }
 
@@ -165,7 +176,13 @@ pub async fn draft_page(
         body: draft.body,
         kept,
         draft_id: draft.id,
-        send_key: String::new(),
+        conversation: draft.kind == ThreadKind::Conversation,
+        starts_at: draft
+            .starts_at
+            .and_then(chrono::DateTime::from_timestamp_millis)
+            .map(|at| at.format("%Y-%m-%dT%H:%M").to_string())
+            .unwrap_or_default(),
+        ..Filled::default()
     };
     match compose_view(&state, &visit, csrf, filled).await {
         Ok(page) => render(StatusCode::OK, &page),
@@ -213,6 +230,8 @@ pub async fn compose_submit(
         kept: files.into_iter().map(Attached::of).collect(),
         draft_id: fields.get("draft_id").to_string(),
         send_key: fields.get("send_key").to_string(),
+        conversation: fields.get("kind") == "conversation",
+        starts_at: fields.get("starts_at").to_string(),
     };
     let mut page = or_page!(compose_view(&state, &visit, csrf, filled).await);
     let status = match error {
@@ -229,13 +248,30 @@ pub async fn compose_submit(
     render(status, &page)
 }
 
-fn input_of(fields: &Fields, files: &[AttachmentView]) -> ComposeInput {
-    ComposeInput {
+fn input_of(fields: &Fields, files: &[AttachmentView]) -> AppResult<ComposeInput> {
+    let kind = match fields.get("kind") {
+        "conversation" => ThreadKind::Conversation,
+        _ => ThreadKind::Message,
+    };
+    let starts_at = match fields.get("starts_at").trim() {
+        "" => None,
+        raw => Some(
+            chrono::NaiveDateTime::parse_from_str(raw, "%Y-%m-%dT%H:%M")
+                .map_err(|_| {
+                    AppError::invalid("starts_at", "Give the start as a date and a time (UTC).")
+                })?
+                .and_utc()
+                .timestamp_millis(),
+        ),
+    };
+    Ok(ComposeInput {
         to: fields.all("to"),
         subject: fields.get("subject").to_string(),
         body: fields.get("body").to_string(),
         attachment_ids: files.iter().map(|f| f.id.clone()).collect(),
-    }
+        kind,
+        starts_at,
+    })
 }
 
 /// Sends the message (from its draft when it was one); the page to go to after.
@@ -245,7 +281,7 @@ async fn send(
     fields: &Fields,
     files: &[AttachmentView],
 ) -> AppResult<String> {
-    let input = input_of(fields, files);
+    let input = input_of(fields, files)?;
     let draft_id = fields.get("draft_id");
     let (thread_id, _) = if draft_id.is_empty() {
         let key = Some(fields.get("send_key")).filter(|k| !k.is_empty());
@@ -253,7 +289,8 @@ async fn send(
     } else {
         let id = DraftId::from_trusted(draft_id.to_string());
         drafts::save(state, caller, &id, draft_input(input)).await?;
-        drafts::send(state, caller, &id).await?
+        let key = Some(fields.get("send_key")).filter(|k| !k.is_empty());
+        drafts::send(state, caller, &id, key).await?
     };
     Ok(format!("threads/{thread_id}"))
 }
@@ -265,13 +302,18 @@ fn draft_input(input: ComposeInput) -> DraftInput {
         subject: input.subject,
         body: input.body,
         attachment_ids: input.attachment_ids,
+        kind: input.kind,
+        starts_at: input.starts_at,
     }
 }
 
 /// The script's autosave: the form's text (never its files) saved as a draft; answers
 /// the draft's id as plain text, for the form to keep.
 async fn autosave(state: &AppState, visit: &Visit, fields: &Fields) -> Response {
-    let input = draft_input(input_of(fields, &[]));
+    let input = match input_of(fields, &[]) {
+        Ok(input) => draft_input(input),
+        Err(e) => return e.into_response(),
+    };
     let input = DraftInput {
         attachment_ids: fields.all("attachment_id"),
         ..input
@@ -312,7 +354,7 @@ async fn save(
     fields: &Fields,
     files: &[AttachmentView],
 ) -> AppResult<String> {
-    let input = draft_input(input_of(fields, files));
+    let input = draft_input(input_of(fields, files)?);
     let draft_id = fields.get("draft_id");
     if draft_id.is_empty() {
         drafts::create(state, caller, input).await?;

@@ -22,9 +22,11 @@ mod find;
 mod folders;
 mod live;
 mod mail;
+mod practice;
 mod session;
 mod settings;
 mod thread;
+mod together;
 
 use askama::Template;
 use chrono::{DateTime, Utc};
@@ -49,9 +51,11 @@ pub use find::search;
 pub use folders::{create_folder, delete_folder, rename_folder};
 pub use live::updates;
 pub use mail::{bulk, folder_page};
+pub use practice::{practice_settings_page, practice_settings_submit};
 pub use session::{forgot_page, forgot_submit, portal, sign_in, sign_out, start_session};
 pub use settings::{end_session, settings_page, settings_submit};
 pub use thread::{download, reply, thread_page};
+pub use together::{add_note, announcement, completion, react};
 
 /// The cookie that holds a web session's token (the same sessions as API tokens).
 pub const SESSION_COOKIE: &str = "confide-session";
@@ -391,6 +395,10 @@ pub fn human_size(bytes: i64) -> String {
 /// The plain-words reason a reply form is not offered.
 pub fn reply_refusal_text(code: Code) -> &'static str {
     match code {
+        Code::ThreadCompleted => "This conversation is completed, so nobody can write in it.",
+        Code::ConversationNotStarted => {
+            "This conversation has not started yet; you can write once it starts."
+        }
         Code::ClientInactive => {
             "Your account is inactive, so you can write only to the front office and billing. \
              Start a new message to them instead."

@@ -9,11 +9,13 @@ use serde::Deserialize;
 
 use crate::domain::attachments::content_disposition;
 use crate::domain::chart::may_take_quick_note;
+use crate::domain::conversations::{reaction_name, ThreadKind, REACTIONS};
 use crate::domain::ids::{AttachmentId, ThreadId};
 use crate::domain::Role;
 use crate::service::attachments::{self as attachment_service, AttachmentView};
-use crate::service::mailbox::compose;
-use crate::service::mailbox::read::{self, MessageView};
+use crate::service::mailbox::compose::{self, ReplyInput};
+use crate::service::mailbox::conversations::NoteView;
+use crate::service::mailbox::read::{self, MessageView, Quote};
 use crate::service::AppState;
 
 use super::super::form::read_posted;
@@ -32,11 +34,58 @@ pub struct Message {
     pub datetime: String,
     pub body_html: String,
     pub files: Vec<Attached>,
+    /// The message this one answers: its sender and a short quote.
+    pub quote: Option<Quoted>,
+    /// Every reaction of the set, with its count and whether the viewer gave it.
+    pub reactions: Vec<Reaction>,
+    /// For staff: who has read it, and when, in words; empty otherwise.
+    pub read_by: String,
+}
+
+pub struct Quoted {
+    pub id: String,
+    pub sender: String,
+    pub excerpt: String,
+}
+
+impl Quoted {
+    fn of(q: Quote) -> Quoted {
+        Quoted {
+            id: q.message_id,
+            sender: q.sender.name,
+            excerpt: q.excerpt,
+        }
+    }
+}
+
+pub struct Reaction {
+    pub emoji: &'static str,
+    /// The emoji in words.
+    pub name: &'static str,
+    pub count: i64,
+    pub mine: bool,
 }
 
 impl Message {
     fn of(m: MessageView) -> Message {
         let (time, datetime) = long_time(m.created_at);
+        let reactions = REACTIONS
+            .into_iter()
+            .map(|emoji| {
+                let given = m.reactions.iter().find(|r| r.emoji == emoji);
+                Reaction {
+                    emoji,
+                    name: reaction_name(emoji),
+                    count: given.map_or(0, |r| r.count),
+                    mine: given.is_some_and(|r| r.mine),
+                }
+            })
+            .collect();
+        let read_by: Vec<String> = m
+            .read_by
+            .iter()
+            .map(|r| format!("{} ({})", r.name, long_time(r.read_at).0))
+            .collect();
         Message {
             can_delete: m.can_delete,
             id: m.id,
@@ -46,6 +95,28 @@ impl Message {
             datetime,
             body_html: m.body_html,
             files: m.attachments.into_iter().map(Attached::of).collect(),
+            quote: m.in_reply_to.map(Quoted::of),
+            reactions,
+            read_by: read_by.join(", "),
+        }
+    }
+}
+
+pub struct Note {
+    pub author: String,
+    pub time: String,
+    pub datetime: String,
+    pub body_html: String,
+}
+
+impl Note {
+    fn of(n: NoteView) -> Note {
+        let (time, datetime) = long_time(n.created_at);
+        Note {
+            author: n.author.name,
+            time,
+            datetime,
+            body_html: n.body_html,
         }
     }
 }
@@ -64,6 +135,20 @@ struct ThreadPage {
     /// Staff who may save a quick note to the client's chart from this thread.
     can_note: bool,
     notice: Option<&'static str>,
+    conversation: bool,
+    announcement: Option<String>,
+    /// When a conversation starts, while it has not.
+    starts: Option<String>,
+    /// When the thread was completed, while it is.
+    completed: Option<String>,
+    /// Staff participants: the announcement, completing, notes.
+    staff: bool,
+    can_react: bool,
+    notes: Vec<Note>,
+    /// The message the reply answers (chosen with "Reply to this").
+    reply_to: Option<Quoted>,
+    /// Makes a resent reply form (a double click, a retry) send once.
+    send_key: String,
     /// The reply being written, when it has to be shown again.
     body: String,
     kept: Vec<Attached>,
@@ -78,10 +163,20 @@ async fn thread_view(
     csrf: &CsrfToken,
     id: &str,
     as_read: bool,
+    reply_to: Option<&str>,
 ) -> Result<ThreadPage, Response> {
     let view = read::view(state, &visit.caller, id, as_read)
         .await
         .map_err(page_error)?;
+    let now = state.now();
+    let reply_to = reply_to.and_then(|wanted| {
+        let m = view.messages.iter().find(|m| m.id == wanted)?;
+        Some(Quoted {
+            id: m.id.clone(),
+            sender: m.sender.name.clone(),
+            excerpt: crate::service::mailbox::preview(&m.body),
+        })
+    });
     let folder = view.summary.folder.clone();
     let chrome = visit.chrome(state, csrf, &folder).await?;
     let summary = view.summary;
@@ -112,6 +207,18 @@ async fn thread_view(
     }
     Ok(ThreadPage {
         chrome,
+        conversation: summary.kind == ThreadKind::Conversation,
+        announcement: view.announcement,
+        starts: view
+            .starts_at
+            .filter(|at| *at > now)
+            .map(|at| long_time(at).0),
+        completed: summary.completed_at.map(|at| long_time(at).0),
+        staff: view.staff_actions,
+        can_react: view.reaction_refusal.is_none(),
+        notes: view.notes.into_iter().map(Note::of).collect(),
+        reply_to,
+        send_key: crate::domain::ids::new_random_id(),
         id: summary.id,
         subject: summary.subject,
         who: names.join(", "),
@@ -131,6 +238,8 @@ async fn thread_view(
 #[derive(Deserialize)]
 pub struct ThreadQuery {
     done: Option<String>,
+    /// A message to answer ("Reply to this").
+    reply_to: Option<String>,
 }
 
 #[handler]
@@ -142,7 +251,7 @@ pub async fn thread_page(
     state: Data<&AppState>,
 ) -> Response {
     let visit = or_page!(visit(&state, req, &slug).await);
-    match thread_view(&state, &visit, csrf, &id, true).await {
+    match thread_view(&state, &visit, csrf, &id, true, query.reply_to.as_deref()).await {
         Ok(mut page) => {
             page.notice = match query.done.as_deref() {
                 Some("noted") => Some("Saved to the client's chart."),
@@ -174,9 +283,14 @@ pub async fn reply(
     let error = match refused {
         Some(e) => e,
         None => {
-            let ids: Vec<String> = files.iter().map(|f| f.id.clone()).collect();
+            let input = ReplyInput {
+                body: text.clone(),
+                attachment_ids: files.iter().map(|f| f.id.clone()).collect(),
+                in_reply_to: Some(fields.get("in_reply_to").to_string()).filter(|m| !m.is_empty()),
+            };
             let thread = ThreadId::from_trusted(id.clone());
-            match compose::reply(&state, &visit.caller, &thread, &text, &ids).await {
+            let key = Some(fields.get("send_key")).filter(|k| !k.is_empty());
+            match compose::reply(&state, &visit.caller, &thread, &input, key).await {
                 Ok(message_id) => {
                     return see_other(&visit.href(&format!("threads/{id}#m-{message_id}")));
                 }
@@ -187,7 +301,8 @@ pub async fn reply(
     if !error.status().is_client_error() || error.status() == StatusCode::NOT_FOUND {
         return page_error(error);
     }
-    match thread_view(&state, &visit, csrf, &id, false).await {
+    let reply_to = Some(fields.get("in_reply_to")).filter(|m| !m.is_empty());
+    match thread_view(&state, &visit, csrf, &id, false, reply_to).await {
         Ok(mut page) => {
             page.body = text;
             page.kept = files.into_iter().map(Attached::of).collect();

@@ -1,0 +1,275 @@
+//! The conversation tables: a thread's announcement and completion, reactions, read
+//! receipts, internal notes, practice settings and reply-only clients.
+
+use sqlx::FromRow;
+
+use super::Conn;
+
+/// Sets (or with `None` clears) a thread's announcement.
+pub async fn set_announcement(
+    conn: &mut Conn,
+    thread_id: &str,
+    text: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE threads SET announcement = $1 WHERE id = $2")
+        .bind(text)
+        .bind(thread_id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Marks a thread completed by `by` at `at`, or with `None` reopens it.
+pub async fn set_completed(
+    conn: &mut Conn,
+    thread_id: &str,
+    completed: Option<(i64, &str)>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE threads SET completed_at = $1, completed_by = $2 WHERE id = $3")
+        .bind(completed.map(|(at, _)| at))
+        .bind(completed.map(|(_, by)| by))
+        .bind(thread_id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Moves a thread to every participant's Archive, except where it sits in the Trash or
+/// was emptied from it.
+pub async fn archive_for_everyone(conn: &mut Conn, thread_id: &str) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE thread_participants SET folder = 'archive' \
+         WHERE thread_id = $1 AND folder NOT IN ('archive', 'trash', 'removed')",
+    )
+    .bind(thread_id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Adds a reaction; false if the person had already given it.
+pub async fn add_reaction(
+    conn: &mut Conn,
+    thread_id: &str,
+    message_id: &str,
+    person_id: &str,
+    emoji: &str,
+    at: i64,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "INSERT INTO reactions (message_id, thread_id, person_id, emoji, created_at) \
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (message_id, person_id, emoji) DO NOTHING",
+    )
+    .bind(message_id)
+    .bind(thread_id)
+    .bind(person_id)
+    .bind(emoji)
+    .bind(at)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Takes a reaction back; false if there was none.
+pub async fn remove_reaction(
+    conn: &mut Conn,
+    message_id: &str,
+    person_id: &str,
+    emoji: &str,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "DELETE FROM reactions WHERE message_id = $1 AND person_id = $2 AND emoji = $3",
+    )
+    .bind(message_id)
+    .bind(person_id)
+    .bind(emoji)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// A thread's reactions as (message id, person id, emoji), oldest first.
+pub async fn reactions(
+    conn: &mut Conn,
+    thread_id: &str,
+) -> Result<Vec<(String, String, String)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT message_id, person_id, emoji FROM reactions WHERE thread_id = $1 \
+         ORDER BY created_at, person_id",
+    )
+    .bind(thread_id)
+    .fetch_all(conn)
+    .await
+}
+
+/// Records that a person has read a thread through message `through_seq`, unless an
+/// earlier read already covers it.
+pub async fn record_read(
+    conn: &mut Conn,
+    thread_id: &str,
+    person_id: &str,
+    through_seq: i64,
+    at: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO thread_reads (thread_id, person_id, through_seq, read_at) \
+         SELECT $1, $2, $3, $4 WHERE NOT EXISTS (SELECT 1 FROM thread_reads \
+         WHERE thread_id = $1 AND person_id = $2 AND through_seq >= $3)",
+    )
+    .bind(thread_id)
+    .bind(person_id)
+    .bind(through_seq)
+    .bind(at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// A thread's reads as (person id, through seq, read at).
+pub async fn reads(
+    conn: &mut Conn,
+    thread_id: &str,
+) -> Result<Vec<(String, i64, i64)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT person_id, through_seq, read_at FROM thread_reads WHERE thread_id = $1 \
+         ORDER BY read_at",
+    )
+    .bind(thread_id)
+    .fetch_all(conn)
+    .await
+}
+
+/// An internal note with its author's name and role.
+#[derive(Debug, Clone, FromRow)]
+pub struct NoteRow {
+    pub id: String,
+    pub thread_id: String,
+    pub author_id: String,
+    pub author_name: String,
+    pub author_role: String,
+    pub body: String,
+    pub body_html: String,
+    pub created_at: i64,
+}
+
+pub struct NewNote<'a> {
+    pub id: &'a str,
+    pub thread_id: &'a str,
+    pub practice_id: &'a str,
+    pub author_id: &'a str,
+    pub body: &'a str,
+    pub body_html: &'a str,
+    pub created_at: i64,
+}
+
+pub async fn insert_note(conn: &mut Conn, n: &NewNote<'_>) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO thread_notes (id, thread_id, practice_id, author_id, body, body_html, \
+         created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(n.id)
+    .bind(n.thread_id)
+    .bind(n.practice_id)
+    .bind(n.author_id)
+    .bind(n.body)
+    .bind(n.body_html)
+    .bind(n.created_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// A thread's internal notes, oldest first.
+pub async fn notes(conn: &mut Conn, thread_id: &str) -> Result<Vec<NoteRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT n.id, n.thread_id, n.author_id, pe.name AS author_name, pe.role AS author_role, \
+         n.body, n.body_html, n.created_at FROM thread_notes n JOIN people pe ON pe.id = n.author_id \
+         WHERE n.thread_id = $1 ORDER BY n.created_at, n.id",
+    )
+    .bind(thread_id)
+    .fetch_all(conn)
+    .await
+}
+
+/// A practice's settings as stored.
+#[derive(Debug, Clone, FromRow)]
+pub struct SettingsRow {
+    pub client_message_max_chars: Option<i64>,
+    pub new_clients_can_start_threads: i64,
+    pub conversation_max_participants: i64,
+}
+
+pub async fn settings(
+    conn: &mut Conn,
+    practice_id: &str,
+) -> Result<Option<SettingsRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT client_message_max_chars, new_clients_can_start_threads, \
+         conversation_max_participants FROM practice_settings WHERE practice_id = $1",
+    )
+    .bind(practice_id)
+    .fetch_optional(conn)
+    .await
+}
+
+pub async fn save_settings(
+    conn: &mut Conn,
+    practice_id: &str,
+    s: &SettingsRow,
+    at: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO practice_settings (practice_id, client_message_max_chars, \
+         new_clients_can_start_threads, conversation_max_participants, updated_at) \
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (practice_id) DO UPDATE SET \
+         client_message_max_chars = excluded.client_message_max_chars, \
+         new_clients_can_start_threads = excluded.new_clients_can_start_threads, \
+         conversation_max_participants = excluded.conversation_max_participants, \
+         updated_at = excluded.updated_at",
+    )
+    .bind(practice_id)
+    .bind(s.client_message_max_chars)
+    .bind(s.new_clients_can_start_threads)
+    .bind(s.conversation_max_participants)
+    .bind(at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Whether a client may only reply.
+pub async fn is_reply_only(conn: &mut Conn, person_id: &str) -> Result<bool, sqlx::Error> {
+    let found: Option<i64> =
+        sqlx::query_scalar("SELECT 1 FROM reply_only_clients WHERE person_id = $1")
+            .bind(person_id)
+            .fetch_optional(conn)
+            .await?;
+    Ok(found.is_some())
+}
+
+/// Makes a client reply-only (`true`) or lets them start threads (`false`).
+pub async fn set_reply_only(
+    conn: &mut Conn,
+    practice_id: &str,
+    person_id: &str,
+    reply_only: bool,
+    at: i64,
+) -> Result<(), sqlx::Error> {
+    if reply_only {
+        sqlx::query(
+            "INSERT INTO reply_only_clients (person_id, practice_id, created_at) \
+             VALUES ($1, $2, $3) ON CONFLICT (person_id) DO NOTHING",
+        )
+        .bind(person_id)
+        .bind(practice_id)
+        .bind(at)
+        .execute(conn)
+        .await?;
+    } else {
+        sqlx::query("DELETE FROM reply_only_clients WHERE person_id = $1")
+            .bind(person_id)
+            .execute(conn)
+            .await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,95 @@
+//! The conversation actions of a thread's page: the announcement, completing and
+//! reopening, reactions and internal notes. Each is a form POST answered by a 303 back to
+//! the thread.
+
+use poem::web::{CsrfVerifier, Data, Path};
+use poem::{handler, Body, Request, Response};
+
+use crate::domain::ids::{MessageId, ThreadId};
+use crate::service::mailbox::conversations;
+use crate::service::AppState;
+
+use super::posted;
+
+/// Sets the announcement (`action=set`, `text`) or clears it (`action=clear`).
+#[handler]
+pub async fn announcement(
+    req: &Request,
+    Path((slug, id)): Path<(String, String)>,
+    verifier: &CsrfVerifier,
+    state: Data<&AppState>,
+    body: Body,
+) -> Response {
+    let (visit, form) = or_page!(posted(&state, req, &slug, verifier, body).await);
+    let text = match form.get("action") {
+        "clear" => None,
+        _ => Some(form.get("text")),
+    };
+    let thread = ThreadId::from_trusted(id.clone());
+    visit.then_go(
+        conversations::set_announcement(&state, &visit.caller, &thread, text).await,
+        &format!("threads/{id}"),
+    )
+}
+
+/// Completes (`action=complete`) or reopens (`action=reopen`) the thread.
+#[handler]
+pub async fn completion(
+    req: &Request,
+    Path((slug, id)): Path<(String, String)>,
+    verifier: &CsrfVerifier,
+    state: Data<&AppState>,
+    body: Body,
+) -> Response {
+    let (visit, form) = or_page!(posted(&state, req, &slug, verifier, body).await);
+    let thread = ThreadId::from_trusted(id.clone());
+    let done = match form.get("action") {
+        "reopen" => conversations::reopen(&state, &visit.caller, &thread).await,
+        _ => conversations::complete(&state, &visit.caller, &thread).await,
+    };
+    visit.then_go(done, &format!("threads/{id}"))
+}
+
+/// Gives or takes back a reaction to a message of the thread (`reaction` = `add <emoji>`
+/// or `remove <emoji>`).
+#[handler]
+pub async fn react(
+    req: &Request,
+    Path((slug, id, message)): Path<(String, String, String)>,
+    verifier: &CsrfVerifier,
+    state: Data<&AppState>,
+    body: Body,
+) -> Response {
+    let (visit, form) = or_page!(posted(&state, req, &slug, verifier, body).await);
+    // The button says both what to do and with which emoji: "add 👍" or "remove 👍".
+    let (action, emoji) = form.get("reaction").split_once(' ').unwrap_or(("", ""));
+    let message_id = MessageId::from_trusted(message.clone());
+    visit.then_go(
+        conversations::react(
+            &state,
+            &visit.caller,
+            &message_id,
+            emoji,
+            action != "remove",
+        )
+        .await,
+        &format!("threads/{id}#m-{message}"),
+    )
+}
+
+/// Adds an internal note (`body`).
+#[handler]
+pub async fn add_note(
+    req: &Request,
+    Path((slug, id)): Path<(String, String)>,
+    verifier: &CsrfVerifier,
+    state: Data<&AppState>,
+    body: Body,
+) -> Response {
+    let (visit, form) = or_page!(posted(&state, req, &slug, verifier, body).await);
+    let thread = ThreadId::from_trusted(id.clone());
+    visit.then_go(
+        conversations::add_note(&state, &visit.caller, &thread, form.get("body")).await,
+        &format!("threads/{id}#notes"),
+    )
+}

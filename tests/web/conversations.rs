@@ -1,0 +1,243 @@
+//! Conversations in the web inbox: opening a group, the announcement, completing,
+//! reactions, replies to a message, internal notes, read receipts, practice settings.
+
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::helpers::{Backend, TestApp};
+use crate::web::WebUser;
+use crate::{on_both_backends, user};
+
+on_both_backends!(
+    a_provider_opens_a_group_conversation_whose_clients_see_each_other,
+    staff_run_a_thread_from_its_page_and_clients_see_only_what_is_theirs,
+    a_reply_to_a_message_quotes_it,
+    an_admin_changes_the_practice_settings_on_their_page,
+);
+
+async fn a_provider_opens_a_group_conversation_whose_clients_see_each_other(backend: Backend) {
+    let (app, cast) = TestApp::with_cast(backend).await;
+    let provider = WebUser::sign_in(&app, &cast.practice, &cast.provider.email).await;
+    let compose = provider.get(&provider.path("compose")).await;
+    assert!(
+        compose.html.contains("Group conversation"),
+        "hosts are offered it"
+    );
+    let (a, b) = (user(&cast.client), user(&cast.other_client));
+    let sent = provider
+        .post_files(
+            &provider.path("compose"),
+            &[
+                ("to", a.as_str()),
+                ("to", b.as_str()),
+                ("subject", "Tuesday group"),
+                ("body", "Welcome to the Tuesday group."),
+                ("kind", "conversation"),
+                ("action", "send"),
+            ],
+            &[],
+        )
+        .await;
+    assert_eq!(sent.status, StatusCode::SEE_OTHER, "{}", sent.html);
+    let thread = sent.location().rsplit('/').next().unwrap().to_string();
+
+    let client = WebUser::sign_in(&app, &cast.practice, &cast.client.email).await;
+    let page = client.get(&client.path(&format!("threads/{thread}"))).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.html.contains("Group conversation"));
+    assert!(
+        page.html.contains("Dana Client"),
+        "clients of a group see each other"
+    );
+    assert!(!page.html.contains(&cast.other_client.email));
+    let replied = client
+        .post_files(
+            &client.path(&format!("threads/{thread}/reply")),
+            &[("body", "Hello everyone, glad to join.")],
+            &[],
+        )
+        .await;
+    assert_eq!(replied.status, StatusCode::SEE_OTHER, "{}", replied.html);
+
+    // Front office may not host: the choice is not offered, and a forged post is refused.
+    let front = WebUser::sign_in(&app, &cast.practice, &cast.front.email).await;
+    let compose = front.get(&front.path("compose")).await;
+    assert!(!compose.html.contains("name=\"kind\""));
+    let forged = front
+        .post_files(
+            &front.path("compose"),
+            &[
+                ("to", a.as_str()),
+                ("subject", "Group"),
+                ("body", "Welcome to the group."),
+                ("kind", "conversation"),
+                ("action", "send"),
+            ],
+            &[],
+        )
+        .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN, "{}", forged.html);
+}
+
+async fn staff_run_a_thread_from_its_page_and_clients_see_only_what_is_theirs(backend: Backend) {
+    let (app, cast) = TestApp::with_cast(backend).await;
+    let thread = app
+        .send(&cast.provider, &[&user(&cast.client)], "Check-in")
+        .await;
+    let (_, seen) = app.thread(&cast.client, &thread).await;
+    let message = seen["messages"][0]["id"].as_str().unwrap().to_string();
+    let provider = WebUser::sign_in(&app, &cast.practice, &cast.provider.email).await;
+    let at = |rest: &str| provider.path(&format!("threads/{thread}{rest}"));
+    provider.get(&at("")).await;
+    let set = provider
+        .post(
+            &at("/announcement"),
+            &[("text", "Back on Monday"), ("action", "set")],
+        )
+        .await;
+    assert_eq!(set.status, StatusCode::SEE_OTHER, "{}", set.html);
+    let noted = provider
+        .post(
+            &at("/notes"),
+            &[("body", "Consider a referral to the clinic.")],
+        )
+        .await;
+    assert_eq!(noted.status, StatusCode::SEE_OTHER, "{}", noted.html);
+    let staff_page = provider.get(&at("")).await;
+    assert!(staff_page.html.contains("Back on Monday"));
+    assert!(staff_page.html.contains("Consider a referral"));
+    assert!(
+        staff_page.html.contains("Read by Casey Client"),
+        "{}",
+        staff_page.html
+    );
+
+    let client = WebUser::sign_in(&app, &cast.practice, &cast.client.email).await;
+    let reacted = {
+        client.get(&client.path(&format!("threads/{thread}"))).await;
+        client
+            .post(
+                &client.path(&format!("threads/{thread}/messages/{message}/reactions")),
+                &[("reaction", "add 🙏")],
+            )
+            .await
+    };
+    assert_eq!(reacted.status, StatusCode::SEE_OTHER, "{}", reacted.html);
+    let client_page = client.get(&client.path(&format!("threads/{thread}"))).await;
+    assert!(client_page.html.contains("Back on Monday"));
+    assert!(
+        client_page
+            .html
+            .contains("aria-pressed=\"true\" title=\"Thank you\" aria-label=\"Thank you, 1\">🙏 1"),
+        "{}",
+        client_page.html
+    );
+    for hidden in [
+        "Consider a referral",
+        "Internal notes",
+        "Read by",
+        "/announcement",
+        "/completion",
+    ] {
+        assert!(
+            !client_page.html.contains(hidden),
+            "a client never sees {hidden}"
+        );
+    }
+    let forged = client
+        .post(
+            &client.path(&format!("threads/{thread}/notes")),
+            &[("body", "Can I add a note?")],
+        )
+        .await;
+    assert_eq!(forged.status, StatusCode::NOT_FOUND);
+
+    let done = provider
+        .post(&at("/completion"), &[("action", "complete")])
+        .await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.html);
+    let client_page = client.get(&client.path(&format!("threads/{thread}"))).await;
+    assert!(client_page.html.contains("Completed on"));
+    assert!(
+        !client_page.html.contains("Send reply"),
+        "no reply form once completed"
+    );
+    let archive = client.get(&client.path("mail/archive")).await;
+    assert!(archive.html.contains("Check-in"));
+}
+
+async fn a_reply_to_a_message_quotes_it(backend: Backend) {
+    let (app, cast) = TestApp::with_cast(backend).await;
+    let thread = app
+        .send(&cast.provider, &[&user(&cast.client)], "Forms")
+        .await;
+    let (_, seen) = app.thread(&cast.client, &thread).await;
+    let first = seen["messages"][0]["id"].as_str().unwrap().to_string();
+    let client = WebUser::sign_in(&app, &cast.practice, &cast.client.email).await;
+    let page = client
+        .get(&client.path(&format!("threads/{thread}?reply_to={first}")))
+        .await;
+    assert!(
+        page.html.contains("Replying to Pat Provider"),
+        "{}",
+        page.html
+    );
+    assert!(page.values("in_reply_to").contains(&first));
+    let sent = client
+        .post_files(
+            &client.path(&format!("threads/{thread}/reply")),
+            &[
+                ("body", "Yes, all filled in now."),
+                ("in_reply_to", first.as_str()),
+            ],
+            &[],
+        )
+        .await;
+    assert_eq!(sent.status, StatusCode::SEE_OTHER, "{}", sent.html);
+    let (_, after) = app.thread(&cast.provider, &thread).await;
+    assert_eq!(
+        after["messages"][1]["in_reply_to"]["message_id"],
+        json!(first)
+    );
+    let page = client.get(&client.path(&format!("threads/{thread}"))).await;
+    assert!(page.html.contains("Pat Provider wrote:"));
+}
+
+async fn an_admin_changes_the_practice_settings_on_their_page(backend: Backend) {
+    let (app, cast) = TestApp::with_cast(backend).await;
+    let admin = WebUser::sign_in(&app, &cast.practice, &cast.admin.email).await;
+    let page = admin.get(&admin.path("admin/settings")).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.html.contains("Practice settings"));
+    let bad = admin
+        .post(
+            &admin.path("admin/settings"),
+            &[
+                ("client_message_max_chars", "five"),
+                ("conversation_max_participants", "25"),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(bad.html.contains("aria-invalid=\"true\""));
+    let saved = admin
+        .post(
+            &admin.path("admin/settings"),
+            &[
+                ("client_message_max_chars", "400"),
+                ("conversation_max_participants", "8"),
+            ],
+        )
+        .await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.html);
+    let (_, settings) = app.get("/api/v1/practice/settings", &cast.admin).await;
+    assert_eq!(
+        settings,
+        json!({"client_message_max_chars": 400, "new_clients_can_start_threads": false, "conversation_max_participants": 8})
+    );
+    let provider = WebUser::sign_in(&app, &cast.practice, &cast.provider.email).await;
+    assert_eq!(
+        provider.get(&provider.path("admin/settings")).await.status,
+        StatusCode::NOT_FOUND
+    );
+}
