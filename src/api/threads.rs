@@ -1,6 +1,8 @@
 //! `/threads` and `/messages`: composing, reading, replying, one's own thread state, and
 //! permanent deletion.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 use poem::Request;
 use poem_openapi::param::{Header, Path, Query};
@@ -319,6 +321,10 @@ pub struct ComposeRequest {
     /// A conversation's start, up to a year ahead: before it only staff post.
     #[serde(default)]
     pub starts_at: Option<DateTime<Utc>>,
+    /// In a conversation, from staff: attachment id → the participants (person ids) who
+    /// may see that file; to everyone else it does not exist.
+    #[serde(default)]
+    pub attachment_visibility: Option<BTreeMap<String, Vec<String>>>,
 }
 
 #[derive(Debug, Object, Deserialize)]
@@ -332,6 +338,9 @@ pub struct ReplyRequest {
     /// A message of this thread that the reply answers.
     #[serde(default)]
     pub in_reply_to: Option<String>,
+    /// As on compose.
+    #[serde(default)]
+    pub attachment_visibility: Option<BTreeMap<String, Vec<String>>>,
 }
 
 /// Your own state of a thread.
@@ -444,6 +453,7 @@ impl ThreadsApi {
             attachment_ids: body.attachment_ids.unwrap_or_default(),
             kind: body.kind.map(Into::into).unwrap_or_default(),
             starts_at: body.starts_at.map(|t| t.timestamp_millis()),
+            attachment_visibility: body.attachment_visibility.unwrap_or_default(),
         };
         let (thread_id, _) =
             compose::compose(&self.0, &caller, input, idempotency_key.0.as_deref()).await?;
@@ -552,6 +562,7 @@ impl ThreadsApi {
             body: body.body,
             attachment_ids: body.attachment_ids.unwrap_or_default(),
             in_reply_to: body.in_reply_to,
+            attachment_visibility: body.attachment_visibility.unwrap_or_default(),
         };
         let message_id = compose::reply(
             &self.0,

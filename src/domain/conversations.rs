@@ -244,6 +244,76 @@ pub fn parse_note(raw: &str) -> Result<String, RuleViolation> {
     }
 }
 
+/// Who may see an attachment: everyone in the thread, unless its sender limited it to some
+/// participants (`audience` not empty); then those and the sender only.
+pub fn may_see_file(viewer: &str, uploader: &str, audience: &[&str]) -> bool {
+    audience.is_empty() || viewer == uploader || audience.contains(&viewer)
+}
+
+/// Checks `attachment_visibility` (attachment id → the participants who may see it) on a
+/// message: only in a conversation, only from staff, only for the message's own
+/// attachments, each for at least one participant of the thread. Person ids may be
+/// written `user:<id>`; returns the map with bare ids.
+pub fn check_attachment_visibility(
+    kind: ThreadKind,
+    sender: Role,
+    attachment_ids: &[String],
+    visibility: &std::collections::BTreeMap<String, Vec<String>>,
+    participants: &[String],
+) -> Result<std::collections::BTreeMap<String, Vec<String>>, RuleViolation> {
+    let field = "attachment_visibility";
+    if visibility.is_empty() {
+        return Ok(Default::default());
+    }
+    if kind != ThreadKind::Conversation {
+        return Err(RuleViolation::field(
+            Code::InvalidField,
+            field,
+            "attachment_visibility: files can be limited to some participants in conversations only.",
+        ));
+    }
+    if !sender.is_staff() {
+        return Err(RuleViolation::field(
+            Code::Forbidden,
+            field,
+            "Only staff limit who sees a file.",
+        ));
+    }
+    let mut out = std::collections::BTreeMap::new();
+    for (attachment, people) in visibility {
+        if !attachment_ids.contains(attachment) {
+            return Err(RuleViolation::field(
+                Code::InvalidField,
+                field,
+                format!("attachment_visibility: {attachment} is not among this message's attachment_ids."),
+            ));
+        }
+        let mut ids: Vec<String> = Vec::new();
+        for person in people {
+            let id = person.strip_prefix("user:").unwrap_or(person);
+            if !participants.iter().any(|p| p == id) {
+                return Err(RuleViolation::field(
+                    Code::InvalidField,
+                    field,
+                    format!("attachment_visibility: {person} does not take part in this thread."),
+                ));
+            }
+            if !ids.iter().any(|i| i == id) {
+                ids.push(id.to_string());
+            }
+        }
+        if ids.is_empty() {
+            return Err(RuleViolation::field(
+                Code::InvalidField,
+                field,
+                format!("attachment_visibility: name at least one person for {attachment}."),
+            ));
+        }
+        out.insert(attachment.clone(), ids);
+    }
+    Ok(out)
+}
+
 /// Read receipts are for staff only; clients never see them.
 pub fn sees_read_receipts(role: Role) -> bool {
     role.is_staff()
@@ -461,6 +531,41 @@ mod tests {
         assert!(read_by(3, "a", &reads).is_empty());
         assert!(sees_read_receipts(Biller));
         assert!(!sees_read_receipts(Client));
+    }
+
+    #[test]
+    fn a_limited_file_is_seen_by_its_audience_and_sender_only() {
+        assert!(may_see_file("a", "s", &[]));
+        assert!(may_see_file("s", "s", &["a"]));
+        assert!(may_see_file("a", "s", &["a", "b"]));
+        assert!(!may_see_file("c", "s", &["a", "b"]));
+        let ids = vec!["f1".to_string()];
+        let people = vec!["s".to_string(), "a".to_string(), "b".to_string()];
+        let ask = |k: ThreadKind, r: Role, v: &[(&str, &[&str])]| {
+            let map = v
+                .iter()
+                .map(|(f, p)| (f.to_string(), p.iter().map(|x| x.to_string()).collect()))
+                .collect();
+            check_attachment_visibility(k, r, &ids, &map, &people)
+        };
+        let ok = ask(
+            ThreadKind::Conversation,
+            Provider,
+            &[("f1", &["user:a", "a"])],
+        )
+        .unwrap();
+        assert_eq!(ok["f1"], vec!["a".to_string()]);
+        assert!(ask(ThreadKind::Message, Provider, &[("f1", &["a"])]).is_err());
+        assert_eq!(
+            ask(ThreadKind::Conversation, Client, &[("f1", &["a"])])
+                .unwrap_err()
+                .code,
+            Code::Forbidden
+        );
+        assert!(ask(ThreadKind::Conversation, Provider, &[("f2", &["a"])]).is_err());
+        assert!(ask(ThreadKind::Conversation, Provider, &[("f1", &["z"])]).is_err());
+        assert!(ask(ThreadKind::Conversation, Provider, &[("f1", &[])]).is_err());
+        assert!(ask(ThreadKind::Message, Client, &[]).unwrap().is_empty());
     }
 
     #[test]

@@ -12,7 +12,7 @@ use crate::domain::ids::ThreadId;
 use crate::domain::Code;
 use crate::domain::Role;
 use crate::error::{AppError, AppResult};
-use crate::store::attachments::{self as attachment_store, AttachmentRow};
+use crate::store::attachments::AttachmentRow;
 use crate::store::chart_notes::{self as note_store, ChartNoteRow, VersionRow};
 use crate::store::threads::ThreadRow;
 use crate::store::{messages, people as people_store, Conn};
@@ -27,6 +27,7 @@ fn names_of<'a>(files: &'a [AttachmentRow], message_id: &str) -> Vec<&'a str> {
 }
 
 use super::audit::{record, AuditEntry};
+use super::mailbox::conversations::files_seen_by;
 use super::mailbox::{load_thread, sender_ref};
 use super::{AppState, Caller};
 
@@ -109,7 +110,7 @@ pub async fn quick_note(
         })?;
     let content = match given {
         Some(content) => content,
-        None => transcript_of(&mut tx, &ctx.thread).await?,
+        None => transcript_of(&mut tx, caller, &ctx.thread).await?,
     };
     let now = state.now();
     let note = ChartNoteRow {
@@ -145,9 +146,9 @@ pub async fn quick_note(
 }
 
 /// A thread's transcript, as the content of a chart note.
-async fn transcript_of(conn: &mut Conn, thread: &ThreadRow) -> AppResult<String> {
+async fn transcript_of(conn: &mut Conn, caller: &Caller, thread: &ThreadRow) -> AppResult<String> {
     let rows = messages::for_thread(conn, &thread.id).await?;
-    let files = attachment_store::for_thread(conn, &thread.id).await?;
+    let files = files_seen_by(conn, caller.person.id.as_str(), &thread.id).await?;
     let mut lines = Vec::with_capacity(rows.len());
     for m in &rows {
         let role = m.sender_role.parse().map_err(|_| {
@@ -290,7 +291,7 @@ pub async fn export_csv(
     let mut tx = state.store.begin().await?;
     let ctx = load_thread(&mut tx, caller, thread_id).await?;
     let rows = messages::for_thread(&mut tx, &ctx.thread.id).await?;
-    let files = attachment_store::for_thread(&mut tx, &ctx.thread.id).await?;
+    let files = files_seen_by(&mut tx, caller.person.id.as_str(), &ctx.thread.id).await?;
     // Read in full before the export is audited: a failure is not recorded as an export.
     let senders = rows
         .iter()

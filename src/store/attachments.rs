@@ -188,19 +188,26 @@ pub async fn for_thread(
     .await
 }
 
-/// (thread id, number of attachments) for those of `thread_ids` that have any.
+/// (thread id, number of attachments `viewer` may see) for those of `thread_ids` that have
+/// any: a file limited to other people is not counted.
 pub async fn counts_for_threads(
     conn: &mut Conn,
     thread_ids: &[String],
+    viewer: &str,
 ) -> Result<Vec<(String, i64)>, sqlx::Error> {
     if thread_ids.is_empty() {
         return Ok(Vec::new());
     }
     let sql = format!(
-        "SELECT thread_id, COUNT(*) FROM attachments WHERE thread_id IN ({}) GROUP BY thread_id",
-        placeholders(1, thread_ids.len())
+        "SELECT a.thread_id, COUNT(*) FROM attachments a WHERE a.thread_id IN ({}) \
+         AND (a.uploader_id = $1 \
+              OR NOT EXISTS (SELECT 1 FROM attachment_audience x WHERE x.attachment_id = a.id) \
+              OR EXISTS (SELECT 1 FROM attachment_audience x \
+                         WHERE x.attachment_id = a.id AND x.person_id = $1)) \
+         GROUP BY a.thread_id",
+        placeholders(2, thread_ids.len())
     );
-    let mut q = sqlx::query_as(&sql);
+    let mut q = sqlx::query_as(&sql).bind(viewer);
     for id in thread_ids {
         q = q.bind(id);
     }

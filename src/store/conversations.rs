@@ -273,3 +273,35 @@ pub async fn set_reply_only(
     }
     Ok(())
 }
+
+/// Limits an attachment to some people of its thread.
+pub async fn limit_attachment(
+    conn: &mut Conn,
+    attachment_id: &str,
+    thread_id: &str,
+    people: &[String],
+) -> Result<(), sqlx::Error> {
+    for person in people {
+        sqlx::query(
+            "INSERT INTO attachment_audience (attachment_id, thread_id, person_id) \
+             VALUES ($1, $2, $3) ON CONFLICT (attachment_id, person_id) DO NOTHING",
+        )
+        .bind(attachment_id)
+        .bind(thread_id)
+        .bind(person)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// The limited attachments of a thread, as (attachment id, person id) rows.
+pub async fn audiences(
+    conn: &mut Conn,
+    thread_id: &str,
+) -> Result<Vec<(String, String)>, sqlx::Error> {
+    sqlx::query_as("SELECT attachment_id, person_id FROM attachment_audience WHERE thread_id = $1")
+        .bind(thread_id)
+        .fetch_all(conn)
+        .await
+}

@@ -109,6 +109,7 @@ pub async fn participants(
 }
 
 /// (message id, file name) of the attachments of `message_ids`.
+/// (Files limited to some participants are left out: the index has no per-file readers.)
 pub async fn attachment_names(
     conn: &mut Conn,
     message_ids: &[String],
@@ -117,7 +118,8 @@ pub async fn attachment_names(
         return Ok(Vec::new());
     }
     let sql = format!(
-        "SELECT message_id, name FROM attachments WHERE message_id IN ({})",
+        "SELECT a.message_id, a.name FROM attachments a WHERE a.message_id IN ({}) \
+         AND NOT EXISTS (SELECT 1 FROM attachment_audience x WHERE x.attachment_id = a.id)",
         placeholders(1, message_ids.len())
     );
     let mut q = sqlx::query_as(&sql);

@@ -13,6 +13,7 @@ use crate::store::attachments::{self as store, AttachmentRow};
 use crate::store::Conn;
 
 use crate::service::audit::{record, AuditEntry};
+use crate::service::mailbox::conversations::may_see_attachment;
 use crate::service::mailbox::load_thread;
 use crate::service::{AppState, Caller};
 
@@ -62,6 +63,9 @@ pub(super) async fn load_readable(
                     Code::NotFound => not_found(),
                     _ => e,
                 })?;
+            if !may_see_attachment(conn, caller.person.id.as_str(), &row).await? {
+                return Err(not_found());
+            }
         }
         _ if row.uploader_id == caller.person.id.as_str() => {}
         _ => return Err(not_found()),

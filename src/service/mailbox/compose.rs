@@ -3,9 +3,11 @@
 //! then the writes, inside the caller's transaction), so that sending a draft can reuse
 //! both and stay atomic, and no rule is checked on a state older than the write.
 
+use std::collections::BTreeMap;
+
 use crate::domain::conversations::{
-    body_limit, check_may_post, check_may_start_thread, check_participant_count, check_starts_at,
-    may_host, ThreadKind,
+    body_limit, check_attachment_visibility, check_may_post, check_may_start_thread,
+    check_participant_count, check_starts_at, may_host, ThreadKind,
 };
 use crate::domain::events::EventKind;
 use crate::domain::ids::ThreadId;
@@ -28,7 +30,7 @@ use super::super::{attachments, notifications, AppState, Caller};
 use super::conversations::practice_settings;
 use super::idempotency::Idempotent;
 use super::recipients::{self, MAX_RECIPIENTS};
-use super::{append_event, load_thread, load_thread_for_write, preview, ThreadCtx};
+use super::{append_event, kind_of, load_thread, load_thread_for_write, preview, ThreadCtx};
 
 #[derive(Debug, Default)]
 pub struct ComposeInput {
@@ -40,6 +42,8 @@ pub struct ComposeInput {
     pub kind: ThreadKind,
     /// A conversation's scheduled start (ms since the epoch).
     pub starts_at: Option<i64>,
+    /// In a conversation, from staff: attachment id → the participants who may see it.
+    pub attachment_visibility: BTreeMap<String, Vec<String>>,
 }
 
 impl ComposeInput {
@@ -47,7 +51,10 @@ impl ComposeInput {
     pub fn canonical(&self) -> serde_json::Value {
         // A plain message hashes as it did before conversations, so that keys stored
         // then still match their retries.
-        if self.kind == ThreadKind::Message && self.starts_at.is_none() {
+        if self.kind == ThreadKind::Message
+            && self.starts_at.is_none()
+            && self.attachment_visibility.is_empty()
+        {
             return serde_json::json!([self.to, self.subject, self.body, self.attachment_ids]);
         }
         serde_json::json!([
@@ -56,7 +63,8 @@ impl ComposeInput {
             self.body,
             self.attachment_ids,
             self.kind.as_str(),
-            self.starts_at
+            self.starts_at,
+            self.attachment_visibility
         ])
     }
 }
@@ -68,6 +76,8 @@ pub struct ReplyInput {
     pub attachment_ids: Vec<String>,
     /// A message of the same thread this reply answers.
     pub in_reply_to: Option<String>,
+    /// As on compose: attachment id → the participants who may see it.
+    pub attachment_visibility: BTreeMap<String, Vec<String>>,
 }
 
 /// A message body, checked and rendered, with the uploads it will carry.
@@ -78,6 +88,8 @@ pub struct PreparedBody {
     attachment_ids: Vec<String>,
     /// The draft being sent, which may hold the uploads.
     draft_id: Option<String>,
+    /// Attachment id → who may see it, as asked (checked against the thread when written).
+    visibility: BTreeMap<String, Vec<String>>,
 }
 
 async fn prepare_body(
@@ -101,6 +113,7 @@ async fn prepare_body(
         body,
         attachment_ids: attachment_ids.to_vec(),
         draft_id: draft_id.map(str::to_string),
+        visibility: BTreeMap::new(),
     })
 }
 
@@ -130,7 +143,7 @@ pub async fn prepare_thread(
     if let Some(at) = input.starts_at {
         check_starts_at(input.kind, at, state.now())?;
     }
-    let body = prepare_body(
+    let mut body = prepare_body(
         conn,
         state,
         caller,
@@ -139,6 +152,7 @@ pub async fn prepare_thread(
         draft_id,
     )
     .await?;
+    body.visibility = input.attachment_visibility.clone();
     Ok(PreparedThread {
         subject,
         body,
@@ -285,9 +299,19 @@ async fn write_message(
         &thread.id,
     )
     .await?;
+    let everyone = threads::participant_ids(tx, &thread.id).await?;
+    let visibility = check_attachment_visibility(
+        kind_of(thread),
+        caller.role(),
+        &body.attachment_ids,
+        &body.visibility,
+        &everyone,
+    )?;
+    for (attachment, people) in &visibility {
+        conversation_store::limit_attachment(tx, attachment, &thread.id, people).await?;
+    }
     threads::deliver(tx, &thread.id, caller.person.id.as_str(), now).await?;
-    let recipients: Vec<String> = threads::participant_ids(tx, &thread.id)
-        .await?
+    let recipients: Vec<String> = everyone
         .into_iter()
         .filter(|id| id != caller.person.id.as_str())
         .collect();
@@ -413,7 +437,7 @@ pub async fn prepare_reply(
     let ctx: ThreadCtx = load_thread(conn, caller, thread_id).await?;
     check_reply_rules(state, caller, &ctx, caller.person.status)?;
     check_in_reply_to(conn, &ctx, input.in_reply_to.as_deref()).await?;
-    let body = prepare_body(
+    let mut body = prepare_body(
         conn,
         state,
         caller,
@@ -422,6 +446,7 @@ pub async fn prepare_reply(
         draft_id,
     )
     .await?;
+    body.visibility = input.attachment_visibility.clone();
     Ok(PreparedReply {
         thread_id: thread_id.to_string(),
         body,
@@ -477,7 +502,8 @@ pub async fn reply(
         thread_id,
         input.body,
         input.attachment_ids,
-        input.in_reply_to
+        input.in_reply_to,
+        input.attachment_visibility
     ]);
     let key = Idempotent::new(caller, canonical, idempotency_key)?;
     let prepared = {

@@ -10,6 +10,7 @@ use crate::domain::events::EventKind;
 use crate::domain::ids::{MessageId, NoteId, ThreadId};
 use crate::domain::{markdown, Code, Role};
 use crate::error::{AppError, AppResult};
+use crate::store::attachments::{self as attachment_store, AttachmentRow};
 use crate::store::conversations::{self as store, NoteRow, SettingsRow};
 use crate::store::{messages, Conn};
 
@@ -378,5 +379,51 @@ pub async fn starts_reply_only(conn: &mut Conn, practice_id: &str, role: Role) -
         .new_clients_can_start_threads)
 }
 
-/// Kept for the rules' own names in one place.
-pub use rules::REACTIONS;
+/// The attachments of a thread that `viewer` may see: a file its sender limited to some
+/// participants does not exist for anyone else.
+pub async fn files_seen_by(
+    conn: &mut Conn,
+    viewer: &str,
+    thread_id: &str,
+) -> AppResult<Vec<AttachmentRow>> {
+    let files = attachment_store::for_thread(conn, thread_id).await?;
+    let audience = store::audiences(conn, thread_id).await?;
+    Ok(visible_files(viewer, files, &audience))
+}
+
+/// `files` without those limited to people other than `viewer`.
+pub fn visible_files(
+    viewer: &str,
+    files: Vec<AttachmentRow>,
+    audience: &[(String, String)],
+) -> Vec<AttachmentRow> {
+    files
+        .into_iter()
+        .filter(|f| {
+            let people: Vec<&str> = audience
+                .iter()
+                .filter(|(a, _)| *a == f.id)
+                .map(|(_, p)| p.as_str())
+                .collect();
+            rules::may_see_file(viewer, &f.uploader_id, &people)
+        })
+        .collect()
+}
+
+/// Whether `viewer` may see one attachment of a thread.
+pub async fn may_see_attachment(
+    conn: &mut Conn,
+    viewer: &str,
+    file: &AttachmentRow,
+) -> AppResult<bool> {
+    let Some(thread_id) = &file.thread_id else {
+        return Ok(true);
+    };
+    let audience = store::audiences(conn, thread_id).await?;
+    let people: Vec<&str> = audience
+        .iter()
+        .filter(|(a, _)| *a == file.id)
+        .map(|(_, p)| p.as_str())
+        .collect();
+    Ok(rules::may_see_file(viewer, &file.uploader_id, &people))
+}

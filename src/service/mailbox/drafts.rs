@@ -284,7 +284,7 @@ pub async fn send(
             let input = ReplyInput {
                 body: draft.body.clone(),
                 attachment_ids: draft.attachment_ids.clone(),
-                in_reply_to: None,
+                ..Default::default()
             };
             let prepared =
                 prepare_reply(&mut conn, state, caller, thread_id, &input, Some(&draft.id)).await?;
@@ -305,6 +305,7 @@ pub async fn send(
                 attachment_ids: draft.attachment_ids.clone(),
                 kind: draft.kind,
                 starts_at: draft.starts_at,
+                ..Default::default()
             };
             let prepared =
                 prepare_thread(&mut conn, state, caller, &input, Some(&draft.id)).await?;

@@ -23,7 +23,7 @@ use super::super::attachments::AttachmentView;
 use super::super::audit::{record, AuditEntry};
 use super::super::cursor::List;
 use super::super::{AppState, Caller};
-use super::conversations::{notes_of, NoteView};
+use super::conversations::{files_seen_by, notes_of, NoteView};
 use super::{
     groups_of, kind_of, load_thread, preview, sender_ref, thread_event, visible_participants,
     Participant, PersonRef, ThreadCtx,
@@ -153,7 +153,7 @@ pub async fn view(
     };
     let mut conn = state.store.read().await?;
     let rows = messages::for_thread(&mut conn, &ctx.thread.id).await?;
-    let files = attachment_store::for_thread(&mut conn, &ctx.thread.id).await?;
+    let files = files_seen_by(&mut conn, caller.person.id.as_str(), &ctx.thread.id).await?;
     let extras = Extras {
         reactions: conversation_store::reactions(&mut conn, &ctx.thread.id).await?,
         reads: if rules::sees_read_receipts(caller.role()) {
@@ -488,10 +488,11 @@ async fn summaries(
             .or_default()
             .push(Participant::try_from(row)?);
     }
-    let counts: HashMap<String, i64> = attachment_store::counts_for_threads(conn, &ids)
-        .await?
-        .into_iter()
-        .collect();
+    let counts: HashMap<String, i64> =
+        attachment_store::counts_for_threads(conn, &ids, caller.person.id.as_str())
+            .await?
+            .into_iter()
+            .collect();
     Ok(rows
         .iter()
         .map(|r| {

@@ -271,6 +271,7 @@ fn input_of(fields: &Fields, files: &[AttachmentView]) -> AppResult<ComposeInput
         attachment_ids: files.iter().map(|f| f.id.clone()).collect(),
         kind,
         starts_at,
+        ..Default::default()
     })
 }
 

@@ -287,6 +287,7 @@ pub async fn reply(
                 body: text.clone(),
                 attachment_ids: files.iter().map(|f| f.id.clone()).collect(),
                 in_reply_to: Some(fields.get("in_reply_to").to_string()).filter(|m| !m.is_empty()),
+                ..Default::default()
             };
             let thread = ThreadId::from_trusted(id.clone());
             let key = Some(fields.get("send_key")).filter(|k| !k.is_empty());
