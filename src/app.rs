@@ -277,6 +277,10 @@ fn inbox_pages() -> Route {
         .at("/:slug/threads/:id/completion", post(web::completion))
         .at("/:slug/threads/:id/notes", post(web::add_note))
         .at(
+            "/:slug/threads/:id/share",
+            get(web::share_page).post(web::share),
+        )
+        .at(
             "/:slug/threads/:id/messages/:message/reactions",
             post(web::react),
         )

@@ -38,6 +38,20 @@ pub struct NoteRequest {
     pub body: String,
 }
 
+/// Staff members to add to a thread: `user:<id>` entries.
+#[derive(Debug, Object, Deserialize)]
+#[oai(deny_unknown_fields)]
+#[serde(deny_unknown_fields)]
+pub struct ShareRequest {
+    pub people: Vec<String>,
+}
+
+#[derive(Debug, Object)]
+pub struct SharedOut {
+    /// The people added (those already in the thread are not listed).
+    pub added: Vec<String>,
+}
+
 #[derive(Debug, Object)]
 pub struct NoteList {
     pub notes: Vec<NoteOut>,
@@ -149,6 +163,33 @@ impl ConversationsApi {
         let caller = caller(&self.0, &auth, req).await?;
         conversations::complete(&self.0, &caller, &ThreadId::from_trusted(id.0)).await?;
         Ok(NoContent::Done)
+    }
+
+    /// Shares the thread with staff members (staff participants): they see its whole
+    /// history. No client is ever added to an existing thread.
+    #[oai(
+        path = "/threads/:id/participants",
+        method = "post",
+        operation_id = "share_thread"
+    )]
+    async fn share(
+        &self,
+        auth: BearerAuth,
+        req: &Request,
+        id: Path<String>,
+        body: JsonBody<ShareRequest>,
+    ) -> AppResult<Json<SharedOut>> {
+        let caller = caller(&self.0, &auth, req).await?;
+        let added = conversations::share(
+            &self.0,
+            &caller,
+            &ThreadId::from_trusted(id.0),
+            &body.0.people,
+        )
+        .await?;
+        Ok(Json(SharedOut {
+            added: added.into_iter().map(|id| format!("user:{id}")).collect(),
+        }))
     }
 
     /// Reopens a completed thread (staff participants).

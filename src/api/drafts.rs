@@ -35,6 +35,9 @@ pub struct DraftRequest {
     /// A conversation's start (see `POST /threads`).
     #[serde(default)]
     pub starts_at: Option<DateTime<Utc>>,
+    /// For a conversation: the thread it is started from (see `POST /threads`).
+    #[serde(default)]
+    pub linked_from: Option<String>,
 }
 
 impl From<DraftRequest> for DraftInput {
@@ -42,6 +45,7 @@ impl From<DraftRequest> for DraftInput {
         DraftInput {
             kind: d.kind.map(Into::into).unwrap_or_default(),
             starts_at: d.starts_at.map(|t| t.timestamp_millis()),
+            linked_from: d.linked_from,
             thread_id: d.thread_id,
             to: d.to.unwrap_or_default(),
             subject: d.subject.unwrap_or_default(),
@@ -65,6 +69,8 @@ pub struct DraftOut {
     pub kind: ThreadKindName,
     #[oai(skip_serializing_if_is_none)]
     pub starts_at: Option<DateTime<Utc>>,
+    #[oai(skip_serializing_if_is_none)]
+    pub linked_from: Option<String>,
 }
 
 impl From<DraftView> for DraftOut {
@@ -80,6 +86,7 @@ impl From<DraftView> for DraftOut {
             updated_at: to_datetime(d.updated_at),
             kind: d.kind.into(),
             starts_at: d.starts_at.map(to_datetime),
+            linked_from: d.linked_from,
         }
     }
 }

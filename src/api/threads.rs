@@ -272,6 +272,9 @@ pub struct ThreadOut {
     /// For staff only: the internal notes.
     #[oai(skip_serializing_if_is_none)]
     pub notes: Option<Vec<NoteOut>>,
+    /// The thread this conversation was started from, if you take part in it too.
+    #[oai(skip_serializing_if_is_none)]
+    pub linked_from: Option<String>,
 }
 
 impl From<ThreadView> for ThreadOut {
@@ -279,6 +282,7 @@ impl From<ThreadView> for ThreadOut {
         let staff = v.staff_actions;
         Self {
             announcement: v.announcement,
+            linked_from: v.linked_from,
             starts_at: v.starts_at.map(to_datetime),
             reactions_allowed: v.reaction_refusal.is_none(),
             reactions_refusal: v.reaction_refusal.map(|c| c.as_str().to_string()),
@@ -325,6 +329,10 @@ pub struct ComposeRequest {
     /// may see that file; to everyone else it does not exist.
     #[serde(default)]
     pub attachment_visibility: Option<BTreeMap<String, Vec<String>>>,
+    /// "Convert to a group": the thread (one you take part in) this conversation is
+    /// started from. Its history is not copied.
+    #[serde(default)]
+    pub linked_from: Option<String>,
 }
 
 #[derive(Debug, Object, Deserialize)]
@@ -454,6 +462,7 @@ impl ThreadsApi {
             kind: body.kind.map(Into::into).unwrap_or_default(),
             starts_at: body.starts_at.map(|t| t.timestamp_millis()),
             attachment_visibility: body.attachment_visibility.unwrap_or_default(),
+            linked_from: body.linked_from,
         };
         let (thread_id, _) =
             compose::compose(&self.0, &caller, input, idempotency_key.0.as_deref()).await?;

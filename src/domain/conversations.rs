@@ -104,6 +104,18 @@ pub fn hidden_from(kind: ThreadKind, viewer: Role, participant: Role) -> bool {
     }
 }
 
+/// "Convert to a group" starts a conversation, never a message thread.
+pub fn check_linked_from(kind: ThreadKind) -> Result<(), RuleViolation> {
+    if kind != ThreadKind::Conversation {
+        return Err(RuleViolation::field(
+            Code::InvalidField,
+            "linked_from",
+            "linked_from is for a conversation started from a thread (kind \"conversation\").",
+        ));
+    }
+    Ok(())
+}
+
 /// Whether the viewer sees the participants' email addresses: the host of a conversation.
 pub fn sees_emails(kind: ThreadKind, viewer_is_host: bool) -> bool {
     kind == ThreadKind::Conversation && viewer_is_host
@@ -312,6 +324,54 @@ pub fn check_attachment_visibility(
         out.insert(attachment.clone(), ids);
     }
     Ok(out)
+}
+
+/// The people named to share a thread with: `user:<id>` (or a bare id), 1 to 50 of them,
+/// duplicates dropped.
+pub fn parse_people(raw: &[String]) -> Result<Vec<String>, RuleViolation> {
+    if raw.is_empty() || raw.len() > 50 {
+        return Err(RuleViolation::field(
+            Code::InvalidField,
+            "people",
+            "people: name 1 to 50 staff members (user:<id>).",
+        ));
+    }
+    let mut out: Vec<String> = Vec::new();
+    for entry in raw {
+        let id = entry.strip_prefix("user:").unwrap_or(entry);
+        if !crate::domain::ids::PersonId::is_well_formed(id) {
+            return Err(RuleViolation::field(
+                Code::InvalidField,
+                "people",
+                format!("people: {entry:?} is not a person (user:<id>)."),
+            ));
+        }
+        if !out.iter().any(|o| o == id) {
+            out.push(id.to_string());
+        }
+    }
+    Ok(out)
+}
+
+/// Only activated staff are added to an existing thread; never a client, whose view
+/// would then hold a history that was not written to them.
+pub fn check_share_with(role: Role, status: super::Status) -> Result<(), RuleViolation> {
+    if role == Role::Client {
+        return Err(RuleViolation::field(
+            Code::RecipientNotAllowed,
+            "people",
+            "people: a client is never added to an existing thread (its history would reach \
+             them); open a new conversation instead.",
+        ));
+    }
+    if !status.is_activated() {
+        return Err(RuleViolation::field(
+            Code::RecipientNotActivated,
+            "people",
+            "people: only active staff can be added.",
+        ));
+    }
+    Ok(())
 }
 
 /// Read receipts are for staff only; clients never see them.

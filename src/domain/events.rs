@@ -54,6 +54,8 @@ event_kinds! {
     ThreadUpdated = "thread_updated",
     /// Someone reacted to a message, or took a reaction back.
     ReactionsChanged = "reactions_changed",
+    /// Staff added staff members to a thread (they see its whole history).
+    ThreadShared = "thread_shared",
 }
 
 #[cfg(test)]

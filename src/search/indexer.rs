@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use tantivy::schema::Value;
 use tantivy::{IndexWriter, TantivyDocument, Term};
 use tokio::runtime::Handle;
 
@@ -209,6 +210,8 @@ enum Op {
     Add(String),
     DeleteMessage(String),
     DeleteThread(String),
+    /// Every message of a thread again: its readers changed (sharing).
+    ReindexThread(String),
 }
 
 struct Follower {
@@ -265,6 +268,9 @@ impl Follower {
                 (Some(EventKind::ThreadDeleted), _, Some(t)) => {
                     ops.push(Op::DeleteThread(t.clone()))
                 }
+                (Some(EventKind::ThreadShared), _, Some(t)) => {
+                    ops.push(Op::ReindexThread(t.clone()))
+                }
                 (None, _, _) => tracing::warn!(seq = e.seq, "an event of unknown kind: skipped"),
                 _ => {}
             }
@@ -288,9 +294,20 @@ impl Follower {
                 _ => None,
             })
             .collect();
+        let threads: Vec<&str> = ops
+            .iter()
+            .filter_map(|o| match o {
+                Op::ReindexThread(id) => Some(id.as_str()),
+                _ => None,
+            })
+            .collect();
         let fields = self.active.fields;
         handle.block_on(async {
             let mut conn = store.read().await?;
+            let mut adds = adds;
+            for thread in threads {
+                adds.extend(store::message_ids_of_thread(&mut conn, thread).await?);
+            }
             let mut rows = Vec::new();
             for chunk in adds.chunks(500) {
                 rows.extend(store::message_docs(&mut conn, chunk).await?);
@@ -321,6 +338,19 @@ impl Follower {
                 Op::DeleteThread(id) => {
                     self.writer
                         .delete_term(Term::from_field_text(fields.thread_id, &id));
+                }
+                Op::ReindexThread(id) => {
+                    self.writer
+                        .delete_term(Term::from_field_text(fields.thread_id, &id));
+                    for (_, doc) in docs {
+                        let of_thread = doc
+                            .get_first(fields.thread_id)
+                            .and_then(|v| v.as_str())
+                            .is_some_and(|t| t == id);
+                        if of_thread {
+                            self.writer.add_document(doc.clone())?;
+                        }
+                    }
                 }
             }
         }

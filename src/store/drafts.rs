@@ -21,14 +21,16 @@ pub struct DraftRow {
     /// `message` or `conversation`, for a draft of a new thread.
     pub kind: String,
     pub starts_at: Option<i64>,
+    pub linked_from: Option<String>,
 }
 
-const COLUMNS: &str = "id, practice_id, person_id, thread_id, recipients, subject, body, attachment_ids, created_at, updated_at, kind, starts_at";
+const COLUMNS: &str = "id, practice_id, person_id, thread_id, recipients, subject, body, attachment_ids, created_at, updated_at, kind, starts_at, linked_from";
 
 pub async fn insert(conn: &mut Conn, d: &DraftRow) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO drafts (id, practice_id, person_id, thread_id, recipients, subject, body, attachment_ids, \
-         created_at, updated_at, kind, starts_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+         created_at, updated_at, kind, starts_at, linked_from) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
     )
     .bind(&d.id)
     .bind(&d.practice_id)
@@ -42,6 +44,7 @@ pub async fn insert(conn: &mut Conn, d: &DraftRow) -> Result<(), sqlx::Error> {
     .bind(d.updated_at)
     .bind(&d.kind)
     .bind(d.starts_at)
+    .bind(&d.linked_from)
     .execute(conn)
     .await?;
     Ok(())
@@ -51,7 +54,8 @@ pub async fn insert(conn: &mut Conn, d: &DraftRow) -> Result<(), sqlx::Error> {
 pub async fn update(conn: &mut Conn, d: &DraftRow) -> Result<bool, sqlx::Error> {
     let done = sqlx::query(
         "UPDATE drafts SET thread_id = $1, recipients = $2, subject = $3, body = $4, attachment_ids = $5, \
-         updated_at = $6, kind = $9, starts_at = $10 WHERE id = $7 AND person_id = $8",
+         updated_at = $6, kind = $9, starts_at = $10, linked_from = $11 \
+         WHERE id = $7 AND person_id = $8",
     )
     .bind(&d.thread_id)
     .bind(&d.recipients)
@@ -63,6 +67,7 @@ pub async fn update(conn: &mut Conn, d: &DraftRow) -> Result<bool, sqlx::Error> 
     .bind(&d.person_id)
     .bind(&d.kind)
     .bind(d.starts_at)
+    .bind(&d.linked_from)
     .execute(conn)
     .await?;
     Ok(done.rows_affected() == 1)

@@ -108,6 +108,17 @@ pub async fn participants(
     q.fetch_all(conn).await
 }
 
+/// The ids of a thread's messages (to index them again when its readers change).
+pub async fn message_ids_of_thread(
+    conn: &mut Conn,
+    thread_id: &str,
+) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar("SELECT id FROM messages WHERE thread_id = $1 ORDER BY seq")
+        .bind(thread_id)
+        .fetch_all(conn)
+        .await
+}
+
 /// (message id, file name) of the attachments of `message_ids`.
 /// (Files limited to some participants are left out: the index has no per-file readers.)
 pub async fn attachment_names(

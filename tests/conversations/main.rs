@@ -11,6 +11,7 @@ mod kinds;
 mod messages;
 mod notes;
 mod settings;
+mod sharing;
 
 pub use helpers::{user, Cast};
 

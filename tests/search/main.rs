@@ -94,7 +94,35 @@ on_both_backends!(
     the_index_is_rebuilt_while_the_server_keeps_answering,
     a_deleted_index_is_rebuilt_at_start,
     the_indexer_catches_up_after_kill_9,
+    a_thread_shared_with_staff_becomes_searchable_for_them,
 );
+
+async fn a_thread_shared_with_staff_becomes_searchable_for_them(backend: Backend) {
+    let (app, practice) = TestApp::with_practice(backend).await;
+    let provider = app.person(&practice, Role::Provider, "Pat Provider").await;
+    let biller = app.person(&practice, Role::Biller, "Bo Biller").await;
+    let client = app.person(&practice, Role::Client, "Casey Client").await;
+    let id = compose(
+        &app,
+        &provider,
+        &[user(&client)],
+        "Invoice",
+        "The copay for the **zeppelin** session.",
+        &[],
+    )
+    .await;
+    wait_for(&app, &provider, "zeppelin", 1).await;
+    wait_for(&app, &biller, "zeppelin", 0).await;
+    let (status, _) = app
+        .post(
+            &format!("/api/v1/threads/{id}/participants"),
+            &provider,
+            json!({"people": [user(&biller)]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(wait_for(&app, &biller, "zeppelin", 1).await, vec![id]);
+}
 
 async fn each_operator_finds_what_it_names(backend: Backend) {
     let (app, practice) = TestApp::with_practice(backend).await;

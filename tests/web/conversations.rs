@@ -13,7 +13,73 @@ on_both_backends!(
     staff_run_a_thread_from_its_page_and_clients_see_only_what_is_theirs,
     a_reply_to_a_message_quotes_it,
     an_admin_changes_the_practice_settings_on_their_page,
+    staff_share_a_thread_and_convert_it_to_a_group_from_its_page,
 );
+
+async fn staff_share_a_thread_and_convert_it_to_a_group_from_its_page(backend: Backend) {
+    let (app, cast) = TestApp::with_cast(backend).await;
+    let thread = app
+        .send(&cast.provider, &[&user(&cast.client)], "Insurance forms")
+        .await;
+    let provider = WebUser::sign_in(&app, &cast.practice, &cast.provider.email).await;
+    let share = provider
+        .get(&provider.path(&format!("threads/{thread}/share")))
+        .await;
+    assert_eq!(share.status, StatusCode::OK);
+    let offered = share.values("person");
+    assert!(offered.contains(&user(&cast.biller)), "{offered:?}");
+    assert!(!offered.contains(&user(&cast.client)), "never a client");
+    assert!(!offered.contains(&user(&cast.other_client)));
+    let biller = user(&cast.biller);
+    let done = provider
+        .post(
+            &provider.path(&format!("threads/{thread}/share")),
+            &[("person", biller.as_str())],
+        )
+        .await;
+    done.assert_redirect(&provider.path(&format!("threads/{thread}?done=shared")));
+    assert_eq!(
+        app.folder(&cast.biller, "inbox").await,
+        vec![thread.clone()]
+    );
+    let client = WebUser::sign_in(&app, &cast.practice, &cast.client.email).await;
+    assert_eq!(
+        client
+            .get(&client.path(&format!("threads/{thread}/share")))
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+
+    let convert = provider
+        .get(&provider.path(&format!("compose?from={thread}")))
+        .await;
+    assert_eq!(convert.status, StatusCode::OK);
+    assert!(convert.values("linked_from").contains(&thread));
+    assert!(convert.html.contains("value=\"conversation\" checked"));
+    let (client_to, biller_to) = (user(&cast.client), user(&cast.biller));
+    let sent = provider
+        .post_files(
+            &provider.path("compose"),
+            &[
+                ("to", client_to.as_str()),
+                ("to", biller_to.as_str()),
+                ("subject", "Insurance group"),
+                ("body", "Continuing as a group from here."),
+                ("kind", "conversation"),
+                ("linked_from", thread.as_str()),
+                ("action", "send"),
+            ],
+            &[],
+        )
+        .await;
+    assert_eq!(sent.status, StatusCode::SEE_OTHER, "{}", sent.html);
+    let group = sent.location().rsplit('/').next().unwrap().to_string();
+    let (_, seen) = app.thread(&cast.client, &group).await;
+    assert_eq!(seen["kind"], "conversation");
+    assert_eq!(seen["linked_from"], json!(thread));
+    assert_eq!(seen["messages"].as_array().unwrap().len(), 1);
+}
 
 async fn a_provider_opens_a_group_conversation_whose_clients_see_each_other(backend: Backend) {
     let (app, cast) = TestApp::with_cast(backend).await;

@@ -6,8 +6,8 @@
 use std::collections::BTreeMap;
 
 use crate::domain::conversations::{
-    body_limit, check_attachment_visibility, check_may_post, check_may_start_thread,
-    check_participant_count, check_starts_at, may_host, ThreadKind,
+    body_limit, check_attachment_visibility, check_linked_from, check_may_post,
+    check_may_start_thread, check_participant_count, check_starts_at, may_host, ThreadKind,
 };
 use crate::domain::events::EventKind;
 use crate::domain::ids::ThreadId;
@@ -44,6 +44,9 @@ pub struct ComposeInput {
     pub starts_at: Option<i64>,
     /// In a conversation, from staff: attachment id → the participants who may see it.
     pub attachment_visibility: BTreeMap<String, Vec<String>>,
+    /// For a conversation: the thread it is started from ("convert to a group"), which
+    /// the caller takes part in. Its history is not copied.
+    pub linked_from: Option<String>,
 }
 
 impl ComposeInput {
@@ -54,6 +57,7 @@ impl ComposeInput {
         if self.kind == ThreadKind::Message
             && self.starts_at.is_none()
             && self.attachment_visibility.is_empty()
+            && self.linked_from.is_none()
         {
             return serde_json::json!([self.to, self.subject, self.body, self.attachment_ids]);
         }
@@ -64,7 +68,8 @@ impl ComposeInput {
             self.attachment_ids,
             self.kind.as_str(),
             self.starts_at,
-            self.attachment_visibility
+            self.attachment_visibility,
+            self.linked_from
         ])
     }
 }
@@ -123,6 +128,7 @@ pub struct PreparedThread {
     recipients: Vec<Recipient>,
     kind: ThreadKind,
     starts_at: Option<i64>,
+    linked_from: Option<String>,
 }
 
 /// Checks a new message's subject, `to` and body. Who the recipients are, and whether the
@@ -143,6 +149,12 @@ pub async fn prepare_thread(
     if let Some(at) = input.starts_at {
         check_starts_at(input.kind, at, state.now())?;
     }
+    if let Some(linked) = &input.linked_from {
+        check_linked_from(input.kind)?;
+        load_thread(conn, caller, linked)
+            .await
+            .map_err(|e| e.with_field("linked_from"))?;
+    }
     let mut body = prepare_body(
         conn,
         state,
@@ -159,6 +171,7 @@ pub async fn prepare_thread(
         recipients,
         kind: input.kind,
         starts_at: input.starts_at,
+        linked_from: input.linked_from.clone(),
     })
 }
 
@@ -231,6 +244,7 @@ fn new_thread(
         starts_at: p.starts_at,
         completed_at: None,
         completed_by: None,
+        linked_from: p.linked_from.clone(),
     }
 }
 

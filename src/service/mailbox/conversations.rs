@@ -2,20 +2,24 @@
 //! completing and reopening, reactions, internal notes, and the practice's settings.
 //! Every rule is in `domain::conversations`; this module loads, checks and writes.
 
+use crate::domain::conversations::ThreadKind;
 use crate::domain::conversations::{
     self as rules, check_may_react, check_not_completed, check_staff_action, parse_announcement,
     parse_note, parse_reaction, PracticeSettings,
 };
 use crate::domain::events::EventKind;
 use crate::domain::ids::{MessageId, NoteId, ThreadId};
+use crate::domain::mailbox::Placement;
 use crate::domain::{markdown, Code, Role};
 use crate::error::{AppError, AppResult};
 use crate::store::attachments::{self as attachment_store, AttachmentRow};
 use crate::store::conversations::{self as store, NoteRow, SettingsRow};
+use crate::store::people as people_store;
+use crate::store::threads::{self, NewParticipant};
 use crate::store::{messages, Conn};
 
 use super::super::audit::{record, AuditEntry};
-use super::super::{AppState, Caller};
+use super::super::{notifications, AppState, Caller};
 use super::{
     load_thread, load_thread_for_write, sender_ref_in, thread_event, PersonRef, ThreadCtx,
 };
@@ -426,4 +430,108 @@ pub async fn may_see_attachment(
         .map(|(_, p)| p.as_str())
         .collect();
     Ok(rules::may_see_file(viewer, &file.uploader_id, &people))
+}
+
+/// Shares a thread with staff members (staff participants): each sees its whole history
+/// from their Inbox. No client is ever added to an existing thread (`recipient_not_allowed`):
+/// the history would reach them. Returns the people added (those already in it are left).
+pub async fn share(
+    state: &AppState,
+    caller: &Caller,
+    thread_id: &ThreadId,
+    people: &[String],
+) -> AppResult<Vec<String>> {
+    let wanted = rules::parse_people(people)?;
+    let mut tx = state.store.begin().await?;
+    let ctx = staff_thread(&mut tx, caller, thread_id.as_str()).await?;
+    let mut added = Vec::new();
+    let mut returning = Vec::new();
+    for id in &wanted {
+        let row = people_store::find_for_write(&mut tx, caller.practice_id(), id).await?;
+        let person = match row {
+            Some(row) => crate::service::person(row)?,
+            None => return Err(not_active(id)),
+        };
+        rules::check_share_with(person.role, person.status).map_err(|v| match v.code {
+            Code::RecipientNotActivated => not_active(id),
+            _ => v.into(),
+        })?;
+        match ctx.participants.iter().find(|p| p.person_id.as_str() == id) {
+            Some(p) if p.placement.is_in_mailbox() => {}
+            Some(_) => returning.push(id.clone()),
+            None => added.push(id.clone()),
+        }
+    }
+    if ctx.kind() == ThreadKind::Conversation {
+        let max = practice_settings(&mut tx, caller.practice_id())
+            .await?
+            .conversation_max_participants;
+        rules::check_participant_count(ctx.participants.len() + added.len(), max)
+            .map_err(|v| AppError::from(v).with_field("people"))?;
+    }
+    added.sort();
+    for id in &added {
+        let row = NewParticipant {
+            person_id: id,
+            via_group: None,
+            folder: Placement::Inbox.as_stored(),
+            unread: true,
+            has_sent: false,
+        };
+        threads::insert_participant(&mut tx, &ctx.thread, &row).await?;
+    }
+    for id in &returning {
+        threads::set_state(&mut tx, &ctx.thread.id, id, Some("inbox"), Some(true)).await?;
+    }
+    added.extend(returning);
+    if added.is_empty() {
+        return Ok(added);
+    }
+    if let Some(latest) = messages::latest(&mut tx, &ctx.thread.id).await? {
+        notifications::new_message(
+            &mut tx,
+            state,
+            caller.practice_id(),
+            &ctx.thread.id,
+            &latest.id,
+            &added,
+        )
+        .await?;
+    }
+    thread_event(
+        &mut tx,
+        state,
+        caller,
+        EventKind::ThreadShared,
+        &ctx.thread.id,
+    )
+    .await?;
+    record(
+        &mut tx,
+        state,
+        caller,
+        AuditEntry::new("share_thread", "thread", &ctx.thread.id),
+    )
+    .await?;
+    for id in &added {
+        record(
+            &mut tx,
+            state,
+            caller,
+            AuditEntry::new("added_to_thread", "person", id),
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(added)
+}
+
+fn not_active(id: &str) -> AppError {
+    AppError::field(
+        Code::RecipientNotActivated,
+        "people",
+        format!(
+            "people: user:{id} is not an active staff member of this practice; nobody was added."
+        ),
+    )
 }

@@ -28,6 +28,8 @@ pub struct DraftInput {
     /// For a new thread: a message (the default) or a conversation.
     pub kind: ThreadKind,
     pub starts_at: Option<i64>,
+    /// For a conversation: the thread it is started from.
+    pub linked_from: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -42,12 +44,14 @@ pub struct DraftView {
     pub updated_at: i64,
     pub kind: ThreadKind,
     pub starts_at: Option<i64>,
+    pub linked_from: Option<String>,
 }
 
 fn view(row: DraftRow) -> DraftView {
     DraftView {
         kind: ThreadKind::parse(&row.kind).unwrap_or_default(),
         starts_at: row.starts_at,
+        linked_from: row.linked_from,
         to: serde_json::from_str(&row.recipients).unwrap_or_default(),
         attachment_ids: serde_json::from_str(&row.attachment_ids).unwrap_or_default(),
         id: row.id,
@@ -107,6 +111,7 @@ fn row(caller: &Caller, id: String, input: &DraftInput, created_at: i64, now: i6
         updated_at: now,
         kind: input.kind.as_str().to_string(),
         starts_at: input.starts_at,
+        linked_from: input.linked_from.clone(),
     }
 }
 
@@ -305,6 +310,7 @@ pub async fn send(
                 attachment_ids: draft.attachment_ids.clone(),
                 kind: draft.kind,
                 starts_at: draft.starts_at,
+                linked_from: draft.linked_from.clone(),
                 ..Default::default()
             };
             let prepared =

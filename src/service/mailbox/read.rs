@@ -102,6 +102,8 @@ pub struct ThreadView {
     pub starts_at: Option<i64>,
     /// For staff: the internal notes; always empty for clients.
     pub notes: Vec<NoteView>,
+    /// The thread this conversation was started from, if the caller takes part in it.
+    pub linked_from: Option<String>,
     /// Whether the caller may set the announcement, complete or reopen, add notes.
     pub staff_actions: bool,
     /// Whether the caller may react now (`None`) or the refusal's code.
@@ -163,6 +165,13 @@ pub async fn view(
         },
     };
     let notes = notes_of(&mut conn, caller, &ctx).await?;
+    let linked_from = match &ctx.thread.linked_from {
+        Some(linked) => threads::state_of(&mut conn, linked, caller.person.id.as_str())
+            .await?
+            .filter(|(folder, _)| Placement::from_stored(folder).is_ok_and(|p| p.is_in_mailbox()))
+            .map(|_| linked.clone()),
+        None => None,
+    };
     drop(conn);
     let messages = message_views(caller, &ctx, &rows, &files, &extras)?;
     let reply_refusal = reply_refusal(state, caller, &ctx);
@@ -184,6 +193,7 @@ pub async fn view(
         announcement: ctx.thread.announcement.clone(),
         starts_at: ctx.thread.starts_at,
         notes,
+        linked_from,
         staff_actions: rules::check_staff_action(caller.role()).is_ok(),
         reaction_refusal: rules::check_may_react(
             caller.role(),

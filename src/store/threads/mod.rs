@@ -27,18 +27,20 @@ pub struct ThreadRow {
     pub starts_at: Option<i64>,
     pub completed_at: Option<i64>,
     pub completed_by: Option<String>,
+    /// The thread a conversation was started from ("convert to a group").
+    pub linked_from: Option<String>,
 }
 
 pub(super) const THREAD_COLUMNS: &str =
     "t.id, t.practice_id, t.subject, t.started_by, t.client_count, t.groups, \
      t.message_count, t.next_seq, t.preview, t.created_at, t.last_activity_at, t.kind, \
-     t.announcement, t.starts_at, t.completed_at, t.completed_by";
+     t.announcement, t.starts_at, t.completed_at, t.completed_by, t.linked_from";
 
 pub async fn insert(conn: &mut Conn, t: &ThreadRow) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO threads (id, practice_id, subject, started_by, client_count, groups, message_count, \
-         next_seq, preview, created_at, last_activity_at, kind, announcement, starts_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+         next_seq, preview, created_at, last_activity_at, kind, announcement, starts_at, \
+         linked_from) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
     )
     .bind(&t.id)
     .bind(&t.practice_id)
@@ -54,6 +56,7 @@ pub async fn insert(conn: &mut Conn, t: &ThreadRow) -> Result<(), sqlx::Error> {
     .bind(&t.kind)
     .bind(&t.announcement)
     .bind(t.starts_at)
+    .bind(&t.linked_from)
     .execute(conn)
     .await?;
     Ok(())

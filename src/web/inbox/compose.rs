@@ -3,8 +3,9 @@
 
 use askama::Template;
 use poem::http::StatusCode;
-use poem::web::{CsrfToken, CsrfVerifier, Data, Path};
+use poem::web::{CsrfToken, CsrfVerifier, Data, Path, Query};
 use poem::{handler, Body, IntoResponse, Request, Response};
+use serde::Deserialize;
 
 use crate::domain::conversations::{may_host, ThreadKind};
 use crate::domain::ids::{AttachmentId, DraftId};
@@ -56,6 +57,8 @@ struct ComposePage {
     conversation: bool,
     /// A conversation's start, as the form's `datetime-local` value (UTC).
     starts_at: String,
+    /// "Convert to a group": the thread the conversation is started from.
+    linked_from: String,
 }
 
 /// What the form holds: empty, a draft, or what was posted.
@@ -69,6 +72,7 @@ struct Filled {
     send_key: String,
     conversation: bool,
     starts_at: String,
+    linked_from: String,
 }
 
 /// The compose page for `filled`, with the recipients the caller may write to.
@@ -132,21 +136,53 @@ async fn compose_view(
         can_host: may_host(caller.role()).is_ok(),
         conversation: filled.conversation,
         starts_at: filled.starts_at,
+        linked_from: filled.linked_from,
     })
+}
+
+#[derive(Deserialize, Default)]
+pub struct ComposeQuery {
+    /// "Convert to a group": a thread whose people the new conversation starts with.
+    from: Option<String>,
 }
 
 #[handler]
 pub async fn compose_page(
     req: &Request,
     Path(slug): Path<String>,
+    Query(query): Query<ComposeQuery>,
     csrf: &CsrfToken,
     state: Data<&AppState>,
 ) -> Response {
     let visit = or_page!(visit(&state, req, &slug).await);
-    match compose_view(&state, &visit, csrf, Filled::default()).await {
+    let filled = match query.from.as_deref() {
+        Some(from) => or_page!(converted(&state, &visit, from).await.map_err(page_error)),
+        None => Filled::default(),
+    };
+    match compose_view(&state, &visit, csrf, filled).await {
         Ok(page) => render(StatusCode::OK, &page),
         Err(page) => page,
     }
+}
+
+/// The compose form of a conversation started from a thread: its people ticked (those the
+/// caller may know), its subject, the link; never its history.
+async fn converted(state: &AppState, visit: &Visit, from: &str) -> AppResult<Filled> {
+    let view = crate::service::mailbox::read::view(state, &visit.caller, from, false).await?;
+    let me = visit.caller.person.id.as_str();
+    Ok(Filled {
+        to: view
+            .summary
+            .participants
+            .iter()
+            .filter(|p| p.id != me && !p.id.is_empty())
+            .map(|p| format!("user:{}", p.id))
+            .collect(),
+        subject: view.summary.subject,
+        conversation: true,
+        linked_from: view.summary.id,
+        ..Filled::default()
+    })
 }
 
 /// A draft resumed in the compose form.
@@ -177,6 +213,7 @@ pub async fn draft_page(
         kept,
         draft_id: draft.id,
         conversation: draft.kind == ThreadKind::Conversation,
+        linked_from: draft.linked_from.unwrap_or_default(),
         starts_at: draft
             .starts_at
             .and_then(chrono::DateTime::from_timestamp_millis)
@@ -232,6 +269,7 @@ pub async fn compose_submit(
         send_key: fields.get("send_key").to_string(),
         conversation: fields.get("kind") == "conversation",
         starts_at: fields.get("starts_at").to_string(),
+        linked_from: fields.get("linked_from").to_string(),
     };
     let mut page = or_page!(compose_view(&state, &visit, csrf, filled).await);
     let status = match error {
@@ -271,6 +309,7 @@ fn input_of(fields: &Fields, files: &[AttachmentView]) -> AppResult<ComposeInput
         attachment_ids: files.iter().map(|f| f.id.clone()).collect(),
         kind,
         starts_at,
+        linked_from: Some(fields.get("linked_from").to_string()).filter(|l| !l.is_empty()),
         ..Default::default()
     })
 }
@@ -305,6 +344,7 @@ fn draft_input(input: ComposeInput) -> DraftInput {
         attachment_ids: input.attachment_ids,
         kind: input.kind,
         starts_at: input.starts_at,
+        linked_from: input.linked_from,
     }
 }
 

@@ -55,7 +55,7 @@ pub use practice::{practice_settings_page, practice_settings_submit};
 pub use session::{forgot_page, forgot_submit, portal, sign_in, sign_out, start_session};
 pub use settings::{end_session, settings_page, settings_submit};
 pub use thread::{download, reply, thread_page};
-pub use together::{add_note, announcement, completion, react};
+pub use together::{add_note, announcement, completion, react, share, share_page};
 
 /// The cookie that holds a web session's token (the same sessions as API tokens).
 pub const SESSION_COOKIE: &str = "confide-session";
@@ -73,6 +73,8 @@ pub struct Chrome {
     pub current: String,
     pub is_staff: bool,
     pub is_admin: bool,
+    /// Providers and admins open (host) group conversations.
+    pub may_host: bool,
     /// The largest file one may attach, in words.
     pub max_file: String,
 }
@@ -115,6 +117,7 @@ impl Visit {
             current: current.to_string(),
             is_staff: self.caller.role().is_staff(),
             is_admin: self.caller.role() == Role::Admin,
+            may_host: crate::domain::conversations::may_host(self.caller.role()).is_ok(),
             max_file: human_size(state.config.limits.attachment_max_bytes as i64),
         })
     }

@@ -256,6 +256,7 @@ pub async fn thread_page(
             page.notice = match query.done.as_deref() {
                 Some("noted") => Some("Saved to the client's chart."),
                 Some("deleted") => Some("The message was deleted for everyone."),
+                Some("shared") => Some("Shared: they now see the whole thread."),
                 _ => None,
             };
             render(StatusCode::OK, &page)

@@ -2,14 +2,16 @@
 //! reopening, reactions and internal notes. Each is a form POST answered by a 303 back to
 //! the thread.
 
-use poem::web::{CsrfVerifier, Data, Path};
+use askama::Template;
+use poem::http::StatusCode;
+use poem::web::{CsrfToken, CsrfVerifier, Data, Path};
 use poem::{handler, Body, Request, Response};
 
 use crate::domain::ids::{MessageId, ThreadId};
-use crate::service::mailbox::conversations;
-use crate::service::AppState;
+use crate::service::mailbox::{conversations, read};
+use crate::service::{people, AppState};
 
-use super::posted;
+use super::{not_found, page_error, posted, render, role_name, visit, Chrome};
 
 /// Sets the announcement (`action=set`, `text`) or clears it (`action=clear`).
 #[handler]
@@ -91,5 +93,74 @@ pub async fn add_note(
     visit.then_go(
         conversations::add_note(&state, &visit.caller, &thread, form.get("body")).await,
         &format!("threads/{id}#notes"),
+    )
+}
+
+#[derive(Template)]
+#[template(path = "web/inbox/share.html")]
+struct SharePage {
+    chrome: Chrome,
+    id: String,
+    subject: String,
+    /// Staff of the practice not in the thread yet: (id, name, role).
+    staff: Vec<(String, String, &'static str)>,
+}
+
+/// The staff one may add to a thread (staff participants).
+#[handler]
+pub async fn share_page(
+    req: &Request,
+    Path((slug, id)): Path<(String, String)>,
+    csrf: &CsrfToken,
+    state: Data<&AppState>,
+) -> Response {
+    let visit = or_page!(visit(&state, req, &slug).await);
+    let view = or_page!(read::view(&state, &visit.caller, &id, false)
+        .await
+        .map_err(page_error));
+    if !view.staff_actions {
+        return not_found();
+    }
+    let chrome = or_page!(visit.chrome(&state, csrf, &view.summary.folder).await);
+    let inside: Vec<&str> = view
+        .summary
+        .participants
+        .iter()
+        .map(|p| p.id.as_str())
+        .collect();
+    let people = or_page!(people::addressable(&state, &visit.caller, 2000)
+        .await
+        .map_err(page_error));
+    let staff = people
+        .into_iter()
+        .filter(|p| p.role.is_staff() && !inside.contains(&p.id.as_str()))
+        .map(|p| (p.id, p.name, role_name(p.role)))
+        .collect();
+    render(
+        StatusCode::OK,
+        &SharePage {
+            chrome,
+            id: view.summary.id,
+            subject: view.summary.subject,
+            staff,
+        },
+    )
+}
+
+/// Adds the chosen staff (`person`, repeated) to the thread.
+#[handler]
+pub async fn share(
+    req: &Request,
+    Path((slug, id)): Path<(String, String)>,
+    verifier: &CsrfVerifier,
+    state: Data<&AppState>,
+    body: Body,
+) -> Response {
+    let (visit, form) = or_page!(posted(&state, req, &slug, verifier, body).await);
+    let thread = ThreadId::from_trusted(id.clone());
+    let people = form.all("person");
+    visit.then_go(
+        conversations::share(&state, &visit.caller, &thread, &people).await,
+        &format!("threads/{id}?done=shared"),
     )
 }
