@@ -81,12 +81,14 @@ pub struct ChartNoteList {
     pub chart_notes: Vec<ChartNoteOut>,
 }
 
-/// Without `content`, the note is the thread's transcript.
+/// Without `content`, the note is the thread's transcript. The thread's internal notes
+/// are added only with `include_notes: true`.
 #[derive(Debug, Object, Deserialize)]
 #[oai(deny_unknown_fields)]
 #[serde(deny_unknown_fields)]
 pub struct QuickNoteRequest {
     pub content: Option<String>,
+    pub include_notes: Option<bool>,
 }
 
 /// The amended content; the earlier versions are kept.
@@ -189,6 +191,7 @@ impl ChartApi {
             &caller,
             &ThreadId::from_trusted(id.0.clone()),
             body.0.content.as_deref(),
+            body.0.include_notes.unwrap_or(false),
         )
         .await?;
         Ok(NoteCreated::Created(Json(note.into())))

@@ -6,6 +6,10 @@ use poem_openapi::types::MaybeUndefined;
 use poem_openapi::{Object, OpenApi};
 use serde::Deserialize;
 
+use chrono::{DateTime, Utc};
+
+use crate::clock::to_datetime;
+use crate::domain::conversations::{Autoresponder, Period};
 use crate::domain::values::{EmailAddress, PersonName};
 use crate::error::AppResult;
 use crate::service::people::{self as people_service, Me, PersonPatch};
@@ -39,6 +43,63 @@ pub struct MeOut {
     /// Text-message notifications (needs a mobile number).
     pub consent_sms: bool,
     pub practice: PracticeOut,
+    // Staff: the autoresponder, if one is set. (Undocumented here: a documented object
+    // field becomes `allOf` in the document; `AutoresponderBody` says what it is.)
+    #[oai(skip_serializing_if_is_none)]
+    pub autoresponder: Option<AutoresponderBody>,
+}
+
+/// A staff member's autoresponder (in `PATCH /me`, `null` switches it off): a text sent,
+/// marked automatic, to a client who writes during one of the periods (at most once per
+/// client and thread every 30 minutes).
+#[derive(Debug, Clone, Object, Deserialize)]
+#[oai(deny_unknown_fields)]
+#[serde(deny_unknown_fields)]
+pub struct AutoresponderBody {
+    /// 10 to 2,000 characters (Markdown).
+    pub text: String,
+    /// 1 to 20 periods.
+    pub periods: Vec<PeriodBody>,
+}
+
+/// From `from` until `until`; without `until`, until the autoresponder is switched off.
+#[derive(Debug, Clone, Object, Deserialize)]
+#[oai(deny_unknown_fields)]
+#[serde(deny_unknown_fields)]
+pub struct PeriodBody {
+    pub from: DateTime<Utc>,
+    #[serde(default)]
+    pub until: Option<DateTime<Utc>>,
+}
+
+impl From<Autoresponder> for AutoresponderBody {
+    fn from(a: Autoresponder) -> Self {
+        Self {
+            text: a.text,
+            periods: a
+                .periods
+                .into_iter()
+                .map(|p| PeriodBody {
+                    from: to_datetime(p.from),
+                    until: p.until.map(to_datetime),
+                })
+                .collect(),
+        }
+    }
+}
+
+impl AutoresponderBody {
+    fn parse(self) -> AppResult<Autoresponder> {
+        let periods = self
+            .periods
+            .into_iter()
+            .map(|p| Period {
+                from: p.from.timestamp_millis(),
+                until: p.until.map(|u| u.timestamp_millis()),
+            })
+            .collect();
+        Ok(Autoresponder::parse(&self.text, periods)?)
+    }
 }
 
 impl From<Me> for MeOut {
@@ -58,6 +119,7 @@ impl From<Me> for MeOut {
                 slug: me.practice_slug,
                 name: me.practice_name,
             },
+            autoresponder: me.autoresponder.map(Into::into),
         }
     }
 }
@@ -77,6 +139,9 @@ pub struct UpdateMeRequest {
     pub mobile: MaybeUndefined<String>,
     pub consent_email: Option<bool>,
     pub consent_sms: Option<bool>,
+    // Staff: your autoresponder; `null` switches it off (see `AutoresponderBody`).
+    #[serde(default)]
+    pub autoresponder: MaybeUndefined<AutoresponderBody>,
 }
 
 /// A password change. The new password needs at least 12 characters and must be hard to guess.
@@ -124,6 +189,11 @@ impl MeApi {
             mobile: parse_mobile(body.mobile)?,
             consent_email: body.consent_email,
             consent_sms: body.consent_sms,
+            autoresponder: match body.autoresponder {
+                MaybeUndefined::Undefined => None,
+                MaybeUndefined::Null => Some(None),
+                MaybeUndefined::Value(a) => Some(Some(a.parse()?)),
+            },
             ..Default::default()
         };
         Ok(Json(

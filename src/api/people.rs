@@ -313,6 +313,7 @@ impl PeopleApi {
             consent_email: body.consent_email,
             consent_sms: body.consent_sms,
             may_start_threads: body.may_start_threads,
+            autoresponder: None,
         };
         Ok(Json(
             people_service::update(&self.0, &caller, &PersonId::from_trusted(id.0), patch)

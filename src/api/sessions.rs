@@ -99,6 +99,7 @@ impl SessionsApi {
             person: done.person,
             practice_slug: done.practice.slug,
             practice_name: done.practice.name,
+            autoresponder: None,
         });
         Ok(SignedIn::Created(
             Json(SignInResponse {

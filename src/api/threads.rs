@@ -199,12 +199,15 @@ pub struct MessageOut {
     /// For staff only: who has read the message, and when.
     #[oai(skip_serializing_if_is_none)]
     pub read_by: Option<Vec<ReceiptOut>>,
+    /// An autoresponder's reply, sent for its author while they are away.
+    pub automatic: bool,
 }
 
 impl MessageOut {
     /// The message as `viewer_is_staff` sees it: read receipts are for staff only.
     pub fn new(m: MessageView, viewer_is_staff: bool) -> Self {
         Self {
+            automatic: m.automatic,
             in_reply_to: m.in_reply_to.map(|q| QuoteOut {
                 message_id: q.message_id,
                 sender: q.sender.into(),

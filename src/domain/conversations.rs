@@ -374,6 +374,66 @@ pub fn check_share_with(role: Role, status: super::Status) -> Result<(), RuleVio
     Ok(())
 }
 
+/// A staff member's autoresponder: its text and the periods it answers in.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Autoresponder {
+    pub text: String,
+    pub periods: Vec<Period>,
+}
+
+/// From `from` until `until` (ms since the epoch); `until: None` until switched off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Period {
+    pub from: i64,
+    pub until: Option<i64>,
+}
+
+/// The least time between two automatic replies to one client in one thread.
+pub const AUTO_REPLY_EVERY_MS: i64 = 30 * 60_000;
+
+impl Autoresponder {
+    /// Checks an autoresponder as set: a text of 10 to 2,000 characters (it is sent as a
+    /// message), 1 to 20 periods, each ending after it starts.
+    pub fn parse(text: &str, periods: Vec<Period>) -> Result<Autoresponder, RuleViolation> {
+        let text = bounded_chars("autoresponder.text", text, 10, 2_000).map_err(|mut v| {
+            if text.trim().chars().count() < 10 {
+                v.message = "autoresponder.text must be at least 10 characters.".into();
+            }
+            v
+        })?;
+        if periods.is_empty() || periods.len() > 20 {
+            return Err(RuleViolation::field(
+                Code::InvalidField,
+                "autoresponder.periods",
+                "autoresponder.periods: give 1 to 20 periods.",
+            ));
+        }
+        if periods.iter().any(|p| p.until.is_some_and(|u| u <= p.from)) {
+            return Err(RuleViolation::field(
+                Code::InvalidField,
+                "autoresponder.periods",
+                "autoresponder.periods: each period must end after it starts.",
+            ));
+        }
+        Ok(Autoresponder { text, periods })
+    }
+
+    pub fn is_active(&self, now: i64) -> bool {
+        self.periods
+            .iter()
+            .any(|p| p.from <= now && p.until.is_none_or(|u| now < u))
+    }
+}
+
+/// Whether a message gets an automatic reply from a staff member whose autoresponder is
+/// active: only a client's own message (never an automatic one), at most once per client
+/// and thread every 30 minutes.
+pub fn answers(sender: Role, automatic: bool, last_reply_at: Option<i64>, now: i64) -> bool {
+    sender == Role::Client
+        && !automatic
+        && last_reply_at.is_none_or(|at| now - at >= AUTO_REPLY_EVERY_MS)
+}
+
 /// Read receipts are for staff only; clients never see them.
 pub fn sees_read_receipts(role: Role) -> bool {
     role.is_staff()
@@ -626,6 +686,50 @@ mod tests {
         assert!(ask(ThreadKind::Conversation, Provider, &[("f1", &["z"])]).is_err());
         assert!(ask(ThreadKind::Conversation, Provider, &[("f1", &[])]).is_err());
         assert!(ask(ThreadKind::Message, Client, &[]).unwrap().is_empty());
+    }
+
+    #[test]
+    fn an_autoresponder_answers_clients_once_per_half_hour_in_its_periods() {
+        let a = Autoresponder::parse(
+            "Away until Monday.",
+            vec![Period {
+                from: 100,
+                until: Some(200),
+            }],
+        )
+        .unwrap();
+        assert!(!a.is_active(99) && a.is_active(100) && !a.is_active(200));
+        let open = Autoresponder::parse(
+            "Away for now, sorry.",
+            vec![Period {
+                from: 0,
+                until: None,
+            }],
+        )
+        .unwrap();
+        assert!(open.is_active(i64::MAX));
+        assert!(Autoresponder::parse("short", vec![]).is_err());
+        assert_eq!(
+            Autoresponder::parse("Away until Monday.", vec![])
+                .unwrap_err()
+                .field,
+            Some("autoresponder.periods")
+        );
+        let backwards = vec![Period {
+            from: 5,
+            until: Some(5),
+        }];
+        assert!(Autoresponder::parse("Away until Monday.", backwards).is_err());
+        assert!(answers(Client, false, None, NOW));
+        assert!(!answers(Provider, false, None, NOW));
+        assert!(!answers(Client, true, None, NOW));
+        assert!(!answers(
+            Client,
+            false,
+            Some(NOW - AUTO_REPLY_EVERY_MS + 1),
+            NOW
+        ));
+        assert!(answers(Client, false, Some(NOW - AUTO_REPLY_EVERY_MS), NOW));
     }
 
     #[test]

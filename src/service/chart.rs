@@ -27,7 +27,7 @@ fn names_of<'a>(files: &'a [AttachmentRow], message_id: &str) -> Vec<&'a str> {
 }
 
 use super::audit::{record, AuditEntry};
-use super::mailbox::conversations::files_seen_by;
+use super::mailbox::conversations::{files_seen_by, notes_of};
 use super::mailbox::{load_thread, sender_ref};
 use super::{AppState, Caller};
 
@@ -83,13 +83,14 @@ async fn view(conn: &mut Conn, note: ChartNoteRow) -> AppResult<ChartNoteView> {
 }
 
 /// Saves a chart note to the one client of a thread: `content` as given, or else the
-/// thread's transcript.
+/// thread's transcript, followed by its internal notes only when `include_notes` asks.
 #[tracing::instrument(skip_all, fields(thread_id = %thread_id))]
 pub async fn quick_note(
     state: &AppState,
     caller: &Caller,
     thread_id: &ThreadId,
     content: Option<&str>,
+    include_notes: bool,
 ) -> AppResult<ChartNoteView> {
     let thread_id = thread_id.as_str();
     // Nothing of the thread is loaded for someone who may not keep chart notes.
@@ -111,6 +112,30 @@ pub async fn quick_note(
     let content = match given {
         Some(content) => content,
         None => transcript_of(&mut tx, caller, &ctx.thread).await?,
+    };
+    let content = if include_notes {
+        let notes = notes_of(&mut tx, caller, &ctx).await?;
+        let lines: Vec<String> = notes
+            .iter()
+            .map(|n| {
+                format!(
+                    "- {} ({}): {}",
+                    n.author.name,
+                    to_datetime(n.created_at).format("%Y-%m-%d %H:%M UTC"),
+                    n.body
+                )
+            })
+            .collect();
+        if lines.is_empty() {
+            content
+        } else {
+            parse_content(&format!(
+                "{content}\n\nInternal notes:\n{}",
+                lines.join("\n")
+            ))?
+        }
+    } else {
+        content
     };
     let now = state.now();
     let note = ChartNoteRow {

@@ -305,3 +305,107 @@ pub async fn audiences(
         .fetch_all(conn)
         .await
 }
+
+/// A staff member's autoresponder as stored: its text and its periods as JSON.
+pub async fn autoresponder(
+    conn: &mut Conn,
+    person_id: &str,
+) -> Result<Option<(String, String)>, sqlx::Error> {
+    sqlx::query_as("SELECT text, periods FROM autoresponders WHERE person_id = $1")
+        .bind(person_id)
+        .fetch_optional(conn)
+        .await
+}
+
+/// Sets (`Some((text, periods JSON))`) or removes a staff member's autoresponder.
+pub async fn set_autoresponder(
+    conn: &mut Conn,
+    practice_id: &str,
+    person_id: &str,
+    value: Option<(&str, &str)>,
+    at: i64,
+) -> Result<(), sqlx::Error> {
+    match value {
+        Some((text, periods)) => {
+            sqlx::query(
+                "INSERT INTO autoresponders (person_id, practice_id, text, periods, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (person_id) DO UPDATE SET \
+                 text = excluded.text, periods = excluded.periods, updated_at = excluded.updated_at",
+            )
+            .bind(person_id)
+            .bind(practice_id)
+            .bind(text)
+            .bind(periods)
+            .bind(at)
+            .execute(conn)
+            .await?;
+        }
+        None => {
+            sqlx::query("DELETE FROM autoresponders WHERE person_id = $1")
+                .bind(person_id)
+                .execute(conn)
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+/// The autoresponders of `people` as (person id, text, periods JSON).
+pub async fn autoresponders_of(
+    conn: &mut Conn,
+    people: &[String],
+) -> Result<Vec<(String, String, String)>, sqlx::Error> {
+    if people.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!(
+        "SELECT a.person_id, a.text, a.periods FROM autoresponders a \
+         JOIN people p ON p.id = a.person_id \
+         WHERE a.person_id IN ({}) AND p.status IN ('active', 'inactive')",
+        super::placeholders(1, people.len())
+    );
+    let mut q = sqlx::query_as(&sql);
+    for p in people {
+        q = q.bind(p);
+    }
+    q.fetch_all(conn).await
+}
+
+/// When `responder` last answered `client` automatically in a thread.
+pub async fn last_auto_reply(
+    conn: &mut Conn,
+    thread_id: &str,
+    responder: &str,
+    client: &str,
+) -> Result<Option<i64>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT sent_at FROM auto_replies WHERE thread_id = $1 AND responder_id = $2 \
+         AND client_id = $3",
+    )
+    .bind(thread_id)
+    .bind(responder)
+    .bind(client)
+    .fetch_optional(conn)
+    .await
+}
+
+pub async fn record_auto_reply(
+    conn: &mut Conn,
+    thread_id: &str,
+    responder: &str,
+    client: &str,
+    at: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO auto_replies (thread_id, responder_id, client_id, sent_at) \
+         VALUES ($1, $2, $3, $4) ON CONFLICT (thread_id, responder_id, client_id) \
+         DO UPDATE SET sent_at = excluded.sent_at",
+    )
+    .bind(thread_id)
+    .bind(responder)
+    .bind(client)
+    .bind(at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}

@@ -16,6 +16,8 @@ pub struct MessageRow {
     pub created_at: i64,
     /// The message of the same thread this one answers, if any.
     pub in_reply_to: Option<String>,
+    /// 1 for an autoresponder's reply.
+    pub automatic: i64,
 }
 
 /// A message with its sender's name and role.
@@ -29,12 +31,12 @@ pub struct MessageWithSender {
 
 const COLUMNS: &str =
     "m.id, m.thread_id, m.practice_id, m.sender_id, m.seq, m.body, m.body_html, m.created_at, \
-     m.in_reply_to";
+     m.in_reply_to, m.automatic";
 
 pub async fn insert(conn: &mut Conn, m: &MessageRow) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO messages (id, thread_id, practice_id, sender_id, seq, body, body_html, created_at, \
-         in_reply_to) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+         in_reply_to, automatic) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     )
     .bind(&m.id)
     .bind(&m.thread_id)
@@ -45,6 +47,7 @@ pub async fn insert(conn: &mut Conn, m: &MessageRow) -> Result<(), sqlx::Error> 
     .bind(&m.body_html)
     .bind(m.created_at)
     .bind(&m.in_reply_to)
+    .bind(m.automatic)
     .execute(conn)
     .await?;
     Ok(())

@@ -6,6 +6,7 @@
 #[path = "../common/helpers.rs"]
 mod helpers;
 
+mod autoresponder;
 mod files;
 mod kinds;
 mod messages;

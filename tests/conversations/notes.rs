@@ -9,7 +9,33 @@ use crate::{on_both_backends, user};
 on_both_backends!(
     internal_notes_are_seen_by_staff_participants_only,
     internal_notes_reach_no_client_in_any_view_or_notification,
+    a_quick_note_includes_internal_notes_only_when_asked,
 );
+
+async fn a_quick_note_includes_internal_notes_only_when_asked(backend: Backend) {
+    let (app, cast) = TestApp::with_cast(backend).await;
+    let id = app
+        .send(&cast.provider, &[&user(&cast.client)], "Session follow-up")
+        .await;
+    app.post(
+        &format!("/api/v1/threads/{id}/notes"),
+        &cast.provider,
+        json!({"body": NOTE}),
+    )
+    .await;
+    let (status, plain) = app.quick_note(&cast.provider, &id, json!({})).await;
+    assert_eq!(status, StatusCode::CREATED, "{plain}");
+    assert!(!plain.to_string().contains("relapse"), "{plain}");
+    let (status, with) = app
+        .quick_note(&cast.provider, &id, json!({"include_notes": true}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{with}");
+    let text = with.to_string();
+    assert!(
+        text.contains("Internal notes") && text.contains("relapse"),
+        "{text}"
+    );
+}
 
 const NOTE: &str = "Discussed with supervisor: watch for relapse signs.";
 

@@ -14,7 +14,61 @@ on_both_backends!(
     a_reply_to_a_message_quotes_it,
     an_admin_changes_the_practice_settings_on_their_page,
     staff_share_a_thread_and_convert_it_to_a_group_from_its_page,
+    a_provider_switches_on_an_automatic_reply_in_settings,
 );
+
+async fn a_provider_switches_on_an_automatic_reply_in_settings(backend: Backend) {
+    let (app, cast) = TestApp::with_cast(backend).await;
+    let provider = WebUser::sign_in(&app, &cast.practice, &cast.provider.email).await;
+    let page = provider.get(&provider.path("settings")).await;
+    assert!(page.html.contains("Automatic reply"));
+    let short = provider
+        .post(
+            &provider.path("settings"),
+            &[
+                ("form", "autoresponder"),
+                ("auto_text", "Away"),
+                ("action", "on"),
+            ],
+        )
+        .await;
+    assert_eq!(short.status, StatusCode::BAD_REQUEST);
+    assert!(short.html.contains("aria-invalid=\"true\""));
+    let saved = provider
+        .post(
+            &provider.path("settings"),
+            &[
+                ("form", "autoresponder"),
+                (
+                    "auto_text",
+                    "On leave this week; the front office can help.",
+                ),
+                ("action", "on"),
+            ],
+        )
+        .await;
+    saved.assert_redirect(&provider.path("settings?done=autoresponder"));
+    let thread = app
+        .send(&cast.client, &[&user(&cast.provider)], "Question")
+        .await;
+    let client = WebUser::sign_in(&app, &cast.practice, &cast.client.email).await;
+    let page = client.get(&client.path(&format!("threads/{thread}"))).await;
+    assert!(page.html.contains("Automatic reply"));
+    assert!(page.html.contains("On leave this week"));
+    // A client's settings have no automatic reply.
+    let settings = client.get(&client.path("settings")).await;
+    assert!(!settings.html.contains("auto_text"));
+    provider.get(&provider.path("settings")).await;
+    let off = provider
+        .post(
+            &provider.path("settings"),
+            &[("form", "autoresponder"), ("action", "off")],
+        )
+        .await;
+    off.assert_redirect(&provider.path("settings?done=autoresponder"));
+    let (_, me) = app.me(&cast.provider).await;
+    assert!(me.get("autoresponder").is_none(), "{me}");
+}
 
 async fn staff_share_a_thread_and_convert_it_to_a_group_from_its_page(backend: Backend) {
     let (app, cast) = TestApp::with_cast(backend).await;

@@ -6,13 +6,14 @@
 use std::collections::BTreeMap;
 
 use crate::domain::conversations::{
-    body_limit, check_attachment_visibility, check_linked_from, check_may_post,
+    answers, body_limit, check_attachment_visibility, check_linked_from, check_may_post,
     check_may_start_thread, check_participant_count, check_starts_at, may_host, ThreadKind,
 };
 use crate::domain::events::EventKind;
 use crate::domain::ids::ThreadId;
 use crate::domain::Code;
 
+use crate::domain::conversations::{Autoresponder, Period};
 use crate::domain::mailbox::{
     check_inactive_client, check_reply, parse_recipients, Group, MessageBody, Placement, Recipient,
     Subject,
@@ -21,6 +22,7 @@ use crate::domain::markdown;
 use crate::domain::Role;
 use crate::error::{AppError, AppResult};
 use crate::store::conversations as conversation_store;
+use crate::store::events::{self, NewEvent};
 use crate::store::messages::{self, MessageRow};
 use crate::store::threads::{self, NewParticipant, ThreadRow};
 use crate::store::{is_unique_violation, Conn, Tx};
@@ -302,6 +304,7 @@ async fn write_message(
         body_html: body.html.clone(),
         created_at: now,
         in_reply_to: in_reply_to.map(str::to_string),
+        automatic: 0,
     };
     messages::insert(tx, &message).await?;
     attachments::attach(
@@ -347,7 +350,98 @@ async fn write_message(
         Some(&message.id),
     )
     .await?;
+    if caller.role() == Role::Client {
+        auto_replies(tx, state, caller, thread, &recipients).await?;
+    }
     Ok(message.id)
+}
+
+/// The automatic replies a client's message gets: one from each staff participant whose
+/// autoresponder is on now, unless they answered this client in this thread in the last
+/// 30 minutes. In the same transaction as the message.
+async fn auto_replies(
+    tx: &mut Tx,
+    state: &AppState,
+    caller: &Caller,
+    thread: &ThreadRow,
+    recipients: &[String],
+) -> AppResult<()> {
+    let now = state.now();
+    let client = caller.person.id.as_str();
+    for (responder, text, periods) in conversation_store::autoresponders_of(tx, recipients).await? {
+        let periods: Vec<Period> = serde_json::from_str(&periods).map_err(|e| {
+            AppError::internal(anyhow::Error::new(e).context("reading an autoresponder"))
+        })?;
+        let auto = Autoresponder { text, periods };
+        if !auto.is_active(now) {
+            continue;
+        }
+        let last = conversation_store::last_auto_reply(tx, &thread.id, &responder, client).await?;
+        if !answers(caller.role(), false, last, now) {
+            continue;
+        }
+        write_automatic(tx, state, thread, &responder, &auto.text).await?;
+        conversation_store::record_auto_reply(tx, &thread.id, &responder, client, now).await?;
+    }
+    Ok(())
+}
+
+/// Writes an autoresponder's reply from `responder`: marked automatic, delivered and
+/// notified like any message, but the responder's own copy stays unread (they did not
+/// read the client's message).
+async fn write_automatic(
+    tx: &mut Tx,
+    state: &AppState,
+    thread: &ThreadRow,
+    responder: &str,
+    text: &str,
+) -> AppResult<()> {
+    let now = state.now();
+    let seq = threads::claim_seq(tx, &thread.id, now, &preview(text))
+        .await?
+        .ok_or_else(|| AppError::not_found("thread"))?;
+    let message = MessageRow {
+        id: crate::domain::ids::MessageId::generate().into_string(),
+        thread_id: thread.id.clone(),
+        practice_id: thread.practice_id.clone(),
+        sender_id: responder.to_string(),
+        seq,
+        body: text.to_string(),
+        body_html: markdown::render(text),
+        created_at: now,
+        in_reply_to: None,
+        automatic: 1,
+    };
+    messages::insert(tx, &message).await?;
+    threads::deliver(tx, &thread.id, responder, now).await?;
+    threads::set_state(tx, &thread.id, responder, None, Some(true)).await?;
+    let others: Vec<String> = threads::participant_ids(tx, &thread.id)
+        .await?
+        .into_iter()
+        .filter(|id| id != responder)
+        .collect();
+    notifications::new_message(
+        tx,
+        state,
+        &thread.practice_id,
+        &thread.id,
+        &message.id,
+        &others,
+    )
+    .await?;
+    events::append(
+        tx,
+        &NewEvent {
+            practice_id: &thread.practice_id,
+            kind: EventKind::MessageSent,
+            thread_id: Some(&thread.id),
+            message_id: Some(&message.id),
+            actor_id: Some(responder),
+            at: now,
+        },
+    )
+    .await?;
+    Ok(())
 }
 
 /// Composes and sends a new thread. With an idempotency key, a retry of the same request

@@ -293,7 +293,7 @@ pub async fn notes(
 }
 
 /// The notes of a loaded thread, for a staff caller; nothing for a client.
-pub(super) async fn notes_of(
+pub(crate) async fn notes_of(
     conn: &mut Conn,
     caller: &Caller,
     ctx: &ThreadCtx,

@@ -89,6 +89,8 @@ pub struct MessageView {
     pub reactions: Vec<ReactionCount>,
     /// For staff: who has read the message and when; empty for clients.
     pub read_by: Vec<Receipt>,
+    /// An autoresponder's reply.
+    pub automatic: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -315,6 +317,7 @@ fn message_views(
                 id: m.message.id.clone(),
                 in_reply_to,
                 reactions: reaction_counts(caller, &m.message.id, &extras.reactions),
+                automatic: m.message.automatic != 0,
                 read_by,
                 sender: sender_ref(caller, kind, m)?,
                 body: m.message.body.clone(),

@@ -1,6 +1,7 @@
 //! Changing a person under the directory rules: a patch applied, checked and written
 //! unless someone else changed them meanwhile; consents granted only by the person.
 
+use crate::domain::conversations::Autoresponder;
 use crate::domain::ids::PersonId;
 use crate::domain::people::{may_change_person, sms_consent_survives_new_mobile, PersonChange};
 use crate::domain::values::{EmailAddress, MobileNumber, PersonName};
@@ -28,6 +29,8 @@ pub struct PersonPatch {
     /// For a client: whether they may start threads (staff decide; see the practice
     /// setting `new_clients_can_start_threads`).
     pub may_start_threads: Option<bool>,
+    /// One's own autoresponder (staff): `Some(None)` turns it off. Only through `/me`.
+    pub autoresponder: Option<Option<Autoresponder>>,
 }
 
 /// Applies the patch but for the email address, which changes only through
@@ -87,6 +90,12 @@ pub async fn update(
     may_change_person(caller.role(), is_self, target.role, target.status, change)?;
     if change.status.is_some_and(Status::is_activated) {
         may_be_activated(&mut tx, &target).await?;
+    }
+    if patch.autoresponder.is_some() {
+        return Err(AppError::invalid(
+            "autoresponder",
+            "autoresponder: each staff member sets their own, through PATCH /me.",
+        ));
     }
     let start_threads = patch.may_start_threads.take();
     if let Some(may) = start_threads {

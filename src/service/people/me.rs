@@ -1,8 +1,10 @@
 //! One's own profile, consents, email address and password.
 
+use crate::domain::conversations::Autoresponder;
 use crate::domain::password::NewPassword;
 use crate::domain::Code;
 use crate::error::{AppError, AppResult};
+use crate::store::conversations as conversation_store;
 use crate::store::people::{self as people_store};
 use crate::store::practices;
 
@@ -15,6 +17,8 @@ pub struct Me {
     pub person: Person,
     pub practice_slug: String,
     pub practice_name: String,
+    /// Staff: their autoresponder, if set.
+    pub autoresponder: Option<Autoresponder>,
 }
 
 pub async fn me(state: &AppState, caller: &Caller) -> AppResult<Me> {
@@ -24,7 +28,18 @@ pub async fn me(state: &AppState, caller: &Caller) -> AppResult<Me> {
         .ok_or_else(|| {
             AppError::internal(anyhow::anyhow!("practice of a signed-in person is missing"))
         })?;
+    let autoresponder =
+        match conversation_store::autoresponder(&mut conn, caller.person.id.as_str()).await? {
+            Some((text, periods)) => Some(Autoresponder {
+                text,
+                periods: serde_json::from_str(&periods).map_err(|e| {
+                    AppError::internal(anyhow::Error::new(e).context("reading an autoresponder"))
+                })?,
+            }),
+            None => None,
+        };
     Ok(Me {
+        autoresponder,
         person: caller.person.clone(),
         practice_slug: practice.slug,
         practice_name: practice.name,
@@ -45,11 +60,48 @@ pub async fn update_me(
             "Your role and status are changed by your practice.",
         ));
     }
+    let autoresponder = patch.autoresponder.take();
+    if autoresponder.is_some() && !caller.role().is_staff() {
+        return Err(
+            AppError::forbidden("Autoresponders are for staff.").with_field("autoresponder")
+        );
+    }
     let new_email = new_address(&caller.person, patch.email.take());
     if new_email.is_some() {
         verify_current_password(state, caller, current_password).await?;
     }
     let mut tx = state.store.begin().await?;
+    if let Some(auto) = &autoresponder {
+        let periods = auto
+            .as_ref()
+            .map(|a| serde_json::to_string(&a.periods))
+            .transpose()
+            .map_err(|e| AppError::internal(e.into()))?;
+        let value = auto
+            .as_ref()
+            .zip(periods.as_deref())
+            .map(|(a, p)| (a.text.as_str(), p));
+        conversation_store::set_autoresponder(
+            &mut tx,
+            caller.practice_id(),
+            caller.person.id.as_str(),
+            value,
+            state.now(),
+        )
+        .await?;
+        let action = if auto.is_some() {
+            "set_autoresponder"
+        } else {
+            "clear_autoresponder"
+        };
+        record(
+            &mut tx,
+            state,
+            caller,
+            AuditEntry::new(action, "person", caller.person.id.as_str()),
+        )
+        .await?;
+    }
     let mut target = visible_person(&mut tx, caller, caller.person.id.as_str()).await?;
     let consent_before = (target.consent_email, target.consent_sms);
     apply(&mut target, patch, true);

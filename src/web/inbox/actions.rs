@@ -38,7 +38,14 @@ pub async fn quick_note(
     let content = Some(form.get("content").trim()).filter(|c| !c.is_empty());
     let thread = ThreadId::from_trusted(id.clone());
     visit.then_go(
-        chart::quick_note(&state, &visit.caller, &thread, content).await,
+        chart::quick_note(
+            &state,
+            &visit.caller,
+            &thread,
+            content,
+            form.get("include_notes") == "on",
+        )
+        .await,
         &format!("threads/{id}?done=noted"),
     )
 }

@@ -8,6 +8,7 @@ use poem::web::{CsrfToken, CsrfVerifier, Data, Path, Query};
 use poem::{handler, Body, Request, Response};
 use serde::Deserialize;
 
+use crate::domain::conversations::{Autoresponder, Period};
 use crate::domain::values::{EmailAddress, MobileNumber, PersonName};
 use crate::error::{AppError, AppResult};
 use crate::service::people::{self as me, PersonPatch};
@@ -34,6 +35,12 @@ struct SettingsPage {
     consent_email: bool,
     consent_sms: bool,
     sessions: Vec<SessionLine>,
+    /// Staff: the autoresponder's form, filled from the one set (its first period).
+    is_staff: bool,
+    auto_on: bool,
+    auto_text: String,
+    auto_from: String,
+    auto_until: String,
     notice: Option<&'static str>,
     /// Which form failed (`profile`, `consents`, `email`, `password`), its field and why.
     error_form: String,
@@ -64,8 +71,26 @@ async fn settings_view(
             current: s.current,
         })
         .collect();
+    let local = |ms: i64| {
+        chrono::DateTime::from_timestamp_millis(ms)
+            .map(|at| at.format("%Y-%m-%dT%H:%M").to_string())
+            .unwrap_or_default()
+    };
+    let first = me
+        .autoresponder
+        .as_ref()
+        .and_then(|a| a.periods.first().copied());
     let p = me.person;
     Ok(SettingsPage {
+        is_staff: p.role.is_staff(),
+        auto_on: me.autoresponder.is_some(),
+        auto_text: me
+            .autoresponder
+            .as_ref()
+            .map(|a| a.text.clone())
+            .unwrap_or_default(),
+        auto_from: first.map(|f| local(f.from)).unwrap_or_default(),
+        auto_until: first.and_then(|f| f.until).map(local).unwrap_or_default(),
         chrome,
         name: p.name,
         email: p.email,
@@ -99,6 +124,7 @@ pub async fn settings_page(
         }
         Some("password") => Some("Your password is changed. Your other sessions have ended."),
         Some("session") => Some("That session has ended."),
+        Some("autoresponder") => Some("Your automatic reply is saved."),
         _ => None,
     };
     render(StatusCode::OK, &page)
@@ -172,8 +198,37 @@ async fn save(state: &AppState, visit: &Visit, which: &str, form: &Fields) -> Ap
             let (current, new) = (form.get("current_password"), form.get("new_password"));
             me::change_password(state, caller, current, new).await
         }
+        "autoresponder" => {
+            let value = match form.get("action") {
+                "off" => None,
+                _ => Some(autoresponder_of(form, state.now())?),
+            };
+            let patch = PersonPatch {
+                autoresponder: Some(value),
+                ..PersonPatch::default()
+            };
+            me::update_me(state, caller, patch, None).await.map(drop)
+        }
         _ => Err(AppError::invalid("form", "Choose which settings to save.")),
     }
+}
+
+/// The autoresponder's form: a text and one period (UTC), from now when no start is given,
+/// until switched off when no end is.
+fn autoresponder_of(form: &Fields, now: i64) -> AppResult<Autoresponder> {
+    let time = |field: &'static str| -> AppResult<Option<i64>> {
+        match form.get(field).trim() {
+            "" => Ok(None),
+            raw => chrono::NaiveDateTime::parse_from_str(raw, "%Y-%m-%dT%H:%M")
+                .map(|t| Some(t.and_utc().timestamp_millis()))
+                .map_err(|_| AppError::invalid(field, "Give a date and a time (UTC).")),
+        }
+    };
+    let period = Period {
+        from: time("auto_from")?.unwrap_or(now),
+        until: time("auto_until")?,
+    };
+    Ok(Autoresponder::parse(form.get("auto_text"), vec![period])?)
 }
 
 /// Ends one of one's sessions; ending the current one signs out.

@@ -40,6 +40,7 @@ pub struct Message {
     pub reactions: Vec<Reaction>,
     /// For staff: who has read it, and when, in words; empty otherwise.
     pub read_by: String,
+    pub automatic: bool,
 }
 
 pub struct Quoted {
@@ -98,6 +99,7 @@ impl Message {
             quote: m.in_reply_to.map(Quoted::of),
             reactions,
             read_by: read_by.join(", "),
+            automatic: m.automatic,
         }
     }
 }
