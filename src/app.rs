@@ -276,6 +276,11 @@ fn inbox_pages() -> Route {
         .at("/:slug/threads/:id/announcement", post(web::announcement))
         .at("/:slug/threads/:id/completion", post(web::completion))
         .at("/:slug/threads/:id/notes", post(web::add_note))
+        .at("/:slug/threads/:id/pin", post(web::pin_thread))
+        .at(
+            "/:slug/threads/:id/messages/:message/pin",
+            post(web::pin_message),
+        )
         .at(
             "/:slug/threads/:id/share",
             get(web::share_page).post(web::share),

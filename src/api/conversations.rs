@@ -259,6 +259,70 @@ impl ConversationsApi {
         Ok(NoContent::Done)
     }
 
+    /// Pins the thread for you: pinned threads list first in every list of yours.
+    #[oai(path = "/threads/:id/pin", method = "put", operation_id = "pin_thread")]
+    async fn pin_thread(
+        &self,
+        auth: BearerAuth,
+        req: &Request,
+        id: Path<String>,
+    ) -> AppResult<NoContent> {
+        let caller = caller(&self.0, &auth, req).await?;
+        conversations::pin_thread(&self.0, &caller, &ThreadId::from_trusted(id.0), true).await?;
+        Ok(NoContent::Done)
+    }
+
+    /// Unpins the thread for you.
+    #[oai(
+        path = "/threads/:id/pin",
+        method = "delete",
+        operation_id = "unpin_thread"
+    )]
+    async fn unpin_thread(
+        &self,
+        auth: BearerAuth,
+        req: &Request,
+        id: Path<String>,
+    ) -> AppResult<NoContent> {
+        let caller = caller(&self.0, &auth, req).await?;
+        conversations::pin_thread(&self.0, &caller, &ThreadId::from_trusted(id.0), false).await?;
+        Ok(NoContent::Done)
+    }
+
+    /// Pins a message at the top of its thread, for everyone in it (staff participants).
+    #[oai(
+        path = "/messages/:id/pin",
+        method = "put",
+        operation_id = "pin_message"
+    )]
+    async fn pin_message(
+        &self,
+        auth: BearerAuth,
+        req: &Request,
+        id: Path<String>,
+    ) -> AppResult<NoContent> {
+        let caller = caller(&self.0, &auth, req).await?;
+        conversations::pin_message(&self.0, &caller, &MessageId::from_trusted(id.0), true).await?;
+        Ok(NoContent::Done)
+    }
+
+    /// Unpins a message (staff participants).
+    #[oai(
+        path = "/messages/:id/pin",
+        method = "delete",
+        operation_id = "unpin_message"
+    )]
+    async fn unpin_message(
+        &self,
+        auth: BearerAuth,
+        req: &Request,
+        id: Path<String>,
+    ) -> AppResult<NoContent> {
+        let caller = caller(&self.0, &auth, req).await?;
+        conversations::pin_message(&self.0, &caller, &MessageId::from_trusted(id.0), false).await?;
+        Ok(NoContent::Done)
+    }
+
     /// The thread's internal notes (staff participants; 404 for anyone else).
     #[oai(
         path = "/threads/:id/notes",

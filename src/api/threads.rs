@@ -151,6 +151,8 @@ pub struct ThreadSummaryOut {
     pub has_attachments: bool,
     pub attachment_count: i64,
     pub kind: ThreadKindName,
+    /// Whether you pinned it: pinned threads come first on a list's first page.
+    pub pinned: bool,
     /// When staff completed the thread (nobody posts until they reopen it).
     #[oai(skip_serializing_if_is_none)]
     pub completed_at: Option<DateTime<Utc>>,
@@ -174,6 +176,7 @@ impl From<ThreadSummary> for ThreadSummaryOut {
             has_attachments: s.attachment_count > 0,
             attachment_count: s.attachment_count,
             kind: s.kind.into(),
+            pinned: s.pinned,
             completed_at: s.completed_at.map(to_datetime),
         }
     }
@@ -201,6 +204,8 @@ pub struct MessageOut {
     pub read_by: Option<Vec<ReceiptOut>>,
     /// An autoresponder's reply, sent for its author while they are away.
     pub automatic: bool,
+    /// Pinned by staff at the top of the thread.
+    pub pinned: bool,
 }
 
 impl MessageOut {
@@ -208,6 +213,7 @@ impl MessageOut {
     pub fn new(m: MessageView, viewer_is_staff: bool) -> Self {
         Self {
             automatic: m.automatic,
+            pinned: m.pinned,
             in_reply_to: m.in_reply_to.map(|q| QuoteOut {
                 message_id: q.message_id,
                 sender: q.sender.into(),
@@ -417,7 +423,8 @@ pub struct ThreadsApi(pub AppState);
 
 #[OpenApi(tag = "super::Tag::Mailbox")]
 impl ThreadsApi {
-    /// A folder's threads, latest activity first.
+    /// A folder's threads, latest activity first. The threads you pinned that are in the
+    /// list come first on its first page (besides `limit`), and not again further on.
     #[oai(path = "/threads", method = "get", operation_id = "list_threads")]
     async fn list(
         &self,

@@ -434,6 +434,20 @@ pub fn answers(sender: Role, automatic: bool, last_reply_at: Option<i64>, now: i
         && last_reply_at.is_none_or(|at| now - at >= AUTO_REPLY_EVERY_MS)
 }
 
+/// The most threads one person pins.
+pub const MAX_PINNED_THREADS: i64 = 50;
+
+/// One more pin, unless the person has pinned [`MAX_PINNED_THREADS`] threads already.
+pub fn check_pin(pinned: i64) -> Result<(), RuleViolation> {
+    if pinned >= MAX_PINNED_THREADS {
+        return Err(RuleViolation::new(
+            Code::TooManyPins,
+            format!("You can pin at most {MAX_PINNED_THREADS} threads; unpin one first."),
+        ));
+    }
+    Ok(())
+}
+
 /// Read receipts are for staff only; clients never see them.
 pub fn sees_read_receipts(role: Role) -> bool {
     role.is_staff()

@@ -117,6 +117,8 @@ problem_codes! {
     ConversationNotStarted = ("conversation_not_started", 409),
     /// The thread is completed: nobody posts, reacts or adds notes until staff reopen it.
     ThreadCompleted = ("thread_completed", 409),
+    /// The person already pinned as many threads as one may.
+    TooManyPins = ("too_many_pins", 409),
     /// The caller already has a folder of this name.
     FolderNameTaken = ("folder_name_taken", 409),
     /// A quick note needs a thread with exactly one client.

@@ -18,6 +18,8 @@ pub struct MessageRow {
     pub in_reply_to: Option<String>,
     /// 1 for an autoresponder's reply.
     pub automatic: i64,
+    /// Set while staff have it pinned at the top of the thread.
+    pub pinned_at: Option<i64>,
 }
 
 /// A message with its sender's name and role.
@@ -31,7 +33,7 @@ pub struct MessageWithSender {
 
 const COLUMNS: &str =
     "m.id, m.thread_id, m.practice_id, m.sender_id, m.seq, m.body, m.body_html, m.created_at, \
-     m.in_reply_to, m.automatic";
+     m.in_reply_to, m.automatic, m.pinned_at";
 
 pub async fn insert(conn: &mut Conn, m: &MessageRow) -> Result<(), sqlx::Error> {
     sqlx::query(
@@ -96,6 +98,21 @@ pub async fn latest(conn: &mut Conn, thread_id: &str) -> Result<Option<MessageRo
     .bind(thread_id)
     .fetch_optional(conn)
     .await
+}
+
+/// Pins a message at the top of its thread (`Some((at, by))`) or unpins it.
+pub async fn set_pinned(
+    conn: &mut Conn,
+    id: &str,
+    pinned: Option<(i64, &str)>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE messages SET pinned_at = $1, pinned_by = $2 WHERE id = $3")
+        .bind(pinned.map(|(at, _)| at))
+        .bind(pinned.map(|(_, by)| by))
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
 }
 
 /// Deletes a message; false if it was already gone. Replies to it no longer name it.

@@ -11,6 +11,7 @@ mod files;
 mod kinds;
 mod messages;
 mod notes;
+mod pins;
 mod settings;
 mod sharing;
 

@@ -15,7 +15,57 @@ on_both_backends!(
     an_admin_changes_the_practice_settings_on_their_page,
     staff_share_a_thread_and_convert_it_to_a_group_from_its_page,
     a_provider_switches_on_an_automatic_reply_in_settings,
+    pins_from_the_thread_page,
 );
+
+async fn pins_from_the_thread_page(backend: Backend) {
+    let (app, cast) = TestApp::with_cast(backend).await;
+    let older = app
+        .send(&cast.provider, &[&user(&cast.client)], "Older one")
+        .await;
+    app.clock.advance_minutes(1);
+    app.send(&cast.provider, &[&user(&cast.client)], "Newer one")
+        .await;
+    let client = WebUser::sign_in(&app, &cast.practice, &cast.client.email).await;
+    client.get(&client.path(&format!("threads/{older}"))).await;
+    let pinned = client
+        .post(
+            &client.path(&format!("threads/{older}/pin")),
+            &[("action", "pin")],
+        )
+        .await;
+    assert_eq!(pinned.status, StatusCode::SEE_OTHER, "{}", pinned.html);
+    let inbox = client.get(&client.path("mail/inbox")).await;
+    assert_eq!(inbox.ids_after(&client.path("threads/"))[0], older);
+    assert!(inbox.html.contains("Pinned: </span>"));
+
+    let (_, seen) = app.thread(&cast.provider, &older).await;
+    let message = seen["messages"][0]["id"].as_str().unwrap().to_string();
+    let provider = WebUser::sign_in(&app, &cast.practice, &cast.provider.email).await;
+    provider
+        .get(&provider.path(&format!("threads/{older}")))
+        .await;
+    let done = provider
+        .post(
+            &provider.path(&format!("threads/{older}/messages/{message}/pin")),
+            &[("action", "pin")],
+        )
+        .await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.html);
+    let page = client.get(&client.path(&format!("threads/{older}"))).await;
+    assert!(page.html.contains("class=\"pinned-message\""));
+    assert!(
+        !page.html.contains("Pin to the top"),
+        "clients pin no messages"
+    );
+    let forged = client
+        .post(
+            &client.path(&format!("threads/{older}/messages/{message}/pin")),
+            &[("action", "unpin")],
+        )
+        .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+}
 
 async fn a_provider_switches_on_an_automatic_reply_in_settings(backend: Backend) {
     let (app, cast) = TestApp::with_cast(backend).await;

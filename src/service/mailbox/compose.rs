@@ -305,6 +305,7 @@ async fn write_message(
         created_at: now,
         in_reply_to: in_reply_to.map(str::to_string),
         automatic: 0,
+        pinned_at: None,
     };
     messages::insert(tx, &message).await?;
     attachments::attach(
@@ -411,6 +412,7 @@ async fn write_automatic(
         created_at: now,
         in_reply_to: None,
         automatic: 1,
+        pinned_at: None,
     };
     messages::insert(tx, &message).await?;
     threads::deliver(tx, &thread.id, responder, now).await?;

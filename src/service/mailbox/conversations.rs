@@ -535,3 +535,68 @@ fn not_active(id: &str) -> AppError {
         ),
     )
 }
+
+/// Pins (`on`) or unpins a thread for the caller (any participant): pinned threads list
+/// first in every list of theirs.
+pub async fn pin_thread(
+    state: &AppState,
+    caller: &Caller,
+    thread_id: &ThreadId,
+    on: bool,
+) -> AppResult<()> {
+    let mut tx = state.store.begin().await?;
+    let ctx = load_thread(&mut tx, caller, thread_id.as_str()).await?;
+    let me = caller.person.id.as_str();
+    let pins = threads::pinned_ids(&mut tx, me).await?;
+    if on == pins.contains(&ctx.thread.id) {
+        return Ok(());
+    }
+    if on {
+        rules::check_pin(pins.len() as i64)?;
+    }
+    threads::set_pin(&mut tx, me, &ctx.thread.id, on.then(|| state.now())).await?;
+    thread_event(
+        &mut tx,
+        state,
+        caller,
+        EventKind::ThreadStateChanged,
+        &ctx.thread.id,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Pins (`on`) or unpins a message at the top of its thread, for everyone in it (staff
+/// participants).
+pub async fn pin_message(
+    state: &AppState,
+    caller: &Caller,
+    message_id: &MessageId,
+    on: bool,
+) -> AppResult<()> {
+    let mut tx = state.store.begin().await?;
+    let (ctx, message_id) = message_thread(&mut tx, caller, message_id.as_str()).await?;
+    check_staff_action(caller.role())?;
+    let me = caller.person.id.as_str();
+    messages::set_pinned(&mut tx, &message_id, on.then(|| (state.now(), me))).await?;
+    super::append_event(
+        &mut tx,
+        state,
+        caller,
+        EventKind::ThreadUpdated,
+        Some(&ctx.thread.id),
+        Some(&message_id),
+    )
+    .await?;
+    let action = if on { "pin_message" } else { "unpin_message" };
+    record(
+        &mut tx,
+        state,
+        caller,
+        AuditEntry::new(action, "message", &message_id),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}

@@ -50,6 +50,8 @@ pub struct ThreadSummary {
     pub attachment_count: i64,
     pub kind: ThreadKind,
     pub completed_at: Option<i64>,
+    /// Whether the viewer pinned it (pinned threads list first).
+    pub pinned: bool,
 }
 
 /// The message a reply answers, as a short quote.
@@ -91,6 +93,8 @@ pub struct MessageView {
     pub read_by: Vec<Receipt>,
     /// An autoresponder's reply.
     pub automatic: bool,
+    /// Pinned by staff at the top of the thread, for everyone in it.
+    pub pinned: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -131,6 +135,7 @@ fn summary(caller: &Caller, listed: &ListedThread, participants: &[Participant])
         attachment_count: 0,
         kind: kind_of(t),
         completed_at: t.completed_at,
+        pinned: false,
     }
 }
 
@@ -184,6 +189,12 @@ pub async fn view(
         thread: ctx.thread.clone(),
     };
     let mut summary = summary(caller, &listed, &ctx.participants);
+    summary.pinned = {
+        let mut conn = state.store.read().await?;
+        threads::pinned_ids(&mut conn, caller.person.id.as_str())
+            .await?
+            .contains(&ctx.thread.id)
+    };
     let is_starter = ctx.thread.started_by == caller.person.id.as_str();
     summary.reply_allowed = reply_refusal.is_none();
     summary.attachment_count = files.len() as i64;
@@ -318,6 +329,7 @@ fn message_views(
                 in_reply_to,
                 reactions: reaction_counts(caller, &m.message.id, &extras.reactions),
                 automatic: m.message.automatic != 0,
+                pinned: m.message.pinned_at.is_some(),
                 read_by,
                 sender: sender_ref(caller, kind, m)?,
                 body: m.message.body.clone(),
@@ -456,6 +468,7 @@ pub async fn page(
         FolderRef::Team(g) => Listing::Team(g.as_str()),
     };
     let from_key = from.as_ref().map(|(at, id)| (*at, id.as_str()));
+    let pins = threads::pinned_ids(&mut conn, holder).await?;
     let mut rows =
         threads::list(&mut conn, holder, &listing, from_key, direction, limit + 1).await?;
     let more = rows.len() as i64 > limit;
@@ -477,7 +490,17 @@ pub async fn page(
             rows.first().filter(|_| more).map(encode),
         ),
     };
-    let threads = summaries(&mut conn, caller, &rows).await?;
+    // Pinned threads list first, on the first page, and not again in their place.
+    rows.retain(|r| !pins.contains(&r.thread.id));
+    if cursor.is_none() && !pins.is_empty() {
+        let mut first = threads::pinned(&mut conn, holder, &listing).await?;
+        first.append(&mut rows);
+        rows = first;
+    }
+    let mut threads = summaries(&mut conn, caller, &rows).await?;
+    for t in &mut threads {
+        t.pinned = pins.contains(&t.id);
+    }
     Ok(ThreadPage {
         threads,
         older,

@@ -45,14 +45,7 @@ pub async fn list(
     direction: Direction,
     limit: i64,
 ) -> Result<Vec<ListedThread>, sqlx::Error> {
-    let (filter, value) = match listing {
-        Listing::Folder(folder) => ("p.folder = $2".to_string(), *folder),
-        Listing::Sent => ("p.has_sent = 1 AND p.folder <> $2".to_string(), REMOVED),
-        Listing::Team(group) => (
-            format!("p.via_group = $2 AND p.folder <> '{REMOVED}'"),
-            *group,
-        ),
-    };
+    let (filter, value) = filter_of(listing);
     let (from_at, from_id) = match from {
         Some((at, id)) => (at, id),
         None => (i64::MAX, ""),
@@ -75,6 +68,75 @@ pub async fn list(
     .bind(limit)
     .fetch_all(conn)
     .await
+}
+
+/// The threads a person pinned.
+pub async fn pinned_ids(conn: &mut Conn, person_id: &str) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar("SELECT thread_id FROM thread_pins WHERE person_id = $1")
+        .bind(person_id)
+        .fetch_all(conn)
+        .await
+}
+
+/// The pinned threads of one of a person's lists, most recently pinned first.
+pub async fn pinned(
+    conn: &mut Conn,
+    person_id: &str,
+    listing: &Listing<'_>,
+) -> Result<Vec<ListedThread>, sqlx::Error> {
+    let (filter, value) = filter_of(listing);
+    sqlx::query_as(&format!(
+        "SELECT {THREAD_COLUMNS}, p.folder, p.unread FROM thread_pins x \
+         JOIN thread_participants p ON p.thread_id = x.thread_id AND p.person_id = x.person_id \
+         JOIN threads t ON t.id = x.thread_id \
+         WHERE x.person_id = $1 AND {filter} ORDER BY x.pinned_at DESC, x.thread_id"
+    ))
+    .bind(person_id)
+    .bind(value)
+    .fetch_all(conn)
+    .await
+}
+
+/// Pins (`Some(at)`) or unpins a thread for one person.
+pub async fn set_pin(
+    conn: &mut Conn,
+    person_id: &str,
+    thread_id: &str,
+    at: Option<i64>,
+) -> Result<(), sqlx::Error> {
+    match at {
+        Some(at) => {
+            sqlx::query(
+                "INSERT INTO thread_pins (person_id, thread_id, pinned_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (person_id, thread_id) DO NOTHING",
+            )
+            .bind(person_id)
+            .bind(thread_id)
+            .bind(at)
+            .execute(conn)
+            .await?
+        }
+        None => {
+            sqlx::query("DELETE FROM thread_pins WHERE person_id = $1 AND thread_id = $2")
+                .bind(person_id)
+                .bind(thread_id)
+                .execute(conn)
+                .await?
+        }
+    };
+    Ok(())
+}
+
+/// The `WHERE` condition of a list on `thread_participants p` and its `$2` value.
+fn filter_of<'a>(listing: &Listing<'a>) -> (String, &'a str) {
+    match listing {
+        Listing::Folder(folder) => ("p.folder = $2".to_string(), *folder),
+        Listing::Sent => ("p.has_sent = 1 AND p.folder <> $2".to_string(), REMOVED),
+        Listing::Team(group) => (
+            format!("p.via_group = $2 AND p.folder <> '{REMOVED}'"),
+            *group,
+        ),
+    }
 }
 
 /// Per list — each folder, `sent` and `team:<group>` — (list, threads, unread threads) of

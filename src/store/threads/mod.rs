@@ -2,7 +2,10 @@
 
 mod lists;
 
-pub use lists::{counts, ids_in_folder, list, move_all, Direction, ListedThread, Listing};
+pub use lists::{
+    counts, ids_in_folder, list, move_all, pinned, pinned_ids, set_pin, Direction, ListedThread,
+    Listing,
+};
 
 use sqlx::FromRow;
 

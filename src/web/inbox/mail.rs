@@ -27,6 +27,9 @@ pub struct Row {
     pub time: String,
     pub unread: bool,
     pub attachments: i64,
+    pub pinned: bool,
+    /// A group conversation rather than a message thread.
+    pub conversation: bool,
 }
 
 impl Row {
@@ -60,6 +63,8 @@ impl Row {
             time: short_time(s.last_activity_at, now),
             unread: s.unread,
             attachments: s.attachment_count,
+            pinned: s.pinned,
+            conversation: s.kind == crate::domain::conversations::ThreadKind::Conversation,
         }
     }
 }

@@ -55,7 +55,9 @@ pub use practice::{practice_settings_page, practice_settings_submit};
 pub use session::{forgot_page, forgot_submit, portal, sign_in, sign_out, start_session};
 pub use settings::{end_session, settings_page, settings_submit};
 pub use thread::{download, reply, thread_page};
-pub use together::{add_note, announcement, completion, react, share, share_page};
+pub use together::{
+    add_note, announcement, completion, pin_message, pin_thread, react, share, share_page,
+};
 
 /// The cookie that holds a web session's token (the same sessions as API tokens).
 pub const SESSION_COOKIE: &str = "confide-session";

@@ -41,6 +41,9 @@ pub struct Message {
     /// For staff: who has read it, and when, in words; empty otherwise.
     pub read_by: String,
     pub automatic: bool,
+    pub pinned: bool,
+    /// The start of its text, for the pinned block at the top.
+    pub excerpt: String,
 }
 
 pub struct Quoted {
@@ -100,6 +103,8 @@ impl Message {
             reactions,
             read_by: read_by.join(", "),
             automatic: m.automatic,
+            pinned: m.pinned,
+            excerpt: crate::service::mailbox::preview(&m.body),
         }
     }
 }
@@ -138,6 +143,8 @@ struct ThreadPage {
     can_note: bool,
     notice: Option<&'static str>,
     conversation: bool,
+    /// Whether the viewer pinned the thread.
+    pinned: bool,
     announcement: Option<String>,
     /// When a conversation starts, while it has not.
     starts: Option<String>,
@@ -210,6 +217,7 @@ async fn thread_view(
     Ok(ThreadPage {
         chrome,
         conversation: summary.kind == ThreadKind::Conversation,
+        pinned: summary.pinned,
         announcement: view.announcement,
         starts: view
             .starts_at

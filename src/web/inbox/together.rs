@@ -79,6 +79,42 @@ pub async fn react(
     )
 }
 
+/// Pins (`action=pin`) or unpins the thread for oneself.
+#[handler]
+pub async fn pin_thread(
+    req: &Request,
+    Path((slug, id)): Path<(String, String)>,
+    verifier: &CsrfVerifier,
+    state: Data<&AppState>,
+    body: Body,
+) -> Response {
+    let (visit, form) = or_page!(posted(&state, req, &slug, verifier, body).await);
+    let thread = ThreadId::from_trusted(id.clone());
+    let on = form.get("action") != "unpin";
+    visit.then_go(
+        conversations::pin_thread(&state, &visit.caller, &thread, on).await,
+        &format!("threads/{id}"),
+    )
+}
+
+/// Pins (`action=pin`) or unpins a message at the top of the thread (staff).
+#[handler]
+pub async fn pin_message(
+    req: &Request,
+    Path((slug, id, message)): Path<(String, String, String)>,
+    verifier: &CsrfVerifier,
+    state: Data<&AppState>,
+    body: Body,
+) -> Response {
+    let (visit, form) = or_page!(posted(&state, req, &slug, verifier, body).await);
+    let message_id = MessageId::from_trusted(message.clone());
+    let on = form.get("action") != "unpin";
+    visit.then_go(
+        conversations::pin_message(&state, &visit.caller, &message_id, on).await,
+        &format!("threads/{id}#m-{message}"),
+    )
+}
+
 /// Adds an internal note (`body`).
 #[handler]
 pub async fn add_note(
