@@ -137,6 +137,7 @@ impl App {
         let state = self.state.clone();
         let janitor = tokio::spawn(janitor(state.clone()));
         let sender = tokio::spawn(crate::notify::worker::run(state.clone()));
+        let scheduler = tokio::spawn(crate::service::mailbox::scheduled::run(state.clone()));
         let stop_indexer = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let indexer = {
             let (handle, store, search, stop) = (
@@ -177,6 +178,7 @@ impl App {
         }
         janitor.abort();
         sender.abort();
+        scheduler.abort();
         stop_indexer.store(true, std::sync::atomic::Ordering::Relaxed);
         // The indexer commits what it has and lets go of the index before the pool closes.
         let _ = tokio::task::spawn_blocking(move || indexer.join()).await;
@@ -303,6 +305,7 @@ fn inbox_pages() -> Route {
             get(web::compose_page).post(web::compose_submit),
         )
         .at("/:slug/drafts/:id", get(web::draft_page))
+        .at("/:slug/scheduled/:id/cancel", post(web::cancel_scheduled))
         .at("/:slug/search", post(web::search))
         .at(
             "/:slug/settings",

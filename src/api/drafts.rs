@@ -11,6 +11,7 @@ use crate::clock::to_datetime;
 use crate::domain::ids::DraftId;
 use crate::error::AppResult;
 use crate::service::mailbox::drafts::{self, DraftInput, DraftView};
+use crate::service::mailbox::scheduled;
 use crate::service::AppState;
 
 use super::threads::ThreadKindName;
@@ -96,6 +97,62 @@ pub struct DraftPage {
     pub drafts: Vec<DraftOut>,
     #[oai(skip_serializing_if_is_none)]
     pub next_cursor: Option<String>,
+}
+
+/// Why a scheduled send was refused when its time came; nothing was sent.
+#[derive(Debug, Object)]
+pub struct FailureOut {
+    /// The problem's code, as the API reports it (e.g. `recipient_not_activated`).
+    pub code: String,
+    pub detail: String,
+}
+
+/// A scheduled send: a draft with the time it goes at. A refused one has no time and says
+/// why in `failure`.
+#[derive(Debug, Object)]
+pub struct ScheduledOut {
+    #[oai(flatten)]
+    pub draft: DraftOut,
+    #[oai(skip_serializing_if_is_none)]
+    pub send_at: Option<DateTime<Utc>>,
+    #[oai(skip_serializing_if_is_none)]
+    pub failure: Option<FailureOut>,
+}
+
+impl From<DraftView> for ScheduledOut {
+    fn from(d: DraftView) -> Self {
+        Self {
+            send_at: d.send_at.map(to_datetime),
+            failure: d
+                .failure
+                .clone()
+                .map(|(code, detail)| FailureOut { code, detail }),
+            draft: d.into(),
+        }
+    }
+}
+
+#[derive(Debug, Object)]
+pub struct ScheduledList {
+    pub scheduled: Vec<ScheduledOut>,
+}
+
+/// Changes to a scheduled send: its content (absent fields stay) and/or its time.
+#[derive(Debug, Object, Deserialize)]
+#[oai(deny_unknown_fields)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduledRequest {
+    #[serde(default)]
+    pub to: Option<Vec<String>>,
+    #[serde(default)]
+    pub subject: Option<String>,
+    #[serde(default)]
+    pub body: Option<String>,
+    #[serde(default)]
+    pub attachment_ids: Option<Vec<String>>,
+    /// A new time, up to a year ahead; a refused send given one is tried again then.
+    #[serde(default)]
+    pub send_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Object)]
@@ -202,6 +259,73 @@ impl DraftsApi {
     ) -> AppResult<NoContent> {
         let caller = caller(&self.0, &auth, req).await?;
         drafts::delete(&self.0, &caller, &DraftId::from_trusted(id.0)).await?;
+        Ok(NoContent::Done)
+    }
+
+    /// Your scheduled sends and those refused, soonest first.
+    #[oai(path = "/scheduled", method = "get", operation_id = "list_scheduled")]
+    async fn scheduled(&self, auth: BearerAuth, req: &Request) -> AppResult<Json<ScheduledList>> {
+        let caller = caller(&self.0, &auth, req).await?;
+        let items = scheduled::list(&self.0, &caller).await?;
+        Ok(Json(ScheduledList {
+            scheduled: items.into_iter().map(Into::into).collect(),
+        }))
+    }
+
+    /// Changes a scheduled send's content or time.
+    #[oai(
+        path = "/scheduled/:id",
+        method = "patch",
+        operation_id = "update_scheduled"
+    )]
+    async fn update_scheduled(
+        &self,
+        auth: BearerAuth,
+        req: &Request,
+        id: Path<String>,
+        body: JsonBody<ScheduledRequest>,
+    ) -> AppResult<Json<ScheduledOut>> {
+        let caller = caller(&self.0, &auth, req).await?;
+        let id = DraftId::from_trusted(id.0);
+        let body = body.0;
+        let content = if body.to.is_some()
+            || body.subject.is_some()
+            || body.body.is_some()
+            || body.attachment_ids.is_some()
+        {
+            let current = drafts::get(&self.0, &caller, &id).await?;
+            Some(DraftInput {
+                thread_id: current.thread_id,
+                to: body.to.unwrap_or(current.to),
+                subject: body.subject.unwrap_or(current.subject),
+                body: body.body.unwrap_or(current.body),
+                attachment_ids: body.attachment_ids.unwrap_or(current.attachment_ids),
+                kind: current.kind,
+                starts_at: current.starts_at,
+                linked_from: current.linked_from,
+            })
+        } else {
+            None
+        };
+        let send_at = body.send_at.map(|t| t.timestamp_millis());
+        let updated = scheduled::update(&self.0, &caller, &id, content, send_at).await?;
+        Ok(Json(updated.into()))
+    }
+
+    /// Cancels a scheduled send (it is deleted, with its uploads).
+    #[oai(
+        path = "/scheduled/:id",
+        method = "delete",
+        operation_id = "cancel_scheduled"
+    )]
+    async fn cancel_scheduled(
+        &self,
+        auth: BearerAuth,
+        req: &Request,
+        id: Path<String>,
+    ) -> AppResult<NoContent> {
+        let caller = caller(&self.0, &auth, req).await?;
+        scheduled::cancel(&self.0, &caller, &DraftId::from_trusted(id.0)).await?;
         Ok(NoContent::Done)
     }
 

@@ -18,10 +18,12 @@ use crate::service::mailbox::compose::{self, ComposeInput, ReplyInput};
 use crate::service::mailbox::conversations::NoteView;
 use crate::service::mailbox::filing::{self, BulkAction};
 use crate::service::mailbox::read::{self, MessageView, ThreadSummary, ThreadView};
+use crate::service::mailbox::scheduled;
 use crate::service::mailbox::{delete, PersonRef};
 use crate::service::AppState;
 
 use super::attachments::AttachmentOut;
+use super::drafts::ScheduledOut;
 use super::people::RoleName;
 use super::{caller, BearerAuth, JsonBody, NoContent};
 
@@ -342,6 +344,9 @@ pub struct ComposeRequest {
     /// started from. Its history is not copied.
     #[serde(default)]
     pub linked_from: Option<String>,
+    /// Send later, up to a year ahead: answered 202 with the scheduled send.
+    #[serde(default)]
+    pub send_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Object, Deserialize)]
@@ -358,6 +363,9 @@ pub struct ReplyRequest {
     /// As on compose.
     #[serde(default)]
     pub attachment_visibility: Option<BTreeMap<String, Vec<String>>>,
+    /// Send later, up to a year ahead: answered 202 with the scheduled send.
+    #[serde(default)]
+    pub send_at: Option<DateTime<Utc>>,
 }
 
 /// Your own state of a thread.
@@ -410,6 +418,9 @@ pub enum ThreadCreated {
     /// Sent.
     #[oai(status = 201)]
     Created(Json<ThreadOut>),
+    /// Scheduled (with `send_at`): see `GET /scheduled`.
+    #[oai(status = 202)]
+    Scheduled(Json<ScheduledOut>),
 }
 
 #[derive(ApiResponse)]
@@ -417,6 +428,9 @@ pub enum MessageCreated {
     /// Sent.
     #[oai(status = 201)]
     Created(Json<MessageOut>),
+    /// Scheduled (with `send_at`): see `GET /scheduled`.
+    #[oai(status = 202)]
+    Scheduled(Json<ScheduledOut>),
 }
 
 pub struct ThreadsApi(pub AppState);
@@ -474,6 +488,11 @@ impl ThreadsApi {
             attachment_visibility: body.attachment_visibility.unwrap_or_default(),
             linked_from: body.linked_from,
         };
+        if let Some(at) = body.send_at {
+            let draft =
+                scheduled::schedule_thread(&self.0, &caller, input, at.timestamp_millis()).await?;
+            return Ok(ThreadCreated::Scheduled(Json(draft.into())));
+        }
         let (thread_id, _) =
             compose::compose(&self.0, &caller, input, idempotency_key.0.as_deref()).await?;
         let view = read::view(&self.0, &caller, &thread_id, false).await?;
@@ -583,6 +602,13 @@ impl ThreadsApi {
             in_reply_to: body.in_reply_to,
             attachment_visibility: body.attachment_visibility.unwrap_or_default(),
         };
+        if let Some(at) = body.send_at {
+            let thread = ThreadId::from_trusted(id.0.clone());
+            let draft =
+                scheduled::schedule_reply(&self.0, &caller, &thread, input, at.timestamp_millis())
+                    .await?;
+            return Ok(MessageCreated::Scheduled(Json(draft.into())));
+        }
         let message_id = compose::reply(
             &self.0,
             &caller,

@@ -434,6 +434,28 @@ pub fn answers(sender: Role, automatic: bool, last_reply_at: Option<i64>, now: i
         && last_reply_at.is_none_or(|at| now - at >= AUTO_REPLY_EVERY_MS)
 }
 
+/// How far ahead a message may be scheduled.
+pub const MAX_SEND_AHEAD_MS: i64 = 366 * 86_400_000;
+
+/// A scheduled send's time: in the future, at most a year ahead.
+pub fn check_send_at(send_at: i64, now: i64) -> Result<(), RuleViolation> {
+    if send_at <= now {
+        return Err(RuleViolation::field(
+            Code::InvalidField,
+            "send_at",
+            "send_at must be in the future (or leave it out to send now).",
+        ));
+    }
+    if send_at > now + MAX_SEND_AHEAD_MS {
+        return Err(RuleViolation::field(
+            Code::InvalidField,
+            "send_at",
+            "send_at must be within a year from now.",
+        ));
+    }
+    Ok(())
+}
+
 /// The most threads one person pins.
 pub const MAX_PINNED_THREADS: i64 = 50;
 

@@ -22,9 +22,14 @@ pub struct DraftRow {
     pub kind: String,
     pub starts_at: Option<i64>,
     pub linked_from: Option<String>,
+    /// A scheduled send: when to send it.
+    pub send_at: Option<i64>,
+    /// Why a scheduled send was refused (its code and sentence), if it was.
+    pub failure_code: Option<String>,
+    pub failure_detail: Option<String>,
 }
 
-const COLUMNS: &str = "id, practice_id, person_id, thread_id, recipients, subject, body, attachment_ids, created_at, updated_at, kind, starts_at, linked_from";
+const COLUMNS: &str = "id, practice_id, person_id, thread_id, recipients, subject, body, attachment_ids, created_at, updated_at, kind, starts_at, linked_from, send_at, failure_code, failure_detail";
 
 pub async fn insert(conn: &mut Conn, d: &DraftRow) -> Result<(), sqlx::Error> {
     sqlx::query(
@@ -113,7 +118,8 @@ pub async fn list(
 ) -> Result<Vec<DraftRow>, sqlx::Error> {
     let (at, id) = after.unwrap_or((i64::MAX, ""));
     sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM drafts WHERE person_id = $1 AND (updated_at < $2 OR (updated_at = $2 AND id < $3)) \
+        "SELECT {COLUMNS} FROM drafts WHERE person_id = $1 AND send_at IS NULL AND failure_code IS NULL \
+         AND (updated_at < $2 OR (updated_at = $2 AND id < $3)) \
          ORDER BY updated_at DESC, id DESC LIMIT $4"
     ))
     .bind(person_id)
@@ -121,6 +127,96 @@ pub async fn list(
     .bind(id)
     .bind(limit)
     .fetch_all(conn)
+    .await
+}
+
+/// A person's scheduled sends (and those refused), soonest first.
+pub async fn scheduled(conn: &mut Conn, person_id: &str) -> Result<Vec<DraftRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM drafts WHERE person_id = $1 \
+         AND (send_at IS NOT NULL OR failure_code IS NOT NULL) ORDER BY send_at, updated_at, id"
+    ))
+    .bind(person_id)
+    .fetch_all(conn)
+    .await
+}
+
+/// Scheduled sends due at `now`, as (draft id, person id, practice id), soonest first.
+pub async fn due(
+    conn: &mut Conn,
+    now: i64,
+    limit: i64,
+) -> Result<Vec<(String, String, String)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, person_id, practice_id FROM drafts WHERE send_at IS NOT NULL AND send_at <= $1 \
+         ORDER BY send_at LIMIT $2",
+    )
+    .bind(now)
+    .bind(limit)
+    .fetch_all(conn)
+    .await
+}
+
+/// Schedules a draft (`Some(at)`, clearing an earlier refusal) or takes its time off.
+pub async fn set_send_at(
+    conn: &mut Conn,
+    person_id: &str,
+    id: &str,
+    send_at: Option<i64>,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE drafts SET send_at = $1, failure_code = NULL, failure_detail = NULL \
+         WHERE id = $2 AND person_id = $3",
+    )
+    .bind(send_at)
+    .bind(id)
+    .bind(person_id)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Records why a scheduled send was refused and takes its time off, if it is still as
+/// it was read.
+pub async fn fail(
+    conn: &mut Conn,
+    id: &str,
+    updated_at: i64,
+    code: &str,
+    detail: &str,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE drafts SET send_at = NULL, failure_code = $1, failure_detail = $2 \
+         WHERE id = $3 AND updated_at = $4",
+    )
+    .bind(code)
+    .bind(detail)
+    .bind(id)
+    .bind(updated_at)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// A person's drafts that are not scheduled sends (the Drafts folder).
+pub async fn count_plain(conn: &mut Conn, person_id: &str) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT COUNT(*) FROM drafts WHERE person_id = $1 AND send_at IS NULL \
+         AND failure_code IS NULL",
+    )
+    .bind(person_id)
+    .fetch_one(conn)
+    .await
+}
+
+/// A person's scheduled sends and refused ones (the Scheduled view).
+pub async fn count_scheduled(conn: &mut Conn, person_id: &str) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT COUNT(*) FROM drafts WHERE person_id = $1 \
+         AND (send_at IS NOT NULL OR failure_code IS NOT NULL)",
+    )
+    .bind(person_id)
+    .fetch_one(conn)
     .await
 }
 

@@ -12,6 +12,7 @@ mod kinds;
 mod messages;
 mod notes;
 mod pins;
+mod scheduled;
 mod settings;
 mod sharing;
 

@@ -51,7 +51,7 @@ async fn system_folders_with_unread_and_total_counts(backend: Backend) {
         .collect();
     assert_eq!(
         ids,
-        ["inbox", "sent", "drafts", "archive", "trash"],
+        ["inbox", "sent", "drafts", "scheduled", "archive", "trash"],
         "clients have no team folder"
     );
     assert_eq!(folder(&folders, "inbox")["total"], 2);

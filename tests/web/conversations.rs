@@ -16,7 +16,54 @@ on_both_backends!(
     staff_share_a_thread_and_convert_it_to_a_group_from_its_page,
     a_provider_switches_on_an_automatic_reply_in_settings,
     pins_from_the_thread_page,
+    a_message_is_scheduled_listed_and_cancelled_from_the_pages,
 );
+
+async fn a_message_is_scheduled_listed_and_cancelled_from_the_pages(backend: Backend) {
+    let (app, cast) = TestApp::with_cast(backend).await;
+    let provider = WebUser::sign_in(&app, &cast.practice, &cast.provider.email).await;
+    provider.get(&provider.path("compose")).await;
+    let later = confide::clock::to_datetime(app.clock_now() + 3 * 60 * 60_000)
+        .format("%Y-%m-%dT%H:%M")
+        .to_string();
+    let to = user(&cast.client);
+    let form = |when: &str| {
+        vec![
+            ("to", to.clone()),
+            ("subject", "Reminder for tomorrow".to_string()),
+            ("body", "See you tomorrow at ten.".to_string()),
+            ("send_later", when.to_string()),
+            ("action", "schedule".to_string()),
+        ]
+    };
+    let fields = form("");
+    let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let missing = provider
+        .post_files(&provider.path("compose"), &fields, &[])
+        .await;
+    assert_eq!(missing.status, StatusCode::BAD_REQUEST);
+    assert!(missing.html.contains(
+        "id=\"send_later\" name=\"send_later\" type=\"datetime-local\" aria-invalid=\"true\""
+    ));
+    let fields = form(&later);
+    let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let done = provider
+        .post_files(&provider.path("compose"), &fields, &[])
+        .await;
+    done.assert_redirect(&provider.path("mail/scheduled?done=scheduled"));
+    let page = provider.get(&provider.path("mail/scheduled")).await;
+    assert!(page.html.contains("Reminder for tomorrow"));
+    assert!(page.html.contains("Sends "));
+    let ids = page.ids_after(&provider.path("scheduled/"));
+    assert_eq!(ids.len(), 1, "{}", page.html);
+    assert!(app.folder(&cast.client, "inbox").await.is_empty());
+    let cancelled = provider
+        .post(&provider.path(&format!("scheduled/{}/cancel", ids[0])), &[])
+        .await;
+    cancelled.assert_redirect(&provider.path("mail/scheduled?done=cancelled"));
+    let (_, listed) = app.get("/api/v1/scheduled", &cast.provider).await;
+    assert_eq!(listed["scheduled"], json!([]));
+}
 
 async fn pins_from_the_thread_page(backend: Backend) {
     let (app, cast) = TestApp::with_cast(backend).await;

@@ -184,17 +184,7 @@ pub async fn write_thread(
     caller: &Caller,
     p: &PreparedThread,
 ) -> AppResult<(String, String)> {
-    let to = recipients::resolve(tx, caller, &p.recipients).await?;
-    if caller.role() == Role::Client {
-        let reply_only = conversation_store::is_reply_only(tx, caller.person.id.as_str()).await?;
-        check_may_start_thread(caller.role(), reply_only)?;
-    }
-    if p.kind == ThreadKind::Conversation {
-        let max = practice_settings(tx, caller.practice_id())
-            .await?
-            .conversation_max_participants;
-        check_participant_count(to.people.len() + 1, max)?;
-    }
+    let to = addressees(tx, caller, p).await?;
     let thread = new_thread(state, caller, p, &to);
     threads::insert(tx, &thread).await?;
     add_participants(tx, caller, &thread, &to).await?;
@@ -216,6 +206,39 @@ pub async fn write_thread(
     )
     .await?;
     Ok((thread.id, message_id))
+}
+
+/// Whom a prepared thread reaches, with every rule about them checked: who may write to
+/// whom, a reply-only client, a conversation's size.
+async fn addressees(
+    conn: &mut Conn,
+    caller: &Caller,
+    p: &PreparedThread,
+) -> AppResult<recipients::Addressees> {
+    let to = recipients::resolve(conn, caller, &p.recipients).await?;
+    if caller.role() == Role::Client {
+        let reply_only = conversation_store::is_reply_only(conn, caller.person.id.as_str()).await?;
+        check_may_start_thread(caller.role(), reply_only)?;
+    }
+    if p.kind == ThreadKind::Conversation {
+        let max = practice_settings(conn, caller.practice_id())
+            .await?
+            .conversation_max_participants;
+        check_participant_count(to.people.len() + 1, max)?;
+    }
+    Ok(to)
+}
+
+/// Everything sending a new thread checks, on the state as it is now, without writing:
+/// for a message to be sent later, so that what would be refused now is refused now.
+pub async fn check_thread_now(
+    conn: &mut Conn,
+    state: &AppState,
+    caller: &Caller,
+    input: &ComposeInput,
+) -> AppResult<()> {
+    let prepared = prepare_thread(conn, state, caller, input, None).await?;
+    addressees(conn, caller, &prepared).await.map(drop)
 }
 
 /// The row of a new thread, before its first message.

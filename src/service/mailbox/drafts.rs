@@ -45,13 +45,19 @@ pub struct DraftView {
     pub kind: ThreadKind,
     pub starts_at: Option<i64>,
     pub linked_from: Option<String>,
+    /// A scheduled send's time.
+    pub send_at: Option<i64>,
+    /// Why a scheduled send was refused: its code and sentence.
+    pub failure: Option<(String, String)>,
 }
 
-fn view(row: DraftRow) -> DraftView {
+pub(super) fn view(row: DraftRow) -> DraftView {
     DraftView {
         kind: ThreadKind::parse(&row.kind).unwrap_or_default(),
         starts_at: row.starts_at,
         linked_from: row.linked_from,
+        send_at: row.send_at,
+        failure: row.failure_code.zip(row.failure_detail),
         to: serde_json::from_str(&row.recipients).unwrap_or_default(),
         attachment_ids: serde_json::from_str(&row.attachment_ids).unwrap_or_default(),
         id: row.id,
@@ -112,6 +118,9 @@ fn row(caller: &Caller, id: String, input: &DraftInput, created_at: i64, now: i6
         kind: input.kind.as_str().to_string(),
         starts_at: input.starts_at,
         linked_from: input.linked_from.clone(),
+        send_at: None,
+        failure_code: None,
+        failure_detail: None,
     }
 }
 
@@ -182,6 +191,13 @@ pub async fn save(
         existing.created_at,
         state.now().max(existing.updated_at + 1),
     );
+    // Saving keeps a scheduled send's time (and a refusal's reason) as they were.
+    let row = DraftRow {
+        send_at: existing.send_at,
+        failure_code: existing.failure_code.clone(),
+        failure_detail: existing.failure_detail.clone(),
+        ..row
+    };
     if !draft_store::update(&mut tx, &row).await? {
         return Err(AppError::not_found("draft"));
     }

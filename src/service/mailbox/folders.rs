@@ -15,7 +15,7 @@ use super::super::{AppState, Caller};
 use super::{append_event, thread_event};
 
 const MAX_FOLDERS: usize = 200;
-const RESERVED: [&str; 5] = ["inbox", "sent", "drafts", "archive", "trash"];
+const RESERVED: [&str; 6] = ["inbox", "sent", "drafts", "scheduled", "archive", "trash"];
 
 #[derive(Debug, Clone)]
 pub struct FolderView {
@@ -50,7 +50,16 @@ pub async fn list(state: &AppState, caller: &Caller) -> AppResult<Vec<FolderView
     let mut out = vec![
         system("inbox", "Inbox", count_of("inbox")),
         system("sent", "Sent", count_of("sent")),
-        system("drafts", "Drafts", (drafts::count(&mut conn, me).await?, 0)),
+        system(
+            "drafts",
+            "Drafts",
+            (drafts::count_plain(&mut conn, me).await?, 0),
+        ),
+        system(
+            "scheduled",
+            "Scheduled",
+            (drafts::count_scheduled(&mut conn, me).await?, 0),
+        ),
         system("archive", "Archive", count_of("archive")),
         system("trash", "Trash", count_of("trash")),
     ];

@@ -11,6 +11,7 @@ pub mod folders;
 pub mod idempotency;
 pub mod read;
 pub mod recipients;
+pub mod scheduled;
 
 use anyhow::anyhow;
 

@@ -391,6 +391,12 @@ pub async fn resolve_folder(conn: &mut Conn, caller: &Caller, name: &str) -> App
                 "folder: drafts are listed at /api/v1/drafts.",
             ));
         }
+        "scheduled" => {
+            return Err(AppError::invalid(
+                "folder",
+                "folder: scheduled sends are listed at /api/v1/scheduled.",
+            ));
+        }
         other => match other.strip_prefix("team:") {
             Some(group) => match Group::parse(group) {
                 Some(g) if Group::of_role(caller.role()) == Some(g) => FolderRef::Team(g),

@@ -14,6 +14,7 @@ use crate::error::{AppError, AppResult};
 use crate::service::attachments::{self as attachment_service, AttachmentView};
 use crate::service::mailbox::compose::{self, ComposeInput};
 use crate::service::mailbox::drafts::{self, DraftInput};
+use crate::service::mailbox::scheduled;
 use crate::service::{people, AppState, Caller};
 
 use super::super::form::{read_posted, Fields, Posted};
@@ -252,6 +253,9 @@ pub async fn compose_submit(
         (Some(e), _) => Err(e),
         (None, "preview") => Ok(None),
         (None, "save") => save(&state, &visit.caller, &fields, &files).await.map(Some),
+        (None, "schedule") => schedule(&state, &visit.caller, &fields, &files)
+            .await
+            .map(Some),
         (None, _) => send(&state, &visit.caller, &fields, &files).await.map(Some),
     };
     let error = match outcome {
@@ -386,6 +390,48 @@ async fn discard(state: &AppState, visit: &Visit, draft_id: &str) -> Response {
         drafts::delete(state, &visit.caller, &id).await,
         "mail/drafts?done=draft_deleted",
     )
+}
+
+/// Schedules the form to be sent at `send_later` (UTC): a new scheduled send, or the draft
+/// it was resumed from, scheduled.
+async fn schedule(
+    state: &AppState,
+    caller: &Caller,
+    fields: &Fields,
+    files: &[AttachmentView],
+) -> AppResult<String> {
+    let at = match fields.get("send_later").trim() {
+        "" => {
+            return Err(AppError::invalid(
+                "send_later",
+                "Choose when to send it (a date and a time, UTC).",
+            ))
+        }
+        raw => chrono::NaiveDateTime::parse_from_str(raw, "%Y-%m-%dT%H:%M")
+            .map_err(|_| AppError::invalid("send_later", "Give a date and a time (UTC)."))?
+            .and_utc()
+            .timestamp_millis(),
+    };
+    let input = input_of(fields, files)?;
+    let draft_id = fields.get("draft_id");
+    if draft_id.is_empty() {
+        scheduled::schedule_thread(state, caller, input, at)
+            .await
+            .map_err(|e| match e.field.as_deref() {
+                Some("send_at") => e.with_field("send_later"),
+                _ => e,
+            })?;
+    } else {
+        let id = DraftId::from_trusted(draft_id.to_string());
+        drafts::save(state, caller, &id, draft_input(input)).await?;
+        scheduled::schedule_draft(state, caller, &id, at)
+            .await
+            .map_err(|e| match e.field.as_deref() {
+                Some("send_at") => e.with_field("send_later"),
+                _ => e,
+            })?;
+    }
+    Ok("mail/scheduled?done=scheduled".to_string())
 }
 
 /// Saves the form as a draft (a new one, or the one it was resumed from).

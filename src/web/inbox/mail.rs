@@ -6,14 +6,16 @@ use poem::web::{CsrfToken, CsrfVerifier, Data, Path, Query};
 use poem::{handler, Body, Request, Response};
 use serde::Deserialize;
 
-use crate::service::mailbox::drafts;
 use crate::service::mailbox::filing::{self, BulkAction};
 use crate::service::mailbox::folders as folder_service;
 use crate::service::mailbox::read::{self, Seek, ThreadSummary};
+use crate::service::mailbox::{drafts, scheduled};
 use crate::service::AppState;
 
 use super::super::form::Fields;
-use super::{checked_form, page_error, render, see_other, short_time, visit, Chrome, Visit};
+use super::{
+    checked_form, long_time, page_error, render, see_other, short_time, visit, Chrome, Visit,
+};
 
 /// Threads on a page of a folder.
 const PAGE_SIZE: i64 = 50;
@@ -75,6 +77,11 @@ pub struct DraftRow {
     pub subject: String,
     pub recipients: usize,
     pub time: String,
+    /// A scheduled send: when it goes, or why it was refused.
+    pub send_at: Option<String>,
+    pub failure: Option<String>,
+    /// A reply rather than a new thread.
+    pub reply: bool,
 }
 
 #[derive(Template)]
@@ -97,7 +104,11 @@ impl FolderPage {
     }
 
     fn is_drafts(&self) -> bool {
-        self.folder == "drafts"
+        self.folder == "drafts" || self.folder == "scheduled"
+    }
+
+    fn is_scheduled(&self) -> bool {
+        self.folder == "scheduled"
     }
 }
 
@@ -122,6 +133,8 @@ fn notice_of(done: Option<&str>) -> Option<&'static str> {
         "sent" => "Your message was sent.",
         "saved" => "Your draft was saved.",
         "draft_deleted" => "The draft was deleted.",
+        "scheduled" => "Your message will be sent at the time you chose.",
+        "cancelled" => "The scheduled message was cancelled.",
         "folder_created" => "The folder was created.",
         "folder_renamed" => "The folder was renamed.",
         "folder_deleted" => "The folder was deleted; its threads are back in the Inbox.",
@@ -161,6 +174,8 @@ pub async fn folder_page(
     };
     let filled = if folder == "drafts" {
         fill_drafts(&state, &visit, &mut page, query.cursor.as_deref()).await
+    } else if folder == "scheduled" {
+        fill_scheduled(&state, &visit, &mut page).await
     } else {
         fill_threads(&state, &visit, &mut page, &query).await
     };
@@ -205,14 +220,57 @@ async fn fill_drafts(
     page.drafts = list
         .into_iter()
         .map(|d| DraftRow {
+            reply: d.thread_id.is_some(),
+            id: d.id,
+            subject: d.subject,
+            recipients: d.to.len(),
+            time: short_time(d.updated_at, now),
+            send_at: None,
+            failure: None,
+        })
+        .collect();
+    page.older = next;
+    Ok(())
+}
+
+async fn fill_scheduled(
+    state: &AppState,
+    visit: &Visit,
+    page: &mut FolderPage,
+) -> crate::error::AppResult<()> {
+    let list = scheduled::list(state, &visit.caller).await?;
+    let now = state.now();
+    page.drafts = list
+        .into_iter()
+        .map(|d| DraftRow {
+            reply: d.thread_id.is_some(),
+            send_at: d.send_at.map(|at| long_time(at).0),
+            failure: d.failure.map(|(_, detail)| detail),
             id: d.id,
             subject: d.subject,
             recipients: d.to.len(),
             time: short_time(d.updated_at, now),
         })
         .collect();
-    page.older = next;
     Ok(())
+}
+
+/// Cancels a scheduled send.
+#[handler]
+pub async fn cancel_scheduled(
+    req: &Request,
+    Path((slug, id)): Path<(String, String)>,
+    verifier: &CsrfVerifier,
+    state: Data<&AppState>,
+    body: Body,
+) -> Response {
+    let visit = or_page!(visit(&state, req, &slug).await);
+    let _form = or_page!(checked_form(verifier, body).await);
+    let id = crate::domain::ids::DraftId::from_trusted(id);
+    visit.then_go(
+        scheduled::cancel(&state, &visit.caller, &id).await,
+        "mail/scheduled?done=cancelled",
+    )
 }
 
 /// One action on the checked threads of a folder (or of the thread page), then back.

@@ -50,7 +50,7 @@ pub use compose::{compose_page, compose_submit, draft_page};
 pub use find::search;
 pub use folders::{create_folder, delete_folder, rename_folder};
 pub use live::updates;
-pub use mail::{bulk, folder_page};
+pub use mail::{bulk, cancel_scheduled, folder_page};
 pub use practice::{practice_settings_page, practice_settings_submit};
 pub use session::{forgot_page, forgot_submit, portal, sign_in, sign_out, start_session};
 pub use settings::{end_session, settings_page, settings_submit};
