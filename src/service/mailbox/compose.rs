@@ -105,6 +105,7 @@ async fn prepare_body(
     caller: &Caller,
     raw: &str,
     attachment_ids: &[String],
+    visibility: &BTreeMap<String, Vec<String>>,
     draft_id: Option<&str>,
 ) -> AppResult<PreparedBody> {
     let mut max = state.config.limits.body_max_chars;
@@ -120,7 +121,7 @@ async fn prepare_body(
         body,
         attachment_ids: attachment_ids.to_vec(),
         draft_id: draft_id.map(str::to_string),
-        visibility: BTreeMap::new(),
+        visibility: visibility.clone(),
     })
 }
 
@@ -157,16 +158,16 @@ pub async fn prepare_thread(
             .await
             .map_err(|e| e.with_field("linked_from"))?;
     }
-    let mut body = prepare_body(
+    let body = prepare_body(
         conn,
         state,
         caller,
         &input.body,
         &input.attachment_ids,
+        &input.attachment_visibility,
         draft_id,
     )
     .await?;
-    body.visibility = input.attachment_visibility.clone();
     Ok(PreparedThread {
         subject,
         body,
@@ -570,16 +571,16 @@ pub async fn prepare_reply(
     let ctx: ThreadCtx = load_thread(conn, caller, thread_id).await?;
     check_reply_rules(state, caller, &ctx, caller.person.status)?;
     check_in_reply_to(conn, &ctx, input.in_reply_to.as_deref()).await?;
-    let mut body = prepare_body(
+    let body = prepare_body(
         conn,
         state,
         caller,
         &input.body,
         &input.attachment_ids,
+        &input.attachment_visibility,
         draft_id,
     )
     .await?;
-    body.visibility = input.attachment_visibility.clone();
     Ok(PreparedReply {
         thread_id: thread_id.to_string(),
         body,

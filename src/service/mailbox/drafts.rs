@@ -32,6 +32,22 @@ pub struct DraftInput {
     pub linked_from: Option<String>,
 }
 
+impl From<ComposeInput> for DraftInput {
+    /// A new thread as a draft (who may see which file is not kept in a draft).
+    fn from(input: ComposeInput) -> Self {
+        DraftInput {
+            thread_id: None,
+            to: input.to,
+            subject: input.subject,
+            body: input.body,
+            attachment_ids: input.attachment_ids,
+            kind: input.kind,
+            starts_at: input.starts_at,
+            linked_from: input.linked_from,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct DraftView {
     pub id: String,

@@ -48,21 +48,7 @@ pub async fn schedule_thread(
         let mut conn = state.store.read().await?;
         check_thread_now(&mut conn, state, caller, &input).await?;
     }
-    let draft = drafts::create(
-        state,
-        caller,
-        DraftInput {
-            thread_id: None,
-            to: input.to,
-            subject: input.subject,
-            body: input.body,
-            attachment_ids: input.attachment_ids,
-            kind: input.kind,
-            starts_at: input.starts_at,
-            linked_from: input.linked_from,
-        },
-    )
-    .await?;
+    let draft = drafts::create(state, caller, input.into()).await?;
     set(state, caller, &draft.id, Some(send_at)).await
 }
 

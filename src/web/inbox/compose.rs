@@ -18,7 +18,10 @@ use crate::service::mailbox::scheduled;
 use crate::service::{people, AppState, Caller};
 
 use super::super::form::{read_posted, Fields, Posted};
-use super::{csrf_refusal, page_error, render, role_name, see_other, visit, Chrome, Visit};
+use super::{
+    csrf_refusal, local_time, local_value, page_error, render, role_name, see_other, visit, Chrome,
+    Visit,
+};
 
 /// People offered in To at most; beyond, the form says so.
 const MAX_CHOICES: usize = 500;
@@ -215,11 +218,7 @@ pub async fn draft_page(
         draft_id: draft.id,
         conversation: draft.kind == ThreadKind::Conversation,
         linked_from: draft.linked_from.unwrap_or_default(),
-        starts_at: draft
-            .starts_at
-            .and_then(chrono::DateTime::from_timestamp_millis)
-            .map(|at| at.format("%Y-%m-%dT%H:%M").to_string())
-            .unwrap_or_default(),
+        starts_at: draft.starts_at.map(local_value).unwrap_or_default(),
         ..Filled::default()
     };
     match compose_view(&state, &visit, csrf, filled).await {
@@ -295,17 +294,7 @@ fn input_of(fields: &Fields, files: &[AttachmentView]) -> AppResult<ComposeInput
         "conversation" => ThreadKind::Conversation,
         _ => ThreadKind::Message,
     };
-    let starts_at = match fields.get("starts_at").trim() {
-        "" => None,
-        raw => Some(
-            chrono::NaiveDateTime::parse_from_str(raw, "%Y-%m-%dT%H:%M")
-                .map_err(|_| {
-                    AppError::invalid("starts_at", "Give the start as a date and a time (UTC).")
-                })?
-                .and_utc()
-                .timestamp_millis(),
-        ),
-    };
+    let starts_at = local_time(fields, "starts_at")?;
     Ok(ComposeInput {
         to: fields.all("to"),
         subject: fields.get("subject").to_string(),
@@ -332,31 +321,18 @@ async fn send(
         compose::compose(state, caller, input, key).await?
     } else {
         let id = DraftId::from_trusted(draft_id.to_string());
-        drafts::save(state, caller, &id, draft_input(input)).await?;
+        drafts::save(state, caller, &id, DraftInput::from(input)).await?;
         let key = Some(fields.get("send_key")).filter(|k| !k.is_empty());
         drafts::send(state, caller, &id, key).await?
     };
     Ok(format!("threads/{thread_id}"))
 }
 
-fn draft_input(input: ComposeInput) -> DraftInput {
-    DraftInput {
-        thread_id: None,
-        to: input.to,
-        subject: input.subject,
-        body: input.body,
-        attachment_ids: input.attachment_ids,
-        kind: input.kind,
-        starts_at: input.starts_at,
-        linked_from: input.linked_from,
-    }
-}
-
 /// The script's autosave: the form's text (never its files) saved as a draft; answers
 /// the draft's id as plain text, for the form to keep.
 async fn autosave(state: &AppState, visit: &Visit, fields: &Fields) -> Response {
     let input = match input_of(fields, &[]) {
-        Ok(input) => draft_input(input),
+        Ok(input) => DraftInput::from(input),
         Err(e) => return e.into_response(),
     };
     let input = DraftInput {
@@ -400,18 +376,12 @@ async fn schedule(
     fields: &Fields,
     files: &[AttachmentView],
 ) -> AppResult<String> {
-    let at = match fields.get("send_later").trim() {
-        "" => {
-            return Err(AppError::invalid(
-                "send_later",
-                "Choose when to send it (a date and a time, UTC).",
-            ))
-        }
-        raw => chrono::NaiveDateTime::parse_from_str(raw, "%Y-%m-%dT%H:%M")
-            .map_err(|_| AppError::invalid("send_later", "Give a date and a time (UTC)."))?
-            .and_utc()
-            .timestamp_millis(),
-    };
+    let at = local_time(fields, "send_later")?.ok_or_else(|| {
+        AppError::invalid(
+            "send_later",
+            "Choose when to send it (a date and a time, UTC).",
+        )
+    })?;
     let input = input_of(fields, files)?;
     let draft_id = fields.get("draft_id");
     if draft_id.is_empty() {
@@ -423,7 +393,7 @@ async fn schedule(
             })?;
     } else {
         let id = DraftId::from_trusted(draft_id.to_string());
-        drafts::save(state, caller, &id, draft_input(input)).await?;
+        drafts::save(state, caller, &id, DraftInput::from(input)).await?;
         scheduled::schedule_draft(state, caller, &id, at)
             .await
             .map_err(|e| match e.field.as_deref() {
@@ -441,7 +411,7 @@ async fn save(
     fields: &Fields,
     files: &[AttachmentView],
 ) -> AppResult<String> {
-    let input = draft_input(input_of(fields, files)?);
+    let input = DraftInput::from(input_of(fields, files)?);
     let draft_id = fields.get("draft_id");
     if draft_id.is_empty() {
         drafts::create(state, caller, input).await?;

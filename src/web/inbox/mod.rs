@@ -37,7 +37,7 @@ use poem::{handler, IntoResponse, Request, Response};
 use super::form::Fields;
 use crate::api::{cookie_value, request_meta};
 use crate::domain::{Code, Role};
-use crate::error::AppError;
+use crate::error::{AppError, AppResult};
 use crate::service::mailbox::folders::FolderView;
 use crate::service::{practices, sessions as session_service, AppState, Caller};
 use crate::store::practices::PracticeRow;
@@ -386,6 +386,24 @@ pub fn long_time(ms: i64) -> (String, String) {
 
 fn to_utc(ms: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_millis(ms).unwrap_or_default()
+}
+
+/// The format of a `datetime-local` field's value; the pages read and show it as UTC.
+const LOCAL_TIME: &str = "%Y-%m-%dT%H:%M";
+
+/// A `datetime-local` field of a form, read as UTC (ms); `None` when left empty.
+pub fn local_time(fields: &Fields, field: &'static str) -> AppResult<Option<i64>> {
+    match fields.get(field).trim() {
+        "" => Ok(None),
+        raw => chrono::NaiveDateTime::parse_from_str(raw, LOCAL_TIME)
+            .map(|t| Some(t.and_utc().timestamp_millis()))
+            .map_err(|_| AppError::invalid(field, "Give a date and a time (UTC).")),
+    }
+}
+
+/// A time as the value of a `datetime-local` field (UTC).
+pub fn local_value(ms: i64) -> String {
+    to_utc(ms).format(LOCAL_TIME).to_string()
 }
 
 /// A size in words a person reads.

@@ -15,7 +15,10 @@ use crate::service::people::{self as me, PersonPatch};
 use crate::service::{sessions as session_service, AppState};
 
 use super::super::form::Fields;
-use super::{checked_form, long_time, page_error, render, see_other, visit, Chrome, Visit};
+use super::{
+    checked_form, local_time, local_value, long_time, page_error, render, see_other, visit, Chrome,
+    Visit,
+};
 
 pub struct SessionLine {
     pub id: String,
@@ -71,11 +74,6 @@ async fn settings_view(
             current: s.current,
         })
         .collect();
-    let local = |ms: i64| {
-        chrono::DateTime::from_timestamp_millis(ms)
-            .map(|at| at.format("%Y-%m-%dT%H:%M").to_string())
-            .unwrap_or_default()
-    };
     let first = me
         .autoresponder
         .as_ref()
@@ -89,8 +87,11 @@ async fn settings_view(
             .as_ref()
             .map(|a| a.text.clone())
             .unwrap_or_default(),
-        auto_from: first.map(|f| local(f.from)).unwrap_or_default(),
-        auto_until: first.and_then(|f| f.until).map(local).unwrap_or_default(),
+        auto_from: first.map(|f| local_value(f.from)).unwrap_or_default(),
+        auto_until: first
+            .and_then(|f| f.until)
+            .map(local_value)
+            .unwrap_or_default(),
         chrome,
         name: p.name,
         email: p.email,
@@ -216,17 +217,9 @@ async fn save(state: &AppState, visit: &Visit, which: &str, form: &Fields) -> Ap
 /// The autoresponder's form: a text and one period (UTC), from now when no start is given,
 /// until switched off when no end is.
 fn autoresponder_of(form: &Fields, now: i64) -> AppResult<Autoresponder> {
-    let time = |field: &'static str| -> AppResult<Option<i64>> {
-        match form.get(field).trim() {
-            "" => Ok(None),
-            raw => chrono::NaiveDateTime::parse_from_str(raw, "%Y-%m-%dT%H:%M")
-                .map(|t| Some(t.and_utc().timestamp_millis()))
-                .map_err(|_| AppError::invalid(field, "Give a date and a time (UTC).")),
-        }
-    };
     let period = Period {
-        from: time("auto_from")?.unwrap_or(now),
-        until: time("auto_until")?,
+        from: local_time(form, "auto_from")?.unwrap_or(now),
+        until: local_time(form, "auto_until")?,
     };
     Ok(Autoresponder::parse(form.get("auto_text"), vec![period])?)
 }
