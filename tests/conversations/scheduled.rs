@@ -90,7 +90,8 @@ async fn a_scheduled_send_refused_at_its_time_comes_back_with_the_reason(backend
         .await;
     assert_eq!(status, StatusCode::OK);
     app.clock.advance_minutes(11);
-    assert_eq!(scheduled::send_due(&app.state).await.unwrap(), 1);
+    // (Each server's own worker may get there first: the outcome is what counts.)
+    scheduled::send_due(&app.state).await.unwrap();
     let provider = app.login_as(&cast.practice, &cast.provider.email).await;
     let (_, listed) = app.get("/api/v1/scheduled", &provider).await;
     let failed = &listed["scheduled"][0];
@@ -169,7 +170,7 @@ async fn scheduled_sends_are_edited_cancelled_and_bounded(backend: Backend) {
     assert_eq!(status, StatusCode::ACCEPTED, "{later}");
     assert_eq!(later["thread_id"], json!(thread));
     app.clock.advance_minutes(16);
-    assert_eq!(scheduled::send_due(&app.state).await.unwrap(), 1);
+    scheduled::send_due(&app.state).await.unwrap();
     let provider = app.login_as(&cast.practice, &cast.provider.email).await;
     let (_, seen) = app.thread(&provider, &thread).await;
     assert_eq!(
