@@ -8,7 +8,97 @@ use crate::{on_both_backends, user};
 on_both_backends!(
     a_client_uses_every_page_in_a_browser_and_axe_finds_nothing,
     with_javascript_new_mail_appears_and_drafts_save_themselves,
+    staff_use_the_conversation_pages_in_a_browser_and_axe_finds_nothing,
 );
+
+/// The pages of conversations as staff see them — a group with an announcement, reactions,
+/// receipts and notes; sharing; the Scheduled view; settings with the automatic reply; the
+/// practice's settings — each checked by axe at 1280 px and at a phone's width.
+async fn staff_use_the_conversation_pages_in_a_browser_and_axe_finds_nothing(backend: Backend) {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let (app, cast) = TestApp::with_cast(backend).await;
+    let (status, group) = app
+        .post(
+            "/api/v1/threads",
+            &cast.admin,
+            serde_json::json!({
+                "to": [user(&cast.client), user(&cast.other_client)],
+                "subject": "Tuesday group",
+                "body": "Welcome to the **group**.",
+                "kind": "conversation",
+            }),
+        )
+        .await;
+    assert_eq!(status, reqwest::StatusCode::CREATED, "{group}");
+    let id = group["id"].as_str().unwrap().to_string();
+    let first = group["messages"][0]["id"].as_str().unwrap().to_string();
+    app.put(
+        &format!("/api/v1/threads/{id}/announcement"),
+        &cast.admin,
+        serde_json::json!({"text": "No session next week"}),
+    )
+    .await;
+    app.post(
+        &format!("/api/v1/threads/{id}/notes"),
+        &cast.admin,
+        serde_json::json!({"body": "Check in with Dana."}),
+    )
+    .await;
+    app.call(
+        reqwest::Method::PUT,
+        &format!("/api/v1/messages/{first}/reactions/👍"),
+        Some(&cast.client.token),
+        None,
+    )
+    .await;
+    app.thread(&cast.client, &id).await;
+    let later = confide::clock::to_datetime(app.clock_now() + 86_400_000);
+    app.post(
+        "/api/v1/threads",
+        &cast.admin,
+        serde_json::json!({"to": [user(&cast.client)], "subject": "Reminder", "body": "See you tomorrow at ten.", "send_at": later}),
+    )
+    .await;
+
+    browser.set_size(1280, 900).await;
+    browser.goto(&app.url("/p/oak/")).await;
+    browser.wait_for_text("h1", "Practice oak").await;
+    browser.type_into("#email", &cast.admin.email).await;
+    browser.type_into("#password", PASSWORD).await;
+    browser.click("button[type=submit]").await;
+    browser.wait_for_text("main h1", "Inbox").await;
+    for (path, heading, name) in [
+        (
+            format!("/p/oak/threads/{id}"),
+            "Tuesday group Group conversation",
+            "conversation, as staff",
+        ),
+        (
+            format!("/p/oak/threads/{id}/share"),
+            "Share “Tuesday group” with the team",
+            "share",
+        ),
+        (
+            "/p/oak/mail/scheduled".to_string(),
+            "Scheduled",
+            "scheduled",
+        ),
+        ("/p/oak/settings".to_string(), "Settings", "settings"),
+        (
+            "/p/oak/admin/settings".to_string(),
+            "Practice settings",
+            "practice settings",
+        ),
+    ] {
+        browser.goto(&app.url(&path)).await;
+        browser.wait_for_text("main h1", heading).await;
+        assert_accessible(&browser, name).await;
+        assert_fits_a_phone(&browser, name).await;
+    }
+    browser.quit().await;
+}
 
 /// Runs axe-core on the page in view; no violation of any impact is accepted.
 async fn assert_accessible(browser: &Browser, page: &str) {
