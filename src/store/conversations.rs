@@ -295,6 +295,14 @@ pub async fn limit_attachment(
     Ok(())
 }
 
+/// The people one attachment is limited to (none: everyone in its thread).
+pub async fn audience_of(conn: &mut Conn, attachment_id: &str) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar("SELECT person_id FROM attachment_audience WHERE attachment_id = $1")
+        .bind(attachment_id)
+        .fetch_all(conn)
+        .await
+}
+
 /// The limited attachments of a thread, as (attachment id, person id) rows.
 pub async fn audiences(
     conn: &mut Conn,

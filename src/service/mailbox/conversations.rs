@@ -420,15 +420,8 @@ pub async fn may_see_attachment(
     viewer: &str,
     file: &AttachmentRow,
 ) -> AppResult<bool> {
-    let Some(thread_id) = &file.thread_id else {
-        return Ok(true);
-    };
-    let audience = store::audiences(conn, thread_id).await?;
-    let people: Vec<&str> = audience
-        .iter()
-        .filter(|(a, _)| *a == file.id)
-        .map(|(_, p)| p.as_str())
-        .collect();
+    let audience = store::audience_of(conn, &file.id).await?;
+    let people: Vec<&str> = audience.iter().map(String::as_str).collect();
     Ok(rules::may_see_file(viewer, &file.uploader_id, &people))
 }
 

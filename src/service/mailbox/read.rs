@@ -172,6 +172,9 @@ pub async fn view(
         },
     };
     let notes = notes_of(&mut conn, caller, &ctx).await?;
+    let pinned = threads::pinned_ids(&mut conn, caller.person.id.as_str())
+        .await?
+        .contains(&ctx.thread.id);
     let linked_from = match &ctx.thread.linked_from {
         Some(linked) => threads::state_of(&mut conn, linked, caller.person.id.as_str())
             .await?
@@ -189,12 +192,7 @@ pub async fn view(
         thread: ctx.thread.clone(),
     };
     let mut summary = summary(caller, &listed, &ctx.participants);
-    summary.pinned = {
-        let mut conn = state.store.read().await?;
-        threads::pinned_ids(&mut conn, caller.person.id.as_str())
-            .await?
-            .contains(&ctx.thread.id)
-    };
+    summary.pinned = pinned;
     let is_starter = ctx.thread.started_by == caller.person.id.as_str();
     summary.reply_allowed = reply_refusal.is_none();
     summary.attachment_count = files.len() as i64;
