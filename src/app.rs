@@ -279,6 +279,7 @@ fn inbox_pages() -> Route {
         .at("/:slug/threads/:id/completion", post(web::completion))
         .at("/:slug/threads/:id/notes", post(web::add_note))
         .at("/:slug/threads/:id/pin", post(web::pin_thread))
+        .at("/:slug/threads/:id/team", post(web::team))
         .at(
             "/:slug/threads/:id/messages/:message/pin",
             post(web::pin_message),

@@ -7,18 +7,21 @@ use chrono::{DateTime, Utc};
 use poem::Request;
 use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
+use poem_openapi::types::MaybeUndefined;
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 use serde::Deserialize;
 
 use crate::clock::to_datetime;
 use crate::domain::conversations::ThreadKind;
 use crate::domain::ids::{MessageId, ThreadId};
-use crate::error::AppResult;
+use crate::domain::teams::{AssigneeFilter, TeamFilter};
+use crate::error::{AppError, AppResult};
 use crate::service::mailbox::compose::{self, ComposeInput, ReplyInput};
 use crate::service::mailbox::conversations::NoteView;
 use crate::service::mailbox::filing::{self, BulkAction};
 use crate::service::mailbox::read::{self, MessageView, ThreadSummary, ThreadView};
 use crate::service::mailbox::scheduled;
+use crate::service::mailbox::teams::{self, TeamChange, TeamView};
 use crate::service::mailbox::{delete, PersonRef};
 use crate::service::AppState;
 
@@ -158,6 +161,32 @@ pub struct ThreadSummaryOut {
     /// When staff completed the thread (nobody posts until they reopen it).
     #[oai(skip_serializing_if_is_none)]
     pub completed_at: Option<DateTime<Utc>>,
+    /// For staff: each team (staff group) the thread was addressed to, with its shared
+    /// state; empty for clients and for threads not addressed to a group.
+    pub teams: Vec<TeamOut>,
+}
+
+/// A team's shared state of a thread addressed to its group (a team folder is a shared
+/// inbox): who of the team handles it, and whether the team is done with it.
+#[derive(Debug, Object)]
+pub struct TeamOut {
+    /// `group:<name>`.
+    pub group: String,
+    /// Done: archived for every member until a new message brings it back.
+    pub done: bool,
+    // Undocumented: a documented object field becomes `allOf` in the document.
+    #[oai(skip_serializing_if_is_none)]
+    pub assignee: Option<PersonRefOut>,
+}
+
+impl From<TeamView> for TeamOut {
+    fn from(t: TeamView) -> Self {
+        Self {
+            group: format!("group:{}", t.group.as_str()),
+            done: t.done,
+            assignee: t.assignee.map(Into::into),
+        }
+    }
 }
 
 impl From<ThreadSummary> for ThreadSummaryOut {
@@ -180,6 +209,7 @@ impl From<ThreadSummary> for ThreadSummaryOut {
             kind: s.kind.into(),
             pinned: s.pinned,
             completed_at: s.completed_at.map(to_datetime),
+            teams: s.teams.into_iter().map(Into::into).collect(),
         }
     }
 }
@@ -368,7 +398,8 @@ pub struct ReplyRequest {
     pub send_at: Option<DateTime<Utc>>,
 }
 
-/// Your own state of a thread.
+/// Your own state of a thread (`folder`, `read`), or your team's state of a thread
+/// addressed to your group (`assignee`, `done`); one or the other in one request.
 #[derive(Debug, Object, Deserialize)]
 #[oai(deny_unknown_fields)]
 #[serde(deny_unknown_fields)]
@@ -376,6 +407,12 @@ pub struct ThreadStateRequest {
     /// inbox, archive, trash or one of your folders' ids.
     pub folder: Option<String>,
     pub read: Option<bool>,
+    /// `user:<id>`: an active member of your team handles it; null: nobody does.
+    #[serde(default)]
+    pub assignee: MaybeUndefined<String>,
+    /// true: your team is done with it, and it moves to every member's Archive; false:
+    /// it is open again, back in the Inbox of every member who had it archived.
+    pub done: Option<bool>,
 }
 
 #[derive(Debug, Object)]
@@ -383,6 +420,8 @@ pub struct ThreadStateOut {
     pub id: String,
     pub folder: String,
     pub unread: bool,
+    /// For staff: each team's state of the thread (see `ThreadSummary.teams`).
+    pub teams: Vec<TeamOut>,
 }
 
 #[derive(Debug, Clone, Copy, Enum, Deserialize)]
@@ -440,6 +479,8 @@ impl ThreadsApi {
     /// A folder's threads, latest activity first. The threads you pinned that are in the
     /// list come first on its first page (besides `limit`), and not again further on.
     #[oai(path = "/threads", method = "get", operation_id = "list_threads")]
+    // Each query parameter is an argument, so that the document describes it.
+    #[allow(clippy::too_many_arguments)]
     async fn list(
         &self,
         auth: BearerAuth,
@@ -449,13 +490,26 @@ impl ThreadsApi {
         cursor: Query<Option<String>>,
         /// 1–200, default 50.
         limit: Query<Option<i64>>,
+        /// Team folders only: `mine` (assigned to you) or `unassigned`.
+        assignee: Query<Option<String>>,
+        /// Team folders only: true lists what the team is done with, false what is open.
+        done: Query<Option<bool>>,
     ) -> AppResult<Json<ThreadPage>> {
         let caller = caller(&self.0, &auth, req).await?;
         let folder = folder.0.unwrap_or_else(|| "inbox".into());
+        let filter = TeamFilter {
+            assignee: assignee
+                .0
+                .as_deref()
+                .map(AssigneeFilter::parse)
+                .transpose()?,
+            done: done.0,
+        };
         let (threads, next_cursor) = read::list(
             &self.0,
             &caller,
             &folder,
+            filter,
             cursor.0.as_deref(),
             limit.0.unwrap_or(50),
         )
@@ -529,18 +583,40 @@ impl ThreadsApi {
         body: JsonBody<ThreadStateRequest>,
     ) -> AppResult<Json<ThreadStateOut>> {
         let caller = caller(&self.0, &auth, req).await?;
-        let (folder, unread) = filing::update(
-            &self.0,
-            &caller,
-            &ThreadId::from_trusted(id.0.clone()),
-            body.0.folder.as_deref(),
-            body.0.read,
-        )
-        .await?;
+        let body = body.0;
+        let thread_id = ThreadId::from_trusted(id.0.clone());
+        let change = TeamChange {
+            assignee: match body.assignee {
+                MaybeUndefined::Undefined => None,
+                MaybeUndefined::Null => Some(None),
+                MaybeUndefined::Value(v) => Some(Some(v)),
+            },
+            done: body.done,
+        };
+        let (folder, unread, team_views) = if change.is_empty() {
+            let (folder, unread) = filing::update(
+                &self.0,
+                &caller,
+                &thread_id,
+                body.folder.as_deref(),
+                body.read,
+            )
+            .await?;
+            let views = teams::of_thread(&self.0, &caller, thread_id.as_str()).await?;
+            (folder, unread, views)
+        } else if body.folder.is_some() || body.read.is_some() {
+            return Err(AppError::invalid(
+                if body.folder.is_some() { "folder" } else { "read" },
+                "Change your own state (folder, read) or your team's (assignee, done), one at a time.",
+            ));
+        } else {
+            teams::update(&self.0, &caller, &thread_id, change).await?
+        };
         Ok(Json(ThreadStateOut {
             id: id.0,
             folder,
             unread,
+            teams: team_views.into_iter().map(Into::into).collect(),
         }))
     }
 

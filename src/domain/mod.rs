@@ -13,6 +13,7 @@ pub mod problem;
 pub mod quotas;
 pub mod role;
 pub mod search;
+pub mod teams;
 pub mod values;
 
 pub use ids::{PersonId, PracticeId, SessionId};

@@ -69,6 +69,15 @@ pub async fn accept(
     if !people_store::activate_invited(&mut tx, invited.id.as_str(), &hash, now).await? {
         return Err(invalid_token());
     }
+    crate::service::mailbox::teams::sync_member(
+        &mut tx,
+        now,
+        invited.practice_id.as_str(),
+        invited.id.as_str(),
+        Some((invited.role, Status::Invited)),
+        (invited.role, Status::Active),
+    )
+    .await?;
     record_raw(
         &mut tx,
         state,

@@ -18,6 +18,7 @@ pub mod search;
 pub mod server_keys;
 pub mod sessions;
 pub mod sign_in_attempts;
+pub mod teams;
 pub mod threads;
 pub mod tokens;
 

@@ -377,6 +377,13 @@ async fn staff_reopen_a_completed_thread(backend: Backend) {
         StatusCode::NO_CONTENT,
         "any staff participant completes"
     );
+    // An email-style thread says it was completed, and when, as a conversation does.
+    let (_, seen) = app.thread(&cast.client, &id).await;
+    assert!(seen["completed_at"].is_string(), "{seen}");
+    let (_, page) = app
+        .get("/api/v1/threads?folder=archive", &cast.client)
+        .await;
+    assert!(page["threads"][0]["completed_at"].is_string(), "{page}");
     let reopen = format!("/api/v1/threads/{id}/reopen");
     let by_client = app.post(&reopen, &cast.client, json!({})).await;
     assert_problem(&by_client, StatusCode::FORBIDDEN, "forbidden");

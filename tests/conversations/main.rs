@@ -15,6 +15,7 @@ mod pins;
 mod scheduled;
 mod settings;
 mod sharing;
+mod teams;
 
 pub use helpers::{user, Cast};
 

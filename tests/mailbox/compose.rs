@@ -247,9 +247,18 @@ async fn group_expands_to_its_active_members_at_send_time(backend: Backend) {
             .unwrap();
     assert_eq!(count, 3, "the client and the two active providers");
     drop(conn);
-    // Someone who joins the group later does not see earlier threads.
+    // The team folder is a shared inbox (issue 15, rule 17): someone who joins the group
+    // later sees the group's earlier threads too; a disabled member is not given them.
     let later = app.person("oak", Role::Provider, "Later Provider").await;
-    assert!(app.folder(&later, "inbox").await.is_empty());
+    assert_eq!(app.folder(&later, "team:providers").await, vec![id.clone()]);
+    let mut conn = app.state.store.read().await.unwrap();
+    let gone_rows: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM thread_participants WHERE person_id = $1")
+            .bind(&gone.id)
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap();
+    assert_eq!(gone_rows, 0);
 }
 
 async fn empty_group_is_refused(backend: Backend) {

@@ -9,7 +9,55 @@ on_both_backends!(
     a_client_uses_every_page_in_a_browser_and_axe_finds_nothing,
     with_javascript_new_mail_appears_and_drafts_save_themselves,
     staff_use_the_conversation_pages_in_a_browser_and_axe_finds_nothing,
+    a_biller_uses_the_shared_billing_folder_in_a_browser_and_axe_finds_nothing,
 );
+
+/// The billing team's shared folder and a team thread as a biller sees them (who handles
+/// it, the assign and done forms, the folder's narrowings), checked by axe at both widths.
+async fn a_biller_uses_the_shared_billing_folder_in_a_browser_and_axe_finds_nothing(
+    backend: Backend,
+) {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let (app, cast) = TestApp::with_cast(backend).await;
+    let id = app
+        .send(&cast.client, &["group:billers"], "Statement question")
+        .await;
+    app.send(&cast.client, &["group:billers"], "Card declined")
+        .await;
+    app.patch(
+        &format!("/api/v1/threads/{id}"),
+        &cast.biller,
+        serde_json::json!({"assignee": user(&cast.biller)}),
+    )
+    .await;
+    browser.set_size(1280, 900).await;
+    browser.goto(&app.url("/p/oak/")).await;
+    browser.wait_for_text("h1", "Practice oak").await;
+    browser.type_into("#email", &cast.biller.email).await;
+    browser.type_into("#password", PASSWORD).await;
+    browser.click("button[type=submit]").await;
+    browser.wait_for_text("main h1", "Inbox").await;
+    browser.goto(&app.url("/p/oak/mail/team:billers")).await;
+    browser.wait_for_text("main h1", "Billing").await;
+    let listed = browser.text(".threads").await;
+    assert!(listed.contains("Assigned to you"), "{listed}");
+    assert!(listed.contains("Unassigned"), "{listed}");
+    assert_accessible(&browser, "team folder").await;
+    assert_fits_a_phone(&browser, "team folder").await;
+    browser
+        .goto(&app.url(&format!("/p/oak/threads/{id}")))
+        .await;
+    browser.wait_for_text("main h1", "Statement question").await;
+    assert!(browser
+        .text(".team-state")
+        .await
+        .contains("Assigned to Bo Biller"));
+    assert_accessible(&browser, "team thread").await;
+    assert_fits_a_phone(&browser, "team thread").await;
+    browser.quit().await;
+}
 
 /// The pages of conversations as staff see them — a group with an announcement, reactions,
 /// receipts and notes; sharing; the Scheduled view; settings with the automatic reply; the

@@ -17,7 +17,85 @@ on_both_backends!(
     a_provider_switches_on_an_automatic_reply_in_settings,
     pins_from_the_thread_page,
     a_message_is_scheduled_listed_and_cancelled_from_the_pages,
+    a_biller_assigns_and_marks_done_in_the_shared_billing_folder,
 );
+
+async fn a_biller_assigns_and_marks_done_in_the_shared_billing_folder(backend: Backend) {
+    let (app, cast) = TestApp::with_cast(backend).await;
+    let colleague = app
+        .person(
+            &cast.practice,
+            confide::domain::Role::Biller,
+            "Cy Colleague",
+        )
+        .await;
+    let id = app
+        .send(&cast.client, &["group:billers"], "Statement question")
+        .await;
+    let biller = WebUser::sign_in(&app, &cast.practice, &cast.biller.email).await;
+    let page = biller.get(&biller.path(&format!("threads/{id}"))).await;
+    assert!(page.html.contains("Nobody is assigned."), "{}", page.html);
+    for option in [
+        "<option value=\"\">Nobody</option>".to_string(),
+        format!("<option value=\"{}\">Cy Colleague</option>", colleague.id),
+        format!("<option value=\"{}\">Bo Biller</option>", cast.biller.id),
+    ] {
+        assert!(page.html.contains(&option), "{option} in {}", page.html);
+    }
+    let assigned = biller
+        .post(
+            &biller.path(&format!("threads/{id}/team")),
+            &[("action", "assign"), ("assignee", colleague.id.as_str())],
+        )
+        .await;
+    assigned.assert_redirect(&biller.path(&format!("threads/{id}?done=team")));
+    let folder = biller.get(&biller.path("mail/team:billers")).await;
+    assert!(
+        folder.html.contains("Assigned to Cy Colleague"),
+        "{}",
+        folder.html
+    );
+    let mine = biller
+        .get(&biller.path("mail/team:billers?show=mine"))
+        .await;
+    assert!(!mine.html.contains("Statement question"));
+    let theirs = WebUser::sign_in(&app, &cast.practice, &colleague.email).await;
+    let mine = theirs
+        .get(&theirs.path("mail/team:billers?show=mine"))
+        .await;
+    assert!(mine.html.contains("Statement question"), "{}", mine.html);
+    assert!(mine.html.contains("Assigned to you"));
+
+    let done = theirs
+        .post(
+            &theirs.path(&format!("threads/{id}/team")),
+            &[("action", "done")],
+        )
+        .await;
+    done.assert_redirect(&theirs.path(&format!("threads/{id}?done=team")));
+    assert!(app.folder(&cast.biller, "inbox").await.is_empty());
+    let listed = biller
+        .get(&biller.path("mail/team:billers?show=done"))
+        .await;
+    assert!(listed.html.contains("Statement question"));
+    let page = biller.get(&biller.path(&format!("threads/{id}"))).await;
+    assert!(page.html.contains("Done for the team."));
+    assert!(page.html.contains("Reopen for the team"));
+
+    // The client's page says nothing of who handles it.
+    let client = WebUser::sign_in(&app, &cast.practice, &cast.client.email).await;
+    let page = client.get(&client.path(&format!("threads/{id}"))).await;
+    assert!(!page.html.contains("Assigned to"));
+    assert!(!page.html.contains("Done for the team"));
+    assert!(!page.html.contains("team-state"));
+    let refused = client
+        .post(
+            &client.path(&format!("threads/{id}/team")),
+            &[("action", "done")],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+}
 
 async fn a_message_is_scheduled_listed_and_cancelled_from_the_pages(backend: Backend) {
     let (app, cast) = TestApp::with_cast(backend).await;

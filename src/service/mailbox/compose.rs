@@ -32,6 +32,7 @@ use super::super::{attachments, notifications, AppState, Caller};
 use super::conversations::practice_settings;
 use super::idempotency::Idempotent;
 use super::recipients::{self, MAX_RECIPIENTS};
+use super::teams;
 use super::{append_event, kind_of, load_thread, load_thread_for_write, preview, ThreadCtx};
 
 #[derive(Debug, Default)]
@@ -189,6 +190,7 @@ pub async fn write_thread(
     let thread = new_thread(state, caller, p, &to);
     threads::insert(tx, &thread).await?;
     add_participants(tx, caller, &thread, &to).await?;
+    teams::adopt(tx, &thread, &to.groups).await?;
     let message_id = write_message(tx, state, caller, &thread, &p.body, None).await?;
     append_event(
         tx,
@@ -353,6 +355,7 @@ async fn write_message(
         conversation_store::limit_attachment(tx, attachment, &thread.id, people).await?;
     }
     threads::deliver(tx, &thread.id, caller.person.id.as_str(), now).await?;
+    teams::on_message(tx, thread, now).await?;
     let recipients: Vec<String> = everyone
         .into_iter()
         .filter(|id| id != caller.person.id.as_str())

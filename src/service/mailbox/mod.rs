@@ -12,6 +12,7 @@ pub mod idempotency;
 pub mod read;
 pub mod recipients;
 pub mod scheduled;
+pub mod teams;
 
 use anyhow::anyhow;
 

@@ -24,10 +24,12 @@ use super::super::audit::{record, AuditEntry};
 use super::super::cursor::List;
 use super::super::{AppState, Caller};
 use super::conversations::{files_seen_by, notes_of, NoteView};
+use super::teams::{teams_of, TeamView};
 use super::{
     groups_of, kind_of, load_thread, preview, sender_ref, thread_event, visible_participants,
     Participant, PersonRef, ThreadCtx,
 };
+use crate::domain::teams::{check_filter_on, TeamFilter};
 
 /// A thread in a list.
 #[derive(Debug, Clone)]
@@ -52,6 +54,8 @@ pub struct ThreadSummary {
     pub completed_at: Option<i64>,
     /// Whether the viewer pinned it (pinned threads list first).
     pub pinned: bool,
+    /// For staff: the state of each team the thread was addressed to.
+    pub teams: Vec<TeamView>,
 }
 
 /// The message a reply answers, as a short quote.
@@ -136,6 +140,7 @@ fn summary(caller: &Caller, listed: &ListedThread, participants: &[Participant])
         kind: kind_of(t),
         completed_at: t.completed_at,
         pinned: false,
+        teams: Vec::new(),
     }
 }
 
@@ -172,6 +177,10 @@ pub async fn view(
         },
     };
     let notes = notes_of(&mut conn, caller, &ctx).await?;
+    let teams = teams_of(&mut conn, caller, std::slice::from_ref(&ctx.thread.id))
+        .await?
+        .remove(&ctx.thread.id)
+        .unwrap_or_default();
     let pinned = threads::pinned_ids(&mut conn, caller.person.id.as_str())
         .await?
         .contains(&ctx.thread.id);
@@ -193,6 +202,7 @@ pub async fn view(
     };
     let mut summary = summary(caller, &listed, &ctx.participants);
     summary.pinned = pinned;
+    summary.teams = teams;
     let is_starter = ctx.thread.started_by == caller.person.id.as_str();
     summary.reply_allowed = reply_refusal.is_none();
     summary.attachment_count = files.len() as i64;
@@ -415,6 +425,7 @@ pub async fn list(
     state: &AppState,
     caller: &Caller,
     folder: &str,
+    filter: TeamFilter,
     cursor: Option<&str>,
     limit: i64,
 ) -> AppResult<(Vec<ThreadSummary>, Option<String>)> {
@@ -422,7 +433,7 @@ pub async fn list(
         Some(c) => Seek::Older(c),
         None => Seek::Newest,
     };
-    let page = page(state, caller, folder, seek, limit).await?;
+    let page = page(state, caller, folder, filter, seek, limit).await?;
     Ok((page.threads, page.older))
 }
 
@@ -451,6 +462,7 @@ pub async fn page(
     state: &AppState,
     caller: &Caller,
     folder: &str,
+    filter: TeamFilter,
     seek: Seek<'_>,
     limit: i64,
 ) -> AppResult<ThreadPage> {
@@ -466,10 +478,11 @@ pub async fn page(
     let limit = limit.clamp(1, 200);
     let mut conn = state.store.read().await?;
     let folder = resolve_folder(&mut conn, caller, folder).await?;
+    check_filter_on(matches!(folder, FolderRef::Team(_)), filter)?;
     let listing = match &folder {
         FolderRef::Place(place) => Listing::Folder(place.as_stored()),
         FolderRef::Sent => Listing::Sent,
-        FolderRef::Team(g) => Listing::Team(g.as_str()),
+        FolderRef::Team(g) => Listing::Team(g.as_str(), filter),
     };
     let from_key = from.as_ref().map(|(at, id)| (*at, id.as_str()));
     let pins = threads::pinned_ids(&mut conn, holder).await?;
@@ -528,6 +541,7 @@ async fn summaries(
             .or_default()
             .push(Participant::try_from(row)?);
     }
+    let mut teams = teams_of(conn, caller, &ids).await?;
     let counts: HashMap<String, i64> =
         attachment_store::counts_for_threads(conn, &ids, caller.person.id.as_str())
             .await?
@@ -539,6 +553,7 @@ async fn summaries(
             let participants = by_thread.get(&r.thread.id).map(Vec::as_slice);
             let mut s = summary(caller, r, participants.unwrap_or(&[]));
             s.attachment_count = counts.get(&r.thread.id).copied().unwrap_or(0);
+            s.teams = teams.remove(&r.thread.id).unwrap_or_default();
             s
         })
         .collect())

@@ -14,6 +14,7 @@ use crate::store::{is_unique_violation, Conn};
 use super::{email_taken, may_start_threads_of, view, visible_person, PersonView};
 use crate::service::audit::{record, AuditEntry};
 use crate::service::mailbox::conversations::set_may_start_threads;
+use crate::service::mailbox::teams;
 use crate::service::{email_changes, AppState, Caller, Person};
 /// A change to a person; `None` leaves a field as it is.
 #[derive(Default)]
@@ -115,6 +116,7 @@ pub async fn update(
         .await?;
     }
     let was_activated = target.status.is_activated();
+    let before = (target.role, target.status);
     let consent_before = (target.consent_email, target.consent_sms);
     apply(&mut target, patch, is_self);
     check_sms_consent(&target)?;
@@ -122,6 +124,17 @@ pub async fn update(
         email_changes::request(&mut tx, state, &mut target, email, true).await?;
     }
     write_person(&mut tx, state, &mut target).await?;
+    if before != (target.role, target.status) {
+        teams::sync_member(
+            &mut tx,
+            state.now(),
+            caller.practice_id(),
+            target.id.as_str(),
+            Some(before),
+            (target.role, target.status),
+        )
+        .await?;
+    }
     record_consent_change(&mut tx, state, caller, &target, consent_before).await?;
     if was_activated && target.status == Status::Disabled {
         crate::service::sessions::end_all(&mut tx, target.id.as_str(), None).await?;

@@ -19,6 +19,7 @@ use crate::store::{is_unique_violation, Conn};
 use crate::service::audit::{record, AuditEntry};
 use crate::service::cursor::List;
 use crate::service::mailbox::conversations::starts_reply_only;
+use crate::service::mailbox::teams;
 use crate::service::{notifications, person, AppState, Caller, Person};
 
 /// A person as one particular viewer may see them: hidden fields are `None`.
@@ -247,6 +248,8 @@ pub(crate) async fn insert_person(
                 crate::store::conversations::set_reply_only(conn, practice, &row.id, true, now)
                     .await?;
             }
+            let created = (new.role, row.status.parse().unwrap_or(Status::Invited));
+            teams::sync_member(conn, now, practice, &row.id, None, created).await?;
             person(row)
         }
         Err(e) if is_unique_violation(&e, "people_practice_email_key", "people.email_norm") => {

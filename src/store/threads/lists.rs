@@ -5,6 +5,7 @@ use sqlx::FromRow;
 
 use super::{ThreadRow, THREAD_COLUMNS};
 use crate::domain::mailbox::REMOVED;
+use crate::domain::teams::{AssigneeFilter, TeamFilter};
 use crate::store::Conn;
 
 /// Which of a person's threads a list shows.
@@ -13,8 +14,8 @@ pub enum Listing<'a> {
     Folder(&'a str),
     /// Threads the person wrote in.
     Sent,
-    /// Threads addressed to one of the person's staff groups.
-    Team(&'a str),
+    /// Threads addressed to one of the person's staff groups, maybe narrowed.
+    Team(&'a str, TeamFilter),
 }
 
 /// A thread in a list, with the viewer's own state of it.
@@ -132,10 +133,33 @@ fn filter_of<'a>(listing: &Listing<'a>) -> (String, &'a str) {
     match listing {
         Listing::Folder(folder) => ("p.folder = $2".to_string(), *folder),
         Listing::Sent => ("p.has_sent = 1 AND p.folder <> $2".to_string(), REMOVED),
-        Listing::Team(group) => (
-            format!("p.via_group = $2 AND p.folder <> '{REMOVED}'"),
-            *group,
-        ),
+        Listing::Team(group, filter) => {
+            let mut team = Vec::new();
+            match filter.assignee {
+                // `$1` is the person whose list this is.
+                Some(AssigneeFilter::Mine) => team.push("tt.assignee_id = $1"),
+                Some(AssigneeFilter::Unassigned) => team.push("tt.assignee_id IS NULL"),
+                None => {}
+            }
+            match filter.done {
+                Some(true) => team.push("tt.done = 1"),
+                Some(false) => team.push("tt.done = 0"),
+                None => {}
+            }
+            let narrowed = if team.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    " AND EXISTS (SELECT 1 FROM team_threads tt WHERE tt.thread_id = p.thread_id \
+                     AND tt.group_name = p.via_group AND {})",
+                    team.join(" AND ")
+                )
+            };
+            (
+                format!("p.via_group = $2 AND p.folder <> '{REMOVED}'{narrowed}"),
+                *group,
+            )
+        }
     }
 }
 

@@ -27,7 +27,16 @@ async fn version(state: &AppState, visit: &Visit, folder: &str) -> AppResult<Str
         hasher.update(format!("{}:{}:{};", f.id, f.total, f.unread));
     }
     if folder != "drafts" {
-        if let Ok(page) = read::page(state, &visit.caller, folder, Seek::Newest, 1).await {
+        if let Ok(page) = read::page(
+            state,
+            &visit.caller,
+            folder,
+            Default::default(),
+            Seek::Newest,
+            1,
+        )
+        .await
+        {
             for t in page.threads {
                 hasher.update(format!("{}:{}:{}", t.id, t.last_activity_at, t.unread));
             }

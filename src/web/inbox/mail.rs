@@ -6,6 +6,8 @@ use poem::web::{CsrfToken, CsrfVerifier, Data, Path, Query};
 use poem::{handler, Body, Request, Response};
 use serde::Deserialize;
 
+use crate::domain::mailbox::Group;
+use crate::domain::teams::{AssigneeFilter, TeamFilter};
 use crate::service::mailbox::filing::{self, BulkAction};
 use crate::service::mailbox::folders as folder_service;
 use crate::service::mailbox::read::{self, Seek, ThreadSummary};
@@ -32,10 +34,20 @@ pub struct Row {
     pub pinned: bool,
     /// A group conversation rather than a message thread.
     pub conversation: bool,
+    /// For a thread of the viewer's team: "Done", "Unassigned" or "Assigned to …".
+    pub team: Option<String>,
 }
 
 impl Row {
-    fn of(s: ThreadSummary, viewer: &str, now: i64) -> Row {
+    fn of(s: ThreadSummary, viewer: &str, my_group: Option<Group>, now: i64) -> Row {
+        let team = s.teams.iter().find(|t| Some(t.group) == my_group).map(|t| {
+            match (&t.assignee, t.done) {
+                (_, true) => "Done".to_string(),
+                (Some(a), false) if a.id == viewer => "Assigned to you".to_string(),
+                (Some(a), false) => format!("Assigned to {}", a.name),
+                (None, false) => "Unassigned".to_string(),
+            }
+        });
         let mut names: Vec<String> = s
             .participants
             .iter()
@@ -67,6 +79,7 @@ impl Row {
             attachments: s.attachment_count,
             pinned: s.pinned,
             conversation: s.kind == crate::domain::conversations::ThreadKind::Conversation,
+            team,
         }
     }
 }
@@ -96,9 +109,24 @@ struct FolderPage {
     newer: Option<String>,
     notice: Option<&'static str>,
     is_custom: bool,
+    /// A team folder's narrowing: "", "open", "done", "mine" or "unassigned".
+    show: &'static str,
 }
 
 impl FolderPage {
+    fn is_team(&self) -> bool {
+        self.folder.starts_with("team:")
+    }
+
+    /// The narrowing, as it continues on the next page's link.
+    fn show_query(&self) -> String {
+        if self.show.is_empty() {
+            String::new()
+        } else {
+            format!("&show={}", self.show)
+        }
+    }
+
     fn is_trash(&self) -> bool {
         self.folder == "trash"
     }
@@ -117,6 +145,27 @@ pub struct PageQuery {
     cursor: Option<String>,
     newer: Option<String>,
     done: Option<String>,
+    /// A team folder's narrowing: open, done, mine or unassigned.
+    show: Option<String>,
+}
+
+/// A team folder's narrowing as named in its links, and what it lists.
+fn team_filter(show: Option<&str>) -> (&'static str, TeamFilter) {
+    let by = |assignee| TeamFilter {
+        assignee: Some(assignee),
+        done: None,
+    };
+    let state = |done| TeamFilter {
+        assignee: None,
+        done: Some(done),
+    };
+    match show {
+        Some("open") => ("open", state(false)),
+        Some("done") => ("done", state(true)),
+        Some("mine") => ("mine", by(AssigneeFilter::Mine)),
+        Some("unassigned") => ("unassigned", by(AssigneeFilter::Unassigned)),
+        _ => ("", TeamFilter::default()),
+    }
 }
 
 /// What a finished action says at the top of the folder.
@@ -161,6 +210,12 @@ pub async fn folder_page(
         return super::not_found();
     };
     let is_custom = chrome.custom_folders().any(|f| f.id == folder);
+    let (show, _) = team_filter(
+        query
+            .show
+            .as_deref()
+            .filter(|_| folder.starts_with("team:")),
+    );
     let mut page = FolderPage {
         is_custom,
         chrome,
@@ -171,6 +226,7 @@ pub async fn folder_page(
         older: None,
         newer: None,
         notice: notice_of(query.done.as_deref()),
+        show,
     };
     let filled = if folder == "drafts" {
         fill_drafts(&state, &visit, &mut page, query.cursor.as_deref()).await
@@ -196,13 +252,15 @@ async fn fill_threads(
         (None, Some(c)) => Seek::Newer(c),
         (None, None) => Seek::Newest,
     };
-    let listed = read::page(state, &visit.caller, &page.folder, seek, PAGE_SIZE).await?;
+    let (_, filter) = team_filter(Some(page.show));
+    let listed = read::page(state, &visit.caller, &page.folder, filter, seek, PAGE_SIZE).await?;
+    let my_group = Group::of_role(visit.caller.role());
     let now = state.now();
     let viewer = visit.caller.person.id.as_str();
     page.rows = listed
         .threads
         .into_iter()
-        .map(|s| Row::of(s, viewer, now))
+        .map(|s| Row::of(s, viewer, my_group, now))
         .collect();
     page.older = listed.older;
     page.newer = listed.newer;

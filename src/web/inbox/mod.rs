@@ -56,7 +56,7 @@ pub use session::{forgot_page, forgot_submit, portal, sign_in, sign_out, start_s
 pub use settings::{end_session, settings_page, settings_submit};
 pub use thread::{download, reply, thread_page};
 pub use together::{
-    add_note, announcement, completion, pin_message, pin_thread, react, share, share_page,
+    add_note, announcement, completion, pin_message, pin_thread, react, share, share_page, team,
 };
 
 /// The cookie that holds a web session's token (the same sessions as API tokens).

@@ -11,11 +11,13 @@ use crate::domain::attachments::content_disposition;
 use crate::domain::chart::may_take_quick_note;
 use crate::domain::conversations::{reaction_name, ThreadKind, REACTIONS};
 use crate::domain::ids::{AttachmentId, ThreadId};
+use crate::domain::mailbox::Group;
 use crate::domain::Role;
 use crate::service::attachments::{self as attachment_service, AttachmentView};
 use crate::service::mailbox::compose::{self, ReplyInput};
 use crate::service::mailbox::conversations::NoteView;
 use crate::service::mailbox::read::{self, MessageView, Quote};
+use crate::service::mailbox::teams::{self, TeamView};
 use crate::service::AppState;
 
 use super::super::form::read_posted;
@@ -128,6 +130,38 @@ impl Note {
     }
 }
 
+/// A team's state of the thread, for staff: the viewer's own team with its forms.
+pub struct TeamBox {
+    pub name: &'static str,
+    pub done: bool,
+    pub assignee: Option<String>,
+    /// The viewer's own team: they assign it and mark it done.
+    pub mine: bool,
+    /// For the viewer's team: its members as (id, name, assigned).
+    pub members: Vec<(String, String, bool)>,
+}
+
+impl TeamBox {
+    fn of(t: &TeamView, my_group: Option<Group>, members: &[(String, String)]) -> TeamBox {
+        let mine = Some(t.group) == my_group;
+        let assigned = t.assignee.as_ref().map(|a| a.id.as_str());
+        TeamBox {
+            name: t.group.display_name(),
+            done: t.done,
+            assignee: t.assignee.as_ref().map(|a| a.name.clone()),
+            mine,
+            members: if mine {
+                members
+                    .iter()
+                    .map(|(id, name)| (id.clone(), name.clone(), Some(id.as_str()) == assigned))
+                    .collect()
+            } else {
+                Vec::new()
+            },
+        }
+    }
+}
+
 #[derive(Template)]
 #[template(path = "web/inbox/thread.html")]
 struct ThreadPage {
@@ -154,6 +188,8 @@ struct ThreadPage {
     staff: bool,
     can_react: bool,
     notes: Vec<Note>,
+    /// For staff: the state of each team the thread was addressed to.
+    teams: Vec<TeamBox>,
     /// The message the reply answers (chosen with "Reply to this").
     reply_to: Option<Quoted>,
     /// Makes a resent reply form (a double click, a retry) send once.
@@ -196,6 +232,19 @@ async fn thread_view(
         .count() as i64
         + summary.other_recipients;
     let can_note = may_take_quick_note(visit.caller.role(), clients).is_ok();
+    let my_group = Group::of_role(visit.caller.role());
+    let members = if summary.teams.iter().any(|t| Some(t.group) == my_group) {
+        teams::my_team(state, &visit.caller)
+            .await
+            .map_err(page_error)?
+    } else {
+        Vec::new()
+    };
+    let team_boxes = summary
+        .teams
+        .iter()
+        .map(|t| TeamBox::of(t, my_group, &members))
+        .collect();
     let viewer = visit.caller.person.id.as_str();
     let mut names: Vec<String> = summary
         .participants
@@ -227,6 +276,7 @@ async fn thread_view(
         staff: view.staff_actions,
         can_react: view.reaction_refusal.is_none(),
         notes: view.notes.into_iter().map(Note::of).collect(),
+        teams: team_boxes,
         reply_to,
         send_key: crate::domain::ids::new_random_id(),
         id: summary.id,
@@ -267,6 +317,7 @@ pub async fn thread_page(
                 Some("noted") => Some("Saved to the client's chart."),
                 Some("deleted") => Some("The message was deleted for everyone."),
                 Some("shared") => Some("Shared: they now see the whole thread."),
+                Some("team") => Some("Saved for the team."),
                 _ => None,
             };
             render(StatusCode::OK, &page)

@@ -8,6 +8,7 @@ use poem::web::{CsrfToken, CsrfVerifier, Data, Path};
 use poem::{handler, Body, Request, Response};
 
 use crate::domain::ids::{MessageId, ThreadId};
+use crate::service::mailbox::teams::{self, TeamChange};
 use crate::service::mailbox::{conversations, read};
 use crate::service::{people, AppState};
 
@@ -112,6 +113,42 @@ pub async fn pin_message(
     visit.then_go(
         conversations::pin_message(&state, &visit.caller, &message_id, on).await,
         &format!("threads/{id}#m-{message}"),
+    )
+}
+
+/// The viewer's team's state of the thread: `action=assign` with `assignee` (a member's
+/// id, or empty for nobody), `action=done` or `action=open`.
+#[handler]
+pub async fn team(
+    req: &Request,
+    Path((slug, id)): Path<(String, String)>,
+    verifier: &CsrfVerifier,
+    state: Data<&AppState>,
+    body: Body,
+) -> Response {
+    let (visit, form) = or_page!(posted(&state, req, &slug, verifier, body).await);
+    let change = match form.get("action") {
+        "done" => TeamChange {
+            done: Some(true),
+            ..Default::default()
+        },
+        "open" => TeamChange {
+            done: Some(false),
+            ..Default::default()
+        },
+        _ => TeamChange {
+            assignee: Some(
+                Some(form.get("assignee"))
+                    .filter(|a| !a.is_empty())
+                    .map(|a| format!("user:{a}")),
+            ),
+            ..Default::default()
+        },
+    };
+    let thread = ThreadId::from_trusted(id.clone());
+    visit.then_go(
+        teams::update(&state, &visit.caller, &thread, change).await,
+        &format!("threads/{id}?done=team"),
     )
 }
 

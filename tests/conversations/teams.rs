@@ -1,0 +1,358 @@
+//! Team folders are shared inboxes (rule 17): a message thread addressed to a group
+//! belongs to the group; every current member sees it, a new member too with its history;
+//! members assign it and mark it done for the whole team; a new message brings it back.
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use crate::helpers::{assert_problem, Backend, Session, TestApp};
+use crate::{on_both_backends, open_conversation, reply_ok, user};
+use confide::domain::Role;
+
+on_both_backends!(
+    team_threads_are_shared_and_a_new_member_sees_them_with_their_history,
+    a_member_assigns_a_team_thread_and_the_team_sees_to_whom,
+    team_folders_filter_by_mine_and_unassigned,
+    done_archives_a_team_thread_for_the_whole_team_until_a_new_message,
+    only_team_members_change_a_team_state,
+    a_member_who_leaves_the_team_no_longer_sees_its_threads,
+);
+
+/// `PATCH /api/v1/threads/{id}` with a team change.
+async fn team(app: &TestApp, who: &Session, id: &str, body: Value) -> (StatusCode, Value) {
+    app.patch(&format!("/api/v1/threads/{id}"), who, body).await
+}
+
+async fn team_ok(app: &TestApp, who: &Session, id: &str, body: Value) -> Value {
+    let (status, out) = team(app, who, id, body).await;
+    assert_eq!(status, StatusCode::OK, "{out}");
+    out
+}
+
+/// The team folder of billers as `who` sees it, narrowed by `query`.
+async fn billing(app: &TestApp, who: &Session, query: &str) -> Vec<String> {
+    app.folder(who, &format!("team:billers{query}")).await
+}
+
+fn count<'a>(folders: &'a Value, id: &str) -> &'a Value {
+    folders["folders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["id"] == id)
+        .unwrap_or_else(|| panic!("no folder {id} in {folders}"))
+}
+
+async fn team_threads_are_shared_and_a_new_member_sees_them_with_their_history(backend: Backend) {
+    let (app, cast) = TestApp::with_cast(backend).await;
+    let question = app
+        .send(&cast.client, &["group:billers"], "Invoice question")
+        .await;
+    reply_ok(&app, &cast.biller, &question, "We are looking into it.").await;
+    // A conversation's people are fixed when it starts: a later member does not join it.
+    let group = open_conversation(
+        &app,
+        &cast.provider,
+        &[&user(&cast.client), "group:billers"],
+        "Payment plan group",
+    )
+    .await;
+    let group_id = group["id"].as_str().unwrap().to_string();
+
+    let newcomer = app
+        .person(&cast.practice, Role::Biller, "Bea Newcomer")
+        .await;
+    assert_eq!(
+        billing(&app, &newcomer, "").await,
+        vec![question.clone()],
+        "a new member sees the team's threads"
+    );
+    assert_eq!(app.folder(&newcomer, "inbox").await, vec![question.clone()]);
+    let (_, folders) = app.get("/api/v1/folders", &newcomer).await;
+    assert_eq!(count(&folders, "team:billers")["total"], 1);
+    assert_eq!(count(&folders, "team:billers")["unread"], 1);
+    let (status, seen) = app.thread(&newcomer, &question).await;
+    assert_eq!(status, StatusCode::OK, "{seen}");
+    let bodies: Vec<&str> = seen["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["body"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        bodies,
+        vec![
+            "A message body that is long enough.",
+            "We are looking into it."
+        ],
+        "with its whole history"
+    );
+    let (status, _) = app.thread(&newcomer, &group_id).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "not the conversation");
+
+    // Someone moved into the group by an admin joins it too.
+    let (status, moved) = app
+        .update_person(&cast.admin, &cast.front.id, json!({"role": "biller"}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{moved}");
+    assert_eq!(billing(&app, &cast.front, "").await, vec![question.clone()]);
+    // And the newcomer answers like anyone of the team.
+    reply_ok(&app, &newcomer, &question, "Bea here: it is settled.").await;
+    let (_, seen) = app.thread(&cast.client, &question).await;
+    assert_eq!(seen["messages"].as_array().unwrap().len(), 3);
+}
+
+async fn a_member_assigns_a_team_thread_and_the_team_sees_to_whom(backend: Backend) {
+    let (app, cast) = TestApp::with_cast(backend).await;
+    let colleague = app
+        .person(&cast.practice, Role::Biller, "Cy Colleague")
+        .await;
+    let id = app
+        .send(&cast.client, &["group:billers"], "Insurance claim")
+        .await;
+    let out = team_ok(
+        &app,
+        &cast.biller,
+        &id,
+        json!({"assignee": user(&colleague)}),
+    )
+    .await;
+    assert_eq!(out["teams"][0]["group"], "group:billers");
+    assert_eq!(out["teams"][0]["assignee"]["id"], colleague.id.as_str());
+    assert_eq!(out["teams"][0]["done"], false);
+    for who in [&cast.biller, &colleague] {
+        let (_, seen) = app.thread(who, &id).await;
+        assert_eq!(
+            seen["teams"][0]["assignee"]["name"], "Cy Colleague",
+            "{seen}"
+        );
+    }
+    let (_, page) = app
+        .get("/api/v1/threads?folder=team:billers", &cast.biller)
+        .await;
+    assert_eq!(
+        page["threads"][0]["teams"][0]["assignee"]["id"],
+        colleague.id.as_str()
+    );
+    // Who handles a message is the practice's business, not the client's.
+    let (_, seen) = app.thread(&cast.client, &id).await;
+    assert_eq!(seen["teams"], json!([]), "{seen}");
+
+    // Only an active member of the team is assigned.
+    let refused = team(
+        &app,
+        &cast.biller,
+        &id,
+        json!({"assignee": user(&cast.front)}),
+    )
+    .await;
+    assert_problem(&refused, StatusCode::BAD_REQUEST, "invalid_field");
+    assert_eq!(refused.1["field"], "assignee");
+    let refused = team(
+        &app,
+        &cast.biller,
+        &id,
+        json!({"assignee": "group:billers"}),
+    )
+    .await;
+    assert_problem(&refused, StatusCode::BAD_REQUEST, "invalid_field");
+    assert_eq!(refused.1["field"], "assignee");
+    let (_, seen) = app.thread(&cast.biller, &id).await;
+    assert_eq!(
+        seen["teams"][0]["assignee"]["id"],
+        colleague.id.as_str(),
+        "unchanged"
+    );
+
+    let out = team_ok(&app, &colleague, &id, json!({"assignee": null})).await;
+    assert!(out["teams"][0].get("assignee").is_none(), "{out}");
+}
+
+async fn team_folders_filter_by_mine_and_unassigned(backend: Backend) {
+    let (app, cast) = TestApp::with_cast(backend).await;
+    let colleague = app
+        .person(&cast.practice, Role::Biller, "Cy Colleague")
+        .await;
+    let mine = app.send(&cast.client, &["group:billers"], "Mine").await;
+    let theirs = app.send(&cast.client, &["group:billers"], "Theirs").await;
+    let nobodys = app.send(&cast.client, &["group:billers"], "Nobody's").await;
+    team_ok(
+        &app,
+        &cast.biller,
+        &mine,
+        json!({"assignee": user(&cast.biller)}),
+    )
+    .await;
+    team_ok(
+        &app,
+        &cast.biller,
+        &theirs,
+        json!({"assignee": user(&colleague)}),
+    )
+    .await;
+    assert_eq!(
+        billing(&app, &cast.biller, "&assignee=mine").await,
+        vec![mine.clone()]
+    );
+    assert_eq!(
+        billing(&app, &colleague, "&assignee=mine").await,
+        vec![theirs.clone()]
+    );
+    assert_eq!(
+        billing(&app, &colleague, "&assignee=unassigned").await,
+        vec![nobodys.clone()]
+    );
+    assert_eq!(billing(&app, &colleague, "").await.len(), 3);
+
+    let refused = app
+        .get(
+            "/api/v1/threads?folder=team:billers&assignee=me",
+            &cast.biller,
+        )
+        .await;
+    assert_problem(&refused, StatusCode::BAD_REQUEST, "invalid_field");
+    assert_eq!(refused.1["field"], "assignee");
+    let refused = app
+        .get("/api/v1/threads?folder=inbox&assignee=mine", &cast.biller)
+        .await;
+    assert_problem(&refused, StatusCode::BAD_REQUEST, "invalid_field");
+    assert_eq!(refused.1["field"], "assignee");
+    let refused = app
+        .get("/api/v1/threads?folder=archive&done=true", &cast.biller)
+        .await;
+    assert_problem(&refused, StatusCode::BAD_REQUEST, "invalid_field");
+    assert_eq!(refused.1["field"], "done");
+}
+
+async fn done_archives_a_team_thread_for_the_whole_team_until_a_new_message(backend: Backend) {
+    let (app, cast) = TestApp::with_cast(backend).await;
+    let colleague = app
+        .person(&cast.practice, Role::Biller, "Cy Colleague")
+        .await;
+    let id = app
+        .send(&cast.client, &["group:billers"], "Refund please")
+        .await;
+    let out = team_ok(&app, &colleague, &id, json!({"done": true})).await;
+    assert_eq!(out["teams"][0]["done"], true);
+    assert_eq!(out["folder"], "archive");
+    for who in [&cast.biller, &colleague] {
+        assert!(
+            app.folder(who, "inbox").await.is_empty(),
+            "done for the team"
+        );
+        assert_eq!(app.folder(who, "archive").await, vec![id.clone()]);
+        assert_eq!(billing(&app, who, "&done=true").await, vec![id.clone()]);
+        assert!(billing(&app, who, "&done=false").await.is_empty());
+    }
+    assert_eq!(
+        app.folder(&cast.client, "inbox").await,
+        vec![id.clone()],
+        "the client's own mailbox is theirs"
+    );
+
+    // A new message from the client brings it back for the whole team.
+    reply_ok(&app, &cast.client, &id, "Any news on the refund?").await;
+    for who in [&cast.biller, &colleague] {
+        assert_eq!(app.folder(who, "inbox").await, vec![id.clone()]);
+        assert_eq!(billing(&app, who, "&done=false").await, vec![id.clone()]);
+    }
+    let (_, seen) = app.thread(&cast.biller, &id).await;
+    assert_eq!(seen["teams"][0]["done"], false);
+
+    // Reopened by a member: back in every member's Inbox.
+    team_ok(&app, &cast.biller, &id, json!({"done": true})).await;
+    assert!(app.folder(&colleague, "inbox").await.is_empty());
+    let out = team_ok(&app, &cast.biller, &id, json!({"done": false})).await;
+    assert_eq!(out["teams"][0]["done"], false);
+    assert_eq!(app.folder(&colleague, "inbox").await, vec![id.clone()]);
+    assert_eq!(app.folder(&cast.biller, "inbox").await, vec![id]);
+}
+
+async fn only_team_members_change_a_team_state(backend: Backend) {
+    let (app, cast) = TestApp::with_cast(backend).await;
+    let id = app
+        .send(
+            &cast.provider,
+            &[&user(&cast.client), "group:billers"],
+            "Copay",
+        )
+        .await;
+    let refused = team(
+        &app,
+        &cast.provider,
+        &id,
+        json!({"assignee": user(&cast.biller)}),
+    )
+    .await;
+    assert_problem(&refused, StatusCode::FORBIDDEN, "forbidden");
+    assert_eq!(refused.1["field"], "assignee");
+    let refused = team(&app, &cast.client, &id, json!({"done": true})).await;
+    assert_problem(&refused, StatusCode::FORBIDDEN, "forbidden");
+    assert_eq!(refused.1["field"], "done");
+    let refused = team(&app, &cast.front, &id, json!({"done": true})).await;
+    assert_problem(&refused, StatusCode::NOT_FOUND, "not_found");
+    let (_, seen) = app.thread(&cast.provider, &id).await;
+    assert_eq!(seen["teams"][0]["done"], false, "nothing changed: {seen}");
+    assert!(seen["teams"][0].get("assignee").is_none());
+
+    let direct = app
+        .send(&cast.client, &[&user(&cast.biller)], "Direct")
+        .await;
+    let refused = team(&app, &cast.biller, &direct, json!({"done": true})).await;
+    assert_problem(&refused, StatusCode::BAD_REQUEST, "invalid_field");
+    assert_eq!(refused.1["field"], "done");
+    let refused = team(
+        &app,
+        &cast.biller,
+        &id,
+        json!({"done": true, "folder": "archive"}),
+    )
+    .await;
+    assert_problem(&refused, StatusCode::BAD_REQUEST, "invalid_field");
+    assert_eq!(refused.1["field"], "folder");
+    assert_eq!(
+        app.folder(&cast.biller, "archive").await,
+        Vec::<String>::new()
+    );
+}
+
+async fn a_member_who_leaves_the_team_no_longer_sees_its_threads(backend: Backend) {
+    let (app, cast) = TestApp::with_cast(backend).await;
+    let answered = app.send(&cast.client, &["group:billers"], "Answered").await;
+    let assigned = app.send(&cast.client, &["group:billers"], "Assigned").await;
+    reply_ok(&app, &cast.biller, &answered, "I answered this one.").await;
+    team_ok(
+        &app,
+        &cast.biller,
+        &assigned,
+        json!({"assignee": user(&cast.biller)}),
+    )
+    .await;
+
+    let (status, moved) = app
+        .update_person(
+            &cast.admin,
+            &cast.biller.id,
+            json!({"role": "front_office"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{moved}");
+    let (status, _) = app.thread(&cast.biller, &assigned).await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "the team's thread left with the team"
+    );
+    let (status, _) = app.thread(&cast.biller, &answered).await;
+    assert_eq!(status, StatusCode::OK, "a thread one wrote in stays");
+    let refused = app
+        .get("/api/v1/threads?folder=team:billers", &cast.biller)
+        .await;
+    assert_problem(&refused, StatusCode::NOT_FOUND, "not_found");
+
+    // The thread is nobody's now; a remaining member sees that.
+    let stays = app.person(&cast.practice, Role::Biller, "Sol Stays").await;
+    assert_eq!(billing(&app, &stays, "&assignee=unassigned").await.len(), 2);
+    let (_, seen) = app.thread(&stays, &assigned).await;
+    assert!(seen["teams"][0].get("assignee").is_none(), "{seen}");
+}
