@@ -134,7 +134,7 @@ pub async fn reopen_all(conn: &mut Conn, thread_id: &str, now: i64) -> Result<()
 
 /// A person joins a group: a participant row for each of the group's threads they do
 /// not have yet, placed as `open` or `done` say, and their existing rows of those
-/// threads counted in the team folder.
+/// threads counted in the team folder. Returns the threads they were added to.
 pub async fn join(
     conn: &mut Conn,
     practice_id: &str,
@@ -142,7 +142,7 @@ pub async fn join(
     group: &str,
     open: (&str, bool),
     done: (&str, bool),
-) -> Result<(), sqlx::Error> {
+) -> Result<Vec<String>, sqlx::Error> {
     sqlx::query(
         "UPDATE thread_participants SET via_group = $1 \
          WHERE person_id = $2 AND via_group IS NULL AND thread_id IN \
@@ -153,7 +153,7 @@ pub async fn join(
     .bind(practice_id)
     .execute(&mut *conn)
     .await?;
-    sqlx::query(
+    sqlx::query_scalar(
         "INSERT INTO thread_participants (thread_id, person_id, practice_id, via_group, folder, \
          unread, has_sent, last_activity_at) \
          SELECT tt.thread_id, $1, tt.practice_id, tt.group_name, \
@@ -162,7 +162,7 @@ pub async fn join(
          FROM team_threads tt JOIN threads t ON t.id = tt.thread_id \
          WHERE tt.practice_id = $6 AND tt.group_name = $7 AND NOT EXISTS \
          (SELECT 1 FROM thread_participants x WHERE x.thread_id = tt.thread_id AND x.person_id = $1) \
-         ORDER BY tt.thread_id",
+         ORDER BY tt.thread_id RETURNING thread_id",
     )
     .bind(person_id)
     .bind(done.0)
@@ -171,9 +171,8 @@ pub async fn join(
     .bind(open.1 as i64)
     .bind(practice_id)
     .bind(group)
-    .execute(conn)
-    .await?;
-    Ok(())
+    .fetch_all(conn)
+    .await
 }
 
 /// A person leaves a group: the group's threads they never wrote in leave their mailbox

@@ -95,7 +95,38 @@ on_both_backends!(
     a_deleted_index_is_rebuilt_at_start,
     the_indexer_catches_up_after_kill_9,
     a_thread_shared_with_staff_becomes_searchable_for_them,
+    a_new_team_member_finds_the_teams_earlier_threads,
 );
+
+/// Team folders are shared inboxes (issue 15, rule 17): someone who joins the group finds
+/// its earlier threads in search too; someone who leaves it no longer does.
+async fn a_new_team_member_finds_the_teams_earlier_threads(backend: Backend) {
+    let (app, practice) = TestApp::with_practice(backend).await;
+    let biller = app.person(&practice, Role::Biller, "Bo Biller").await;
+    let client = app.person(&practice, Role::Client, "Casey Client").await;
+    let id = compose(
+        &app,
+        &client,
+        &["group:billers".to_string()],
+        "Invoice",
+        "About the **zeppelin** invoice.",
+        &[],
+    )
+    .await;
+    wait_for(&app, &biller, "zeppelin", 1).await;
+    let newcomer = app.person(&practice, Role::Biller, "Bea Newcomer").await;
+    assert_eq!(wait_for(&app, &newcomer, "zeppelin", 1).await, vec![id]);
+    let admin = app.admin(&practice).await;
+    let (status, _) = app
+        .patch(
+            &format!("/api/v1/people/{}", biller.id),
+            &admin,
+            json!({"role": "front_office"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    wait_for(&app, &biller, "zeppelin", 0).await;
+}
 
 async fn a_thread_shared_with_staff_becomes_searchable_for_them(backend: Backend) {
     let (app, practice) = TestApp::with_practice(backend).await;

@@ -14,6 +14,7 @@ use crate::domain::teams::{
 };
 use crate::domain::{Role, Status};
 use crate::error::{AppError, AppResult};
+use crate::store::events::{self, NewEvent};
 use crate::store::people as people_store;
 use crate::store::teams::{self as store, TeamRow};
 use crate::store::threads::ThreadRow;
@@ -255,7 +256,7 @@ pub async fn sync_member(
             (placement.as_stored().to_string(), unread)
         };
         let (open, done) = (place(false), place(true));
-        store::join(
+        let added = store::join(
             conn,
             practice_id,
             person_id,
@@ -264,6 +265,21 @@ pub async fn sync_member(
             (&done.0, done.1),
         )
         .await?;
+        // The search index learns the thread's new reader as it does for sharing.
+        for thread_id in &added {
+            events::append(
+                conn,
+                &NewEvent {
+                    practice_id,
+                    kind: EventKind::ThreadShared,
+                    thread_id: Some(thread_id),
+                    message_id: None,
+                    actor_id: None,
+                    at: now,
+                },
+            )
+            .await?;
+        }
     }
     Ok(())
 }
