@@ -69,13 +69,19 @@ pub async fn accept(
     if !people_store::activate_invited(&mut tx, invited.id.as_str(), &hash, now).await? {
         return Err(invalid_token());
     }
+    // Their role as it is now: an admin may have changed it since the link was read.
+    let role =
+        people_store::find_for_write(&mut tx, invited.practice_id.as_str(), invited.id.as_str())
+            .await?
+            .and_then(|row| row.role.parse().ok())
+            .unwrap_or(invited.role);
     crate::service::mailbox::teams::sync_member(
         &mut tx,
         now,
         invited.practice_id.as_str(),
         invited.id.as_str(),
-        Some((invited.role, Status::Invited)),
-        (invited.role, Status::Active),
+        Some((role, Status::Invited)),
+        (role, Status::Active),
     )
     .await?;
     record_raw(

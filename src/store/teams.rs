@@ -155,10 +155,10 @@ pub async fn join(
     .await?;
     sqlx::query_scalar(
         "INSERT INTO thread_participants (thread_id, person_id, practice_id, via_group, folder, \
-         unread, has_sent, last_activity_at) \
+         unread, has_sent, last_activity_at, direct) \
          SELECT tt.thread_id, $1, tt.practice_id, tt.group_name, \
          CASE WHEN tt.done = 1 THEN $2 ELSE $3 END, CASE WHEN tt.done = 1 THEN $4 ELSE $5 END, \
-         0, t.last_activity_at \
+         0, t.last_activity_at, 0 \
          FROM team_threads tt JOIN threads t ON t.id = tt.thread_id \
          WHERE tt.practice_id = $6 AND tt.group_name = $7 AND NOT EXISTS \
          (SELECT 1 FROM thread_participants x WHERE x.thread_id = tt.thread_id AND x.person_id = $1) \
@@ -175,39 +175,50 @@ pub async fn join(
     .await
 }
 
-/// A person leaves a group: the group's threads they never wrote in leave their mailbox
-/// (with their pins of them), the ones they wrote in stay as ordinary threads of theirs,
-/// and the group's threads assigned to them are assigned to nobody.
+/// A person leaves a group: the group's threads they were reached through only leave
+/// their mailbox (with their pins of them); the ones they wrote in or were named in stay
+/// as ordinary threads of theirs; the group's threads assigned to them are assigned to
+/// nobody. Conversations are not the group's: their people stay as they started.
 pub async fn leave(
     conn: &mut Conn,
+    practice_id: &str,
     person_id: &str,
     group: &str,
     now: i64,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    // The team state before the participant rows: one lock order with marking done.
+    unassign(conn, person_id, now).await?;
+    const TEAM_THREADS: &str =
+        "(SELECT thread_id FROM team_threads WHERE practice_id = $3 AND group_name = $2)";
+    sqlx::query(&format!(
         "DELETE FROM thread_pins WHERE person_id = $1 AND thread_id IN \
-         (SELECT thread_id FROM thread_participants \
-          WHERE person_id = $1 AND via_group = $2 AND has_sent = 0)",
-    )
+         (SELECT thread_id FROM thread_participants WHERE person_id = $1 AND via_group = $2 \
+          AND has_sent = 0 AND direct = 0 AND thread_id IN {TEAM_THREADS})"
+    ))
     .bind(person_id)
     .bind(group)
+    .bind(practice_id)
     .execute(&mut *conn)
     .await?;
-    sqlx::query(
-        "DELETE FROM thread_participants WHERE person_id = $1 AND via_group = $2 AND has_sent = 0",
-    )
+    sqlx::query(&format!(
+        "DELETE FROM thread_participants WHERE person_id = $1 AND via_group = $2 \
+         AND has_sent = 0 AND direct = 0 AND thread_id IN {TEAM_THREADS}"
+    ))
     .bind(person_id)
     .bind(group)
+    .bind(practice_id)
     .execute(&mut *conn)
     .await?;
-    sqlx::query(
-        "UPDATE thread_participants SET via_group = NULL WHERE person_id = $1 AND via_group = $2",
-    )
+    sqlx::query(&format!(
+        "UPDATE thread_participants SET via_group = NULL WHERE person_id = $1 AND via_group = $2 \
+         AND thread_id IN {TEAM_THREADS}"
+    ))
     .bind(person_id)
     .bind(group)
-    .execute(&mut *conn)
+    .bind(practice_id)
+    .execute(conn)
     .await?;
-    unassign(conn, person_id, now).await
+    Ok(())
 }
 
 /// Every team thread assigned to a person is assigned to nobody (they left or were
@@ -237,4 +248,26 @@ pub async fn members(
     .bind(role)
     .fetch_all(conn)
     .await
+}
+
+/// Serializes changes to who is in a practice's groups with the sends that read them, on
+/// PostgreSQL (`exclusive` for a change of membership, shared for a send to a group). On
+/// SQLite a writing transaction already excludes every other writer.
+pub async fn lock_membership(
+    conn: &mut Conn,
+    practice_id: &str,
+    exclusive: bool,
+) -> Result<(), sqlx::Error> {
+    if conn.backend_name() != "PostgreSQL" {
+        return Ok(());
+    }
+    // NO KEY UPDATE, not UPDATE: rows that reference the practice (KEY SHARE) go on.
+    let mode = if exclusive { "NO KEY UPDATE" } else { "SHARE" };
+    sqlx::query(&format!(
+        "SELECT id FROM practices WHERE id = $1 FOR {mode}"
+    ))
+    .bind(practice_id)
+    .fetch_optional(conn)
+    .await?;
+    Ok(())
 }

@@ -287,6 +287,37 @@ impl TestApp {
 
 /// The common calls, typed: each names the route once.
 impl TestApp {
+    /// The counts a database keeps per person and list (migration 0009), next to the same
+    /// counts computed afresh from the participant rows.
+    pub async fn kept_and_fresh_counts(
+        &self,
+    ) -> (
+        Vec<(String, String, i64, i64)>,
+        Vec<(String, String, i64, i64)>,
+    ) {
+        let mut conn = self.db.connect().await;
+        let kept: Vec<(String, String, i64, i64)> = sqlx::query_as(
+            "SELECT person_id, list, total, unread FROM mailbox_counts WHERE total <> 0 OR unread <> 0 \
+             ORDER BY person_id, list",
+        )
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
+        let fresh: Vec<(String, String, i64, i64)> = sqlx::query_as(
+            "SELECT person_id, list, COUNT(*), CAST(SUM(unread) AS BIGINT) FROM ( \
+               SELECT person_id, folder AS list, unread FROM thread_participants \
+               UNION ALL SELECT person_id, 'sent', unread FROM thread_participants \
+                 WHERE has_sent = 1 AND folder <> 'removed' \
+               UNION ALL SELECT person_id, 'team:' || via_group, unread FROM thread_participants \
+                 WHERE via_group IS NOT NULL AND folder <> 'removed') AS rows \
+             GROUP BY person_id, list ORDER BY person_id, list",
+        )
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
+        (kept, fresh)
+    }
+
     /// `GET /api/v1/me`.
     pub async fn me(&self, who: &Session) -> (StatusCode, Value) {
         self.get("/api/v1/me", who).await

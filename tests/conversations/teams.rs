@@ -5,7 +5,13 @@
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::helpers::{assert_problem, Backend, Session, TestApp};
+use std::sync::Arc;
+
+use confide::clock::ManualClock;
+use sqlx::migrate::Migrator;
+use sqlx::Connection;
+
+use crate::helpers::{assert_problem, Backend, Session, TestApp, TestDatabase};
 use crate::{on_both_backends, open_conversation, reply_ok, user};
 use confide::domain::Role;
 
@@ -16,6 +22,7 @@ on_both_backends!(
     done_archives_a_team_thread_for_the_whole_team_until_a_new_message,
     only_team_members_change_a_team_state,
     a_member_who_leaves_the_team_no_longer_sees_its_threads,
+    the_migration_brings_team_folders_in_line_with_todays_members,
 );
 
 /// `PATCH /api/v1/threads/{id}` with a team change.
@@ -266,6 +273,8 @@ async fn done_archives_a_team_thread_for_the_whole_team_until_a_new_message(back
     assert_eq!(out["teams"][0]["done"], false);
     assert_eq!(app.folder(&colleague, "inbox").await, vec![id.clone()]);
     assert_eq!(app.folder(&cast.biller, "inbox").await, vec![id]);
+    let (kept, fresh) = app.kept_and_fresh_counts().await;
+    assert_eq!(kept, fresh, "the folder counts after done and reopened");
 }
 
 async fn only_team_members_change_a_team_state(backend: Backend) {
@@ -320,21 +329,28 @@ async fn a_member_who_leaves_the_team_no_longer_sees_its_threads(backend: Backen
     let (app, cast) = TestApp::with_cast(backend).await;
     let answered = app.send(&cast.client, &["group:billers"], "Answered").await;
     let assigned = app.send(&cast.client, &["group:billers"], "Assigned").await;
-    reply_ok(&app, &cast.biller, &answered, "I answered this one.").await;
-    team_ok(
+    let named = app
+        .send(
+            &cast.client,
+            &[&user(&cast.biller), "group:billers"],
+            "Named and the team",
+        )
+        .await;
+    let group = open_conversation(
         &app,
-        &cast.biller,
-        &assigned,
-        json!({"assignee": user(&cast.biller)}),
+        &cast.provider,
+        &[&user(&cast.client), "group:billers"],
+        "Billing group",
     )
     .await;
+    let group = group["id"].as_str().unwrap().to_string();
+    reply_ok(&app, &cast.biller, &answered, "I answered this one.").await;
+    let mine = json!({"assignee": user(&cast.biller)});
+    team_ok(&app, &cast.biller, &assigned, mine).await;
 
+    let to_front = json!({"role": "front_office"});
     let (status, moved) = app
-        .update_person(
-            &cast.admin,
-            &cast.biller.id,
-            json!({"role": "front_office"}),
-        )
+        .update_person(&cast.admin, &cast.biller.id, to_front)
         .await;
     assert_eq!(status, StatusCode::OK, "{moved}");
     let (status, _) = app.thread(&cast.biller, &assigned).await;
@@ -345,14 +361,187 @@ async fn a_member_who_leaves_the_team_no_longer_sees_its_threads(backend: Backen
     );
     let (status, _) = app.thread(&cast.biller, &answered).await;
     assert_eq!(status, StatusCode::OK, "a thread one wrote in stays");
+    let (status, _) = app.thread(&cast.biller, &named).await;
+    assert_eq!(status, StatusCode::OK, "a thread one was named in stays");
+    let (status, _) = app.thread(&cast.biller, &group).await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "a conversation's people stay as it started"
+    );
     let refused = app
         .get("/api/v1/threads?folder=team:billers", &cast.biller)
         .await;
     assert_problem(&refused, StatusCode::NOT_FOUND, "not_found");
+    let (_, folders) = app.get("/api/v1/folders", &cast.biller).await;
+    let lists: Vec<&str> = folders["folders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["id"].as_str().unwrap())
+        .collect();
+    assert!(!lists.contains(&"team:billers"), "{folders}");
 
     // The thread is nobody's now; a remaining member sees that.
     let stays = app.person(&cast.practice, Role::Biller, "Sol Stays").await;
-    assert_eq!(billing(&app, &stays, "&assignee=unassigned").await.len(), 2);
+    let unassigned = billing(&app, &stays, "&assignee=unassigned").await;
+    assert_eq!(
+        unassigned.len(),
+        3,
+        "the team's three threads, not the conversation"
+    );
     let (_, seen) = app.thread(&stays, &assigned).await;
     assert!(seen["teams"][0].get("assignee").is_none(), "{seen}");
+
+    // A disabled member keeps nothing assigned.
+    team_ok(&app, &stays, &assigned, json!({"assignee": user(&stays)})).await;
+    let (status, _) = app
+        .update_person(&cast.admin, &stays.id, json!({"status": "disabled"}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let newcomer = app.person(&cast.practice, Role::Biller, "Nia New").await;
+    assert_eq!(
+        billing(&app, &newcomer, "&assignee=unassigned").await.len(),
+        3
+    );
+    let (_, folders) = app.get("/api/v1/folders", &newcomer).await;
+    assert_eq!(count(&folders, "team:billers")["total"], 3);
+    let (kept, fresh) = app.kept_and_fresh_counts().await;
+    assert_eq!(kept, fresh, "the folder counts after joining and leaving");
+}
+
+/// Runs `sql` on a connection of the test's own.
+async fn exec(conn: &mut sqlx::AnyConnection, sql: &str) {
+    sqlx::query(sql)
+        .execute(&mut *conn)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+}
+
+/// Migration 0016 on a database written before it: a former biller loses the team's
+/// threads they were only reached through (not a conversation, not one they wrote in); an
+/// active biller who came later gets them, read, in the Archive; the counts stay true.
+async fn the_migration_brings_team_folders_in_line_with_todays_members(backend: Backend) {
+    let db = TestDatabase::create(backend).await;
+    let dir = match backend {
+        Backend::Sqlite => "migrations/sqlite",
+        Backend::Postgres => "migrations/postgres",
+    };
+    let all = Migrator::new(std::path::Path::new(dir)).await.unwrap();
+    let mut before = Migrator::new(std::path::Path::new(dir)).await.unwrap();
+    before.migrations = all
+        .migrations
+        .iter()
+        .filter(|m| m.version < 16)
+        .cloned()
+        .collect::<Vec<_>>()
+        .into();
+    std::fs::create_dir_all(db.data_dir()).unwrap();
+    sqlx::any::install_default_drivers();
+    let url = match backend {
+        Backend::Sqlite => format!("{}?mode=rwc", db.url),
+        Backend::Postgres => db.url.clone(),
+    };
+    let mut conn = sqlx::AnyConnection::connect(&url).await.unwrap();
+    before.run(&mut conn).await.unwrap();
+    exec(
+        &mut conn,
+        "INSERT INTO practices (id, slug, name, created_at) VALUES ('p1', 'mig', 'Mig', 0)",
+    )
+    .await;
+    for (id, role) in [
+        ("client1", "client"),
+        ("former1", "front_office"),
+        ("wrote1", "front_office"),
+        ("member1", "biller"),
+        ("late1", "biller"),
+    ] {
+        exec(
+            &mut conn,
+            &format!(
+                "INSERT INTO people (id, practice_id, role, status, name, email, email_norm, \
+                 created_at, updated_at) VALUES ('{id}', 'p1', '{role}', 'active', '{id}', \
+                 '{id}@mig.example', '{id}@mig.example', 0, 0)"
+            ),
+        )
+        .await;
+    }
+    for (id, kind) in [("team1", "message"), ("group1", "conversation")] {
+        exec(
+            &mut conn,
+            &format!(
+                "INSERT INTO threads (id, practice_id, subject, started_by, client_count, groups, \
+                 created_at, last_activity_at, kind) \
+                 VALUES ('{id}', 'p1', 'Subject', 'client1', 1, 'billers', 1, 1, '{kind}')"
+            ),
+        )
+        .await;
+    }
+    for (thread, person, via, has_sent) in [
+        ("team1", "client1", "NULL", 1),
+        ("team1", "former1", "'billers'", 0),
+        ("team1", "wrote1", "'billers'", 1),
+        ("team1", "member1", "'billers'", 0),
+        ("group1", "client1", "NULL", 1),
+        ("group1", "former1", "'billers'", 0),
+    ] {
+        exec(
+            &mut conn,
+            &format!(
+                "INSERT INTO thread_participants (thread_id, person_id, practice_id, via_group, \
+                 folder, unread, has_sent, last_activity_at) \
+                 VALUES ('{thread}', '{person}', 'p1', {via}, 'inbox', 1, {has_sent}, 1)"
+            ),
+        )
+        .await;
+    }
+    all.run(&mut conn).await.unwrap();
+
+    let rows: Vec<(String, String, Option<String>, String, i64)> = sqlx::query_as(
+        "SELECT thread_id, person_id, via_group, folder, unread FROM thread_participants \
+         ORDER BY thread_id, person_id",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    let row = |t: &str, p: &str, via: Option<&str>, folder: &str, unread: i64| {
+        (
+            t.into(),
+            p.into(),
+            via.map(Into::into),
+            folder.into(),
+            unread,
+        )
+    };
+    assert_eq!(
+        rows,
+        vec![
+            row("group1", "client1", None, "inbox", 1),
+            row("group1", "former1", Some("billers"), "inbox", 1),
+            row("team1", "client1", None, "inbox", 1),
+            row("team1", "late1", Some("billers"), "archive", 0),
+            row("team1", "member1", Some("billers"), "inbox", 1),
+            row("team1", "wrote1", None, "inbox", 1),
+        ]
+    );
+    let teams: Vec<(String, String)> =
+        sqlx::query_as("SELECT thread_id, group_name FROM team_threads")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+    assert_eq!(teams, vec![("team1".to_string(), "billers".to_string())]);
+    let shared: Vec<String> =
+        sqlx::query_scalar("SELECT thread_id FROM events WHERE kind = 'thread_shared'")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+    assert_eq!(
+        shared,
+        vec!["team1".to_string()],
+        "the index learns the new reader"
+    );
+    drop(conn);
+    let app = TestApp::spawn_on(db, Arc::new(ManualClock::default()), |_| {}).await;
+    let (kept, fresh) = app.kept_and_fresh_counts().await;
+    assert_eq!(kept, fresh);
 }

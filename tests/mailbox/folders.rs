@@ -531,37 +531,6 @@ async fn threads_of_the_same_instant_page_without_loss(backend: Backend) {
     assert_eq!(seen.into_iter().collect::<HashSet<_>>(), sent);
 }
 
-/// The counts a database keeps per person and list (migration 0009), next to the same
-/// counts computed afresh from the participant rows.
-async fn kept_and_fresh_counts(
-    app: &TestApp,
-) -> (
-    Vec<(String, String, i64, i64)>,
-    Vec<(String, String, i64, i64)>,
-) {
-    let mut conn = app.db.connect().await;
-    let kept: Vec<(String, String, i64, i64)> = sqlx::query_as(
-        "SELECT person_id, list, total, unread FROM mailbox_counts WHERE total <> 0 OR unread <> 0 \
-         ORDER BY person_id, list",
-    )
-    .fetch_all(&mut conn)
-    .await
-    .unwrap();
-    let fresh: Vec<(String, String, i64, i64)> = sqlx::query_as(
-        "SELECT person_id, list, COUNT(*), CAST(SUM(unread) AS BIGINT) FROM ( \
-           SELECT person_id, folder AS list, unread FROM thread_participants \
-           UNION ALL SELECT person_id, 'sent', unread FROM thread_participants \
-             WHERE has_sent = 1 AND folder <> 'removed' \
-           UNION ALL SELECT person_id, 'team:' || via_group, unread FROM thread_participants \
-             WHERE via_group IS NOT NULL AND folder <> 'removed') AS rows \
-         GROUP BY person_id, list ORDER BY person_id, list",
-    )
-    .fetch_all(&mut conn)
-    .await
-    .unwrap();
-    (kept, fresh)
-}
-
 async fn kept_folder_counts_equal_a_fresh_count_after_every_kind_of_change(backend: Backend) {
     let (app, cast) = TestApp::with_cast(backend).await;
     let one = app
@@ -606,7 +575,7 @@ async fn kept_folder_counts_equal_a_fresh_count_after_every_kind_of_change(backe
         .delete(&format!("/api/v1/threads/{three}"), &cast.provider)
         .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
-    let (kept, fresh) = kept_and_fresh_counts(&app).await;
+    let (kept, fresh) = app.kept_and_fresh_counts().await;
     assert!(!fresh.is_empty());
     assert_eq!(kept, fresh);
 }
@@ -634,7 +603,7 @@ async fn concurrent_sends_both_ways_keep_the_counts_and_never_deadlock(backend: 
     for (status, body) in futures_util::future::join_all(sends).await {
         assert_eq!(status, StatusCode::CREATED, "{body}");
     }
-    let (kept, fresh) = kept_and_fresh_counts(&app).await;
+    let (kept, fresh) = app.kept_and_fresh_counts().await;
     assert_eq!(kept, fresh);
     let (_, folders) = app.get("/api/v1/folders", &cast.client).await;
     assert_eq!(folder(&folders, "inbox")["total"], 24);

@@ -58,6 +58,8 @@ async fn a_biller_assigns_and_marks_done_in_the_shared_billing_folder(backend: B
     let mine = biller
         .get(&biller.path("mail/team:billers?show=mine"))
         .await;
+    assert_eq!(mine.status, StatusCode::OK);
+    assert!(mine.html.contains("<h1>Billing</h1>"), "{}", mine.html);
     assert!(!mine.html.contains("Statement question"));
     let theirs = WebUser::sign_in(&app, &cast.practice, &colleague.email).await;
     let mine = theirs

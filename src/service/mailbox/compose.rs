@@ -186,6 +186,14 @@ pub async fn write_thread(
     caller: &Caller,
     p: &PreparedThread,
 ) -> AppResult<(String, String)> {
+    if crate::domain::teams::belongs_to_teams(p.kind)
+        && p.recipients
+            .iter()
+            .any(|r| matches!(r, Recipient::Group(_)))
+    {
+        // Who is in a group cannot change while its members are read and given the thread.
+        crate::store::teams::lock_membership(tx, caller.practice_id(), false).await?;
+    }
     let to = addressees(tx, caller, p).await?;
     let thread = new_thread(state, caller, p, &to);
     threads::insert(tx, &thread).await?;
@@ -290,6 +298,7 @@ async fn add_participants(
     let mut rows = vec![NewParticipant {
         person_id: caller.person.id.as_str(),
         via_group: my_group.map(Group::as_str),
+        direct: true,
         folder: Placement::Inbox.as_stored(),
         unread: false,
         has_sent: true,
@@ -297,6 +306,7 @@ async fn add_participants(
     rows.extend(to.people.iter().map(|a| NewParticipant {
         person_id: &a.person_id,
         via_group: a.via_group.map(Group::as_str),
+        direct: a.direct,
         folder: Placement::Inbox.as_stored(),
         unread: true,
         has_sent: false,
@@ -354,8 +364,9 @@ async fn write_message(
     for (attachment, people) in &visibility {
         conversation_store::limit_attachment(tx, attachment, &thread.id, people).await?;
     }
-    threads::deliver(tx, &thread.id, caller.person.id.as_str(), now).await?;
+    // The team state before the participant rows: one lock order with marking done.
     teams::on_message(tx, thread, now).await?;
+    threads::deliver(tx, &thread.id, caller.person.id.as_str(), now).await?;
     let recipients: Vec<String> = everyone
         .into_iter()
         .filter(|id| id != caller.person.id.as_str())

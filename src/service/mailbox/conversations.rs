@@ -467,6 +467,7 @@ pub async fn share(
         let row = NewParticipant {
             person_id: id,
             via_group: None,
+            direct: true,
             folder: Placement::Inbox.as_stored(),
             unread: true,
             has_sent: false,
@@ -475,6 +476,7 @@ pub async fn share(
     }
     for id in &returning {
         threads::set_state(&mut tx, &ctx.thread.id, id, Some("inbox"), Some(true)).await?;
+        threads::mark_direct(&mut tx, &ctx.thread.id, id).await?;
     }
     added.extend(returning);
     if added.is_empty() {

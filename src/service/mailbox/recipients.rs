@@ -21,6 +21,9 @@ pub struct Addressee {
     pub person_id: String,
     /// The group they were reached through, if any.
     pub via_group: Option<Group>,
+    /// Named in `to` themselves, not only reached through a group: leaving the group
+    /// does not take the thread away.
+    pub direct: bool,
     pub role: Role,
 }
 
@@ -36,7 +39,10 @@ impl Addressees {
             return;
         }
         match self.people.iter_mut().find(|x| x.person_id == a.person_id) {
-            Some(existing) => existing.via_group = existing.via_group.or(a.via_group),
+            Some(existing) => {
+                existing.via_group = existing.via_group.or(a.via_group);
+                existing.direct |= a.direct;
+            }
             None => self.people.push(a),
         }
     }
@@ -125,6 +131,7 @@ async fn one_person(
     Ok(Addressee {
         person_id: target.id.to_string(),
         via_group: None,
+        direct: true,
         role: target.role,
     })
 }
@@ -156,6 +163,7 @@ async fn group_members(
         .map(|m| Addressee {
             person_id: m.id,
             via_group: Some(group),
+            direct: false,
             role: group.role(),
         })
         .collect();

@@ -138,6 +138,8 @@ pub async fn update(
     };
     let now = state.now();
     let mut tx = state.store.begin().await?;
+    // A member joining meanwhile gets the thread as it is after this change.
+    store::lock_membership(&mut tx, caller.practice_id(), false).await?;
     let ctx = load_thread_for_write(&mut tx, caller, thread_id.as_str()).await?;
     let id = ctx.thread.id.clone();
     let groups: Vec<Group> = store::of_threads(&mut tx, std::slice::from_ref(&id))
@@ -205,6 +207,12 @@ pub async fn update(
     Ok((mine.0, mine.1, teams))
 }
 
+/// Takes the practice's membership lock for a change to a person's role or status, before
+/// the person's row is written (see [`sync_member`]).
+pub async fn lock_membership(conn: &mut Conn, practice_id: &str) -> AppResult<()> {
+    Ok(store::lock_membership(conn, practice_id, true).await?)
+}
+
 /// The team state of one thread the caller takes part in.
 pub async fn of_thread(
     state: &AppState,
@@ -230,7 +238,8 @@ pub async fn my_team(state: &AppState, caller: &Caller) -> AppResult<Vec<(String
 }
 
 /// Keeps a person's team folders in step with their role and status, in the transaction
-/// that changes them: an active member of a group has every thread of the group (a new
+/// that changes them (which takes [`lock_membership`] before it changes the person, so
+/// that a send to a group meanwhile waits for it or is seen by it): an active member of a group has every thread of the group (a new
 /// member too, with its history); one who leaves the group loses the group's threads
 /// they never wrote in; a disabled member keeps their rows (they cannot sign in) but
 /// hands back what was assigned to them. `before` is `None` for a new person.
@@ -244,8 +253,12 @@ pub async fn sync_member(
 ) -> AppResult<()> {
     let old_group = before.and_then(|(role, _)| Group::of_role(role));
     let new_group = Group::of_role(after.0);
+    if old_group.is_none() && new_group.is_none() {
+        return Ok(());
+    }
+    store::lock_membership(conn, practice_id, true).await?;
     if let Some(old) = old_group.filter(|g| Some(*g) != new_group) {
-        store::leave(conn, person_id, old.as_str(), now).await?;
+        store::leave(conn, practice_id, person_id, old.as_str(), now).await?;
     }
     if after.1 == Status::Disabled {
         store::unassign(conn, person_id, now).await?;

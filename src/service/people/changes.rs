@@ -117,6 +117,9 @@ pub async fn update(
     }
     let was_activated = target.status.is_activated();
     let before = (target.role, target.status);
+    if change.role.is_some() || change.status.is_some() {
+        teams::lock_membership(&mut tx, caller.practice_id()).await?;
+    }
     let consent_before = (target.consent_email, target.consent_sms);
     apply(&mut target, patch, is_self);
     check_sms_consent(&target)?;

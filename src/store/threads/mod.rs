@@ -97,6 +97,9 @@ pub struct ParticipantRow {
 pub struct NewParticipant<'a> {
     pub person_id: &'a str,
     pub via_group: Option<&'a str>,
+    /// Named themselves (in `to`, as the sender, or shared in), not only reached through
+    /// `via_group`: leaving the group does not take the thread away.
+    pub direct: bool,
     pub folder: &'a str,
     pub unread: bool,
     pub has_sent: bool,
@@ -109,7 +112,7 @@ pub async fn insert_participant(
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO thread_participants (thread_id, person_id, practice_id, via_group, folder, unread, \
-         has_sent, last_activity_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+         has_sent, last_activity_at, direct) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
     )
     .bind(&thread.id)
     .bind(p.person_id)
@@ -119,6 +122,7 @@ pub async fn insert_participant(
     .bind(p.unread as i64)
     .bind(p.has_sent as i64)
     .bind(thread.last_activity_at)
+    .bind(p.direct as i64)
     .execute(conn)
     .await?;
     Ok(())
@@ -365,5 +369,22 @@ pub async fn delete(conn: &mut Conn, thread_id: &str) -> Result<(), sqlx::Error>
         .bind(thread_id)
         .execute(conn)
         .await?;
+    Ok(())
+}
+
+/// A person is in a thread in their own right from now on (shared in again), not only
+/// through a group.
+pub async fn mark_direct(
+    conn: &mut Conn,
+    thread_id: &str,
+    person_id: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE thread_participants SET direct = 1 WHERE thread_id = $1 AND person_id = $2",
+    )
+    .bind(thread_id)
+    .bind(person_id)
+    .execute(conn)
+    .await?;
     Ok(())
 }
