@@ -438,6 +438,16 @@ impl TestApp {
     }
 }
 
+/// One list's entry in a `GET /api/v1/folders` answer.
+pub fn folder_entry<'a>(folders: &'a Value, id: &str) -> &'a Value {
+    folders["folders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["id"] == id)
+        .unwrap_or_else(|| panic!("no folder {id} in {folders}"))
+}
+
 /// The token with its last character changed (always to a different one).
 pub fn tampered(token: &str) -> String {
     let last = token.chars().last().unwrap_or('A');

@@ -11,7 +11,9 @@ use confide::clock::ManualClock;
 use sqlx::migrate::Migrator;
 use sqlx::Connection;
 
-use crate::helpers::{assert_problem, Backend, Session, TestApp, TestDatabase};
+use crate::helpers::{
+    assert_problem, folder_entry as count, Backend, Session, TestApp, TestDatabase,
+};
 use crate::{on_both_backends, open_conversation, reply_ok, user};
 use confide::domain::Role;
 
@@ -39,15 +41,6 @@ async fn team_ok(app: &TestApp, who: &Session, id: &str, body: Value) -> Value {
 /// The team folder of billers as `who` sees it, narrowed by `query`.
 async fn billing(app: &TestApp, who: &Session, query: &str) -> Vec<String> {
     app.folder(who, &format!("team:billers{query}")).await
-}
-
-fn count<'a>(folders: &'a Value, id: &str) -> &'a Value {
-    folders["folders"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["id"] == id)
-        .unwrap_or_else(|| panic!("no folder {id} in {folders}"))
 }
 
 async fn team_threads_are_shared_and_a_new_member_sees_them_with_their_history(backend: Backend) {

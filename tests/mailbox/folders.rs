@@ -3,9 +3,9 @@
 use std::collections::HashSet;
 
 use reqwest::StatusCode;
-use serde_json::{json, Value};
+use serde_json::json;
 
-use crate::helpers::{assert_problem, Backend, TestApp};
+use crate::helpers::{assert_problem, folder_entry as folder, Backend, TestApp};
 use crate::{on_both_backends, user};
 
 on_both_backends!(
@@ -23,15 +23,6 @@ on_both_backends!(
     kept_folder_counts_equal_a_fresh_count_after_every_kind_of_change,
     concurrent_sends_both_ways_keep_the_counts_and_never_deadlock,
 );
-
-fn folder<'a>(folders: &'a Value, id: &str) -> &'a Value {
-    folders["folders"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["id"] == id)
-        .unwrap_or_else(|| panic!("no folder {id}"))
-}
 
 async fn system_folders_with_unread_and_total_counts(backend: Backend) {
     let (app, cast) = TestApp::with_cast(backend).await;

@@ -13,7 +13,7 @@ use crate::domain::Code;
 use crate::error::{AppError, AppResult};
 use crate::store::attachments::AttachmentRow;
 use crate::store::messages::MessageWithSender;
-use crate::store::threads::{self, Direction, ListedThread, Listing};
+use crate::store::threads::{self, Direction, ListedThread, Listing, ThreadRow};
 use crate::store::{
     attachments as attachment_store, conversations as conversation_store, messages,
 };
@@ -177,7 +177,7 @@ pub async fn view(
         },
     };
     let notes = notes_of(&mut conn, caller, &ctx).await?;
-    let teams = teams_of(&mut conn, caller, std::slice::from_ref(&ctx.thread.id))
+    let teams = teams_of(&mut conn, caller, &with_groups([&ctx.thread]))
         .await?
         .remove(&ctx.thread.id)
         .unwrap_or_default();
@@ -541,7 +541,7 @@ async fn summaries(
             .or_default()
             .push(Participant::try_from(row)?);
     }
-    let mut teams = teams_of(conn, caller, &ids).await?;
+    let mut teams = teams_of(conn, caller, &with_groups(rows.iter().map(|r| &r.thread))).await?;
     let counts: HashMap<String, i64> =
         attachment_store::counts_for_threads(conn, &ids, caller.person.id.as_str())
             .await?
@@ -557,4 +557,14 @@ async fn summaries(
             s
         })
         .collect())
+}
+
+/// The ids of the threads that were addressed to a group: only they have a team state
+/// (the others cost no query).
+fn with_groups<'a>(threads: impl IntoIterator<Item = &'a ThreadRow>) -> Vec<String> {
+    threads
+        .into_iter()
+        .filter(|t| !t.groups.is_empty())
+        .map(|t| t.id.clone())
+        .collect()
 }

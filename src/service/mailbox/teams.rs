@@ -148,6 +148,7 @@ pub async fn update(
         .map(|row| team_view(row).map(|t| t.group))
         .collect::<AppResult<_>>()?;
     let group = acting_team(caller.role(), &groups, field)?;
+    let mut actions = Vec::new();
     if let Some(assignee) = assignee {
         if let Some(person) = &assignee {
             let row = people_store::find_for_write(&mut tx, caller.practice_id(), person)
@@ -163,18 +164,11 @@ pub async fn update(
             check_assignee(group, role, status)?;
         }
         store::set_assignee(&mut tx, &id, group.as_str(), assignee.as_deref(), now).await?;
-        let action = if assignee.is_some() {
+        actions.push(if assignee.is_some() {
             "assign_thread"
         } else {
             "unassign_thread"
-        };
-        record(
-            &mut tx,
-            state,
-            caller,
-            AuditEntry::new(action, "thread", &id),
-        )
-        .await?;
+        });
     }
     if let Some(done) = change.done {
         if store::set_done(&mut tx, &id, group.as_str(), done, now).await? {
@@ -185,15 +179,17 @@ pub async fn update(
                 (archive, inbox)
             };
             store::file_for_team(&mut tx, &id, group.as_str(), from, to).await?;
-            let action = if done { "team_done" } else { "team_reopen" };
-            record(
-                &mut tx,
-                state,
-                caller,
-                AuditEntry::new(action, "thread", &id),
-            )
-            .await?;
+            actions.push(if done { "team_done" } else { "team_reopen" });
         }
+    }
+    for action in actions {
+        record(
+            &mut tx,
+            state,
+            caller,
+            AuditEntry::new(action, "thread", &id),
+        )
+        .await?;
     }
     thread_event(&mut tx, state, caller, EventKind::ThreadUpdated, &id).await?;
     let mine = crate::store::threads::state_of(&mut tx, &id, caller.person.id.as_str())
