@@ -70,11 +70,16 @@ pub async fn accept(
         return Err(invalid_token());
     }
     // Their role as it is now: an admin may have changed it since the link was read.
-    let role =
-        people_store::find_for_write(&mut tx, invited.practice_id.as_str(), invited.id.as_str())
-            .await?
-            .and_then(|row| row.role.parse().ok())
-            .unwrap_or(invited.role);
+    let role = match people_store::find_for_write(
+        &mut tx,
+        invited.practice_id.as_str(),
+        invited.id.as_str(),
+    )
+    .await?
+    {
+        Some(row) => super::person(row)?.role,
+        None => return Err(invalid_token()),
+    };
     crate::service::mailbox::teams::sync_member(
         &mut tx,
         now,

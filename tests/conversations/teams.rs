@@ -8,11 +8,13 @@ use serde_json::{json, Value};
 use std::sync::Arc;
 
 use confide::clock::ManualClock;
+use confide::service::{invitations, Person};
+use confide::store::people::find_any_practice;
 use sqlx::migrate::Migrator;
 use sqlx::Connection;
 
 use crate::helpers::{
-    assert_problem, folder_entry as count, Backend, Session, TestApp, TestDatabase,
+    assert_problem, folder_entry as count, Backend, Session, TestApp, TestDatabase, PASSWORD,
 };
 use crate::{on_both_backends, open_conversation, reply_ok, user};
 use confide::domain::Role;
@@ -25,7 +27,61 @@ on_both_backends!(
     only_team_members_change_a_team_state,
     a_member_who_leaves_the_team_no_longer_sees_its_threads,
     the_migration_brings_team_folders_in_line_with_todays_members,
+    an_invited_biller_finds_the_teams_threads_on_accepting,
 );
+
+/// Someone invited as a biller joins the team when they accept: the team's earlier
+/// threads are theirs, with their history (and none before that).
+async fn an_invited_biller_finds_the_teams_threads_on_accepting(backend: Backend) {
+    let (app, cast) = TestApp::with_cast(backend).await;
+    let id = app
+        .send(&cast.client, &["group:billers"], "Before they came")
+        .await;
+    let email = "ines.invited@oak.example";
+    let (status, created) = app
+        .post(
+            "/api/v1/people",
+            &cast.admin,
+            json!({"role": "biller", "name": "Ines Invited", "email": email}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let mut conn = app.state.store.read().await.unwrap();
+    let row = find_any_practice(&mut conn, created["id"].as_str().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    drop(conn);
+    let person = Person::try_from(row).unwrap();
+    let rows: i64 = {
+        let mut conn = app.db.connect().await;
+        sqlx::query_scalar("SELECT COUNT(*) FROM thread_participants WHERE person_id = $1")
+            .bind(person.id.as_str())
+            .fetch_one(&mut conn)
+            .await
+            .unwrap()
+    };
+    assert_eq!(rows, 0, "not a member while only invited");
+    let mut tx = app.state.store.begin().await.unwrap();
+    let token = invitations::issue(&mut tx, &app.state, &person)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let (status, body) = app
+        .call(
+            reqwest::Method::POST,
+            &format!("/api/v1/invitations/{token}/accept"),
+            None,
+            Some(json!({"password": PASSWORD})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let ines = app.login_as(&cast.practice, email).await;
+    assert_eq!(billing(&app, &ines, "").await, vec![id.clone()]);
+    let (status, seen) = app.thread(&ines, &id).await;
+    assert_eq!(status, StatusCode::OK, "{seen}");
+    assert_eq!(seen["messages"].as_array().unwrap().len(), 1);
+}
 
 /// `PATCH /api/v1/threads/{id}` with a team change.
 async fn team(app: &TestApp, who: &Session, id: &str, body: Value) -> (StatusCode, Value) {

@@ -159,9 +159,9 @@ pub async fn update(
                         "assignee: a team thread is assigned to an active member of its team.",
                     )
                 })?;
-            let role: Role = row.role.parse().unwrap_or(Role::Client);
-            let status: Status = row.status.parse().unwrap_or(Status::Disabled);
-            check_assignee(group, role, status)?;
+            // An unknown stored role or status is an error, never a default.
+            let person = crate::service::person(row)?;
+            check_assignee(group, person.role, person.status)?;
         }
         store::set_assignee(&mut tx, &id, group.as_str(), assignee.as_deref(), now).await?;
         actions.push(if assignee.is_some() {
