@@ -46,6 +46,7 @@ impl AppState {
         Ok(AppState {
             cursors,
             csrf_key,
+            live: crate::events::Live::new(),
             mailer: crate::notify::Mailer::from_config(&config.mail, &config.storage.data_dir)?,
             sms: crate::notify::SmsGateway::from_config(&config.sms)?,
             blobs: crate::blobs::BlobStore::from_config(&config.storage)?,
@@ -138,6 +139,12 @@ impl App {
         let janitor = tokio::spawn(janitor(state.clone()));
         let sender = tokio::spawn(crate::notify::worker::run(state.clone()));
         let scheduler = tokio::spawn(crate::service::mailbox::scheduled::run(state.clone()));
+        let follower = tokio::spawn(crate::events::run(
+            state.store.clone(),
+            state.live.clone(),
+            state.config.database_url(),
+            Duration::from_millis(state.config.live.poll_interval_ms),
+        ));
         let stop_indexer = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let indexer = {
             let (handle, store, search, stop) = (
@@ -171,6 +178,12 @@ impl App {
                 let _ = metrics_stopped.await;
             }))
         });
+        // Open event streams end as the server stops, so that it need not wait for them.
+        let live = state.live.clone();
+        let shutdown = async move {
+            shutdown.await;
+            live.close();
+        };
         let result = crate::server::serve(self.acceptor, routes(&state), limits, shutdown).await;
         let _ = stop_metrics.send(());
         if let Some(metrics_server) = metrics_server {
@@ -179,6 +192,7 @@ impl App {
         janitor.abort();
         sender.abort();
         scheduler.abort();
+        live_stop(&state, follower).await;
         stop_indexer.store(true, std::sync::atomic::Ordering::Relaxed);
         // The indexer commits what it has and lets go of the index before the pool closes.
         let _ = tokio::task::spawn_blocking(move || indexer.join()).await;
@@ -328,6 +342,7 @@ fn inbox_pages() -> Route {
             get(web::practice_settings_page).post(web::practice_settings_submit),
         )
         .at("/:slug/updates", get(web::updates))
+        .at("/:slug/events", get(web::events))
         .at("/:slug/attachments/:id", get(web::download))
         .at("/:slug/folders", post(web::create_folder))
         .at("/:slug/folders/:id/rename", post(web::rename_folder))
@@ -355,8 +370,14 @@ fn with_middleware(
         .around(move |ep, req| web::observe(ep, req, observed_state.clone()))
 }
 
-/// Removes expired sessions, stale sign-in attempts and week-old idempotency keys every
-/// few minutes.
+/// Stops the live follower (the streams ended with the server).
+async fn live_stop(state: &AppState, follower: tokio::task::JoinHandle<()>) {
+    state.live.close();
+    let _ = follower.await;
+}
+
+/// Removes expired sessions, stale sign-in attempts, week-old idempotency keys and changes
+/// older than `[live] changes_retention_days` every few minutes.
 async fn janitor(state: AppState) {
     let mut tick = tokio::time::interval(Duration::from_secs(300));
     loop {
@@ -369,6 +390,9 @@ async fn janitor(state: AppState) {
         }
         if let Err(e) = crate::service::mailbox::idempotency::forget_old_keys(&state).await {
             tracing::warn!(error = %e, "janitor: forgetting old idempotency keys failed");
+        }
+        if let Err(e) = crate::service::changes::forget_old(&state).await {
+            tracing::warn!(error = %e, "janitor: forgetting old changes failed");
         }
     }
 }

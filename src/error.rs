@@ -225,6 +225,7 @@ impl ApiResponse for AppError {
                 problem(403, "A rule forbids this."),
                 problem(404, "Not found, or not visible to the caller."),
                 problem(409, "Conflicts with existing data."),
+                problem(410, "The sync state is too old or unknown; list again."),
                 problem(413, "The request body (or a quota) is too large."),
                 problem(429, "Too many attempts; see Retry-After."),
                 problem(500, "An internal error; nothing was changed."),

@@ -10,6 +10,7 @@ pub mod config;
 pub mod data_dir;
 pub mod domain;
 pub mod error;
+pub mod events;
 pub mod metrics;
 pub mod notify;
 pub mod search;

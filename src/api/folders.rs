@@ -40,6 +40,8 @@ impl From<FolderView> for FolderOut {
 #[derive(Debug, Object)]
 pub struct FolderList {
     pub folders: Vec<FolderOut>,
+    /// Your mailbox's state as of this list: pass it to `GET /changes` later.
+    pub state: String,
 }
 
 #[derive(Debug, Object, Deserialize)]
@@ -71,8 +73,11 @@ impl FoldersApi {
     #[oai(path = "/folders", method = "get", operation_id = "list_folders")]
     async fn list(&self, auth: BearerAuth, req: &Request) -> AppResult<Json<FolderList>> {
         let caller = caller(&self.0, &auth, req).await?;
+        // Read before the list: a change meanwhile is reported again, never missed.
+        let state = crate::service::changes::current_state(&self.0, &caller);
         let folders = folders::list(&self.0, &caller).await?;
         Ok(Json(FolderList {
+            state,
             folders: folders.into_iter().map(Into::into).collect(),
         }))
     }

@@ -4,6 +4,7 @@
 mod attachments;
 mod audit;
 mod body;
+pub(crate) mod changes;
 mod chart;
 mod conversations;
 mod drafts;
@@ -90,6 +91,7 @@ pub type Apis = (
     password_resets::PasswordResetsApi,
     search::SearchApi,
     email_changes::EmailChangesApi,
+    changes::ChangesApi,
 );
 
 pub fn service(state: &AppState) -> OpenApiService<Apis, ()> {
@@ -110,6 +112,7 @@ pub fn service(state: &AppState) -> OpenApiService<Apis, ()> {
             password_resets::PasswordResetsApi(state.clone()),
             search::SearchApi(state.clone()),
             email_changes::EmailChangesApi(state.clone()),
+            changes::ChangesApi(state.clone()),
         ),
         "Confide",
         env!("CARGO_PKG_VERSION"),

@@ -346,6 +346,8 @@ impl From<ThreadView> for ThreadOut {
 #[derive(Debug, Object)]
 pub struct ThreadPage {
     pub threads: Vec<ThreadSummaryOut>,
+    /// Your mailbox's state as of this list: pass it to `GET /changes` later.
+    pub state: String,
     #[oai(skip_serializing_if_is_none)]
     pub next_cursor: Option<String>,
 }
@@ -496,6 +498,8 @@ impl ThreadsApi {
         done: Query<Option<bool>>,
     ) -> AppResult<Json<ThreadPage>> {
         let caller = caller(&self.0, &auth, req).await?;
+        // Read before the list: a change meanwhile is reported again, never missed.
+        let state = crate::service::changes::current_state(&self.0, &caller);
         let folder = folder.0.unwrap_or_else(|| "inbox".into());
         let filter = TeamFilter {
             assignee: assignee
@@ -516,6 +520,7 @@ impl ThreadsApi {
         .await?;
         Ok(Json(ThreadPage {
             threads: threads.into_iter().map(Into::into).collect(),
+            state,
             next_cursor,
         }))
     }

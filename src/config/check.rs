@@ -14,7 +14,25 @@ struct Range {
 
 /// The numeric keys and their bounds, checked in this order (the first key out of range is
 /// the one reported). Bounded so that every derived duration stays far from overflow.
-const RANGES: [Range; 27] = [
+const RANGES: [Range; 30] = [
+    Range {
+        key: "live.poll_interval_ms",
+        value: |c| c.live.poll_interval_ms.min(i64::MAX as u64) as i64,
+        min: 10,
+        max: 60_000,
+    },
+    Range {
+        key: "live.keep_alive_secs",
+        value: |c| c.live.keep_alive_secs.min(i64::MAX as u64) as i64,
+        min: 1,
+        max: 300,
+    },
+    Range {
+        key: "live.changes_retention_days",
+        value: |c| c.live.changes_retention_days.min(i64::MAX as u64) as i64,
+        min: 1,
+        max: 3650,
+    },
     Range {
         key: "server.max_connections_per_address",
         value: |c| c.server.max_connections_per_address.min(i64::MAX as usize) as i64,

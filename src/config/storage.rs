@@ -111,3 +111,26 @@ impl Default for SearchConfig {
         }
     }
 }
+
+/// Live updates and sync (`/changes`, the event streams).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LiveConfig {
+    /// How often each node looks at the event log when nothing told it to, in
+    /// milliseconds (a poke from this node or a PostgreSQL notification wakes it at once).
+    pub poll_interval_ms: u64,
+    /// A comment on every open stream this often, in seconds, so that proxies keep it.
+    pub keep_alive_secs: u64,
+    /// How long `/changes` can look back, in days; an older state answers 410.
+    pub changes_retention_days: u64,
+}
+
+impl Default for LiveConfig {
+    fn default() -> Self {
+        Self {
+            poll_interval_ms: 1000,
+            keep_alive_secs: 25,
+            changes_retention_days: 30,
+        }
+    }
+}

@@ -136,6 +136,10 @@ problem_codes! {
     /// Someone else changed the record at the same time.
     EditConflict = ("edit_conflict", 409),
 
+    // 410: gone.
+    /// The sync state is too old or not one this server handed out: list again.
+    CannotCalculateChanges = ("cannot_calculate_changes", 410),
+
     // 413, 415, 429: sizes and rates.
     /// The request body is too large.
     PayloadTooLarge = ("payload_too_large", 413),

@@ -17,6 +17,7 @@ use super::{
 use crate::domain::events::EventKind;
 use crate::domain::mailbox::hidden_from;
 use crate::domain::Role;
+use crate::events::{GapWait, GAP_WAIT};
 use crate::store::search::{self as store, EventRow, MessageDoc};
 use crate::store::{Conn, Store};
 
@@ -38,9 +39,6 @@ impl Pace {
     }
 }
 
-/// How long a hole in the event log (a PostgreSQL transaction that took a sequence number
-/// but has not committed) is waited for before it is taken to be a rollback.
-const GAP_WAIT: Duration = Duration::from_secs(5);
 /// Events re-read after a rebuild, to cover transactions in flight while it scanned.
 const REBUILD_OVERLAP: i64 = 1000;
 const BATCH: i64 = 1000;
@@ -222,7 +220,9 @@ struct Follower {
     /// The last sequence committed.
     committed: i64,
     last_commit: Instant,
-    gap: Option<(i64, Instant)>,
+    /// Holes in the sequence (a PostgreSQL transaction that took a number but has not
+    /// committed) are waited for before they are taken to be rollbacks.
+    gaps: GapWait,
 }
 
 impl Follower {
@@ -245,20 +245,10 @@ impl Follower {
     /// rollback and passed over. Also returns the last event taken.
     fn ops_until_gap(&mut self, events: &[EventRow]) -> (Vec<Op>, i64) {
         let mut ops = Vec::new();
-        let mut expected = self.cursor + 1;
         let mut last = self.cursor;
         for e in events {
-            if e.seq != expected {
-                match self.gap {
-                    Some((at, since)) if at == expected && since.elapsed() >= GAP_WAIT => {
-                        self.gap = None;
-                    }
-                    Some((at, _)) if at == expected => break,
-                    _ => {
-                        self.gap = Some((expected, Instant::now()));
-                        break;
-                    }
-                }
+            if !self.gaps.admits(last, e.seq) {
+                break;
             }
             match (EventKind::parse(&e.kind), &e.message_id, &e.thread_id) {
                 (Some(EventKind::MessageSent), Some(m), _) => ops.push(Op::Add(m.clone())),
@@ -275,7 +265,6 @@ impl Follower {
                 _ => {}
             }
             last = e.seq;
-            expected = e.seq + 1;
         }
         (ops, last)
     }
@@ -458,6 +447,6 @@ fn open_follower(
         cursor: seq,
         committed: seq,
         last_commit: Instant::now(),
-        gap: None,
+        gaps: GapWait::new(GAP_WAIT),
     })
 }

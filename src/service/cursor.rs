@@ -29,6 +29,8 @@ pub enum List {
     Drafts,
     Search,
     Audit,
+    /// Not a list's page but a sync state (`/changes`, the live streams).
+    Changes,
 }
 
 impl List {
@@ -39,6 +41,7 @@ impl List {
             List::Drafts => "drafts",
             List::Search => "search",
             List::Audit => "audit",
+            List::Changes => "changes",
         }
     }
 }

@@ -82,7 +82,7 @@ pub async fn accept(
     };
     crate::service::mailbox::teams::sync_member(
         &mut tx,
-        now,
+        state,
         invited.practice_id.as_str(),
         invited.id.as_str(),
         Some((role, Status::Invited)),

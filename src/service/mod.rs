@@ -3,6 +3,7 @@
 
 pub mod attachments;
 pub mod audit;
+pub mod changes;
 pub mod chart;
 pub mod cursor;
 pub mod email_changes;
@@ -52,6 +53,8 @@ pub struct AppState {
     pub cursors: cursor::Cursors,
     /// The key of the pages' CSRF tokens, shared by every node through the database.
     pub csrf_key: [u8; 32],
+    /// This node's live updates: the event log's stable position and the open streams.
+    pub live: crate::events::Live,
 }
 
 impl AppState {

@@ -302,6 +302,18 @@ async fn authenticate_with(
     })
 }
 
+/// When a session ends if nothing more happens in it (its expiry or its idle limit), or
+/// `None` when it has ended already (signed out, expired, its person disabled).
+pub async fn ends_at(state: &AppState, session_id: &str) -> AppResult<Option<i64>> {
+    let mut conn = state.store.read().await?;
+    let Some(session) = sessions::find(&mut conn, session_id).await? else {
+        return Ok(None);
+    };
+    let idle_limit = state.config.auth.session_idle_minutes * 60_000;
+    let ends = session.expires_at.min(session.last_seen_at + idle_limit);
+    Ok((state.now() < ends).then_some(ends))
+}
+
 /// Ends the caller's session.
 #[tracing::instrument(skip_all)]
 pub async fn sign_out(state: &AppState, caller: &Caller) -> AppResult<()> {
@@ -315,6 +327,7 @@ pub async fn sign_out(state: &AppState, caller: &Caller) -> AppResult<()> {
     )
     .await?;
     tx.commit().await?;
+    state.live.end_session(caller.session_id.as_str());
     Ok(())
 }
 
@@ -361,6 +374,7 @@ pub async fn end_mine(state: &AppState, caller: &Caller, id: &str) -> AppResult<
     )
     .await?;
     tx.commit().await?;
+    state.live.end_session(id);
     Ok(())
 }
 

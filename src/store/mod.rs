@@ -3,6 +3,7 @@
 
 pub mod attachments;
 pub mod audit;
+pub mod changes;
 pub mod chart_notes;
 pub mod conversations;
 pub mod devices;

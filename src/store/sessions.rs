@@ -14,6 +14,8 @@ pub struct SessionRow {
     pub expires_at: i64,
 }
 
+const COLUMNS: &str = "id, person_id, practice_id, created_at, last_seen_at, expires_at";
+
 pub async fn insert(
     conn: &mut Conn,
     row: &SessionRow,
@@ -39,10 +41,9 @@ pub async fn find_by_token_hash(
     conn: &mut Conn,
     token_hash: &str,
 ) -> Result<Option<SessionRow>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT id, person_id, practice_id, created_at, last_seen_at, expires_at \
-         FROM sessions WHERE token_hash = $1",
-    )
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM sessions WHERE token_hash = $1"
+    ))
     .bind(token_hash)
     .fetch_optional(conn)
     .await
@@ -121,4 +122,12 @@ pub async fn delete_expired(
         .execute(conn)
         .await?;
     Ok(done.rows_affected())
+}
+
+/// A session by id.
+pub async fn find(conn: &mut Conn, id: &str) -> Result<Option<SessionRow>, sqlx::Error> {
+    sqlx::query_as(&format!("SELECT {COLUMNS} FROM sessions WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(conn)
+        .await
 }

@@ -178,16 +178,17 @@ pub async fn join(
 /// A person leaves a group: the group's threads they were reached through only leave
 /// their mailbox (with their pins of them); the ones they wrote in or were named in stay
 /// as ordinary threads of theirs; the group's threads assigned to them are assigned to
-/// nobody. Conversations are not the group's: their people stay as they started.
+/// nobody. Conversations are not the group's: their people stay as they started. Returns
+/// (the threads unassigned, the threads that left their mailbox).
 pub async fn leave(
     conn: &mut Conn,
     practice_id: &str,
     person_id: &str,
     group: &str,
     now: i64,
-) -> Result<(), sqlx::Error> {
+) -> Result<(Vec<String>, Vec<String>), sqlx::Error> {
     // The team state before the participant rows: one lock order with marking done.
-    unassign(conn, person_id, now).await?;
+    let unassigned = unassign(conn, person_id, now).await?;
     const TEAM_THREADS: &str =
         "(SELECT thread_id FROM team_threads WHERE practice_id = $3 AND group_name = $2)";
     sqlx::query(&format!(
@@ -200,14 +201,14 @@ pub async fn leave(
     .bind(practice_id)
     .execute(&mut *conn)
     .await?;
-    sqlx::query(&format!(
+    let lost: Vec<String> = sqlx::query_scalar(&format!(
         "DELETE FROM thread_participants WHERE person_id = $1 AND via_group = $2 \
-         AND has_sent = 0 AND direct = 0 AND thread_id IN {TEAM_THREADS}"
+         AND has_sent = 0 AND direct = 0 AND thread_id IN {TEAM_THREADS} RETURNING thread_id"
     ))
     .bind(person_id)
     .bind(group)
     .bind(practice_id)
-    .execute(&mut *conn)
+    .fetch_all(&mut *conn)
     .await?;
     sqlx::query(&format!(
         "UPDATE thread_participants SET via_group = NULL WHERE person_id = $1 AND via_group = $2 \
@@ -218,20 +219,24 @@ pub async fn leave(
     .bind(practice_id)
     .execute(conn)
     .await?;
-    Ok(())
+    Ok((unassigned, lost))
 }
 
 /// Every team thread assigned to a person is assigned to nobody (they left or were
-/// disabled).
-pub async fn unassign(conn: &mut Conn, person_id: &str, now: i64) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "UPDATE team_threads SET assignee_id = NULL, updated_at = $1 WHERE assignee_id = $2",
+/// disabled). Returns those threads.
+pub async fn unassign(
+    conn: &mut Conn,
+    person_id: &str,
+    now: i64,
+) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "UPDATE team_threads SET assignee_id = NULL, updated_at = $1 WHERE assignee_id = $2 \
+         RETURNING thread_id",
     )
     .bind(now)
     .bind(person_id)
-    .execute(conn)
-    .await?;
-    Ok(())
+    .fetch_all(conn)
+    .await
 }
 
 /// The active members of a group (by role), by name: whom a team thread may be assigned.

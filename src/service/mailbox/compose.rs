@@ -22,7 +22,7 @@ use crate::domain::markdown;
 use crate::domain::Role;
 use crate::error::{AppError, AppResult};
 use crate::store::conversations as conversation_store;
-use crate::store::events::{self, NewEvent};
+use crate::store::events::NewEvent;
 use crate::store::messages::{self, MessageRow};
 use crate::store::threads::{self, NewParticipant, ThreadRow};
 use crate::store::{is_unique_violation, Conn, Tx};
@@ -469,18 +469,15 @@ async fn write_automatic(
         &others,
     )
     .await?;
-    events::append(
-        tx,
-        &NewEvent {
-            practice_id: &thread.practice_id,
-            kind: EventKind::MessageSent,
-            thread_id: Some(&thread.id),
-            message_id: Some(&message.id),
-            actor_id: Some(responder),
-            at: now,
-        },
-    )
-    .await?;
+    let event = NewEvent {
+        practice_id: &thread.practice_id,
+        kind: EventKind::MessageSent,
+        thread_id: Some(&thread.id),
+        message_id: Some(&message.id),
+        actor_id: Some(responder),
+        at: now,
+    };
+    crate::service::changes::record(tx, state, &event, &[]).await?;
     Ok(())
 }
 

@@ -21,7 +21,8 @@ use crate::store::{messages, Conn};
 use super::super::audit::{record, AuditEntry};
 use super::super::{notifications, AppState, Caller};
 use super::{
-    load_thread, load_thread_for_write, sender_ref_in, thread_event, PersonRef, ThreadCtx,
+    load_thread, load_thread_for_write, record_event, sender_ref_in, thread_event, PersonRef,
+    ThreadCtx,
 };
 
 /// A practice's settings, or the defaults if its admins never changed them.
@@ -339,6 +340,8 @@ pub async fn add_note(
         },
     )
     .await?;
+    // Staff participants' streams hear that the thread changed; clients hear nothing.
+    thread_event(&mut tx, state, caller, EventKind::NoteAdded, &ctx.thread.id).await?;
     record(
         &mut tx,
         state,
@@ -493,12 +496,15 @@ pub async fn share(
         )
         .await?;
     }
-    thread_event(
+    let newcomers: Vec<&str> = added.iter().map(String::as_str).collect();
+    record_event(
         &mut tx,
         state,
         caller,
         EventKind::ThreadShared,
-        &ctx.thread.id,
+        Some(&ctx.thread.id),
+        None,
+        &newcomers,
     )
     .await?;
     record(

@@ -19,6 +19,8 @@ async fn remove_thread(
     caller: &Caller,
     thread_id: &str,
 ) -> AppResult<Vec<String>> {
+    // Recorded first: its audience is the participants, whose rows go with the thread.
+    thread_event(tx, state, caller, EventKind::ThreadDeleted, thread_id).await?;
     let gone = messages::ids_for_thread(tx, thread_id).await?;
     // Attachments of its messages and of reply drafts go too; their bytes once unused.
     let hashes = attachment_store::delete_for_thread(tx, thread_id).await?;
@@ -28,7 +30,6 @@ async fn remove_thread(
     messages::delete_for_thread(tx, thread_id).await?;
     threads::delete(tx, thread_id).await?;
     notifications::messages_deleted(tx, state, &gone).await?;
-    thread_event(tx, state, caller, EventKind::ThreadDeleted, thread_id).await?;
     Ok(unreferenced)
 }
 

@@ -21,7 +21,7 @@ use crate::domain::events::EventKind;
 use crate::domain::mailbox::{hidden_from, reply_policy, Group, Placement, ReplyPolicy};
 use crate::domain::{PersonId, Role, Status};
 use crate::error::{AppError, AppResult};
-use crate::store::events::{self, NewEvent};
+use crate::store::events::NewEvent;
 use crate::store::messages::MessageWithSender;
 use crate::store::threads::{self, ParticipantRow, ThreadRow};
 use crate::store::Conn;
@@ -326,17 +326,28 @@ pub(crate) async fn append_event(
     thread_id: Option<&str>,
     message_id: Option<&str>,
 ) -> AppResult<()> {
-    events::append(
-        conn,
-        &NewEvent {
-            practice_id: caller.practice_id(),
-            kind,
-            thread_id,
-            message_id,
-            actor_id: Some(caller.person.id.as_str()),
-            at: state.now(),
-        },
-    )
-    .await?;
+    record_event(conn, state, caller, kind, thread_id, message_id, &[]).await
+}
+
+/// Appends an event with those it gave the thread to (sharing): for them the thread is
+/// new.
+pub(crate) async fn record_event(
+    conn: &mut Conn,
+    state: &AppState,
+    caller: &Caller,
+    kind: EventKind,
+    thread_id: Option<&str>,
+    message_id: Option<&str>,
+    newcomers: &[&str],
+) -> AppResult<()> {
+    let event = NewEvent {
+        practice_id: caller.practice_id(),
+        kind,
+        thread_id,
+        message_id,
+        actor_id: Some(caller.person.id.as_str()),
+        at: state.now(),
+    };
+    crate::service::changes::record(conn, state, &event, newcomers).await?;
     Ok(())
 }

@@ -14,7 +14,8 @@ use crate::domain::teams::{
 };
 use crate::domain::{Role, Status};
 use crate::error::{AppError, AppResult};
-use crate::store::events::{self, NewEvent};
+use crate::service::changes;
+use crate::store::events::NewEvent;
 use crate::store::people as people_store;
 use crate::store::teams::{self as store, TeamRow};
 use crate::store::threads::ThreadRow;
@@ -241,23 +242,52 @@ pub async fn my_team(state: &AppState, caller: &Caller) -> AppResult<Vec<(String
 /// hands back what was assigned to them. `before` is `None` for a new person.
 pub async fn sync_member(
     conn: &mut Conn,
-    now: i64,
+    state: &AppState,
     practice_id: &str,
     person_id: &str,
     before: Option<(Role, Status)>,
     after: (Role, Status),
 ) -> AppResult<()> {
+    let now = state.now();
     let old_group = before.and_then(|(role, _)| Group::of_role(role));
     let new_group = Group::of_role(after.0);
     if old_group.is_none() && new_group.is_none() {
         return Ok(());
     }
     store::lock_membership(conn, practice_id, true).await?;
+    let mut unassigned = Vec::new();
     if let Some(old) = old_group.filter(|g| Some(*g) != new_group) {
-        store::leave(conn, practice_id, person_id, old.as_str(), now).await?;
+        let (handed_back, lost) =
+            store::leave(conn, practice_id, person_id, old.as_str(), now).await?;
+        unassigned.extend(handed_back);
+        for thread_id in &lost {
+            let who = (Some(person_id), &[][..]);
+            member_event(
+                conn,
+                state,
+                practice_id,
+                EventKind::ThreadLeft,
+                thread_id,
+                who,
+            )
+            .await?;
+        }
     }
     if after.1 == Status::Disabled {
-        store::unassign(conn, person_id, now).await?;
+        unassigned.extend(store::unassign(conn, person_id, now).await?);
+    }
+    // The team sees the thread's assignee change.
+    for thread_id in &unassigned {
+        let who = (None, &[][..]);
+        member_event(
+            conn,
+            state,
+            practice_id,
+            EventKind::ThreadUpdated,
+            thread_id,
+            who,
+        )
+        .await?;
     }
     if let Some(group) = new_group.filter(|_| after.1 == Status::Active) {
         let place = |done| {
@@ -274,21 +304,42 @@ pub async fn sync_member(
             (&done.0, done.1),
         )
         .await?;
-        // The search index learns the thread's new reader as it does for sharing.
+        // As for sharing: the search index learns the thread's new reader, and the thread
+        // is new in the member's mailbox.
         for thread_id in &added {
-            events::append(
+            let who = (None, &[person_id][..]);
+            member_event(
                 conn,
-                &NewEvent {
-                    practice_id,
-                    kind: EventKind::ThreadShared,
-                    thread_id: Some(thread_id),
-                    message_id: None,
-                    actor_id: None,
-                    at: now,
-                },
+                state,
+                practice_id,
+                EventKind::ThreadShared,
+                thread_id,
+                who,
             )
             .await?;
         }
     }
+    Ok(())
+}
+
+/// Records an event of a membership change about one thread; `who` is the actor and those
+/// the thread is new to.
+async fn member_event(
+    conn: &mut Conn,
+    state: &AppState,
+    practice_id: &str,
+    kind: EventKind,
+    thread_id: &str,
+    who: (Option<&str>, &[&str]),
+) -> AppResult<()> {
+    let event = NewEvent {
+        practice_id,
+        kind,
+        thread_id: Some(thread_id),
+        message_id: None,
+        actor_id: who.0,
+        at: state.now(),
+    };
+    changes::record(conn, state, &event, who.1).await?;
     Ok(())
 }

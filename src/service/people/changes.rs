@@ -130,7 +130,7 @@ pub async fn update(
     if before != (target.role, target.status) {
         teams::sync_member(
             &mut tx,
-            state.now(),
+            state,
             caller.practice_id(),
             target.id.as_str(),
             Some(before),

@@ -249,7 +249,7 @@ pub(crate) async fn insert_person(
                     .await?;
             }
             let created = (new.role, row.status.parse().unwrap_or(Status::Invited));
-            teams::sync_member(conn, now, practice, &row.id, None, created).await?;
+            teams::sync_member(conn, state, practice, &row.id, None, created).await?;
             person(row)
         }
         Err(e) if is_unique_violation(&e, "people_practice_email_key", "people.email_norm") => {

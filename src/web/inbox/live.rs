@@ -1,13 +1,19 @@
-//! What the inbox's script asks the server: whether anything the open page shows has
-//! changed (a digest of the person's folder counts and of the newest thread of the open
-//! folder; nothing of anyone else's activity), so that it refreshes only then.
+//! What the inbox's script asks the server: a stream of the person's new states (the same
+//! as the API's `/events`, with the session cookie), and, where a browser cannot keep a
+//! stream, whether anything the open page shows has changed (a digest of the person's
+//! folder counts and of the newest thread of the open folder; nothing of anyone else's
+//! activity), so that it refreshes only then.
 
+use futures_util::StreamExt;
+use poem::web::sse::SSE;
 use poem::web::{Data, Path, Query};
 use poem::{handler, IntoResponse, Request, Response};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
+use crate::api::changes::sse_event;
 use crate::error::AppResult;
+use crate::service::changes;
 use crate::service::mailbox::folders;
 use crate::service::mailbox::read::{self, Seek};
 use crate::service::AppState;
@@ -43,6 +49,24 @@ async fn version(state: &AppState, visit: &Visit, folder: &str) -> AppResult<Str
         }
     }
     Ok(hex::encode(&hasher.finalize()[..12]))
+}
+
+/// `GET /p/{slug}/events`: Server-Sent Events of the person's new states, as
+/// `GET /api/v1/events`. Holding it open does not keep the session alive.
+#[handler]
+pub async fn events(req: &Request, Path(slug): Path<String>, state: Data<&AppState>) -> Response {
+    let visit = match passive_visit(&state, req, &slug).await {
+        Ok(v) => v,
+        Err(page) => return page,
+    };
+    let last = req.header("last-event-id").map(str::to_string);
+    let keep_alive = std::time::Duration::from_secs(state.config.live.keep_alive_secs);
+    match changes::stream(state.clone(), visit.caller, last).await {
+        Ok(stream) => SSE::new(stream.map(|e| sse_event(e.into())))
+            .keep_alive(keep_alive)
+            .into_response(),
+        Err(e) => page_error(e),
+    }
 }
 
 /// `GET /p/{slug}/updates?folder=`: the digest, as plain text (never cached).

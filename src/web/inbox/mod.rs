@@ -49,7 +49,7 @@ pub use admin::{audit_page, create_person, people_page, resend_invitation, set_s
 pub use compose::{compose_page, compose_submit, draft_page};
 pub use find::search;
 pub use folders::{create_folder, delete_folder, rename_folder};
-pub use live::updates;
+pub use live::{events, updates};
 pub use mail::{bulk, cancel_scheduled, folder_page};
 pub use practice::{practice_settings_page, practice_settings_submit};
 pub use session::{forgot_page, forgot_submit, portal, sign_in, sign_out, start_session};
@@ -345,6 +345,7 @@ pub fn page_label(path: &str) -> String {
         ["admin", "people", _, "status"] => "admin/people/{id}/status",
         ["admin", "audit"] => "admin/audit",
         ["updates"] => "updates",
+        ["events"] => "events",
         [page @ ("sign-in" | "sign-out" | "forgot-password" | "compose" | "search" | "settings")] => {
             page
         }

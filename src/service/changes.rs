@@ -1,0 +1,272 @@
+//! Live updates' two ends in the services: every event is recorded with whom it concerns
+//! ([`record`]), and `/changes` answers what changed for the caller since a state
+//! ([`since`]). A state is a position in the event log, signed for the person it was
+//! handed to.
+
+use std::collections::HashMap;
+
+use std::time::Duration;
+
+use futures_util::Stream;
+
+use crate::domain::events::{audience, PersonChange, Reader, ThreadChange};
+use crate::domain::{Code, Role};
+use crate::error::{AppError, AppResult};
+use crate::events::{Kinds, Subscription};
+use crate::store::events::{self, NewEvent};
+use crate::store::{changes, Backend, Conn};
+
+use super::cursor::List;
+use super::{AppState, Caller};
+
+/// Appends `e` to the log with its audience (`newcomers`: those it gave the thread to),
+/// tells the other nodes on commit and this node's follower now. Returns its seq.
+pub async fn record(
+    conn: &mut Conn,
+    state: &AppState,
+    e: &NewEvent<'_>,
+    newcomers: &[&str],
+) -> AppResult<i64> {
+    let seq = events::append(conn, e).await?;
+    let readers = match e.thread_id {
+        Some(thread_id) => changes::readers(conn, thread_id).await?,
+        None => Vec::new(),
+    };
+    let readers: Vec<Reader> = readers
+        .iter()
+        .map(|(person_id, role)| Reader {
+            person_id,
+            // An unknown stored role is treated as a client's: told less, never more.
+            is_client: role.parse::<Role>().map_or(true, |r| r == Role::Client),
+        })
+        .collect();
+    let people: Vec<PersonChange> = audience(e.kind, e.actor_id, &readers, newcomers);
+    changes::insert(conn, seq, e.at, e.thread_id, &people).await?;
+    if state.store.backend() == Backend::Postgres {
+        events::notify_nodes(conn).await?;
+    }
+    state.live.poke();
+    Ok(seq)
+}
+
+/// The caller's state now, to hand out with a list.
+pub fn current_state(state: &AppState, caller: &Caller) -> String {
+    encode(state, caller, state.live.stable())
+}
+
+fn encode(state: &AppState, caller: &Caller, seq: i64) -> String {
+    state
+        .cursors
+        .encode(List::Changes, caller.person.id.as_str(), &seq)
+}
+
+/// The position a state of the caller's holds; anything else is 410: list again.
+pub fn decode(state: &AppState, caller: &Caller, token: &str) -> AppResult<i64> {
+    state
+        .cursors
+        .decode(List::Changes, caller.person.id.as_str(), token)
+        .map_err(|_| gone())
+}
+
+fn gone() -> AppError {
+    AppError::new(
+        Code::CannotCalculateChanges,
+        "since is too old or not a state this server handed out; list your threads and folders again.",
+    )
+    .with_field("since")
+}
+
+/// What changed for someone between two states.
+#[derive(Debug, Default)]
+pub struct Changes {
+    pub state: String,
+    pub created: Vec<String>,
+    pub updated: Vec<String>,
+    pub destroyed: Vec<String>,
+    pub folders_changed: bool,
+    pub drafts_changed: bool,
+    pub has_more: bool,
+}
+
+/// The most changes one answer holds.
+pub const MAX_LIMIT: i64 = 1000;
+
+/// What changed for the caller since `since`: at most `limit` changes, oldest first, and
+/// the state to ask from next.
+pub async fn since(
+    state: &AppState,
+    caller: &Caller,
+    since: &str,
+    limit: i64,
+) -> AppResult<Changes> {
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        return Err(AppError::invalid(
+            "limit",
+            format!("limit must be between 1 and {MAX_LIMIT}."),
+        ));
+    }
+    let from = decode(state, caller, since)?;
+    let upto = state.live.stable();
+    let mut conn = state.store.read().await?;
+    if from < changes::horizon(&mut conn).await? {
+        return Err(gone());
+    }
+    if from >= upto {
+        return Ok(Changes {
+            state: encode(state, caller, from),
+            ..Changes::default()
+        });
+    }
+    let mut rows =
+        changes::of_person(&mut conn, caller.person.id.as_str(), from, upto, limit + 1).await?;
+    drop(conn);
+    let has_more = rows.len() as i64 > limit;
+    rows.truncate(limit as usize);
+    let reached = match rows.last() {
+        Some(last) if has_more => last.seq,
+        _ => upto,
+    };
+    let mut out = Changes {
+        state: encode(state, caller, reached),
+        has_more,
+        ..Changes::default()
+    };
+    // Per thread, in the order they first changed: whether the range began with it new to
+    // the caller (its first creation or removal in the range is a creation; a message
+    // recorded just before its thread's creation changes nothing to that), and its last
+    // change.
+    let mut order: Vec<String> = Vec::new();
+    let mut seen: HashMap<String, (Option<bool>, ThreadChange)> = HashMap::new();
+    for row in rows {
+        out.folders_changed |= row.folders != 0;
+        out.drafts_changed |= row.drafts != 0;
+        let (Some(thread), Some(change)) = (
+            row.thread_id,
+            row.thread_change.as_deref().and_then(ThreadChange::parse),
+        ) else {
+            continue;
+        };
+        let entry = seen.entry(thread.clone()).or_insert_with(|| {
+            order.push(thread);
+            (None, change)
+        });
+        if entry.0.is_none() && change != ThreadChange::Updated {
+            entry.0 = Some(change == ThreadChange::Created);
+        }
+        entry.1 = change;
+    }
+    for thread in order {
+        let (new_in_range, last) = seen[&thread];
+        match (new_in_range == Some(true), last) {
+            // Made and gone again in between: the caller never knew it.
+            (true, ThreadChange::Destroyed) => {}
+            (false, ThreadChange::Destroyed) => out.destroyed.push(thread),
+            (true, _) => out.created.push(thread),
+            (false, _) => out.updated.push(thread),
+        }
+    }
+    Ok(out)
+}
+
+/// Forgets changes older than `[live] changes_retention_days`; states from before answer
+/// 410 from then on.
+pub async fn forget_old(state: &AppState) -> AppResult<u64> {
+    let days = state.config.live.changes_retention_days as i64;
+    let before = state.now() - days * 24 * 60 * 60 * 1000;
+    let mut conn = state.store.write().await?;
+    Ok(changes::forget_before(&mut conn, before).await?)
+}
+
+/// One event of a live stream: the caller's new state and what changed up to it.
+#[derive(Debug, Clone)]
+pub struct StateEvent {
+    pub state: String,
+    pub kinds: Vec<String>,
+}
+
+/// What the caller missed since the state `last` (a stream's `Last-Event-ID`) up to
+/// `upto`: everything, for a state too old or not theirs.
+async fn missed(state: &AppState, caller: &Caller, last: &str, upto: i64) -> AppResult<Kinds> {
+    let Ok(from) = decode(state, caller, last) else {
+        return Ok(Kinds::ALL);
+    };
+    let mut conn = state.store.read().await?;
+    if from < changes::horizon(&mut conn).await? {
+        return Ok(Kinds::ALL);
+    }
+    let rows =
+        changes::of_person(&mut conn, caller.person.id.as_str(), from, upto, MAX_LIMIT).await?;
+    let mut kinds = Kinds::default();
+    for row in rows {
+        kinds.merge(Kinds {
+            threads: row.thread_change.is_some(),
+            folders: row.folders != 0,
+            drafts: row.drafts != 0,
+        });
+    }
+    Ok(kinds)
+}
+
+/// The caller's live stream: first their state now (with what they missed since
+/// `last_event_id`), then a new state each time something changes for them. It ends when
+/// their session does (looked at every `[live] keep_alive_secs`, at once for a sign-out
+/// on this node) and when the server stops. It never keeps the session alive.
+pub async fn stream(
+    state: AppState,
+    caller: Caller,
+    last_event_id: Option<String>,
+) -> AppResult<impl Stream<Item = StateEvent> + Send + 'static> {
+    let subscription = state
+        .live
+        .subscribe(caller.person.id.as_str(), caller.session_id.as_str());
+    let now = state.live.stable();
+    let kinds = match last_event_id.as_deref() {
+        Some(last) => missed(&state, &caller, last, now).await?,
+        None => Kinds::default(),
+    };
+    subscription.push(now, kinds);
+    let recheck = Duration::from_secs(state.config.live.keep_alive_secs);
+    let open = Open {
+        state,
+        caller,
+        subscription,
+        recheck,
+    };
+    Ok(futures_util::stream::unfold(open, |open| async move {
+        let event = open.next().await?;
+        Some((event, open))
+    }))
+}
+
+struct Open {
+    state: AppState,
+    caller: Caller,
+    subscription: Subscription,
+    recheck: Duration,
+}
+
+impl Open {
+    async fn next(&self) -> Option<StateEvent> {
+        if self.state.live.is_closed() {
+            return None;
+        }
+        loop {
+            tokio::select! {
+                next = self.subscription.next() => {
+                    let (seq, kinds) = next?;
+                    return Some(StateEvent {
+                        state: encode(&self.state, &self.caller, seq),
+                        kinds: kinds.names(),
+                    });
+                }
+                _ = tokio::time::sleep(self.recheck) => {
+                    let session = self.caller.session_id.as_str();
+                    // A database hiccup keeps the stream; the next look decides.
+                    if let Ok(None) = super::sessions::ends_at(&self.state, session).await {
+                        return None;
+                    }
+                }
+            }
+        }
+    }
+}

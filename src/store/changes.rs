@@ -1,0 +1,154 @@
+//! `mailbox_changes`: what each event did for each person it concerns (see
+//! `domain::events::audience`), and how far back that log can still be read.
+
+use sqlx::FromRow;
+
+use super::Conn;
+use crate::domain::events::PersonChange;
+
+/// Rows per INSERT: 6 parameters each, well under either backend's limit.
+const INSERT_CHUNK: usize = 500;
+const HORIZON: &str = "mailbox_changes";
+
+/// Records `changes` as the event `seq`'s, at `at`.
+pub async fn insert(
+    conn: &mut Conn,
+    seq: i64,
+    at: i64,
+    thread_id: Option<&str>,
+    changes: &[PersonChange],
+) -> Result<(), sqlx::Error> {
+    for chunk in changes.chunks(INSERT_CHUNK) {
+        let mut sql = String::from(
+            "INSERT INTO mailbox_changes (seq, person_id, thread_id, thread_change, folders, drafts, at) VALUES ",
+        );
+        for i in 0..chunk.len() {
+            let b = i * 5;
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!(
+                "($1, ${}, ${}, ${}, ${}, ${}, $2)",
+                b + 3,
+                b + 4,
+                b + 5,
+                b + 6,
+                b + 7
+            ));
+        }
+        let mut query = sqlx::query(&sql).bind(seq).bind(at);
+        for c in chunk {
+            let thread = c.thread.map(|t| t.as_str());
+            query = query
+                .bind(c.person_id.as_str())
+                .bind(thread.and(thread_id))
+                .bind(thread)
+                .bind(c.folders as i64)
+                .bind(c.drafts as i64);
+        }
+        query.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// One stored change.
+#[derive(Debug, Clone, FromRow)]
+pub struct ChangeRow {
+    pub seq: i64,
+    pub person_id: String,
+    pub thread_id: Option<String>,
+    pub thread_change: Option<String>,
+    pub folders: i64,
+    pub drafts: i64,
+}
+
+const COLUMNS: &str = "seq, person_id, thread_id, thread_change, folders, drafts";
+
+/// One person's changes with `after < seq <= upto`, oldest first, at most `limit`.
+pub async fn of_person(
+    conn: &mut Conn,
+    person_id: &str,
+    after: i64,
+    upto: i64,
+    limit: i64,
+) -> Result<Vec<ChangeRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM mailbox_changes WHERE person_id = $1 AND seq > $2 AND seq <= $3 \
+         ORDER BY seq LIMIT $4"
+    ))
+    .bind(person_id)
+    .bind(after)
+    .bind(upto)
+    .bind(limit)
+    .fetch_all(conn)
+    .await
+}
+
+/// Everyone's changes after `(seq, person)` `after` up to `seq <= upto`, in that order,
+/// at most `limit`.
+pub async fn between(
+    conn: &mut Conn,
+    after: (i64, &str),
+    upto: i64,
+    limit: i64,
+) -> Result<Vec<ChangeRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM mailbox_changes \
+         WHERE (seq > $1 OR (seq = $1 AND person_id > $2)) AND seq <= $3 \
+         ORDER BY seq, person_id LIMIT $4"
+    ))
+    .bind(after.0)
+    .bind(after.1)
+    .bind(upto)
+    .bind(limit)
+    .fetch_all(conn)
+    .await
+}
+
+/// The oldest state still answerable: changes after it are all kept.
+pub async fn horizon(conn: &mut Conn) -> Result<i64, sqlx::Error> {
+    let seq: Option<i64> = sqlx::query_scalar("SELECT seq FROM log_horizons WHERE name = $1")
+        .bind(HORIZON)
+        .fetch_optional(conn)
+        .await?;
+    Ok(seq.unwrap_or(0))
+}
+
+/// Forgets changes recorded before `before` (Unix ms) and moves the horizon past them.
+/// Returns how many rows went.
+pub async fn forget_before(conn: &mut Conn, before: i64) -> Result<u64, sqlx::Error> {
+    let last: Option<i64> =
+        sqlx::query_scalar("SELECT CAST(MAX(seq) AS BIGINT) FROM mailbox_changes WHERE at < $1")
+            .bind(before)
+            .fetch_one(&mut *conn)
+            .await?;
+    let Some(last) = last else { return Ok(0) };
+    sqlx::query(
+        "INSERT INTO log_horizons (name, seq) VALUES ($1, $2) \
+         ON CONFLICT (name) DO UPDATE SET seq = CASE WHEN excluded.seq > log_horizons.seq \
+         THEN excluded.seq ELSE log_horizons.seq END",
+    )
+    .bind(HORIZON)
+    .bind(last)
+    .execute(&mut *conn)
+    .await?;
+    let gone = sqlx::query("DELETE FROM mailbox_changes WHERE seq <= $1")
+        .bind(last)
+        .execute(conn)
+        .await?;
+    Ok(gone.rows_affected())
+}
+
+/// `(person id, stored role)` of each participant of a thread.
+pub async fn readers(
+    conn: &mut Conn,
+    thread_id: &str,
+) -> Result<Vec<(String, String)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT p.person_id, pe.role FROM thread_participants p JOIN people pe ON pe.id = p.person_id \
+         WHERE p.thread_id = $1",
+    )
+    .bind(thread_id)
+    .fetch_all(conn)
+    .await
+}
