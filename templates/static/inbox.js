@@ -14,9 +14,10 @@
     if (live) { live.textContent = ""; setTimeout(function () { live.textContent = text; }, 50); }
   }
 
-  // Live updates: a small digest of one's own mailbox every two seconds; when it changes,
-  // the folder list and the open list or thread are fetched again and swapped in, never
-  // while a form on the page holds something typed.
+  // Live updates: the server's stream of one's own new states (/events, never content);
+  // when a state comes, the folder list and the open list or thread are fetched again and
+  // swapped in, never while a form on the page holds something typed (that waits for the
+  // next quiet moment). Without a stream, a small digest every two seconds instead.
   var list = document.querySelector("ul.threads");
   var messages = document.querySelector("ol.messages");
   var last = null;
@@ -61,7 +62,30 @@
       })
       .catch(function () {});
   }
-  if (list || messages) { poll(); setInterval(poll, 2000); }
+  var waiting = false;
+  function changed() {
+    if (busy()) { waiting = true; return; }
+    waiting = false;
+    refresh();
+  }
+  function stream() {
+    var source = new EventSource(base + "events");
+    source.addEventListener("state", function (e) {
+      var data = null;
+      try { data = JSON.parse(e.data); } catch (err) { return; }
+      if (data && data.kinds && data.kinds.length) changed();
+    });
+    source.onerror = function () {
+      // Closed for good (signed out, the server refused): the digest takes over, and it
+      // sends to sign-in when the session has ended.
+      if (source.readyState === EventSource.CLOSED) { poll(); setInterval(poll, 2000); }
+    };
+    // What waited for a form to be left alone.
+    setInterval(function () { if (waiting && !busy()) changed(); }, 2000);
+  }
+  if (list || messages) {
+    if (window.EventSource) stream(); else { poll(); setInterval(poll, 2000); }
+  }
 
   // Compose: a filter for the To list, and drafts that save themselves.
   var form = document.querySelector("form.compose");
