@@ -36,13 +36,13 @@ impl AppState {
             config.database.busy_timeout_ms,
         )
         .await?;
-        let (cursors, csrf_key) = {
+        let secret = crate::service::keys::load_secret(&config)?;
+        {
             let mut conn = store.write().await?;
-            (
-                crate::service::cursor::Cursors::load(&mut conn).await?,
-                crate::service::keys::shared_key(&mut conn, "csrf_v1").await?,
-            )
-        };
+            crate::service::keys::check_fingerprint(&mut conn, &secret).await?;
+        }
+        let cursors = crate::service::cursor::Cursors::with_key(secret.derive("cursor_v2"));
+        let csrf_key = secret.derive("csrf_v2");
         Ok(AppState {
             cursors,
             csrf_key,
@@ -370,6 +370,8 @@ fn with_middleware(
         .around(move |ep, req| web::observe(ep, req, observed_state.clone()))
 }
 
+const JANITOR_EVERY: Duration = Duration::from_secs(300);
+
 /// Stops the live follower (the streams ended with the server).
 async fn live_stop(state: &AppState, follower: tokio::task::JoinHandle<()>) {
     state.live.close();
@@ -378,10 +380,20 @@ async fn live_stop(state: &AppState, follower: tokio::task::JoinHandle<()>) {
 
 /// Removes expired sessions, stale sign-in attempts, week-old idempotency keys and changes
 /// older than `[live] changes_retention_days` every few minutes.
+/// With several nodes, one of them at a time (a lease in the database).
 async fn janitor(state: AppState) {
-    let mut tick = tokio::time::interval(Duration::from_secs(300));
+    let mut tick = tokio::time::interval(JANITOR_EVERY);
+    let holder = hex::encode(rand::random::<[u8; 8]>());
     loop {
         tick.tick().await;
+        match crate::service::take_lease(&state, "janitor", &holder, JANITOR_EVERY).await {
+            Ok(true) => {}
+            Ok(false) => continue,
+            Err(e) => {
+                tracing::warn!(error = %e, "janitor: cannot take its lease");
+                continue;
+            }
+        }
         if let Err(e) = session_service::sweep(&state).await {
             tracing::warn!(error = %e, "janitor sweep failed");
         }

@@ -29,6 +29,36 @@ pub struct ServerConfig {
     pub max_connections_per_address: usize,
     /// A response the client reads nothing of for this many seconds is cut off.
     pub send_timeout_secs: u64,
+    /// The secret the CSRF and cursor keys are made from; every node of a cluster needs
+    /// the same. Empty: `secret.key` in the data directory, made on first start.
+    pub secret_key: SecretString,
+}
+
+/// A configured secret: never printed (its Debug says only whether it is set).
+#[derive(Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct SecretString(String);
+
+impl SecretString {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<&str> for SecretString {
+    fn from(s: &str) -> Self {
+        SecretString(s.to_string())
+    }
+}
+
+impl std::fmt::Debug for SecretString {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_empty() {
+            "(unset)"
+        } else {
+            "(set)"
+        })
+    }
 }
 
 impl Default for ServerConfig {
@@ -43,6 +73,7 @@ impl Default for ServerConfig {
             max_connections: 1024,
             max_connections_per_address: 128,
             send_timeout_secs: 30,
+            secret_key: SecretString::default(),
         }
     }
 }

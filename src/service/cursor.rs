@@ -4,8 +4,8 @@
 //! position as JSON and the tag an HMAC-SHA256 (first 16 bytes) over the version, the list,
 //! the person it was handed to and the payload. A cursor changed by a client, handed to
 //! someone else or used on another list is refused as `invalid_field` on `cursor`. The key
-//! is made on first start and kept in the database, so that every node honours every
-//! node's cursors and a restart breaks no one's paging.
+//! comes from the server's secret (`service::keys`), which every node shares, so that every
+//! node honours every node's cursors and a restart breaks no one's paging.
 
 use hmac::{Hmac, Mac};
 use serde::de::DeserializeOwned;
@@ -13,13 +13,11 @@ use serde::Serialize;
 use sha2::Sha256;
 
 use crate::error::{AppError, AppResult};
-use crate::store::Conn;
 
 const VERSION: u8 = 1;
 const TAG_LEN: usize = 16;
 /// Longer cursors are refused before any decoding.
 const MAX_LEN: usize = 4096;
-const KEY_NAME: &str = "cursor_hmac_v1";
 
 /// The lists that page with a cursor; each signs its cursors apart from the others.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,14 +51,7 @@ pub struct Cursors {
 }
 
 impl Cursors {
-    /// The server's cursor key, made and stored on first start.
-    pub async fn load(conn: &mut Conn) -> anyhow::Result<Cursors> {
-        Ok(Cursors {
-            key: super::keys::shared_key(conn, KEY_NAME).await?,
-        })
-    }
-
-    /// Cursors under a fixed key (unit tests).
+    /// Cursors under `key` (made from the server's secret).
     pub fn with_key(key: [u8; 32]) -> Cursors {
         Cursors { key }
     }

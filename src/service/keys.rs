@@ -1,18 +1,127 @@
-//! Keys the server makes for itself (the cursors' signing key, the pages' CSRF key): made
-//! on first start and kept in the database, so that every node and every restart agree.
+//! The server's secret and the keys made from it (the pages' CSRF key, the cursors' and
+//! sync states' signing key). The secret is `[server] secret_key` or, when that is empty,
+//! the file `secret.key` in the data directory, made (0600) on first start. Every node of
+//! a cluster must have the same one: its fingerprint is kept in the database, and a node
+//! whose secret differs refuses to start instead of refusing every other node's forms.
 
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+use crate::config::Config;
 use crate::store::{server_keys, Conn};
 
-/// A 32-byte key the server makes for itself on first start and keeps in the database, so
-/// that every node (and every restart) uses the same one.
-pub async fn shared_key(conn: &mut Conn, name: &str) -> anyhow::Result<[u8; 32]> {
-    let fresh = hex::encode(rand::random::<[u8; 32]>());
-    let stored = server_keys::get_or_insert(conn, name, &fresh).await?;
-    let bytes = hex::decode(stored.trim())
-        .ok()
-        .filter(|b| b.len() == 32)
-        .ok_or_else(|| anyhow::anyhow!("the stored key {name} is not 32 bytes of hex"))?;
-    let mut key = [0u8; 32];
-    key.copy_from_slice(&bytes);
-    Ok(key)
+/// The shortest secret accepted, in characters.
+pub const MIN_SECRET_LEN: usize = 32;
+const KEY_FILE: &str = "secret.key";
+const FINGERPRINT: &str = "secret_fingerprint_v1";
+
+/// The server's secret; its value never leaves this type (no Debug, no Display).
+pub struct Secret(Vec<u8>);
+
+impl Secret {
+    /// A key for one purpose, made from the secret (HMAC-SHA256 of the purpose's name).
+    pub fn derive(&self, purpose: &str) -> [u8; 32] {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.0).expect("any key length");
+        mac.update(purpose.as_bytes());
+        mac.finalize().into_bytes().into()
+    }
+
+    /// What nodes compare: says whether two secrets are the same, nothing of either.
+    fn fingerprint(&self) -> String {
+        hex::encode(&self.derive("fingerprint")[..16])
+    }
+}
+
+/// Where a node keeps its secret when the configuration gives none.
+pub fn key_file(data_dir: &Path) -> PathBuf {
+    data_dir.join(KEY_FILE)
+}
+
+/// The configured secret, or the key file's (made now if there is none).
+pub fn load_secret(config: &Config) -> anyhow::Result<Secret> {
+    let configured = config.server.secret_key.expose();
+    if !configured.is_empty() {
+        if configured.chars().count() < MIN_SECRET_LEN {
+            bail!(
+                "configuration key server.secret_key must be at least {MIN_SECRET_LEN} characters \
+                 (for example the output of `openssl rand -hex 32`)"
+            );
+        }
+        return Ok(Secret(configured.as_bytes().to_vec()));
+    }
+    let path = key_file(&config.storage.data_dir);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => make_key_file(&path)?,
+        Err(e) => {
+            return Err(e).with_context(|| format!("cannot read the key file {}", path.display()))
+        }
+    };
+    let text = text.trim();
+    if text.chars().count() < MIN_SECRET_LEN {
+        bail!(
+            "the key file {} holds fewer than {MIN_SECRET_LEN} characters; remove it to have a \
+             new one made, or set server.secret_key",
+            path.display()
+        );
+    }
+    Ok(Secret(text.as_bytes().to_vec()))
+}
+
+/// Writes a new random secret to `path`, readable by its owner only; a file another node
+/// or process made meanwhile wins.
+fn make_key_file(path: &Path) -> anyhow::Result<String> {
+    let secret = hex::encode(rand::random::<[u8; 32]>());
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    match options.open(path) {
+        Ok(mut file) => {
+            file.write_all(format!("{secret}\n").as_bytes())
+                .and_then(|_| file.sync_all())
+                .with_context(|| format!("cannot write the key file {}", path.display()))?;
+            tracing::info!(path = %path.display(), "made a new server secret (0600); give every node of a cluster the same one");
+            Ok(secret)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the key file {}", path.display())),
+        Err(e) => Err(e).with_context(|| format!("cannot create the key file {}", path.display())),
+    }
+}
+
+/// Checks that this node's secret is the one the database's other nodes use (the first
+/// node to start records its fingerprint).
+pub async fn check_fingerprint(conn: &mut Conn, secret: &Secret) -> anyhow::Result<()> {
+    let mine = secret.fingerprint();
+    let stored = server_keys::get_or_insert(conn, FINGERPRINT, &mine).await?;
+    if stored.trim() != mine {
+        bail!(
+            "this node's secret is not the one the other nodes of this database use: give every \
+             node the same server.secret_key (or copy secret.key from the first node's data \
+             directory)"
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_for_different_purposes_differ_and_repeat() {
+        let secret = Secret(b"0123456789abcdef0123456789abcdef".to_vec());
+        assert_eq!(secret.derive("csrf"), secret.derive("csrf"));
+        assert_ne!(secret.derive("csrf"), secret.derive("cursor"));
+        let other = Secret(b"0123456789abcdef0123456789abcdeg".to_vec());
+        assert_ne!(secret.fingerprint(), other.fingerprint());
+    }
 }
