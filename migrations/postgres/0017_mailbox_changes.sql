@@ -20,3 +20,11 @@ CREATE TABLE log_horizons (
     name TEXT PRIMARY KEY,
     seq  BIGINT NOT NULL
 );
+
+-- Work that one node of a cluster does at a time (the janitor): whoever holds the lease
+-- until `until` (Unix ms).
+CREATE TABLE leases (
+    name   TEXT    PRIMARY KEY,
+    holder TEXT    NOT NULL,
+    until  BIGINT NOT NULL
+);

@@ -154,3 +154,17 @@ impl Caller {
         self.person.role
     }
 }
+
+/// Takes the lease `name` for `holder` for a little less than `every` (so that it is free
+/// again by the next round, on whichever node comes first); whether `holder` has it.
+pub async fn take_lease(
+    state: &AppState,
+    name: &str,
+    holder: &str,
+    every: std::time::Duration,
+) -> crate::error::AppResult<bool> {
+    let now = state.now();
+    let until = now + (every.as_millis() as i64) * 4 / 5;
+    let mut conn = state.store.write().await?;
+    Ok(crate::store::leases::take(&mut conn, name, holder, now, until).await?)
+}

@@ -11,6 +11,7 @@ pub mod drafts;
 pub mod events;
 pub mod folders;
 pub mod idempotency;
+pub mod leases;
 pub mod messages;
 pub mod notifications;
 pub mod people;
