@@ -8,10 +8,10 @@
 mod helpers;
 #[path = "../common/mail.rs"]
 mod mail;
+#[path = "../common/s3.rs"]
+mod s3;
 
 use std::io::{Read, Write};
-use std::process::{Command, Stdio};
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use confide::domain::Role;
@@ -27,45 +27,7 @@ pub enum Store {
     S3,
 }
 
-/// One S3-compatible server (moto) for the whole test binary; each test gets a bucket.
-struct Moto {
-    port: u16,
-}
-
-fn moto() -> Option<&'static Moto> {
-    static MOTO: OnceLock<Option<Moto>> = OnceLock::new();
-    MOTO.get_or_init(|| {
-        let python = mail::python_with("moto.server")?;
-        let port = mail::free_port();
-        // The server dies with this test process (PR_SET_PDEATHSIG).
-        let script = format!(
-            "import ctypes, signal; ctypes.CDLL(None).prctl(1, signal.SIGTERM); \
-             from moto.server import main; main(['-H', '127.0.0.1', '-p', '{port}'])"
-        );
-        // The death signal follows the thread that started the child, so a thread that
-        // lives as long as the process starts it.
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut child = Command::new(python)
-                .args(["-c", &script])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("start moto");
-            tx.send(()).unwrap();
-            let _ = child.wait();
-        });
-        rx.recv().unwrap();
-        for _ in 0..200 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return Some(Moto { port });
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("moto did not start");
-    })
-    .as_ref()
-}
+use s3::moto;
 
 /// Runs an async test on SQLite and PostgreSQL, each with local and S3 storage.
 macro_rules! on_all_stores {
@@ -102,18 +64,7 @@ async fn spawn(backend: Backend, store: Store) -> TestApp {
         Store::Local => None,
         Store::S3 => {
             let moto = moto().expect("moto");
-            let bucket = format!("confide-{}", hex::encode(rand::random::<[u8; 6]>()));
-            let created = reqwest::Client::new()
-                .put(format!("http://127.0.0.1:{}/{bucket}", moto.port))
-                .send()
-                .await
-                .expect("create bucket");
-            assert!(
-                created.status().is_success(),
-                "create bucket: {}",
-                created.status()
-            );
-            Some((moto.port, bucket))
+            Some((moto.port, moto.bucket().await))
         }
     };
     TestApp::spawn_with(backend, move |c| {

@@ -5,8 +5,18 @@
 
 #[path = "../common/helpers.rs"]
 mod helpers;
+#[path = "../common/mail.rs"]
+mod mail;
+#[path = "../common/s3.rs"]
+mod s3;
+// Only the form helpers are used here.
+#[allow(dead_code)]
+#[path = "../common/web.rs"]
+mod web;
 
 mod changes;
+mod cluster;
+mod nodes;
 mod streams;
 
 pub use helpers::{user, Cast};
@@ -96,6 +106,22 @@ impl Sse {
             .unwrap()
             .to_string();
         assert!(kind.starts_with("text/event-stream"), "{kind}");
+        Sse {
+            response,
+            buffer: String::new(),
+            raw: String::new(),
+        }
+    }
+
+    /// Opens `path` on a server at `base` with a bearer token.
+    pub async fn open_at(base: &str, path: &str, token: &str) -> Sse {
+        let response = reqwest::Client::new()
+            .get(format!("{base}{path}"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(response.status(), StatusCode::OK);
         Sse {
             response,
             buffer: String::new(),
