@@ -14,11 +14,61 @@ const BATCH: i64 = 1000;
 /// After a poke, how often and how long the follower looks for the commit that follows.
 const POKED_RETRY: Duration = Duration::from_millis(3);
 const POKED_RETRIES: u32 = 300;
+/// After a notification, how long the follower waits for others before it reads.
+const GATHER: Duration = Duration::from_millis(20);
 /// Rows of changes read at once when handing an advance to the streams.
 const DELIVER_BATCH: i64 = 5000;
 
+/// Where the follower reads: on PostgreSQL a connection of its own, so that a pool busy
+/// with writers never delays the streams; on SQLite the readers' pool (writers have theirs).
+enum Source {
+    Pool(Store),
+    Own {
+        url: String,
+        conn: Option<sqlx::AnyConnection>,
+    },
+}
+
+impl Source {
+    fn new(store: &Store, url: String) -> Source {
+        match store.backend() {
+            Backend::Sqlite => Source::Pool(store.clone()),
+            Backend::Postgres => Source::Own { url, conn: None },
+        }
+    }
+}
+
+/// Runs `$body` with `$conn` bound to a connection of `$source` (a dropped own connection
+/// is opened again; one that failed is dropped).
+macro_rules! with_conn {
+    ($source:expr, |$conn:ident| $body:expr) => {{
+        match $source {
+            Source::Pool(store) => {
+                let mut pooled = store.read().await?;
+                let $conn: &mut crate::store::Conn = &mut pooled;
+                $body
+            }
+            Source::Own { url, conn } => {
+                if conn.is_none() {
+                    use sqlx::ConnectOptions;
+                    use std::str::FromStr;
+                    let options =
+                        sqlx::any::AnyConnectOptions::from_str(url)?.disable_statement_logging();
+                    *conn = Some(options.connect().await?);
+                }
+                let $conn: &mut crate::store::Conn = conn.as_mut().expect("set above");
+                let result = $body;
+                if result.is_err() {
+                    *conn = None;
+                }
+                result
+            }
+        }
+    }};
+}
+
 struct Follower {
-    store: Store,
+    source: Source,
     live: Live,
     last: i64,
     gaps: GapWait,
@@ -28,10 +78,11 @@ impl Follower {
     /// Reads what follows `last` and moves as far as the log is complete. Returns whether
     /// it moved, and whether a whole batch was read (more may wait).
     async fn step(&mut self) -> anyhow::Result<(bool, bool)> {
-        let seqs = {
-            let mut conn = self.store.read().await?;
-            events::seqs_after(&mut conn, self.last, BATCH).await?
-        };
+        let last = self.last;
+        let seqs = with_conn!(&mut self.source, |conn| events::seqs_after(
+            conn, last, BATCH
+        )
+        .await)?;
         let from = self.last;
         for seq in &seqs {
             if !self.gaps.admits(self.last, *seq) {
@@ -48,14 +99,17 @@ impl Follower {
 
     /// Hands the changes with `from < seq <= to` to the streams of the people they concern,
     /// each with the state `to`: everything of theirs up to it is in the log by now.
-    async fn deliver(&self, from: i64, to: i64) -> anyhow::Result<()> {
-        let hub = &self.live.inner.hub;
+    async fn deliver(&mut self, from: i64, to: i64) -> anyhow::Result<()> {
+        let hub = self.live.inner.hub.clone();
         let mut after = (from, String::new());
         while !hub.is_empty() {
-            let rows = {
-                let mut conn = self.store.read().await?;
-                changes::between(&mut conn, (after.0, &after.1), to, DELIVER_BATCH).await?
-            };
+            let rows = with_conn!(&mut self.source, |conn| changes::between(
+                conn,
+                (after.0, &after.1),
+                to,
+                DELIVER_BATCH
+            )
+            .await)?;
             let mut by_person: HashMap<&str, Kinds> = HashMap::new();
             for row in &rows {
                 by_person.entry(&row.person_id).or_default().merge(Kinds {
@@ -86,7 +140,7 @@ impl Follower {
 /// poke, a PostgreSQL notification or the poll.
 pub async fn run(store: Store, live: Live, database_url: String, poll: Duration) {
     let mut follower = loop {
-        match start(&store, &live).await {
+        match start(&store, &live, &database_url).await {
             Ok(f) => break f,
             Err(e) => {
                 tracing::warn!(error = %format!("{e:#}"), "live updates cannot read the event log; retrying");
@@ -97,9 +151,18 @@ pub async fn run(store: Store, live: Live, database_url: String, poll: Duration)
     let mut listener = Listener::new(store.backend(), database_url);
     let mut last_error: Option<std::time::Instant> = None;
     loop {
+        // A poke comes before its commit, so it is followed by looking again every few ms;
+        // a notification comes with the commit. On PostgreSQL, with the listener up,
+        // notifications (this node's too) are enough.
+        let spin_on_poke = !listener.is_listening();
         let poked = tokio::select! {
-            _ = live.inner.poke.notified() => true,
-            _ = listener.recv() => true,
+            _ = live.inner.poke.notified() => spin_on_poke,
+            _ = listener.recv() => {
+                // Commits close together are read in one go.
+                tokio::time::sleep(GATHER).await;
+                listener.drain();
+                false
+            }
             _ = tokio::time::sleep(poll) => false,
             _ = wait_closed(&live) => return,
         };
@@ -133,7 +196,7 @@ async fn wait_closed(live: &Live) {
 /// Starts a little below the log's end: a transaction that took a number before the end
 /// but has not committed yet is still waited for (all such holes together, for
 /// [`GAP_WAIT`]); on SQLite, where numbers are taken in commit order, there are none.
-async fn start(store: &Store, live: &Live) -> anyhow::Result<Follower> {
+async fn start(store: &Store, live: &Live, url: &str) -> anyhow::Result<Follower> {
     let end = {
         let mut conn = store.read().await?;
         events::max_seq(&mut conn).await?
@@ -143,7 +206,7 @@ async fn start(store: &Store, live: &Live) -> anyhow::Result<Follower> {
         Backend::Postgres => ((end - BATCH).max(0), GapWait::starting_below(GAP_WAIT, end)),
     };
     let mut follower = Follower {
-        store: store.clone(),
+        source: Source::new(store, url.to_string()),
         live: live.clone(),
         last,
         gaps,
@@ -167,6 +230,18 @@ impl Listener {
             url: (backend == Backend::Postgres).then_some(url),
             listener: None,
             retry_at: None,
+        }
+    }
+
+    /// Whether notifications are being received now.
+    fn is_listening(&self) -> bool {
+        self.listener.is_some()
+    }
+
+    /// Forgets the notifications already received (one read covers them all).
+    fn drain(&mut self) {
+        if let Some(listener) = self.listener.as_mut() {
+            while listener.next_buffered().is_some() {}
         }
     }
 

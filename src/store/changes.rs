@@ -94,7 +94,7 @@ pub async fn between(
 ) -> Result<Vec<ChangeRow>, sqlx::Error> {
     sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM mailbox_changes \
-         WHERE (seq > $1 OR (seq = $1 AND person_id > $2)) AND seq <= $3 \
+         WHERE seq >= $1 AND seq <= $3 AND (seq > $1 OR person_id > $2) \
          ORDER BY seq, person_id LIMIT $4"
     ))
     .bind(after.0)
