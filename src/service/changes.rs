@@ -225,12 +225,17 @@ pub async fn stream(
         None => Kinds::default(),
     };
     subscription.push(now, kinds);
-    let recheck = Duration::from_secs(state.config.live.keep_alive_secs);
+    // What the stream keeps while open: only what it uses, not the whole state.
     let open = Open {
-        state,
-        caller,
+        live: state.live.clone(),
+        cursors: state.cursors.clone(),
+        store: state.store.clone(),
+        clock: state.clock.clone(),
+        idle_limit_ms: state.config.auth.session_idle_minutes * 60_000,
+        recheck: Duration::from_secs(state.config.live.keep_alive_secs),
+        person_id: caller.person.id.as_str().to_string(),
+        session_id: caller.session_id.as_str().to_string(),
         subscription,
-        recheck,
     };
     Ok(futures_util::stream::unfold(open, |open| async move {
         let event = open.next().await?;
@@ -239,15 +244,20 @@ pub async fn stream(
 }
 
 struct Open {
-    state: AppState,
-    caller: Caller,
-    subscription: Subscription,
+    live: crate::events::Live,
+    cursors: super::cursor::Cursors,
+    store: crate::store::Store,
+    clock: std::sync::Arc<dyn crate::clock::Clock>,
+    idle_limit_ms: i64,
     recheck: Duration,
+    person_id: String,
+    session_id: String,
+    subscription: Subscription,
 }
 
 impl Open {
     async fn next(&self) -> Option<StateEvent> {
-        if self.state.live.is_closed() {
+        if self.live.is_closed() {
             return None;
         }
         loop {
@@ -255,14 +265,21 @@ impl Open {
                 next = self.subscription.next() => {
                     let (seq, kinds) = next?;
                     return Some(StateEvent {
-                        state: encode(&self.state, &self.caller, seq),
+                        state: self.cursors.encode(List::Changes, &self.person_id, &seq),
                         kinds: kinds.names(),
                     });
                 }
                 _ = tokio::time::sleep(self.recheck) => {
-                    let session = self.caller.session_id.as_str();
+                    let now = self.clock.now_ms();
+                    let ended = super::sessions::ends_at(
+                        &self.store,
+                        now,
+                        self.idle_limit_ms,
+                        &self.session_id,
+                    )
+                    .await;
                     // A database hiccup keeps the stream; the next look decides.
-                    if let Ok(None) = super::sessions::ends_at(&self.state, session).await {
+                    if let Ok(None) = ended {
                         return None;
                     }
                 }

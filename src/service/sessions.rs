@@ -304,14 +304,19 @@ async fn authenticate_with(
 
 /// When a session ends if nothing more happens in it (its expiry or its idle limit), or
 /// `None` when it has ended already (signed out, expired, its person disabled).
-pub async fn ends_at(state: &AppState, session_id: &str) -> AppResult<Option<i64>> {
-    let mut conn = state.store.read().await?;
+/// `idle_limit_ms` is `auth.session_idle_minutes` in milliseconds.
+pub async fn ends_at(
+    store: &crate::store::Store,
+    now: i64,
+    idle_limit_ms: i64,
+    session_id: &str,
+) -> AppResult<Option<i64>> {
+    let mut conn = store.read().await?;
     let Some(session) = sessions::find(&mut conn, session_id).await? else {
         return Ok(None);
     };
-    let idle_limit = state.config.auth.session_idle_minutes * 60_000;
-    let ends = session.expires_at.min(session.last_seen_at + idle_limit);
-    Ok((state.now() < ends).then_some(ends))
+    let ends = session.expires_at.min(session.last_seen_at + idle_limit_ms);
+    Ok((now < ends).then_some(ends))
 }
 
 /// Ends the caller's session.
