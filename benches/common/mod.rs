@@ -517,7 +517,14 @@ pub struct Server {
 
 impl Server {
     pub fn start(database_url: &str, data_dir: &Path) -> Server {
-        let mut child = confide(database_url, data_dir)
+        Self::start_with(database_url, data_dir, &[])
+    }
+
+    /// As [`Server::start`], with `env` (configuration overrides) on top.
+    pub fn start_with(database_url: &str, data_dir: &Path, env: &[(&str, &str)]) -> Server {
+        let mut command = confide(database_url, data_dir);
+        command.envs(env.iter().copied());
+        let mut child = command
             .arg("serve")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
