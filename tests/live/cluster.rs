@@ -251,9 +251,12 @@ async fn two_processes_on_one_postgresql_and_s3_behave_as_one() {
     sse.next(Duration::from_secs(2))
         .await
         .expect("node B's stream heard the reply");
-    // Notifications are coalesced (one per `coalesce_minutes` while unread): the reply
-    // brings no second email, from either node.
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    assert_eq!(sink.wait_for("fran@oak.example", 1, 0).await.len(), 1);
+    // The reply's notification goes out at most once: from A before it died, from B, or
+    // (claimed by A when it died) after A's lease lapses, which this test does not wait
+    // for. The first one is never sent again. (Exactly once across a kill -9 is
+    // tests/notify's crash test.)
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let emails = sink.wait_for("fran@oak.example", 1, 0).await.len();
+    assert!((1..=2).contains(&emails), "{emails} emails");
     drop(b);
 }
