@@ -61,6 +61,8 @@ event_kinds! {
     NoteAdded = "note_added",
     /// A person no longer has a thread: they left the group it was addressed to.
     ThreadLeft = "thread_left",
+    /// A team thread was assigned, unassigned, done or reopened (staff only).
+    TeamUpdated = "team_updated",
 }
 
 /// What an event did to one thread, as one person sees it.
@@ -108,14 +110,18 @@ pub struct PersonChange {
 pub struct Reader<'a> {
     pub person_id: &'a str,
     pub is_client: bool,
+    /// Invisible to clients (another client, an external agent).
+    pub hidden_from_clients: bool,
 }
 
 /// Whom an event concerns and how: the one rule behind `/changes` and the live streams.
 ///
-/// `participants` are the thread's participants as the event leaves them (for a deleted
-/// thread, as they were just before); `newcomers` are those an event gave the thread to
-/// (sharing, joining a team). A client hears only of what their own view shows: nothing
-/// of internal notes, of read receipts, or of another person's filing.
+/// `participants` are those who have the thread in their mailbox as the event leaves it
+/// (for a deleted thread, as they were just before); `newcomers` are those an event gave
+/// the thread to (sharing, joining a team, a new message bringing back a thread they had
+/// emptied from their Trash). A client hears only of what their own view shows: nothing
+/// of internal notes, of read receipts, of team state, of another person's filing, or of
+/// people invisible to them joining.
 pub fn audience(
     kind: EventKind,
     actor: Option<&str>,
@@ -146,10 +152,27 @@ pub fn audience(
     };
     match kind {
         ThreadCreated => everyone(ThreadChange::Created, true),
-        // Unread counts move for the others; the sender's Sent folder for them.
-        MessageSent | MessageDeleted => everyone(ThreadChange::Updated, true),
-        // A team's done state moves every member's copy between Inbox and Archive.
-        ThreadUpdated | ReactionsChanged => everyone(ThreadChange::Updated, true),
+        // Unread counts move for the others; the sender's Sent folder for them. A thread
+        // someone had emptied from their Trash comes back to them: new again.
+        MessageSent => participants
+            .iter()
+            .map(|p| {
+                let back = newcomers.contains(&p.person_id);
+                let thread = if back {
+                    ThreadChange::Created
+                } else {
+                    ThreadChange::Updated
+                };
+                change(p.person_id, Some(thread), true)
+            })
+            .collect(),
+        MessageDeleted | ThreadUpdated | ReactionsChanged => everyone(ThreadChange::Updated, true),
+        // A team's done state moves its members' copies between Inbox and Archive.
+        TeamUpdated => participants
+            .iter()
+            .filter(|p| !p.is_client)
+            .map(|p| change(p.person_id, Some(ThreadChange::Updated), true))
+            .collect(),
         ThreadDeleted => everyone(ThreadChange::Destroyed, true),
         // The reader's own counts; staff see who read (read receipts), clients do not.
         ThreadRead => participants
@@ -164,16 +187,24 @@ pub fn audience(
         ThreadRemoved | ThreadLeft => only_actor(Some(ThreadChange::Destroyed), true, false),
         DraftSaved | DraftDeleted => only_actor(None, true, true),
         FolderCreated | FolderRenamed | FolderDeleted => only_actor(None, true, false),
-        ThreadShared => participants
-            .iter()
-            .map(|p| {
-                if newcomers.contains(&p.person_id) {
-                    change(p.person_id, Some(ThreadChange::Created), true)
-                } else {
-                    change(p.person_id, Some(ThreadChange::Updated), false)
-                }
-            })
-            .collect(),
+        ThreadShared => {
+            // Clients see the thread's people change only if someone they may see came.
+            let seen_by_clients = participants
+                .iter()
+                .any(|p| newcomers.contains(&p.person_id) && !p.hidden_from_clients);
+            participants
+                .iter()
+                .filter_map(|p| {
+                    if newcomers.contains(&p.person_id) {
+                        Some(change(p.person_id, Some(ThreadChange::Created), true))
+                    } else if p.is_client && !seen_by_clients {
+                        None
+                    } else {
+                        Some(change(p.person_id, Some(ThreadChange::Updated), false))
+                    }
+                })
+                .collect()
+        }
         NoteAdded => participants
             .iter()
             .filter(|p| !p.is_client)
@@ -197,10 +228,17 @@ mod tests {
     const STAFF: Reader<'static> = Reader {
         person_id: "staff",
         is_client: false,
+        hidden_from_clients: false,
     };
     const CLIENT: Reader<'static> = Reader {
         person_id: "client",
         is_client: true,
+        hidden_from_clients: true,
+    };
+    const AGENT: Reader<'static> = Reader {
+        person_id: "agent",
+        is_client: false,
+        hidden_from_clients: true,
     };
 
     fn heard(changes: &[PersonChange]) -> Vec<(&str, Option<ThreadChange>, bool)> {
@@ -265,6 +303,42 @@ mod tests {
             heard(&all),
             [
                 ("staff", Some(ThreadChange::Updated), false),
+                ("client", Some(ThreadChange::Created), true)
+            ]
+        );
+    }
+
+    #[test]
+    fn clients_hear_nothing_of_team_state_or_of_an_agent_joining() {
+        let team = audience(EventKind::TeamUpdated, Some("staff"), &[STAFF, CLIENT], &[]);
+        assert_eq!(heard(&team), [("staff", Some(ThreadChange::Updated), true)]);
+        let shared = audience(
+            EventKind::ThreadShared,
+            Some("staff"),
+            &[STAFF, CLIENT, AGENT],
+            &["agent"],
+        );
+        assert_eq!(
+            heard(&shared),
+            [
+                ("staff", Some(ThreadChange::Updated), false),
+                ("agent", Some(ThreadChange::Created), true)
+            ]
+        );
+    }
+
+    #[test]
+    fn a_message_brings_an_emptied_thread_back_as_new() {
+        let all = audience(
+            EventKind::MessageSent,
+            Some("staff"),
+            &[STAFF, CLIENT],
+            &["client"],
+        );
+        assert_eq!(
+            heard(&all),
+            [
+                ("staff", Some(ThreadChange::Updated), true),
                 ("client", Some(ThreadChange::Created), true)
             ]
         );

@@ -91,8 +91,10 @@ impl Follower {
             self.last = *seq;
         }
         if self.last > from {
-            self.deliver(from, self.last).await?;
+            // Published first: a stream opening now reads what it missed up to here, and
+            // the delivery below reaches it too (twice is harmless, never is not).
             self.live.inner.stable.send_replace(self.last);
+            self.deliver(from, self.last).await?;
         }
         Ok((self.last > from, seqs.len() as i64 == BATCH))
     }

@@ -10,6 +10,7 @@ use std::time::Duration;
 use futures_util::Stream;
 
 use crate::domain::events::{audience, PersonChange, Reader, ThreadChange};
+use crate::domain::mailbox::hidden_from;
 use crate::domain::{Code, Role};
 use crate::error::{AppError, AppResult};
 use crate::events::{Kinds, Subscription};
@@ -34,10 +35,14 @@ pub async fn record(
     };
     let readers: Vec<Reader> = readers
         .iter()
-        .map(|(person_id, role)| Reader {
-            person_id,
+        .map(|(person_id, role)| {
             // An unknown stored role is treated as a client's: told less, never more.
-            is_client: role.parse::<Role>().map_or(true, |r| r == Role::Client),
+            let role = role.parse::<Role>().unwrap_or(Role::Client);
+            Reader {
+                person_id,
+                is_client: role == Role::Client,
+                hidden_from_clients: hidden_from(Role::Client, role),
+            }
         })
         .collect();
     let people: Vec<PersonChange> = audience(e.kind, e.actor_id, &readers, newcomers);
@@ -134,9 +139,9 @@ pub async fn since(
     // Per thread, in the order they first changed: whether the range began with it new to
     // the caller (its first creation or removal in the range is a creation; a message
     // recorded just before its thread's creation changes nothing to that), and its last
-    // change.
+    // creation or removal (an update after a removal does not bring it back).
     let mut order: Vec<String> = Vec::new();
-    let mut seen: HashMap<String, (Option<bool>, ThreadChange)> = HashMap::new();
+    let mut seen: HashMap<String, (Option<bool>, Option<ThreadChange>)> = HashMap::new();
     for row in rows {
         out.folders_changed |= row.folders != 0;
         out.drafts_changed |= row.drafts != 0;
@@ -148,22 +153,27 @@ pub async fn since(
         };
         let entry = seen.entry(thread.clone()).or_insert_with(|| {
             order.push(thread);
-            (None, change)
+            (None, None)
         });
-        if entry.0.is_none() && change != ThreadChange::Updated {
-            entry.0 = Some(change == ThreadChange::Created);
+        if change != ThreadChange::Updated {
+            entry.0.get_or_insert(change == ThreadChange::Created);
+            entry.1 = Some(change);
         }
-        entry.1 = change;
     }
     for thread in order {
         let (new_in_range, last) = seen[&thread];
         match (new_in_range == Some(true), last) {
             // Made and gone again in between: the caller never knew it.
-            (true, ThreadChange::Destroyed) => {}
-            (false, ThreadChange::Destroyed) => out.destroyed.push(thread),
+            (true, Some(ThreadChange::Destroyed)) => {}
+            (false, Some(ThreadChange::Destroyed)) => out.destroyed.push(thread),
             (true, _) => out.created.push(thread),
             (false, _) => out.updated.push(thread),
         }
+    }
+    // Forgotten meanwhile (the janitor moved the horizon while this was read): list again.
+    let mut conn = state.store.read().await?;
+    if from < changes::horizon(&mut conn).await? {
+        return Err(gone());
     }
     Ok(out)
 }
@@ -233,11 +243,13 @@ pub async fn stream(
         clock: state.clock.clone(),
         idle_limit_ms: state.config.auth.session_idle_minutes * 60_000,
         recheck: Duration::from_secs(state.config.live.keep_alive_secs),
+        next_check: tokio::time::Instant::now()
+            + Duration::from_secs(state.config.live.keep_alive_secs),
         person_id: caller.person.id.as_str().to_string(),
         session_id: caller.session_id.as_str().to_string(),
         subscription,
     };
-    Ok(futures_util::stream::unfold(open, |open| async move {
+    Ok(futures_util::stream::unfold(open, |mut open| async move {
         let event = open.next().await?;
         Some((event, open))
     }))
@@ -250,13 +262,15 @@ struct Open {
     clock: std::sync::Arc<dyn crate::clock::Clock>,
     idle_limit_ms: i64,
     recheck: Duration,
+    /// When the session is looked at next: events do not put it off.
+    next_check: tokio::time::Instant,
     person_id: String,
     session_id: String,
     subscription: Subscription,
 }
 
 impl Open {
-    async fn next(&self) -> Option<StateEvent> {
+    async fn next(&mut self) -> Option<StateEvent> {
         if self.live.is_closed() {
             return None;
         }
@@ -269,7 +283,8 @@ impl Open {
                         kinds: kinds.names(),
                     });
                 }
-                _ = tokio::time::sleep(self.recheck) => {
+                _ = tokio::time::sleep_until(self.next_check) => {
+                    self.next_check = tokio::time::Instant::now() + self.recheck;
                     let now = self.clock.now_ms();
                     let ended = super::sessions::ends_at(
                         &self.store,

@@ -139,14 +139,25 @@ pub async fn forget_before(conn: &mut Conn, before: i64) -> Result<u64, sqlx::Er
     Ok(gone.rows_affected())
 }
 
-/// `(person id, stored role)` of each participant of a thread.
+/// `(person id, stored role)` of each participant who has a thread in their mailbox (not
+/// those who emptied it from their Trash).
 pub async fn readers(
     conn: &mut Conn,
     thread_id: &str,
 ) -> Result<Vec<(String, String)>, sqlx::Error> {
     sqlx::query_as(
         "SELECT p.person_id, pe.role FROM thread_participants p JOIN people pe ON pe.id = p.person_id \
-         WHERE p.thread_id = $1",
+         WHERE p.thread_id = $1 AND p.folder <> 'removed'",
+    )
+    .bind(thread_id)
+    .fetch_all(conn)
+    .await
+}
+
+/// The participants who emptied a thread from their Trash (a new message brings it back).
+pub async fn removed_readers(conn: &mut Conn, thread_id: &str) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT person_id FROM thread_participants WHERE thread_id = $1 AND folder = 'removed'",
     )
     .bind(thread_id)
     .fetch_all(conn)

@@ -15,6 +15,8 @@ on_both_backends!(
     two_clients_of_one_broadcast_never_see_each_others_changes,
     clients_hear_nothing_of_internal_notes_or_of_staff_reading,
     a_member_who_leaves_a_team_has_its_threads_destroyed,
+    clients_hear_nothing_of_team_state_or_of_an_agent_added,
+    a_thread_emptied_from_the_trash_comes_back_as_created,
 );
 
 /// A message, a read, a move, a reaction, a draft, emptying the Trash and a deletion: each
@@ -313,4 +315,68 @@ async fn a_member_who_leaves_a_team_has_its_threads_destroyed(backend: Backend) 
     assert_eq!(status, StatusCode::OK, "{body}");
     let c = changes(&app, &cast.biller, &before).await;
     assert_eq!(ids(&c, "destroyed"), [id]);
+}
+
+/// A biller assigning the client's message to themselves and marking it done, and staff
+/// adding an external agent (invisible to clients): the client's changes stay empty;
+/// staff hear of both.
+async fn clients_hear_nothing_of_team_state_or_of_an_agent_added(backend: Backend) {
+    let (app, cast) = TestApp::with_cast(backend).await;
+    let id = app
+        .send(
+            &cast.client,
+            &["group:billers", &user(&cast.provider)],
+            "A bill",
+        )
+        .await;
+    let client = state_of(&app, &cast.client).await;
+    let provider = state_of(&app, &cast.provider).await;
+    let (status, body) = app
+        .patch(
+            &format!("/api/v1/threads/{id}"),
+            &cast.biller,
+            json!({"assignee": user(&cast.biller), "done": true}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = app
+        .post(
+            &format!("/api/v1/threads/{id}/participants"),
+            &cast.provider,
+            json!({"people": [user(&cast.agent)]}),
+        )
+        .await;
+    assert!(status.is_success(), "{status} {body}");
+    let c = changes(&app, &cast.client, &client).await;
+    assert!(empty(&c), "{c}");
+    assert_eq!(c["folders_changed"], false);
+    assert_eq!(
+        ids(&changes(&app, &cast.provider, &provider).await, "updated"),
+        [id]
+    );
+}
+
+/// A client who emptied a thread from their Trash gets it back with the next message:
+/// reported as created, so that a client that forgot it fetches it again.
+async fn a_thread_emptied_from_the_trash_comes_back_as_created(backend: Backend) {
+    let (app, cast) = TestApp::with_cast(backend).await;
+    let id = app
+        .send(&cast.provider, &[&user(&cast.client)], "Follow-up")
+        .await;
+    app.file_thread(&cast.client, &id, json!({"folder": "trash"}))
+        .await;
+    app.post("/api/v1/folders/trash/empty", &cast.client, json!({}))
+        .await;
+    let emptied = state_of(&app, &cast.client).await;
+    let (status, body) = app
+        .reply(
+            &cast.provider,
+            &id,
+            json!({"body": "Checking in again after a week."}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let c = changes(&app, &cast.client, &emptied).await;
+    assert_eq!(ids(&c, "created"), [id.as_str()]);
+    assert!(ids(&c, "updated").is_empty(), "{c}");
 }

@@ -33,7 +33,9 @@ use super::conversations::practice_settings;
 use super::idempotency::Idempotent;
 use super::recipients::{self, MAX_RECIPIENTS};
 use super::teams;
-use super::{append_event, kind_of, load_thread, load_thread_for_write, preview, ThreadCtx};
+use super::{
+    append_event, kind_of, load_thread, load_thread_for_write, preview, record_event, ThreadCtx,
+};
 
 #[derive(Debug, Default)]
 pub struct ComposeInput {
@@ -366,6 +368,8 @@ async fn write_message(
     }
     // The team state before the participant rows: one lock order with marking done.
     teams::on_message(tx, thread, now).await?;
+    // Who had emptied it from their Trash: the message brings it back to them, new.
+    let back = crate::store::changes::removed_readers(tx, &thread.id).await?;
     threads::deliver(tx, &thread.id, caller.person.id.as_str(), now).await?;
     let recipients: Vec<String> = everyone
         .into_iter()
@@ -380,13 +384,15 @@ async fn write_message(
         &recipients,
     )
     .await?;
-    append_event(
+    let back: Vec<&str> = back.iter().map(String::as_str).collect();
+    record_event(
         tx,
         state,
         caller,
         EventKind::MessageSent,
         Some(&thread.id),
         Some(&message.id),
+        &back,
     )
     .await?;
     if caller.role() == Role::Client {
@@ -453,6 +459,7 @@ async fn write_automatic(
         pinned_at: None,
     };
     messages::insert(tx, &message).await?;
+    let back = crate::store::changes::removed_readers(tx, &thread.id).await?;
     threads::deliver(tx, &thread.id, responder, now).await?;
     threads::set_state(tx, &thread.id, responder, None, Some(true)).await?;
     let others: Vec<String> = threads::participant_ids(tx, &thread.id)
@@ -477,7 +484,8 @@ async fn write_automatic(
         actor_id: Some(responder),
         at: now,
     };
-    crate::service::changes::record(tx, state, &event, &[]).await?;
+    let back: Vec<&str> = back.iter().map(String::as_str).collect();
+    crate::service::changes::record(tx, state, &event, &back).await?;
     Ok(())
 }
 

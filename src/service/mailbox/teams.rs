@@ -192,7 +192,7 @@ pub async fn update(
         )
         .await?;
     }
-    thread_event(&mut tx, state, caller, EventKind::ThreadUpdated, &id).await?;
+    thread_event(&mut tx, state, caller, EventKind::TeamUpdated, &id).await?;
     let mine = crate::store::threads::state_of(&mut tx, &id, caller.person.id.as_str())
         .await?
         .ok_or_else(|| AppError::not_found("thread"))?;
@@ -283,7 +283,7 @@ pub async fn sync_member(
             conn,
             state,
             practice_id,
-            EventKind::ThreadUpdated,
+            EventKind::TeamUpdated,
             thread_id,
             who,
         )
