@@ -33,7 +33,10 @@ on_both_backends!(
 /// Someone invited as a biller joins the team when they accept: the team's earlier
 /// threads are theirs, with their history (and none before that).
 async fn an_invited_biller_finds_the_teams_threads_on_accepting(backend: Backend) {
-    let (app, cast) = TestApp::with_cast(backend).await;
+    // The sender would send the invitation meanwhile, with a new link replacing the one
+    // this test issues: it waits a minute here.
+    let app = TestApp::spawn_with(backend, |c| c.notifications.poll_interval_ms = 60_000).await;
+    let cast = crate::Cast::new(&app).await;
     let id = app
         .send(&cast.client, &["group:billers"], "Before they came")
         .await;
