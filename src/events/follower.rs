@@ -7,7 +7,6 @@ use std::time::Duration;
 use super::gaps::{GapWait, GAP_WAIT};
 use super::hub::Kinds;
 use super::Live;
-use crate::domain::events::ThreadChange;
 use crate::store::{changes, events, Backend, Store};
 
 const BATCH: i64 = 1000;
@@ -114,15 +113,10 @@ impl Follower {
             .await)?;
             let mut by_person: HashMap<&str, Kinds> = HashMap::new();
             for row in &rows {
-                by_person.entry(&row.person_id).or_default().merge(Kinds {
-                    threads: row
-                        .thread_change
-                        .as_deref()
-                        .and_then(ThreadChange::parse)
-                        .is_some(),
-                    folders: row.folders != 0,
-                    drafts: row.drafts != 0,
-                });
+                by_person
+                    .entry(&row.person_id)
+                    .or_default()
+                    .merge(Kinds::of(row));
             }
             for (person, kinds) in by_person {
                 hub.deliver(person, to, kinds);

@@ -28,6 +28,15 @@ impl Kinds {
         self.drafts |= other.drafts;
     }
 
+    /// What one stored change says changed.
+    pub fn of(row: &crate::store::changes::ChangeRow) -> Kinds {
+        Kinds {
+            threads: row.thread_change.is_some(),
+            folders: row.folders != 0,
+            drafts: row.drafts != 0,
+        }
+    }
+
     pub fn is_empty(self) -> bool {
         self == Kinds::default()
     }

@@ -178,7 +178,7 @@ pub fn rebuild(handle: &Handle, store: &Store, root: &Path, pace: Pace) -> anyho
     let mut writer: IndexWriter = index.writer(pace.writer_bytes)?;
     let resume = handle.block_on(async {
         let mut conn = store.read().await?;
-        anyhow::Ok((store::max_event_seq(&mut conn).await? - REBUILD_OVERLAP).max(0))
+        anyhow::Ok((crate::store::events::max_seq(&mut conn).await? - REBUILD_OVERLAP).max(0))
     })?;
     let mut after = (String::new(), -1);
     let mut messages = 0;

@@ -208,11 +208,7 @@ async fn missed(state: &AppState, caller: &Caller, last: &str, upto: i64) -> App
         changes::of_person(&mut conn, caller.person.id.as_str(), from, upto, MAX_LIMIT).await?;
     let mut kinds = Kinds::default();
     for row in rows {
-        kinds.merge(Kinds {
-            threads: row.thread_change.is_some(),
-            folders: row.folders != 0,
-            drafts: row.drafts != 0,
-        });
+        kinds.merge(Kinds::of(&row));
     }
     Ok(kinds)
 }

@@ -28,12 +28,6 @@ pub async fn events_after(
     .await
 }
 
-pub async fn max_event_seq(conn: &mut Conn) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar("SELECT CAST(COALESCE(MAX(seq), 0) AS BIGINT) FROM events")
-        .fetch_one(conn)
-        .await
-}
-
 /// A message with what its index document needs.
 #[derive(Debug, Clone, FromRow)]
 pub struct MessageDoc {
