@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use super::gaps::{GapWait, GAP_WAIT};
+use super::gaps::{GapWait, Read, GAP_WAIT};
 use super::hub::Kinds;
 use super::Live;
 use crate::store::{changes, events, Backend, Store};
@@ -78,13 +78,17 @@ impl Follower {
     /// it moved, and whether a whole batch was read (more may wait).
     async fn step(&mut self) -> anyhow::Result<(bool, bool)> {
         let last = self.last;
-        let seqs = with_conn!(&mut self.source, |conn| events::seqs_after(
+        let (seqs, in_flight) = with_conn!(&mut self.source, |conn| events::seqs_after(
             conn, last, BATCH
         )
         .await)?;
         let from = self.last;
+        let read = Read {
+            end: seqs.last().copied().unwrap_or(last),
+            in_flight,
+        };
         for seq in &seqs {
-            if !self.gaps.admits(self.last, *seq) {
+            if !self.gaps.admits(self.last, *seq, read) {
                 break;
             }
             self.last = *seq;
@@ -189,18 +193,19 @@ async fn wait_closed(live: &Live) {
     let _ = rx.wait_for(|c| *c).await;
 }
 
-/// Starts a little below the log's end: a transaction that took a number before the end
-/// but has not committed yet is still waited for (all such holes together, for
-/// [`GAP_WAIT`]); on SQLite, where numbers are taken in commit order, there are none.
+/// Starts a little below the log's end, so that a transaction that took a number before
+/// the end but has not committed yet is still waited for (see `gaps`); on SQLite, where
+/// numbers are taken in commit order, there are no such holes.
 async fn start(store: &Store, live: &Live, url: &str) -> anyhow::Result<Follower> {
     let end = {
         let mut conn = store.read().await?;
         events::max_seq(&mut conn).await?
     };
-    let (last, gaps) = match store.backend() {
-        Backend::Sqlite => (end, GapWait::new(GAP_WAIT)),
-        Backend::Postgres => ((end - BATCH).max(0), GapWait::starting_below(GAP_WAIT, end)),
+    let last = match store.backend() {
+        Backend::Sqlite => end,
+        Backend::Postgres => (end - BATCH).max(0),
     };
+    let gaps = GapWait::new(GAP_WAIT);
     let mut follower = Follower {
         source: Source::new(store, url.to_string()),
         live: live.clone(),

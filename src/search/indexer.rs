@@ -17,7 +17,7 @@ use super::{
 use crate::domain::events::EventKind;
 use crate::domain::mailbox::hidden_from;
 use crate::domain::Role;
-use crate::events::{GapWait, GAP_WAIT};
+use crate::events::{GapWait, Read, GAP_WAIT};
 use crate::store::search::{self as store, EventRow, MessageDoc};
 use crate::store::{Conn, Store};
 
@@ -221,7 +221,7 @@ struct Follower {
     committed: i64,
     last_commit: Instant,
     /// Holes in the sequence (a PostgreSQL transaction that took a number but has not
-    /// committed) are waited for before they are taken to be rollbacks.
+    /// committed) are waited for until they can no longer fill.
     gaps: GapWait,
 }
 
@@ -229,25 +229,29 @@ impl Follower {
     /// Reads the next events (stopping at a fresh hole in the sequence) and applies them.
     /// Returns how many were read.
     fn step(&mut self, handle: &Handle, store: &Store) -> anyhow::Result<usize> {
-        let events: Vec<EventRow> = handle.block_on(async {
+        let (events, in_flight): (Vec<EventRow>, _) = handle.block_on(async {
             let mut conn = store.read().await?;
             anyhow::Ok(store::events_after(&mut conn, self.cursor, BATCH).await?)
         })?;
-        let (ops, last) = self.ops_until_gap(&events);
+        let read = Read {
+            end: events.last().map_or(self.cursor, |e| e.seq),
+            in_flight,
+        };
+        let (ops, last) = self.ops_until_gap(&events, read);
         let docs = self.added_documents(handle, store, &ops)?;
         self.apply(ops, &docs)?;
         self.cursor = last;
         Ok(events.len())
     }
 
-    /// What `events` ask of the index, up to a hole in the sequence: a fresh hole is
-    /// remembered and stops the reading; one older than [`GAP_WAIT`] is taken to be a
-    /// rollback and passed over. Also returns the last event taken.
-    fn ops_until_gap(&mut self, events: &[EventRow]) -> (Vec<Op>, i64) {
+    /// What `events` ask of the index, up to a hole in the sequence that may still fill
+    /// (see `events::gaps`); a hole that can no longer fill is passed over. Also returns
+    /// the last event taken.
+    fn ops_until_gap(&mut self, events: &[EventRow], read: Read) -> (Vec<Op>, i64) {
         let mut ops = Vec::new();
         let mut last = self.cursor;
         for e in events {
-            if !self.gaps.admits(last, e.seq) {
+            if !self.gaps.admits(last, e.seq, read) {
                 break;
             }
             match (EventKind::parse(&e.kind), &e.message_id, &e.thread_id) {

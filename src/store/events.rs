@@ -13,21 +13,46 @@ pub struct NewEvent<'a> {
     pub at: i64,
 }
 
-/// Appends `e`; returns its sequence number.
+/// Appends `e`; returns its sequence number. On PostgreSQL the transaction takes its id
+/// before the number, so that a reader who sees a hole can tell, from the transactions
+/// still running, whether it may yet fill (see `events::gaps`).
 pub async fn append(conn: &mut Conn, e: &NewEvent<'_>) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar(
+    let sql = if is_postgres(conn) {
+        "WITH xact AS MATERIALIZED (SELECT pg_current_xact_id() AS id) \
+         INSERT INTO events (practice_id, kind, thread_id, message_id, actor_id, at) \
+         SELECT $1, $2, $3, $4, $5, $6 FROM xact RETURNING seq"
+    } else {
         "INSERT INTO events (practice_id, kind, thread_id, message_id, actor_id, at) \
-         VALUES ($1, $2, $3, $4, $5, $6) RETURNING seq",
-    )
-    .bind(e.practice_id)
-    .bind(e.kind.as_str())
-    .bind(e.thread_id)
-    .bind(e.message_id)
-    .bind(e.actor_id)
-    .bind(e.at)
-    .fetch_one(conn)
-    .await
+         VALUES ($1, $2, $3, $4, $5, $6) RETURNING seq"
+    };
+    sqlx::query_scalar(sql)
+        .bind(e.practice_id)
+        .bind(e.kind.as_str())
+        .bind(e.thread_id)
+        .bind(e.message_id)
+        .bind(e.actor_id)
+        .bind(e.at)
+        .fetch_one(conn)
+        .await
 }
+
+fn is_postgres(conn: &Conn) -> bool {
+    conn.backend_name() == "PostgreSQL"
+}
+
+/// What one read of the log saw of the transactions running (PostgreSQL): every
+/// transaction with an id below `xmin` had ended, and every one running had an id below
+/// `xmax`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InFlight {
+    pub xmin: i64,
+    pub xmax: i64,
+}
+
+/// The columns that say, in the same snapshot as a read's rows, which transactions ran.
+pub const IN_FLIGHT_COLUMNS: &str =
+    "CAST(CAST(pg_snapshot_xmin(pg_current_snapshot()) AS TEXT) AS BIGINT) AS xmin, \
+     CAST(CAST(pg_snapshot_xmax(pg_current_snapshot()) AS TEXT) AS BIGINT) AS xmax";
 
 /// The channel on which PostgreSQL nodes hear of new events.
 pub const CHANNEL: &str = "confide_events";
@@ -41,13 +66,31 @@ pub async fn notify_nodes(conn: &mut Conn) -> Result<(), sqlx::Error> {
     Ok(())
 }
 
-/// The sequence numbers after `after`, in order, at most `limit`.
-pub async fn seqs_after(conn: &mut Conn, after: i64, limit: i64) -> Result<Vec<i64>, sqlx::Error> {
-    sqlx::query_scalar("SELECT seq FROM events WHERE seq > $1 ORDER BY seq LIMIT $2")
-        .bind(after)
-        .bind(limit)
-        .fetch_all(conn)
-        .await
+/// The sequence numbers after `after`, in order, at most `limit`, and (on PostgreSQL,
+/// when there are any) the transactions running as they were read.
+pub async fn seqs_after(
+    conn: &mut Conn,
+    after: i64,
+    limit: i64,
+) -> Result<(Vec<i64>, Option<InFlight>), sqlx::Error> {
+    if !is_postgres(conn) {
+        let seqs =
+            sqlx::query_scalar("SELECT seq FROM events WHERE seq > $1 ORDER BY seq LIMIT $2")
+                .bind(after)
+                .bind(limit)
+                .fetch_all(conn)
+                .await?;
+        return Ok((seqs, None));
+    }
+    let rows: Vec<(i64, i64, i64)> = sqlx::query_as(&format!(
+        "SELECT seq, {IN_FLIGHT_COLUMNS} FROM events WHERE seq > $1 ORDER BY seq LIMIT $2"
+    ))
+    .bind(after)
+    .bind(limit)
+    .fetch_all(conn)
+    .await?;
+    let in_flight = rows.first().map(|&(_, xmin, xmax)| InFlight { xmin, xmax });
+    Ok((rows.into_iter().map(|(seq, _, _)| seq).collect(), in_flight))
 }
 
 /// The last sequence number in the log (0 when it is empty).

@@ -2,6 +2,7 @@
 
 use sqlx::FromRow;
 
+use super::events::{InFlight, IN_FLIGHT_COLUMNS};
 use super::{placeholders, Conn};
 use crate::domain::mailbox::REMOVED;
 
@@ -14,18 +15,46 @@ pub struct EventRow {
     pub message_id: Option<String>,
 }
 
+/// The events after `seq`, in order, at most `limit`, and (on PostgreSQL, when there are
+/// any) the transactions running as they were read.
 pub async fn events_after(
     conn: &mut Conn,
     seq: i64,
     limit: i64,
-) -> Result<Vec<EventRow>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT seq, kind, thread_id, message_id FROM events WHERE seq > $1 ORDER BY seq LIMIT $2",
-    )
+) -> Result<(Vec<EventRow>, Option<InFlight>), sqlx::Error> {
+    if conn.backend_name() != "PostgreSQL" {
+        let rows = sqlx::query_as(
+            "SELECT seq, kind, thread_id, message_id FROM events WHERE seq > $1 ORDER BY seq LIMIT $2",
+        )
+        .bind(seq)
+        .bind(limit)
+        .fetch_all(conn)
+        .await?;
+        return Ok((rows, None));
+    }
+    type Row = (i64, String, Option<String>, Option<String>, i64, i64);
+    let rows: Vec<Row> = sqlx::query_as(&format!(
+        "SELECT seq, kind, thread_id, message_id, {IN_FLIGHT_COLUMNS} FROM events \
+         WHERE seq > $1 ORDER BY seq LIMIT $2"
+    ))
     .bind(seq)
     .bind(limit)
     .fetch_all(conn)
-    .await
+    .await?;
+    let in_flight = rows.first().map(|r| InFlight {
+        xmin: r.4,
+        xmax: r.5,
+    });
+    let rows = rows
+        .into_iter()
+        .map(|(seq, kind, thread_id, message_id, _, _)| EventRow {
+            seq,
+            kind,
+            thread_id,
+            message_id,
+        })
+        .collect();
+    Ok((rows, in_flight))
 }
 
 /// A message with what its index document needs.

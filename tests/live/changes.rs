@@ -380,3 +380,74 @@ async fn a_thread_emptied_from_the_trash_comes_back_as_created(backend: Backend)
     assert_eq!(ids(&c, "created"), [id.as_str()]);
     assert!(ids(&c, "updated").is_empty(), "{c}");
 }
+
+/// On PostgreSQL a transaction takes its number in the log before it commits. One that
+/// commits after later ones, and later than any fixed wait, is not passed over: the state
+/// handed out meanwhile stays below it, so its change is reported once it commits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_transaction_is_waited_for_however_long_it_takes() {
+    if crate::helpers::postgres_url().is_none() {
+        crate::helpers::report_skip("CONFIDE_TEST_POSTGRES_URL (PostgreSQL)");
+        return;
+    }
+    use confide::domain::events::{EventKind, PersonChange, ThreadChange};
+    use confide::store::events::{append, NewEvent};
+
+    let (app, cast) = TestApp::with_cast(Backend::Postgres).await;
+    let a = app
+        .send(&cast.provider, &[&user(&cast.client)], "First")
+        .await;
+    let s0 = state_of(&app, &cast.client).await;
+
+    // A transaction records a change to thread `a` for the client, and stays open.
+    let mut tx = app.state.store.begin().await.unwrap();
+    let practice: String = sqlx::query_scalar("SELECT practice_id FROM threads WHERE id = $1")
+        .bind(&a)
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
+    let event = NewEvent {
+        practice_id: &practice,
+        kind: EventKind::ThreadStateChanged,
+        thread_id: Some(&a),
+        message_id: None,
+        actor_id: Some(&cast.client.id),
+        at: 0,
+    };
+    let slow = append(&mut tx, &event).await.unwrap();
+    let change = PersonChange {
+        person_id: cast.client.id.clone(),
+        thread: Some(ThreadChange::Updated),
+        folders: true,
+        drafts: false,
+    };
+    confide::store::changes::insert(&mut tx, slow, 0, Some(&a), &[change])
+        .await
+        .unwrap();
+
+    // Meanwhile a later message commits, and more time passes than any fixed wait.
+    let b = app
+        .send(&cast.provider, &[&user(&cast.client)], "Second")
+        .await;
+    tokio::time::sleep(confide::events::GAP_WAIT + std::time::Duration::from_secs(1)).await;
+    let (status, page) = app.get("/api/v1/threads?limit=1", &cast.client).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let during = page["state"].as_str().unwrap().to_string();
+    let (status, c) = app
+        .get(&format!("/api/v1/changes?since={s0}"), &cast.client)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{c}");
+    assert!(
+        ids(&c, "created").is_empty(),
+        "the state stops below the open transaction: {c}"
+    );
+
+    tx.commit().await.unwrap();
+    let c = changes(&app, &cast.client, &during).await;
+    assert_eq!(ids(&c, "created"), [b.as_str()]);
+    assert_eq!(
+        ids(&c, "updated"),
+        [a.as_str()],
+        "the slow change is reported"
+    );
+}
