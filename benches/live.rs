@@ -2,7 +2,8 @@
 //! (`GET /api/v1/events`) while 32 senders write to them through the HTTP API. Measures
 //! - the time from a send acknowledged (201) to the event arriving on the recipient's
 //!   stream, p50 and p99, on one node and (PostgreSQL) from node A to streams on node B;
-//! - the server's memory per open stream (VmRSS with the streams open, less before);
+//! - the server's memory per open stream: the heap in use (`confide_heap_in_use_bytes` in
+//!   `/metrics`) and VmRSS with the streams open, less before;
 //! - the send rate with the streams open against the same run's send rate without them.
 //!
 //! Run: `cargo bench --bench live -- sqlite` or `-- postgres` (two nodes; PostgreSQL needs
@@ -23,6 +24,8 @@ use futures_util::StreamExt;
 use serde_json::json;
 
 const CONCURRENCY: usize = 32;
+/// How often the first half's streams are opened and closed before memory is measured.
+const WARM_UP_ROUNDS: usize = 6;
 
 struct Args {
     backend: String,
@@ -280,10 +283,11 @@ async fn main() {
     // Memory per stream: what a second stream for each of the first half of the people
     // adds (the same sessions and rows, so the database's caches do not grow with them);
     // those extra streams then close, and the other half opens.
-    // Streams opened and closed twice first warm the database's caches for these people
-    // (on SQLite each reader connection has its own page cache).
+    // Streams opened and closed first warm the database's caches for these people (on
+    // SQLite each connection of the pool has its own page cache, and a session is looked up
+    // on whichever connection is free, so it takes a few rounds).
     let half = sessions.len() / 2;
-    for _ in 0..2 {
+    for _ in 0..WARM_UP_ROUNDS {
         for r in open_streams(&node_a.base, &sessions[..half], &Arrivals::default()).await {
             r.abort();
         }
@@ -293,12 +297,22 @@ async fn main() {
     let mut readers = open_streams(&node_a.base, &sessions[..half], &arrivals).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let rss_half = node_a.status_mb("VmRSS:");
+    let heap_half = heap_in_use(&http, &node_a.base).await;
     let extra = open_streams(&node_a.base, &sessions[..half], &Arrivals::default()).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let rss_open = node_a.status_mb("VmRSS:");
+    let heap_open = heap_in_use(&http, &node_a.base).await;
     for r in extra {
         r.abort();
     }
+    // The baseline: as many idle HTTP connections, each after one request (`/healthz`),
+    // kept alive. What they take is the HTTP server's own (hyper's buffers, the task).
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let heap_closed = heap_in_use(&http, &node_a.base).await;
+    let idle = idle_connections(&node_a.base, half).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let heap_idle = heap_in_use(&http, &node_a.base).await;
+    drop(idle);
     readers.extend(open_streams(&node_a.base, &sessions[half..], &arrivals).await);
     tokio::time::sleep(Duration::from_secs(1)).await;
     let (sent, rate_with) = send(&http, &node_a.base, &senders, &recipients, args.sends).await;
@@ -311,6 +325,8 @@ async fn main() {
     let (_, rate_after) = send(&http, &node_a.base, &senders, &recipients, args.sends).await;
     let rate_without = (rate_before + rate_after) / 2.0;
     let per_stream_kb = (rss_open - rss_half) * 1024.0 / half as f64;
+    let heap_per_stream_kb = (heap_open - heap_half) / 1024.0 / half as f64;
+    let heap_per_idle_kb = (heap_idle - heap_closed) / 1024.0 / half as f64;
 
     println!();
     println!("| what | events | missing | p50 | p99 |");
@@ -354,7 +370,17 @@ async fn main() {
     );
     println!("with / without: {:.2}", rate_with / rate_without);
     println!(
-        "server memory: {rss_half:.0} MB with {half} streams open, {rss_open:.0} MB with {} (a second for each): {per_stream_kb:.1} KB per stream; {open} open while sending",
+        "server heap in use: {:.1} MB with {half} streams open, {:.1} MB with {} (a second for each): {heap_per_stream_kb:.1} KB per stream",
+        heap_half / 1048576.0,
+        heap_open / 1048576.0,
+        2 * half
+    );
+    println!(
+        "server heap in use per idle HTTP connection kept alive (baseline): {heap_per_idle_kb:.1} KB; a stream takes {:.1} KB more",
+        heap_per_stream_kb - heap_per_idle_kb
+    );
+    println!(
+        "server resident memory: {rss_half:.0} MB with {half} streams open, {rss_open:.0} MB with {}: {per_stream_kb:.1} KB per stream; {open} open while sending",
         2 * half
     );
     println!("p99 one node: {:.1} ms", percentile(&one_node, 0.99) * 1e3);
@@ -364,4 +390,44 @@ async fn main() {
     assert_eq!(missing_one, 0, "every send's event reached its stream");
     drop(node_a);
     drop(database);
+}
+
+/// The server's heap in use, in bytes, from its `/metrics` (served to this machine).
+async fn heap_in_use(http: &reqwest::Client, base: &str) -> f64 {
+    let text = http
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix("confide_heap_in_use_bytes "))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("confide_heap_in_use_bytes in /metrics")
+}
+
+/// `n` connections to the server at `base`, each having had one answer (`GET /healthz`)
+/// and kept alive, doing nothing.
+async fn idle_connections(base: &str, n: usize) -> Vec<tokio::net::TcpStream> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = base.trim_start_matches("http://").to_string();
+    let mut connections = Vec::with_capacity(n);
+    for _ in 0..n {
+        let mut c = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        c.write_all(b"GET /healthz HTTP/1.1\r\nHost: bench\r\n\r\n")
+            .await
+            .unwrap();
+        let mut answer = Vec::new();
+        let mut buf = [0u8; 4096];
+        while !answer.windows(4).any(|w| w == b"\r\n\r\n") {
+            let read = c.read(&mut buf).await.unwrap();
+            assert!(read > 0, "the server closed an idle connection early");
+            answer.extend_from_slice(&buf[..read]);
+        }
+        assert!(answer.starts_with(b"HTTP/1.1 200"), "/healthz answers 200");
+        connections.push(c);
+    }
+    connections
 }

@@ -1,7 +1,9 @@
-//! Prometheus metrics: requests and latencies by route, sign-in failures.
+//! Prometheus metrics: requests and latencies by route, sign-in failures, open event
+//! streams and the heap in use.
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry, TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+    TextEncoder,
 };
 
 #[derive(Clone)]
@@ -10,6 +12,8 @@ pub struct Metrics {
     pub requests: IntCounterVec,
     pub latency: HistogramVec,
     pub sign_in_failures: IntCounter,
+    event_streams: IntGauge,
+    heap_in_use: IntGauge,
 }
 
 impl Metrics {
@@ -45,18 +49,43 @@ impl Metrics {
         registry
             .register(Box::new(latency.clone()))
             .expect("register metric");
-        registry
-            .register(Box::new(sign_in_failures.clone()))
-            .expect("register metric");
+        let event_streams = IntGauge::new(
+            "confide_event_streams_open",
+            "Event streams (Server-Sent Events) open on this node",
+        )
+        .expect("metric definition");
+        let heap_in_use = IntGauge::new(
+            "confide_heap_in_use_bytes",
+            "Bytes the allocator has handed out and not had back (glibc on Linux only)",
+        )
+        .expect("metric definition");
+        for metric in [
+            Box::new(sign_in_failures.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(event_streams.clone()),
+        ] {
+            registry.register(metric).expect("register metric");
+        }
+        if heap_in_use_bytes().is_some() {
+            registry
+                .register(Box::new(heap_in_use.clone()))
+                .expect("register metric");
+        }
         Self {
             registry,
             requests,
             latency,
             sign_in_failures,
+            event_streams,
+            heap_in_use,
         }
     }
 
-    pub fn render(&self) -> String {
+    /// The metrics as Prometheus text, with `streams` event streams open.
+    pub fn render(&self, streams: usize) -> String {
+        self.event_streams.set(streams as i64);
+        if let Some(bytes) = heap_in_use_bytes() {
+            self.heap_in_use.set(bytes);
+        }
         let mut buffer = Vec::new();
         let encoder = TextEncoder::new();
         if encoder
@@ -67,6 +96,21 @@ impl Metrics {
         }
         String::from_utf8(buffer).unwrap_or_default()
     }
+}
+
+/// What glibc's allocator has handed out and not had back: small blocks in its arenas and
+/// blocks of their own mapping. This is what the process's data takes, without the free
+/// space the allocator keeps (which the resident size counts).
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn heap_in_use_bytes() -> Option<i64> {
+    // SAFETY: mallinfo2 only reads the allocator's counters (under its locks).
+    let info = unsafe { libc::mallinfo2() };
+    i64::try_from(info.uordblks.saturating_add(info.hblkhd)).ok()
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn heap_in_use_bytes() -> Option<i64> {
+    None
 }
 
 impl Default for Metrics {

@@ -244,6 +244,11 @@ where
     Ok(())
 }
 
+/// What a connection's service answers a request with.
+type ResponseFuture = std::pin::Pin<
+    Box<dyn Future<Output = Result<poem::http::Response<ResponseBody>, Infallible>> + Send>,
+>;
+
 /// The endpoint every connection answers with.
 type SharedEndpoint = Arc<BoxEndpoint<'static, Response>>;
 
@@ -306,14 +311,18 @@ async fn serve_connection(
     limits: ConnectionLimits,
     mut stop: watch::Receiver<bool>,
 ) {
+    // The request's future is boxed: hyper keeps room for it as long as the connection
+    // lives, so a connection kept open (an event stream, keep-alive) holds a pointer, not
+    // the whole request.
     let service = hyper::service::service_fn(move |req: poem::http::Request<Incoming>| {
         let ep = ep.clone();
         let request: poem::Request =
             (req, local_addr.clone(), remote_addr.clone(), scheme.clone()).into();
-        async move {
+        let respond: ResponseFuture = Box::pin(async move {
             let response = ep.get_response(request).await;
-            Ok::<_, Infallible>(poem::http::Response::<ResponseBody>::from(response))
-        }
+            Ok(poem::http::Response::<ResponseBody>::from(response))
+        });
+        respond
     });
     let socket = SendTimeout::new(socket, limits.send_timeout);
     let connection = hyper::server::conn::http1::Builder::new()

@@ -1,15 +1,20 @@
 //! `/changes` (delta sync, after JMAP's `Foo/changes`) and `/events` (a Server-Sent
 //! Events stream of new states). Neither carries content: ids and what kind changed.
 
-use poem::web::sse::Event;
-use poem::Request;
+use bytes::Bytes;
+use futures_util::stream::BoxStream;
+use futures_util::StreamExt;
+use poem::{Body, IntoResponse, Request, Response};
 use poem_openapi::param::{Header, Query};
-use poem_openapi::payload::{EventStream, Json};
-use poem_openapi::types::ToJSON;
-use poem_openapi::{Object, OpenApi};
+use poem_openapi::payload::{Json, Payload};
+use poem_openapi::registry::{
+    MetaMediaType, MetaResponse, MetaResponses, MetaSchema, MetaSchemaRef, Registry,
+};
+use poem_openapi::types::{ToJSON, Type};
+use poem_openapi::{ApiResponse, Object, OpenApi};
 
 use crate::error::AppResult;
-use crate::service::changes::{self, StateEvent};
+use crate::service::changes::{self, Beat, StateEvent};
 use crate::service::{sessions as session_service, AppState};
 
 use super::{request_meta, BearerAuth};
@@ -50,12 +55,75 @@ impl From<StateEvent> for StateEventOut {
     }
 }
 
-/// The SSE frame of a state event: `event: state`, `id:` the state (what `Last-Event-ID`
-/// resumes from), `data:` the JSON.
-pub fn sse_event(e: StateEventOut) -> Event {
-    let id = e.state.clone();
+/// The SSE frame of a state event: `id:` the state (what `Last-Event-ID` resumes from),
+/// `event: state`, `data:` the JSON (one line).
+fn frame(e: StateEventOut) -> Bytes {
     let data = e.to_json_string();
-    Event::message(data).event_type("state").id(id)
+    Bytes::from(format!("id: {}\nevent: state\ndata: {data}\n\n", e.state))
+}
+
+/// The event stream as a response: `text/event-stream`, a frame per state event and a
+/// comment per keep-alive. The frames go to the connection as they are: poem's SSE passes
+/// them through a reader with a 4 KiB buffer of its own, which every idle stream would
+/// hold for nothing.
+pub struct StateEvents(BoxStream<'static, Beat>);
+
+impl StateEvents {
+    pub fn new(beats: BoxStream<'static, Beat>) -> Self {
+        Self(beats)
+    }
+}
+
+impl Payload for StateEvents {
+    const CONTENT_TYPE: &'static str = "text/event-stream";
+
+    fn schema_ref() -> MetaSchemaRef {
+        MetaSchemaRef::Inline(Box::new(MetaSchema {
+            items: Some(Box::new(StateEventOut::schema_ref())),
+            ..MetaSchema::new_with_format("array", "event-stream")
+        }))
+    }
+
+    fn register(registry: &mut Registry) {
+        StateEventOut::register(registry);
+    }
+}
+
+impl ApiResponse for StateEvents {
+    fn meta() -> MetaResponses {
+        MetaResponses {
+            responses: vec![MetaResponse {
+                description: "",
+                status: Some(200),
+                status_range: None,
+                content: vec![MetaMediaType {
+                    content_type: Self::CONTENT_TYPE,
+                    schema: Self::schema_ref(),
+                }],
+                headers: vec![],
+            }],
+        }
+    }
+
+    fn register(registry: &mut Registry) {
+        StateEventOut::register(registry);
+    }
+}
+
+impl IntoResponse for StateEvents {
+    fn into_response(self) -> Response {
+        let body = self.0.map(|beat| {
+            Ok::<_, std::io::Error>(match beat {
+                Beat::State(e) => frame(e.into()),
+                Beat::KeepAlive => Bytes::from_static(b":\n\n"),
+            })
+        });
+        Response::builder()
+            .content_type(Self::CONTENT_TYPE)
+            .header("X-Accel-Buffering", "no")
+            .header(poem::http::header::CACHE_CONTROL, "no-cache")
+            .body(Body::from_bytes_stream(body))
+    }
 }
 
 pub struct ChangesApi(pub AppState);
@@ -97,7 +165,7 @@ impl ChangesApi {
         auth: BearerAuth,
         req: &Request,
         #[oai(name = "Last-Event-ID")] last_event_id: Header<Option<String>>,
-    ) -> AppResult<EventStream<futures_util::stream::BoxStream<'static, StateEventOut>>> {
+    ) -> AppResult<StateEvents> {
         // Holding a stream open is not activity: the session's idle limit still applies.
         let caller = session_service::authenticate_passively(
             &self.0,
@@ -105,11 +173,7 @@ impl ChangesApi {
             request_meta(req, &self.0.config),
         )
         .await?;
-        let keep_alive = std::time::Duration::from_secs(self.0.config.live.keep_alive_secs);
         let stream = changes::stream(self.0.clone(), caller, last_event_id.0).await?;
-        use futures_util::StreamExt;
-        Ok(EventStream::new(stream.map(StateEventOut::from).boxed())
-            .keep_alive(keep_alive)
-            .to_event(sse_event))
+        Ok(StateEvents::new(stream.boxed()))
     }
 }

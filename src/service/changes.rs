@@ -194,6 +194,14 @@ pub struct StateEvent {
     pub kinds: Vec<String>,
 }
 
+/// What a live stream writes next.
+#[derive(Debug, Clone)]
+pub enum Beat {
+    State(StateEvent),
+    /// Nothing changed for a while and the session still holds: a keep-alive comment.
+    KeepAlive,
+}
+
 /// What the caller missed since the state `last` (a stream's `Last-Event-ID`) up to
 /// `upto`: everything, for a state too old or not theirs.
 async fn missed(state: &AppState, caller: &Caller, last: &str, upto: i64) -> AppResult<Kinds> {
@@ -214,14 +222,15 @@ async fn missed(state: &AppState, caller: &Caller, last: &str, upto: i64) -> App
 }
 
 /// The caller's live stream: first their state now (with what they missed since
-/// `last_event_id`), then a new state each time something changes for them. It ends when
-/// their session does (looked at every `[live] keep_alive_secs`, at once for a sign-out
+/// `last_event_id`), then a new state each time something changes for them, and every
+/// `[live] keep_alive_secs` a keep-alive once their session is found to hold still. It
+/// ends when their session does (looked at with each keep-alive, at once for a sign-out
 /// on this node) and when the server stops. It never keeps the session alive.
 pub async fn stream(
     state: AppState,
     caller: Caller,
     last_event_id: Option<String>,
-) -> AppResult<impl Stream<Item = StateEvent> + Send + 'static> {
+) -> AppResult<impl Stream<Item = Beat> + Send + 'static> {
     let subscription = state
         .live
         .subscribe(caller.person.id.as_str(), caller.session_id.as_str());
@@ -266,33 +275,33 @@ struct Open {
 }
 
 impl Open {
-    async fn next(&mut self) -> Option<StateEvent> {
+    async fn next(&mut self) -> Option<Beat> {
         if self.live.is_closed() {
             return None;
         }
-        loop {
-            tokio::select! {
-                next = self.subscription.next() => {
-                    let (seq, kinds) = next?;
-                    return Some(StateEvent {
-                        state: self.cursors.encode(List::Changes, &self.person_id, &seq),
-                        kinds: kinds.names(),
-                    });
-                }
-                _ = tokio::time::sleep_until(self.next_check) => {
-                    self.next_check = tokio::time::Instant::now() + self.recheck;
-                    let now = self.clock.now_ms();
-                    let ended = super::sessions::ends_at(
-                        &self.store,
-                        now,
-                        self.idle_limit_ms,
-                        &self.session_id,
-                    )
-                    .await;
-                    // A database hiccup keeps the stream; the next look decides.
-                    if let Ok(None) = ended {
-                        return None;
-                    }
+        tokio::select! {
+            next = self.subscription.next() => {
+                let (seq, kinds) = next?;
+                Some(Beat::State(StateEvent {
+                    state: self.cursors.encode(List::Changes, &self.person_id, &seq),
+                    kinds: kinds.names(),
+                }))
+            }
+            _ = tokio::time::sleep_until(self.next_check) => {
+                self.next_check = tokio::time::Instant::now() + self.recheck;
+                let now = self.clock.now_ms();
+                // Boxed: a stream holds room for this query only while it runs.
+                let ended = Box::pin(super::sessions::ends_at(
+                    &self.store,
+                    now,
+                    self.idle_limit_ms,
+                    &self.session_id,
+                ))
+                .await;
+                // A database hiccup keeps the stream; the next look decides.
+                match ended {
+                    Ok(None) => None,
+                    _ => Some(Beat::KeepAlive),
                 }
             }
         }

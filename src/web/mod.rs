@@ -250,7 +250,7 @@ pub fn metrics(req: &Request, state: poem::web::Data<&AppState>) -> Response {
     }
     Response::builder()
         .content_type("text/plain; version=0.0.4")
-        .body(state.metrics.render())
+        .body(state.metrics.render(state.live.open_streams()))
 }
 
 /// The inbox's own script: no library, nothing from another host.

@@ -88,6 +88,24 @@ async fn a_stream_ends_at_sign_out_and_at_session_expiry(backend: Backend) {
     let auth = bearer(&cast.provider);
     let mut sse = Sse::open(&app, "/api/v1/events", (auth.0, &auth.1), None).await;
     sse.next(SOON).await.expect("a first event");
+    // While the session holds, a comment every keep-alive (1 s here) keeps it open, and
+    // the node counts it among its open streams.
+    assert!(!sse.ends_within(Duration::from_millis(1500)).await);
+    assert!(sse.raw.ends_with("\n\n:\n\n"), "{:?}", sse.raw);
+    let metrics = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("\nconfide_event_streams_open 1\n"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("\nconfide_heap_in_use_bytes "), "{metrics}");
     // Holding the stream open is not activity: the idle limit passes.
     let idle = app.state.config.auth.session_idle_minutes;
     app.clock.advance_minutes(idle + 1);

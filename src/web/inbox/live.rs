@@ -5,13 +5,12 @@
 //! activity), so that it refreshes only then.
 
 use futures_util::StreamExt;
-use poem::web::sse::SSE;
 use poem::web::{Data, Path, Query};
 use poem::{handler, IntoResponse, Request, Response};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use crate::api::changes::sse_event;
+use crate::api::changes::StateEvents;
 use crate::error::AppResult;
 use crate::service::changes;
 use crate::service::mailbox::folders;
@@ -60,11 +59,8 @@ pub async fn events(req: &Request, Path(slug): Path<String>, state: Data<&AppSta
         Err(page) => return page,
     };
     let last = req.header("last-event-id").map(str::to_string);
-    let keep_alive = std::time::Duration::from_secs(state.config.live.keep_alive_secs);
     match changes::stream(state.clone(), visit.caller, last).await {
-        Ok(stream) => SSE::new(stream.map(|e| sse_event(e.into())))
-            .keep_alive(keep_alive)
-            .into_response(),
+        Ok(stream) => StateEvents::new(stream.boxed()).into_response(),
         Err(e) => page_error(e),
     }
 }
