@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use super::gaps::{GapWait, Read, GAP_WAIT};
+use super::gaps::{GapWait, Read, Verdict, GAP_WAIT};
 use super::hub::Kinds;
 use super::Live;
 use crate::store::{changes, events, Backend, Store};
@@ -88,10 +88,20 @@ impl Follower {
             in_flight,
         };
         for seq in &seqs {
-            if !self.gaps.admits(self.last, *seq, read) {
-                break;
+            match self.gaps.admits(self.last, *seq, read) {
+                Verdict::Take => self.last = *seq,
+                Verdict::Wait => break,
+                Verdict::Fresh => {
+                    let bound = match in_flight {
+                        Some(_) => Some(with_conn!(&mut self.source, |conn| {
+                            events::xact_id_bound(conn).await
+                        })?),
+                        None => None,
+                    };
+                    self.gaps.seen(read, bound);
+                    break;
+                }
             }
-            self.last = *seq;
         }
         if self.last > from {
             // Published first: a stream opening now reads what it missed up to here, and

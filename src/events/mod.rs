@@ -13,7 +13,7 @@ use std::sync::Arc;
 use tokio::sync::{watch, Notify};
 
 pub use follower::run;
-pub use gaps::{GapWait, Read, GAP_WAIT};
+pub use gaps::{GapWait, Read, Verdict, GAP_WAIT};
 pub use hub::{Kinds, Subscription};
 
 /// Live updates of one node: the follower's stable position and the open streams.

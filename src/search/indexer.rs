@@ -17,7 +17,7 @@ use super::{
 use crate::domain::events::EventKind;
 use crate::domain::mailbox::hidden_from;
 use crate::domain::Role;
-use crate::events::{GapWait, Read, GAP_WAIT};
+use crate::events::{GapWait, Read, Verdict, GAP_WAIT};
 use crate::store::search::{self as store, EventRow, MessageDoc};
 use crate::store::{Conn, Store};
 
@@ -237,7 +237,17 @@ impl Follower {
             end: events.last().map_or(self.cursor, |e| e.seq),
             in_flight,
         };
-        let (ops, last) = self.ops_until_gap(&events, read);
+        let (ops, last, fresh) = self.ops_until_gap(&events, read);
+        if fresh {
+            let bound = match in_flight {
+                Some(_) => Some(handle.block_on(async {
+                    let mut conn = store.read().await?;
+                    anyhow::Ok(crate::store::events::xact_id_bound(&mut conn).await?)
+                })?),
+                None => None,
+            };
+            self.gaps.seen(read, bound);
+        }
         let docs = self.added_documents(handle, store, &ops)?;
         self.apply(ops, &docs)?;
         self.cursor = last;
@@ -246,13 +256,15 @@ impl Follower {
 
     /// What `events` ask of the index, up to a hole in the sequence that may still fill
     /// (see `events::gaps`); a hole that can no longer fill is passed over. Also returns
-    /// the last event taken.
-    fn ops_until_gap(&mut self, events: &[EventRow], read: Read) -> (Vec<Op>, i64) {
+    /// the last event taken, and whether it stopped at a hole not seen before.
+    fn ops_until_gap(&mut self, events: &[EventRow], read: Read) -> (Vec<Op>, i64, bool) {
         let mut ops = Vec::new();
         let mut last = self.cursor;
         for e in events {
-            if !self.gaps.admits(last, e.seq, read) {
-                break;
+            match self.gaps.admits(last, e.seq, read) {
+                Verdict::Take => {}
+                Verdict::Wait => break,
+                Verdict::Fresh => return (ops, last, true),
             }
             match (EventKind::parse(&e.kind), &e.message_id, &e.thread_id) {
                 (Some(EventKind::MessageSent), Some(m), _) => ops.push(Op::Add(m.clone())),
@@ -270,7 +282,7 @@ impl Follower {
             }
             last = e.seq;
         }
-        (ops, last)
+        (ops, last, false)
     }
 
     /// The index documents of the messages `ops` add, as they are in the database now.

@@ -41,18 +41,32 @@ fn is_postgres(conn: &Conn) -> bool {
 }
 
 /// What one read of the log saw of the transactions running (PostgreSQL): every
-/// transaction with an id below `xmin` had ended, and every one running had an id below
-/// `xmax`.
+/// transaction with an id below `oldest` had ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct InFlight {
-    pub xmin: i64,
-    pub xmax: i64,
+    pub oldest: i64,
 }
 
-/// The columns that say, in the same snapshot as a read's rows, which transactions ran.
-pub const IN_FLIGHT_COLUMNS: &str =
-    "CAST(CAST(pg_snapshot_xmin(pg_current_snapshot()) AS TEXT) AS BIGINT) AS xmin, \
-     CAST(CAST(pg_snapshot_xmax(pg_current_snapshot()) AS TEXT) AS BIGINT) AS xmax";
+/// The column that says, in the same snapshot as a read's rows, which transactions had
+/// ended: the snapshot's xmin.
+pub const IN_FLIGHT_COLUMN: &str =
+    "CAST(CAST(pg_snapshot_xmin(pg_current_snapshot()) AS TEXT) AS BIGINT) AS oldest";
+
+/// A transaction id above every one given out so far (PostgreSQL): the reader takes one
+/// of its own, in a transaction that writes nothing and is not waited for on disk. (A
+/// snapshot's xmax does not do: a transaction may run with a higher id than any ended.)
+pub async fn xact_id_bound(conn: &mut Conn) -> Result<i64, sqlx::Error> {
+    use sqlx::Connection;
+    let mut tx = conn.begin().await?;
+    sqlx::query("SET LOCAL synchronous_commit = off")
+        .execute(&mut *tx)
+        .await?;
+    let id = sqlx::query_scalar("SELECT CAST(CAST(pg_current_xact_id() AS TEXT) AS BIGINT)")
+        .fetch_one(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(id)
+}
 
 /// The channel on which PostgreSQL nodes hear of new events.
 pub const CHANNEL: &str = "confide_events";
@@ -82,15 +96,15 @@ pub async fn seqs_after(
                 .await?;
         return Ok((seqs, None));
     }
-    let rows: Vec<(i64, i64, i64)> = sqlx::query_as(&format!(
-        "SELECT seq, {IN_FLIGHT_COLUMNS} FROM events WHERE seq > $1 ORDER BY seq LIMIT $2"
+    let rows: Vec<(i64, i64)> = sqlx::query_as(&format!(
+        "SELECT seq, {IN_FLIGHT_COLUMN} FROM events WHERE seq > $1 ORDER BY seq LIMIT $2"
     ))
     .bind(after)
     .bind(limit)
     .fetch_all(conn)
     .await?;
-    let in_flight = rows.first().map(|&(_, xmin, xmax)| InFlight { xmin, xmax });
-    Ok((rows.into_iter().map(|(seq, _, _)| seq).collect(), in_flight))
+    let in_flight = rows.first().map(|&(_, oldest)| InFlight { oldest });
+    Ok((rows.into_iter().map(|(seq, _)| seq).collect(), in_flight))
 }
 
 /// The last sequence number in the log (0 when it is empty).

@@ -2,7 +2,7 @@
 
 use sqlx::FromRow;
 
-use super::events::{InFlight, IN_FLIGHT_COLUMNS};
+use super::events::{InFlight, IN_FLIGHT_COLUMN};
 use super::{placeholders, Conn};
 use crate::domain::mailbox::REMOVED;
 
@@ -32,22 +32,19 @@ pub async fn events_after(
         .await?;
         return Ok((rows, None));
     }
-    type Row = (i64, String, Option<String>, Option<String>, i64, i64);
+    type Row = (i64, String, Option<String>, Option<String>, i64);
     let rows: Vec<Row> = sqlx::query_as(&format!(
-        "SELECT seq, kind, thread_id, message_id, {IN_FLIGHT_COLUMNS} FROM events \
+        "SELECT seq, kind, thread_id, message_id, {IN_FLIGHT_COLUMN} FROM events \
          WHERE seq > $1 ORDER BY seq LIMIT $2"
     ))
     .bind(seq)
     .bind(limit)
     .fetch_all(conn)
     .await?;
-    let in_flight = rows.first().map(|r| InFlight {
-        xmin: r.4,
-        xmax: r.5,
-    });
+    let in_flight = rows.first().map(|r| InFlight { oldest: r.4 });
     let rows = rows
         .into_iter()
-        .map(|(seq, kind, thread_id, message_id, _, _)| EventRow {
+        .map(|(seq, kind, thread_id, message_id, _)| EventRow {
             seq,
             kind,
             thread_id,

@@ -105,7 +105,10 @@ async fn a_stream_ends_at_sign_out_and_at_session_expiry(backend: Backend) {
         metrics.contains("\nconfide_event_streams_open 1\n"),
         "{metrics}"
     );
-    assert!(metrics.contains("\nconfide_heap_in_use_bytes "), "{metrics}");
+    assert!(
+        metrics.contains("\nconfide_heap_in_use_bytes "),
+        "{metrics}"
+    );
     // Holding the stream open is not activity: the idle limit passes.
     let idle = app.state.config.auth.session_idle_minutes;
     app.clock.advance_minutes(idle + 1);
