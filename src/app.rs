@@ -137,6 +137,7 @@ impl App {
     ) -> anyhow::Result<()> {
         let state = self.state.clone();
         let janitor = tokio::spawn(janitor(state.clone()));
+        let anchor = tokio::spawn(audit_anchor(state.clone()));
         let sender = tokio::spawn(crate::notify::worker::run(state.clone()));
         let scheduler = tokio::spawn(crate::service::mailbox::scheduled::run(state.clone()));
         let follower = tokio::spawn(crate::events::run(
@@ -190,6 +191,7 @@ impl App {
             let _ = metrics_server.await;
         }
         janitor.abort();
+        anchor.abort();
         sender.abort();
         scheduler.abort();
         live_stop(&state, follower).await;
@@ -376,6 +378,25 @@ const JANITOR_EVERY: Duration = Duration::from_secs(300);
 async fn live_stop(state: &AppState, follower: tokio::task::JoinHandle<()>) {
     state.live.close();
     let _ = follower.await;
+}
+
+/// Writes the audit chain's head to the log and to `/metrics` at start and every
+/// `[audit] anchor_interval_minutes` (on every node: each keeps its own log).
+async fn audit_anchor(state: AppState) {
+    let every = Duration::from_secs(state.config.audit.anchor_interval_minutes * 60);
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tick.tick().await;
+        match crate::service::audit::anchor(&state.store).await {
+            Ok((seq, hash)) => {
+                tracing::info!(seq, hash = %hash, "audit anchor");
+                state.metrics.set_audit_anchor(seq, &hash);
+            }
+            Err(e) => {
+                tracing::warn!(error = %e.describe(), "audit anchor: cannot read the chain's head")
+            }
+        }
+    }
 }
 
 /// Removes expired sessions, stale sign-in attempts, week-old idempotency keys and changes

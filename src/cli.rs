@@ -43,6 +43,24 @@ enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// The audit log's hash chain.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Walk the whole chain; exit 1 naming the first event that does not fit.
+    Verify {
+        /// A head written down earlier (`SEQ:HASH`, from `confide audit anchor`): the
+        /// event at SEQ must still carry HASH.
+        #[arg(long)]
+        anchor: Option<String>,
+    },
+    /// Print the chain's head now as `SEQ:HASH`, to keep somewhere the database is not.
+    Anchor,
 }
 
 #[derive(Subcommand)]
@@ -152,6 +170,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Admin { command } => admin(command, config).await,
+        Command::Audit { command } => audit(command, config).await,
         Command::Reindex => {
             let state = offline_state(config).await?;
             let pace = crate::search::indexer::Pace::from_config(&state.config.search);
@@ -170,6 +189,45 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+async fn audit(command: AuditCommand, config: Config) -> anyhow::Result<()> {
+    use crate::service::audit;
+    let state = offline_state(config).await?;
+    let result = match command {
+        AuditCommand::Verify { anchor } => {
+            let anchor = anchor
+                .as_deref()
+                .map(audit::parse_anchor)
+                .transpose()
+                .map_err(|e| anyhow::anyhow!(e.describe()))?;
+            let check = audit::verify(&state.store, anchor.as_ref())
+                .await
+                .map_err(|e| anyhow::anyhow!(e.describe()))?;
+            match check.broken_at {
+                None => {
+                    println!(
+                        "audit chain intact: {} events; head {}:{}",
+                        check.events, check.head_seq, check.head_hash
+                    );
+                    Ok(())
+                }
+                Some(seq) => Err(anyhow::anyhow!(
+                    "audit chain broken at seq {seq} ({} events fit before it)",
+                    check.events
+                )),
+            }
+        }
+        AuditCommand::Anchor => {
+            let (seq, hash) = audit::anchor(&state.store)
+                .await
+                .map_err(|e| anyhow::anyhow!(e.describe()))?;
+            println!("{seq}:{hash}");
+            Ok(())
+        }
+    };
+    state.store.close().await;
+    result
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {

@@ -2,8 +2,8 @@
 //! streams and the heap in use.
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
-    TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
 
 #[derive(Clone)]
@@ -14,6 +14,7 @@ pub struct Metrics {
     pub sign_in_failures: IntCounter,
     event_streams: IntGauge,
     heap_in_use: IntGauge,
+    audit_anchor: IntGaugeVec,
 }
 
 impl Metrics {
@@ -59,9 +60,18 @@ impl Metrics {
             "Bytes the allocator has handed out and not had back (glibc on Linux only)",
         )
         .expect("metric definition");
+        let audit_anchor = IntGaugeVec::new(
+            Opts::new(
+                "confide_audit_anchor",
+                "The audit chain's head at the last anchor: the value is its seq, the label its hash",
+            ),
+            &["hash"],
+        )
+        .expect("metric definition");
         for metric in [
             Box::new(sign_in_failures.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(event_streams.clone()),
+            Box::new(audit_anchor.clone()),
         ] {
             registry.register(metric).expect("register metric");
         }
@@ -77,7 +87,14 @@ impl Metrics {
             sign_in_failures,
             event_streams,
             heap_in_use,
+            audit_anchor,
         }
+    }
+
+    /// Shows the audit chain's head `seq`:`hash` (and only it).
+    pub fn set_audit_anchor(&self, seq: i64, hash: &str) {
+        self.audit_anchor.reset();
+        self.audit_anchor.with_label_values(&[hash]).set(seq);
     }
 
     /// The metrics as Prometheus text, with `streams` event streams open.

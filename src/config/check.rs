@@ -14,7 +14,13 @@ struct Range {
 
 /// The numeric keys and their bounds, checked in this order (the first key out of range is
 /// the one reported). Bounded so that every derived duration stays far from overflow.
-const RANGES: [Range; 30] = [
+const RANGES: [Range; 31] = [
+    Range {
+        key: "audit.anchor_interval_minutes",
+        value: |c| c.audit.anchor_interval_minutes.min(i64::MAX as u64) as i64,
+        min: 1,
+        max: 10_080,
+    },
     Range {
         key: "live.poll_interval_ms",
         value: |c| c.live.poll_interval_ms.min(i64::MAX as u64) as i64,

@@ -19,7 +19,7 @@ use serde::Deserialize;
 
 pub use messaging::{MailConfig, MailTransport, NotificationsConfig, SmsConfig, SmtpTls};
 pub use server::{AuthConfig, LimitsConfig, LogConfig, LogFormat, MetricsConfig, ServerConfig};
-pub use storage::{DatabaseConfig, LiveConfig, S3Config, SearchConfig, StorageConfig};
+pub use storage::{AuditConfig, DatabaseConfig, LiveConfig, S3Config, SearchConfig, StorageConfig};
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -46,6 +46,8 @@ pub struct Config {
     pub search: SearchConfig,
     #[serde(default)]
     pub live: LiveConfig,
+    #[serde(default)]
+    pub audit: AuditConfig,
     #[serde(default)]
     pub metrics: MetricsConfig,
 }

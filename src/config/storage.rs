@@ -134,3 +134,20 @@ impl Default for LiveConfig {
         }
     }
 }
+
+/// The audit log's anchor.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditConfig {
+    /// How often each node writes the chain's head to its log and to `/metrics`, in
+    /// minutes: copied elsewhere, it proves later that history was not rewritten.
+    pub anchor_interval_minutes: u64,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        Self {
+            anchor_interval_minutes: 60,
+        }
+    }
+}

@@ -1,9 +1,12 @@
-//! Appending and reading audit events.
+//! Appending, reading, verifying and exporting audit events.
+
+use bytes::Bytes;
+use futures_util::Stream;
 
 use crate::error::{AppError, AppResult};
-pub use crate::store::audit::AuditFilter;
 use crate::store::audit::{self as audit_store, AuditRow, NewAuditEvent};
-use crate::store::Conn;
+pub use crate::store::audit::{AuditFilter, ChainCheck};
+use crate::store::{Conn, Store};
 
 use super::cursor::List;
 use super::{AppState, Caller, Person, RequestMeta};
@@ -128,4 +131,223 @@ pub async fn list(
         .cursors
         .next_page(List::Audit, holder, &mut rows, limit, |r| r.seq);
     Ok((rows, next))
+}
+
+fn admins_only(caller: &Caller) -> AppResult<()> {
+    if caller.role() != crate::domain::Role::Admin {
+        return Err(AppError::forbidden(
+            "Only administrators read the audit log.",
+        ));
+    }
+    Ok(())
+}
+
+/// An anchor as written down: `SEQ:HASH`, the chain's head at some moment.
+pub fn parse_anchor(value: &str) -> AppResult<(i64, String)> {
+    let bad = || {
+        AppError::invalid(
+            "anchor",
+            "An anchor is SEQ:HASH, as `confide audit anchor` prints it.",
+        )
+    };
+    let (seq, hash) = value.split_once(':').ok_or_else(bad)?;
+    let seq: i64 = seq.trim().parse().map_err(|_| bad())?;
+    let hash = hash.trim().to_ascii_lowercase();
+    if seq < 1 || hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(bad());
+    }
+    Ok((seq, hash))
+}
+
+/// Walks the whole chain (and checks `anchor`, a head written down earlier).
+pub async fn verify(store: &Store, anchor: Option<&(i64, String)>) -> AppResult<ChainCheck> {
+    let mut conn = store.read().await?;
+    let anchor = anchor.map(|(seq, hash)| (*seq, hash.as_str()));
+    Ok(audit_store::verify_chain(&mut conn, anchor).await?)
+}
+
+/// [`verify`], for an administrator.
+pub async fn verify_for(
+    state: &AppState,
+    caller: &Caller,
+    anchor: Option<&str>,
+) -> AppResult<ChainCheck> {
+    admins_only(caller)?;
+    let anchor = anchor.map(parse_anchor).transpose()?;
+    verify(&state.store, anchor.as_ref()).await
+}
+
+/// The chain's head now: written down elsewhere, it proves later that the history up to
+/// it was not rewritten.
+pub async fn anchor(store: &Store) -> AppResult<(i64, String)> {
+    let mut conn = store.read().await?;
+    Ok(audit_store::head(&mut conn).await?)
+}
+
+/// How an export is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExportFormat {
+    /// One JSON object per line.
+    Jsonl,
+    /// A header line, then one row per event.
+    Csv,
+}
+
+impl ExportFormat {
+    pub fn parse(value: Option<&str>) -> AppResult<Self> {
+        match value.unwrap_or("jsonl") {
+            "jsonl" => Ok(Self::Jsonl),
+            "csv" => Ok(Self::Csv),
+            _ => Err(AppError::invalid("format", "The format is jsonl or csv.")),
+        }
+    }
+
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Self::Jsonl => "application/x-ndjson",
+            Self::Csv => "text/csv; charset=utf-8",
+        }
+    }
+
+    pub fn extension(self) -> &'static str {
+        match self {
+            Self::Jsonl => "jsonl",
+            Self::Csv => "csv",
+        }
+    }
+}
+
+const CSV_HEADER: &str =
+    "seq,at,actor_id,action,object_type,object_id,outcome,ip,session_ref,prev_hash,hash\n";
+
+/// A CSV field: quoted when it holds a comma, a quote or a line break.
+fn csv_field(out: &mut String, value: &str) {
+    if value.contains([',', '"', '\n', '\r']) {
+        out.push('"');
+        out.push_str(&value.replace('"', "\"\""));
+        out.push('"');
+    } else {
+        out.push_str(value);
+    }
+}
+
+fn write_row(out: &mut String, format: ExportFormat, row: &AuditRow) {
+    let at = crate::clock::to_datetime(row.at).to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    match format {
+        ExportFormat::Jsonl => {
+            let line = serde_json::json!({
+                "seq": row.seq,
+                "at": at,
+                "actor_id": row.actor_id,
+                "action": row.action,
+                "object_type": row.object_type,
+                "object_id": row.object_id,
+                "outcome": row.outcome,
+                "ip": row.ip,
+                "session_ref": row.session_ref,
+                "prev_hash": row.prev_hash,
+                "hash": row.hash,
+            });
+            out.push_str(&line.to_string());
+        }
+        ExportFormat::Csv => {
+            let seq = row.seq.to_string();
+            let fields = [
+                seq.as_str(),
+                at.as_str(),
+                row.actor_id.as_deref().unwrap_or(""),
+                &row.action,
+                row.object_type.as_deref().unwrap_or(""),
+                row.object_id.as_deref().unwrap_or(""),
+                &row.outcome,
+                row.ip.as_deref().unwrap_or(""),
+                row.session_ref.as_deref().unwrap_or(""),
+                &row.prev_hash,
+                &row.hash,
+            ];
+            for (i, field) in fields.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                csv_field(out, field);
+            }
+        }
+    }
+    out.push('\n');
+}
+
+/// Where an export stands between two reads.
+struct Exporting {
+    store: Store,
+    practice_id: String,
+    format: ExportFormat,
+    from: Option<i64>,
+    to: Option<i64>,
+    after: i64,
+    upto: i64,
+    started: bool,
+}
+
+/// The caller's practice's audit events at or after `from` and before `to` (milliseconds),
+/// oldest first, as `format`, read a page at a time as the stream is written
+/// (administrators only). The export is itself audited, and ends with the events up to
+/// the moment it began.
+pub async fn export(
+    state: &AppState,
+    caller: &Caller,
+    format: ExportFormat,
+    from: Option<i64>,
+    to: Option<i64>,
+) -> AppResult<impl Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static> {
+    admins_only(caller)?;
+    if let (Some(from), Some(to)) = (from, to) {
+        if to <= from {
+            return Err(AppError::invalid("to", "`to` must come after `from`."));
+        }
+    }
+    let mut tx = state.store.begin().await?;
+    let practice_id = caller.practice_id().to_string();
+    record(
+        &mut tx,
+        state,
+        caller,
+        AuditEntry::new("export_audit", "practice", &practice_id),
+    )
+    .await?;
+    let upto = audit_store::head(&mut tx).await?.0;
+    tx.commit().await?;
+    let exporting = Exporting {
+        store: state.store.clone(),
+        practice_id,
+        format,
+        from,
+        to,
+        after: 0,
+        upto,
+        started: false,
+    };
+    Ok(futures_util::stream::try_unfold(
+        exporting,
+        |mut e| async move {
+            let rows = {
+                let mut conn = e.store.read().await.map_err(std::io::Error::other)?;
+                audit_store::export_page(&mut conn, &e.practice_id, (e.after, e.upto), e.from, e.to)
+                    .await
+                    .map_err(std::io::Error::other)?
+            };
+            let mut out = String::new();
+            if !e.started && e.format == ExportFormat::Csv {
+                out.push_str(CSV_HEADER);
+            }
+            e.started = true;
+            let Some(last) = rows.last() else {
+                return Ok((!out.is_empty()).then(|| (Bytes::from(out), e)));
+            };
+            e.after = last.seq;
+            for row in &rows {
+                write_row(&mut out, e.format, row);
+            }
+            Ok(Some((Bytes::from(out), e)))
+        },
+    ))
 }

@@ -132,32 +132,126 @@ pub async fn list(
     .await
 }
 
-/// Walks the whole chain; returns the number of events, or the first seq that does not fit.
-pub async fn verify_chain(conn: &mut Conn) -> Result<Result<i64, i64>, sqlx::Error> {
-    let rows: Vec<AuditRow> =
-        sqlx::query_as(&format!("SELECT {COLUMNS} FROM audit_events ORDER BY seq"))
-            .fetch_all(conn)
-            .await?;
-    let mut prev = "0".repeat(64);
-    for (index, row) in rows.iter().enumerate() {
-        let event = NewAuditEvent {
-            at: row.at,
-            practice_id: row.practice_id.clone(),
-            actor_id: row.actor_id.clone(),
-            action: row.action.clone(),
-            object_type: row.object_type.clone(),
-            object_id: row.object_id.clone(),
-            outcome: row.outcome.clone(),
-            ip: row.ip.clone(),
-            session_ref: row.session_ref.clone(),
-        };
-        if row.seq != index as i64 + 1
-            || row.prev_hash != prev
-            || chain_hash(&prev, row.seq, &event) != row.hash
-        {
-            return Ok(Err(row.seq));
-        }
-        prev = row.hash.clone();
+/// Rows per read when walking or exporting the log.
+const PAGE: i64 = 5000;
+
+/// What a walk of the chain found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainCheck {
+    /// Events that fit the chain, from the first.
+    pub events: i64,
+    /// The last event that fits: its seq and hash (0 and 64 zeros for an empty log).
+    pub head_seq: i64,
+    pub head_hash: String,
+    /// The first seq that does not fit: edited, removed, out of order, or past a head or
+    /// an anchor that says otherwise.
+    pub broken_at: Option<i64>,
+}
+
+/// The chain's head as the log itself records it (updated with every append).
+pub async fn head(conn: &mut Conn) -> Result<(i64, String), sqlx::Error> {
+    sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1")
+        .fetch_one(conn)
+        .await
+}
+
+fn event_of(row: &AuditRow) -> NewAuditEvent {
+    NewAuditEvent {
+        at: row.at,
+        practice_id: row.practice_id.clone(),
+        actor_id: row.actor_id.clone(),
+        action: row.action.clone(),
+        object_type: row.object_type.clone(),
+        object_id: row.object_id.clone(),
+        outcome: row.outcome.clone(),
+        ip: row.ip.clone(),
+        session_ref: row.session_ref.clone(),
     }
-    Ok(Ok(rows.len() as i64))
+}
+
+/// Walks the whole chain a page at a time: every row must follow the one before (seq one
+/// higher, its `prev_hash` the one before's hash, its own hash recomputed from its
+/// fields), the last must be the head the log records, and the row at `anchor`'s seq (a
+/// head written down earlier, elsewhere) must carry the anchor's hash.
+pub async fn verify_chain(
+    conn: &mut Conn,
+    anchor: Option<(i64, &str)>,
+) -> Result<ChainCheck, sqlx::Error> {
+    let mut check = ChainCheck {
+        events: 0,
+        head_seq: 0,
+        head_hash: "0".repeat(64),
+        broken_at: None,
+    };
+    'pages: loop {
+        let rows: Vec<AuditRow> = sqlx::query_as(&format!(
+            "SELECT {COLUMNS} FROM audit_events WHERE seq > $1 ORDER BY seq LIMIT $2"
+        ))
+        .bind(check.head_seq)
+        .bind(PAGE)
+        .fetch_all(&mut *conn)
+        .await?;
+        let full = rows.len() as i64 == PAGE;
+        for row in rows {
+            let expected = check.head_seq + 1;
+            let anchored = match anchor {
+                Some((seq, hash)) if seq == row.seq => hash == row.hash,
+                _ => true,
+            };
+            if row.seq != expected
+                || row.prev_hash != check.head_hash
+                || chain_hash(&check.head_hash, row.seq, &event_of(&row)) != row.hash
+                || !anchored
+            {
+                check.broken_at = Some(expected.min(row.seq));
+                break 'pages;
+            }
+            check.events += 1;
+            check.head_seq = row.seq;
+            check.head_hash = row.hash;
+        }
+        if !full {
+            break;
+        }
+    }
+    if check.broken_at.is_none() {
+        let (seq, hash) = head(conn).await?;
+        // Rows removed from the end, rows past the head, or a head rewritten.
+        check.broken_at = match seq.cmp(&check.head_seq) {
+            std::cmp::Ordering::Greater => Some(check.head_seq + 1),
+            std::cmp::Ordering::Less => Some(seq + 1),
+            std::cmp::Ordering::Equal if hash != check.head_hash => Some(seq.max(1)),
+            std::cmp::Ordering::Equal => None,
+        };
+        if let (None, Some((anchored, _))) = (check.broken_at, anchor) {
+            if anchored > check.head_seq {
+                // The anchor names an event the log no longer has.
+                check.broken_at = Some(check.head_seq + 1);
+            }
+        }
+    }
+    Ok(check)
+}
+
+/// A practice's events with `after < seq <= upto`, at or after `from` and before `to`
+/// (milliseconds), oldest first, at most [`PAGE`].
+pub async fn export_page(
+    conn: &mut Conn,
+    practice_id: &str,
+    (after, upto): (i64, i64),
+    from: Option<i64>,
+    to: Option<i64>,
+) -> Result<Vec<AuditRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM audit_events WHERE practice_id = $1 AND seq > $2 AND seq <= $3 \
+         AND at >= $4 AND at < $5 ORDER BY seq LIMIT $6"
+    ))
+    .bind(practice_id)
+    .bind(after)
+    .bind(upto)
+    .bind(from.unwrap_or(i64::MIN))
+    .bind(to.unwrap_or(i64::MAX))
+    .bind(PAGE)
+    .fetch_all(conn)
+    .await
 }

@@ -6,7 +6,7 @@ use confide::store::audit::verify_chain;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::helpers::{assert_problem, Backend, TestApp, PASSWORD};
+use crate::helpers::{assert_problem, Backend, Binary, Session, TestApp, PASSWORD};
 use crate::on_both_backends;
 
 on_both_backends!(
@@ -14,6 +14,10 @@ on_both_backends!(
     audit_log_is_append_only,
     audit_log_is_hash_chained,
     only_admins_read_the_audit_log,
+    audit_verify_finds_an_edited_a_removed_and_a_truncated_event,
+    an_anchor_proves_history_was_not_rewritten,
+    the_audit_log_exports_as_jsonl_and_csv_for_admins_only,
+    the_command_line_verifies_the_chain_and_prints_its_anchor,
 );
 
 fn actions(page: &Value) -> Vec<(String, String)> {
@@ -142,8 +146,8 @@ async fn audit_log_is_hash_chained(backend: Backend) {
         result.unwrap().unwrap();
     }
     let mut conn = app.state.store.read().await.unwrap();
-    let verified = verify_chain(&mut conn).await.unwrap();
-    assert_eq!(verified, Ok(14));
+    let verified = verify_chain(&mut conn, None).await.unwrap();
+    assert_eq!((verified.events, verified.broken_at), (14, None));
 }
 
 async fn only_admins_read_the_audit_log(backend: Backend) {
@@ -151,4 +155,308 @@ async fn only_admins_read_the_audit_log(backend: Backend) {
     let provider = app.person(&practice, Role::Provider, "Pat Provider").await;
     let result = app.get("/api/v1/audit", &provider).await;
     assert_problem(&result, StatusCode::FORBIDDEN, "forbidden");
+}
+
+/// Lets the test change the audit log as someone with the database in hand could: the
+/// triggers that keep it append-only are dropped first.
+async fn tamper(app: &TestApp, backend: Backend, sql: &str) {
+    let mut conn = app.state.store.write().await.unwrap();
+    let unlock: &[&str] = match backend {
+        Backend::Sqlite => &[
+            "DROP TRIGGER IF EXISTS audit_events_no_update",
+            "DROP TRIGGER IF EXISTS audit_events_no_delete",
+        ],
+        Backend::Postgres => &["ALTER TABLE audit_events DISABLE TRIGGER USER"],
+    };
+    for statement in unlock.iter().chain([&sql]) {
+        sqlx::query(statement).execute(&mut *conn).await.unwrap();
+    }
+}
+
+async fn verification(app: &TestApp, admin: &Session, anchor: Option<&str>) -> Value {
+    let path = match anchor {
+        Some(a) => format!("/api/v1/audit/verify?anchor={a}"),
+        None => "/api/v1/audit/verify".to_string(),
+    };
+    let (status, body) = app.get(&path, admin).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body
+}
+
+/// A practice with a few audited events: its admin, signed in.
+async fn audited(backend: Backend) -> (TestApp, Session) {
+    let (app, practice) = TestApp::with_practice(backend).await;
+    for _ in 0..3 {
+        app.sign_in(&practice, "admin@oak.example", "wrong-password-123")
+            .await;
+    }
+    let admin = app.admin(&practice).await;
+    (app, admin)
+}
+
+async fn audit_verify_finds_an_edited_a_removed_and_a_truncated_event(backend: Backend) {
+    let (app, admin) = audited(backend).await;
+    let intact = verification(&app, &admin, None).await;
+    assert_eq!(intact["intact"], true, "{intact}");
+    let events = intact["events"].as_i64().unwrap();
+    assert!(events >= 6, "{intact}");
+    assert_eq!(intact["head_seq"], events);
+    assert!(intact.get("broken_at").is_none());
+    let provider = app.person("oak", Role::Provider, "Pat Provider").await;
+    let r = app.get("/api/v1/audit/verify", &provider).await;
+    assert_problem(&r, StatusCode::FORBIDDEN, "forbidden");
+    let r = app
+        .get("/api/v1/audit/verify?anchor=3:not-a-hash", &admin)
+        .await;
+    assert_problem(&r, StatusCode::BAD_REQUEST, "invalid_field");
+    assert_eq!(r.1["field"], "anchor");
+
+    // An edited event.
+    tamper(
+        &app,
+        backend,
+        "UPDATE audit_events SET outcome = 'success' WHERE seq = 3",
+    )
+    .await;
+    let broken = verification(&app, &admin, None).await;
+    assert_eq!(broken["intact"], false, "{broken}");
+    assert_eq!(broken["broken_at"], 3, "{broken}");
+    assert_eq!(broken["events"], 2);
+
+    // A removed event.
+    let (app, admin) = audited(backend).await;
+    tamper(&app, backend, "DELETE FROM audit_events WHERE seq = 4").await;
+    assert_eq!(verification(&app, &admin, None).await["broken_at"], 4);
+
+    // The newest events removed: the chain holds, but not up to the head.
+    let (app, admin) = audited(backend).await;
+    let head = verification(&app, &admin, None).await["head_seq"]
+        .as_i64()
+        .unwrap();
+    tamper(
+        &app,
+        backend,
+        &format!("DELETE FROM audit_events WHERE seq >= {}", head - 1),
+    )
+    .await;
+    let broken = verification(&app, &admin, None).await;
+    assert_eq!(broken["broken_at"], head - 1, "{broken}");
+}
+
+async fn an_anchor_proves_history_was_not_rewritten(backend: Backend) {
+    let (app, admin) = audited(backend).await;
+    let before = verification(&app, &admin, None).await;
+    let anchor = format!(
+        "{}:{}",
+        before["head_seq"],
+        before["head_hash"].as_str().unwrap()
+    );
+    // A node started now writes that head to /metrics.
+    let node = app.spawn_sibling(|_| {}).await;
+    let line = format!(
+        "confide_audit_anchor{{hash=\"{}\"}} {}",
+        before["head_hash"].as_str().unwrap(),
+        before["head_seq"]
+    );
+    let mut metrics = String::new();
+    for _ in 0..50 {
+        metrics = node
+            .client
+            .get(node.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if metrics.contains(&line) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(metrics.contains(&line), "{line} in {metrics}");
+
+    app.sign_in("oak", "admin@oak.example", "wrong-password-123")
+        .await;
+    assert_eq!(
+        verification(&app, &admin, Some(&anchor)).await["intact"],
+        true
+    );
+
+    // History rewritten from seq 2 on, consistently: the chain alone looks intact, the
+    // anchor does not.
+    tamper(&app, backend, "DELETE FROM audit_events WHERE seq > 1").await;
+    tamper(
+        &app,
+        backend,
+        "UPDATE audit_head SET seq = 1, hash = (SELECT hash FROM audit_events WHERE seq = 1)",
+    )
+    .await;
+    for _ in 0..8 {
+        app.sign_in("oak", "admin@oak.example", "wrong-password-456")
+            .await;
+    }
+    assert_eq!(verification(&app, &admin, None).await["intact"], true);
+    let seq = before["head_seq"].as_i64().unwrap();
+    let broken = verification(&app, &admin, Some(&anchor)).await;
+    assert_eq!(broken["intact"], false, "{broken}");
+    assert_eq!(broken["broken_at"], seq, "{broken}");
+}
+
+async fn export(app: &TestApp, who: &Session, query: &str) -> (StatusCode, String, String) {
+    let resp = app
+        .client
+        .get(app.url(&format!("/api/v1/audit/export{query}")))
+        .bearer_auth(&who.token)
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status();
+    let kind = resp
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    (status, kind, resp.text().await.unwrap())
+}
+
+/// The seqs of `practice`'s audit events at or after `from` and before `to`
+/// (milliseconds), as stored.
+async fn stored_seqs(app: &TestApp, practice_slug: &str, (from, to): (i64, i64)) -> Vec<i64> {
+    let mut conn = app.state.store.read().await.unwrap();
+    sqlx::query_scalar(
+        "SELECT seq FROM audit_events WHERE at >= $2 AND at < $3 AND practice_id = \
+         (SELECT id FROM practices WHERE slug = $1) ORDER BY seq",
+    )
+    .bind(practice_slug)
+    .bind(from)
+    .bind(to)
+    .fetch_all(&mut *conn)
+    .await
+    .unwrap()
+}
+
+async fn the_audit_log_exports_as_jsonl_and_csv_for_admins_only(backend: Backend) {
+    let (app, admin) = audited(backend).await;
+    // Another practice's events never show.
+    let elm = app.create_practice("elm").await;
+    app.sign_in(&elm, "admin@elm.example", "wrong-password-123")
+        .await;
+
+    let (status, kind, body) = export(&app, &admin, "").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(kind, "application/x-ndjson");
+    let lines: Vec<Value> = body
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
+        .collect();
+    let seqs: Vec<i64> = lines.iter().map(|l| l["seq"].as_i64().unwrap()).collect();
+    assert_eq!(
+        seqs,
+        stored_seqs(&app, "oak", (0, i64::MAX)).await,
+        "oak's events, oldest first"
+    );
+    let last = lines.last().unwrap();
+    assert_eq!(
+        last["action"], "export_audit",
+        "the export is audited: {last}"
+    );
+    assert_eq!(last["actor_id"], admin.id.as_str());
+    assert_eq!(last["hash"].as_str().unwrap().len(), 64);
+    assert!(lines[0]["at"].as_str().unwrap().ends_with('Z'));
+
+    // CSV, and only what happened from a moment on.
+    app.clock.advance_minutes(10);
+    let from_ms = app.state.now();
+    let from = chrono::DateTime::from_timestamp_millis(from_ms)
+        .unwrap()
+        .to_rfc3339();
+    app.sign_in("oak", "admin@oak.example", "wrong-password-123")
+        .await;
+    let query = format!("?format=csv&from={}", from.replace('+', "%2B"));
+    let (status, kind, body) = export(&app, &admin, &query).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(kind, "text/csv; charset=utf-8");
+    let mut rows = body.lines();
+    assert_eq!(
+        rows.next(),
+        Some("seq,at,actor_id,action,object_type,object_id,outcome,ip,session_ref,prev_hash,hash")
+    );
+    let seqs: Vec<i64> = rows
+        .map(|r| r.split(',').next().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(seqs, stored_seqs(&app, "oak", (from_ms, i64::MAX)).await);
+    assert_eq!(seqs.len(), 2, "the failed sign-in and the export: {body}");
+    let until = format!("?to={}", from.replace('+', "%2B"));
+    let (_, _, body) = export(&app, &admin, &until).await;
+    let seqs: Vec<i64> = body
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["seq"]
+                .as_i64()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(seqs, stored_seqs(&app, "oak", (0, from_ms)).await);
+
+    // Bad filters name their field; only administrators export.
+    for (query, field) in [
+        ("?format=xml", "format"),
+        ("?from=yesterday", "from"),
+        ("?from=2026-12-01T10:00:00Z&to=2026-12-01T09:00:00Z", "to"),
+    ] {
+        let resp = app
+            .client
+            .get(app.url(&format!("/api/v1/audit/export{query}")))
+            .bearer_auth(&admin.token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::BAD_REQUEST, "{query}");
+        let problem: Value = resp.json().await.unwrap();
+        assert_eq!(problem["code"], "invalid_field", "{problem}");
+        assert_eq!(problem["field"], field, "{problem}");
+    }
+    let provider = app.person("oak", Role::Provider, "Pat Provider").await;
+    let (status, _, body) = export(&app, &provider, "").await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+}
+
+async fn the_command_line_verifies_the_chain_and_prints_its_anchor(backend: Backend) {
+    let (app, admin) = audited(backend).await;
+    let confide = |args: &[&str]| {
+        let out = Binary::command(&app.db, &[("CONFIDE__LOG__LEVEL", "warn")])
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let head = verification(&app, &admin, None).await;
+    let anchor = format!(
+        "{}:{}",
+        head["head_seq"],
+        head["head_hash"].as_str().unwrap()
+    );
+    let (code, out, err) = confide(&["audit", "anchor"]);
+    assert_eq!((code, out.trim()), (0, anchor.as_str()), "{err}");
+    let (code, out, err) = confide(&["audit", "verify", "--anchor", &anchor]);
+    assert_eq!(code, 0, "{out} {err}");
+    assert!(out.contains("audit chain intact"), "{out}");
+
+    tamper(
+        &app,
+        backend,
+        "UPDATE audit_events SET ip = '203.0.113.9' WHERE seq = 2",
+    )
+    .await;
+    let (code, out, err) = confide(&["audit", "verify"]);
+    assert_eq!(code, 1, "{out} {err}");
+    assert!(err.contains("broken at seq 2"), "{err}");
+    let (code, _, err) = confide(&["audit", "verify", "--anchor", "x"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("SEQ:HASH"), "{err}");
 }
