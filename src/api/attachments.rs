@@ -273,7 +273,7 @@ impl AttachmentsApi {
     ) -> AppResult<Json<AttachmentOut>> {
         let caller = caller(&self.0, &auth, req).await?;
         Ok(Json(
-            service::get(&self.0, &caller, &AttachmentId::from_trusted(id.0))
+            service::info(&self.0, &caller, &AttachmentId::from_trusted(id.0))
                 .await?
                 .into(),
         ))

@@ -222,7 +222,7 @@ impl DraftsApi {
     ) -> AppResult<Json<DraftOut>> {
         let caller = caller(&self.0, &auth, req).await?;
         Ok(Json(
-            drafts::get(&self.0, &caller, &DraftId::from_trusted(id.0))
+            drafts::open(&self.0, &caller, &DraftId::from_trusted(id.0))
                 .await?
                 .into(),
         ))

@@ -54,6 +54,20 @@ pub async fn record(
     .await
 }
 
+/// Records, in a transaction of its own, that the caller was shown something they may
+/// see (a list of threads, a draft, a directory page): reads of health information are
+/// audited like changes.
+pub async fn record_read(
+    state: &AppState,
+    caller: &Caller,
+    entry: AuditEntry<'_>,
+) -> AppResult<()> {
+    let mut tx = state.store.begin().await?;
+    record(&mut tx, state, caller, entry).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
 /// Records what a person did about their own account through a link, without a session
 /// (a password reset, an email confirmation).
 pub async fn record_for_self(

@@ -18,6 +18,7 @@ on_both_backends!(
     an_anchor_proves_history_was_not_rewritten,
     the_audit_log_exports_as_jsonl_and_csv_for_admins_only,
     the_command_line_verifies_the_chain_and_prints_its_anchor,
+    reads_of_health_information_are_audited,
 );
 
 fn actions(page: &Value) -> Vec<(String, String)> {
@@ -459,4 +460,101 @@ async fn the_command_line_verifies_the_chain_and_prints_its_anchor(backend: Back
     let (code, _, err) = confide(&["audit", "verify", "--anchor", "x"]);
     assert_eq!(code, 1);
     assert!(err.contains("SEQ:HASH"), "{err}");
+}
+
+/// The audit rows of `actor` after `after` (a seq): (action, object type, object id).
+async fn audited_since(app: &TestApp, actor: &str, after: i64) -> Vec<(String, String, String)> {
+    let mut conn = app.state.store.read().await.unwrap();
+    sqlx::query_as(
+        "SELECT action, COALESCE(object_type, ''), COALESCE(object_id, '') FROM audit_events \
+         WHERE actor_id = $1 AND seq > $2 ORDER BY seq",
+    )
+    .bind(actor)
+    .bind(after)
+    .fetch_all(&mut *conn)
+    .await
+    .unwrap()
+}
+
+async fn audit_head(app: &TestApp) -> i64 {
+    let mut conn = app.state.store.read().await.unwrap();
+    confide::store::audit::head(&mut conn).await.unwrap().0
+}
+
+/// Lists of threads (subjects, previews), drafts, scheduled sends, the directory, a
+/// person and an attachment's details are reads of health information: each is audited
+/// with what was shown, never its content.
+async fn reads_of_health_information_are_audited(backend: Backend) {
+    let (app, cast) = crate::helpers::TestApp::with_cast(backend).await;
+    let provider = &cast.provider;
+    let (status, draft) = app
+        .post(
+            "/api/v1/drafts",
+            provider,
+            json!({"subject": "Lab results", "body": "Your results are in."}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{draft}");
+    let draft_id = draft["id"].as_str().unwrap().to_string();
+    let part = reqwest::multipart::Part::bytes(b"results\n".to_vec())
+        .file_name("results.txt")
+        .mime_str("text/plain")
+        .unwrap();
+    let resp = app
+        .client
+        .post(app.url("/api/v1/attachments"))
+        .bearer_auth(&provider.token)
+        .multipart(reqwest::multipart::Form::new().part("file", part))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    let uploaded: Value = resp.json().await.unwrap();
+    let attachment = uploaded["attachments"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    let start = audit_head(&app).await;
+    for path in [
+        "/api/v1/threads?folder=inbox".to_string(),
+        "/api/v1/drafts".into(),
+        format!("/api/v1/drafts/{draft_id}"),
+        "/api/v1/scheduled".into(),
+        "/api/v1/people".into(),
+        format!("/api/v1/people/{}", cast.client.id),
+        format!("/api/v1/attachments/{attachment}/info"),
+    ] {
+        let (status, body) = app.get(&path, provider).await;
+        assert_eq!(status, StatusCode::OK, "{path}: {body}");
+    }
+    let practice_id: String = {
+        let mut conn = app.state.store.read().await.unwrap();
+        sqlx::query_scalar("SELECT practice_id FROM people WHERE id = $1")
+            .bind(&provider.id)
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap()
+    };
+    let row = |a: &str, t: &str, o: &str| (a.to_string(), t.to_string(), o.to_string());
+    assert_eq!(
+        audited_since(&app, &provider.id, start).await,
+        vec![
+            row("list_threads", "folder", "inbox"),
+            row("list_drafts", "person", &provider.id),
+            row("read_draft", "draft", &draft_id),
+            row("list_scheduled", "person", &provider.id),
+            row("list_people", "practice", &practice_id),
+            row("read_person", "person", &cast.client.id),
+            row("read_attachment_info", "attachment", &attachment),
+        ]
+    );
+
+    // What nobody was shown is not: a draft of someone else's answers 404, unaudited.
+    let start = audit_head(&app).await;
+    let (status, _) = app
+        .get(&format!("/api/v1/drafts/{draft_id}"), &cast.front)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(audited_since(&app, &cast.front.id, start).await.is_empty());
 }

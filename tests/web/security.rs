@@ -13,6 +13,7 @@ on_both_backends!(
     another_persons_thread_looks_like_a_missing_page,
     a_session_opens_only_its_own_practice,
     the_session_cookie_is_httponly_lax_scoped_and_secure_under_https,
+    a_folder_page_shown_is_audited_and_the_scripts_digest_is_not,
 );
 
 #[track_caller]
@@ -220,4 +221,36 @@ async fn the_session_cookie_is_httponly_lax_scoped_and_secure_under_https(backen
             "12 hours at most: {cookie}"
         );
     }
+}
+
+/// A folder page shows subjects and previews: each page shown is audited. The script's
+/// digest of the mailbox (`/updates`) shows nothing and is not.
+async fn a_folder_page_shown_is_audited_and_the_scripts_digest_is_not(backend: Backend) {
+    let (app, cast) = TestApp::with_cast(backend).await;
+    let client = WebUser::sign_in(&app, &cast.practice, &cast.client.email).await;
+    let listings = || async {
+        let mut conn = app.state.store.read().await.unwrap();
+        let rows: Vec<String> = sqlx::query_scalar(
+            "SELECT object_id FROM audit_events WHERE actor_id = $1 AND action = 'list_threads' \
+             ORDER BY seq",
+        )
+        .bind(&cast.client.id)
+        .fetch_all(&mut *conn)
+        .await
+        .unwrap();
+        rows
+    };
+    let before = listings().await;
+    assert_eq!(
+        client.get(&client.path("mail/inbox")).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        client.get(&client.path("mail/archive")).await.status,
+        StatusCode::OK
+    );
+    let poll = client.get(&client.path("updates?folder=inbox")).await;
+    assert_eq!(poll.status, StatusCode::OK);
+    let after = listings().await;
+    assert_eq!(after[before.len()..], ["inbox", "archive"]);
 }

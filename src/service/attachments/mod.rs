@@ -51,7 +51,19 @@ pub(super) fn io_error(context: &'static str) -> impl FnOnce(io::Error) -> AppEr
     move |e| AppError::internal(anyhow::Error::new(e).context(context))
 }
 
-/// The caller's pending upload, as it would be listed.
+/// An attachment's details, to show the caller (audited).
+pub async fn info(
+    state: &AppState,
+    caller: &Caller,
+    id: &AttachmentId,
+) -> AppResult<AttachmentView> {
+    let view = get(state, caller, id).await?;
+    let entry = AuditEntry::new("read_attachment_info", "attachment", id.as_str());
+    super::audit::record_read(state, caller, entry).await?;
+    Ok(view)
+}
+
+/// The caller's pending upload, as it would be listed (not audited: see [`info`]).
 pub async fn get(
     state: &AppState,
     caller: &Caller,

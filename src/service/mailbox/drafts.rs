@@ -5,6 +5,7 @@ use crate::domain::events::EventKind;
 use crate::domain::ids::DraftId;
 use crate::domain::Code;
 use crate::error::{AppError, AppResult};
+use crate::service::audit::AuditEntry;
 use crate::store::drafts::{self as draft_store, DraftRow};
 
 use super::super::cursor::List;
@@ -222,6 +223,15 @@ pub async fn save(
     Ok(view(row))
 }
 
+/// The caller's draft, to show them (audited).
+pub async fn open(state: &AppState, caller: &Caller, id: &DraftId) -> AppResult<DraftView> {
+    let draft = get(state, caller, id).await?;
+    let entry = AuditEntry::new("read_draft", "draft", id.as_str());
+    crate::service::audit::record_read(state, caller, entry).await?;
+    Ok(draft)
+}
+
+/// The caller's draft, for the server's own use (not audited: see [`open`]).
 pub async fn get(state: &AppState, caller: &Caller, id: &DraftId) -> AppResult<DraftView> {
     let id = id.as_str();
     let mut conn = state.store.read().await?;
@@ -255,6 +265,9 @@ pub async fn list(
         .next_page(List::Drafts, holder, &mut rows, limit, |r| {
             (r.updated_at, r.id.clone())
         });
+    drop(conn);
+    let entry = AuditEntry::new("list_drafts", "person", holder);
+    crate::service::audit::record_read(state, caller, entry).await?;
     Ok((rows.into_iter().map(view).collect(), next))
 }
 

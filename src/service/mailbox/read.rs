@@ -434,7 +434,18 @@ pub async fn list(
         None => Seek::Newest,
     };
     let page = page(state, caller, folder, filter, seek, limit).await?;
+    audit_listing(state, caller, folder).await?;
     Ok((page.threads, page.older))
+}
+
+/// Audits that the caller was shown a page of `folder` (subjects and previews).
+pub async fn audit_listing(state: &AppState, caller: &Caller, folder: &str) -> AppResult<()> {
+    super::super::audit::record_read(
+        state,
+        caller,
+        AuditEntry::new("list_threads", "folder", folder),
+    )
+    .await
 }
 
 /// Where a page of a folder starts.

@@ -141,8 +141,13 @@ async fn set(
 
 /// The caller's scheduled sends and those refused, soonest first.
 pub async fn list(state: &AppState, caller: &Caller) -> AppResult<Vec<DraftView>> {
-    let mut conn = state.store.read().await?;
-    let rows = draft_store::scheduled(&mut conn, caller.person.id.as_str()).await?;
+    let me = caller.person.id.as_str();
+    let rows = {
+        let mut conn = state.store.read().await?;
+        draft_store::scheduled(&mut conn, me).await?
+    };
+    let entry = crate::service::audit::AuditEntry::new("list_scheduled", "person", me);
+    crate::service::audit::record_read(state, caller, entry).await?;
     Ok(rows.into_iter().map(view).collect())
 }
 

@@ -134,6 +134,9 @@ pub async fn list(
         .next_page(List::People, holder, &mut people, limit, |p| {
             (p.name.clone(), p.id.to_string())
         });
+    drop(conn);
+    let entry = AuditEntry::new("list_people", "practice", caller.practice_id());
+    crate::service::audit::record_read(state, caller, entry).await?;
     Ok((people.iter().map(|p| view(caller, p)).collect(), next))
 }
 
@@ -200,6 +203,9 @@ pub async fn get(state: &AppState, caller: &Caller, id: &PersonId) -> AppResult<
     let p = visible_person(&mut conn, caller, id).await?;
     let mut shown = view(caller, &p);
     shown.may_start_threads = may_start_threads_of(&mut conn, caller, &p).await?;
+    drop(conn);
+    let entry = AuditEntry::new("read_person", "person", id);
+    crate::service::audit::record_read(state, caller, entry).await?;
     Ok(shown)
 }
 

@@ -199,7 +199,7 @@ pub async fn draft_page(
 ) -> Response {
     let visit = or_page!(visit(&state, req, &slug).await);
     let draft = or_page!(
-        drafts::get(&state, &visit.caller, &DraftId::from_trusted(id))
+        drafts::open(&state, &visit.caller, &DraftId::from_trusted(id))
             .await
             .map_err(page_error)
     );

@@ -254,6 +254,7 @@ async fn fill_threads(
     };
     let (_, filter) = team_filter(Some(page.show));
     let listed = read::page(state, &visit.caller, &page.folder, filter, seek, PAGE_SIZE).await?;
+    read::audit_listing(state, &visit.caller, &page.folder).await?;
     let my_group = Group::of_role(visit.caller.role());
     let now = state.now();
     let viewer = visit.caller.person.id.as_str();
