@@ -12,6 +12,7 @@ mod email_changes;
 mod folders;
 mod groups;
 mod invitations;
+mod legal_holds;
 mod me;
 pub(crate) mod password_resets;
 
@@ -81,7 +82,7 @@ pub type Apis = (
     people::PeopleApi,
     groups::GroupsApi,
     invitations::InvitationsApi,
-    audit::AuditApi,
+    (audit::AuditApi, legal_holds::LegalHoldsApi),
     attachments::AttachmentsApi,
     threads::ThreadsApi,
     conversations::ConversationsApi,
@@ -102,7 +103,10 @@ pub fn service(state: &AppState) -> OpenApiService<Apis, ()> {
             people::PeopleApi(state.clone()),
             groups::GroupsApi(state.clone()),
             invitations::InvitationsApi(state.clone()),
-            audit::AuditApi(state.clone()),
+            (
+                audit::AuditApi(state.clone()),
+                legal_holds::LegalHoldsApi(state.clone()),
+            ),
             attachments::AttachmentsApi(state.clone()),
             threads::ThreadsApi(state.clone()),
             conversations::ConversationsApi(state.clone()),

@@ -62,6 +62,10 @@ id_type!(
     MessageId
 );
 id_type!(
+    /// A legal hold on a client's or a thread's data.
+    LegalHoldId
+);
+id_type!(
     /// A person's custom folder.
     FolderId
 );

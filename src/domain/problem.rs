@@ -111,6 +111,8 @@ problem_codes! {
     SlugTaken = ("slug_taken", 409),
     /// The thread takes no replies from the caller.
     RepliesNotAllowed = ("replies_not_allowed", 409),
+    /// The data is under a legal hold: it cannot be deleted until an admin releases it.
+    LegalHold = ("legal_hold", 409),
     /// The caller may not react in this thread (a client among several clients).
     ReactionsNotAllowed = ("reactions_not_allowed", 409),
     /// The conversation has not started yet: only staff post before its start.

@@ -9,6 +9,7 @@ pub mod cursor;
 pub mod email_changes;
 pub mod invitations;
 pub mod keys;
+pub mod legal_holds;
 pub mod links;
 pub mod mailbox;
 pub mod notifications;

@@ -12,6 +12,7 @@ pub mod events;
 pub mod folders;
 pub mod idempotency;
 pub mod leases;
+pub mod legal_holds;
 pub mod messages;
 pub mod notifications;
 pub mod people;

@@ -14,6 +14,9 @@ on_both_backends!(
     other_staff_cannot_delete,
     deleting_the_last_message_deletes_the_thread,
     a_retried_send_after_deletion_does_not_send_again,
+    legal_hold_keeps_a_thread_from_deletion_until_released,
+    legal_hold_on_a_client_covers_every_thread_they_are_in,
+    only_admins_place_legal_holds_and_on_their_practice_only,
 );
 
 const MARKER: &str = "MARKER-7f3a9 confidential diagnosis";
@@ -231,4 +234,148 @@ async fn a_retried_send_after_deletion_does_not_send_again(backend: Backend) {
         app.folder(&cast.client, "inbox").await.is_empty(),
         "the deleted message was not sent again"
     );
+}
+
+/// Places a hold (as the admin); returns its id.
+async fn hold(app: &TestApp, admin: &crate::helpers::Session, body: serde_json::Value) -> String {
+    let (status, hold) = app.post("/api/v1/legal-holds", admin, body).await;
+    assert_eq!(status, StatusCode::CREATED, "{hold}");
+    hold["id"].as_str().unwrap().to_string()
+}
+
+async fn legal_hold_keeps_a_thread_from_deletion_until_released(backend: Backend) {
+    let (app, cast) = TestApp::with_cast(backend).await;
+    let id = app
+        .send(&cast.provider, &[&user(&cast.client)], "Results")
+        .await;
+    let (_, message) = app
+        .reply(&cast.provider, &id, json!({"body": "More results"}))
+        .await;
+    let message_id = message["id"].as_str().unwrap().to_string();
+    let hold_id = hold(&app, &cast.admin, json!({"thread_id": id})).await;
+
+    let (status, holds) = app.get("/api/v1/legal-holds", &cast.admin).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(holds["holds"][0]["id"], hold_id.as_str());
+    assert_eq!(holds["holds"][0]["thread_id"], id.as_str());
+    assert_eq!(holds["holds"][0]["placed_by"], cast.admin.id.as_str());
+    for path in [
+        format!("/api/v1/messages/{message_id}"),
+        format!("/api/v1/threads/{id}"),
+    ] {
+        let r = app.delete(&path, &cast.provider).await;
+        assert_problem(&r, StatusCode::CONFLICT, "legal_hold");
+    }
+    let (_, thread) = app
+        .get(&format!("/api/v1/threads/{id}"), &cast.client)
+        .await;
+    assert_eq!(
+        thread["messages"].as_array().unwrap().len(),
+        2,
+        "nothing went"
+    );
+
+    let (status, _) = app
+        .delete(&format!("/api/v1/legal-holds/{hold_id}"), &cast.admin)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, holds) = app.get("/api/v1/legal-holds", &cast.admin).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(holds["holds"], json!([]));
+    let r = app
+        .delete(&format!("/api/v1/legal-holds/{hold_id}"), &cast.admin)
+        .await;
+    assert_problem(&r, StatusCode::NOT_FOUND, "not_found");
+    let (status, _) = app
+        .delete(&format!("/api/v1/threads/{id}"), &cast.provider)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "released: deleted");
+
+    let (_, audit) = app.get("/api/v1/audit", &cast.admin).await;
+    let actions: Vec<&str> = audit["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["object_id"] == hold_id.as_str())
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["release_legal_hold", "place_legal_hold"]);
+}
+
+async fn legal_hold_on_a_client_covers_every_thread_they_are_in(backend: Backend) {
+    let (app, cast) = TestApp::with_cast(backend).await;
+    let theirs = app
+        .send(&cast.provider, &[&user(&cast.client)], "Yours")
+        .await;
+    let shared = app
+        .send(
+            &cast.provider,
+            &[&user(&cast.client), &user(&cast.other_client)],
+            "Group",
+        )
+        .await;
+    let other = app
+        .send(&cast.provider, &[&user(&cast.other_client)], "Not theirs")
+        .await;
+    hold(&app, &cast.admin, json!({"client_id": cast.client.id})).await;
+    for id in [&theirs, &shared] {
+        let r = app
+            .delete(&format!("/api/v1/threads/{id}"), &cast.provider)
+            .await;
+        assert_problem(&r, StatusCode::CONFLICT, "legal_hold");
+    }
+    let (status, _) = app
+        .delete(&format!("/api/v1/threads/{other}"), &cast.provider)
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::NO_CONTENT,
+        "another client's thread is not held"
+    );
+}
+
+async fn only_admins_place_legal_holds_and_on_their_practice_only(backend: Backend) {
+    let (app, cast) = TestApp::with_cast(backend).await;
+    let id = app
+        .send(&cast.provider, &[&user(&cast.client)], "Results")
+        .await;
+    let r = app
+        .post(
+            "/api/v1/legal-holds",
+            &cast.provider,
+            json!({"thread_id": id}),
+        )
+        .await;
+    assert_problem(&r, StatusCode::FORBIDDEN, "forbidden");
+    let r = app.get("/api/v1/legal-holds", &cast.provider).await;
+    assert_problem(&r, StatusCode::FORBIDDEN, "forbidden");
+
+    for (body, field) in [
+        (json!({}), "client_id"),
+        (
+            json!({"client_id": cast.client.id, "thread_id": id}),
+            "client_id",
+        ),
+    ] {
+        let r = app.post("/api/v1/legal-holds", &cast.admin, body).await;
+        assert_problem(&r, StatusCode::BAD_REQUEST, "invalid_field");
+        assert_eq!(r.1["field"], field);
+    }
+    // A member of staff is not a client; another practice's thread does not exist here.
+    let r = app
+        .post(
+            "/api/v1/legal-holds",
+            &cast.admin,
+            json!({"client_id": cast.provider.id}),
+        )
+        .await;
+    assert_problem(&r, StatusCode::NOT_FOUND, "not_found");
+    assert_eq!(r.1["field"], "client_id");
+    app.create_practice("elm").await;
+    let elm_admin = app.admin("elm").await;
+    let r = app
+        .post("/api/v1/legal-holds", &elm_admin, json!({"thread_id": id}))
+        .await;
+    assert_problem(&r, StatusCode::NOT_FOUND, "not_found");
+    assert_eq!(r.1["field"], "thread_id");
 }

@@ -1,5 +1,6 @@
 //! Permanent deletion by staff: a message they sent, or a whole thread they started. The
-//! content is gone from every mailbox; the audit log keeps who, which id and when.
+//! content is gone from every mailbox; the audit log keeps who, which id and when. Nothing
+//! under a legal hold is deleted (409 `legal_hold`).
 
 use crate::domain::events::EventKind;
 use crate::domain::ids::MessageId;
@@ -10,7 +11,7 @@ use crate::error::{AppError, AppResult};
 use crate::store::{attachments as attachment_store, drafts, messages, threads, Tx};
 
 use super::super::audit::{record, AuditEntry};
-use super::super::{attachments, notifications, AppState, Caller};
+use super::super::{attachments, legal_holds, notifications, AppState, Caller};
 use super::{append_event, load_thread, preview, thread_event};
 
 async fn remove_thread(
@@ -56,6 +57,7 @@ pub async fn delete_message(
         caller.role(),
         message.sender_id == caller.person.id.as_str(),
     )?;
+    legal_holds::check_not_held(&mut tx, &ctx.thread.id).await?;
     let hashes = attachment_store::delete_for_message(&mut tx, &message.id).await?;
     let mut unreferenced = attachments::release_blobs(&mut tx, hashes).await?;
     if !messages::delete(&mut tx, &message.id).await? {
@@ -106,6 +108,7 @@ pub async fn delete_thread(
         caller.role(),
         ctx.thread.started_by == caller.person.id.as_str(),
     )?;
+    legal_holds::check_not_held(&mut tx, &ctx.thread.id).await?;
     let unreferenced = remove_thread(&mut tx, state, caller, &ctx.thread.id).await?;
     record(
         &mut tx,
