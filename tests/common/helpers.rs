@@ -274,6 +274,37 @@ impl TestApp {
         self.call(Method::GET, path, Some(&who.token), None).await
     }
 
+    /// `GET /metrics` as this machine sees it (no token needed from loopback).
+    pub async fn metrics(&self) -> String {
+        self.client
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
+    /// Uploads a small text file as `who`; returns its id.
+    pub async fn upload_text(&self, who: &Session, name: &str) -> String {
+        let part = reqwest::multipart::Part::bytes(format!("contents of {name}\n").into_bytes())
+            .file_name(name.to_string())
+            .mime_str("text/plain")
+            .unwrap();
+        let resp = self
+            .client
+            .post(self.url("/api/v1/attachments"))
+            .bearer_auth(&who.token)
+            .multipart(reqwest::multipart::Form::new().part("file", part))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::CREATED);
+        let body: Value = resp.json().await.unwrap();
+        body["attachments"][0]["id"].as_str().unwrap().to_string()
+    }
+
     pub async fn post(&self, path: &str, who: &Session, body: Value) -> (StatusCode, Value) {
         self.call(Method::POST, path, Some(&who.token), Some(body))
             .await

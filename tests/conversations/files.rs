@@ -13,21 +13,7 @@ on_both_backends!(
 
 /// Uploads a small text file; returns its id.
 async fn upload(app: &TestApp, who: &Session, name: &str) -> String {
-    let part = reqwest::multipart::Part::bytes(format!("contents of {name}\n").into_bytes())
-        .file_name(name.to_string())
-        .mime_str("text/plain")
-        .unwrap();
-    let resp = app
-        .client
-        .post(app.url("/api/v1/attachments"))
-        .bearer_auth(&who.token)
-        .multipart(reqwest::multipart::Form::new().part("file", part))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), StatusCode::CREATED);
-    let body: Value = resp.json().await.unwrap();
-    body["attachments"][0]["id"].as_str().unwrap().to_string()
+    app.upload_text(who, name).await
 }
 
 fn names(thread: &Value) -> Vec<String> {

@@ -261,15 +261,7 @@ async fn an_anchor_proves_history_was_not_rewritten(backend: Backend) {
     );
     let mut metrics = String::new();
     for _ in 0..50 {
-        metrics = node
-            .client
-            .get(node.url("/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        metrics = node.metrics().await;
         if metrics.contains(&line) {
             break;
         }
@@ -496,24 +488,7 @@ async fn reads_of_health_information_are_audited(backend: Backend) {
         .await;
     assert_eq!(status, StatusCode::CREATED, "{draft}");
     let draft_id = draft["id"].as_str().unwrap().to_string();
-    let part = reqwest::multipart::Part::bytes(b"results\n".to_vec())
-        .file_name("results.txt")
-        .mime_str("text/plain")
-        .unwrap();
-    let resp = app
-        .client
-        .post(app.url("/api/v1/attachments"))
-        .bearer_auth(&provider.token)
-        .multipart(reqwest::multipart::Form::new().part("file", part))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), StatusCode::CREATED);
-    let uploaded: Value = resp.json().await.unwrap();
-    let attachment = uploaded["attachments"][0]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let attachment = app.upload_text(provider, "results.txt").await;
 
     let start = audit_head(&app).await;
     for path in [

@@ -103,15 +103,7 @@ async fn health_readiness_and_metrics(backend: Backend) {
     );
     app.sign_in(&practice, "admin@oak.example", "wrong-password-123")
         .await;
-    let metrics = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     assert!(
         metrics.contains("confide_sign_in_failures_total 1"),
         "{metrics}"

@@ -92,15 +92,7 @@ async fn a_stream_ends_at_sign_out_and_at_session_expiry(backend: Backend) {
     // the node counts it among its open streams.
     assert!(!sse.ends_within(Duration::from_millis(1500)).await);
     assert!(sse.raw.ends_with("\n\n:\n\n"), "{:?}", sse.raw);
-    let metrics = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     assert!(
         metrics.contains("\nconfide_event_streams_open 1\n"),
         "{metrics}"
