@@ -399,8 +399,9 @@ async fn audit_anchor(state: AppState) {
     }
 }
 
-/// Removes expired sessions, stale sign-in attempts, week-old idempotency keys and changes
-/// older than `[live] changes_retention_days` every few minutes.
+/// Removes expired sessions, stale sign-in attempts, week-old idempotency keys, changes
+/// older than `[live] changes_retention_days` and threads past their practice's retention
+/// every few minutes.
 /// With several nodes, one of them at a time (a lease in the database).
 async fn janitor(state: AppState) {
     let mut tick = tokio::time::interval(JANITOR_EVERY);
@@ -426,6 +427,11 @@ async fn janitor(state: AppState) {
         }
         if let Err(e) = crate::service::changes::forget_old(&state).await {
             tracing::warn!(error = %e, "janitor: forgetting old changes failed");
+        }
+        match crate::service::retention::purge(&state).await {
+            Ok(0) => {}
+            Ok(purged) => tracing::info!(purged, "janitor: threads past their retention deleted"),
+            Err(e) => tracing::warn!(error = %e.describe(), "janitor: retention failed"),
         }
     }
 }

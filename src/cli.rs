@@ -43,6 +43,13 @@ enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// Delete for good the threads past their practice's retention (`retention_years`),
+    /// as the janitor does every few minutes; legal holds are respected.
+    Purge {
+        /// List what would be deleted, and delete nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// The audit log's hash chain.
     Audit {
         #[command(subcommand)]
@@ -171,6 +178,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         }
         Command::Admin { command } => admin(command, config).await,
         Command::Audit { command } => audit(command, config).await,
+        Command::Purge { dry_run } => purge(dry_run, config).await,
         Command::Reindex => {
             let state = offline_state(config).await?;
             let pace = crate::search::indexer::Pace::from_config(&state.config.search);
@@ -189,6 +197,26 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+async fn purge(dry_run: bool, config: Config) -> anyhow::Result<()> {
+    use crate::service::retention;
+    let state = offline_state(config).await?;
+    let result = if dry_run {
+        retention::expired(&state, i64::MAX).await.map(|expired| {
+            for e in &expired {
+                let at = crate::clock::to_datetime(e.last_activity_at).format("%Y-%m-%d");
+                println!("{} {} last active {at}", e.practice_slug, e.thread_id);
+            }
+            println!("{} threads would be deleted", expired.len());
+        })
+    } else {
+        retention::purge(&state)
+            .await
+            .map(|purged| println!("{purged} threads deleted"))
+    };
+    state.store.close().await;
+    result.map_err(|e| anyhow::anyhow!(e.describe()))
 }
 
 async fn audit(command: AuditCommand, config: Config) -> anyhow::Result<()> {

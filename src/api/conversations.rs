@@ -75,6 +75,10 @@ pub struct SettingsOut {
     pub new_clients_can_start_threads: bool,
     /// The most people a conversation may have, its host included (2–500).
     pub conversation_max_participants: i64,
+    /// Threads whose last message is older than this many years are deleted for good,
+    /// with their files, unless a legal hold covers them (1–100); absent: kept forever.
+    #[oai(skip_serializing_if_is_none)]
+    pub retention_years: Option<i64>,
 }
 
 impl From<PracticeSettings> for SettingsOut {
@@ -83,12 +87,13 @@ impl From<PracticeSettings> for SettingsOut {
             client_message_max_chars: s.client_message_max_chars,
             new_clients_can_start_threads: s.new_clients_can_start_threads,
             conversation_max_participants: s.conversation_max_participants,
+            retention_years: s.retention_years,
         }
     }
 }
 
 /// Changes to the practice's settings; absent fields stay, `client_message_max_chars:
-/// null` removes the practice's own limit.
+/// null` removes the practice's own limit, `retention_years: null` keeps threads forever.
 #[derive(Debug, Object, Deserialize)]
 #[oai(deny_unknown_fields)]
 #[serde(deny_unknown_fields)]
@@ -97,6 +102,8 @@ pub struct SettingsRequest {
     pub client_message_max_chars: MaybeUndefined<i64>,
     pub new_clients_can_start_threads: Option<bool>,
     pub conversation_max_participants: Option<i64>,
+    #[serde(default)]
+    pub retention_years: MaybeUndefined<i64>,
 }
 
 pub struct ConversationsApi(pub AppState);
@@ -401,6 +408,11 @@ impl ConversationsApi {
             },
             new_clients_can_start_threads: body.new_clients_can_start_threads,
             conversation_max_participants: body.conversation_max_participants,
+            retention_years: match body.retention_years {
+                MaybeUndefined::Undefined => None,
+                MaybeUndefined::Null => Some(None),
+                MaybeUndefined::Value(v) => Some(Some(v)),
+            },
         };
         Ok(Json(
             conversations::update_settings(&self.0, &caller, change)

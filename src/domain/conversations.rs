@@ -524,7 +524,13 @@ pub struct PracticeSettings {
     pub client_message_max_chars: Option<i64>,
     pub new_clients_can_start_threads: bool,
     pub conversation_max_participants: i64,
+    /// Threads whose last activity is older than this many years are purged (unless a
+    /// legal hold covers them); `None`: kept forever.
+    pub retention_years: Option<i64>,
 }
+
+/// The retention a practice may choose, in years.
+pub const RETENTION_YEARS_RANGE: (i64, i64) = (1, 100);
 
 impl Default for PracticeSettings {
     fn default() -> Self {
@@ -532,6 +538,7 @@ impl Default for PracticeSettings {
             client_message_max_chars: None,
             new_clients_can_start_threads: true,
             conversation_max_participants: DEFAULT_MAX_PARTICIPANTS,
+            retention_years: None,
         }
     }
 }
@@ -554,6 +561,17 @@ impl PracticeSettings {
                 Code::InvalidField,
                 "conversation_max_participants",
                 format!("conversation_max_participants must be {lo} to {hi}."),
+            ));
+        }
+        let (lo, hi) = RETENTION_YEARS_RANGE;
+        if self
+            .retention_years
+            .is_some_and(|y| !(lo..=hi).contains(&y))
+        {
+            return Err(RuleViolation::field(
+                Code::InvalidField,
+                "retention_years",
+                format!("retention_years must be {lo} to {hi} years, or empty (null) to keep threads forever."),
             ));
         }
         Ok(())
@@ -784,6 +802,22 @@ mod tests {
             ..Default::default()
         };
         assert!(many.check(100_000).is_err());
+        for (years, ok) in [
+            (None, true),
+            (Some(1), true),
+            (Some(100), true),
+            (Some(0), false),
+            (Some(101), false),
+        ] {
+            let kept = PracticeSettings {
+                retention_years: years,
+                ..Default::default()
+            };
+            match kept.check(100_000) {
+                Ok(()) => assert!(ok, "{years:?}"),
+                Err(e) => assert_eq!((ok, e.field), (false, Some("retention_years"))),
+            }
+        }
         assert_eq!(body_limit(Client, 100_000, Some(500)), 500);
         assert_eq!(body_limit(Provider, 100_000, Some(500)), 100_000);
         assert_eq!(body_limit(Client, 100_000, None), 100_000);

@@ -16,6 +16,7 @@ pub mod notifications;
 pub mod password_resets;
 pub mod people;
 pub mod practices;
+pub mod retention;
 pub mod search;
 pub mod seed;
 pub mod sessions;

@@ -197,6 +197,7 @@ pub struct SettingsRow {
     pub client_message_max_chars: Option<i64>,
     pub new_clients_can_start_threads: i64,
     pub conversation_max_participants: i64,
+    pub retention_years: Option<i64>,
 }
 
 pub async fn settings(
@@ -205,7 +206,8 @@ pub async fn settings(
 ) -> Result<Option<SettingsRow>, sqlx::Error> {
     sqlx::query_as(
         "SELECT client_message_max_chars, new_clients_can_start_threads, \
-         conversation_max_participants FROM practice_settings WHERE practice_id = $1",
+         conversation_max_participants, retention_years FROM practice_settings \
+         WHERE practice_id = $1",
     )
     .bind(practice_id)
     .fetch_optional(conn)
@@ -220,17 +222,20 @@ pub async fn save_settings(
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO practice_settings (practice_id, client_message_max_chars, \
-         new_clients_can_start_threads, conversation_max_participants, updated_at) \
-         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (practice_id) DO UPDATE SET \
+         new_clients_can_start_threads, conversation_max_participants, retention_years, \
+         updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (practice_id) DO UPDATE SET \
          client_message_max_chars = excluded.client_message_max_chars, \
          new_clients_can_start_threads = excluded.new_clients_can_start_threads, \
          conversation_max_participants = excluded.conversation_max_participants, \
+         retention_years = excluded.retention_years, \
          updated_at = excluded.updated_at",
     )
     .bind(practice_id)
     .bind(s.client_message_max_chars)
     .bind(s.new_clients_can_start_threads)
     .bind(s.conversation_max_participants)
+    .bind(s.retention_years)
     .bind(at)
     .execute(conn)
     .await?;

@@ -1,4 +1,5 @@
-//! Legal holds: a client's or a thread's data kept whatever else asks for its deletion.
+//! Legal holds: a client's or a thread's data kept whatever else asks for its deletion;
+//! and the threads retention would remove, which no hold covers.
 
 use sqlx::FromRow;
 
@@ -63,16 +64,81 @@ pub async fn release(
     Ok(done.rows_affected() == 1)
 }
 
-/// Whether a hold in force covers the thread: on the thread itself, or on a client who
-/// takes part in it (or did).
+/// SQL: the thread `t` is covered by a hold in force, on itself or on a client who takes
+/// part in it (or did).
+pub const HELD: &str = "EXISTS (SELECT 1 FROM legal_holds h WHERE h.released_at IS NULL \
+     AND (h.thread_id = t.id OR h.client_id IN \
+          (SELECT p.person_id FROM thread_participants p WHERE p.thread_id = t.id)))";
+
+/// Whether a hold in force covers the thread (see [`HELD`]).
 pub async fn covers_thread(conn: &mut Conn, thread_id: &str) -> Result<bool, sqlx::Error> {
-    let holds: i64 = sqlx::query_scalar(
-        "SELECT CAST(COUNT(*) AS BIGINT) FROM legal_holds h WHERE h.released_at IS NULL \
-         AND (h.thread_id = $1 OR h.client_id IN \
-              (SELECT p.person_id FROM thread_participants p WHERE p.thread_id = $1))",
-    )
+    let held: i64 = sqlx::query_scalar(&format!(
+        "SELECT CAST(COUNT(*) AS BIGINT) FROM threads t WHERE t.id = $1 AND {HELD}"
+    ))
     .bind(thread_id)
     .fetch_one(conn)
     .await?;
-    Ok(holds > 0)
+    Ok(held > 0)
+}
+
+/// Whether the thread is still last active before `cutoff` and not held; on PostgreSQL its
+/// row is locked until the transaction ends, so that a reply waits for the decision.
+pub async fn still_expired(
+    conn: &mut Conn,
+    thread_id: &str,
+    cutoff: i64,
+) -> Result<bool, sqlx::Error> {
+    let lock = if conn.backend_name() == "PostgreSQL" {
+        " FOR UPDATE OF t"
+    } else {
+        ""
+    };
+    let found: Option<String> = sqlx::query_scalar(&format!(
+        "SELECT t.id FROM threads t WHERE t.id = $1 AND t.last_activity_at < $2 \
+         AND NOT {HELD}{lock}"
+    ))
+    .bind(thread_id)
+    .bind(cutoff)
+    .fetch_optional(conn)
+    .await?;
+    Ok(found.is_some())
+}
+
+/// A practice's retention: its id, slug and years.
+#[derive(Debug, Clone, FromRow)]
+pub struct Retention {
+    pub practice_id: String,
+    pub slug: String,
+    pub retention_years: i64,
+}
+
+/// The practices that keep threads for a limited time.
+pub async fn retentions(conn: &mut Conn) -> Result<Vec<Retention>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT p.id AS practice_id, p.slug, s.retention_years FROM practice_settings s \
+         JOIN practices p ON p.id = s.practice_id WHERE s.retention_years IS NOT NULL \
+         ORDER BY p.slug",
+    )
+    .fetch_all(conn)
+    .await
+}
+
+/// A practice's threads last active before `cutoff` that no hold covers, oldest first:
+/// (id, last activity).
+pub async fn expired_threads(
+    conn: &mut Conn,
+    practice_id: &str,
+    cutoff: i64,
+    limit: i64,
+) -> Result<Vec<(String, i64)>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT t.id, t.last_activity_at FROM threads t WHERE t.practice_id = $1 \
+         AND t.last_activity_at < $2 AND NOT {HELD} \
+         ORDER BY t.last_activity_at, t.id LIMIT $3"
+    ))
+    .bind(practice_id)
+    .bind(cutoff)
+    .bind(limit)
+    .fetch_all(conn)
+    .await
 }

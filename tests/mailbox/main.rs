@@ -11,6 +11,7 @@ mod drafts;
 mod folders;
 mod privacy;
 mod replies;
+mod retention;
 mod seed;
 
 pub use helpers::{user, Cast};

@@ -523,6 +523,7 @@ async fn an_admin_changes_the_practice_settings_on_their_page(backend: Backend) 
             &[
                 ("client_message_max_chars", "400"),
                 ("conversation_max_participants", "8"),
+                ("retention_years", "7"),
             ],
         )
         .await;
@@ -530,8 +531,23 @@ async fn an_admin_changes_the_practice_settings_on_their_page(backend: Backend) 
     let (_, settings) = app.get("/api/v1/practice/settings", &cast.admin).await;
     assert_eq!(
         settings,
-        json!({"client_message_max_chars": 400, "new_clients_can_start_threads": false, "conversation_max_participants": 8})
+        json!({"client_message_max_chars": 400, "new_clients_can_start_threads": false, "conversation_max_participants": 8, "retention_years": 7})
     );
+    let page = admin.get(&admin.path("admin/settings")).await;
+    assert!(page
+        .html
+        .contains(r#"name="retention_years" inputmode="numeric" value="7""#));
+    let bad = admin
+        .post(
+            &admin.path("admin/settings"),
+            &[
+                ("conversation_max_participants", "8"),
+                ("retention_years", "0"),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(bad.html.contains("retention_years must be 1 to 100"));
     let provider = WebUser::sign_in(&app, &cast.practice, &cast.provider.email).await;
     assert_eq!(
         provider.get(&provider.path("admin/settings")).await.status,

@@ -32,6 +32,7 @@ pub async fn practice_settings(conn: &mut Conn, practice_id: &str) -> AppResult<
             client_message_max_chars: row.client_message_max_chars,
             new_clients_can_start_threads: row.new_clients_can_start_threads != 0,
             conversation_max_participants: row.conversation_max_participants,
+            retention_years: row.retention_years,
         },
         None => PracticeSettings::default(),
     })
@@ -60,6 +61,8 @@ pub struct SettingsChange {
     pub client_message_max_chars: Option<Option<i64>>,
     pub new_clients_can_start_threads: Option<bool>,
     pub conversation_max_participants: Option<i64>,
+    /// `Some(None)`: keep threads forever.
+    pub retention_years: Option<Option<i64>>,
 }
 
 /// Changes the caller's practice's settings (admins); audited.
@@ -80,11 +83,15 @@ pub async fn update_settings(
     if let Some(max) = change.conversation_max_participants {
         s.conversation_max_participants = max;
     }
+    if let Some(years) = change.retention_years {
+        s.retention_years = years;
+    }
     s.check(state.config.limits.body_max_chars)?;
     let row = SettingsRow {
         client_message_max_chars: s.client_message_max_chars,
         new_clients_can_start_threads: i64::from(s.new_clients_can_start_threads),
         conversation_max_participants: s.conversation_max_participants,
+        retention_years: s.retention_years,
     };
     store::save_settings(&mut tx, caller.practice_id(), &row, state.now()).await?;
     record(

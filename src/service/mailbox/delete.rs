@@ -12,16 +12,30 @@ use crate::store::{attachments as attachment_store, drafts, messages, threads, T
 
 use super::super::audit::{record, AuditEntry};
 use super::super::{attachments, legal_holds, notifications, AppState, Caller};
-use super::{append_event, load_thread, preview, thread_event};
+use super::{append_event, load_thread, preview};
+use crate::store::events::NewEvent;
 
-async fn remove_thread(
+/// Removes a thread of `practice_id` with everything that belongs to it (messages, their
+/// files' rows, reply drafts, notifications), as `actor` (`None`: the server itself).
+/// Returns the file hashes no longer used by anything, whose bytes the caller removes
+/// after the commit.
+pub(crate) async fn remove_thread(
     tx: &mut Tx,
     state: &AppState,
-    caller: &Caller,
+    practice_id: &str,
+    actor: Option<&str>,
     thread_id: &str,
 ) -> AppResult<Vec<String>> {
     // Recorded first: its audience is the participants, whose rows go with the thread.
-    thread_event(tx, state, caller, EventKind::ThreadDeleted, thread_id).await?;
+    let event = NewEvent {
+        practice_id,
+        kind: EventKind::ThreadDeleted,
+        thread_id: Some(thread_id),
+        message_id: None,
+        actor_id: actor,
+        at: state.now(),
+    };
+    crate::service::changes::record(tx, state, &event, &[]).await?;
     let gone = messages::ids_for_thread(tx, thread_id).await?;
     // Attachments of its messages and of reply drafts go too; their bytes once unused.
     let hashes = attachment_store::delete_for_thread(tx, thread_id).await?;
@@ -78,7 +92,9 @@ pub async fn delete_message(
             threads::record_removal(&mut tx, &ctx.thread.id, &preview(&latest.body)).await?;
         }
         None => {
-            unreferenced.extend(remove_thread(&mut tx, state, caller, &ctx.thread.id).await?);
+            let me = Some(caller.person.id.as_str());
+            let practice = caller.practice_id();
+            unreferenced.extend(remove_thread(&mut tx, state, practice, me, &ctx.thread.id).await?);
         }
     }
     notifications::messages_deleted(&mut tx, state, std::slice::from_ref(&message.id)).await?;
@@ -109,7 +125,9 @@ pub async fn delete_thread(
         ctx.thread.started_by == caller.person.id.as_str(),
     )?;
     legal_holds::check_not_held(&mut tx, &ctx.thread.id).await?;
-    let unreferenced = remove_thread(&mut tx, state, caller, &ctx.thread.id).await?;
+    let me = Some(caller.person.id.as_str());
+    let unreferenced =
+        remove_thread(&mut tx, state, caller.practice_id(), me, &ctx.thread.id).await?;
     record(
         &mut tx,
         state,

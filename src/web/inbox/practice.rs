@@ -1,5 +1,6 @@
 //! The practice's own settings (admins): a limit on clients' messages, whether new clients
-//! may start threads, and how many people a conversation may have.
+//! may start threads, how many people a conversation may have, and how long threads are
+//! kept.
 
 use askama::Template;
 use poem::http::StatusCode;
@@ -100,10 +101,20 @@ fn change_of(form: &Fields) -> AppResult<SettingsChange> {
                 "Give the most people in a conversation as a number.",
             )
         })?;
+    let years = match form.get("retention_years").trim() {
+        "" => None,
+        raw => Some(raw.parse::<i64>().map_err(|_| {
+            AppError::invalid(
+                "retention_years",
+                "Give how long threads are kept as a number of years, or leave it empty.",
+            )
+        })?),
+    };
     Ok(SettingsChange {
         client_message_max_chars: Some(limit),
         new_clients_can_start_threads: Some(form.get("new_clients_can_start_threads") == "on"),
         conversation_max_participants: Some(max),
+        retention_years: Some(years),
     })
 }
 
