@@ -188,6 +188,8 @@ pub async fn verify_for(
 ) -> AppResult<ChainCheck> {
     admins_only(caller)?;
     let anchor = anchor.map(parse_anchor).transpose()?;
+    let entry = AuditEntry::new("verify_audit", "practice", caller.practice_id());
+    record_read(state, caller, entry).await?;
     verify(&state.store, anchor.as_ref()).await
 }
 

@@ -46,6 +46,8 @@ pub async fn place(state: &AppState, caller: &Caller, target: HoldTarget) -> App
     admins_only(caller)?;
     let practice_id = caller.practice_id();
     let mut tx = state.store.begin().await?;
+    // A deletion under way finishes first; what it deleted is then not found here.
+    store::lock_holds(&mut tx, practice_id, true).await?;
     let (client_id, thread_id) = match target {
         HoldTarget::Client(id) => {
             let person = people::find(&mut tx, practice_id, &id).await?;
@@ -107,8 +109,10 @@ pub async fn release(state: &AppState, caller: &Caller, id: &LegalHoldId) -> App
     Ok(())
 }
 
-/// Refuses to delete a thread, or anything in it, that a hold in force covers.
-pub async fn check_not_held(conn: &mut Conn, thread_id: &str) -> AppResult<()> {
+/// Refuses to delete a thread of `practice_id`, or anything in it, that a hold in force
+/// covers. Call it in the deleting transaction: a hold placed meanwhile waits for it.
+pub async fn check_not_held(conn: &mut Conn, practice_id: &str, thread_id: &str) -> AppResult<()> {
+    store::lock_holds(conn, practice_id, false).await?;
     if store::covers_thread(conn, thread_id).await? {
         return Err(AppError::new(
             Code::LegalHold,

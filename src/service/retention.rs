@@ -67,8 +67,16 @@ pub async fn purge(state: &AppState) -> AppResult<usize> {
             };
             let mut went = 0;
             for (thread_id, _) in &batch {
-                if purge_one(state, &r.practice_id, thread_id, cutoff).await? {
-                    went += 1;
+                // One thread failing (a deadlock, a file that will not go) stops neither
+                // the others nor the other practices; it is tried again next time.
+                match purge_one(state, &r.practice_id, thread_id, cutoff).await {
+                    Ok(true) => went += 1,
+                    Ok(false) => {}
+                    Err(e) => tracing::warn!(
+                        thread_id = %thread_id,
+                        error = %e.describe(),
+                        "retention: a thread could not be deleted"
+                    ),
                 }
             }
             purged += went;
@@ -89,6 +97,8 @@ async fn purge_one(
     cutoff: i64,
 ) -> AppResult<bool> {
     let mut tx = state.store.begin().await?;
+    store::lock_thread(&mut tx, thread_id).await?;
+    store::lock_holds(&mut tx, practice_id, false).await?;
     if !store::still_expired(&mut tx, thread_id, cutoff).await? {
         return Ok(false);
     }

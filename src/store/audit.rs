@@ -169,14 +169,17 @@ fn event_of(row: &AuditRow) -> NewAuditEvent {
     }
 }
 
-/// Walks the whole chain a page at a time: every row must follow the one before (seq one
-/// higher, its `prev_hash` the one before's hash, its own hash recomputed from its
-/// fields), the last must be the head the log records, and the row at `anchor`'s seq (a
-/// head written down earlier, elsewhere) must carry the anchor's hash.
+/// Walks the chain up to the head the log records when the walk begins (events appended
+/// meanwhile are left for the next walk), a page at a time: every row must follow the one
+/// before (seq one higher, its `prev_hash` the one before's hash, its own hash recomputed
+/// from its fields), the last must be that head, and the row at `anchor`'s seq (a head
+/// written down earlier, elsewhere) must carry the anchor's hash.
 pub async fn verify_chain(
     conn: &mut Conn,
     anchor: Option<(i64, &str)>,
 ) -> Result<ChainCheck, sqlx::Error> {
+    // The head and its row are written in one transaction: every row up to it is there.
+    let (head_seq, head_hash) = head(conn).await?;
     let mut check = ChainCheck {
         events: 0,
         head_seq: 0,
@@ -185,10 +188,12 @@ pub async fn verify_chain(
     };
     'pages: loop {
         let rows: Vec<AuditRow> = sqlx::query_as(&format!(
-            "SELECT {COLUMNS} FROM audit_events WHERE seq > $1 ORDER BY seq LIMIT $2"
+            "SELECT {COLUMNS} FROM audit_events WHERE seq > $1 AND seq <= $3 \
+             ORDER BY seq LIMIT $2"
         ))
         .bind(check.head_seq)
         .bind(PAGE)
+        .bind(head_seq)
         .fetch_all(&mut *conn)
         .await?;
         let full = rows.len() as i64 == PAGE;
@@ -215,8 +220,8 @@ pub async fn verify_chain(
         }
     }
     if check.broken_at.is_none() {
-        let (seq, hash) = head(conn).await?;
-        // Rows removed from the end, rows past the head, or a head rewritten.
+        let (seq, hash) = (head_seq, head_hash);
+        // Rows removed from the end, or a head rewritten.
         check.broken_at = match seq.cmp(&check.head_seq) {
             std::cmp::Ordering::Greater => Some(check.head_seq + 1),
             std::cmp::Ordering::Less => Some(seq + 1),

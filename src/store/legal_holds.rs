@@ -81,27 +81,60 @@ pub async fn covers_thread(conn: &mut Conn, thread_id: &str) -> Result<bool, sql
     Ok(held > 0)
 }
 
-/// Whether the thread is still last active before `cutoff` and not held; on PostgreSQL its
-/// row is locked until the transaction ends, so that a reply waits for the decision.
+/// Whether the thread is still past `cutoff` and not held (see [`expired_threads`]);
+/// call it after [`lock_thread`] and [`lock_holds`], as its own statement, so that it sees
+/// what committed while they waited.
 pub async fn still_expired(
     conn: &mut Conn,
     thread_id: &str,
     cutoff: i64,
 ) -> Result<bool, sqlx::Error> {
-    let lock = if conn.backend_name() == "PostgreSQL" {
-        " FOR UPDATE OF t"
-    } else {
-        ""
-    };
     let found: Option<String> = sqlx::query_scalar(&format!(
         "SELECT t.id FROM threads t WHERE t.id = $1 AND t.last_activity_at < $2 \
-         AND NOT {HELD}{lock}"
+         AND NOT {STILL_USED} AND NOT {HELD}"
     ))
     .bind(thread_id)
     .bind(cutoff)
     .fetch_optional(conn)
     .await?;
     Ok(found.is_some())
+}
+
+/// Orders placing holds against deleting on PostgreSQL (SQLite runs one writer at a time):
+/// a deletion takes the practice's hold lock shared before it looks for holds and keeps it
+/// to its commit; placing a hold takes it alone. So a hold is either seen by a deletion or
+/// placed after it, on what is left.
+pub async fn lock_holds(
+    conn: &mut Conn,
+    practice_id: &str,
+    placing: bool,
+) -> Result<(), sqlx::Error> {
+    if conn.backend_name() != "PostgreSQL" {
+        return Ok(());
+    }
+    let function = if placing {
+        "pg_advisory_xact_lock"
+    } else {
+        "pg_advisory_xact_lock_shared"
+    };
+    sqlx::query(&format!("SELECT {function}(1147, hashtext($1))"))
+        .bind(practice_id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Locks the thread's row until the transaction ends (PostgreSQL), so that a reply or a
+/// note waits for a decision to delete it.
+pub async fn lock_thread(conn: &mut Conn, thread_id: &str) -> Result<(), sqlx::Error> {
+    if conn.backend_name() != "PostgreSQL" {
+        return Ok(());
+    }
+    sqlx::query("SELECT id FROM threads WHERE id = $1 FOR UPDATE")
+        .bind(thread_id)
+        .fetch_optional(conn)
+        .await?;
+    Ok(())
 }
 
 /// A practice's retention: its id, slug and years.
@@ -123,8 +156,14 @@ pub async fn retentions(conn: &mut Conn) -> Result<Vec<Retention>, sqlx::Error> 
     .await
 }
 
-/// A practice's threads last active before `cutoff` that no hold covers, oldest first:
-/// (id, last activity).
+/// SQL: the thread `t` had an internal note since `$2` or has a send scheduled in it
+/// (activity that does not move its last activity, which its clients see).
+const STILL_USED: &str = "(EXISTS (SELECT 1 FROM thread_notes n WHERE n.thread_id = t.id \
+     AND n.created_at >= $2) \
+     OR EXISTS (SELECT 1 FROM drafts d WHERE d.thread_id = t.id AND d.send_at IS NOT NULL))";
+
+/// A practice's threads last active before `cutoff` (messages, internal notes, scheduled
+/// sends) that no hold covers, oldest first: (id, last activity).
 pub async fn expired_threads(
     conn: &mut Conn,
     practice_id: &str,
@@ -133,7 +172,7 @@ pub async fn expired_threads(
 ) -> Result<Vec<(String, i64)>, sqlx::Error> {
     sqlx::query_as(&format!(
         "SELECT t.id, t.last_activity_at FROM threads t WHERE t.practice_id = $1 \
-         AND t.last_activity_at < $2 AND NOT {HELD} \
+         AND t.last_activity_at < $2 AND NOT {STILL_USED} AND NOT {HELD} \
          ORDER BY t.last_activity_at, t.id LIMIT $3"
     ))
     .bind(practice_id)

@@ -51,6 +51,9 @@ async fn retention_deletes_old_threads_with_their_files_but_not_held_ones(backen
     let held = app
         .send(&cast.provider, &[&user(&cast.other_client)], "Held")
         .await;
+    let noted = app
+        .send(&cast.provider, &[&user(&cast.client)], "Noted later")
+        .await;
     let (status, hold) = app
         .post(
             "/api/v1/legal-holds",
@@ -66,12 +69,25 @@ async fn retention_deletes_old_threads_with_their_files_but_not_held_ones(backen
     let client = app.login_as(&cast.practice, &cast.client.email).await;
     let admin = app.login_as(&cast.practice, &cast.admin.email).await;
     let new = app.send(&provider, &[&user(&cast.client)], "New").await;
+    // An internal note is activity too, though it does not move the thread for clients.
+    let (status, note) = app
+        .post(
+            &format!("/api/v1/threads/{noted}/notes"),
+            &provider,
+            json!({"body": "Follow up next year."}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{note}");
 
     let expired = confide::service::retention::expired(&app.state, 100)
         .await
         .unwrap();
     let ids: Vec<&str> = expired.iter().map(|e| e.thread_id.as_str()).collect();
-    assert_eq!(ids, [old.as_str()], "the held thread is not a candidate");
+    assert_eq!(
+        ids,
+        [old.as_str()],
+        "neither the held thread nor the one with a recent note is a candidate"
+    );
     let purged = confide::service::retention::purge(&app.state)
         .await
         .unwrap();
@@ -100,7 +116,7 @@ async fn retention_deletes_old_threads_with_their_files_but_not_held_ones(backen
         0,
         "its file went too"
     );
-    for (id, who) in [(&held, &provider), (&new, &client)] {
+    for (id, who) in [(&held, &provider), (&new, &client), (&noted, &client)] {
         let (status, _) = app.get(&format!("/api/v1/threads/{id}"), who).await;
         assert_eq!(status, StatusCode::OK);
     }

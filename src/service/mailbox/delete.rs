@@ -71,7 +71,7 @@ pub async fn delete_message(
         caller.role(),
         message.sender_id == caller.person.id.as_str(),
     )?;
-    legal_holds::check_not_held(&mut tx, &ctx.thread.id).await?;
+    legal_holds::check_not_held(&mut tx, caller.practice_id(), &ctx.thread.id).await?;
     let hashes = attachment_store::delete_for_message(&mut tx, &message.id).await?;
     let mut unreferenced = attachments::release_blobs(&mut tx, hashes).await?;
     if !messages::delete(&mut tx, &message.id).await? {
@@ -124,7 +124,7 @@ pub async fn delete_thread(
         caller.role(),
         ctx.thread.started_by == caller.person.id.as_str(),
     )?;
-    legal_holds::check_not_held(&mut tx, &ctx.thread.id).await?;
+    legal_holds::check_not_held(&mut tx, caller.practice_id(), &ctx.thread.id).await?;
     let me = Some(caller.person.id.as_str());
     let unreferenced =
         remove_thread(&mut tx, state, caller.practice_id(), me, &ctx.thread.id).await?;
