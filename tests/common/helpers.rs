@@ -292,6 +292,11 @@ impl TestApp {
             .file_name(name.to_string())
             .mime_str("text/plain")
             .unwrap();
+        self.upload_part(who, part).await
+    }
+
+    /// Uploads one multipart file part as `who`, which must succeed; returns its id.
+    pub async fn upload_part(&self, who: &Session, part: reqwest::multipart::Part) -> String {
         let resp = self
             .client
             .post(self.url("/api/v1/attachments"))

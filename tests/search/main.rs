@@ -70,17 +70,7 @@ async fn compose(
 async fn upload_pdf(app: &TestApp, who: &Session, name: &str) -> String {
     let part = reqwest::multipart::Part::bytes(b"%PDF-1.4\n% test\n%%EOF\n".to_vec())
         .file_name(name.to_string());
-    let resp = app
-        .client
-        .post(app.url("/api/v1/attachments"))
-        .bearer_auth(&who.token)
-        .multipart(reqwest::multipart::Form::new().part("file", part))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), StatusCode::CREATED);
-    let body: Value = resp.json().await.unwrap();
-    body["attachments"][0]["id"].as_str().unwrap().to_string()
+    app.upload_part(who, part).await
 }
 
 on_both_backends!(
