@@ -1,5 +1,5 @@
-//! `JsonBody<T>`: a JSON request body parsed with serde, so that every refusal names the field
-//! at fault (`serde_path_to_error`). Its size is bounded in front of every route
+//! `JsonBody<T>`: a JSON request body, always an object, parsed with serde, so that every
+//! refusal names the field at fault (`serde_path_to_error`). Its size is bounded in front of every route
 //! (`web::request_limits`). Its schema is `T`'s.
 
 use poem::{Request, RequestBody};
@@ -63,6 +63,14 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
         return Err(AppError::new(
             Code::InvalidJson,
             "The request needs a JSON body.",
+        ));
+    }
+    // Every body of this API is an object. serde would also take a struct from an array of
+    // its fields in order (`[null]`), which no document declares.
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(AppError::new(
+            Code::InvalidJson,
+            "The body must be a JSON object ({ … }).",
         ));
     }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
@@ -129,6 +137,26 @@ mod tests {
     fn wrong_type_is_named() {
         let err = parse::<Sample>(br#"{"email": 5}"#).unwrap_err();
         assert_eq!(err.field.as_deref(), Some("email"));
+    }
+
+    #[test]
+    fn only_an_object_is_a_body() {
+        for body in [
+            &br#"["a@b.org", null]"#[..],
+            b"  [null]",
+            b"\"a@b.org\"",
+            b"5",
+            b"null",
+        ] {
+            let err = parse::<Sample>(body).unwrap_err();
+            assert_eq!(
+                err.code,
+                Code::InvalidJson,
+                "{:?}",
+                std::str::from_utf8(body)
+            );
+        }
+        assert!(parse::<Sample>(b" \n {\"email\": \"a@b.org\"}").is_ok());
     }
 
     #[test]

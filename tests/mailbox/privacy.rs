@@ -227,6 +227,32 @@ async fn nul_characters_are_refused_at_the_edge(backend: Backend) {
         .await;
     assert_eq!(result.0, StatusCode::BAD_REQUEST, "{}", result.1);
     assert_eq!(result.1["code"], "invalid_json");
+    // A body of another JSON type than the object declared: refused, nothing written.
+    let thread = app
+        .send(&cast.provider, &[&user(&cast.client)], "Session")
+        .await;
+    let result = app
+        .call(
+            reqwest::Method::POST,
+            &format!("/api/v1/threads/{thread}/quick-note"),
+            Some(&cast.provider.token),
+            Some(serde_json::json!([null])),
+        )
+        .await;
+    assert_eq!(result.0, StatusCode::BAD_REQUEST, "{}", result.1);
+    assert_eq!(result.1["code"], "invalid_json");
+    let (status, notes) = app
+        .get(
+            &format!("/api/v1/people/{}/chart-notes", cast.client.id),
+            &cast.provider,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{notes}");
+    assert_eq!(
+        notes["chart_notes"],
+        serde_json::json!([]),
+        "no chart note: {notes}"
+    );
     for path in [
         "/api/v1/threads/%00",
         "/api/v1/threads?folder=in%00box",
