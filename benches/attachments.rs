@@ -178,17 +178,7 @@ async fn main() {
 
 /// `--rounds N` from the command line; 5 without it.
 fn rounds_option() -> usize {
-    let mut rounds = 5;
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        if a == "--rounds" {
-            rounds = args
-                .next()
-                .and_then(|v| v.parse().ok())
-                .expect("--rounds N");
-        }
-    }
-    rounds
+    common::CommandLine::read().number("--rounds", 5)
 }
 
 /// Signs the practice's administrator in; returns the session token.

@@ -35,28 +35,13 @@ struct Args {
 }
 
 fn args() -> Args {
-    let mut a = Args {
-        backend: "sqlite".into(),
-        streams: 2000,
-        sends: 10_000,
-        messages: 100_000,
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(arg) = it.next() {
-        let mut number = |name: &str| -> usize {
-            it.next()
-                .and_then(|v| v.parse().ok())
-                .unwrap_or_else(|| panic!("{name} N"))
-        };
-        match arg.as_str() {
-            "sqlite" | "postgres" => a.backend = arg,
-            "--streams" => a.streams = number("--streams"),
-            "--sends" => a.sends = number("--sends"),
-            "--messages" => a.messages = number("--messages"),
-            _ => {}
-        }
+    let cli = common::CommandLine::read();
+    Args {
+        streams: cli.number("--streams", 2000),
+        sends: cli.number("--sends", 10_000),
+        messages: cli.number("--messages", 100_000),
+        backend: cli.backend,
     }
-    a
 }
 
 /// A session for each of the first `n` clients, written straight into the database (as

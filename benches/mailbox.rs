@@ -30,26 +30,12 @@ struct Args {
 }
 
 fn args() -> Args {
-    let mut a = Args {
-        backend: "sqlite".into(),
-        messages: 1_000_000,
-        sends: 20_000,
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(arg) = it.next() {
-        match arg.as_str() {
-            "sqlite" | "postgres" => a.backend = arg,
-            "--messages" => {
-                a.messages = it
-                    .next()
-                    .and_then(|v| v.parse().ok())
-                    .expect("--messages N")
-            }
-            "--sends" => a.sends = it.next().and_then(|v| v.parse().ok()).expect("--sends N"),
-            _ => {}
-        }
+    let cli = common::CommandLine::read();
+    Args {
+        messages: cli.number("--messages", 1_000_000),
+        sends: cli.number("--sends", 20_000),
+        backend: cli.backend,
     }
-    a
 }
 
 fn summary(name: &str, mut latencies: Vec<f64>, elapsed: Duration) -> f64 {

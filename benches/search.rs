@@ -48,30 +48,14 @@ struct Args {
 }
 
 fn args() -> Args {
-    let mut a = Args {
-        backend: "sqlite".into(),
-        messages: 1_000_000,
-        sends: 10_000,
-        reps: 200,
-        keep: false,
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(arg) = it.next() {
-        let mut number = |name: &str| -> usize {
-            it.next()
-                .and_then(|v| v.parse().ok())
-                .unwrap_or_else(|| panic!("{name} N"))
-        };
-        match arg.as_str() {
-            "sqlite" | "postgres" => a.backend = arg,
-            "--messages" => a.messages = number("--messages"),
-            "--sends" => a.sends = number("--sends"),
-            "--reps" => a.reps = number("--reps"),
-            "--keep" => a.keep = true,
-            _ => {}
-        }
+    let cli = common::CommandLine::read();
+    Args {
+        messages: cli.number("--messages", 1_000_000),
+        sends: cli.number("--sends", 10_000),
+        reps: cli.number("--reps", 200),
+        keep: cli.flag("--keep"),
+        backend: cli.backend,
     }
-    a
 }
 
 /// Stock sentences: every body starts with one, so their word pairs make phrases that

@@ -16,6 +16,42 @@ use sqlx::{Any, Connection};
 pub const PASSWORD: &str = "violet-harbor-quantum-88";
 pub const PEOPLE: usize = 10_000;
 
+/// A benchmark's command line: `sqlite` or `postgres` (SQLite without either), options
+/// `--name N` and flags `--name`; anything else (cargo's own `--bench`) is ignored.
+pub struct CommandLine {
+    pub backend: String,
+    args: Vec<String>,
+}
+
+impl CommandLine {
+    pub fn read() -> CommandLine {
+        let args: Vec<String> = std::env::args().skip(1).collect();
+        let backend = args
+            .iter()
+            .find(|a| *a == "sqlite" || *a == "postgres")
+            .cloned()
+            .unwrap_or_else(|| "sqlite".into());
+        CommandLine { backend, args }
+    }
+
+    /// `--name N`, or `default` without it.
+    pub fn number(&self, name: &str, default: usize) -> usize {
+        match self.args.iter().position(|a| a == name) {
+            Some(i) => self
+                .args
+                .get(i + 1)
+                .and_then(|v| v.parse().ok())
+                .unwrap_or_else(|| panic!("{name} N")),
+            None => default,
+        }
+    }
+
+    /// Whether `--name` was given.
+    pub fn flag(&self, name: &str) -> bool {
+        self.args.iter().any(|a| a == name)
+    }
+}
+
 pub fn id() -> String {
     data_encoding::BASE32_DNSSEC.encode(&rand::random::<[u8; 16]>())
 }
