@@ -41,12 +41,17 @@ impl AppState {
             let mut conn = store.write().await?;
             crate::service::keys::check_fingerprint(&mut conn, &secret).await?;
         }
+        let keys = Arc::new(crate::store::keys::Keyring::new(
+            crate::service::keys::load_kek(&config)?,
+        ));
+        crate::service::sealing::prepare(&store, &keys, clock.now_ms()).await?;
         let cursors = crate::service::cursor::Cursors::with_key(secret.derive("cursor_v2"));
         let csrf_key = secret.derive("csrf_v2");
         Ok(AppState {
             cursors,
             csrf_key,
             live: crate::events::Live::new(),
+            keys,
             mailer: crate::notify::Mailer::from_config(&config.mail, &config.storage.data_dir)?,
             sms: crate::notify::SmsGateway::from_config(&config.sms)?,
             blobs: crate::blobs::BlobStore::from_config(&config.storage)?,
@@ -148,16 +153,17 @@ impl App {
         ));
         let stop_indexer = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let indexer = {
-            let (handle, store, search, stop) = (
+            let (handle, store, keys, search, stop) = (
                 tokio::runtime::Handle::current(),
                 state.store.clone(),
+                state.keys.clone(),
                 state.search.clone(),
                 stop_indexer.clone(),
             );
             let pace = crate::search::indexer::Pace::from_config(&state.config.search);
             std::thread::Builder::new()
                 .name("search-indexer".into())
-                .spawn(move || crate::search::indexer::run(handle, store, search, pace, stop))
+                .spawn(move || crate::search::indexer::run(handle, store, keys, search, pace, stop))
                 .context("starting the search indexer")?
         };
         let server = &state.config.server;

@@ -55,6 +55,25 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Encryption at rest: the key-encryption key and the practices' data keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Which key-encryption key each practice's data keys are wrapped under.
+    Status,
+    /// Wrap every practice's data keys under a new key-encryption key, while the servers
+    /// run. Resumable: run it again after an interruption. Then give every node the new
+    /// key and restart them one by one.
+    Rotate {
+        /// The new key's file: 64 hexadecimal digits, mode 0600.
+        #[arg(long)]
+        new_key_file: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -178,14 +197,19 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         }
         Command::Admin { command } => admin(command, config).await,
         Command::Audit { command } => audit(command, config).await,
+        Command::Keys { command } => keys(command, config).await,
         Command::Purge { dry_run } => purge(dry_run, config).await,
         Command::Reindex => {
             let state = offline_state(config).await?;
             let pace = crate::search::indexer::Pace::from_config(&state.config.search);
-            let (store, root) = (state.store.clone(), state.search.root().to_path_buf());
+            let (store, keys, root) = (
+                state.store.clone(),
+                state.keys.clone(),
+                state.search.root().to_path_buf(),
+            );
             let handle = tokio::runtime::Handle::current();
             let rebuilt = tokio::task::spawn_blocking(move || {
-                crate::search::indexer::rebuild(&handle, &store, &root, pace)
+                crate::search::indexer::rebuild(&handle, &store, &keys, &root, pace)
             })
             .await??;
             state.store.close().await;
@@ -255,6 +279,41 @@ async fn audit(command: AuditCommand, config: Config) -> anyhow::Result<()> {
         }
     };
     state.store.close().await;
+    result
+}
+
+async fn keys(command: KeysCommand, config: Config) -> anyhow::Result<()> {
+    use crate::service::sealing;
+    let Some(kek) = crate::service::keys::load_kek(&config)? else {
+        bail!("encryption is off (encryption.enabled = false): there are no keys");
+    };
+    // Not the whole server: a rotation cut short leaves keys under two keys, which a
+    // starting node refuses, but which this command must read to finish.
+    let store = crate::store::Store::open(
+        &config.database_url(),
+        config.database.max_connections,
+        config.database.busy_timeout_ms,
+    )
+    .await?;
+    let result = match command {
+        KeysCommand::Status => sealing::status(&store, &kek).await.map(|lines| {
+            for line in lines {
+                println!("{line}");
+            }
+        }),
+        KeysCommand::Rotate { new_key_file } => {
+            let new = crate::service::keys::read_kek_file(&new_key_file)?;
+            sealing::rotate(&store, &kek, &new).await.map(|n| {
+                println!(
+                    "{n} data keys now wrapped under key-encryption key {}; give every node \
+                     this key (encryption.key_file or CONFIDE__ENCRYPTION__KEY) and restart \
+                     them; the old key opens nothing any more",
+                    new.id()
+                )
+            })
+        }
+    };
+    store.close().await;
     result
 }
 

@@ -7,6 +7,7 @@ pub mod blobs;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod crypto;
 pub mod data_dir;
 pub mod domain;
 pub mod error;

@@ -19,7 +19,10 @@ use serde::Deserialize;
 
 pub use messaging::{MailConfig, MailTransport, NotificationsConfig, SmsConfig, SmtpTls};
 pub use server::{AuthConfig, LimitsConfig, LogConfig, LogFormat, MetricsConfig, ServerConfig};
-pub use storage::{AuditConfig, DatabaseConfig, LiveConfig, S3Config, SearchConfig, StorageConfig};
+pub use storage::{
+    AuditConfig, DatabaseConfig, EncryptionConfig, LiveConfig, S3Config, SearchConfig,
+    StorageConfig,
+};
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -48,6 +51,8 @@ pub struct Config {
     pub live: LiveConfig,
     #[serde(default)]
     pub audit: AuditConfig,
+    #[serde(default)]
+    pub encryption: EncryptionConfig,
     #[serde(default)]
     pub metrics: MetricsConfig,
 }

@@ -151,3 +151,28 @@ impl Default for AuditConfig {
         }
     }
 }
+
+/// Encryption at rest.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EncryptionConfig {
+    /// Off only to measure what encryption costs; a database whose content is sealed
+    /// refuses to start with it off.
+    pub enabled: bool,
+    /// The key-encryption key's file (64 hexadecimal digits). Empty: `confide.key` in the
+    /// data directory, made (0600) on first start.
+    pub key_file: PathBuf,
+    /// The key itself, 64 hexadecimal digits; best given as CONFIDE__ENCRYPTION__KEY.
+    /// Wins over `key_file`.
+    pub key: super::server::SecretString,
+}
+
+impl Default for EncryptionConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            key_file: PathBuf::new(),
+            key: Default::default(),
+        }
+    }
+}

@@ -18,6 +18,7 @@ use crate::domain::events::EventKind;
 use crate::domain::mailbox::hidden_from;
 use crate::domain::Role;
 use crate::events::{GapWait, Read, Verdict, GAP_WAIT};
+use crate::store::keys::Keyring;
 use crate::store::search::{self as store, EventRow, MessageDoc};
 use crate::store::{Conn, Store};
 
@@ -57,6 +58,7 @@ type ParticipantsByThread = HashMap<String, Vec<(String, String, String)>>;
 /// Index documents for messages, with their threads' participants and attachment names.
 async fn documents(
     store: &Store,
+    keys: &Keyring,
     fields: &Fields,
     rows: &[MessageDoc],
 ) -> anyhow::Result<Vec<(String, TantivyDocument)>> {
@@ -67,7 +69,7 @@ async fn documents(
     let mut conn = store.read().await?;
     // Grouped by thread and by message: a rebuild batch spans thousands of threads.
     let participants = participants_by_thread(&mut conn, &thread_ids).await?;
-    let files = attachment_names_by_message(&mut conn, &message_ids).await?;
+    let files = attachment_names_by_message(&mut conn, keys, &message_ids).await?;
     drop(conn);
     let mut docs = Vec::with_capacity(rows.len());
     for r in rows {
@@ -99,11 +101,12 @@ async fn participants_by_thread(
 /// The attachments' file names of `message_ids`, by message, read 500 messages at a time.
 async fn attachment_names_by_message(
     conn: &mut Conn,
+    keys: &Keyring,
     message_ids: &[String],
 ) -> anyhow::Result<HashMap<String, Vec<String>>> {
     let mut files: HashMap<String, Vec<String>> = HashMap::new();
     for chunk in message_ids.chunks(500) {
-        for (message, name) in store::attachment_names(conn, chunk).await? {
+        for (message, name) in store::attachment_names(conn, keys, chunk).await? {
             files.entry(message).or_default().push(name);
         }
     }
@@ -171,7 +174,13 @@ pub struct Rebuilt {
 
 /// Builds a whole new index from the messages in the database, then makes it current.
 /// Searches keep using the old one until the server sees the switch.
-pub fn rebuild(handle: &Handle, store: &Store, root: &Path, pace: Pace) -> anyhow::Result<Rebuilt> {
+pub fn rebuild(
+    handle: &Handle,
+    store: &Store,
+    keys: &Keyring,
+    root: &Path,
+    pace: Pace,
+) -> anyhow::Result<Rebuilt> {
     let started = Instant::now();
     let (name, index) = create_index(root)?;
     let (_, fields) = super::schema();
@@ -185,11 +194,11 @@ pub fn rebuild(handle: &Handle, store: &Store, root: &Path, pace: Pace) -> anyho
     loop {
         let rows = handle.block_on(async {
             let mut conn = store.read().await?;
-            anyhow::Ok(store::message_docs_after(&mut conn, &after.0, after.1, 2000).await?)
+            anyhow::Ok(store::message_docs_after(&mut conn, keys, &after.0, after.1, 2000).await?)
         })?;
         let Some(last) = rows.last() else { break };
         after = (last.thread_id.clone(), last.seq);
-        for (_, doc) in handle.block_on(documents(store, &fields, &rows))? {
+        for (_, doc) in handle.block_on(documents(store, keys, &fields, &rows))? {
             writer.add_document(doc)?;
         }
         messages += rows.len();
@@ -228,7 +237,7 @@ struct Follower {
 impl Follower {
     /// Reads the next events (stopping at a fresh hole in the sequence) and applies them.
     /// Returns how many were read.
-    fn step(&mut self, handle: &Handle, store: &Store) -> anyhow::Result<usize> {
+    fn step(&mut self, handle: &Handle, store: &Store, keys: &Keyring) -> anyhow::Result<usize> {
         let (events, in_flight): (Vec<EventRow>, _) = handle.block_on(async {
             let mut conn = store.read().await?;
             anyhow::Ok(store::events_after(&mut conn, self.cursor, BATCH).await?)
@@ -248,7 +257,7 @@ impl Follower {
             };
             self.gaps.seen(read, bound);
         }
-        let docs = self.added_documents(handle, store, &ops)?;
+        let docs = self.added_documents(handle, store, keys, &ops)?;
         self.apply(ops, &docs)?;
         self.cursor = last;
         Ok(events.len())
@@ -290,6 +299,7 @@ impl Follower {
         &self,
         handle: &Handle,
         store: &Store,
+        keys: &Keyring,
         ops: &[Op],
     ) -> anyhow::Result<Vec<(String, TantivyDocument)>> {
         let adds: Vec<String> = ops
@@ -315,10 +325,10 @@ impl Follower {
             }
             let mut rows = Vec::new();
             for chunk in adds.chunks(500) {
-                rows.extend(store::message_docs(&mut conn, chunk).await?);
+                rows.extend(store::message_docs(&mut conn, keys, chunk).await?);
             }
             drop(conn);
-            documents(store, &fields, &rows).await
+            documents(store, keys, &fields, &rows).await
         })
     }
 
@@ -375,12 +385,19 @@ impl Follower {
 
 /// Runs the indexer until `stop` is set: opens (or rebuilds) the current index, follows
 /// the event log, and moves to a new directory when a rebuild switches `CURRENT`.
-pub fn run(handle: Handle, store: Store, search: SearchIndex, pace: Pace, stop: Arc<AtomicBool>) {
+pub fn run(
+    handle: Handle,
+    store: Store,
+    keys: Arc<Keyring>,
+    search: SearchIndex,
+    pace: Pace,
+    stop: Arc<AtomicBool>,
+) {
     let root = search.root().to_path_buf();
     let mut follower: Option<Follower> = None;
     let mut last_error: Option<Instant> = None;
     while !stop.load(Ordering::Relaxed) {
-        match follow_once(&mut follower, &handle, &store, &search, &root, pace) {
+        match follow_once(&mut follower, &handle, &store, &keys, &search, &root, pace) {
             Ok(true) => continue,
             Ok(false) => {}
             Err(e) => {
@@ -407,6 +424,7 @@ fn follow_once(
     follower: &mut Option<Follower>,
     handle: &Handle,
     store: &Store,
+    keys: &Keyring,
     search: &SearchIndex,
     root: &Path,
     pace: Pace,
@@ -420,10 +438,10 @@ fn follow_once(
         if let Some(mut f) = follower.take() {
             let _ = f.commit_if_due(Duration::ZERO, true);
         }
-        *follower = Some(open_follower(handle, store, search, root, pace)?);
+        *follower = Some(open_follower(handle, store, keys, search, root, pace)?);
     }
     let f = follower.as_mut().expect("set above");
-    let read = f.step(handle, store)?;
+    let read = f.step(handle, store, keys)?;
     // Catching up after a start: commit as soon as the backlog is read.
     let caught_up = read < BATCH as usize;
     f.commit_if_due(pace.commit, stale && caught_up)?;
@@ -435,6 +453,7 @@ fn follow_once(
 fn open_follower(
     handle: &Handle,
     store: &Store,
+    keys: &Keyring,
     search: &SearchIndex,
     root: &Path,
     pace: Pace,
@@ -442,7 +461,7 @@ fn open_follower(
     let active = match search.open_current() {
         Some(a) => a,
         None => {
-            let rebuilt = rebuild(handle, store, root, pace)?;
+            let rebuilt = rebuild(handle, store, keys, root, pace)?;
             tracing::info!(
                 messages = rebuilt.messages,
                 elapsed_ms = rebuilt.elapsed.as_millis() as u64,

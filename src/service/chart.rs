@@ -14,6 +14,7 @@ use crate::domain::Role;
 use crate::error::{AppError, AppResult};
 use crate::store::attachments::AttachmentRow;
 use crate::store::chart_notes::{self as note_store, ChartNoteRow, VersionRow};
+use crate::store::keys::Keyring;
 use crate::store::threads::ThreadRow;
 use crate::store::{messages, people as people_store, Conn};
 
@@ -58,9 +59,9 @@ impl ChartNoteView {
     }
 }
 
-async fn view(conn: &mut Conn, note: ChartNoteRow) -> AppResult<ChartNoteView> {
+async fn view(conn: &mut Conn, keys: &Keyring, note: ChartNoteRow) -> AppResult<ChartNoteView> {
     let client = people_store::find(conn, &note.practice_id, &note.client_id).await?;
-    let versions = note_store::versions(conn, &note.id)
+    let versions = note_store::versions(conn, keys, &note.id)
         .await?
         .into_iter()
         .map(|v: VersionRow| NoteVersion {
@@ -149,8 +150,10 @@ pub async fn quick_note(
         updated_at: now,
     };
     note_store::insert(&mut tx, &note).await?;
+    let key = caller.key(&mut tx).await?;
     note_store::insert_version(
         &mut tx,
+        &key,
         &note.id,
         1,
         &content,
@@ -165,15 +168,15 @@ pub async fn quick_note(
         AuditEntry::new("quick_note", "chart_note", &note.id),
     )
     .await?;
-    let view = view(&mut tx, note).await?;
+    let view = view(&mut tx, &caller.keys, note).await?;
     tx.commit().await?;
     Ok(view)
 }
 
 /// A thread's transcript, as the content of a chart note.
 async fn transcript_of(conn: &mut Conn, caller: &Caller, thread: &ThreadRow) -> AppResult<String> {
-    let rows = messages::for_thread(conn, &thread.id).await?;
-    let files = files_seen_by(conn, caller.person.id.as_str(), &thread.id).await?;
+    let rows = messages::for_thread(conn, &caller.keys, &thread.id).await?;
+    let files = files_seen_by(conn, &caller.keys, caller.person.id.as_str(), &thread.id).await?;
     let mut lines = Vec::with_capacity(rows.len());
     for m in &rows {
         let role = m.sender_role.parse().map_err(|_| {
@@ -210,8 +213,10 @@ pub async fn amend(
     let version = note_store::next_version(&mut tx, caller.practice_id(), note_id, now)
         .await?
         .ok_or_else(|| AppError::not_found("chart note"))?;
+    let key = caller.key(&mut tx).await?;
     note_store::insert_version(
         &mut tx,
+        &key,
         note_id,
         version,
         &content,
@@ -229,7 +234,7 @@ pub async fn amend(
     let note = note_store::find(&mut tx, caller.practice_id(), note_id)
         .await?
         .ok_or_else(|| AppError::not_found("chart note"))?;
-    let view = view(&mut tx, note).await?;
+    let view = view(&mut tx, &caller.keys, note).await?;
     tx.commit().await?;
     Ok(view)
 }
@@ -256,7 +261,7 @@ pub async fn list(
     .await?;
     let mut out = Vec::new();
     for note in note_store::for_client(&mut tx, caller.practice_id(), client_id).await? {
-        out.push(view(&mut tx, note).await?);
+        out.push(view(&mut tx, &caller.keys, note).await?);
     }
     tx.commit().await?;
     Ok(out)
@@ -281,7 +286,7 @@ pub async fn get(
         AuditEntry::new("read_chart_note", "chart_note", note_id),
     )
     .await?;
-    let view = view(&mut tx, note).await?;
+    let view = view(&mut tx, &caller.keys, note).await?;
     tx.commit().await?;
     Ok(view)
 }
@@ -315,8 +320,14 @@ pub async fn export_csv(
     let thread_id = thread_id.as_str();
     let mut tx = state.store.begin().await?;
     let ctx = load_thread(&mut tx, caller, thread_id).await?;
-    let rows = messages::for_thread(&mut tx, &ctx.thread.id).await?;
-    let files = files_seen_by(&mut tx, caller.person.id.as_str(), &ctx.thread.id).await?;
+    let rows = messages::for_thread(&mut tx, &caller.keys, &ctx.thread.id).await?;
+    let files = files_seen_by(
+        &mut tx,
+        &caller.keys,
+        caller.person.id.as_str(),
+        &ctx.thread.id,
+    )
+    .await?;
     // Read in full before the export is audited: a failure is not recorded as an export.
     let senders = rows
         .iter()

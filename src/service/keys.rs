@@ -12,11 +12,13 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 use crate::config::Config;
+use crate::crypto::Kek;
 use crate::store::{server_keys, Conn};
 
 /// The shortest secret accepted, in characters.
 pub const MIN_SECRET_LEN: usize = 32;
 const KEY_FILE: &str = "secret.key";
+const KEK_FILE: &str = "confide.key";
 const FINGERPRINT: &str = "secret_fingerprint_v1";
 
 /// The server's secret; its value never leaves this type (no Debug, no Display).
@@ -56,7 +58,10 @@ pub fn load_secret(config: &Config) -> anyhow::Result<Secret> {
     let path = key_file(&config.storage.data_dir);
     let text = match std::fs::read_to_string(&path) {
         Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => make_key_file(&path)?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => make_key_file(
+            &path,
+            "made a new server secret (0600); give every node of a cluster the same one",
+        )?,
         Err(e) => {
             return Err(e).with_context(|| format!("cannot read the key file {}", path.display()))
         }
@@ -72,9 +77,89 @@ pub fn load_secret(config: &Config) -> anyhow::Result<Secret> {
     Ok(Secret(text.as_bytes().to_vec()))
 }
 
+/// The key-encryption key: `[encryption] key`, else the key file (made now if there is
+/// none); `None` when encryption is off. A key file others may read is refused.
+pub fn load_kek(config: &Config) -> anyhow::Result<Option<Kek>> {
+    let settings = &config.encryption;
+    if !settings.enabled {
+        return Ok(None);
+    }
+    let bad = |source: &str| {
+        anyhow::anyhow!(
+            "{source} must hold 64 hexadecimal digits (256 bits), for example the output of \
+             `openssl rand -hex 32`"
+        )
+    };
+    if !settings.key.expose().is_empty() {
+        return Kek::from_hex(settings.key.expose())
+            .map(Some)
+            .ok_or_else(|| bad("configuration key encryption.key"));
+    }
+    let path = kek_file(config);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            refuse_if_shared(&path)?;
+            text
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => make_key_file(
+            &path,
+            "made a new key-encryption key (0600); keep a copy apart from the database's \
+             backups: without it the data cannot be read",
+        )?,
+        Err(e) => {
+            return Err(e).with_context(|| format!("cannot read the key file {}", path.display()))
+        }
+    };
+    Kek::from_hex(&text)
+        .map(Some)
+        .ok_or_else(|| bad(&format!("the key file {}", path.display())))
+}
+
+/// Where the key-encryption key is read from when the configuration does not hold it.
+pub fn kek_file(config: &Config) -> PathBuf {
+    let configured = &config.encryption.key_file;
+    if configured.as_os_str().is_empty() {
+        config.storage.data_dir.join(KEK_FILE)
+    } else {
+        configured.clone()
+    }
+}
+
+/// Reads a key-encryption key from a file (for `confide keys rotate --new-key-file`).
+pub fn read_kek_file(path: &Path) -> anyhow::Result<Kek> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the key file {}", path.display()))?;
+    refuse_if_shared(path)?;
+    Kek::from_hex(&text).with_context(|| {
+        format!(
+            "the key file {} must hold 64 hexadecimal digits (256 bits)",
+            path.display()
+        )
+    })
+}
+
+fn refuse_if_shared(path: &Path) -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path)
+            .with_context(|| format!("cannot read the key file {}", path.display()))?
+            .permissions()
+            .mode();
+        if mode & 0o077 != 0 {
+            bail!(
+                "the key file {} may be read by other users (mode {:o}): `chmod 600` it",
+                path.display(),
+                mode & 0o777
+            );
+        }
+    }
+    Ok(())
+}
+
 /// Writes a new random secret to `path`, readable by its owner only; a file another node
 /// or process made meanwhile wins.
-fn make_key_file(path: &Path) -> anyhow::Result<String> {
+fn make_key_file(path: &Path, made: &str) -> anyhow::Result<String> {
     let secret = hex::encode(rand::random::<[u8; 32]>());
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
@@ -88,7 +173,7 @@ fn make_key_file(path: &Path) -> anyhow::Result<String> {
             file.write_all(format!("{secret}\n").as_bytes())
                 .and_then(|_| file.sync_all())
                 .with_context(|| format!("cannot write the key file {}", path.display()))?;
-            tracing::info!(path = %path.display(), "made a new server secret (0600); give every node of a cluster the same one");
+            tracing::info!(path = %path.display(), "{made}");
             Ok(secret)
         }
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => std::fs::read_to_string(path)

@@ -57,7 +57,10 @@ pub async fn place(state: &AppState, caller: &Caller, target: HoldTarget) -> App
             (Some(id), None)
         }
         HoldTarget::Thread(id) => {
-            if threads::find(&mut tx, practice_id, &id).await?.is_none() {
+            if threads::find(&mut tx, &state.keys, practice_id, &id)
+                .await?
+                .is_none()
+            {
                 return Err(AppError::not_found("thread").with_field("thread_id"));
             }
             (None, Some(id))

@@ -17,6 +17,7 @@ pub mod password_resets;
 pub mod people;
 pub mod practices;
 pub mod retention;
+pub mod sealing;
 pub mod search;
 pub mod seed;
 pub mod sessions;
@@ -57,6 +58,8 @@ pub struct AppState {
     pub csrf_key: [u8; 32],
     /// This node's live updates: the event log's stable position and the open streams.
     pub live: crate::events::Live,
+    /// Each practice's data keys (encryption at rest).
+    pub keys: Arc<crate::store::keys::Keyring>,
 }
 
 impl AppState {
@@ -145,9 +148,19 @@ pub struct Caller {
     pub person: Person,
     pub session_id: SessionId,
     pub meta: RequestMeta,
+    /// The keys content is sealed and opened with.
+    pub keys: Arc<crate::store::keys::Keyring>,
 }
 
 impl Caller {
+    /// The caller's practice's data key, to seal what they write.
+    pub async fn key(
+        &self,
+        conn: &mut crate::store::Conn,
+    ) -> Result<Arc<crate::store::keys::PracticeKey>, sqlx::Error> {
+        self.keys.practice(conn, self.practice_id()).await
+    }
+
     pub fn practice_id(&self) -> &str {
         self.person.practice_id.as_str()
     }

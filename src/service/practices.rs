@@ -68,7 +68,7 @@ async fn create_practice_consuming(
     };
     let mut tx = state.store.begin().await?;
     settle_setup_link(&mut tx, setup_token, now).await?;
-    match practice_store::insert(&mut tx, &practice).await {
+    match practice_store::insert(&mut tx, &state.keys, &practice).await {
         Ok(()) => {}
         Err(e) if is_unique_violation(&e, "practices_slug_key", "practices.slug") => {
             return Err(AppError::field(

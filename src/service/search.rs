@@ -202,7 +202,14 @@ async fn collect(
         let confirmed = {
             let mut conn = state.store.read().await?;
             let me = caller.person.id.as_str();
-            search_store::visible(&mut conn, caller.practice_id(), me, &candidates).await?
+            search_store::visible(
+                &mut conn,
+                &caller.keys,
+                caller.practice_id(),
+                me,
+                &candidates,
+            )
+            .await?
         };
         for (i, id) in candidates.iter().enumerate() {
             let Some(hit) = confirmed.iter().find(|h| &h.id == id) else {

@@ -117,11 +117,12 @@ fn demo_password(rng: &mut StdRng) -> String {
     format!("{}-{}", words.join("-"), rng.random_range(10..100))
 }
 
-fn as_caller(person: &Person) -> Caller {
+fn as_caller(state: &AppState, person: &Person) -> Caller {
     Caller {
         person: person.clone(),
         session_id: SessionId::from_trusted("seed-demo".into()),
         meta: RequestMeta::default(),
+        keys: state.keys.clone(),
     }
 }
 
@@ -244,7 +245,7 @@ async fn write_conversation(
         body,
         ..Default::default()
     };
-    let (thread_id, _) = compose::compose(state, &as_caller(sender), input, None).await?;
+    let (thread_id, _) = compose::compose(state, &as_caller(state, sender), input, None).await?;
     if i % 6 == 5 {
         return Ok(());
     }
@@ -262,7 +263,7 @@ async fn write_conversation(
             body: reply.to_string(),
             ..Default::default()
         };
-        match compose::reply(state, &as_caller(who), &thread_id, &input, None).await {
+        match compose::reply(state, &as_caller(state, who), &thread_id, &input, None).await {
             Ok(_) => {}
             // A group thread may not have reached this provider; skip the reply.
             Err(e) if e.code == Code::NotFound => break,

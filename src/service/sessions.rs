@@ -299,6 +299,7 @@ async fn authenticate_with(
         person,
         session_id: SessionId::from_trusted(session.id),
         meta,
+        keys: state.keys.clone(),
     })
 }
 

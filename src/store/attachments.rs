@@ -2,7 +2,9 @@
 
 use sqlx::FromRow;
 
+use super::keys::{Keyring, PracticeKey, SealedRow};
 use super::{placeholders, Conn};
+use crate::crypto::Field;
 
 #[derive(Debug, Clone, FromRow)]
 pub struct AttachmentRow {
@@ -19,6 +21,16 @@ pub struct AttachmentRow {
     pub position: i64,
     pub pending_since: i64,
     pub created_at: i64,
+}
+
+impl SealedRow for AttachmentRow {
+    fn practice_id(&self) -> &str {
+        &self.practice_id
+    }
+
+    fn open_with(&mut self, key: &PracticeKey) -> Result<(), sqlx::Error> {
+        key.open_in_place(Field::AttachmentName, &self.id, &mut self.name)
+    }
 }
 
 const COLUMNS: &str =
@@ -46,7 +58,12 @@ pub async fn upsert_blob(
     Ok(())
 }
 
-pub async fn insert(conn: &mut Conn, a: &AttachmentRow) -> Result<(), sqlx::Error> {
+/// Records an upload, its file name sealed with `key`.
+pub async fn insert(
+    conn: &mut Conn,
+    key: &PracticeKey,
+    a: &AttachmentRow,
+) -> Result<(), sqlx::Error> {
     sqlx::query(&format!(
         "INSERT INTO attachments ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
     ))
@@ -54,7 +71,7 @@ pub async fn insert(conn: &mut Conn, a: &AttachmentRow) -> Result<(), sqlx::Erro
     .bind(&a.practice_id)
     .bind(&a.uploader_id)
     .bind(&a.sha256)
-    .bind(&a.name)
+    .bind(key.seal(Field::AttachmentName, &a.id, &a.name))
     .bind(a.size)
     .bind(&a.content_type)
     .bind(&a.message_id)
@@ -70,21 +87,25 @@ pub async fn insert(conn: &mut Conn, a: &AttachmentRow) -> Result<(), sqlx::Erro
 
 pub async fn find(
     conn: &mut Conn,
+    keys: &Keyring,
     practice_id: &str,
     id: &str,
 ) -> Result<Option<AttachmentRow>, sqlx::Error> {
-    sqlx::query_as(&format!(
+    let mut row = sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM attachments WHERE practice_id = $1 AND id = $2"
     ))
     .bind(practice_id)
     .bind(id)
-    .fetch_optional(conn)
-    .await
+    .fetch_optional(&mut *conn)
+    .await?;
+    keys.open_row(conn, &mut row).await?;
+    Ok(row)
 }
 
 /// Of `ids`, the pending uploads of `uploader_id` that are free or held by `draft_id`.
 pub async fn usable(
     conn: &mut Conn,
+    keys: &Keyring,
     uploader_id: &str,
     draft_id: Option<&str>,
     ids: &[String],
@@ -101,7 +122,9 @@ pub async fn usable(
     for id in ids {
         q = q.bind(id);
     }
-    q.fetch_all(conn).await
+    let mut rows = q.fetch_all(&mut *conn).await?;
+    keys.open_rows(conn, &mut rows).await?;
+    Ok(rows)
 }
 
 /// Gives a pending upload to a message; false if it is no longer usable.
@@ -178,14 +201,17 @@ pub async fn hold_for_draft(
 /// A thread's attachments, in message order.
 pub async fn for_thread(
     conn: &mut Conn,
+    keys: &Keyring,
     thread_id: &str,
 ) -> Result<Vec<AttachmentRow>, sqlx::Error> {
-    sqlx::query_as(&format!(
+    let mut rows = sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM attachments WHERE thread_id = $1 ORDER BY message_id, position"
     ))
     .bind(thread_id)
-    .fetch_all(conn)
-    .await
+    .fetch_all(&mut *conn)
+    .await?;
+    keys.open_rows(conn, &mut rows).await?;
+    Ok(rows)
 }
 
 /// (thread id, number of attachments `viewer` may see) for those of `thread_ids` that have

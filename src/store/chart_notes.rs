@@ -2,7 +2,9 @@
 
 use sqlx::FromRow;
 
+use super::keys::{Keyring, PracticeKey, SealedRow};
 use super::Conn;
+use crate::crypto::Field;
 
 #[derive(Debug, Clone, FromRow)]
 pub struct ChartNoteRow {
@@ -18,11 +20,29 @@ pub struct ChartNoteRow {
 
 #[derive(Debug, Clone, FromRow)]
 pub struct VersionRow {
+    pub note_id: String,
+    pub practice_id: String,
     pub version: i64,
     pub content: String,
     pub author_id: String,
     pub author_name: String,
     pub created_at: i64,
+}
+
+/// What a version's content is sealed to: its note and number.
+fn version_row_id(note_id: &str, version: i64) -> String {
+    format!("{note_id}/{version}")
+}
+
+impl SealedRow for VersionRow {
+    fn practice_id(&self) -> &str {
+        &self.practice_id
+    }
+
+    fn open_with(&mut self, key: &PracticeKey) -> Result<(), sqlx::Error> {
+        let row = version_row_id(&self.note_id, self.version);
+        key.open_in_place(Field::ChartNoteContent, &row, &mut self.content)
+    }
 }
 
 const COLUMNS: &str =
@@ -46,8 +66,10 @@ pub async fn insert(conn: &mut Conn, note: &ChartNoteRow) -> Result<(), sqlx::Er
     Ok(())
 }
 
+/// Records a version of a note, its content sealed with `key`.
 pub async fn insert_version(
     conn: &mut Conn,
+    key: &PracticeKey,
     note_id: &str,
     version: i64,
     content: &str,
@@ -59,7 +81,11 @@ pub async fn insert_version(
     )
     .bind(note_id)
     .bind(version)
-    .bind(content)
+    .bind(key.seal(
+        Field::ChartNoteContent,
+        &version_row_id(note_id, version),
+        content,
+    ))
     .bind(author_id)
     .bind(at)
     .execute(conn)
@@ -115,12 +141,20 @@ pub async fn for_client(
 }
 
 /// Every version of a note, oldest first, with its author's name.
-pub async fn versions(conn: &mut Conn, note_id: &str) -> Result<Vec<VersionRow>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT v.version, v.content, v.author_id, pe.name AS author_name, v.created_at \
-         FROM chart_note_versions v JOIN people pe ON pe.id = v.author_id WHERE v.note_id = $1 ORDER BY v.version",
+pub async fn versions(
+    conn: &mut Conn,
+    keys: &Keyring,
+    note_id: &str,
+) -> Result<Vec<VersionRow>, sqlx::Error> {
+    let mut rows = sqlx::query_as(
+        "SELECT v.note_id, cn.practice_id, v.version, v.content, v.author_id, \
+         pe.name AS author_name, v.created_at FROM chart_note_versions v \
+         JOIN chart_notes cn ON cn.id = v.note_id \
+         JOIN people pe ON pe.id = v.author_id WHERE v.note_id = $1 ORDER BY v.version",
     )
     .bind(note_id)
-    .fetch_all(conn)
-    .await
+    .fetch_all(&mut *conn)
+    .await?;
+    keys.open_rows(conn, &mut rows).await?;
+    Ok(rows)
 }

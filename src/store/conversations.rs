@@ -3,16 +3,19 @@
 
 use sqlx::FromRow;
 
+use super::keys::{Keyring, PracticeKey, SealedRow};
 use super::Conn;
+use crate::crypto::Field;
 
-/// Sets (or with `None` clears) a thread's announcement.
+/// Sets (or with `None` clears) a thread's announcement, sealed with `key`.
 pub async fn set_announcement(
     conn: &mut Conn,
+    key: &PracticeKey,
     thread_id: &str,
     text: Option<&str>,
 ) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE threads SET announcement = $1 WHERE id = $2")
-        .bind(text)
+        .bind(key.seal_opt(Field::ThreadAnnouncement, thread_id, text))
         .bind(thread_id)
         .execute(conn)
         .await?;
@@ -144,12 +147,24 @@ pub async fn reads(
 pub struct NoteRow {
     pub id: String,
     pub thread_id: String,
+    pub practice_id: String,
     pub author_id: String,
     pub author_name: String,
     pub author_role: String,
     pub body: String,
     pub body_html: String,
     pub created_at: i64,
+}
+
+impl SealedRow for NoteRow {
+    fn practice_id(&self) -> &str {
+        &self.practice_id
+    }
+
+    fn open_with(&mut self, key: &PracticeKey) -> Result<(), sqlx::Error> {
+        key.open_in_place(Field::NoteBody, &self.id, &mut self.body)?;
+        key.open_in_place(Field::NoteHtml, &self.id, &mut self.body_html)
+    }
 }
 
 pub struct NewNote<'a> {
@@ -162,7 +177,11 @@ pub struct NewNote<'a> {
     pub created_at: i64,
 }
 
-pub async fn insert_note(conn: &mut Conn, n: &NewNote<'_>) -> Result<(), sqlx::Error> {
+pub async fn insert_note(
+    conn: &mut Conn,
+    key: &PracticeKey,
+    n: &NewNote<'_>,
+) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO thread_notes (id, thread_id, practice_id, author_id, body, body_html, \
          created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -171,8 +190,8 @@ pub async fn insert_note(conn: &mut Conn, n: &NewNote<'_>) -> Result<(), sqlx::E
     .bind(n.thread_id)
     .bind(n.practice_id)
     .bind(n.author_id)
-    .bind(n.body)
-    .bind(n.body_html)
+    .bind(key.seal(Field::NoteBody, n.id, n.body))
+    .bind(key.seal(Field::NoteHtml, n.id, n.body_html))
     .bind(n.created_at)
     .execute(conn)
     .await?;
@@ -180,15 +199,21 @@ pub async fn insert_note(conn: &mut Conn, n: &NewNote<'_>) -> Result<(), sqlx::E
 }
 
 /// A thread's internal notes, oldest first.
-pub async fn notes(conn: &mut Conn, thread_id: &str) -> Result<Vec<NoteRow>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT n.id, n.thread_id, n.author_id, pe.name AS author_name, pe.role AS author_role, \
+pub async fn notes(
+    conn: &mut Conn,
+    keys: &Keyring,
+    thread_id: &str,
+) -> Result<Vec<NoteRow>, sqlx::Error> {
+    let mut rows = sqlx::query_as(
+        "SELECT n.id, n.thread_id, n.practice_id, n.author_id, pe.name AS author_name, pe.role AS author_role, \
          n.body, n.body_html, n.created_at FROM thread_notes n JOIN people pe ON pe.id = n.author_id \
          WHERE n.thread_id = $1 ORDER BY n.created_at, n.id",
     )
     .bind(thread_id)
-    .fetch_all(conn)
-    .await
+    .fetch_all(&mut *conn)
+    .await?;
+    keys.open_rows(conn, &mut rows).await?;
+    Ok(rows)
 }
 
 /// A practice's settings as stored.

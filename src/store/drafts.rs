@@ -2,7 +2,9 @@
 
 use sqlx::FromRow;
 
+use super::keys::{Keyring, PracticeKey, SealedRow};
 use super::Conn;
+use crate::crypto::Field;
 
 #[derive(Debug, Clone, FromRow)]
 pub struct DraftRow {
@@ -29,9 +31,21 @@ pub struct DraftRow {
     pub failure_detail: Option<String>,
 }
 
+impl SealedRow for DraftRow {
+    fn practice_id(&self) -> &str {
+        &self.practice_id
+    }
+
+    fn open_with(&mut self, key: &PracticeKey) -> Result<(), sqlx::Error> {
+        key.open_in_place(Field::DraftSubject, &self.id, &mut self.subject)?;
+        key.open_in_place(Field::DraftBody, &self.id, &mut self.body)
+    }
+}
+
 const COLUMNS: &str = "id, practice_id, person_id, thread_id, recipients, subject, body, attachment_ids, created_at, updated_at, kind, starts_at, linked_from, send_at, failure_code, failure_detail";
 
-pub async fn insert(conn: &mut Conn, d: &DraftRow) -> Result<(), sqlx::Error> {
+/// Records a draft, sealing its subject and body with `key`.
+pub async fn insert(conn: &mut Conn, key: &PracticeKey, d: &DraftRow) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO drafts (id, practice_id, person_id, thread_id, recipients, subject, body, attachment_ids, \
          created_at, updated_at, kind, starts_at, linked_from) \
@@ -42,8 +56,8 @@ pub async fn insert(conn: &mut Conn, d: &DraftRow) -> Result<(), sqlx::Error> {
     .bind(&d.person_id)
     .bind(&d.thread_id)
     .bind(&d.recipients)
-    .bind(&d.subject)
-    .bind(&d.body)
+    .bind(key.seal(Field::DraftSubject, &d.id, &d.subject))
+    .bind(key.seal(Field::DraftBody, &d.id, &d.body))
     .bind(&d.attachment_ids)
     .bind(d.created_at)
     .bind(d.updated_at)
@@ -56,7 +70,7 @@ pub async fn insert(conn: &mut Conn, d: &DraftRow) -> Result<(), sqlx::Error> {
 }
 
 /// Replaces a draft's content; false if the draft is gone.
-pub async fn update(conn: &mut Conn, d: &DraftRow) -> Result<bool, sqlx::Error> {
+pub async fn update(conn: &mut Conn, key: &PracticeKey, d: &DraftRow) -> Result<bool, sqlx::Error> {
     let done = sqlx::query(
         "UPDATE drafts SET thread_id = $1, recipients = $2, subject = $3, body = $4, attachment_ids = $5, \
          updated_at = $6, kind = $9, starts_at = $10, linked_from = $11 \
@@ -64,8 +78,8 @@ pub async fn update(conn: &mut Conn, d: &DraftRow) -> Result<bool, sqlx::Error> 
     )
     .bind(&d.thread_id)
     .bind(&d.recipients)
-    .bind(&d.subject)
-    .bind(&d.body)
+    .bind(key.seal(Field::DraftSubject, &d.id, &d.subject))
+    .bind(key.seal(Field::DraftBody, &d.id, &d.body))
     .bind(&d.attachment_ids)
     .bind(d.updated_at)
     .bind(&d.id)
@@ -97,27 +111,31 @@ pub async fn take(
 
 pub async fn find(
     conn: &mut Conn,
+    keys: &Keyring,
     person_id: &str,
     id: &str,
 ) -> Result<Option<DraftRow>, sqlx::Error> {
-    sqlx::query_as(&format!(
+    let mut row = sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM drafts WHERE person_id = $1 AND id = $2"
     ))
     .bind(person_id)
     .bind(id)
-    .fetch_optional(conn)
-    .await
+    .fetch_optional(&mut *conn)
+    .await?;
+    keys.open_row(conn, &mut row).await?;
+    Ok(row)
 }
 
 /// A person's drafts, most recently saved first, after the keyset `after`.
 pub async fn list(
     conn: &mut Conn,
+    keys: &Keyring,
     person_id: &str,
     after: Option<(i64, &str)>,
     limit: i64,
 ) -> Result<Vec<DraftRow>, sqlx::Error> {
     let (at, id) = after.unwrap_or((i64::MAX, ""));
-    sqlx::query_as(&format!(
+    let mut rows = sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM drafts WHERE person_id = $1 AND send_at IS NULL AND failure_code IS NULL \
          AND (updated_at < $2 OR (updated_at = $2 AND id < $3)) \
          ORDER BY updated_at DESC, id DESC LIMIT $4"
@@ -126,19 +144,27 @@ pub async fn list(
     .bind(at)
     .bind(id)
     .bind(limit)
-    .fetch_all(conn)
-    .await
+    .fetch_all(&mut *conn)
+    .await?;
+    keys.open_rows(conn, &mut rows).await?;
+    Ok(rows)
 }
 
 /// A person's scheduled sends (and those refused), soonest first.
-pub async fn scheduled(conn: &mut Conn, person_id: &str) -> Result<Vec<DraftRow>, sqlx::Error> {
-    sqlx::query_as(&format!(
+pub async fn scheduled(
+    conn: &mut Conn,
+    keys: &Keyring,
+    person_id: &str,
+) -> Result<Vec<DraftRow>, sqlx::Error> {
+    let mut rows = sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM drafts WHERE person_id = $1 \
          AND (send_at IS NOT NULL OR failure_code IS NOT NULL) ORDER BY send_at, updated_at, id"
     ))
     .bind(person_id)
-    .fetch_all(conn)
-    .await
+    .fetch_all(&mut *conn)
+    .await?;
+    keys.open_rows(conn, &mut rows).await?;
+    Ok(rows)
 }
 
 /// Scheduled sends due at `now`, as (draft id, person id, practice id), soonest first.

@@ -2,7 +2,9 @@
 
 use sqlx::FromRow;
 
+use super::keys::{Keyring, PracticeKey, SealedRow};
 use super::Conn;
+use crate::crypto::Field;
 
 #[derive(Debug, Clone, FromRow)]
 pub struct MessageRow {
@@ -31,11 +33,33 @@ pub struct MessageWithSender {
     pub sender_role: String,
 }
 
+impl SealedRow for MessageRow {
+    fn practice_id(&self) -> &str {
+        &self.practice_id
+    }
+
+    fn open_with(&mut self, key: &PracticeKey) -> Result<(), sqlx::Error> {
+        key.open_in_place(Field::MessageBody, &self.id, &mut self.body)?;
+        key.open_in_place(Field::MessageHtml, &self.id, &mut self.body_html)
+    }
+}
+
+impl SealedRow for MessageWithSender {
+    fn practice_id(&self) -> &str {
+        &self.message.practice_id
+    }
+
+    fn open_with(&mut self, key: &PracticeKey) -> Result<(), sqlx::Error> {
+        self.message.open_with(key)
+    }
+}
+
 const COLUMNS: &str =
     "m.id, m.thread_id, m.practice_id, m.sender_id, m.seq, m.body, m.body_html, m.created_at, \
      m.in_reply_to, m.automatic, m.pinned_at";
 
-pub async fn insert(conn: &mut Conn, m: &MessageRow) -> Result<(), sqlx::Error> {
+/// Records a message, sealing its body (Markdown and HTML) with `key`.
+pub async fn insert(conn: &mut Conn, key: &PracticeKey, m: &MessageRow) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO messages (id, thread_id, practice_id, sender_id, seq, body, body_html, created_at, \
          in_reply_to, automatic) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
@@ -45,8 +69,8 @@ pub async fn insert(conn: &mut Conn, m: &MessageRow) -> Result<(), sqlx::Error> 
     .bind(&m.practice_id)
     .bind(&m.sender_id)
     .bind(m.seq)
-    .bind(&m.body)
-    .bind(&m.body_html)
+    .bind(key.seal(Field::MessageBody, &m.id, &m.body))
+    .bind(key.seal(Field::MessageHtml, &m.id, &m.body_html))
     .bind(m.created_at)
     .bind(&m.in_reply_to)
     .bind(m.automatic)
@@ -57,29 +81,35 @@ pub async fn insert(conn: &mut Conn, m: &MessageRow) -> Result<(), sqlx::Error> 
 
 pub async fn for_thread(
     conn: &mut Conn,
+    keys: &Keyring,
     thread_id: &str,
 ) -> Result<Vec<MessageWithSender>, sqlx::Error> {
-    sqlx::query_as(&format!(
+    let mut rows = sqlx::query_as(&format!(
         "SELECT {COLUMNS}, pe.name AS sender_name, pe.role AS sender_role FROM messages m \
          JOIN people pe ON pe.id = m.sender_id WHERE m.thread_id = $1 ORDER BY m.seq"
     ))
     .bind(thread_id)
-    .fetch_all(conn)
-    .await
+    .fetch_all(&mut *conn)
+    .await?;
+    keys.open_rows(conn, &mut rows).await?;
+    Ok(rows)
 }
 
 pub async fn find(
     conn: &mut Conn,
+    keys: &Keyring,
     practice_id: &str,
     id: &str,
 ) -> Result<Option<MessageRow>, sqlx::Error> {
-    sqlx::query_as(&format!(
+    let mut row = sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM messages m WHERE m.practice_id = $1 AND m.id = $2"
     ))
     .bind(practice_id)
     .bind(id)
-    .fetch_optional(conn)
-    .await
+    .fetch_optional(&mut *conn)
+    .await?;
+    keys.open_row(conn, &mut row).await?;
+    Ok(row)
 }
 
 /// The ids of a thread's messages.
@@ -91,13 +121,19 @@ pub async fn ids_for_thread(conn: &mut Conn, thread_id: &str) -> Result<Vec<Stri
 }
 
 /// The latest message left in a thread, if any.
-pub async fn latest(conn: &mut Conn, thread_id: &str) -> Result<Option<MessageRow>, sqlx::Error> {
-    sqlx::query_as(&format!(
+pub async fn latest(
+    conn: &mut Conn,
+    keys: &Keyring,
+    thread_id: &str,
+) -> Result<Option<MessageRow>, sqlx::Error> {
+    let mut row = sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM messages m WHERE m.thread_id = $1 ORDER BY m.seq DESC LIMIT 1"
     ))
     .bind(thread_id)
-    .fetch_optional(conn)
-    .await
+    .fetch_optional(&mut *conn)
+    .await?;
+    keys.open_row(conn, &mut row).await?;
+    Ok(row)
 }
 
 /// Pins a message at the top of its thread (`Some((at, by))`) or unpins it.

@@ -3,7 +3,9 @@
 use sqlx::FromRow;
 
 use super::events::{InFlight, IN_FLIGHT_COLUMN};
+use super::keys::{Keyring, PracticeKey, SealedRow};
 use super::{placeholders, Conn};
+use crate::crypto::Field;
 use crate::domain::mailbox::REMOVED;
 
 /// An event the indexer follows.
@@ -69,12 +71,27 @@ pub struct MessageDoc {
     pub sender_role: String,
 }
 
+impl SealedRow for MessageDoc {
+    fn practice_id(&self) -> &str {
+        &self.practice_id
+    }
+
+    fn open_with(&mut self, key: &PracticeKey) -> Result<(), sqlx::Error> {
+        key.open_in_place(Field::MessageBody, &self.id, &mut self.body)?;
+        key.open_in_place(Field::ThreadSubject, &self.thread_id, &mut self.subject)
+    }
+}
+
 const DOC_SELECT: &str =
     "SELECT m.id, m.thread_id, m.seq, m.practice_id, m.sender_id, m.body, m.created_at, \
      t.subject, pe.name AS sender_name, pe.role AS sender_role FROM messages m \
      JOIN threads t ON t.id = m.thread_id JOIN people pe ON pe.id = m.sender_id";
 
-pub async fn message_docs(conn: &mut Conn, ids: &[String]) -> Result<Vec<MessageDoc>, sqlx::Error> {
+pub async fn message_docs(
+    conn: &mut Conn,
+    keys: &Keyring,
+    ids: &[String],
+) -> Result<Vec<MessageDoc>, sqlx::Error> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
@@ -86,26 +103,31 @@ pub async fn message_docs(conn: &mut Conn, ids: &[String]) -> Result<Vec<Message
     for id in ids {
         q = q.bind(id);
     }
-    q.fetch_all(conn).await
+    let mut rows = q.fetch_all(&mut *conn).await?;
+    keys.open_rows(conn, &mut rows).await?;
+    Ok(rows)
 }
 
 /// A page of every message after (`thread_id`, `seq`), in that order (for a full rebuild:
 /// a page then spans few threads, whose participants are read once).
 pub async fn message_docs_after(
     conn: &mut Conn,
+    keys: &Keyring,
     thread_id: &str,
     seq: i64,
     limit: i64,
 ) -> Result<Vec<MessageDoc>, sqlx::Error> {
-    sqlx::query_as(&format!(
+    let mut rows = sqlx::query_as(&format!(
         "{DOC_SELECT} WHERE m.thread_id >= $1 AND (m.thread_id > $1 OR m.seq > $2) \
          ORDER BY m.thread_id, m.seq LIMIT $3"
     ))
     .bind(thread_id)
     .bind(seq)
     .bind(limit)
-    .fetch_all(conn)
-    .await
+    .fetch_all(&mut *conn)
+    .await?;
+    keys.open_rows(conn, &mut rows).await?;
+    Ok(rows)
 }
 
 /// (thread id, person id, name, role) of the participants of `thread_ids`.
@@ -143,13 +165,14 @@ pub async fn message_ids_of_thread(
 /// (Files limited to some participants are left out: the index has no per-file readers.)
 pub async fn attachment_names(
     conn: &mut Conn,
+    keys: &Keyring,
     message_ids: &[String],
 ) -> Result<Vec<(String, String)>, sqlx::Error> {
     if message_ids.is_empty() {
         return Ok(Vec::new());
     }
     let sql = format!(
-        "SELECT a.message_id, a.name FROM attachments a WHERE a.message_id IN ({}) \
+        "SELECT a.message_id, a.id, a.practice_id, a.name FROM attachments a WHERE a.message_id IN ({}) \
          AND NOT EXISTS (SELECT 1 FROM attachment_audience x WHERE x.attachment_id = a.id)",
         placeholders(1, message_ids.len())
     );
@@ -157,7 +180,27 @@ pub async fn attachment_names(
     for id in message_ids {
         q = q.bind(id);
     }
-    q.fetch_all(conn).await
+    let mut rows: Vec<NamedFile> = q.fetch_all(&mut *conn).await?;
+    keys.open_rows(conn, &mut rows).await?;
+    Ok(rows.into_iter().map(|f| (f.message_id, f.name)).collect())
+}
+
+#[derive(FromRow)]
+struct NamedFile {
+    message_id: String,
+    id: String,
+    practice_id: String,
+    name: String,
+}
+
+impl SealedRow for NamedFile {
+    fn practice_id(&self) -> &str {
+        &self.practice_id
+    }
+
+    fn open_with(&mut self, key: &PracticeKey) -> Result<(), sqlx::Error> {
+        key.open_in_place(Field::AttachmentName, &self.id, &mut self.name)
+    }
 }
 
 /// A search hit as the database confirms it: the message exists, in the searcher's
@@ -203,6 +246,7 @@ struct HitPlace {
 /// to walk every thread the searcher takes part in (100,000 of them for a busy provider).
 pub async fn visible(
     conn: &mut Conn,
+    keys: &Keyring,
     practice_id: &str,
     person_id: &str,
     message_ids: &[String],
@@ -239,11 +283,20 @@ pub async fn visible(
         q = q.bind(*t);
     }
     let places: Vec<HitPlace> = q.fetch_all(&mut *conn).await?;
-    Ok(messages
+    let key = keys.practice(conn, practice_id).await?;
+    messages
         .into_iter()
-        .filter_map(|m| {
+        .filter_map(|mut m| {
             let place = places.iter().find(|p| p.thread_id == m.thread_id)?;
-            Some(VisibleHit {
+            let opened = key
+                .open_in_place(Field::MessageBody, &m.id, &mut m.body)
+                .and_then(|()| {
+                    key.open_in_place(Field::ThreadSubject, &m.thread_id, &mut m.subject)
+                });
+            if let Err(e) = opened {
+                return Some(Err(e));
+            }
+            Some(Ok(VisibleHit {
                 id: m.id,
                 thread_id: m.thread_id,
                 sender_id: m.sender_id,
@@ -256,7 +309,7 @@ pub async fn visible(
                 unread: place.unread,
                 has_sent: place.has_sent,
                 via_group: place.via_group.clone(),
-            })
+            }))
         })
-        .collect())
+        .collect()
 }

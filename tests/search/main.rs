@@ -586,14 +586,15 @@ async fn the_index_is_rebuilt_while_the_server_keeps_answering(backend: Backend)
     wait_for(&app, &client, "marmalade", 20).await;
     let before = confide::search::read_current(app.state.search.root()).unwrap();
 
-    let (store, root) = (
+    let (store, keys, root) = (
         app.state.store.clone(),
+        app.state.keys.clone(),
         app.state.search.root().to_path_buf(),
     );
     let pace = confide::search::indexer::Pace::from_config(&app.state.config.search);
     let handle = tokio::runtime::Handle::current();
     let rebuild = tokio::task::spawn_blocking(move || {
-        confide::search::indexer::rebuild(&handle, &store, &root, pace)
+        confide::search::indexer::rebuild(&handle, &store, &keys, &root, pace)
     });
     // Searches go on answering throughout.
     while !rebuild.is_finished() {

@@ -7,6 +7,7 @@
 mod helpers;
 
 mod access;
+mod encryption;
 mod files;
 mod requests;
 

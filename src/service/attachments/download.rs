@@ -52,7 +52,7 @@ pub(super) async fn load_readable(
     id: &str,
 ) -> AppResult<AttachmentRow> {
     let not_found = || AppError::not_found("attachment");
-    let row = store::find(conn, caller.practice_id(), id)
+    let row = store::find(conn, &caller.keys, caller.practice_id(), id)
         .await?
         .ok_or_else(not_found)?;
     match (&row.message_id, &row.thread_id) {
@@ -94,7 +94,7 @@ async fn verified_bytes(
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             // Deleted meanwhile (with its message)? Then it is simply gone.
             let mut conn = state.store.read().await?;
-            match store::find(&mut conn, caller.practice_id(), &row.id).await? {
+            match store::find(&mut conn, &caller.keys, caller.practice_id(), &row.id).await? {
                 None => Err(AppError::not_found("attachment")),
                 Some(_) => Ok(None),
             }

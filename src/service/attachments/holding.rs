@@ -40,7 +40,7 @@ pub async fn check_usable(
             ));
         }
     }
-    let found = store::usable(conn, caller.person.id.as_str(), draft_id, ids).await?;
+    let found = store::usable(conn, &caller.keys, caller.person.id.as_str(), draft_id, ids).await?;
     for (i, id) in ids.iter().enumerate() {
         if !found.iter().any(|a| &a.id == id) {
             return Err(unknown_attachment(i, id));

@@ -353,7 +353,8 @@ async fn record_one(
         pending_since: now,
         created_at: now,
     };
-    store::insert(tx, &row).await?;
+    let key = caller.key(tx).await?;
+    store::insert(tx, &key, &row).await?;
     record(
         tx,
         state,

@@ -198,7 +198,8 @@ pub async fn write_thread(
     }
     let to = addressees(tx, caller, p).await?;
     let thread = new_thread(state, caller, p, &to);
-    threads::insert(tx, &thread).await?;
+    let key = caller.key(tx).await?;
+    threads::insert(tx, &key, &thread).await?;
     add_participants(tx, caller, &thread, &to).await?;
     teams::adopt(tx, &thread, &to.groups).await?;
     let message_id = write_message(tx, state, caller, &thread, &p.body, None).await?;
@@ -329,7 +330,8 @@ async fn write_message(
     in_reply_to: Option<&str>,
 ) -> AppResult<String> {
     let now = state.now();
-    let seq = threads::claim_seq(tx, &thread.id, now, &body.preview)
+    let key = caller.key(tx).await?;
+    let seq = threads::claim_seq(tx, &key, &thread.id, now, &body.preview)
         .await?
         .ok_or_else(|| AppError::not_found("thread"))?;
     let message = MessageRow {
@@ -345,7 +347,7 @@ async fn write_message(
         automatic: 0,
         pinned_at: None,
     };
-    messages::insert(tx, &message).await?;
+    messages::insert(tx, &key, &message).await?;
     attachments::attach(
         tx,
         caller,
@@ -442,7 +444,8 @@ async fn write_automatic(
     text: &str,
 ) -> AppResult<()> {
     let now = state.now();
-    let seq = threads::claim_seq(tx, &thread.id, now, &preview(text))
+    let key = state.keys.practice(tx, &thread.practice_id).await?;
+    let seq = threads::claim_seq(tx, &key, &thread.id, now, &preview(text))
         .await?
         .ok_or_else(|| AppError::not_found("thread"))?;
     let message = MessageRow {
@@ -458,7 +461,7 @@ async fn write_automatic(
         automatic: 1,
         pinned_at: None,
     };
-    messages::insert(tx, &message).await?;
+    messages::insert(tx, &key, &message).await?;
     let back = crate::store::changes::removed_readers(tx, &thread.id).await?;
     threads::deliver(tx, &thread.id, responder, now).await?;
     threads::set_state(tx, &thread.id, responder, None, Some(true)).await?;
@@ -566,9 +569,14 @@ fn check_reply_rules(
 }
 
 /// The message a reply names in `in_reply_to`: one of the same thread.
-async fn check_in_reply_to(conn: &mut Conn, ctx: &ThreadCtx, id: Option<&str>) -> AppResult<()> {
+async fn check_in_reply_to(
+    conn: &mut Conn,
+    caller: &Caller,
+    ctx: &ThreadCtx,
+    id: Option<&str>,
+) -> AppResult<()> {
     let Some(id) = id else { return Ok(()) };
-    match messages::find(conn, &ctx.thread.practice_id, id).await? {
+    match messages::find(conn, &caller.keys, &ctx.thread.practice_id, id).await? {
         Some(m) if m.thread_id == ctx.thread.id => Ok(()),
         _ => Err(AppError::invalid(
             "in_reply_to",
@@ -589,7 +597,7 @@ pub async fn prepare_reply(
 ) -> AppResult<PreparedReply> {
     let ctx: ThreadCtx = load_thread(conn, caller, thread_id).await?;
     check_reply_rules(state, caller, &ctx, caller.person.status)?;
-    check_in_reply_to(conn, &ctx, input.in_reply_to.as_deref()).await?;
+    check_in_reply_to(conn, caller, &ctx, input.in_reply_to.as_deref()).await?;
     let body = prepare_body(
         conn,
         state,
@@ -618,7 +626,7 @@ pub async fn write_reply(
     let ctx: ThreadCtx = load_thread_for_write(tx, caller, &p.thread_id).await?;
     let status = recipients::sender_status(tx, caller).await?;
     check_reply_rules(state, caller, &ctx, status)?;
-    check_in_reply_to(tx, &ctx, p.in_reply_to.as_deref()).await?;
+    check_in_reply_to(tx, caller, &ctx, p.in_reply_to.as_deref()).await?;
     let message_id = write_message(
         tx,
         state,

@@ -14,6 +14,7 @@ use crate::domain::{markdown, Code, Role};
 use crate::error::{AppError, AppResult};
 use crate::store::attachments::{self as attachment_store, AttachmentRow};
 use crate::store::conversations::{self as store, NoteRow, SettingsRow};
+use crate::store::keys::Keyring;
 use crate::store::people as people_store;
 use crate::store::threads::{self, NewParticipant};
 use crate::store::{messages, Conn};
@@ -122,7 +123,8 @@ pub async fn set_announcement(
     let text = text.map(parse_announcement).transpose()?;
     let mut tx = state.store.begin().await?;
     let ctx = staff_thread(&mut tx, caller, thread_id.as_str()).await?;
-    store::set_announcement(&mut tx, &ctx.thread.id, text.as_deref()).await?;
+    let key = caller.key(&mut tx).await?;
+    store::set_announcement(&mut tx, &key, &ctx.thread.id, text.as_deref()).await?;
     thread_event(
         &mut tx,
         state,
@@ -208,7 +210,7 @@ async fn message_thread(
     caller: &Caller,
     message_id: &str,
 ) -> AppResult<(ThreadCtx, String)> {
-    let message = messages::find(conn, caller.practice_id(), message_id)
+    let message = messages::find(conn, &caller.keys, caller.practice_id(), message_id)
         .await?
         .ok_or_else(|| AppError::not_found("message"))?;
     let ctx = load_thread_for_write(conn, caller, &message.thread_id)
@@ -309,7 +311,7 @@ pub(crate) async fn notes_of(
     if !caller.role().is_staff() {
         return Ok(Vec::new());
     }
-    store::notes(conn, &ctx.thread.id)
+    store::notes(conn, &caller.keys, &ctx.thread.id)
         .await?
         .into_iter()
         .map(|n| note_view(caller, ctx, n))
@@ -334,8 +336,10 @@ pub async fn add_note(
     check_not_completed(ctx.timing(state.now()))?;
     let id = NoteId::generate().into_string();
     let now = state.now();
+    let key = caller.key(&mut tx).await?;
     store::insert_note(
         &mut tx,
+        &key,
         &store::NewNote {
             id: &id,
             thread_id: &ctx.thread.id,
@@ -397,10 +401,11 @@ pub async fn starts_reply_only(conn: &mut Conn, practice_id: &str, role: Role) -
 /// participants does not exist for anyone else.
 pub async fn files_seen_by(
     conn: &mut Conn,
+    keys: &Keyring,
     viewer: &str,
     thread_id: &str,
 ) -> AppResult<Vec<AttachmentRow>> {
-    let files = attachment_store::for_thread(conn, thread_id).await?;
+    let files = attachment_store::for_thread(conn, keys, thread_id).await?;
     let audience = store::audiences(conn, thread_id).await?;
     Ok(visible_files(viewer, files, &audience))
 }
@@ -492,7 +497,7 @@ pub async fn share(
     if added.is_empty() {
         return Ok(added);
     }
-    if let Some(latest) = messages::latest(&mut tx, &ctx.thread.id).await? {
+    if let Some(latest) = messages::latest(&mut tx, &caller.keys, &ctx.thread.id).await? {
         notifications::new_message(
             &mut tx,
             state,

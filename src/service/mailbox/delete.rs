@@ -57,7 +57,7 @@ pub async fn delete_message(
 ) -> AppResult<()> {
     let message_id = message_id.as_str();
     let mut tx = state.store.begin().await?;
-    let message = messages::find(&mut tx, caller.practice_id(), message_id)
+    let message = messages::find(&mut tx, &caller.keys, caller.practice_id(), message_id)
         .await?
         .ok_or_else(|| AppError::not_found("message"))?;
     // Someone outside the thread learns nothing, not even that the message exists.
@@ -87,9 +87,11 @@ pub async fn delete_message(
         Some(&message.id),
     )
     .await?;
-    match messages::latest(&mut tx, &ctx.thread.id).await? {
+    let key = caller.key(&mut tx).await?;
+    match messages::latest(&mut tx, &caller.keys, &ctx.thread.id).await? {
         Some(latest) => {
-            threads::record_removal(&mut tx, &ctx.thread.id, &preview(&latest.body)).await?;
+            let preview = preview(&latest.body);
+            threads::record_removal(&mut tx, &key, &ctx.thread.id, &preview).await?;
         }
         None => {
             let me = Some(caller.person.id.as_str());

@@ -159,7 +159,8 @@ pub async fn create(state: &AppState, caller: &Caller, input: DraftInput) -> App
     let mut tx = state.store.begin().await?;
     let kept = draft_store::count(&mut tx, caller.person.id.as_str()).await?;
     crate::domain::quotas::may_keep_another_draft(kept, state.config.limits.drafts_per_person)?;
-    draft_store::insert(&mut tx, &row).await?;
+    let key = caller.key(&mut tx).await?;
+    draft_store::insert(&mut tx, &key, &row).await?;
     saved(&mut tx, state, caller, &row, &input.attachment_ids).await?;
     tx.commit().await?;
     Ok(view(row))
@@ -197,7 +198,7 @@ pub async fn save(
     check(state, &input)?;
     check_thread(state, caller, &input).await?;
     let mut tx = state.store.begin().await?;
-    let existing = draft_store::find(&mut tx, caller.person.id.as_str(), id)
+    let existing = draft_store::find(&mut tx, &caller.keys, caller.person.id.as_str(), id)
         .await?
         .ok_or_else(|| AppError::not_found("draft"))?;
     // Strictly later, so that a send racing this save can tell the draft changed.
@@ -215,7 +216,8 @@ pub async fn save(
         failure_detail: existing.failure_detail.clone(),
         ..row
     };
-    if !draft_store::update(&mut tx, &row).await? {
+    let key = caller.key(&mut tx).await?;
+    if !draft_store::update(&mut tx, &key, &row).await? {
         return Err(AppError::not_found("draft"));
     }
     saved(&mut tx, state, caller, &row, &input.attachment_ids).await?;
@@ -235,7 +237,7 @@ pub async fn open(state: &AppState, caller: &Caller, id: &DraftId) -> AppResult<
 pub async fn get(state: &AppState, caller: &Caller, id: &DraftId) -> AppResult<DraftView> {
     let id = id.as_str();
     let mut conn = state.store.read().await?;
-    draft_store::find(&mut conn, caller.person.id.as_str(), id)
+    draft_store::find(&mut conn, &caller.keys, caller.person.id.as_str(), id)
         .await?
         .map(view)
         .ok_or_else(|| AppError::not_found("draft"))
@@ -255,6 +257,7 @@ pub async fn list(
     let mut conn = state.store.read().await?;
     let mut rows = draft_store::list(
         &mut conn,
+        &caller.keys,
         caller.person.id.as_str(),
         after.as_ref().map(|(at, id)| (*at, id.as_str())),
         limit + 1,
@@ -274,7 +277,7 @@ pub async fn list(
 pub async fn delete(state: &AppState, caller: &Caller, id: &DraftId) -> AppResult<()> {
     let id = id.as_str();
     let mut tx = state.store.begin().await?;
-    let draft = draft_store::find(&mut tx, caller.person.id.as_str(), id)
+    let draft = draft_store::find(&mut tx, &caller.keys, caller.person.id.as_str(), id)
         .await?
         .ok_or_else(|| AppError::not_found("draft"))?;
     draft_store::delete(&mut tx, &draft.id).await?;

@@ -189,7 +189,7 @@ async fn load(
     thread_id: &str,
     for_write: bool,
 ) -> AppResult<ThreadCtx> {
-    let thread = threads::find(conn, caller.practice_id(), thread_id)
+    let thread = threads::find(conn, &caller.keys, caller.practice_id(), thread_id)
         .await?
         .ok_or_else(not_found)?;
     let rows = threads::participants(conn, &thread.id, for_write).await?;

@@ -166,8 +166,14 @@ pub async fn view(
         load_thread(&mut conn, caller, thread_id).await?
     };
     let mut conn = state.store.read().await?;
-    let rows = messages::for_thread(&mut conn, &ctx.thread.id).await?;
-    let files = files_seen_by(&mut conn, caller.person.id.as_str(), &ctx.thread.id).await?;
+    let rows = messages::for_thread(&mut conn, &caller.keys, &ctx.thread.id).await?;
+    let files = files_seen_by(
+        &mut conn,
+        &caller.keys,
+        caller.person.id.as_str(),
+        &ctx.thread.id,
+    )
+    .await?;
     let extras = Extras {
         reactions: conversation_store::reactions(&mut conn, &ctx.thread.id).await?,
         reads: if rules::sees_read_receipts(caller.role()) {
@@ -497,8 +503,16 @@ pub async fn page(
     };
     let from_key = from.as_ref().map(|(at, id)| (*at, id.as_str()));
     let pins = threads::pinned_ids(&mut conn, holder).await?;
-    let mut rows =
-        threads::list(&mut conn, holder, &listing, from_key, direction, limit + 1).await?;
+    let mut rows = threads::list(
+        &mut conn,
+        &caller.keys,
+        holder,
+        &listing,
+        from_key,
+        direction,
+        limit + 1,
+    )
+    .await?;
     let more = rows.len() as i64 > limit;
     rows.truncate(limit as usize);
     if direction == Direction::Newer {
@@ -521,7 +535,7 @@ pub async fn page(
     // Pinned threads list first, on the first page, and not again in their place.
     rows.retain(|r| !pins.contains(&r.thread.id));
     if cursor.is_none() && !pins.is_empty() {
-        let mut first = threads::pinned(&mut conn, holder, &listing).await?;
+        let mut first = threads::pinned(&mut conn, &caller.keys, holder, &listing).await?;
         first.append(&mut rows);
         rows = first;
     }

@@ -132,7 +132,7 @@ async fn set(
     if !draft_store::set_send_at(&mut tx, me, id, send_at).await? {
         return Err(AppError::not_found("scheduled"));
     }
-    let row = draft_store::find(&mut tx, me, id)
+    let row = draft_store::find(&mut tx, &caller.keys, me, id)
         .await?
         .ok_or_else(|| AppError::not_found("scheduled"))?;
     tx.commit().await?;
@@ -144,7 +144,7 @@ pub async fn list(state: &AppState, caller: &Caller) -> AppResult<Vec<DraftView>
     let me = caller.person.id.as_str();
     let rows = {
         let mut conn = state.store.read().await?;
-        draft_store::scheduled(&mut conn, me).await?
+        draft_store::scheduled(&mut conn, &caller.keys, me).await?
     };
     let entry = crate::service::audit::AuditEntry::new("list_scheduled", "person", me);
     crate::service::audit::record_read(state, caller, entry).await?;
@@ -223,6 +223,7 @@ async fn send_one(
         // Audited as the sender's own act, by the scheduler rather than a session.
         session_id: SessionId::from_trusted("scheduled".into()),
         meta: RequestMeta::default(),
+        keys: state.keys.clone(),
     };
     let draft_id = DraftId::from_trusted(id.to_string());
     let draft = match drafts::get(state, &caller, &draft_id).await {

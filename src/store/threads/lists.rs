@@ -6,6 +6,7 @@ use sqlx::FromRow;
 use super::{ThreadRow, THREAD_COLUMNS};
 use crate::domain::mailbox::REMOVED;
 use crate::domain::teams::{AssigneeFilter, TeamFilter};
+use crate::store::keys::{Keyring, PracticeKey, SealedRow};
 use crate::store::Conn;
 
 /// Which of a person's threads a list shows.
@@ -27,6 +28,16 @@ pub struct ListedThread {
     pub unread: i64,
 }
 
+impl SealedRow for ListedThread {
+    fn practice_id(&self) -> &str {
+        &self.thread.practice_id
+    }
+
+    fn open_with(&mut self, key: &PracticeKey) -> Result<(), sqlx::Error> {
+        self.thread.open_with(key)
+    }
+}
+
 /// Which way a page of a list runs from its keyset.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Direction {
@@ -40,6 +51,7 @@ pub enum Direction {
 /// when `None`), in `direction`.
 pub async fn list(
     conn: &mut Conn,
+    keys: &Keyring,
     person_id: &str,
     listing: &Listing<'_>,
     from: Option<(i64, &str)>,
@@ -55,7 +67,7 @@ pub async fn list(
         Direction::Older => ("<", "DESC"),
         Direction::Newer => (">", "ASC"),
     };
-    sqlx::query_as(&format!(
+    let mut rows: Vec<ListedThread> = sqlx::query_as(&format!(
         "SELECT {THREAD_COLUMNS}, p.folder, p.unread FROM thread_participants p \
          JOIN threads t ON t.id = p.thread_id \
          WHERE p.person_id = $1 AND {filter} \
@@ -67,8 +79,10 @@ pub async fn list(
     .bind(from_at)
     .bind(from_id)
     .bind(limit)
-    .fetch_all(conn)
-    .await
+    .fetch_all(&mut *conn)
+    .await?;
+    keys.open_rows(conn, &mut rows).await?;
+    Ok(rows)
 }
 
 /// The threads a person pinned.
@@ -82,11 +96,12 @@ pub async fn pinned_ids(conn: &mut Conn, person_id: &str) -> Result<Vec<String>,
 /// The pinned threads of one of a person's lists, most recently pinned first.
 pub async fn pinned(
     conn: &mut Conn,
+    keys: &Keyring,
     person_id: &str,
     listing: &Listing<'_>,
 ) -> Result<Vec<ListedThread>, sqlx::Error> {
     let (filter, value) = filter_of(listing);
-    sqlx::query_as(&format!(
+    let mut rows: Vec<ListedThread> = sqlx::query_as(&format!(
         "SELECT {THREAD_COLUMNS}, p.folder, p.unread FROM thread_pins x \
          JOIN thread_participants p ON p.thread_id = x.thread_id AND p.person_id = x.person_id \
          JOIN threads t ON t.id = x.thread_id \
@@ -94,8 +109,10 @@ pub async fn pinned(
     ))
     .bind(person_id)
     .bind(value)
-    .fetch_all(conn)
-    .await
+    .fetch_all(&mut *conn)
+    .await?;
+    keys.open_rows(conn, &mut rows).await?;
+    Ok(rows)
 }
 
 /// Pins (`Some(at)`) or unpins a thread for one person.

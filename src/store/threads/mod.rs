@@ -9,7 +9,9 @@ pub use lists::{
 
 use sqlx::FromRow;
 
+use super::keys::{Keyring, PracticeKey, SealedRow};
 use super::{placeholders, Conn};
+use crate::crypto::Field;
 
 #[derive(Debug, Clone, FromRow)]
 pub struct ThreadRow {
@@ -34,12 +36,25 @@ pub struct ThreadRow {
     pub linked_from: Option<String>,
 }
 
+impl SealedRow for ThreadRow {
+    fn practice_id(&self) -> &str {
+        &self.practice_id
+    }
+
+    fn open_with(&mut self, key: &PracticeKey) -> Result<(), sqlx::Error> {
+        key.open_in_place(Field::ThreadSubject, &self.id, &mut self.subject)?;
+        key.open_in_place(Field::ThreadPreview, &self.id, &mut self.preview)?;
+        key.open_opt_in_place(Field::ThreadAnnouncement, &self.id, &mut self.announcement)
+    }
+}
+
 pub(super) const THREAD_COLUMNS: &str =
     "t.id, t.practice_id, t.subject, t.started_by, t.client_count, t.groups, \
      t.message_count, t.next_seq, t.preview, t.created_at, t.last_activity_at, t.kind, \
      t.announcement, t.starts_at, t.completed_at, t.completed_by, t.linked_from";
 
-pub async fn insert(conn: &mut Conn, t: &ThreadRow) -> Result<(), sqlx::Error> {
+/// Records a new thread, sealing its subject, preview and announcement with `key`.
+pub async fn insert(conn: &mut Conn, key: &PracticeKey, t: &ThreadRow) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO threads (id, practice_id, subject, started_by, client_count, groups, message_count, \
          next_seq, preview, created_at, last_activity_at, kind, announcement, starts_at, \
@@ -47,17 +62,17 @@ pub async fn insert(conn: &mut Conn, t: &ThreadRow) -> Result<(), sqlx::Error> {
     )
     .bind(&t.id)
     .bind(&t.practice_id)
-    .bind(&t.subject)
+    .bind(key.seal(Field::ThreadSubject, &t.id, &t.subject))
     .bind(&t.started_by)
     .bind(t.client_count)
     .bind(&t.groups)
     .bind(t.message_count)
     .bind(t.next_seq)
-    .bind(&t.preview)
+    .bind(key.seal(Field::ThreadPreview, &t.id, &t.preview))
     .bind(t.created_at)
     .bind(t.last_activity_at)
     .bind(&t.kind)
-    .bind(&t.announcement)
+    .bind(key.seal_opt(Field::ThreadAnnouncement, &t.id, t.announcement.as_deref()))
     .bind(t.starts_at)
     .bind(&t.linked_from)
     .execute(conn)
@@ -67,16 +82,19 @@ pub async fn insert(conn: &mut Conn, t: &ThreadRow) -> Result<(), sqlx::Error> {
 
 pub async fn find(
     conn: &mut Conn,
+    keys: &Keyring,
     practice_id: &str,
     id: &str,
 ) -> Result<Option<ThreadRow>, sqlx::Error> {
-    sqlx::query_as(&format!(
+    let mut row = sqlx::query_as(&format!(
         "SELECT {THREAD_COLUMNS} FROM threads t WHERE t.practice_id = $1 AND t.id = $2"
     ))
     .bind(practice_id)
     .bind(id)
-    .fetch_optional(conn)
-    .await
+    .fetch_optional(&mut *conn)
+    .await?;
+    keys.open_row(conn, &mut row).await?;
+    Ok(row)
 }
 
 /// A participant as stored, with the person's current name, role and status.
@@ -262,6 +280,7 @@ fn join_participants(
 /// (PostgreSQL) or on the write lock (SQLite) and never share a number.
 pub async fn claim_seq(
     conn: &mut Conn,
+    key: &PracticeKey,
     thread_id: &str,
     at: i64,
     preview: &str,
@@ -271,7 +290,7 @@ pub async fn claim_seq(
          last_activity_at = $1, preview = $2 WHERE id = $3 RETURNING next_seq",
     )
     .bind(at)
-    .bind(preview)
+    .bind(key.seal(Field::ThreadPreview, thread_id, preview))
     .bind(thread_id)
     .fetch_optional(conn)
     .await?;
@@ -304,11 +323,12 @@ pub async fn deliver(
 /// After a message was deleted: the counters and preview of what remains.
 pub async fn record_removal(
     conn: &mut Conn,
+    key: &PracticeKey,
     thread_id: &str,
     preview: &str,
 ) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE threads SET message_count = message_count - 1, preview = $1 WHERE id = $2")
-        .bind(preview)
+        .bind(key.seal(Field::ThreadPreview, thread_id, preview))
         .bind(thread_id)
         .execute(conn)
         .await?;

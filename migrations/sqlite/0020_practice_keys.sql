@@ -1,0 +1,32 @@
+-- Encryption at rest (issue 17): each practice's data keys, one row per generation, each
+-- sealed (wrapped) under the key-encryption key named by kek_id, which never enters the
+-- database. Content sealed with a generation names it, so generations live side by side
+-- while content is re-encrypted.
+CREATE TABLE practice_keys (
+    practice_id TEXT    NOT NULL REFERENCES practices (id),
+    generation  INTEGER NOT NULL,
+    kek_id      TEXT    NOT NULL,
+    wrapped     TEXT    NOT NULL,
+    created_at  INTEGER NOT NULL,
+    PRIMARY KEY (practice_id, generation)
+);
+
+-- How far sealing the content already stored has come: per table, the last row id done,
+-- and 'done' once all of it is sealed. Sealing resumes from here after an interruption.
+CREATE TABLE sealing_progress (
+    name    TEXT NOT NULL PRIMARY KEY,
+    last_id TEXT NOT NULL,
+    done    INTEGER NOT NULL DEFAULT 0 CHECK (done IN (0, 1))
+);
+
+-- A chart note's versions never change, except once: while the content stored before
+-- encryption is sealed in place (same note, number, author and time; new content only).
+DROP TRIGGER chart_note_versions_no_update;
+CREATE TRIGGER chart_note_versions_no_update BEFORE UPDATE ON chart_note_versions
+WHEN NOT (NEW.note_id = OLD.note_id AND NEW.version = OLD.version
+          AND NEW.author_id = OLD.author_id AND NEW.created_at = OLD.created_at
+          AND EXISTS (SELECT 1 FROM sealing_progress
+                      WHERE name = 'chart_note_versions' AND done = 0))
+BEGIN
+    SELECT RAISE(ABORT, 'chart note versions are never changed');
+END;

@@ -1,0 +1,210 @@
+//! Preparing encryption at rest when a node starts: every practice gets a data key, and
+//! content stored before encryption is sealed in place, a page at a time, each page in
+//! one transaction with its progress mark, so an interrupted start resumes where it
+//! stopped and never seals a value twice. On PostgreSQL one node does this at a time
+//! (an advisory lock); the others wait, then find it done.
+
+use std::collections::HashMap;
+
+use anyhow::{bail, Context};
+
+use crate::crypto::Kek;
+
+use crate::store::keys::{self, Keyring};
+use crate::store::sealing::{self, Table, TABLES};
+use crate::store::{Backend, Store};
+
+/// Rows sealed per transaction.
+const PAGE: i64 = 500;
+/// The progress mark that says everything stored before encryption is sealed.
+const ALL: &str = "all";
+
+pub async fn prepare(store: &Store, keys: &Keyring, now: i64) -> anyhow::Result<()> {
+    let mut lock = None;
+    if store.backend() == Backend::Postgres {
+        let mut conn = store.write().await?;
+        sealing::lock(&mut conn).await?;
+        lock = Some(conn);
+    }
+    let done = prepare_locked(store, keys, now).await;
+    if let Some(mut conn) = lock {
+        sealing::unlock(&mut conn).await?;
+    }
+    done
+}
+
+async fn prepare_locked(store: &Store, keys: &Keyring, now: i64) -> anyhow::Result<()> {
+    let Some(kek) = keys.kek() else {
+        let mut conn = store.write().await?;
+        if sealing::anything_sealed(&mut conn).await? {
+            bail!(
+                "this database's content is encrypted, so it cannot be served with \
+                 encryption.enabled = false: turn encryption back on, with the key it was \
+                 encrypted with"
+            );
+        }
+        return Ok(());
+    };
+    {
+        let mut conn = store.write().await?;
+        for key in keys::all_wrapped(&mut conn).await? {
+            if key.kek_id != kek.id() {
+                bail!(
+                    "the practices' data keys are wrapped under key-encryption key {}, but \
+                     this node's key is {}: give it the key the other nodes use \
+                     (encryption.key_file or CONFIDE__ENCRYPTION__KEY)",
+                    key.kek_id,
+                    kek.id()
+                );
+            }
+        }
+        if let Some((_, true)) = sealing::progress(&mut conn, ALL).await? {
+            return Ok(());
+        }
+    }
+    let mut tx = store.begin().await?;
+    for practice_id in keys::practices_without_key(&mut tx).await? {
+        keys.create(&mut tx, &practice_id, now).await?;
+    }
+    tx.commit().await?;
+    let mut sealed = 0u64;
+    for table in TABLES {
+        sealed += seal_table(store, keys, table)
+            .await
+            .with_context(|| format!("cannot encrypt the existing rows of {}", table.name))?;
+    }
+    let mut conn = store.write().await?;
+    if sealed > 0 {
+        // The plain values stay behind in free pages and the write-ahead log (SQLite) or
+        // in dead row versions (PostgreSQL) until the tables are rewritten.
+        sealing::rewrite_tables(&mut conn, store.backend())
+            .await
+            .context("cannot rewrite the tables after encrypting their content")?;
+        tracing::info!(
+            rows = sealed,
+            "encrypted the content stored before encryption at rest"
+        );
+    }
+    sealing::set_progress(&mut conn, ALL, "", true).await?;
+    Ok(())
+}
+
+/// Seals the rows of one table from where the last attempt stopped; returns how many.
+async fn seal_table(store: &Store, keys: &Keyring, table: &Table) -> anyhow::Result<u64> {
+    let mut after = {
+        let mut conn = store.write().await?;
+        match sealing::progress(&mut conn, table.name).await? {
+            Some((_, true)) => return Ok(0),
+            Some((last, false)) => last,
+            None => {
+                sealing::set_progress(&mut conn, table.name, "", false).await?;
+                String::new()
+            }
+        }
+    };
+    let mut count = 0u64;
+    loop {
+        let mut tx = store.begin().await?;
+        let rows = sealing::page(&mut tx, table, &after, PAGE).await?;
+        let Some(last) = rows.last().map(|r| r.page_key.clone()) else {
+            sealing::set_progress(&mut tx, table.name, &after, true).await?;
+            tx.commit().await?;
+            return Ok(count);
+        };
+        for row in &rows {
+            let key = keys.practice(&mut tx, &row.practice_id).await?;
+            let sealed: Vec<Option<String>> = table
+                .fields
+                .iter()
+                .zip(&row.values)
+                .map(|(field, value)| key.seal_opt(*field, &row.row_id, value.as_deref()))
+                .collect();
+            sealing::update(&mut tx, table, row, &sealed).await?;
+        }
+        sealing::set_progress(&mut tx, table.name, &last, false).await?;
+        tx.commit().await?;
+        count += rows.len() as u64;
+        after = last;
+    }
+}
+
+/// `confide keys status`: this node's key, then one line per data key.
+pub async fn status(store: &Store, kek: &Kek) -> anyhow::Result<Vec<String>> {
+    let mut conn = store.read().await?;
+    let slugs: HashMap<String, String> = crate::store::practices::all(&mut conn)
+        .await?
+        .into_iter()
+        .map(|p| (p.id, p.slug))
+        .collect();
+    let sealed = matches!(sealing::progress(&mut conn, ALL).await?, Some((_, true)));
+    let mut lines = vec![
+        format!("this node's key-encryption key: {}", kek.id()),
+        format!(
+            "content stored before encryption: {}",
+            if sealed {
+                "all encrypted"
+            } else {
+                "not yet encrypted (a start does it)"
+            }
+        ),
+    ];
+    for key in keys::all_wrapped(&mut conn).await? {
+        let practice = slugs.get(&key.practice_id).map_or("?", String::as_str);
+        let state = if key.kek_id == kek.id() {
+            ""
+        } else {
+            " (NOT this node's key)"
+        };
+        lines.push(format!(
+            "practice {practice}: data key generation {} wrapped under {}{state}",
+            key.generation, key.kek_id
+        ));
+    }
+    Ok(lines)
+}
+
+/// `confide keys rotate`: wraps every data key under `new`, one key per transaction;
+/// those already under it are left alone, so an interrupted rotation is run again.
+/// Returns how many data keys are under `new` now.
+pub async fn rotate(store: &Store, old: &Kek, new: &Kek) -> anyhow::Result<usize> {
+    let all = {
+        let mut conn = store.read().await?;
+        keys::all_wrapped(&mut conn).await?
+    };
+    let mut count = 0;
+    for key in &all {
+        if key.kek_id == new.id() {
+            count += 1;
+            continue;
+        }
+        if key.kek_id != old.id() {
+            bail!(
+                "the data key of practice {} is wrapped under {}, which is neither the \
+                 configured key ({}) nor the new one ({})",
+                key.practice_id,
+                key.kek_id,
+                old.id(),
+                new.id()
+            );
+        }
+        let bytes = old
+            .unwrap(&key.practice_id, key.generation, &key.wrapped)
+            .map_err(|why| {
+                anyhow::anyhow!(
+                    "the data key of practice {} does not unwrap: {why}",
+                    key.practice_id
+                )
+            })?;
+        let wrapped = new.wrap(&key.practice_id, key.generation, &bytes);
+        let mut tx = store.begin().await?;
+        if !keys::rewrap(&mut tx, key, new.id(), &wrapped).await? {
+            bail!(
+                "the data key of practice {} changed during the rotation; run it again",
+                key.practice_id
+            );
+        }
+        tx.commit().await?;
+        count += 1;
+    }
+    Ok(count)
+}
