@@ -327,7 +327,10 @@ async fn main() {
         // Streams on node B (its own data directory), sends through node A.
         let dir_b = dir.path().join("node-b");
         std::fs::create_dir_all(&dir_b).unwrap();
-        std::fs::copy(data_dir.join("secret.key"), dir_b.join("secret.key")).unwrap();
+        // Nodes of a cluster share the server secret and the key-encryption key.
+        for key in ["secret.key", "confide.key"] {
+            std::fs::copy(data_dir.join(key), dir_b.join(key)).unwrap();
+        }
         let node_b = Server::start_with(&url, &dir_b, &env);
         let arrivals = Arrivals::default();
         let readers = open_streams(&node_b.base, &sessions, &arrivals).await;

@@ -584,7 +584,8 @@ async fn main() {
     let root = data_dir.join("search");
     let active = Active::open(&root, &confide::search::read_current(&root).unwrap()).unwrap();
     let light_token = sign_in(&http, &base, &data.light_email).await;
-    let viewers = viewers(&data, args.messages, &heavy_token, light_token);
+    let key = practice_key(&url, &data_dir, &data.practice_id).await;
+    let viewers = viewers(&data, &key, args.messages, &heavy_token, light_token);
     let rows = query_rows(&http, &base, &active, &viewers, args.reps).await;
     print_query_table(rows);
 
@@ -652,9 +653,29 @@ async fn wait_until_search_ready(http: &reqwest::Client, base: &str, token: &str
     }
 }
 
+/// The practice's keys, as the server unwrapped them (queries made here must hash their
+/// words as the server's do).
+async fn practice_key(
+    url: &str,
+    data_dir: &Path,
+    practice_id: &str,
+) -> Arc<confide::store::keys::PracticeKey> {
+    let kek = std::fs::read_to_string(data_dir.join("confide.key"))
+        .ok()
+        .and_then(|text| confide::crypto::Kek::from_hex(&text));
+    let keys = confide::store::keys::Keyring::new(kek);
+    let store = Store::open(url, 1, 10_000).await.unwrap();
+    let mut conn = store.read().await.unwrap();
+    let key = keys.practice(&mut conn, practice_id).await.unwrap();
+    drop(conn);
+    store.close().await;
+    key
+}
+
 /// The two searchers measured: who they are, their session token and their viewer.
 fn viewers<'d>(
     data: &'d Dataset,
+    key: &'d confide::store::keys::PracticeKey,
     messages: usize,
     heavy_token: &str,
     light_token: String,
@@ -668,6 +689,7 @@ fn viewers<'d>(
                 name: "Heavy Provider",
                 practice_id: &data.practice_id,
                 is_client: false,
+                key,
             },
         ),
         (
@@ -678,6 +700,7 @@ fn viewers<'d>(
                 name: "Light Front",
                 practice_id: &data.practice_id,
                 is_client: false,
+                key,
             },
         ),
     ]

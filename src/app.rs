@@ -44,10 +44,9 @@ impl AppState {
         let keys = Arc::new(crate::store::keys::Keyring::new(
             crate::service::keys::load_kek(&config)?,
         ));
-        crate::service::sealing::prepare(&store, &keys, clock.now_ms()).await?;
         let cursors = crate::service::cursor::Cursors::with_key(secret.derive("cursor_v2"));
         let csrf_key = secret.derive("csrf_v2");
-        Ok(AppState {
+        let state = AppState {
             cursors,
             csrf_key,
             live: crate::events::Live::new(),
@@ -62,7 +61,9 @@ impl AppState {
             clock,
             metrics: Metrics::new(),
             public_url: public_url.trim_end_matches('/').to_string(),
-        })
+        };
+        crate::service::sealing::prepare(&state).await?;
+        Ok(state)
     }
 }
 

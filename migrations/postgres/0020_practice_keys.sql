@@ -36,3 +36,8 @@ $$ LANGUAGE plpgsql;
 DROP TRIGGER chart_note_versions_no_change ON chart_note_versions;
 CREATE TRIGGER chart_note_versions_no_change BEFORE UPDATE OR DELETE ON chart_note_versions
 FOR EACH ROW EXECUTE FUNCTION chart_note_versions_keep();
+
+-- With encryption, attachment bytes are kept under a keyed hash of their SHA-256 (in
+-- attachments.sha256 and blobs.sha256), sealed; the SHA-256 itself is kept here, sealed.
+-- NULL: bytes stored before encryption, in plain text under their SHA-256.
+ALTER TABLE attachments ADD COLUMN content_sha256 TEXT;

@@ -30,3 +30,8 @@ WHEN NOT (NEW.note_id = OLD.note_id AND NEW.version = OLD.version
 BEGIN
     SELECT RAISE(ABORT, 'chart note versions are never changed');
 END;
+
+-- With encryption, attachment bytes are kept under a keyed hash of their SHA-256 (in
+-- attachments.sha256 and blobs.sha256), sealed; the SHA-256 itself is kept here, sealed.
+-- NULL: bytes stored before encryption, in plain text under their SHA-256.
+ALTER TABLE attachments ADD COLUMN content_sha256 TEXT;

@@ -13,7 +13,7 @@ use crate::domain::ids::AttachmentId;
 use crate::domain::Code;
 use crate::error::{AppError, AppResult};
 use crate::service::attachments::{self as service, bad_multipart, AttachmentView};
-use crate::service::AppState;
+use crate::service::{AppState, Caller};
 
 use super::{caller, BearerAuth, NoContent};
 
@@ -102,6 +102,7 @@ impl ParsePayload for UploadForm {
 /// Every file of an upload, received in turn; the first refusal ends it.
 async fn receive_all(
     state: &AppState,
+    caller: &Caller,
     form: &mut multer::Multipart<'static>,
 ) -> AppResult<Vec<service::Received>> {
     let mut received = Vec::new();
@@ -124,7 +125,7 @@ async fn receive_all(
             ));
         }
         let raw_name = field.file_name().unwrap_or("").to_string();
-        received.push(service::receive(state, received.len(), &raw_name, field).await?);
+        received.push(service::receive(state, caller, received.len(), &raw_name, field).await?);
     }
     Ok(received)
 }
@@ -218,7 +219,7 @@ impl AttachmentsApi {
         let caller = caller(state, &auth, req).await?;
         service::check_quota(state, &caller).await?;
         let mut form = form.0;
-        let received = match receive_all(state, &mut form).await {
+        let received = match receive_all(state, &caller, &mut form).await {
             Ok(received) => received,
             Err(e) => {
                 // What the client is still sending is read (and thrown away) for a moment,

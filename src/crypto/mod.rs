@@ -8,6 +8,8 @@
 //! names the field and the row (`threads.subject` of thread X), so a value copied into
 //! another row or another column fails to open.
 
+pub mod files;
+
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{Key, XChaCha20Poly1305, XNonce};
 use data_encoding::BASE64_NOPAD;
@@ -33,6 +35,7 @@ pub enum Field {
     NoteHtml,
     ChartNoteContent,
     AttachmentName,
+    AttachmentDigest,
 }
 
 impl Field {
@@ -49,6 +52,7 @@ impl Field {
             Field::NoteHtml => "thread_notes.body_html",
             Field::ChartNoteContent => "chart_note_versions.content",
             Field::AttachmentName => "attachments.name",
+            Field::AttachmentDigest => "attachments.content_sha256",
         }
     }
 }

@@ -18,7 +18,7 @@ use crate::domain::events::EventKind;
 use crate::domain::mailbox::hidden_from;
 use crate::domain::Role;
 use crate::events::{GapWait, Read, Verdict, GAP_WAIT};
-use crate::store::keys::Keyring;
+use crate::store::keys::{Keyring, PracticeKey};
 use crate::store::search::{self as store, EventRow, MessageDoc};
 use crate::store::{Conn, Store};
 
@@ -70,12 +70,12 @@ async fn documents(
     // Grouped by thread and by message: a rebuild batch spans thousands of threads.
     let participants = participants_by_thread(&mut conn, &thread_ids).await?;
     let files = attachment_names_by_message(&mut conn, keys, &message_ids).await?;
-    drop(conn);
     let mut docs = Vec::with_capacity(rows.len());
     for r in rows {
+        let key = keys.practice(&mut conn, &r.practice_id).await?;
         let participants = participants.get(&r.thread_id).map(Vec::as_slice);
         let names = files.get(&r.id).map(Vec::as_slice).unwrap_or_default();
-        let doc = document(fields, r, participants.unwrap_or_default(), names);
+        let doc = document(fields, &key, r, participants.unwrap_or_default(), names);
         docs.push((r.id.clone(), doc));
     }
     Ok(docs)
@@ -114,10 +114,11 @@ async fn attachment_names_by_message(
 }
 
 /// The index document of one message, given its thread's participants and its
-/// attachments' file names. Names a client must not find it by go only in the
-/// non-public fields.
+/// attachments' file names, every word hashed with the practice's index key. Names a
+/// client must not find it by go only in the non-public fields.
 fn document(
     fields: &Fields,
+    key: &PracticeKey,
     r: &MessageDoc,
     participants: &[(String, String, String)],
     names: &[String],
@@ -127,24 +128,30 @@ fn document(
     doc.add_text(fields.thread_id, &r.thread_id);
     doc.add_text(fields.practice_id, &r.practice_id);
     doc.add_text(fields.from_id, &r.sender_id);
-    doc.add_text(fields.subject, &r.subject);
-    doc.add_text(fields.body, crate::domain::markdown::plain_text(&r.body));
-    doc.add_text(fields.from_name, &r.sender_name);
+    let blind = |text: &str| super::blind_text(key, text);
+    doc.add_text(fields.subject, blind(&r.subject));
+    doc.add_text(
+        fields.body,
+        blind(&crate::domain::markdown::plain_text(&r.body)),
+    );
+    let sender = blind(&r.sender_name);
     if !hidden_from_clients(&r.sender_role) {
-        doc.add_text(fields.from_name_public, &r.sender_name);
+        doc.add_text(fields.from_name_public, &sender);
     }
+    doc.add_text(fields.from_name, sender);
     for (person_id, name, role) in participants {
         doc.add_text(fields.reader, person_id);
         if person_id != &r.sender_id {
             doc.add_text(fields.to_id, person_id);
-            doc.add_text(fields.to_name, name);
+            let name = blind(name);
             if !hidden_from_clients(role) {
-                doc.add_text(fields.to_name_public, name);
+                doc.add_text(fields.to_name_public, &name);
             }
+            doc.add_text(fields.to_name, name);
         }
     }
     for name in names {
-        doc.add_text(fields.attachment_name, name);
+        doc.add_text(fields.attachment_name, blind(name));
     }
     if !names.is_empty() {
         doc.add_text(fields.has_attachment, "yes");

@@ -6,6 +6,12 @@
 //! (`confide reindex`, or a missing or unreadable index at start) writes a whole new
 //! directory and then switches `CURRENT`; the server keeps answering from the old one
 //! meanwhile and moves over when it sees the switch.
+//!
+//! The index holds no words (a blind index): every token of a subject, body, name or
+//! file name is replaced, when indexing and when querying, by a keyed hash with the
+//! practice's index key (`PracticeKey::index_token`), and those hashes are what the
+//! text fields hold, in order, so that phrases still match. Nothing but ids is stored;
+//! snippets are made from the decrypted message.
 
 pub mod indexer;
 pub mod query;
@@ -19,13 +25,17 @@ use tantivy::schema::{
 };
 use tantivy::tokenizer::{
     AsciiFoldingFilter, LowerCaser, RemoveLongFilter, SimpleTokenizer, TextAnalyzer,
+    WhitespaceTokenizer,
 };
+
+use crate::store::keys::PracticeKey;
 use tantivy::{Index, IndexReader, ReloadPolicy};
 
 /// Bumped whenever the schema or the analyzer changes: an index of another version is
 /// rebuilt.
-pub const SCHEMA_VERSION: u32 = 1;
-const ANALYZER: &str = "confide";
+pub const SCHEMA_VERSION: u32 = 2;
+/// The text fields' tokenizer: they hold keyed hashes separated by spaces.
+const BLIND: &str = "confide_blind";
 
 #[derive(Clone, Copy)]
 pub struct Fields {
@@ -52,7 +62,7 @@ pub fn schema() -> (Schema, Fields) {
     let mut b = Schema::builder();
     let text = TextOptions::default().set_indexing_options(
         TextFieldIndexing::default()
-            .set_tokenizer(ANALYZER)
+            .set_tokenizer(BLIND)
             .set_index_option(IndexRecordOption::WithFreqsAndPositions),
     );
     let fields = Fields {
@@ -85,6 +95,32 @@ pub fn analyzer() -> TextAnalyzer {
         .build()
 }
 
+/// The words of `text`, as [`analyzer`] finds them.
+pub fn words(text: &str) -> Vec<String> {
+    let mut analyzer = analyzer();
+    let mut stream = analyzer.token_stream(text);
+    let mut out = Vec::new();
+    while stream.advance() {
+        out.push(stream.token().text.clone());
+    }
+    out
+}
+
+/// `text` as a text field holds it: the keyed hash of each word, in order.
+pub fn blind_text(key: &PracticeKey, text: &str) -> String {
+    words(text)
+        .iter()
+        .map(|w| key.index_token(w))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn register_tokenizers(index: &Index) {
+    index
+        .tokenizers()
+        .register(BLIND, TextAnalyzer::from(WhitespaceTokenizer::default()));
+}
+
 /// An open index directory with its reader.
 pub struct Active {
     pub name: String,
@@ -106,7 +142,7 @@ impl Active {
         let dir = root.join(name);
         let mut index = Index::open_in_dir(&dir)
             .with_context(|| format!("opening the search index {}", dir.display()))?;
-        index.tokenizers().register(ANALYZER, analyzer());
+        register_tokenizers(&index);
         // A query searches the index's segments side by side.
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
         index.set_multithread_executor(threads)?;
@@ -139,7 +175,7 @@ pub fn create_index(root: &Path) -> anyhow::Result<(String, Index)> {
     std::fs::create_dir_all(&dir)?;
     let (schema, _) = schema();
     let index = Index::create_in_dir(&dir, schema)?;
-    index.tokenizers().register(ANALYZER, analyzer());
+    register_tokenizers(&index);
     Ok((name, index))
 }
 

@@ -1,7 +1,7 @@
 //! Turning a parsed query into a tantivy query for one searcher, and running it.
 
 use chrono::{NaiveDate, NaiveTime};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use tantivy::collector::{Count, TopDocs};
 use tantivy::query::Bm25StatisticsProvider;
@@ -13,8 +13,9 @@ use tantivy::schema::{Field, IndexRecordOption, Value};
 use tantivy::snippet::SnippetGenerator;
 use tantivy::{Order, Searcher, TantivyDocument, Term};
 
-use super::{analyzer, Active, Fields};
+use super::{analyzer, words as tokens, Active, Fields};
 use crate::domain::search::{Clause, Query as Parsed, Text};
+use crate::store::keys::PracticeKey;
 
 /// Who searches: their id, practice, and whether they may only know staff by name.
 pub struct Viewer<'a> {
@@ -23,14 +24,28 @@ pub struct Viewer<'a> {
     pub name: &'a str,
     pub practice_id: &'a str,
     pub is_client: bool,
+    /// The practice's key: the index holds its keyed hashes of words, not words.
+    pub key: &'a PracticeKey,
 }
 
-fn tokens(text: &str) -> Vec<String> {
-    let mut analyzer = analyzer();
-    let mut stream = analyzer.token_stream(text);
-    let mut out = Vec::new();
-    while stream.advance() {
-        out.push(stream.token().text.clone());
+impl Viewer<'_> {
+    fn blind(&self, words: &[String]) -> Vec<String> {
+        words.iter().map(|w| self.key.index_token(w)).collect()
+    }
+}
+
+/// The words of a parsed query's text, by their keyed hash (to weigh and mark them in
+/// snippets, which are made from the plain message).
+pub fn plain_words(viewer: &Viewer, parsed: &Parsed) -> HashMap<String, String> {
+    let mut out = HashMap::new();
+    for t in &parsed.terms {
+        if let Clause::Any(text) | Clause::From(text) | Clause::To(text) | Clause::Subject(text) =
+            &t.clause
+        {
+            for word in tokens(&text.text) {
+                out.insert(viewer.key.index_token(&word), word);
+            }
+        }
     }
     out
 }
@@ -78,18 +93,19 @@ fn name_clause(
     viewer: &Viewer,
     words: &[String],
 ) -> Box<dyn Query> {
+    let blind = viewer.blind(words);
     if viewer.is_client {
         let own = tokens(viewer.name);
         if words.iter().all(|w| own.contains(w)) {
             any_of(vec![
-                in_field(public, words),
+                in_field(public, &blind),
                 term(own_id, viewer.person_id),
             ])
         } else {
-            in_field(public, words)
+            in_field(public, &blind)
         }
     } else {
-        in_field(all, words)
+        in_field(all, &blind)
     }
 }
 
@@ -107,6 +123,7 @@ fn text_clause(
     if words.is_empty() {
         return None;
     }
+    let blind = viewer.blind(&words);
     Some(match clause {
         Clause::Any(_) => {
             let sender = if viewer.is_client {
@@ -115,17 +132,17 @@ fn text_clause(
                 f.from_name
             };
             any_of(vec![
-                Box::new(BoostQuery::new(in_field(f.subject, &words), 2.0)),
-                in_field(f.body, &words),
-                in_field(sender, &words),
-                in_field(f.attachment_name, &words),
+                Box::new(BoostQuery::new(in_field(f.subject, &blind), 2.0)),
+                in_field(f.body, &blind),
+                in_field(sender, &blind),
+                in_field(f.attachment_name, &blind),
             ])
         }
         Clause::From(_) if text.text == "me" && !text.phrase => term(f.from_id, viewer.person_id),
         Clause::To(_) if text.text == "me" && !text.phrase => term(f.to_id, viewer.person_id),
         Clause::From(_) => name_clause(f.from_name_public, f.from_name, f.from_id, viewer, &words),
         Clause::To(_) => name_clause(f.to_name_public, f.to_name, f.to_id, viewer, &words),
-        Clause::Subject(_) => in_field(f.subject, &words),
+        Clause::Subject(_) => in_field(f.subject, &blind),
         _ => return None,
     })
 }
@@ -224,13 +241,14 @@ impl<'a> ReaderStatistics<'a> {
         Ok(n)
     }
 
-    /// A snippet generator for `field` whose terms weigh by their rarity among the reader's
-    /// documents.
+    /// A snippet generator for the plain text of `field` whose words (`plain` names the
+    /// word behind each hash) weigh by their rarity among the reader's documents.
     pub fn snippets(
         &self,
         query: &dyn Query,
         field: Field,
         max_chars: usize,
+        plain: &HashMap<String, String>,
     ) -> tantivy::Result<SnippetGenerator> {
         let mut terms = Vec::new();
         query.query_terms(&mut |term, _| {
@@ -240,16 +258,15 @@ impl<'a> ReaderStatistics<'a> {
         });
         let mut weights = BTreeMap::new();
         for term in terms {
-            let Some(text) = term.value().as_str().map(str::to_string) else {
+            let Some(word) = term.value().as_str().and_then(|hash| plain.get(hash)) else {
                 continue;
             };
             let freq = self.doc_freq(&term)?;
             if freq > 0 {
-                weights.insert(text, 1.0 / (1.0 + freq as f32));
+                weights.insert(word.clone(), 1.0 / (1.0 + freq as f32));
             }
         }
-        let tokenizer = self.searcher.index().tokenizer_for_field(field)?;
-        Ok(SnippetGenerator::new(weights, tokenizer, field, max_chars))
+        Ok(SnippetGenerator::new(weights, analyzer(), field, max_chars))
     }
 }
 

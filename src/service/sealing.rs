@@ -2,7 +2,8 @@
 //! content stored before encryption is sealed in place, a page at a time, each page in
 //! one transaction with its progress mark, so an interrupted start resumes where it
 //! stopped and never seals a value twice. On PostgreSQL one node does this at a time
-//! (an advisory lock); the others wait, then find it done.
+//! (an advisory lock); the others wait, then find it done. Attachment bytes stored plain
+//! are sealed too, under their keyed address, and the plain copies removed.
 
 use std::collections::HashMap;
 
@@ -10,6 +11,9 @@ use anyhow::{bail, Context};
 
 use crate::crypto::Kek;
 
+use crate::service::attachments::{release_blobs, remove_blobs};
+use crate::service::AppState;
+use crate::store::keys::PracticeKey;
 use crate::store::keys::{self, Keyring};
 use crate::store::sealing::{self, Table, TABLES};
 use crate::store::{Backend, Store};
@@ -19,21 +23,23 @@ const PAGE: i64 = 500;
 /// The progress mark that says everything stored before encryption is sealed.
 const ALL: &str = "all";
 
-pub async fn prepare(store: &Store, keys: &Keyring, now: i64) -> anyhow::Result<()> {
+pub async fn prepare(state: &AppState) -> anyhow::Result<()> {
+    let store = &state.store;
     let mut lock = None;
     if store.backend() == Backend::Postgres {
         let mut conn = store.write().await?;
         sealing::lock(&mut conn).await?;
         lock = Some(conn);
     }
-    let done = prepare_locked(store, keys, now).await;
+    let done = prepare_locked(state).await;
     if let Some(mut conn) = lock {
         sealing::unlock(&mut conn).await?;
     }
     done
 }
 
-async fn prepare_locked(store: &Store, keys: &Keyring, now: i64) -> anyhow::Result<()> {
+async fn prepare_locked(state: &AppState) -> anyhow::Result<()> {
+    let (store, keys, now) = (&state.store, &*state.keys, state.now());
     let Some(kek) = keys.kek() else {
         let mut conn = store.write().await?;
         if sealing::anything_sealed(&mut conn).await? {
@@ -72,6 +78,15 @@ async fn prepare_locked(store: &Store, keys: &Keyring, now: i64) -> anyhow::Resu
         sealed += seal_table(store, keys, table)
             .await
             .with_context(|| format!("cannot encrypt the existing rows of {}", table.name))?;
+    }
+    let files = seal_files(state)
+        .await
+        .context("cannot encrypt the attachment bytes stored before encryption")?;
+    if files > 0 {
+        tracing::info!(
+            files,
+            "encrypted the attachment bytes stored before encryption at rest"
+        );
     }
     let mut conn = store.write().await?;
     if sealed > 0 {
@@ -126,6 +141,115 @@ async fn seal_table(store: &Store, keys: &Keyring, table: &Table) -> anyhow::Res
         count += rows.len() as u64;
         after = last;
     }
+}
+
+/// The progress mark of sealing attachment bytes.
+const FILES: &str = "files";
+/// Attachments whose bytes are sealed per transaction.
+const FILE_PAGE: i64 = 50;
+
+/// Seals the bytes of every attachment stored plain, from where the last attempt
+/// stopped: each file is sealed with its practice's key into a temporary file, put in
+/// place under its keyed address, and its attachment row pointed there in one
+/// transaction with the progress mark; the plain bytes go once nothing points at them.
+/// Returns how many files were sealed.
+async fn seal_files(state: &AppState) -> anyhow::Result<u64> {
+    let store = &state.store;
+    let mut after = {
+        let mut conn = store.write().await?;
+        match sealing::progress(&mut conn, FILES).await? {
+            Some((_, true)) => return Ok(0),
+            Some((last, false)) => last,
+            None => {
+                sealing::set_progress(&mut conn, FILES, "", false).await?;
+                String::new()
+            }
+        }
+    };
+    let mut count = 0u64;
+    loop {
+        let files = {
+            let mut conn = store.read().await?;
+            sealing::plain_files(&mut conn, &after, FILE_PAGE).await?
+        };
+        let Some(last) = files.last().map(|f| f.id.clone()) else {
+            let mut conn = store.write().await?;
+            sealing::set_progress(&mut conn, FILES, &after, true).await?;
+            return Ok(count);
+        };
+        for file in &files {
+            seal_file(state, file).await?;
+            count += 1;
+        }
+        after = last;
+    }
+}
+
+async fn seal_file(state: &AppState, file: &sealing::PlainFile) -> anyhow::Result<()> {
+    let key = {
+        let mut conn = state.store.read().await?;
+        state.keys.practice(&mut conn, &file.practice_id).await?
+    };
+    let address = key.file_address(&file.sha256);
+    // Bytes already missing stay missing: the attachment answers as damaged, as before.
+    let temp = match state.blobs.open(&file.sha256).await {
+        Ok(plain) => Some(seal_into_temp(state, &key, plain).await?),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            tracing::warn!(attachment = %file.id, "the bytes of an attachment are missing; it stays damaged");
+            None
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if let Some(temp) = &temp {
+        state.blobs.stage(&address, temp).await?;
+    }
+    let mut tx = state.store.begin().await?;
+    crate::store::attachments::upsert_blob(&mut tx, &address, file.size, state.now()).await?;
+    if let Some(temp) = &temp {
+        state.blobs.ensure(&address, temp).await?;
+    }
+    let sealed = key.seal(
+        crate::crypto::Field::AttachmentDigest,
+        &file.id,
+        &file.sha256,
+    );
+    sealing::set_sealed_file(&mut tx, &file.id, &address, &sealed).await?;
+    let released = release_blobs(&mut tx, vec![file.sha256.clone()])
+        .await
+        .map_err(|e| anyhow::anyhow!(e.describe()))?;
+    sealing::set_progress(&mut tx, FILES, &file.id, false).await?;
+    tx.commit().await?;
+    remove_blobs(state, &released).await;
+    Ok(())
+}
+
+/// Seals a plain file into a new temporary file, 64 KiB at a time.
+async fn seal_into_temp(
+    state: &AppState,
+    key: &PracticeKey,
+    mut plain: crate::blobs::BlobFile,
+) -> anyhow::Result<crate::blobs::TempFile> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut sealer = key
+        .file_sealer()
+        .context("encryption is on, so files are sealed")?;
+    let (temp, mut out) = state.blobs.temp_file().await?;
+    let mut sealed = sealer.header().to_vec();
+    let mut buf = vec![0u8; crate::crypto::files::CHUNK];
+    loop {
+        let n = plain.read(&mut buf).await?;
+        if n == 0 {
+            break;
+        }
+        sealer.update(&buf[..n], &mut sealed);
+        out.write_all(&sealed).await?;
+        sealed.clear();
+    }
+    sealer.finish(&mut sealed);
+    out.write_all(&sealed).await?;
+    out.flush().await?;
+    out.sync_all().await?;
+    Ok(temp)
 }
 
 /// `confide keys status`: this node's key, then one line per data key.

@@ -125,15 +125,21 @@ pub async fn search(
             "The search index is being built; please try again in a moment.",
         )
     })?;
+    let key = {
+        let mut conn = state.store.read().await?;
+        caller.key(&mut conn).await?
+    };
     let viewer = Viewer {
         person_id: caller.person.id.as_str(),
         name: &caller.person.name,
         practice_id: caller.practice_id(),
         is_client: caller.role() == crate::domain::Role::Client,
+        key: &key,
     };
     let searcher = active.reader.searcher();
     let scan = Scan {
         query: query::build(&active.fields, &viewer, &parsed),
+        plain: query::plain_words(&viewer, &parsed),
         statistics: query::ReaderStatistics::new(&active, &searcher, caller.person.id.as_str()),
         by_relevance: parsed.has_text(),
         active: &active,
@@ -156,6 +162,8 @@ struct Scan<'a> {
     searcher: &'a Searcher,
     statistics: query::ReaderStatistics<'a>,
     query: Box<dyn tantivy::query::Query>,
+    /// The query's words by their hash, for snippets.
+    plain: std::collections::HashMap<String, String>,
     by_relevance: bool,
 }
 
@@ -190,7 +198,7 @@ async fn collect(
 ) -> AppResult<(Vec<Hit>, Option<usize>)> {
     let snippets = tokio::task::block_in_place(|| {
         scan.statistics
-            .snippets(&*scan.query, scan.active.fields.body, 200)
+            .snippets(&*scan.query, scan.active.fields.body, 200, &scan.plain)
     })
     .map_err(|e| AppError::internal(anyhow::Error::new(e).context("preparing snippets")))?;
     let mut hits = Vec::new();

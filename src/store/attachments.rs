@@ -11,7 +11,10 @@ pub struct AttachmentRow {
     pub id: String,
     pub practice_id: String,
     pub uploader_id: String,
+    /// Where the bytes are kept: with encryption, a keyed hash of their SHA-256.
     pub sha256: String,
+    /// The SHA-256 of the plain bytes, when they are stored sealed (sealed itself).
+    pub content_sha256: Option<String>,
     pub name: String,
     pub size: i64,
     pub content_type: String,
@@ -29,13 +32,14 @@ impl SealedRow for AttachmentRow {
     }
 
     fn open_with(&mut self, key: &PracticeKey) -> Result<(), sqlx::Error> {
-        key.open_in_place(Field::AttachmentName, &self.id, &mut self.name)
+        key.open_in_place(Field::AttachmentName, &self.id, &mut self.name)?;
+        key.open_opt_in_place(Field::AttachmentDigest, &self.id, &mut self.content_sha256)
     }
 }
 
 const COLUMNS: &str =
     "id, practice_id, uploader_id, sha256, name, size, content_type, message_id, \
-     thread_id, draft_id, position, pending_since, created_at";
+     thread_id, draft_id, position, pending_since, created_at, content_sha256";
 
 /// Records a blob, or takes back its pending removal. On PostgreSQL this waits for (and
 /// then holds) the row's lock, so that a concurrent removal of the same bytes either
@@ -65,7 +69,7 @@ pub async fn insert(
     a: &AttachmentRow,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(&format!(
-        "INSERT INTO attachments ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+        "INSERT INTO attachments ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
     ))
     .bind(&a.id)
     .bind(&a.practice_id)
@@ -80,6 +84,7 @@ pub async fn insert(
     .bind(a.position)
     .bind(a.pending_since)
     .bind(a.created_at)
+    .bind(key.seal_opt(Field::AttachmentDigest, &a.id, a.content_sha256.as_deref()))
     .execute(conn)
     .await?;
     Ok(())

@@ -8,6 +8,7 @@ use std::sync::{Arc, RwLock};
 use sqlx::Row;
 
 use super::Conn;
+use crate::crypto::files::{self, FileOpener, FileSealer};
 use crate::crypto::{self, DataKey, DataKeyBytes, Field, Kek, Unsealable};
 
 /// A practice's data keys, or nothing when encryption is off (values pass as they are).
@@ -91,6 +92,37 @@ impl PracticeKey {
             Some(v) => self.open_in_place(field, row, v),
             None => Ok(()),
         }
+    }
+
+    /// Whether files are sealed (encryption is on).
+    pub fn seals_files(&self) -> bool {
+        self.current().is_some()
+    }
+
+    /// Where a file with this SHA-256 is kept: a keyed hash, so that nobody learns from
+    /// the store whether two practices hold the same file (the digest itself when
+    /// encryption is off).
+    pub fn file_address(&self, sha256_hex: &str) -> String {
+        match self.current() {
+            Some(key) => key.file_address(sha256_hex),
+            None => sha256_hex.to_string(),
+        }
+    }
+
+    /// A sealer for a new file, or `None` when encryption is off.
+    pub fn file_sealer(&self) -> Option<FileSealer> {
+        self.current().map(FileSealer::new)
+    }
+
+    /// An opener for a sealed file that starts with `header`.
+    pub fn file_opener(&self, header: &[u8]) -> Result<FileOpener, &'static str> {
+        let generation = files::generation_of(header).ok_or("not a sealed file")?;
+        let key = self
+            .generations
+            .iter()
+            .find(|k| k.generation() == generation)
+            .ok_or("sealed with a key generation this practice does not have")?;
+        FileOpener::new(key, header)
     }
 
     /// A search token as the index holds it (the token itself when encryption is off).

@@ -211,3 +211,47 @@ pub async fn unlock(conn: &mut Conn) -> Result<(), sqlx::Error> {
         .await?;
     Ok(())
 }
+
+/// An attachment whose bytes are still plain.
+#[derive(sqlx::FromRow)]
+pub struct PlainFile {
+    pub id: String,
+    pub practice_id: String,
+    pub sha256: String,
+    pub size: i64,
+}
+
+/// The next attachments after `after` (by id) whose bytes are plain.
+pub async fn plain_files(
+    conn: &mut Conn,
+    after: &str,
+    limit: i64,
+) -> Result<Vec<PlainFile>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, practice_id, sha256, size FROM attachments \
+         WHERE id > $1 AND content_sha256 IS NULL ORDER BY id LIMIT $2",
+    )
+    .bind(after)
+    .bind(limit)
+    .fetch_all(conn)
+    .await
+}
+
+/// Points an attachment at its sealed bytes, with its SHA-256 sealed beside it.
+pub async fn set_sealed_file(
+    conn: &mut Conn,
+    id: &str,
+    address: &str,
+    sealed_sha256: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE attachments SET sha256 = $1, content_sha256 = $2 \
+         WHERE id = $3 AND content_sha256 IS NULL",
+    )
+    .bind(address)
+    .bind(sealed_sha256)
+    .bind(id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}

@@ -7,7 +7,7 @@ use poem::Request;
 
 use crate::error::{AppError, AppResult};
 use crate::service::attachments::{bad_multipart, receive, Received};
-use crate::service::AppState;
+use crate::service::{AppState, Caller};
 
 /// More fields than any page's form has.
 const MAX_FIELDS: usize = 1000;
@@ -69,7 +69,12 @@ pub struct Posted {
 }
 
 /// Reads a form that may carry files in its `file` fields: urlencoded or multipart.
-pub async fn read_posted(state: &AppState, req: &Request, body: poem::Body) -> AppResult<Posted> {
+pub async fn read_posted(
+    state: &AppState,
+    caller: &Caller,
+    req: &Request,
+    body: poem::Body,
+) -> AppResult<Posted> {
     let content_type = req.content_type().unwrap_or_default();
     let is_multipart = content_type
         .parse::<mime::Mime>()
@@ -100,7 +105,7 @@ pub async fn read_posted(state: &AppState, req: &Request, body: poem::Body) -> A
         match field.file_name().map(str::to_string) {
             // A file input left empty still sends a part with an empty name.
             Some(raw_name) if name == "file" && !raw_name.is_empty() => {
-                receive_one(state, &mut posted, raw_name, field).await?;
+                receive_one(state, caller, &mut posted, raw_name, field).await?;
             }
             Some(_) => {}
             None => {
@@ -116,6 +121,7 @@ pub async fn read_posted(state: &AppState, req: &Request, body: poem::Body) -> A
 /// Receives one file of a form, or notes why it was refused (the first refusal only).
 async fn receive_one(
     state: &AppState,
+    caller: &Caller,
     posted: &mut Posted,
     raw_name: String,
     field: multer::Field<'static>,
@@ -131,7 +137,7 @@ async fn receive_one(
         });
         return Ok(());
     }
-    match receive(state, posted.files.len(), &raw_name, field).await {
+    match receive(state, caller, posted.files.len(), &raw_name, field).await {
         Ok(file) => posted.files.push(file),
         Err(e) if e.status().is_client_error() => {
             posted

@@ -273,6 +273,7 @@ on_all_stores!(
     thread_lists_and_views_show_attachments,
     drafts_hold_attachments_until_sent,
     an_interrupted_upload_leaves_nothing,
+    stored_bytes_are_sealed_per_practice_and_checked_chunk_by_chunk,
 );
 
 async fn the_size_limit_is_exactly_10_mib(app: TestApp, _store: Store) {
@@ -282,7 +283,8 @@ async fn the_size_limit_is_exactly_10_mib(app: TestApp, _store: Store) {
     assert_eq!(got["size"], LIMIT as i64);
     assert_eq!(got["content_type"], "text/plain; charset=utf-8");
     let sha = got["sha256"].as_str().unwrap().to_string();
-    assert!(app.state.blobs.exists(&sha).await.unwrap());
+    let address = app.blob_address(&c.practice, &sha).await;
+    assert!(app.state.blobs.exists(&address).await.unwrap());
 
     let too_big = vec![b'b'; LIMIT + 1];
     let refused = upload(&app, &c.provider, &[("big.txt", "text/plain", too_big)]).await;
@@ -680,7 +682,12 @@ async fn a_corrupted_stored_file_is_refused_and_audited(app: TestApp, _store: St
 
     let mut damaged = pdf("intact");
     damaged[12] ^= 0x20;
-    app.state.blobs.overwrite_raw(sha, damaged).await.unwrap();
+    let address = app.blob_address(&c.practice, sha).await;
+    app.state
+        .blobs
+        .overwrite_raw(&address, damaged)
+        .await
+        .unwrap();
     let resp = download(&app, &c.client, id).await;
     assert_eq!(resp.status(), StatusCode::INTERNAL_SERVER_ERROR);
     let body: Value = resp.json().await.unwrap();
@@ -694,7 +701,7 @@ async fn a_corrupted_stored_file_is_refused_and_audited(app: TestApp, _store: St
     assert_eq!(audited, 1);
 
     // Missing bytes are refused the same way.
-    app.state.blobs.delete(sha).await.unwrap();
+    app.state.blobs.delete(&address).await.unwrap();
     let resp = download(&app, &c.client, id).await;
     assert_eq!(resp.status(), StatusCode::INTERNAL_SERVER_ERROR);
 
@@ -751,7 +758,8 @@ async fn identical_files_are_stored_once_and_removed_with_their_last_message(
             .status(),
         StatusCode::OK
     );
-    assert!(app.state.blobs.exists(&sha).await.unwrap());
+    let address = app.blob_address(&c.practice, &sha).await;
+    assert!(app.state.blobs.exists(&address).await.unwrap());
 
     // Deleting the last thread that references them removes them.
     let t2_id = t2["id"].as_str().unwrap();
@@ -759,7 +767,7 @@ async fn identical_files_are_stored_once_and_removed_with_their_last_message(
         .delete(&format!("/api/v1/threads/{t2_id}"), &c.biller)
         .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
-    assert!(!app.state.blobs.exists(&sha).await.unwrap());
+    assert!(!app.state.blobs.exists(&address).await.unwrap());
     assert_nothing_stored(&app).await;
 }
 
@@ -796,12 +804,10 @@ async fn sent_attachments_cannot_be_deleted_but_pending_ones_can(app: TestApp, _
         .delete(&format!("/api/v1/attachments/{pending_id}"), &c.provider)
         .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
-    assert!(!app
-        .state
-        .blobs
-        .exists(pending["sha256"].as_str().unwrap())
-        .await
-        .unwrap());
+    let address = app
+        .blob_address(&c.practice, pending["sha256"].as_str().unwrap())
+        .await;
+    assert!(!app.state.blobs.exists(&address).await.unwrap());
     assert_eq!(
         download(&app, &c.provider, pending_id).await.status(),
         StatusCode::NOT_FOUND
@@ -860,12 +866,10 @@ async fn unused_uploads_are_removed_after_a_day(app: TestApp, _store: Store) {
             .status(),
         StatusCode::NOT_FOUND
     );
-    assert!(!app
-        .state
-        .blobs
-        .exists(unused["sha256"].as_str().unwrap())
-        .await
-        .unwrap());
+    let address = app
+        .blob_address(&c.practice, unused["sha256"].as_str().unwrap())
+        .await;
+    assert!(!app.state.blobs.exists(&address).await.unwrap());
     // The draft's upload stays.
     assert_eq!(
         download(&app, &c.provider, held["id"].as_str().unwrap())
@@ -1049,12 +1053,10 @@ async fn drafts_hold_attachments_until_sent(app: TestApp, _store: Store) {
             .status(),
         StatusCode::NOT_FOUND
     );
-    assert!(!app
-        .state
-        .blobs
-        .exists(d["sha256"].as_str().unwrap())
-        .await
-        .unwrap());
+    let address = app
+        .blob_address(&c.practice, d["sha256"].as_str().unwrap())
+        .await;
+    assert!(!app.state.blobs.exists(&address).await.unwrap());
 }
 
 async fn an_interrupted_upload_leaves_nothing(app: TestApp, _store: Store) {
@@ -1077,4 +1079,113 @@ async fn an_interrupted_upload_leaves_nothing(app: TestApp, _store: Store) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_nothing_stored(&app).await;
+}
+
+/// Replaces the bytes at `address` with `damaged`; the download must be refused.
+async fn refused(app: &TestApp, who: &Session, id: &str, address: &str, damaged: Vec<u8>) {
+    app.state
+        .blobs
+        .overwrite_raw(address, damaged)
+        .await
+        .unwrap();
+    let resp = download(app, who, id).await;
+    assert_eq!(resp.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["code"], "attachment_corrupted");
+}
+
+/// The bytes kept at `address`, as the store holds them.
+async fn raw_object(app: &TestApp, address: &str) -> Vec<u8> {
+    use tokio::io::AsyncReadExt;
+    let mut file = app.state.blobs.open(address).await.unwrap();
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes).await.unwrap();
+    bytes
+}
+
+/// Every object in the store, as bytes: the attachment directory or the moto bucket.
+async fn every_stored_object(app: &TestApp) -> Vec<Vec<u8>> {
+    let mut objects = Vec::new();
+    let mut conn = app.state.store.read().await.unwrap();
+    let addresses: Vec<String> = sqlx::query_scalar("SELECT sha256 FROM blobs")
+        .fetch_all(&mut *conn)
+        .await
+        .unwrap();
+    drop(conn);
+    for address in addresses {
+        objects.push(raw_object(app, &address).await);
+    }
+    let stored = app.db.data_dir().join("attachments");
+    if stored.exists() {
+        for path in walk(&stored) {
+            objects.push(std::fs::read(path).unwrap());
+        }
+    }
+    objects
+}
+
+async fn stored_bytes_are_sealed_per_practice_and_checked_chunk_by_chunk(
+    app: TestApp,
+    _store: Store,
+) {
+    const CHUNK: usize = 64 * 1024;
+    let oak = Cast::new(&app).await;
+    let elm = Cast::in_practice(&app, "elm").await;
+    // Three full chunks and a part, each line holding the marker.
+    let mut bytes = Vec::new();
+    while bytes.len() < 3 * CHUNK + 1000 {
+        bytes.extend_from_slice(format!("line {} Quillwort9Content\n", bytes.len()).as_bytes());
+    }
+    let mine = upload_one(&app, &oak.provider, "notes.txt", bytes.clone()).await;
+    let theirs = upload_one(&app, &elm.provider, "notes.txt", bytes.clone()).await;
+    // The same content has the same SHA-256 for its readers, but each practice keeps its
+    // own copy under its own address: nobody learns that the other holds it.
+    assert_eq!(mine["sha256"], theirs["sha256"]);
+    let sha = mine["sha256"].as_str().unwrap();
+    let (a, b) = (
+        app.blob_address(&oak.practice, sha).await,
+        app.blob_address(&elm.practice, sha).await,
+    );
+    assert_ne!(a, b);
+    assert_ne!(a, sha);
+    assert_eq!(count(&app, "SELECT COUNT(*) FROM blobs").await, 2);
+    for object in every_stored_object(&app).await {
+        assert!(!object.windows(17).any(|w| w == b"Quillwort9Content"));
+    }
+    let id = mine["id"].as_str().unwrap();
+    let got = download(&app, &oak.provider, id).await;
+    assert_eq!(got.status(), StatusCode::OK);
+    assert_eq!(got.bytes().await.unwrap().to_vec(), bytes);
+
+    let sealed = raw_object(&app, &a).await;
+    let header = sealed.len() - bytes.len() - 4 * 16;
+    let chunk = |i: usize| header + i * (CHUNK + 16)..header + (i + 1) * (CHUNK + 16);
+    // Two chunks swapped.
+    let mut swapped = sealed.clone();
+    swapped[chunk(0)].copy_from_slice(&sealed[chunk(1)]);
+    swapped[chunk(1)].copy_from_slice(&sealed[chunk(0)]);
+    refused(&app, &oak.provider, id, &a, swapped).await;
+    // The last chunk cut off.
+    refused(
+        &app,
+        &oak.provider,
+        id,
+        &a,
+        sealed[..chunk(3).start].to_vec(),
+    )
+    .await;
+    // One flipped byte.
+    let mut flipped = sealed.clone();
+    flipped[chunk(2).start + 5] ^= 1;
+    refused(&app, &oak.provider, id, &a, flipped).await;
+    // The other practice's sealed copy of the very same content.
+    refused(&app, &oak.provider, id, &a, raw_object(&app, &b).await).await;
+    // The plain bytes themselves, as if someone replaced the sealed file.
+    refused(&app, &oak.provider, id, &a, bytes.clone()).await;
+    // Put back as it was, it is served again.
+    app.state.blobs.overwrite_raw(&a, sealed).await.unwrap();
+    assert_eq!(
+        download(&app, &oak.provider, id).await.status(),
+        StatusCode::OK
+    );
 }

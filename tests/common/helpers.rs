@@ -187,6 +187,23 @@ impl TestApp {
     }
 
     /// Creates a practice with an active administrator (password [`PASSWORD`]).
+    /// Where practice `slug` keeps the bytes whose SHA-256 (as the API shows it) is
+    /// `sha256`: a keyed hash of it with encryption, the digest itself without.
+    pub async fn blob_address(&self, slug: &str, sha256: &str) -> String {
+        let mut conn = self.state.store.read().await.unwrap();
+        let practice = confide::store::practices::find_by_slug(&mut conn, slug)
+            .await
+            .unwrap()
+            .expect("the practice exists");
+        let key = self
+            .state
+            .keys
+            .practice(&mut conn, &practice.id)
+            .await
+            .unwrap();
+        key.file_address(sha256)
+    }
+
     pub async fn create_practice(&self, slug: &str) -> String {
         let created = practices::create_practice(
             &self.state,

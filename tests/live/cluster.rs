@@ -56,6 +56,8 @@ async fn two_processes_on_one_postgresql_and_s3_behave_as_one() {
     let shared: Vec<(String, String)> = [
         ("CONFIDE__LOG__LEVEL", "warn".to_string()),
         ("CONFIDE__SERVER__SECRET_KEY", SECRET.into()),
+        // …and the same key-encryption key.
+        ("CONFIDE__ENCRYPTION__KEY", "7c".repeat(32)),
         (
             "CONFIDE__STORAGE__ATTACHMENTS",
             format!("s3://{bucket}/confide"),

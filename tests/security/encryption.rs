@@ -27,7 +27,7 @@ on_both_backends!(
 );
 
 /// Words written into every sealed field; none may appear in a copy of the database.
-const MARKERS: [&str; 7] = [
+const MARKERS: [&str; 8] = [
     "Quillwort9Subject",
     "Quillwort9Body",
     "Quillwort9Draft",
@@ -35,6 +35,7 @@ const MARKERS: [&str; 7] = [
     "Quillwort9Chart",
     "Quillwort9Banner",
     "Quillwort9File",
+    "Quillwort9Bytes",
 ];
 
 /// Everything the database holds, as bytes: the SQLite file and its write-ahead log, or
@@ -61,6 +62,47 @@ fn database_bytes(db: &TestDatabase) -> Vec<u8> {
     }
 }
 
+/// Every file under `dir`, as bytes.
+fn directory_bytes(dir: &std::path::Path) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            bytes.extend(directory_bytes(&path));
+        } else if let Ok(b) = std::fs::read(&path) {
+            bytes.extend(b);
+        }
+    }
+    bytes
+}
+
+/// The thread ids a search finds for `who`, once the index answers and has `expected`.
+async fn found_by_search(app: &TestApp, who: &Session, q: &str, expected: usize) -> Vec<String> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let (status, page) = app.post("/api/v1/search", who, json!({ "q": q })).await;
+        if status == StatusCode::OK {
+            let found: Vec<String> = page["hits"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|h| h["thread_id"].as_str().unwrap().to_string())
+                .collect();
+            if found.len() == expected || std::time::Instant::now() > deadline {
+                assert_eq!(found.len(), expected, "{q}: {page}");
+                return found;
+            }
+        } else {
+            assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{page}");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the index was never ready"
+            );
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
 fn found_in(bytes: &[u8], marker: &str) -> bool {
     bytes.windows(marker.len()).any(|w| w == marker.as_bytes())
 }
@@ -70,7 +112,7 @@ async fn write_markers(app: &TestApp, cast: &Cast) -> (String, String, String, S
     let file = app
         .upload_part(
             &cast.provider,
-            reqwest::multipart::Part::bytes(b"plain lab values".to_vec())
+            reqwest::multipart::Part::bytes(b"plain lab values Quillwort9Bytes".to_vec())
                 .file_name("Quillwort9File.txt")
                 .mime_str("text/plain")
                 .unwrap(),
@@ -164,6 +206,25 @@ async fn markers_readable(app: &TestApp, cast: &Cast, ids: &(String, String, Str
         .await;
     assert_eq!(status, StatusCode::OK, "{f}");
     assert_eq!(f["name"], "Quillwort9File.txt");
+    let got = app
+        .client
+        .get(app.url(&format!("/api/v1/attachments/{file}")))
+        .bearer_auth(&cast.client.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(got.status(), StatusCode::OK);
+    assert_eq!(
+        got.text().await.unwrap(),
+        "plain lab values Quillwort9Bytes"
+    );
+}
+
+/// The attachment directory and the database, as bytes.
+fn stored_bytes(db: &TestDatabase) -> Vec<u8> {
+    let mut bytes = database_bytes(db);
+    bytes.extend(directory_bytes(&db.data_dir().join("attachments")));
+    bytes
 }
 
 async fn a_copy_of_the_database_shows_no_subject_body_draft_note_chart_note_or_file_name(
@@ -172,15 +233,60 @@ async fn a_copy_of_the_database_shows_no_subject_body_draft_note_chart_note_or_f
     let (app, cast) = TestApp::with_cast(backend).await;
     let ids = write_markers(&app, &cast).await;
     markers_readable(&app, &cast, &ids).await;
-    let bytes = database_bytes(&app.db);
+    let bytes = stored_bytes(&app.db);
     for marker in MARKERS {
-        assert!(
-            !found_in(&bytes, marker),
-            "{marker} is readable in the database"
-        );
+        assert!(!found_in(&bytes, marker), "{marker} is readable at rest");
     }
     // The check itself finds what is there in plain text: people's names stay plain.
     assert!(found_in(&bytes, "Casey Client"));
+
+    // The search index finds every word, phrase and exclusion, and holds none of them
+    // (it would hold them lower-cased).
+    let thread = vec![ids.0.clone()];
+    for q in [
+        "quillwort9body",
+        "Quillwort9Subject",
+        "\"Quillwort9Body results\"",
+        "subject:quillwort9subject",
+        "Quillwort9File",
+        "results -quillwort9absent",
+    ] {
+        assert_eq!(
+            found_by_search(&app, &cast.client, q, 1).await,
+            thread,
+            "{q}"
+        );
+    }
+    for q in [
+        "\"results Quillwort9Body\"",
+        "quillwort9",
+        "results -quillwort9body",
+    ] {
+        assert!(
+            found_by_search(&app, &cast.client, q, 0).await.is_empty(),
+            "{q}"
+        );
+    }
+    let (_, page) = app
+        .post(
+            "/api/v1/search",
+            &cast.client,
+            json!({"q": "quillwort9body"}),
+        )
+        .await;
+    let snippet = page["hits"][0]["snippet"].as_str().unwrap();
+    assert!(snippet.contains("<b>Quillwort9Body</b>"), "{snippet}");
+    let index = directory_bytes(&app.db.data_dir().join("search"));
+    assert!(index.len() > 1000, "the index was read");
+    for marker in MARKERS {
+        let lower = marker.to_lowercase();
+        assert!(!found_in(&index, &lower), "{lower} is in the search index");
+        assert!(!found_in(&index, marker), "{marker} is in the search index");
+    }
+    assert!(
+        !found_in(&index, "casey"),
+        "names are hashed in the index too"
+    );
 }
 
 /// Runs one SQL statement behind the server's back.
@@ -299,12 +405,14 @@ async fn content_written_before_encryption_is_sealed_at_start_and_resumes_where_
     let app = TestApp::spawn_with(backend, |c| c.encryption.enabled = false).await;
     let cast = Cast::new(&app).await;
     let ids = write_markers(&app, &cast).await;
-    assert!(found_in(&database_bytes(&app.db), "Quillwort9Body"));
+    let before = stored_bytes(&app.db);
+    assert!(found_in(&before, "Quillwort9Body"));
+    assert!(found_in(&before, "Quillwort9Bytes"));
 
     // The first start with encryption seals it all in place, losing nothing.
     let app = restart(app, |_| {}).await;
     markers_readable(&app, &cast, &ids).await;
-    let bytes = database_bytes(&app.db);
+    let bytes = stored_bytes(&app.db);
     for marker in MARKERS {
         assert!(!found_in(&bytes, marker), "{marker} is still in plain text");
     }

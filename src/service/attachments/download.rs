@@ -3,13 +3,15 @@
 use std::io;
 
 use sha2::{Digest, Sha256};
-use tokio::io::{AsyncReadExt, AsyncSeekExt};
+use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 
 use crate::blobs::BlobFile;
+use crate::crypto::files;
 use crate::domain::ids::AttachmentId;
 use crate::domain::Code;
 use crate::error::{AppError, AppResult};
 use crate::store::attachments::{self as store, AttachmentRow};
+use crate::store::keys::PracticeKey;
 use crate::store::Conn;
 
 use crate::service::audit::{record, AuditEntry};
@@ -73,14 +75,76 @@ pub(super) async fn load_readable(
     Ok(row)
 }
 
+/// Opens a sealed file into an unlinked temporary file, a chunk at a time, checking each
+/// chunk and then the whole against `sha256` and `size`; `None` if anything does not fit.
+pub(super) async fn open_sealed(
+    state: &AppState,
+    key: &PracticeKey,
+    mut sealed: BlobFile,
+    sha256: &str,
+    size: u64,
+) -> io::Result<Option<BlobFile>> {
+    let mut header = [0u8; files::HEADER_LEN];
+    if !read_fully(&mut sealed, &mut header).await? {
+        return Ok(None);
+    }
+    let Ok(mut opener) = key.file_opener(&header) else {
+        return Ok(None);
+    };
+    let (temp, mut plain) = state.blobs.temp_file().await?;
+    drop(temp); // unlinked now; the open handle keeps the bytes until closed
+    let mut hasher = Sha256::new();
+    let mut chunk = Vec::with_capacity(files::CHUNK + files::TAG);
+    let count = files::chunks(size);
+    for i in 0..count {
+        chunk.resize(files::chunk_len(size, i), 0);
+        if !read_fully(&mut sealed, &mut chunk).await?
+            || opener.open_next(&mut chunk, i + 1 == count).is_err()
+        {
+            return Ok(None);
+        }
+        hasher.update(&chunk);
+        plain.write_all(&chunk).await?;
+    }
+    // Nothing may follow the last chunk.
+    if sealed.read(&mut [0u8; 1]).await? != 0 || hex::encode(hasher.finalize()) != sha256 {
+        return Ok(None);
+    }
+    plain.flush().await?;
+    plain.seek(io::SeekFrom::Start(0)).await?;
+    Ok(Some(plain))
+}
+
+/// Fills `buf`; false if the file ends first.
+async fn read_fully(file: &mut BlobFile, buf: &mut [u8]) -> io::Result<bool> {
+    match file.read_exact(buf).await {
+        Ok(_) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
 /// The stored bytes of an attachment, if they still match its hash (`None` if not, or if
-/// they are missing); 404 if the attachment was deleted meanwhile.
+/// they are missing); 404 if the attachment was deleted meanwhile. Sealed bytes are
+/// opened into a temporary file first; with encryption on, plain bytes are refused.
 async fn verified_bytes(
     state: &AppState,
     caller: &Caller,
     row: &AttachmentRow,
 ) -> AppResult<Option<BlobFile>> {
     match state.blobs.open(&row.sha256).await {
+        Ok(file) if row.content_sha256.is_some() || caller.keys.enabled() => {
+            let Some(sha256) = &row.content_sha256 else {
+                return Ok(None);
+            };
+            let key = {
+                let mut conn = state.store.read().await?;
+                caller.key(&mut conn).await?
+            };
+            open_sealed(state, &key, file, sha256, row.size as u64)
+                .await
+                .map_err(io_error("reading an attachment"))
+        }
         Ok(mut file) => match digest(&mut file).await {
             Ok((sha256, len)) if sha256 == row.sha256 && len == row.size as u64 => {
                 file.seek(io::SeekFrom::Start(0))

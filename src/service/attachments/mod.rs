@@ -30,6 +30,7 @@ pub struct AttachmentView {
     pub name: String,
     pub size: i64,
     pub content_type: String,
+    /// The SHA-256 of the plain bytes (not where they are kept).
     pub sha256: String,
     pub created_at: i64,
 }
@@ -41,7 +42,7 @@ impl From<&AttachmentRow> for AttachmentView {
             name: a.name.clone(),
             size: a.size,
             content_type: a.content_type.clone(),
-            sha256: a.sha256.clone(),
+            sha256: a.content_sha256.clone().unwrap_or_else(|| a.sha256.clone()),
             created_at: a.created_at,
         }
     }

@@ -1,14 +1,14 @@
-//! Receiving uploads: streamed to a temporary file, hashed, size-checked and typed by
-//! content, then stored and recorded all or nothing, within the caller's quotas.
-
-use std::io;
+//! Receiving uploads: streamed to a temporary file (sealed as it arrives, with encryption
+//! at rest), hashed, size-checked and typed by content, then stored under their address
+//! and recorded all or nothing, within the caller's quotas.
 
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 use sha2::{Digest, Sha256};
-use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 
 use crate::blobs::TempFile;
+use crate::crypto::files::FileSealer;
 use crate::domain::attachments::{
     cfb_root_clsid_offset, clean_name, sniff, Kind, Refusal, TextCheck, HEAD_BYTES,
 };
@@ -27,7 +27,12 @@ use super::{io_error, remove_blobs, AttachmentView};
 /// A file of an upload request, received in full: on disk, synced, hashed and typed.
 pub struct Received {
     temp: TempFile,
+    /// Where its bytes are kept (see `PracticeKey::file_address`).
+    address: String,
+    /// The SHA-256 of its plain bytes.
     sha256: String,
+    /// Whether the temporary file holds them sealed.
+    sealed: bool,
     size: u64,
     kind: Kind,
     name: String,
@@ -64,9 +69,11 @@ pub fn bad_multipart(detail: impl std::fmt::Display) -> AppError {
 
 /// Streams one file of an upload to a temporary file, hashing it and checking its size as
 /// it goes (so a false or missing Content-Length changes nothing), then decides its kind
-/// from its bytes. `index` and `raw_name` only name the file in errors.
+/// from its bytes. With encryption the bytes are sealed with `key` before they reach the
+/// disk (the caller's practice's key). `index` and `raw_name` only name the file in errors.
 pub async fn receive<S, E>(
     state: &AppState,
+    caller: &Caller,
     index: usize,
     raw_name: &str,
     chunks: S,
@@ -81,22 +88,29 @@ where
         .await
         .map_err(io_error("creating an upload's temporary file"))?;
     let max = state.config.limits.attachment_max_bytes;
-    let (mut file, seen) = write_out(file, chunks, max)
+    let key = {
+        let mut conn = state.store.read().await?;
+        caller.key(&mut conn).await?
+    };
+    let sealer = key.file_sealer();
+    let sealed = sealer.is_some();
+    let seen = write_out(file, chunks, max, sealer)
         .await?
         .ok_or_else(|| too_large(state, index, raw_name))?;
-    let clsid = read_clsid(&mut file, &seen.head, seen.size).await?;
     let kind = sniff(
         &seen.head,
         seen.size,
         seen.text.is_text(),
-        clsid,
+        seen.clsid,
         raw_name,
         &allowed_kinds(state),
     )
     .map_err(|r| refusal(state, index, raw_name, r))?;
     Ok(Received {
         temp,
+        address: key.file_address(&seen.sha256),
         sha256: seen.sha256,
+        sealed,
         size: seen.size,
         kind,
         name: clean_name(raw_name, kind),
@@ -110,15 +124,50 @@ struct Seen {
     /// Its first bytes, for typing by content.
     head: Vec<u8>,
     text: TextCheck,
+    /// The class id of an OLE compound file's root entry, when the head says where it
+    /// lies (it tells a .doc from other compound files).
+    clsid: Option<[u8; 16]>,
 }
 
-/// Writes the chunks to `file` and syncs it, hashing and measuring as they pass. `None`
-/// as soon as the size goes over `max` (the rest is not read).
+/// Catches the 16 bytes of the class id as they stream past (the file on disk may be
+/// sealed, so it is not read back).
+#[derive(Default)]
+struct ClsidCatch {
+    offset: Option<u64>,
+    looked: bool,
+    bytes: [u8; 16],
+    filled: usize,
+}
+
+impl ClsidCatch {
+    /// `chunk` starts at `at` in the file; `head` holds the file's first bytes so far.
+    fn feed(&mut self, head: &[u8], at: u64, chunk: &[u8]) {
+        if !self.looked && head.len() >= 0x34 {
+            self.looked = true;
+            self.offset = cfb_root_clsid_offset(head);
+        }
+        let Some(offset) = self.offset else { return };
+        let end = at + chunk.len() as u64;
+        for pos in offset.max(at)..(offset + 16).min(end) {
+            self.bytes[(pos - offset) as usize] = chunk[(pos - at) as usize];
+            self.filled += 1;
+        }
+    }
+
+    fn get(&self) -> Option<[u8; 16]> {
+        (self.filled == 16).then_some(self.bytes)
+    }
+}
+
+/// Writes the chunks to `file` (through `sealer` when there is one) and syncs it, hashing
+/// and measuring them as they pass. `None` as soon as the size goes over `max` (the rest
+/// is not read).
 async fn write_out<S, E>(
     mut file: tokio::fs::File,
     mut chunks: S,
     max: u64,
-) -> AppResult<Option<(tokio::fs::File, Seen)>>
+    mut sealer: Option<FileSealer>,
+) -> AppResult<Option<Seen>>
 where
     S: Stream<Item = Result<Bytes, E>> + Unpin,
     E: std::fmt::Display,
@@ -128,8 +177,14 @@ where
     let mut writer = tokio::io::BufWriter::with_capacity(128 * 1024, file);
     let mut hasher = Sha256::new();
     let (mut size, mut head, mut text) = (0u64, Vec::new(), TextCheck::default());
+    let mut clsid = ClsidCatch::default();
+    let mut sealed = Vec::new();
+    if let Some(sealer) = &sealer {
+        sealed.extend_from_slice(sealer.header());
+    }
     while let Some(chunk) = chunks.next().await {
         let chunk = chunk.map_err(bad_multipart)?;
+        let at = size;
         size += chunk.len() as u64;
         if size > max {
             return Ok(None);
@@ -139,9 +194,25 @@ where
             let take = (HEAD_BYTES - head.len()).min(chunk.len());
             head.extend_from_slice(&chunk[..take]);
         }
+        clsid.feed(&head, at, &chunk);
         text.feed(&chunk);
+        let out: &[u8] = match &mut sealer {
+            Some(sealer) => {
+                sealer.update(&chunk, &mut sealed);
+                &sealed
+            }
+            None => &chunk,
+        };
         writer
-            .write_all(&chunk)
+            .write_all(out)
+            .await
+            .map_err(io_error("writing an upload"))?;
+        sealed.clear();
+    }
+    if let Some(sealer) = sealer {
+        sealer.finish(&mut sealed);
+        writer
+            .write_all(&sealed)
             .await
             .map_err(io_error("writing an upload"))?;
     }
@@ -149,42 +220,19 @@ where
         .flush()
         .await
         .map_err(io_error("writing an upload"))?;
-    let file = writer.into_inner();
-    file.sync_all()
+    writer
+        .into_inner()
+        .sync_all()
         .await
         .map_err(io_error("syncing an upload"))?;
     let sha256 = hex::encode(hasher.finalize());
-    Ok(Some((
-        file,
-        Seen {
-            sha256,
-            size,
-            head,
-            text,
-        },
-    )))
-}
-
-/// The class id of an OLE compound file's root entry (which tells a .doc from other
-/// compound files), when the head says where it lies.
-async fn read_clsid(
-    file: &mut tokio::fs::File,
-    head: &[u8],
-    size: u64,
-) -> AppResult<Option<[u8; 16]>> {
-    match cfb_root_clsid_offset(head) {
-        Some(offset) if offset + 16 <= size => {
-            let mut id = [0u8; 16];
-            file.seek(io::SeekFrom::Start(offset))
-                .await
-                .map_err(io_error("reading an upload"))?;
-            file.read_exact(&mut id)
-                .await
-                .map_err(io_error("reading an upload"))?;
-            Ok(Some(id))
-        }
-        _ => Ok(None),
-    }
+    Ok(Some(Seen {
+        sha256,
+        size,
+        head,
+        text,
+        clsid: clsid.get(),
+    }))
 }
 
 /// The kinds `limits.attachment_types` allows.
@@ -258,7 +306,7 @@ pub async fn store_uploads(
     for f in &files {
         state
             .blobs
-            .stage(&f.sha256, &f.temp)
+            .stage(&f.address, &f.temp)
             .await
             .map_err(io_error("storing an upload"))?;
     }
@@ -268,9 +316,9 @@ pub async fn store_uploads(
         let mut orphans = Vec::new();
         for f in &files {
             let mut tx = state.store.begin().await?;
-            store::insert_blob_if_missing(&mut tx, &f.sha256, f.size as i64, state.now()).await?;
+            store::insert_blob_if_missing(&mut tx, &f.address, f.size as i64, state.now()).await?;
             tx.commit().await?;
-            orphans.push(f.sha256.clone());
+            orphans.push(f.address.clone());
         }
         remove_blobs(state, &orphans).await;
     }
@@ -289,7 +337,7 @@ async fn record_uploads(
     // upload and a deletion cannot deadlock.
     let mut hashes: Vec<(&str, i64)> = files
         .iter()
-        .map(|f| (f.sha256.as_str(), f.size as i64))
+        .map(|f| (f.address.as_str(), f.size as i64))
         .collect();
     hashes.sort();
     hashes.dedup();
@@ -335,14 +383,15 @@ async fn record_one(
 ) -> AppResult<AttachmentView> {
     state
         .blobs
-        .ensure(&f.sha256, &f.temp)
+        .ensure(&f.address, &f.temp)
         .await
         .map_err(io_error("storing an upload"))?;
     let row = AttachmentRow {
         id: AttachmentId::generate().into_string(),
         practice_id: caller.practice_id().to_string(),
         uploader_id: caller.person.id.to_string(),
-        sha256: f.sha256.clone(),
+        sha256: f.address.clone(),
+        content_sha256: f.sealed.then(|| f.sha256.clone()),
         name: f.name.clone(),
         size: f.size as i64,
         content_type: f.kind.content_type().to_string(),

@@ -237,7 +237,9 @@ pub async fn compose_submit(
     body: Body,
 ) -> Response {
     let visit = or_page!(visit(&state, req, &slug).await);
-    let posted = or_page!(read_posted(&state, req, body).await.map_err(page_error));
+    let posted = or_page!(read_posted(&state, &visit.caller, req, body)
+        .await
+        .map_err(page_error));
     if let Some(page) = csrf_refusal(verifier, posted.fields.get("csrf_token")) {
         return page;
     }

@@ -336,7 +336,9 @@ pub async fn reply(
     body: Body,
 ) -> Response {
     let visit = or_page!(visit(&state, req, &slug).await);
-    let posted = or_page!(read_posted(&state, req, body).await.map_err(page_error));
+    let posted = or_page!(read_posted(&state, &visit.caller, req, body)
+        .await
+        .map_err(page_error));
     if let Some(page) = csrf_refusal(verifier, posted.fields.get("csrf_token")) {
         return page;
     }

@@ -1,0 +1,218 @@
+//! Attachment bytes, sealed in chunks of 64 KiB with the STREAM construction
+//! (`aead::stream::StreamBE32` over XChaCha20-Poly1305): each chunk is authenticated
+//! with its position and whether it is the last, so a file cut short, with chunks
+//! swapped or taken from another file is refused, and no file is ever whole in memory.
+//!
+//! A sealed file: `CFE1`, the data key's generation (u32 BE), the 19-byte nonce prefix,
+//! then each chunk's ciphertext and tag. There are `size / 64 KiB + 1` chunks: all full
+//! but the last, which holds the rest (maybe nothing).
+
+use chacha20poly1305::aead::generic_array::GenericArray;
+use chacha20poly1305::aead::stream::{NewStream, StreamBE32, StreamPrimitive};
+use chacha20poly1305::XChaCha20Poly1305;
+
+use super::DataKey;
+
+/// Plain bytes per chunk.
+pub const CHUNK: usize = 64 * 1024;
+/// Bytes a chunk's tag adds.
+pub const TAG: usize = 16;
+const MAGIC: &[u8; 4] = b"CFE1";
+const PREFIX: usize = 19;
+pub const HEADER_LEN: usize = 4 + 4 + PREFIX;
+
+/// How long a sealed file of `plain` bytes is.
+pub fn sealed_len(plain: u64) -> u64 {
+    HEADER_LEN as u64 + plain + TAG as u64 * chunks(plain)
+}
+
+/// How many chunks a file of `plain` bytes is sealed in.
+pub fn chunks(plain: u64) -> u64 {
+    plain / CHUNK as u64 + 1
+}
+
+/// The length of sealed chunk `index` (0-based) of a file of `plain` bytes.
+pub fn chunk_len(plain: u64, index: u64) -> usize {
+    if index + 1 < chunks(plain) {
+        CHUNK + TAG
+    } else {
+        (plain % CHUNK as u64) as usize + TAG
+    }
+}
+
+/// The generation a sealed file's header names, if it is one.
+pub fn generation_of(header: &[u8]) -> Option<u32> {
+    if header.len() < HEADER_LEN || &header[..4] != MAGIC {
+        return None;
+    }
+    Some(u32::from_be_bytes(header[4..8].try_into().ok()?))
+}
+
+fn stream(key: &DataKey, header: &[u8]) -> StreamBE32<XChaCha20Poly1305> {
+    StreamBE32::from_aead(
+        key.content.clone(),
+        GenericArray::from_slice(&header[8..HEADER_LEN]),
+    )
+}
+
+/// Seals a file as it arrives: feed it plain bytes, write out what it returns.
+pub struct FileSealer {
+    stream: StreamBE32<XChaCha20Poly1305>,
+    header: [u8; HEADER_LEN],
+    position: u32,
+    pending: Vec<u8>,
+}
+
+impl FileSealer {
+    pub fn new(key: &DataKey) -> Self {
+        let mut header = [0u8; HEADER_LEN];
+        header[..4].copy_from_slice(MAGIC);
+        header[4..8].copy_from_slice(&key.generation().to_be_bytes());
+        header[8..].copy_from_slice(&rand::random::<[u8; PREFIX]>());
+        FileSealer {
+            stream: stream(key, &header),
+            header,
+            position: 0,
+            pending: Vec::with_capacity(CHUNK + TAG),
+        }
+    }
+
+    /// What the sealed file starts with.
+    pub fn header(&self) -> &[u8] {
+        &self.header
+    }
+
+    /// Takes plain bytes; appends to `out` the chunks now known not to be the last.
+    pub fn update(&mut self, mut data: &[u8], out: &mut Vec<u8>) {
+        while !data.is_empty() {
+            if self.pending.len() == CHUNK {
+                self.seal_pending(false, out);
+            }
+            let take = (CHUNK - self.pending.len()).min(data.len());
+            self.pending.extend_from_slice(&data[..take]);
+            data = &data[take..];
+        }
+    }
+
+    /// Appends the last chunk to `out` (an empty one after a full chunk).
+    pub fn finish(mut self, out: &mut Vec<u8>) {
+        if self.pending.len() == CHUNK {
+            self.seal_pending(false, out);
+        }
+        self.seal_pending(true, out);
+    }
+
+    fn seal_pending(&mut self, last: bool, out: &mut Vec<u8>) {
+        let mut chunk = std::mem::replace(&mut self.pending, Vec::with_capacity(CHUNK + TAG));
+        self.stream
+            .encrypt_in_place(self.position, last, &self.header, &mut chunk)
+            .expect("a 64 KiB chunk always seals");
+        self.position += 1;
+        out.extend_from_slice(&chunk);
+    }
+}
+
+/// Opens a sealed file chunk by chunk, in order.
+pub struct FileOpener {
+    stream: StreamBE32<XChaCha20Poly1305>,
+    header: [u8; HEADER_LEN],
+    position: u32,
+}
+
+impl FileOpener {
+    /// `key` must be the generation the header names.
+    pub fn new(key: &DataKey, header: &[u8]) -> Result<Self, &'static str> {
+        if generation_of(header) != Some(key.generation()) {
+            return Err("not a sealed file of this key");
+        }
+        Ok(FileOpener {
+            stream: stream(key, header),
+            header: header[..HEADER_LEN].try_into().expect("checked length"),
+            position: 0,
+        })
+    }
+
+    /// Opens the next chunk in place (its tag is dropped).
+    pub fn open_next(&mut self, chunk: &mut Vec<u8>, last: bool) -> Result<(), &'static str> {
+        self.stream
+            .decrypt_in_place(self.position, last, &self.header, chunk)
+            .map_err(|_| "a chunk was changed, moved or cut short")?;
+        self.position += 1;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::DataKeyBytes;
+
+    fn seal(key: &DataKey, plain: &[u8], pieces: usize) -> Vec<u8> {
+        let mut sealer = FileSealer::new(key);
+        let mut out = sealer.header().to_vec();
+        for piece in plain.chunks(pieces.max(1)) {
+            sealer.update(piece, &mut out);
+        }
+        sealer.finish(&mut out);
+        out
+    }
+
+    fn open(key: &DataKey, sealed: &[u8], plain_len: u64) -> Result<Vec<u8>, &'static str> {
+        let mut opener = FileOpener::new(key, sealed)?;
+        let mut at = HEADER_LEN;
+        let mut out = Vec::new();
+        for i in 0..chunks(plain_len) {
+            let len = chunk_len(plain_len, i);
+            let mut chunk = sealed.get(at..at + len).ok_or("cut short")?.to_vec();
+            opener.open_next(&mut chunk, i + 1 == chunks(plain_len))?;
+            out.extend(chunk);
+            at += len;
+        }
+        if at != sealed.len() {
+            return Err("trailing bytes");
+        }
+        Ok(out)
+    }
+
+    #[test]
+    fn files_of_every_length_round_trip_in_any_pieces() {
+        let key = DataKey::new(3, &DataKeyBytes([4; 32]));
+        for len in [0, 1, CHUNK - 1, CHUNK, CHUNK + 1, 3 * CHUNK, 3 * CHUNK + 7] {
+            let plain: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+            for pieces in [1000, CHUNK, 100_000] {
+                let sealed = seal(&key, &plain, pieces);
+                assert_eq!(sealed.len() as u64, sealed_len(len as u64));
+                assert_eq!(generation_of(&sealed), Some(3));
+                assert_eq!(open(&key, &sealed, len as u64).unwrap(), plain, "{len}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_swapped_cut_or_foreign_chunk_is_refused() {
+        let key = DataKey::new(1, &DataKeyBytes([4; 32]));
+        let plain = vec![7u8; 3 * CHUNK + 10];
+        let len = plain.len() as u64;
+        let sealed = seal(&key, &plain, CHUNK);
+        // Two chunks swapped.
+        let mut swapped = sealed.clone();
+        let (a, b) = (HEADER_LEN, HEADER_LEN + CHUNK + TAG);
+        let first = sealed[a..b].to_vec();
+        let second = sealed[b..b + CHUNK + TAG].to_vec();
+        swapped[a..b].copy_from_slice(&second);
+        swapped[b..b + CHUNK + TAG].copy_from_slice(&first);
+        assert!(open(&key, &swapped, len).is_err());
+        // Cut after a whole chunk: the chunk before is not the last one.
+        let cut = &sealed[..HEADER_LEN + CHUNK + TAG];
+        assert!(open(&key, cut, CHUNK as u64).is_err());
+        // A chunk from another file of the same key.
+        let other = seal(&key, &plain, CHUNK);
+        let mut mixed = sealed.clone();
+        mixed[a..b].copy_from_slice(&other[a..b]);
+        assert!(open(&key, &mixed, len).is_err());
+        // Another key.
+        let stranger = DataKey::new(1, &DataKeyBytes([5; 32]));
+        assert!(open(&stranger, &sealed, len).is_err());
+        assert_eq!(open(&key, &sealed, len).unwrap(), plain);
+    }
+}
