@@ -35,7 +35,7 @@ use tantivy::{Index, IndexReader, ReloadPolicy};
 /// rebuilt.
 pub const SCHEMA_VERSION: u32 = 2;
 /// The text fields' tokenizer: they hold keyed hashes separated by spaces.
-const BLIND: &str = "confide_blind";
+pub const BLIND: &str = "confide_blind";
 
 #[derive(Clone, Copy)]
 pub struct Fields {

@@ -146,13 +146,14 @@ async fn seal_table(store: &Store, keys: &Keyring, table: &Table) -> anyhow::Res
 /// The progress mark of sealing attachment bytes.
 const FILES: &str = "files";
 /// Attachments whose bytes are sealed per transaction.
-const FILE_PAGE: i64 = 50;
+const FILE_PAGE: i64 = 200;
 
-/// Seals the bytes of every attachment stored plain, from where the last attempt
-/// stopped: each file is sealed with its practice's key into a temporary file, put in
-/// place under its keyed address, and its attachment row pointed there in one
-/// transaction with the progress mark; the plain bytes go once nothing points at them.
-/// Returns how many files were sealed.
+/// Seals the bytes of every attachment stored plain, a page at a time from where the
+/// last attempt stopped: each distinct file of the page is sealed with its practice's key
+/// into a temporary file and put in place under its keyed address, then the page's rows
+/// are pointed there in one transaction with the progress mark, and the plain bytes go
+/// once nothing points at them. An interrupted page is sealed again (the same content
+/// under the same address). Returns how many attachments were done.
 async fn seal_files(state: &AppState) -> anyhow::Result<u64> {
     let store = &state.store;
     let mut after = {
@@ -166,7 +167,7 @@ async fn seal_files(state: &AppState) -> anyhow::Result<u64> {
             }
         }
     };
-    let mut count = 0u64;
+    let (mut count, mut missing) = (0u64, 0u64);
     loop {
         let files = {
             let mut conn = store.read().await?;
@@ -175,52 +176,80 @@ async fn seal_files(state: &AppState) -> anyhow::Result<u64> {
         let Some(last) = files.last().map(|f| f.id.clone()) else {
             let mut conn = store.write().await?;
             sealing::set_progress(&mut conn, FILES, &after, true).await?;
+            if missing > 0 {
+                // They answer as damaged, as they did before.
+                tracing::warn!(
+                    missing,
+                    "attachments whose bytes were already missing stay so"
+                );
+            }
             return Ok(count);
         };
-        for file in &files {
-            seal_file(state, file).await?;
-            count += 1;
-        }
+        missing += seal_page(state, &files, &last).await?;
+        count += files.len() as u64;
         after = last;
     }
 }
 
-async fn seal_file(state: &AppState, file: &sealing::PlainFile) -> anyhow::Result<()> {
-    let key = {
-        let mut conn = state.store.read().await?;
-        state.keys.practice(&mut conn, &file.practice_id).await?
-    };
-    let address = key.file_address(&file.sha256);
-    // Bytes already missing stay missing: the attachment answers as damaged, as before.
-    let temp = match state.blobs.open(&file.sha256).await {
-        Ok(plain) => Some(seal_into_temp(state, &key, plain).await?),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            tracing::warn!(attachment = %file.id, "the bytes of an attachment are missing; it stays damaged");
-            None
+/// Seals one page of plain files (see [`seal_files`]); returns how many had no bytes.
+async fn seal_page(
+    state: &AppState,
+    files: &[sealing::PlainFile],
+    last: &str,
+) -> anyhow::Result<u64> {
+    let mut missing = 0;
+    // Address → its sealed bytes, made once per page.
+    let mut temps: HashMap<String, Option<crate::blobs::TempFile>> = HashMap::new();
+    let mut rows = Vec::with_capacity(files.len());
+    for file in files {
+        let key = {
+            let mut conn = state.store.read().await?;
+            state.keys.practice(&mut conn, &file.practice_id).await?
+        };
+        let address = key.file_address(&file.sha256);
+        if !temps.contains_key(&address) {
+            let temp = match state.blobs.open(&file.sha256).await {
+                Ok(plain) => Some(seal_into_temp(state, &key, plain).await?),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+                Err(e) => return Err(e.into()),
+            };
+            if let Some(temp) = &temp {
+                state.blobs.stage(&address, temp).await?;
+            }
+            temps.insert(address.clone(), temp);
         }
-        Err(e) => return Err(e.into()),
-    };
-    if let Some(temp) = &temp {
-        state.blobs.stage(&address, temp).await?;
+        if temps[&address].is_none() {
+            missing += 1;
+        }
+        let sealed = key.seal(
+            crate::crypto::Field::AttachmentDigest,
+            &file.id,
+            &file.sha256,
+        );
+        rows.push((file, address, sealed));
     }
+    let mut addresses: Vec<(&String, i64)> = rows.iter().map(|(f, a, _)| (a, f.size)).collect();
+    // Blob rows are locked in one order (by address) everywhere.
+    addresses.sort();
+    addresses.dedup_by(|a, b| a.0 == b.0);
     let mut tx = state.store.begin().await?;
-    crate::store::attachments::upsert_blob(&mut tx, &address, file.size, state.now()).await?;
-    if let Some(temp) = &temp {
-        state.blobs.ensure(&address, temp).await?;
+    for (address, size) in addresses {
+        crate::store::attachments::upsert_blob(&mut tx, address, size, state.now()).await?;
+        if let Some(temp) = &temps[address] {
+            state.blobs.ensure(address, temp).await?;
+        }
     }
-    let sealed = key.seal(
-        crate::crypto::Field::AttachmentDigest,
-        &file.id,
-        &file.sha256,
-    );
-    sealing::set_sealed_file(&mut tx, &file.id, &address, &sealed).await?;
-    let released = release_blobs(&mut tx, vec![file.sha256.clone()])
+    for (file, address, sealed) in &rows {
+        sealing::set_sealed_file(&mut tx, &file.id, address, sealed).await?;
+    }
+    let plain: Vec<String> = files.iter().map(|f| f.sha256.clone()).collect();
+    let released = release_blobs(&mut tx, plain)
         .await
         .map_err(|e| anyhow::anyhow!(e.describe()))?;
-    sealing::set_progress(&mut tx, FILES, &file.id, false).await?;
+    sealing::set_progress(&mut tx, FILES, last, false).await?;
     tx.commit().await?;
     remove_blobs(state, &released).await;
-    Ok(())
+    Ok(missing)
 }
 
 /// Seals a plain file into a new temporary file, 64 KiB at a time.

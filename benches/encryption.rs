@@ -1,0 +1,333 @@
+//! What encryption at rest costs (issue 17): the same commit, the same data, run twice in
+//! one go, with `encryption.enabled = false` and with encryption on, and measured alike:
+//! - sending through the API (32 concurrent senders): rate, p50, p99;
+//! - the first Inbox page of a person with many threads: p50, p99;
+//! - searches (a word, a phrase, a word without another): p50, p99;
+//! - uploads of 10 MiB files (4 at a time): MB/s;
+//! - how long the first start with encryption takes to seal what the plain run's data
+//!   would hold (the migration of an existing database).
+//!
+//! Run: `cargo bench --bench encryption -- sqlite` or `-- postgres` (PostgreSQL needs
+//! CONFIDE_TEST_POSTGRES_URL). Options: `--messages N` (default 100000), `--sends N`
+//! (default 5000), `--uploads N` (default 40), `--reps N` (default 300).
+
+mod common;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::{percentile, populate, sign_in, Backend, Database, Dataset, Server};
+use confide::store::Store;
+use serde_json::json;
+
+const CONCURRENCY: usize = 32;
+const UPLOAD_BYTES: usize = 10 * 1024 * 1024;
+const DAYS: [&str; 5] = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday"];
+const QUERIES: [&str; 3] = [
+    "thursday",
+    "\"appointment to Thursday\"",
+    "appointment -friday",
+];
+
+struct Args {
+    backend: String,
+    messages: usize,
+    sends: usize,
+    uploads: usize,
+    reps: usize,
+}
+
+/// p50 and p99 of latencies in seconds, in milliseconds.
+fn p50_p99(mut latencies: Vec<f64>) -> (f64, f64) {
+    latencies.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    (
+        percentile(&latencies, 0.5) * 1e3,
+        percentile(&latencies, 0.99) * 1e3,
+    )
+}
+
+/// One run's figures.
+struct Figures {
+    start: Duration,
+    send_rate: f64,
+    send: (f64, f64),
+    page: (f64, f64),
+    search: (f64, f64),
+    upload_mb_s: f64,
+}
+
+/// `count` requests made by `CONCURRENCY` workers with `request(n)`; returns the rate and
+/// the latencies.
+async fn concurrently<F, Fut>(count: usize, workers: usize, request: F) -> (f64, Vec<f64>)
+where
+    F: Fn(usize) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..workers {
+        let (next, request) = (next.clone(), request.clone());
+        tasks.spawn(async move {
+            let mut latencies = Vec::new();
+            loop {
+                let n = next.fetch_add(1, Ordering::SeqCst);
+                if n >= count {
+                    break;
+                }
+                let t0 = Instant::now();
+                request(n).await;
+                latencies.push(t0.elapsed().as_secs_f64());
+            }
+            latencies
+        });
+    }
+    let mut all = Vec::new();
+    while let Some(l) = tasks.join_next().await {
+        all.extend(l.unwrap());
+    }
+    (count as f64 / started.elapsed().as_secs_f64(), all)
+}
+
+async fn sends(
+    http: &reqwest::Client,
+    base: &str,
+    data: &Dataset,
+    count: usize,
+) -> (f64, Vec<f64>) {
+    let mut tokens = Vec::new();
+    for email in data.sender_emails.iter().take(CONCURRENCY) {
+        tokens.push(sign_in(http, base, email).await);
+    }
+    let (tokens, clients) = (Arc::new(tokens), Arc::new(data.client_ids.clone()));
+    let (http, url) = (http.clone(), format!("{base}/api/v1/threads"));
+    concurrently(count, CONCURRENCY, move |n| {
+        let (http, url, tokens, clients) =
+            (http.clone(), url.clone(), tokens.clone(), clients.clone());
+        async move {
+            let resp = http
+                .post(&url)
+                .bearer_auth(&tokens[n % tokens.len()])
+                .json(&json!({
+                    "to": [format!("user:{}", clients[n % clients.len()])],
+                    "subject": "Rescheduling",
+                    "body": format!("Could we move our appointment to {} afternoon?", DAYS[n % 5]),
+                }))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(
+                resp.status(),
+                201,
+                "{}",
+                resp.text().await.unwrap_or_default()
+            );
+        }
+    })
+    .await
+}
+
+/// `reps` sequential GETs or POSTs, after 20 to warm up.
+async fn repeat(reps: usize, request: impl Fn(usize) -> reqwest::RequestBuilder) -> Vec<f64> {
+    for n in 0..20 {
+        request(n).send().await.unwrap();
+    }
+    let mut latencies = Vec::with_capacity(reps);
+    for n in 0..reps {
+        let t0 = Instant::now();
+        let resp = request(n).send().await.unwrap();
+        assert_eq!(resp.status(), 200);
+        resp.bytes().await.unwrap();
+        latencies.push(t0.elapsed().as_secs_f64());
+    }
+    latencies
+}
+
+/// Waits until the search index answers (it is built at the first start).
+async fn search_ready(http: &reqwest::Client, base: &str, token: &str) {
+    let deadline = Instant::now() + Duration::from_secs(1800);
+    loop {
+        let resp = http
+            .post(format!("{base}/api/v1/search"))
+            .bearer_auth(token)
+            .json(&json!({"q": "thursday"}))
+            .send()
+            .await
+            .unwrap();
+        if resp.status() == 200 {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the search index was never ready"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+async fn uploads(http: &reqwest::Client, base: &str, token: &str, count: usize) -> f64 {
+    let line = b"Blood pressure 120/80, pulse 64, follow-up in six weeks.\n";
+    let bytes: Arc<Vec<u8>> = Arc::new(line.iter().copied().cycle().take(UPLOAD_BYTES).collect());
+    let (http, url, token) = (
+        http.clone(),
+        format!("{base}/api/v1/attachments"),
+        token.to_string(),
+    );
+    let (rate, _) = concurrently(count, 4, move |_| {
+        let (http, url, token, bytes) = (http.clone(), url.clone(), token.clone(), bytes.clone());
+        async move {
+            let part = reqwest::multipart::Part::bytes(bytes.to_vec())
+                .file_name("notes.txt")
+                .mime_str("text/plain")
+                .unwrap();
+            let resp = http
+                .post(&url)
+                .bearer_auth(&token)
+                .multipart(reqwest::multipart::Form::new().part("file", part))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(
+                resp.status(),
+                201,
+                "{}",
+                resp.text().await.unwrap_or_default()
+            );
+        }
+    })
+    .await;
+    rate * UPLOAD_BYTES as f64 / 1_048_576.0
+}
+
+/// One whole run on a new database: load, start, measure.
+async fn run(args: &Args, encrypted: bool) -> Figures {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+    std::fs::create_dir_all(&data_dir).unwrap();
+    let database = Database::create(
+        Backend::parse(&args.backend).expect("sqlite or postgres"),
+        &data_dir,
+    )
+    .await;
+    let url = database.url.clone();
+    let store = Store::open(&url, 4, 10_000).await.unwrap();
+    let data = populate(
+        &store,
+        args.messages,
+        |t| format!("Rescheduling visit {t}"),
+        |t, seq| {
+            format!(
+                "Hello, could we move our appointment to {} afternoon? Any time after two works for me.",
+                DAYS[(t + seq) % 5]
+            )
+        },
+        |_, _| None,
+    )
+    .await;
+    store.close().await;
+    let started = Instant::now();
+    let server = Server::start_with(
+        &url,
+        &data_dir,
+        &[
+            (
+                "CONFIDE__ENCRYPTION__ENABLED",
+                if encrypted { "true" } else { "false" },
+            ),
+            ("CONFIDE__LIMITS__PENDING_UPLOAD_MAX_BYTES", "1099511627776"),
+            ("CONFIDE__LIMITS__UPLOADS_PER_HOUR", "1000000"),
+        ],
+    );
+    let start = started.elapsed();
+    let base = server.base.clone();
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(64)
+        .build()
+        .unwrap();
+    let heavy = sign_in(&http, &base, &data.heavy_email).await;
+    search_ready(&http, &base, &heavy).await;
+
+    let (send_rate, send_latencies) = sends(&http, &base, &data, args.sends).await;
+    let page_url = format!("{base}/api/v1/threads?folder=inbox&limit=50");
+    let page = repeat(args.reps, |_| http.get(&page_url).bearer_auth(&heavy)).await;
+    let search_url = format!("{base}/api/v1/search");
+    let search = repeat(args.reps, |n| {
+        http.post(&search_url)
+            .bearer_auth(&heavy)
+            .json(&json!({"q": QUERIES[n % QUERIES.len()]}))
+    })
+    .await;
+    let upload_mb_s = uploads(&http, &base, &heavy, args.uploads).await;
+    drop(server);
+    drop(database);
+    Figures {
+        start,
+        send_rate,
+        send: p50_p99(send_latencies),
+        page: p50_p99(page),
+        search: p50_p99(search),
+        upload_mb_s,
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    let cli = common::CommandLine::read();
+    let args = Args {
+        messages: cli.number("--messages", 100_000),
+        sends: cli.number("--sends", 5_000),
+        uploads: cli.number("--uploads", 40),
+        reps: cli.number("--reps", 300),
+        backend: cli.backend,
+    };
+    println!(
+        "backend: {}; {} messages loaded; {} sends ({CONCURRENCY} senders); {} requests per \
+         latency; {} uploads of 10 MiB (4 at a time)",
+        args.backend, args.messages, args.sends, args.reps, args.uploads
+    );
+    let plain = run(&args, false).await;
+    let sealed = run(&args, true).await;
+    println!();
+    println!("| what | encryption off | encryption on | on / off | goal |");
+    println!("|---|---|---|---|---|");
+    let ratio = |on: f64, off: f64| on / off;
+    println!(
+        "| send rate | {:.0} msg/s | {:.0} msg/s | {:.2} | ≥ 0.90 |",
+        plain.send_rate,
+        sealed.send_rate,
+        ratio(sealed.send_rate, plain.send_rate)
+    );
+    for (what, off, on, goal) in [
+        ("send p50", plain.send.0, sealed.send.0, ""),
+        ("send p99", plain.send.1, sealed.send.1, ""),
+        ("first page p50", plain.page.0, sealed.page.0, ""),
+        ("first page p99", plain.page.1, sealed.page.1, "≤ 1.10"),
+        ("search p50", plain.search.0, sealed.search.0, ""),
+        ("search p99", plain.search.1, sealed.search.1, ""),
+    ] {
+        println!(
+            "| {what} | {off:.2} ms | {on:.2} ms | {:.2} | {goal} |",
+            ratio(on, off)
+        );
+    }
+    println!(
+        "| upload | {:.0} MB/s | {:.0} MB/s | {:.2} | ≥ 0.80 |",
+        plain.upload_mb_s,
+        sealed.upload_mb_s,
+        ratio(sealed.upload_mb_s, plain.upload_mb_s)
+    );
+    println!(
+        "| first start (the encrypted one seals the {} loaded messages) | {:.1} s | {:.1} s | | |",
+        args.messages,
+        plain.start.as_secs_f64(),
+        sealed.start.as_secs_f64()
+    );
+    println!();
+    println!(
+        "send rate on/off: {:.2}; first page p99 on/off: {:.2}; upload on/off: {:.2}",
+        ratio(sealed.send_rate, plain.send_rate),
+        ratio(sealed.page.1, plain.page.1),
+        ratio(sealed.upload_mb_s, plain.upload_mb_s)
+    );
+}
