@@ -41,8 +41,9 @@ impl AppState {
             let mut conn = store.write().await?;
             crate::service::keys::check_fingerprint(&mut conn, &secret).await?;
         }
-        let keys = Arc::new(crate::store::keys::Keyring::new(
+        let keys = Arc::new(crate::store::keys::Keyring::with_refresh(
             crate::service::keys::load_kek(&config)?,
+            Duration::from_secs(config.encryption.refresh_seconds),
         ));
         let cursors = crate::service::cursor::Cursors::with_key(secret.derive("cursor_v2"));
         let csrf_key = secret.derive("csrf_v2");

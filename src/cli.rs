@@ -74,6 +74,13 @@ enum KeysCommand {
         #[arg(long)]
         new_key_file: PathBuf,
     },
+    /// Give a practice a new data key and encrypt everything of it again with that key,
+    /// while the servers run. Resumable: run it again after an interruption.
+    Rekey {
+        /// The practice's slug.
+        #[arg(long)]
+        practice: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -284,6 +291,18 @@ async fn audit(command: AuditCommand, config: Config) -> anyhow::Result<()> {
 
 async fn keys(command: KeysCommand, config: Config) -> anyhow::Result<()> {
     use crate::service::sealing;
+    if let KeysCommand::Rekey { practice } = &command {
+        let state = offline_state(config).await?;
+        let result = sealing::rekey(&state, practice).await.map(|done| {
+            println!(
+                "practice {practice}: data key generation {} now seals everything; {} rows \
+                 and {} files encrypted again in {} passes",
+                done.generation, done.values, done.files, done.passes
+            )
+        });
+        state.store.close().await;
+        return result;
+    }
     let Some(kek) = crate::service::keys::load_kek(&config)? else {
         bail!("encryption is off (encryption.enabled = false): there are no keys");
     };
@@ -301,6 +320,7 @@ async fn keys(command: KeysCommand, config: Config) -> anyhow::Result<()> {
                 println!("{line}");
             }
         }),
+        KeysCommand::Rekey { .. } => unreachable!("handled above"),
         KeysCommand::Rotate { new_key_file } => {
             let new = crate::service::keys::read_kek_file(&new_key_file)?;
             sealing::rotate(&store, &kek, &new).await.map(|n| {

@@ -242,6 +242,34 @@ impl BlobStore {
         }
     }
 
+    /// Puts new bytes in place of stored ones (the same content sealed anew, by
+    /// `confide keys rekey`): locally an atomic rename over the old file, in the object
+    /// store a new upload over the old object. The caller holds the blob's row.
+    pub async fn replace(&self, sha256: &str, temp: &TempFile) -> io::Result<()> {
+        let sha256 = checked(sha256)?;
+        match &self.backend {
+            Backend::Local { root } => {
+                let target = Self::local_path(root, sha256);
+                let source = temp.path().to_owned();
+                tokio::task::spawn_blocking(move || -> io::Result<()> {
+                    std::fs::rename(&source, &target)?;
+                    let dir = target.parent().expect("a blob path has a parent");
+                    std::fs::File::open(dir)?.sync_all()
+                })
+                .await
+                .map_err(io::Error::other)?
+            }
+            Backend::S3 { store, prefix } => {
+                upload(
+                    store.as_ref(),
+                    &Self::object_path(prefix, sha256),
+                    temp.path(),
+                )
+                .await
+            }
+        }
+    }
+
     /// Opens stored bytes for reading. From the object store they are first spooled to an
     /// unlinked temporary file, so that the caller can verify them before serving them.
     pub async fn open(&self, sha256: &str) -> io::Result<BlobFile> {

@@ -14,7 +14,13 @@ struct Range {
 
 /// The numeric keys and their bounds, checked in this order (the first key out of range is
 /// the one reported). Bounded so that every derived duration stays far from overflow.
-const RANGES: [Range; 31] = [
+const RANGES: [Range; 32] = [
+    Range {
+        key: "encryption.refresh_seconds",
+        value: |c| c.encryption.refresh_seconds.min(i64::MAX as u64) as i64,
+        min: 1,
+        max: 3600,
+    },
     Range {
         key: "audit.anchor_interval_minutes",
         value: |c| c.audit.anchor_interval_minutes.min(i64::MAX as u64) as i64,

@@ -165,6 +165,9 @@ pub struct EncryptionConfig {
     /// The key itself, 64 hexadecimal digits; best given as CONFIDE__ENCRYPTION__KEY.
     /// Wins over `key_file`.
     pub key: super::server::SecretString,
+    /// How often each node reads the practices' data keys again, in seconds: a new
+    /// generation made by `confide keys rekey` is used by every node within this time.
+    pub refresh_seconds: u64,
 }
 
 impl Default for EncryptionConfig {
@@ -173,6 +176,7 @@ impl Default for EncryptionConfig {
             enabled: true,
             key_file: PathBuf::new(),
             key: Default::default(),
+            refresh_seconds: 60,
         }
     }
 }

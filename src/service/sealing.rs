@@ -361,3 +361,221 @@ pub async fn rotate(store: &Store, old: &Kek, new: &Kek) -> anyhow::Result<usize
     }
     Ok(count)
 }
+
+/// What `confide keys rekey` did.
+pub struct Rekeyed {
+    pub generation: u32,
+    pub values: u64,
+    pub files: u64,
+    pub passes: u32,
+}
+
+/// The progress mark of a practice's re-encryption: its new generation, and whether the
+/// work is finished.
+fn rekey_mark(practice_id: &str) -> String {
+    format!("rekey:{practice_id}")
+}
+
+/// `confide keys rekey`: makes a new data key (generation) for the practice and seals
+/// every value and file sealed with an older one again with it, while the servers run.
+/// Each page is re-read and rewritten under lock in one transaction, so nothing a server
+/// writes meanwhile is lost. Servers take up the new generation within
+/// `encryption.refresh_seconds`; passes repeat until one finds nothing older after that
+/// time. Run again after an interruption, it goes on with the same generation.
+pub async fn rekey(state: &AppState, slug: &str) -> anyhow::Result<Rekeyed> {
+    let store = &state.store;
+    let practice = {
+        let mut conn = store.read().await?;
+        crate::store::practices::find_by_slug(&mut conn, slug)
+            .await?
+            .with_context(|| format!("there is no practice {slug:?}"))?
+    };
+    let mark = rekey_mark(&practice.id);
+    let generation = {
+        let mut tx = store.begin().await?;
+        let generation = match sealing::progress(&mut tx, &mark).await? {
+            Some((generation, false)) => generation.parse()?,
+            _ => {
+                let generation = state
+                    .keys
+                    .add_generation(&mut tx, &practice.id, state.now())
+                    .await?;
+                sealing::set_progress(&mut tx, &mark, &generation.to_string(), false).await?;
+                generation
+            }
+        };
+        tx.commit().await?;
+        generation
+    };
+    state.keys.forget(&practice.id);
+    let made_at = {
+        let mut conn = store.read().await?;
+        keys::wrapped_keys(&mut conn, &practice.id)
+            .await?
+            .into_iter()
+            .find(|k| k.generation == generation)
+            .map(|k| k.created_at)
+            .context("the new data key is gone")?
+    };
+    // Every node has read the keys again by then, and writes with the new generation.
+    let settled = made_at + 2 * 1000 * state.config.encryption.refresh_seconds as i64;
+    let mut done = Rekeyed {
+        generation,
+        values: 0,
+        files: 0,
+        passes: 0,
+    };
+    loop {
+        let key = {
+            let mut conn = store.read().await?;
+            state.keys.practice(&mut conn, &practice.id).await?
+        };
+        anyhow::ensure!(
+            key.generation() == generation,
+            "generation {generation} is not the practice's newest data key"
+        );
+        let started = state.clock.now_ms();
+        let mut resealed = 0;
+        for table in TABLES {
+            resealed += rekey_table(state, table, &practice.id, &key)
+                .await
+                .with_context(|| format!("cannot re-encrypt the rows of {}", table.name))?;
+        }
+        let files = rekey_files(state, &practice.id, &key)
+            .await
+            .context("cannot re-encrypt the attachment bytes")?;
+        done.values += resealed;
+        done.files += files;
+        done.passes += 1;
+        if resealed + files == 0 && started >= settled {
+            break;
+        }
+        if resealed + files == 0 {
+            let wait = (settled - started).max(0) as u64;
+            tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
+        }
+    }
+    let mut conn = store.write().await?;
+    sealing::set_progress(&mut conn, &mark, &generation.to_string(), true).await?;
+    Ok(done)
+}
+
+/// Seals again, page by page under lock, the practice's values in `table` that an older
+/// generation sealed; returns how many rows changed.
+async fn rekey_table(
+    state: &AppState,
+    table: &Table,
+    practice_id: &str,
+    key: &PracticeKey,
+) -> anyhow::Result<u64> {
+    let versions = table.name == "chart_note_versions";
+    if versions {
+        // The versions' no-change trigger lets content change only while this is marked.
+        let mut conn = state.store.write().await?;
+        sealing::set_progress(&mut conn, table.name, "", false).await?;
+    }
+    let mut after = String::new();
+    let mut count = 0;
+    let walked = async {
+        loop {
+            let mut tx = state.store.begin().await?;
+            let rows =
+                sealing::page_for_update(&mut tx, table, &after, PAGE, state.store.backend())
+                    .await?;
+            let Some(last) = rows.last().map(|r| r.page_key.clone()) else {
+                return anyhow::Ok(());
+            };
+            for row in rows.iter().filter(|r| r.practice_id == practice_id) {
+                let mut changed = false;
+                let mut sealed = Vec::with_capacity(row.values.len());
+                for (field, value) in table.fields.iter().zip(&row.values) {
+                    let again = match value {
+                        Some(v) => key
+                            .reseal(*field, &row.row_id, v)
+                            .map_err(crate::store::keys::unsealable)?,
+                        None => None,
+                    };
+                    changed |= again.is_some();
+                    sealed.push(again.or_else(|| value.clone()));
+                }
+                if changed {
+                    sealing::update(&mut tx, table, row, &sealed).await?;
+                    count += 1;
+                }
+            }
+            tx.commit().await?;
+            after = last;
+        }
+    }
+    .await;
+    if versions {
+        let mut conn = state.store.write().await?;
+        sealing::set_progress(&mut conn, table.name, "", true).await?;
+    }
+    walked?;
+    Ok(count)
+}
+
+/// Seals again the practice's files an older generation sealed, each in place under its
+/// address while its blob row is held; returns how many.
+async fn rekey_files(
+    state: &AppState,
+    practice_id: &str,
+    key: &PracticeKey,
+) -> anyhow::Result<u64> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut after = String::new();
+    let mut count = 0;
+    loop {
+        let page = {
+            let mut conn = state.store.read().await?;
+            sealing::sealed_files(&mut conn, practice_id, &after, FILE_PAGE).await?
+        };
+        let Some(last) = page.last().map(|(a, _)| a.clone()) else {
+            return Ok(count);
+        };
+        for (address, size) in &page {
+            let mut tx = state.store.begin().await?;
+            if !sealing::hold_blob(&mut tx, address).await? {
+                continue;
+            }
+            let mut stored = match state.blobs.open(address).await {
+                Ok(file) => file,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e.into()),
+            };
+            let mut header = [0u8; crate::crypto::files::HEADER_LEN];
+            stored.read_exact(&mut header).await?;
+            if crate::crypto::files::generation_of(&header) == Some(key.generation()) {
+                continue;
+            }
+            let mut opener = key
+                .file_opener(&header)
+                .map_err(|why| anyhow::anyhow!("the file {address} does not open: {why}"))?;
+            let mut sealer = key.file_sealer().context("encryption is on")?;
+            let (temp, mut out) = state.blobs.temp_file().await?;
+            let mut sealed = sealer.header().to_vec();
+            let size = *size as u64;
+            let chunks = crate::crypto::files::chunks(size);
+            let mut chunk = Vec::new();
+            for i in 0..chunks {
+                chunk.resize(crate::crypto::files::chunk_len(size, i), 0);
+                stored.read_exact(&mut chunk).await?;
+                opener
+                    .open_next(&mut chunk, i + 1 == chunks)
+                    .map_err(|why| anyhow::anyhow!("the file {address} does not open: {why}"))?;
+                sealer.update(&chunk, &mut sealed);
+                out.write_all(&sealed).await?;
+                sealed.clear();
+            }
+            sealer.finish(&mut sealed);
+            out.write_all(&sealed).await?;
+            out.flush().await?;
+            out.sync_all().await?;
+            state.blobs.replace(address, &temp).await?;
+            tx.commit().await?;
+            count += 1;
+        }
+        after = last;
+    }
+}

@@ -1,9 +1,13 @@
-//! Each practice's data keys: stored wrapped under the key-encryption key, unwrapped once
-//! per node and kept in memory. Writes seal with the practice's current generation; reads
-//! open each value with the generation it names.
+//! Each practice's data keys: stored wrapped under the key-encryption key, unwrapped by
+//! each node and kept in memory (read again every `encryption.refresh_seconds`, so that a
+//! new generation made by `confide keys rekey` is taken up by every node). Writes seal
+//! with the practice's newest generation; reads open each value with the generation it
+//! names. The search index's and file addresses' keys come from the practice's first
+//! generation, which is kept: changing them would mean rebuilding the index.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
 
 use sqlx::Row;
 
@@ -26,6 +30,26 @@ impl PracticeKey {
 
     fn current(&self) -> Option<&DataKey> {
         self.generations.first()
+    }
+
+    /// The first generation: the one search tokens and file addresses are keyed with.
+    fn first(&self) -> Option<&DataKey> {
+        self.generations.last()
+    }
+
+    /// A stored value sealed again with the newest generation, if it was sealed with an
+    /// older one (`None` if it is already current).
+    pub fn reseal(
+        &self,
+        field: Field,
+        row: &str,
+        stored: &str,
+    ) -> Result<Option<String>, Unsealable> {
+        if self.generations.is_empty() || crypto::generation_of(stored) == Some(self.generation()) {
+            return Ok(None);
+        }
+        let plain = self.open(field, row, stored)?;
+        Ok(Some(self.seal(field, row, &plain)))
     }
 
     /// The generation new values are sealed with (0 when encryption is off).
@@ -103,7 +127,7 @@ impl PracticeKey {
     /// the store whether two practices hold the same file (the digest itself when
     /// encryption is off).
     pub fn file_address(&self, sha256_hex: &str) -> String {
-        match self.current() {
+        match self.first() {
             Some(key) => key.file_address(sha256_hex),
             None => sha256_hex.to_string(),
         }
@@ -127,7 +151,7 @@ impl PracticeKey {
 
     /// A search token as the index holds it (the token itself when encryption is off).
     pub fn index_token(&self, token: &str) -> String {
-        match self.current() {
+        match self.first() {
             Some(key) => key.index_token(token),
             None => token.to_string(),
         }
@@ -153,15 +177,23 @@ impl std::fmt::Debug for Keyring {
 /// `[encryption] enabled = false`).
 pub struct Keyring {
     kek: Option<Kek>,
-    cache: RwLock<HashMap<String, Arc<PracticeKey>>>,
+    /// Each practice's keys, with when they were read.
+    cache: RwLock<HashMap<String, (Arc<PracticeKey>, Instant)>>,
+    refresh: Duration,
     plain: Arc<PracticeKey>,
 }
 
 impl Keyring {
     pub fn new(kek: Option<Kek>) -> Self {
+        Self::with_refresh(kek, Duration::from_secs(60))
+    }
+
+    /// A keyring that reads each practice's keys again after `refresh`.
+    pub fn with_refresh(kek: Option<Kek>, refresh: Duration) -> Self {
         Keyring {
             kek,
             cache: RwLock::new(HashMap::new()),
+            refresh,
             plain: Arc::new(PracticeKey::plain()),
         }
     }
@@ -183,8 +215,10 @@ impl Keyring {
         let Some(kek) = &self.kek else {
             return Ok(self.plain.clone());
         };
-        if let Some(key) = self.cache.read().expect("not poisoned").get(practice_id) {
-            return Ok(key.clone());
+        if let Some((key, read)) = self.cache.read().expect("not poisoned").get(practice_id) {
+            if read.elapsed() < self.refresh {
+                return Ok(key.clone());
+            }
         }
         let rows = wrapped_keys(conn, practice_id).await?;
         if rows.is_empty() {
@@ -219,7 +253,7 @@ impl Keyring {
         self.cache
             .write()
             .expect("not poisoned")
-            .insert(practice_id.to_string(), key.clone());
+            .insert(practice_id.to_string(), (key.clone(), Instant::now()));
         Ok(key)
     }
 
@@ -248,6 +282,37 @@ impl Keyring {
         Ok(())
     }
 
+    /// Adds a new newest generation to the practice's data keys (`confide keys rekey`);
+    /// returns its number.
+    pub async fn add_generation(
+        &self,
+        conn: &mut Conn,
+        practice_id: &str,
+        now: i64,
+    ) -> Result<u32, sqlx::Error> {
+        let Some(kek) = &self.kek else {
+            return Err(sqlx::Error::Protocol("encryption is off".into()));
+        };
+        let newest = wrapped_keys(conn, practice_id)
+            .await?
+            .first()
+            .map_or(0, |k| k.generation);
+        let generation = newest + 1;
+        sqlx::query(
+            "INSERT INTO practice_keys (practice_id, generation, kek_id, wrapped, created_at) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(practice_id)
+        .bind(i64::from(generation))
+        .bind(kek.id())
+        .bind(kek.wrap(practice_id, generation, &DataKeyBytes::random()))
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+        self.forget(practice_id);
+        Ok(generation)
+    }
+
     /// Forgets what this node unwrapped (after a new generation was made).
     pub fn forget(&self, practice_id: &str) {
         self.cache
@@ -258,7 +323,7 @@ impl Keyring {
 }
 
 /// A row with sealed fields, opened after it is read.
-pub trait SealedRow {
+pub trait SealedRow: Clone {
     fn practice_id(&self) -> &str;
     fn open_with(&mut self, key: &PracticeKey) -> Result<(), sqlx::Error>;
 }
@@ -280,7 +345,19 @@ impl Keyring {
                 last_id = row.practice_id().to_string();
                 last = Some(self.practice(conn, &last_id).await?);
             }
-            row.open_with(last.as_deref().expect("set above"))?;
+            let stored = row.clone();
+            if let Err(e) = row.open_with(last.as_deref().expect("set above")) {
+                // Sealed with a generation made since this node read the keys? Read them
+                // again once; anything else fails the same way again.
+                *row = stored;
+                self.forget(&last_id);
+                let fresh = self.practice(conn, &last_id).await?;
+                if fresh.generation() == last.as_deref().expect("set above").generation() {
+                    return Err(e);
+                }
+                row.open_with(&fresh)?;
+                last = Some(fresh);
+            }
         }
         Ok(())
     }

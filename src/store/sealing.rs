@@ -16,6 +16,8 @@ pub struct Table {
     /// Binds the sealed fields in order, then `key_a` (and `key_b` when `two_keys`).
     update: &'static str,
     two_keys: bool,
+    /// What locks a page's rows on PostgreSQL (`confide keys rekey` runs beside servers).
+    lock: &'static str,
     pub fields: &'static [Field],
 }
 
@@ -26,6 +28,7 @@ pub const TABLES: &[Table] = &[
                  subject, preview, announcement FROM threads WHERE id > $1 ORDER BY id LIMIT $2",
         update: "UPDATE threads SET subject = $1, preview = $2, announcement = $3 WHERE id = $4",
         two_keys: false,
+        lock: "FOR UPDATE",
         fields: &[
             Field::ThreadSubject,
             Field::ThreadPreview,
@@ -38,6 +41,7 @@ pub const TABLES: &[Table] = &[
                  body, body_html FROM messages WHERE id > $1 ORDER BY id LIMIT $2",
         update: "UPDATE messages SET body = $1, body_html = $2 WHERE id = $3",
         two_keys: false,
+        lock: "FOR UPDATE",
         fields: &[Field::MessageBody, Field::MessageHtml],
     },
     Table {
@@ -46,6 +50,7 @@ pub const TABLES: &[Table] = &[
                  subject, body FROM drafts WHERE id > $1 ORDER BY id LIMIT $2",
         update: "UPDATE drafts SET subject = $1, body = $2 WHERE id = $3",
         two_keys: false,
+        lock: "FOR UPDATE",
         fields: &[Field::DraftSubject, Field::DraftBody],
     },
     Table {
@@ -54,15 +59,17 @@ pub const TABLES: &[Table] = &[
                  body, body_html FROM thread_notes WHERE id > $1 ORDER BY id LIMIT $2",
         update: "UPDATE thread_notes SET body = $1, body_html = $2 WHERE id = $3",
         two_keys: false,
+        lock: "FOR UPDATE",
         fields: &[Field::NoteBody, Field::NoteHtml],
     },
     Table {
         name: "attachments",
         select: "SELECT id AS row_id, id AS key_a, CAST(0 AS BIGINT) AS key_b, practice_id, id AS page_key, \
-                 name FROM attachments WHERE id > $1 ORDER BY id LIMIT $2",
-        update: "UPDATE attachments SET name = $1 WHERE id = $2",
+                 name, content_sha256 FROM attachments WHERE id > $1 ORDER BY id LIMIT $2",
+        update: "UPDATE attachments SET name = $1, content_sha256 = $2 WHERE id = $3",
         two_keys: false,
-        fields: &[Field::AttachmentName],
+        lock: "FOR UPDATE",
+        fields: &[Field::AttachmentName, Field::AttachmentDigest],
     },
     // A page is a number of notes with all their versions. The versions' no-change
     // trigger lets content change only while this table's sealing is under way.
@@ -75,6 +82,7 @@ pub const TABLES: &[Table] = &[
                  ORDER BY v.note_id, v.version",
         update: "UPDATE chart_note_versions SET content = $1 WHERE note_id = $2 AND version = $3",
         two_keys: true,
+        lock: "FOR UPDATE OF v",
         fields: &[Field::ChartNoteContent],
     },
 ];
@@ -96,7 +104,33 @@ pub async fn page(
     after: &str,
     limit: i64,
 ) -> Result<Vec<PlainRow>, sqlx::Error> {
-    let rows = sqlx::query(table.select)
+    page_with(conn, table, table.select.into(), after, limit).await
+}
+
+/// As [`page`], with the rows locked until the transaction ends (PostgreSQL; on SQLite a
+/// writing transaction excludes every other writer anyway).
+pub async fn page_for_update(
+    conn: &mut Conn,
+    table: &Table,
+    after: &str,
+    limit: i64,
+    backend: super::Backend,
+) -> Result<Vec<PlainRow>, sqlx::Error> {
+    let sql = match backend {
+        super::Backend::Postgres => format!("{} {}", table.select, table.lock).into(),
+        super::Backend::Sqlite => table.select.into(),
+    };
+    page_with(conn, table, sql, after, limit).await
+}
+
+async fn page_with(
+    conn: &mut Conn,
+    table: &Table,
+    sql: std::borrow::Cow<'static, str>,
+    after: &str,
+    limit: i64,
+) -> Result<Vec<PlainRow>, sqlx::Error> {
+    let rows = sqlx::query(&sql)
         .bind(after)
         .bind(limit)
         .fetch_all(conn)
@@ -177,7 +211,8 @@ pub async fn anything_sealed(conn: &mut Conn) -> Result<bool, sqlx::Error> {
 }
 
 /// Rewrites the sealed tables so that no copy of their plain values is left on disk:
-/// `VACUUM` and an emptied write-ahead log on SQLite, `VACUUM FULL` on PostgreSQL.
+/// `VACUUM` and an emptied write-ahead log on SQLite, `VACUUM (FULL, ANALYZE)` on
+/// PostgreSQL.
 pub async fn rewrite_tables(conn: &mut Conn, backend: super::Backend) -> Result<(), sqlx::Error> {
     match backend {
         super::Backend::Sqlite => {
@@ -188,7 +223,8 @@ pub async fn rewrite_tables(conn: &mut Conn, backend: super::Backend) -> Result<
         }
         super::Backend::Postgres => {
             for table in TABLES {
-                sqlx::query(&format!("VACUUM FULL {}", table.name))
+                // Rewritten tables need their planner statistics again.
+                sqlx::query(&format!("VACUUM (FULL, ANALYZE) {}", table.name))
                     .execute(&mut *conn)
                     .await?;
             }
@@ -254,4 +290,34 @@ pub async fn set_sealed_file(
     .execute(conn)
     .await?;
     Ok(())
+}
+
+/// A page of the distinct addresses of a practice's sealed files after `after`, with
+/// their sizes.
+pub async fn sealed_files(
+    conn: &mut Conn,
+    practice_id: &str,
+    after: &str,
+    limit: i64,
+) -> Result<Vec<(String, i64)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT sha256, MAX(size) FROM attachments WHERE practice_id = $1 \
+         AND content_sha256 IS NOT NULL AND sha256 > $2 \
+         GROUP BY sha256 ORDER BY sha256 LIMIT $3",
+    )
+    .bind(practice_id)
+    .bind(after)
+    .bind(limit)
+    .fetch_all(conn)
+    .await
+}
+
+/// Holds a blob's row (and so its bytes) for the transaction, unless it is being removed;
+/// whether it was held.
+pub async fn hold_blob(conn: &mut Conn, address: &str) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query("UPDATE blobs SET size = size WHERE sha256 = $1 AND deleting = 0")
+        .bind(address)
+        .execute(conn)
+        .await?;
+    Ok(done.rows_affected() == 1)
 }

@@ -185,7 +185,7 @@ pub async fn attachment_names(
     Ok(rows.into_iter().map(|f| (f.message_id, f.name)).collect())
 }
 
-#[derive(FromRow)]
+#[derive(Clone, FromRow)]
 struct NamedFile {
     message_id: String,
     id: String,

@@ -24,6 +24,7 @@ on_both_backends!(
     content_written_before_encryption_is_sealed_at_start_and_resumes_where_it_stopped,
     a_node_without_the_key_or_with_encryption_off_refuses_to_start,
     keys_rotate_rewraps_every_data_key_while_the_server_runs,
+    keys_rekey_seals_everything_again_with_a_new_data_key_while_the_server_runs,
 );
 
 /// Words written into every sealed field; none may appear in a copy of the database.
@@ -597,5 +598,100 @@ async fn keys_rotate_rewraps_every_data_key_while_the_server_runs(backend: Backe
     assert_eq!(
         node.get("/api/v1/threads?folder=inbox", &elm).await.0,
         StatusCode::OK
+    );
+}
+
+/// Every sealed value of the database, as (column, value).
+async fn sealed_values(app: &TestApp) -> Vec<(String, String)> {
+    let mut conn = app.db.connect().await;
+    let mut out = Vec::new();
+    for (table, columns) in [
+        ("threads", &["subject", "preview", "announcement"][..]),
+        ("messages", &["body", "body_html"][..]),
+        ("drafts", &["subject", "body"][..]),
+        ("thread_notes", &["body", "body_html"][..]),
+        ("chart_note_versions", &["content"][..]),
+        ("attachments", &["name", "content_sha256"][..]),
+    ] {
+        for column in columns {
+            let values: Vec<Option<String>> =
+                sqlx::query_scalar(&format!("SELECT {column} FROM {table}"))
+                    .fetch_all(&mut conn)
+                    .await
+                    .unwrap();
+            for v in values.into_iter().flatten() {
+                out.push((format!("{table}.{column}"), v));
+            }
+        }
+    }
+    out
+}
+
+async fn keys_rekey_seals_everything_again_with_a_new_data_key_while_the_server_runs(
+    backend: Backend,
+) {
+    let app = TestApp::spawn_with(backend, |c| c.encryption.refresh_seconds = 1).await;
+    let cast = Cast::new(&app).await;
+    let ids = write_markers(&app, &cast).await;
+    let before = sealed_values(&app).await;
+    assert!(before.len() >= 12, "{before:?}");
+    for (column, value) in &before {
+        assert_eq!(confide::crypto::generation_of(value), Some(1), "{column}");
+    }
+    let (_, info) = app
+        .get(
+            &format!("/api/v1/attachments/{}/info", ids.3),
+            &cast.provider,
+        )
+        .await;
+    let address = app
+        .blob_address(&cast.practice, info["sha256"].as_str().unwrap())
+        .await;
+    let read_file = || async {
+        use tokio::io::AsyncReadExt;
+        let mut bytes = Vec::new();
+        let mut file = app.state.blobs.open(&address).await.unwrap();
+        file.read_to_end(&mut bytes).await.unwrap();
+        bytes
+    };
+    let file_before = read_file().await;
+
+    let env = [("CONFIDE__ENCRYPTION__REFRESH_SECONDS", "1")];
+    let (ok, out) = keys_command(&app.db, &env, &["rekey", "--practice", "oak"]);
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("data key generation 2 now seals everything"),
+        "{out}"
+    );
+
+    let after = sealed_values(&app).await;
+    assert_eq!(after.len(), before.len());
+    for (column, value) in &after {
+        assert_eq!(confide::crypto::generation_of(value), Some(2), "{column}");
+    }
+    let file_after = read_file().await;
+    assert_eq!(confide::crypto::files::generation_of(&file_after), Some(2));
+    assert_ne!(file_after, file_before);
+    assert_eq!(file_after.len(), file_before.len());
+
+    // The running server took up the new key: it reads everything, finds it again, and
+    // seals what it writes now with the new generation.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    markers_readable(&app, &cast, &ids).await;
+    assert_eq!(
+        found_by_search(&app, &cast.client, "quillwort9body", 1).await,
+        vec![ids.0.clone()]
+    );
+    let new = app
+        .send(&cast.provider, &[&user(&cast.client)], "After the rekey")
+        .await;
+    let subject = one(&app, "SELECT subject FROM threads WHERE id = $1", &new).await;
+    assert_eq!(confide::crypto::generation_of(&subject), Some(2));
+    // Nothing is left under the first generation for someone who kept its key.
+    let (ok, status) = keys_command(&app.db, &[], &["status"]);
+    assert!(ok, "{status}");
+    assert!(
+        status.contains("practice oak: data key generation 2"),
+        "{status}"
     );
 }
