@@ -5,7 +5,9 @@
 //! - searches (a word, a phrase, a word without another): p50, p99;
 //! - uploads of 10 MiB files (4 at a time): MB/s;
 //! - how long the first start with encryption takes to seal what the plain run's data
-//!   would hold (the migration of an existing database).
+//!   would hold (the migration of an existing database);
+//! - in this process, what sealing and opening one short value costs, and hashing one
+//!   search token.
 //!
 //! Run: `cargo bench --bench encryption -- sqlite` or `-- postgres` (PostgreSQL needs
 //! CONFIDE_TEST_POSTGRES_URL). Options: `--messages N` (default 100000), `--sends N`
@@ -271,6 +273,36 @@ async fn run(args: &Args, encrypted: bool) -> Figures {
     }
 }
 
+/// Microseconds per seal, per open of a 120-byte value, and per token hash.
+fn value_costs() -> (f64, f64, f64) {
+    use confide::crypto::{DataKey, DataKeyBytes, Field};
+    let key = DataKey::new(1, &DataKeyBytes::random());
+    let text = "Hello, could we move our appointment to Thursday afternoon? Any time after two \
+                works for me. Thanks!";
+    let n = 100_000;
+    let started = Instant::now();
+    let sealed: Vec<String> = (0..n)
+        .map(|i| key.seal(Field::ThreadPreview, &i.to_string(), text))
+        .collect();
+    let seal = started.elapsed().as_secs_f64() * 1e6 / n as f64;
+    let started = Instant::now();
+    for (i, s) in sealed.iter().enumerate() {
+        assert_eq!(
+            key.open(Field::ThreadPreview, &i.to_string(), s)
+                .unwrap()
+                .len(),
+            text.len()
+        );
+    }
+    let open = started.elapsed().as_secs_f64() * 1e6 / n as f64;
+    let started = Instant::now();
+    for i in 0..n {
+        std::hint::black_box(key.index_token(DAYS[i % 5]));
+    }
+    let token = started.elapsed().as_secs_f64() * 1e6 / n as f64;
+    (seal, open, token)
+}
+
 #[tokio::main]
 async fn main() {
     let cli = common::CommandLine::read();
@@ -285,6 +317,11 @@ async fn main() {
         "backend: {}; {} messages loaded; {} sends ({CONCURRENCY} senders); {} requests per \
          latency; {} uploads of 10 MiB (4 at a time)",
         args.backend, args.messages, args.sends, args.reps, args.uploads
+    );
+    let (seal, open, token) = value_costs();
+    println!(
+        "one 120-byte value: seal {seal:.2} µs, open {open:.2} µs; one search token hashed: \
+         {token:.2} µs"
     );
     let plain = run(&args, false).await;
     let sealed = run(&args, true).await;

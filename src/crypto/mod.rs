@@ -137,8 +137,9 @@ impl DataKeyBytes {
 pub struct DataKey {
     generation: u32,
     content: XChaCha20Poly1305,
-    index: [u8; 32],
-    address: [u8; 32],
+    /// HMAC-SHA256 keyed and ready (its key's two blocks hashed once, not per token).
+    index: Hmac<Sha256>,
+    address: Hmac<Sha256>,
 }
 
 impl DataKey {
@@ -153,8 +154,8 @@ impl DataKey {
         DataKey {
             generation,
             content: XChaCha20Poly1305::new(Key::from_slice(&content)),
-            index,
-            address,
+            index: <Hmac<Sha256> as Mac>::new_from_slice(&index).expect("32 bytes"),
+            address: <Hmac<Sha256> as Mac>::new_from_slice(&address).expect("32 bytes"),
         }
     }
 
@@ -189,7 +190,7 @@ impl DataKey {
     /// A search token as the index holds it: a keyed hash, truncated to 16 bytes and
     /// written in base32 (lower case, no padding), so the index never holds the word.
     pub fn index_token(&self, token: &str) -> String {
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.index).expect("32 bytes");
+        let mut mac = self.index.clone();
         mac.update(token.as_bytes());
         data_encoding::BASE32HEX_NOPAD
             .encode(&mac.finalize().into_bytes()[..16])
@@ -199,7 +200,7 @@ impl DataKey {
     /// Where a file with this SHA-256 is kept for this practice: a keyed hash, so nobody
     /// learns from the store whether two practices hold the same file.
     pub fn file_address(&self, sha256_hex: &str) -> String {
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.address).expect("32 bytes");
+        let mut mac = self.address.clone();
         mac.update(sha256_hex.as_bytes());
         hex::encode(mac.finalize().into_bytes())
     }
