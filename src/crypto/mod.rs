@@ -140,6 +140,8 @@ pub struct DataKey {
     /// HMAC-SHA256 keyed and ready (its key's two blocks hashed once, not per token).
     index: Hmac<Sha256>,
     address: Hmac<Sha256>,
+    /// What each file's own key is drawn from (see `files`).
+    files: [u8; 32],
 }
 
 impl DataKey {
@@ -151,11 +153,14 @@ impl DataKey {
         hkdf.expand(b"content", &mut content).expect("32 bytes");
         hkdf.expand(b"index", &mut index).expect("32 bytes");
         hkdf.expand(b"address", &mut address).expect("32 bytes");
+        let mut files = [0u8; 32];
+        hkdf.expand(b"files", &mut files).expect("32 bytes");
         DataKey {
             generation,
             content: XChaCha20Poly1305::new(Key::from_slice(&content)),
             index: <Hmac<Sha256> as Mac>::new_from_slice(&index).expect("32 bytes"),
             address: <Hmac<Sha256> as Mac>::new_from_slice(&address).expect("32 bytes"),
+            files,
         }
     }
 
