@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{percentile, populate, sign_in, Backend, Database, Dataset, Server};
+use common::{percentile, populate, sign_in, Dataset, Server};
 use confide::store::Store;
 use serde_json::json;
 
@@ -146,28 +146,6 @@ async fn repeat(reps: usize, request: impl Fn(usize) -> reqwest::RequestBuilder)
     latencies
 }
 
-/// Waits until the search index answers (it is built at the first start).
-async fn search_ready(http: &reqwest::Client, base: &str, token: &str) {
-    let deadline = Instant::now() + Duration::from_secs(1800);
-    loop {
-        let resp = http
-            .post(format!("{base}/api/v1/search"))
-            .bearer_auth(token)
-            .json(&json!({"q": "thursday"}))
-            .send()
-            .await
-            .unwrap();
-        if resp.status() == 200 {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the search index was never ready"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
 async fn uploads(http: &reqwest::Client, base: &str, token: &str, count: usize) -> f64 {
     let line = b"Blood pressure 120/80, pulse 64, follow-up in six weeks.\n";
     let bytes: Arc<Vec<u8>> = Arc::new(line.iter().copied().cycle().take(UPLOAD_BYTES).collect());
@@ -204,14 +182,7 @@ async fn uploads(http: &reqwest::Client, base: &str, token: &str, count: usize) 
 
 /// One whole run on a new database: load, start, measure.
 async fn run(args: &Args, encrypted: bool) -> Figures {
-    let dir = tempfile::tempdir().unwrap();
-    let data_dir = dir.path().join("data");
-    std::fs::create_dir_all(&data_dir).unwrap();
-    let database = Database::create(
-        Backend::parse(&args.backend).expect("sqlite or postgres"),
-        &data_dir,
-    )
-    .await;
+    let (_dir, data_dir, database) = common::fresh_database(&args.backend).await;
     let url = database.url.clone();
     let store = Store::open(&url, 4, 10_000).await.unwrap();
     let data = populate(
@@ -248,7 +219,7 @@ async fn run(args: &Args, encrypted: bool) -> Figures {
         .build()
         .unwrap();
     let heavy = sign_in(&http, &base, &data.heavy_email).await;
-    search_ready(&http, &base, &heavy).await;
+    common::wait_until_search_ready(&http, &base, &heavy, Duration::from_secs(1800)).await;
 
     let (send_rate, send_latencies) = sends(&http, &base, &data, args.sends).await;
     let page_url = format!("{base}/api/v1/threads?folder=inbox&limit=50");

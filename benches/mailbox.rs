@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{id, percentile, populate, sign_in, Backend, Database, Dataset, Server};
+use common::{id, percentile, populate, sign_in, Dataset, Server};
 use confide::store::Store;
 use serde_json::{json, Value};
 
@@ -207,14 +207,7 @@ async fn first_web_page(http: &reqwest::Client, base: &str, email: &str, label: 
 #[tokio::main]
 async fn main() {
     let args = args();
-    let dir = tempfile::tempdir().unwrap();
-    let data_dir = dir.path().join("data");
-    std::fs::create_dir_all(&data_dir).unwrap();
-    let database = Database::create(
-        Backend::parse(&args.backend).expect("sqlite or postgres"),
-        &data_dir,
-    )
-    .await;
+    let (_dir, data_dir, database) = common::fresh_database(&args.backend).await;
     let url = database.url.clone();
     println!(
         "backend: {}; {} messages; {} sends per phase; {CONCURRENCY} concurrent",

@@ -581,7 +581,7 @@ async fn main() {
         .build()
         .unwrap();
     let heavy_token = sign_in(&http, &base, &data.heavy_email).await;
-    wait_until_search_ready(&http, &base, &heavy_token).await;
+    common::wait_until_search_ready(&http, &base, &heavy_token, Duration::from_secs(60)).await;
     let root = data_dir.join("search");
     let active = Active::open(&root, &confide::search::read_current(&root).unwrap()).unwrap();
     let light_token = sign_in(&http, &base, &data.light_email).await;
@@ -628,30 +628,6 @@ fn measure_rebuilds(
         messages as f64 / took.as_secs_f64(),
         took.as_secs_f64() / raw.as_secs_f64()
     );
-}
-
-/// Waits (a minute at most) until search answers: the server opens the index just after
-/// it starts listening, and answers 503 until then.
-async fn wait_until_search_ready(http: &reqwest::Client, base: &str, token: &str) {
-    let ready = Instant::now();
-    loop {
-        let resp = http
-            .post(format!("{base}/api/v1/search"))
-            .bearer_auth(token)
-            .json(&json!({"q": "ready"}))
-            .send()
-            .await
-            .unwrap();
-        if resp.status() == 200 {
-            break;
-        }
-        assert_eq!(resp.status(), 503);
-        assert!(
-            ready.elapsed() < Duration::from_secs(60),
-            "search never ready"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 /// The practice's keys, as the server unwrapped them (queries made here must hash their

@@ -599,6 +599,46 @@ impl Drop for Server {
     }
 }
 
+/// A new database of `backend` ("sqlite" or "postgres") with its data directory, in a
+/// temporary directory that goes when the first value is dropped.
+pub async fn fresh_database(backend: &str) -> (tempfile::TempDir, std::path::PathBuf, Database) {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+    std::fs::create_dir_all(&data_dir).unwrap();
+    let database = Database::create(
+        Backend::parse(backend).expect("sqlite or postgres"),
+        &data_dir,
+    )
+    .await;
+    (dir, data_dir, database)
+}
+
+/// Waits until the server's search index answers (it answers 503 while the first one is
+/// built), at most `limit`.
+pub async fn wait_until_search_ready(
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+    limit: std::time::Duration,
+) {
+    let started = Instant::now();
+    loop {
+        let resp = http
+            .post(format!("{base}/api/v1/search"))
+            .bearer_auth(token)
+            .json(&json!({"q": "ready"}))
+            .send()
+            .await
+            .unwrap();
+        if resp.status() == 200 {
+            return;
+        }
+        assert_eq!(resp.status(), 503);
+        assert!(started.elapsed() < limit, "search never ready");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
 pub async fn sign_in(http: &reqwest::Client, base: &str, email: &str) -> String {
     let resp: Value = http
         .post(format!("{base}/api/v1/sessions"))

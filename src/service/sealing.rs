@@ -258,27 +258,58 @@ async fn seal_into_temp(
     key: &PracticeKey,
     mut plain: crate::blobs::BlobFile,
 ) -> anyhow::Result<crate::blobs::TempFile> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut sealer = key
-        .file_sealer()
-        .context("encryption is on, so files are sealed")?;
-    let (temp, mut out) = state.blobs.temp_file().await?;
-    let mut sealed = sealer.header().to_vec();
+    use tokio::io::AsyncReadExt;
+    let mut out = SealedTemp::new(state, key).await?;
     let mut buf = vec![0u8; crate::crypto::files::CHUNK];
     loop {
         let n = plain.read(&mut buf).await?;
         if n == 0 {
             break;
         }
-        sealer.update(&buf[..n], &mut sealed);
-        out.write_all(&sealed).await?;
-        sealed.clear();
+        out.write(&buf[..n]).await?;
     }
-    sealer.finish(&mut sealed);
-    out.write_all(&sealed).await?;
-    out.flush().await?;
-    out.sync_all().await?;
-    Ok(temp)
+    Ok(out.finish().await?)
+}
+
+/// A temporary file written sealed, piece by piece.
+struct SealedTemp {
+    temp: crate::blobs::TempFile,
+    out: tokio::fs::File,
+    sealer: crate::crypto::files::FileSealer,
+    sealed: Vec<u8>,
+}
+
+impl SealedTemp {
+    async fn new(state: &AppState, key: &PracticeKey) -> anyhow::Result<Self> {
+        let sealer = key
+            .file_sealer()
+            .context("encryption is on, so files are sealed")?;
+        let (temp, out) = state.blobs.temp_file().await?;
+        Ok(SealedTemp {
+            temp,
+            out,
+            sealed: sealer.header().to_vec(),
+            sealer,
+        })
+    }
+
+    async fn write(&mut self, piece: &[u8]) -> std::io::Result<()> {
+        use tokio::io::AsyncWriteExt;
+        self.sealer.update(piece, &mut self.sealed);
+        self.out.write_all(&self.sealed).await?;
+        self.sealed.clear();
+        Ok(())
+    }
+
+    /// Writes the last chunk and syncs the file.
+    async fn finish(mut self) -> std::io::Result<crate::blobs::TempFile> {
+        use tokio::io::AsyncWriteExt;
+        self.sealer.finish(&mut self.sealed);
+        self.out.write_all(&self.sealed).await?;
+        self.out.flush().await?;
+        self.out.sync_all().await?;
+        Ok(self.temp)
+    }
 }
 
 /// `confide keys status`: this node's key, then one line per data key.
@@ -523,7 +554,7 @@ async fn rekey_files(
     practice_id: &str,
     key: &PracticeKey,
 ) -> anyhow::Result<u64> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::AsyncReadExt;
     let mut after = String::new();
     let mut count = 0;
     loop {
@@ -552,9 +583,7 @@ async fn rekey_files(
             let mut opener = key
                 .file_opener(&header)
                 .map_err(|why| anyhow::anyhow!("the file {address} does not open: {why}"))?;
-            let mut sealer = key.file_sealer().context("encryption is on")?;
-            let (temp, mut out) = state.blobs.temp_file().await?;
-            let mut sealed = sealer.header().to_vec();
+            let mut out = SealedTemp::new(state, key).await?;
             let size = *size as u64;
             let chunks = crate::crypto::files::chunks(size);
             let mut chunk = Vec::new();
@@ -564,14 +593,9 @@ async fn rekey_files(
                 opener
                     .open_next(&mut chunk, i + 1 == chunks)
                     .map_err(|why| anyhow::anyhow!("the file {address} does not open: {why}"))?;
-                sealer.update(&chunk, &mut sealed);
-                out.write_all(&sealed).await?;
-                sealed.clear();
+                out.write(&chunk).await?;
             }
-            sealer.finish(&mut sealed);
-            out.write_all(&sealed).await?;
-            out.flush().await?;
-            out.sync_all().await?;
+            let temp = out.finish().await?;
             state.blobs.replace(address, &temp).await?;
             tx.commit().await?;
             count += 1;
