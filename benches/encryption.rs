@@ -1,17 +1,21 @@
-//! What encryption at rest costs (issue 17): the same commit, the same data, run twice in
-//! one go, with `encryption.enabled = false` and with encryption on, and measured alike:
+//! What encryption at rest costs (issue 17): the same commit on two databases loaded
+//! alike, one server with `encryption.enabled = false` and one with encryption on, both
+//! running, measured in rounds; in each round every kind of measurement runs on one side
+//! and then on the other, the first side alternating from round to round, so that both
+//! see the machine alike. The figures are the medians of the rounds:
 //! - sending through the API (32 concurrent senders): rate, p50, p99;
 //! - the first Inbox page of a person with many threads: p50, p99;
 //! - searches (a word, a phrase, a word without another): p50, p99;
 //! - uploads of 10 MiB files (4 at a time): MB/s;
-//! - how long the first start with encryption takes to seal what the plain run's data
-//!   would hold (the migration of an existing database);
+//! - how long the first start with encryption takes to seal the loaded data (the
+//!   migration of an existing database);
 //! - in this process, what sealing and opening one short value costs, and hashing one
 //!   search token.
 //!
 //! Run: `cargo bench --bench encryption -- sqlite` or `-- postgres` (PostgreSQL needs
-//! CONFIDE_TEST_POSTGRES_URL). Options: `--messages N` (default 100000), `--sends N`
-//! (default 5000), `--uploads N` (default 40), `--reps N` (default 300).
+//! CONFIDE_TEST_POSTGRES_URL). Options: `--messages N` (default 100000), `--rounds N`
+//! (default 5), and per round and side `--sends N` (in all, default 5000), `--uploads N`
+//! (default 100), `--reps N` (requests per latency, default 300).
 
 mod common;
 
@@ -38,6 +42,7 @@ struct Args {
     sends: usize,
     uploads: usize,
     reps: usize,
+    rounds: usize,
 }
 
 /// p50 and p99 of latencies in seconds, in milliseconds.
@@ -49,14 +54,28 @@ fn p50_p99(mut latencies: Vec<f64>) -> (f64, f64) {
     )
 }
 
-/// One run's figures.
+/// One side's figures in one round.
+#[derive(Clone, Copy, Default)]
 struct Figures {
-    start: Duration,
     send_rate: f64,
     send: (f64, f64),
     page: (f64, f64),
     search: (f64, f64),
     upload_mb_s: f64,
+}
+
+/// A line of the table: what, which figure, its unit, the goal for on / off.
+type Row = (&'static str, fn(&Figures) -> f64, &'static str, &'static str);
+
+/// The median of `values`.
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let n = values.len();
+    if n % 2 == 1 {
+        values[n / 2]
+    } else {
+        (values[n / 2 - 1] + values[n / 2]) / 2.0
+    }
 }
 
 /// `count` requests made by `CONCURRENCY` workers with `request(n)`; returns the rate and
@@ -180,68 +199,106 @@ async fn uploads(http: &reqwest::Client, base: &str, token: &str, count: usize) 
     rate * UPLOAD_BYTES as f64 / 1_048_576.0
 }
 
-/// One whole run on a new database: load, start, measure.
-async fn run(args: &Args, encrypted: bool) -> Figures {
-    let (_dir, data_dir, database) = common::fresh_database(&args.backend).await;
-    let url = database.url.clone();
-    let store = Store::open(&url, 4, 10_000).await.unwrap();
-    let data = populate(
-        &store,
-        args.messages,
-        |t| format!("Rescheduling visit {t}"),
-        |t, seq| {
-            format!(
-                "Hello, could we move our appointment to {} afternoon? Any time after two works for me.",
-                DAYS[(t + seq) % 5]
-            )
-        },
-        |_, _| None,
-    )
-    .await;
-    store.close().await;
-    let started = Instant::now();
-    let server = Server::start_with(
-        &url,
-        &data_dir,
-        &[
-            (
+/// One side of the comparison: a server on its own database, loaded like the other's,
+/// with encryption off or on, and its callers signed in.
+struct Side {
+    encrypted: bool,
+    start: Duration,
+    base: String,
+    heavy: String,
+    data: Dataset,
+    server: Server,
+    _database: common::Database,
+    _dir: tempfile::TempDir,
+}
+
+impl Side {
+    /// Loads a new database, starts the server on it (timing the start, which seals the
+    /// loaded data when `encrypted`) and waits until its search index answers.
+    async fn prepare(args: &Args, http: &reqwest::Client, encrypted: bool) -> Side {
+        let (dir, data_dir, database) = common::fresh_database(&args.backend).await;
+        let url = database.url.clone();
+        let store = Store::open(&url, 4, 10_000).await.unwrap();
+        let data = populate(
+            &store,
+            args.messages,
+            |t| format!("Rescheduling visit {t}"),
+            |t, seq| {
+                format!(
+                    "Hello, could we move our appointment to {} afternoon? Any time after two \
+                     works for me.",
+                    DAYS[(t + seq) % 5]
+                )
+            },
+            |_, _| None,
+        )
+        .await;
+        store.close().await;
+        let started = Instant::now();
+        let server = Server::start_with(
+            &url,
+            &data_dir,
+            &[(
                 "CONFIDE__ENCRYPTION__ENABLED",
                 if encrypted { "true" } else { "false" },
-            ),
-            ("CONFIDE__LIMITS__PENDING_UPLOAD_MAX_BYTES", "1099511627776"),
-            ("CONFIDE__LIMITS__UPLOADS_PER_HOUR", "1000000"),
-        ],
-    );
-    let start = started.elapsed();
-    let base = server.base.clone();
-    let http = reqwest::Client::builder()
-        .pool_max_idle_per_host(64)
-        .build()
-        .unwrap();
-    let heavy = sign_in(&http, &base, &data.heavy_email).await;
-    common::wait_until_search_ready(&http, &base, &heavy, Duration::from_secs(1800)).await;
-
-    let (send_rate, send_latencies) = sends(&http, &base, &data, args.sends).await;
-    let page_url = format!("{base}/api/v1/threads?folder=inbox&limit=50");
-    let page = repeat(args.reps, |_| http.get(&page_url).bearer_auth(&heavy)).await;
-    let search_url = format!("{base}/api/v1/search");
-    let search = repeat(args.reps, |n| {
-        http.post(&search_url)
-            .bearer_auth(&heavy)
-            .json(&json!({"q": QUERIES[n % QUERIES.len()]}))
-    })
-    .await;
-    let upload_mb_s = uploads(&http, &base, &heavy, args.uploads).await;
-    drop(server);
-    drop(database);
-    Figures {
-        start,
-        send_rate,
-        send: p50_p99(send_latencies),
-        page: p50_p99(page),
-        search: p50_p99(search),
-        upload_mb_s,
+            )],
+        );
+        let start = started.elapsed();
+        let base = server.base.clone();
+        let heavy = sign_in(http, &base, &data.heavy_email).await;
+        common::wait_until_search_ready(http, &base, &heavy, Duration::from_secs(1800)).await;
+        Side {
+            encrypted,
+            start,
+            base,
+            heavy,
+            data,
+            server,
+            _database: database,
+            _dir: dir,
+        }
     }
+
+    fn name(&self) -> &'static str {
+        if self.encrypted {
+            "on"
+        } else {
+            "off"
+        }
+    }
+}
+
+/// The measurements of one round, one kind after the other, each kind on both sides in
+/// turn (`sides` in the order given), so that both see the machine alike.
+async fn round(args: &Args, http: &reqwest::Client, sides: [&Side; 2]) -> [Figures; 2] {
+    let rounds = args.rounds;
+    let mut figures = [Figures::default(); 2];
+    for (i, side) in sides.iter().enumerate() {
+        let (rate, latencies) = sends(http, &side.base, &side.data, args.sends / rounds).await;
+        figures[i].send_rate = rate;
+        figures[i].send = p50_p99(latencies);
+    }
+    // Let both indexers take in what was just sent.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    for (i, side) in sides.iter().enumerate() {
+        let page_url = format!("{}/api/v1/threads?folder=inbox&limit=50", side.base);
+        let page = repeat(args.reps, |_| http.get(&page_url).bearer_auth(&side.heavy)).await;
+        figures[i].page = p50_p99(page);
+    }
+    for (i, side) in sides.iter().enumerate() {
+        let search_url = format!("{}/api/v1/search", side.base);
+        let search = repeat(args.reps, |n| {
+            http.post(&search_url)
+                .bearer_auth(&side.heavy)
+                .json(&json!({"q": QUERIES[n % QUERIES.len()]}))
+        })
+        .await;
+        figures[i].search = p50_p99(search);
+    }
+    for (i, side) in sides.iter().enumerate() {
+        figures[i].upload_mb_s = uploads(http, &side.base, &side.heavy, args.uploads).await;
+    }
+    figures
 }
 
 /// MB/s of the bare ciphers over 64 KiB chunks, in place: AES-256-GCM, then
@@ -326,14 +383,20 @@ async fn main() {
     let args = Args {
         messages: cli.number("--messages", 100_000),
         sends: cli.number("--sends", 5_000),
-        uploads: cli.number("--uploads", 40),
+        uploads: cli.number("--uploads", 100),
         reps: cli.number("--reps", 300),
+        rounds: cli.number("--rounds", 5).max(1),
         backend: cli.backend,
     };
     println!(
-        "backend: {}; {} messages loaded; {} sends ({CONCURRENCY} senders); {} requests per \
-         latency; {} uploads of 10 MiB (4 at a time)",
-        args.backend, args.messages, args.sends, args.reps, args.uploads
+        "backend: {}; {} messages loaded; {} rounds, each with {} sends ({CONCURRENCY} \
+         senders), {} requests per latency and {} uploads of 10 MiB (4 at a time) per side",
+        args.backend,
+        args.messages,
+        args.rounds,
+        args.sends / args.rounds,
+        args.reps,
+        args.uploads
     );
     let (seal, open, token) = value_costs();
     println!(
@@ -346,48 +409,83 @@ async fn main() {
          chunks: AES-256-GCM {aes:.0} MB/s, XChaCha20-Poly1305 {xchacha:.0} MB/s",
         file_sealing_rate()
     );
-    let plain = run(&args, false).await;
-    let sealed = run(&args, true).await;
-    println!();
-    println!("| what | encryption off | encryption on | on / off | goal |");
-    println!("|---|---|---|---|---|");
-    let ratio = |on: f64, off: f64| on / off;
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(64)
+        .build()
+        .unwrap();
+    let off = Side::prepare(&args, &http, false).await;
+    let on = Side::prepare(&args, &http, true).await;
     println!(
-        "| send rate | {:.0} msg/s | {:.0} msg/s | {:.2} | ≥ 0.90 |",
-        plain.send_rate,
-        sealed.send_rate,
-        ratio(sealed.send_rate, plain.send_rate)
+        "first start: {:.1} s with encryption off, {:.1} s with it on (sealing the {} loaded \
+         messages)",
+        off.start.as_secs_f64(),
+        on.start.as_secs_f64(),
+        args.messages
     );
-    for (what, off, on, goal) in [
-        ("send p50", plain.send.0, sealed.send.0, ""),
-        ("send p99", plain.send.1, sealed.send.1, ""),
-        ("first page p50", plain.page.0, sealed.page.0, ""),
-        ("first page p99", plain.page.1, sealed.page.1, "≤ 1.10"),
-        ("search p50", plain.search.0, sealed.search.0, ""),
-        ("search p99", plain.search.1, sealed.search.1, ""),
-    ] {
+    // Round by round, each side measured in turn, the first alternating.
+    let mut all: Vec<[Figures; 2]> = Vec::new();
+    for r in 0..args.rounds {
+        let [a, b] = if r % 2 == 0 { [&off, &on] } else { [&on, &off] };
+        let [fa, fb] = round(&args, &http, [a, b]).await;
+        let (plain, sealed) = if r % 2 == 0 { (fa, fb) } else { (fb, fa) };
         println!(
-            "| {what} | {off:.2} ms | {on:.2} ms | {:.2} | {goal} |",
-            ratio(on, off)
+            "round {} ({} first): send rate {:.2}, page p99 {:.2}, search p99 {:.2}, upload \
+             {:.2} (on / off)",
+            r + 1,
+            a.name(),
+            sealed.send_rate / plain.send_rate,
+            sealed.page.1 / plain.page.1,
+            sealed.search.1 / plain.search.1,
+            sealed.upload_mb_s / plain.upload_mb_s
         );
+        all.push([plain, sealed]);
     }
     println!(
-        "| upload | {:.0} MB/s | {:.0} MB/s | {:.2} | ≥ 0.80 |",
-        plain.upload_mb_s,
-        sealed.upload_mb_s,
-        ratio(sealed.upload_mb_s, plain.upload_mb_s)
+        "server peak memory: {:.0} MiB off, {:.0} MiB on",
+        off.server.peak_rss_mb(),
+        on.server.peak_rss_mb()
     );
-    println!(
-        "| first start (the encrypted one seals the {} loaded messages) | {:.1} s | {:.1} s | | |",
-        args.messages,
-        plain.start.as_secs_f64(),
-        sealed.start.as_secs_f64()
-    );
+    let med = |side: usize, pick: fn(&Figures) -> f64| {
+        median(all.iter().map(|f| pick(&f[side])).collect())
+    };
+    let range = |pick: fn(&Figures) -> f64| {
+        let ratios: Vec<f64> = all.iter().map(|f| pick(&f[1]) / pick(&f[0])).collect();
+        let lo = ratios.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = ratios.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        format!("{lo:.2}–{hi:.2}")
+    };
     println!();
     println!(
-        "send rate on/off: {:.2}; first page p99 on/off: {:.2}; upload on/off: {:.2}",
-        ratio(sealed.send_rate, plain.send_rate),
-        ratio(sealed.page.1, plain.page.1),
-        ratio(sealed.upload_mb_s, plain.upload_mb_s)
+        "Medians of {} rounds, each side measured in turn, the first alternating:",
+        args.rounds
     );
+    println!();
+    println!("| what | encryption off | encryption on | on / off | rounds' on / off | goal |");
+    println!("|---|---|---|---|---|---|");
+    let rows: [Row; 8] = [
+        ("send rate", |f| f.send_rate, "msg/s", "≥ 0.90"),
+        ("send p50", |f| f.send.0, "ms", ""),
+        ("send p99", |f| f.send.1, "ms", ""),
+        ("first page p50", |f| f.page.0, "ms", "≤ 1.10"),
+        ("first page p99", |f| f.page.1, "ms", "≤ 1.10"),
+        ("search p50", |f| f.search.0, "ms", ""),
+        ("search p99", |f| f.search.1, "ms", ""),
+        ("upload", |f| f.upload_mb_s, "MB/s", "≥ 0.80"),
+    ];
+    let mut summary = Vec::new();
+    for (what, pick, unit, goal) in rows {
+        let (plain, sealed) = (med(0, pick), med(1, pick));
+        let digits = if unit == "ms" { 2 } else { 0 };
+        println!(
+            "| {what} | {plain:.digits$} {unit} | {sealed:.digits$} {unit} | {:.2} | {} | \
+             {goal} |",
+            sealed / plain,
+            range(pick)
+        );
+        if !goal.is_empty() {
+            summary.push(format!("{what} on/off: {:.2}", sealed / plain));
+        }
+    }
+    println!();
+    println!("{}", summary.join("; "));
 }
