@@ -65,7 +65,12 @@ struct Figures {
 }
 
 /// A line of the table: what, which figure, its unit, the goal for on / off.
-type Row = (&'static str, fn(&Figures) -> f64, &'static str, &'static str);
+type Row = (
+    &'static str,
+    fn(&Figures) -> f64,
+    &'static str,
+    &'static str,
+);
 
 /// The median of `values`.
 fn median(mut values: Vec<f64>) -> f64 {
