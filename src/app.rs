@@ -231,11 +231,24 @@ fn routes(state: &AppState) -> impl poem::Endpoint {
 /// `routes`; also returns the content security policy that page needs.
 fn with_api(routes: Route, state: &AppState) -> (Route, Arc<String>) {
     let api = api::service(state);
+    let raw_spec = api.spec();
+    let spec = api::document::finish(&raw_spec, state.config.limits.body_max_chars);
+    // The docs page holds the document inline: the finished one, like the served one.
     let docs_html = api.swagger_ui_html();
+    assert!(
+        docs_html.contains(&raw_spec),
+        "poem-openapi's docs page holds its document verbatim"
+    );
+    let docs_html = docs_html.replacen(&raw_spec, &spec, 1);
     let docs_csp = Arc::new(web::docs_csp(&docs_html));
-    let spec = api.spec();
+    let methods = Arc::new(api::document::Methods::of(&spec));
     let routes = routes
-        .nest("/api/v1", api)
+        .nest(
+            "/api/v1",
+            poem::IntoEndpoint::into_endpoint(api)
+                .catch_all_error(|err| async move { problem_from_poem_error(err) })
+                .around(move |ep, req| allow_on_405(ep, req, methods.clone())),
+        )
         .at(
             "/api/openapi.json",
             get(poem::endpoint::make_sync(move |_| {
@@ -251,6 +264,26 @@ fn with_api(routes: Route, state: &AppState) -> (Route, Arc<String>) {
             })),
         );
     (routes, docs_csp)
+}
+
+/// Adds `Allow` to a 405 of the API, naming the methods its path takes (RFC 9110 §15.5.6).
+async fn allow_on_405<E: poem::Endpoint>(
+    ep: Arc<E>,
+    req: poem::Request,
+    methods: Arc<api::document::Methods>,
+) -> poem::Result<poem::Response> {
+    let path = req.original_uri().path().to_string();
+    let mut resp = ep.get_response(req).await;
+    if resp.status() == poem::http::StatusCode::METHOD_NOT_ALLOWED {
+        let allow = path
+            .strip_prefix("/api/v1")
+            .and_then(|p| methods.allow(p))
+            .and_then(|a| poem::http::HeaderValue::from_str(&a).ok());
+        if let Some(allow) = allow {
+            resp.headers_mut().insert(poem::http::header::ALLOW, allow);
+        }
+    }
+    Ok(resp)
 }
 
 /// The HTML pages behind one-time links (setup, invitations, password resets, email

@@ -7,6 +7,7 @@ mod body;
 pub(crate) mod changes;
 mod chart;
 mod conversations;
+pub mod document;
 mod drafts;
 mod email_changes;
 mod folders;

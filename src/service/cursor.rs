@@ -17,7 +17,7 @@ use crate::error::{AppError, AppResult};
 const VERSION: u8 = 1;
 const TAG_LEN: usize = 16;
 /// Longer cursors are refused before any decoding.
-const MAX_LEN: usize = 4096;
+pub const MAX_LEN: usize = 4096;
 
 /// The lists that page with a cursor; each signs its cursors apart from the others.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -206,6 +206,118 @@ async fn concurrent_writers_never_see_database_locked(backend: Backend) {
     assert_eq!(page["people"].as_array().unwrap().len(), 42);
 }
 
+/// An undeclared method answers 405 with `Allow` naming the methods the path takes
+/// (RFC 9110), for a literal path and for one with an id.
+#[tokio::test]
+async fn an_undeclared_method_answers_405_with_allow() {
+    let (app, practice) = TestApp::with_practice(Backend::Sqlite).await;
+    let admin = app.admin(&practice).await;
+    for (method, path, allow) in [
+        (Method::PUT, "/api/v1/threads", "GET, HEAD, POST"),
+        (
+            Method::TRACE,
+            "/api/v1/threads/no-such-thread",
+            "DELETE, GET, HEAD, PATCH",
+        ),
+        (Method::DELETE, "/api/v1/search", "POST"),
+    ] {
+        let resp = app
+            .client
+            .request(method.clone(), app.url(path))
+            .bearer_auth(&admin.token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            resp.status(),
+            StatusCode::METHOD_NOT_ALLOWED,
+            "{method} {path}"
+        );
+        assert_eq!(
+            resp.headers()["allow"].to_str().unwrap(),
+            allow,
+            "{method} {path}"
+        );
+        let body: Value = resp.json().await.unwrap();
+        assert_eq!(body["code"], "method_not_allowed");
+    }
+}
+
+/// The document says what the server enforces, in shapes code generators take: no
+/// `allOf` wrapped around a reference, request objects closed to unknown fields (which the
+/// server refuses), 415 declared wherever a body is taken, and the event stream described
+/// event by event.
+#[tokio::test]
+async fn the_document_declares_what_the_server_enforces() {
+    let (app, practice) = TestApp::with_practice(Backend::Sqlite).await;
+    let text = app
+        .client
+        .get(app.url("/api/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!text.contains("allOf"), "a reference wrapped in allOf");
+    let doc: Value = serde_json::from_str(&text).unwrap();
+    let schemas = &doc["components"]["schemas"];
+    let mut bodies = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let Some(content) = op.pointer("/requestBody/content") else {
+                continue;
+            };
+            bodies += 1;
+            assert!(
+                op["responses"]["415"].is_object(),
+                "{method} {path} takes a body but does not declare 415"
+            );
+            if let Some(reference) = content
+                .pointer("/application~1json; charset=utf-8/schema/$ref")
+                .and_then(Value::as_str)
+            {
+                let name = reference.trim_start_matches("#/components/schemas/");
+                assert_eq!(
+                    schemas[name]["additionalProperties"],
+                    json!(false),
+                    "{method} {path}: {name} is not closed"
+                );
+            }
+        }
+    }
+    assert!(bodies > 20, "only {bodies} operations take a body");
+    // And the server refuses what the document closes, naming the field.
+    let admin = app.admin(&practice).await;
+    let result = app
+        .call(
+            Method::POST,
+            "/api/v1/folders",
+            Some(&admin.token),
+            Some(json!({"name": "Billing", "colour": "red"})),
+        )
+        .await;
+    assert_problem(&result, StatusCode::BAD_REQUEST, "invalid_field");
+    assert_eq!(result.1["field"], "colour", "{}", result.1);
+    let events = &doc["paths"]["/events"]["get"]["responses"]["200"]["content"]
+        ["text/event-stream"]["schema"];
+    assert_eq!(events["properties"]["event"]["enum"], json!(["state"]));
+    assert_eq!(
+        events["properties"]["data"]["contentSchema"]["$ref"],
+        "#/components/schemas/StateEventOut"
+    );
+    let emoji = doc["paths"]["/messages/{id}/reactions/{emoji}"]["put"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "emoji")
+        .unwrap();
+    assert_eq!(
+        emoji["schema"]["enum"].as_array().unwrap().len(),
+        confide::domain::conversations::REACTIONS.len()
+    );
+}
+
 /// Every API change shows up in review as a change to tests/snapshots/openapi.json.
 /// Run with UPDATE_SNAPSHOTS=1 to accept a change.
 #[tokio::test]

@@ -15,7 +15,7 @@ use super::super::{AppState, Caller};
 use super::{append_event, thread_event};
 
 const MAX_FOLDERS: usize = 200;
-const RESERVED: [&str; 6] = ["inbox", "sent", "drafts", "scheduled", "archive", "trash"];
+pub const RESERVED: [&str; 6] = ["inbox", "sent", "drafts", "scheduled", "archive", "trash"];
 
 #[derive(Debug, Clone)]
 pub struct FolderView {
