@@ -124,7 +124,14 @@ async fn receive_all(
                 ),
             ));
         }
-        let raw_name = field.file_name().unwrap_or("").to_string();
+        // A part without a file name is a form value, not a file (RFC 7578 §4.2).
+        let Some(raw_name) = field.file_name().map(str::to_string) else {
+            return Err(AppError::invalid(
+                "file",
+                "Each \"file\" part must be a file, with a filename in its \
+                 Content-Disposition; nothing was uploaded.",
+            ));
+        };
         received.push(service::receive(state, caller, received.len(), &raw_name, field).await?);
     }
     Ok(received)

@@ -274,6 +274,7 @@ on_all_stores!(
     drafts_hold_attachments_until_sent,
     an_interrupted_upload_leaves_nothing,
     stored_bytes_are_sealed_per_practice_and_checked_chunk_by_chunk,
+    a_file_part_without_a_file_name_is_refused,
 );
 
 async fn the_size_limit_is_exactly_10_mib(app: TestApp, _store: Store) {
@@ -372,6 +373,38 @@ async fn the_size_limit_holds_with_a_false_content_length(app: TestApp, _store: 
     let status =
         tokio::task::block_in_place(|| raw_request(app2, &head(4096), &[&first, &tail], false));
     assert_eq!(status, Some(400));
+    assert_nothing_stored(&app).await;
+}
+
+/// A "file" part without a filename is a form value, not a file: refused, naming `file`,
+/// and nothing kept (also when a good file came before it).
+async fn a_file_part_without_a_file_name_is_refused(app: TestApp, _store: Store) {
+    let c = Cast::new(&app).await;
+    let form = reqwest::multipart::Form::new()
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(pdf("first"))
+                .file_name("first.pdf")
+                .mime_str("application/pdf")
+                .unwrap(),
+        )
+        .part("file", reqwest::multipart::Part::text("{}"));
+    let resp = app
+        .client
+        .post(app.url("/api/v1/attachments"))
+        .bearer_auth(&c.provider.token)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status();
+    let body: Value = resp.json().await.unwrap();
+    assert_problem(
+        &(status, body.clone()),
+        StatusCode::BAD_REQUEST,
+        "invalid_field",
+    );
+    assert_eq!(body["field"], "file", "{body}");
     assert_nothing_stored(&app).await;
 }
 
