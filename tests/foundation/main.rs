@@ -8,6 +8,7 @@ mod helpers;
 
 mod audit;
 mod cli;
+mod conformance;
 mod pages;
 mod people;
 mod platform;
