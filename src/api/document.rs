@@ -296,7 +296,69 @@ pub fn finish(spec: &str, body_max_chars: usize) -> String {
             }
         }
     }
+    declare_links(&mut doc);
     serde_json::to_string_pretty(&doc).expect("a JSON value serialises")
+}
+
+/// What a creating operation's answer links to: (path, method, status, where the new
+/// id is in the answer, the paths that take it as `{id}`).
+const LINKS: &[(&str, &str, &str, &str, &str)] = &[
+    ("/threads", "post", "201", "/id", "/threads/{id}"),
+    (
+        "/threads/{id}/messages",
+        "post",
+        "201",
+        "/id",
+        "/messages/{id}",
+    ),
+    (
+        "/attachments",
+        "post",
+        "201",
+        "/attachments/0/id",
+        "/attachments/{id}",
+    ),
+    ("/drafts", "post", "201", "/id", "/drafts/{id}"),
+    ("/people", "post", "201", "/id", "/people/{id}"),
+];
+
+/// OpenAPI links from each creating operation to every operation that takes the id it
+/// made, so that clients (and schemathesis' stateful phase) can follow them.
+fn declare_links(doc: &mut Value) {
+    let mut targets: Vec<(String, String)> = Vec::new();
+    for (path, item) in doc["paths"].as_object().into_iter().flatten() {
+        for operation in item.as_object().into_iter().flatten().map(|(_, op)| op) {
+            if let Some(id) = operation["operationId"].as_str() {
+                targets.push((path.clone(), id.to_string()));
+            }
+        }
+    }
+    for (source, method, status, pointer, prefix) in LINKS {
+        let links: Map<String, Value> = targets
+            .iter()
+            .filter(|(path, _)| {
+                path.strip_prefix(prefix)
+                    .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+            })
+            .map(|(_, operation_id)| {
+                (
+                    operation_id.clone(),
+                    json!({
+                        "operationId": operation_id,
+                        "parameters": { "path.id": format!("$response.body#{pointer}") },
+                    }),
+                )
+            })
+            .collect();
+        let response = doc
+            .get_mut("paths")
+            .and_then(|paths| paths.get_mut(*source))
+            .and_then(|item| item.get_mut(*method))
+            .and_then(|operation| operation.pointer_mut(&format!("/responses/{status}")))
+            .and_then(Value::as_object_mut)
+            .unwrap_or_else(|| panic!("document: no {status} answer to {method} {source}"));
+        response.insert("links".into(), Value::Object(links));
+    }
 }
 
 /// Replaces `{"allOf": [{"$ref": X}, {"description": …}], …}` by `{"$ref": X}`, anywhere.

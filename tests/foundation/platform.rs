@@ -316,6 +316,19 @@ async fn the_document_declares_what_the_server_enforces() {
         emoji["schema"]["enum"].as_array().unwrap().len(),
         confide::domain::conversations::REACTIONS.len()
     );
+    // A new thread links to every operation on it; an upload, to its download.
+    let links = &doc["paths"]["/threads"]["post"]["responses"]["201"]["links"];
+    assert_eq!(
+        links["get_thread"],
+        json!({"operationId": "get_thread", "parameters": {"path.id": "$response.body#/id"}})
+    );
+    assert!(links["reply"].is_object() && links["delete_thread"].is_object());
+    assert!(links.get("list_threads").is_none(), "{links}");
+    assert_eq!(
+        doc["paths"]["/attachments"]["post"]["responses"]["201"]["links"]["download_attachment"]
+            ["parameters"]["path.id"],
+        "$response.body#/attachments/0/id"
+    );
 }
 
 /// Every API change shows up in review as a change to tests/snapshots/openapi.json.
