@@ -11,6 +11,9 @@ command -v pg_ctlcluster >/dev/null 2>&1 || missing+=(postgresql)
 command -v psql >/dev/null 2>&1 || missing+=(postgresql-client)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 [ -x /usr/bin/chromedriver ] || missing+=(chromium-driver)
+# node and npm for the TypeScript client generated from the OpenAPI document.
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
 # Debian's venv module needs ensurepip, which comes with python3-venv.
 python3 -c 'import ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
 if [ ${#missing[@]} -gt 0 ]; then
@@ -44,6 +47,14 @@ if [ ! -x .venv/bin/python ] || [ ! -x .venv/bin/pip ]; then
   python3 -m venv .venv
 fi
 .venv/bin/pip install -q --disable-pip-version-check -r tests/tools/requirements.txt
+
+# The TypeScript generator, compiler and runtime, at the versions package-lock.json pins.
+clients=tests/tools/clients
+if [ ! -d "$clients/node_modules" ] || [ "$clients/package-lock.json" -nt "$clients/node_modules" ]; then
+  log "TypeScript client tools ($clients/node_modules)"
+  (cd "$clients" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+  touch "$clients/node_modules"
+fi
 
 export CONFIDE_TEST_PYTHON="$PWD/.venv/bin/python"
 export CONFIDE_TEST_POSTGRES_URL="${CONFIDE_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}"

@@ -3,6 +3,10 @@
 //! real binary, signed in as each of admin, provider, front office and client, on data
 //! seeded through the API. Zero failures, or the test shows schemathesis' report.
 //!
+//! Every phase runs: examples, coverage, fuzzing, and the stateful phase, which follows
+//! the document's links from what a request created (a thread, a message, an upload, a
+//! draft, a person) to the operations that take its id.
+//!
 //! What the test tells schemathesis besides the document (`config_for`):
 //! - opaque values only the server makes (list cursors, the sync state, an audit anchor)
 //!   are pinned to real ones, handed out to that person;
@@ -29,7 +33,7 @@ on_both_backends!(schemathesis_finds_no_failure_for_any_role);
 /// Examples per operation and phase: enough to cover every parameter's edges in the
 /// coverage phase; more in a documented long run (README "Tests").
 fn max_examples() -> String {
-    std::env::var("CONFIDE_SCHEMATHESIS_EXAMPLES").unwrap_or_else(|_| "10".into())
+    std::env::var("CONFIDE_SCHEMATHESIS_EXAMPLES").unwrap_or_else(|_| "5".into())
 }
 
 /// schemathesis' `st`, next to the test tools' Python.
@@ -361,7 +365,12 @@ async fn schemathesis_finds_no_failure_for_any_role(backend: Backend) {
                         .arg("--config-file")
                         .arg(config)
                         .args(["run", &format!("{base}/api/openapi.json")])
-                        .args(["--checks", "all", "--phases", "examples,coverage,fuzzing"])
+                        .args([
+                            "--checks",
+                            "all",
+                            "--phases",
+                            "examples,coverage,fuzzing,stateful",
+                        ])
                         .args([
                             "--max-examples",
                             &max_examples(),
@@ -381,7 +390,20 @@ async fn schemathesis_finds_no_failure_for_any_role(backend: Backend) {
     });
     let mut failed = Vec::new();
     for (person, output) in people.iter().zip(outputs) {
-        if !output.status.success() {
+        let report = String::from_utf8_lossy(&output.stdout);
+        // What was run, for `--nocapture`: the phases' lines and the count of cases.
+        for line in report
+            .lines()
+            .filter(|l| l.contains("passed") || l.contains("generated") || l.contains("Stateful"))
+        {
+            eprintln!("{} | {line}", person.role);
+        }
+        if output.status.success() && !report.contains("Stateful (in") {
+            failed.push(format!(
+                "== {}: the stateful phase did not run (no links to follow?)\n{report}",
+                person.role
+            ));
+        } else if !output.status.success() {
             failed.push(format!(
                 "== {} ({}): exit {:?}\n{}\n{}",
                 person.role,
@@ -410,4 +432,118 @@ async fn schemathesis_finds_no_failure_for_any_role(backend: Backend) {
         "schemathesis failures:\n{}",
         failed.join("\n")
     );
+}
+
+on_both_backends!(generated_clients_run_the_scenario);
+
+/// Runs `command`; it must succeed without a warning. Returns what it printed.
+fn run_clean(what: &str, command: &mut Command) -> String {
+    let output = command.output().unwrap_or_else(|e| panic!("{what}: {e}"));
+    let printed = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(output.status.success(), "{what} failed:\n{printed}");
+    assert!(
+        !printed.to_lowercase().contains("warn"),
+        "{what} warned:\n{printed}"
+    );
+    printed
+}
+
+/// Clients generated from the served document, in Python (openapi-python-client) and in
+/// TypeScript (openapi-typescript types, openapi-fetch requests, `tsc --strict`), run
+/// the scenario in tests/tools/clients: sign in, upload, compose, list, read, reply,
+/// search, download.
+async fn generated_clients_run_the_scenario(backend: Backend) {
+    let Some(st) = schemathesis() else { return };
+    let generator = st.with_file_name("openapi-python-client");
+    let python = st.with_file_name("python");
+    let tools = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/tools/clients");
+    let node_modules = tools.join("node_modules");
+    if !node_modules.exists() || !generator.exists() {
+        crate::helpers::report_skip("the client generators (tests/setup.sh installs them)");
+        return;
+    }
+    let db = TestDatabase::create(backend).await;
+    let env = [("CONFIDE__LOG__LEVEL", "error")];
+    Binary::create_practice(&db, &env);
+    Binary::create_user(&db, &env, "provider", "pat@oak.example", "Dr. Pat Provider");
+    Binary::create_user(&db, &env, "client", "cam@oak.example", "Cam Client");
+    let server = Binary::serve(&db, &env);
+    let document = reqwest::get(format!("{}/api/openapi.json", server.base))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("openapi.json"), &document).unwrap();
+    let scenario_env = [
+        ("CONFIDE_BASE", server.base.as_str()),
+        ("CONFIDE_PRACTICE", "oak"),
+        ("CONFIDE_PASSWORD", crate::helpers::PASSWORD),
+        ("CONFIDE_PROVIDER", "pat@oak.example"),
+        ("CONFIDE_CLIENT", "cam@oak.example"),
+    ];
+
+    // Python. A download is served as the type it was stored with (`*/*`), which this
+    // generator takes as a file once told so; no formatter runs on the output.
+    std::fs::write(
+        dir.path().join("generator.json"),
+        r#"{"content_type_overrides": {"*/*": "application/octet-stream"}, "post_hooks": []}"#,
+    )
+    .unwrap();
+    run_clean(
+        "openapi-python-client",
+        Command::new(&generator)
+            .current_dir(dir.path())
+            .args(["generate", "--path", "openapi.json", "--meta", "none"])
+            .args([
+                "--output-path",
+                "confide_client",
+                "--config",
+                "generator.json",
+            ]),
+    );
+    let printed = run_clean(
+        "the Python scenario",
+        Command::new(&python)
+            .arg(tools.join("python_scenario.py"))
+            .env("PYTHONPATH", dir.path())
+            .envs(scenario_env),
+    );
+    assert!(printed.contains("scenario done"), "{printed}");
+
+    // TypeScript, compiled strictly against the generated types, run by node.
+    let ts = dir.path().join("ts");
+    std::fs::create_dir(&ts).unwrap();
+    std::os::unix::fs::symlink(&node_modules, ts.join("node_modules")).unwrap();
+    std::fs::write(ts.join("package.json"), r#"{"type": "module"}"#).unwrap();
+    std::fs::copy(tools.join("scenario.ts"), ts.join("scenario.ts")).unwrap();
+    run_clean(
+        "openapi-typescript",
+        Command::new("node")
+            .current_dir(&ts)
+            .arg("node_modules/openapi-typescript/bin/cli.js")
+            .args(["../openapi.json", "-o", "confide.d.ts"]),
+    );
+    run_clean(
+        "tsc",
+        Command::new("node")
+            .current_dir(&ts)
+            .arg("node_modules/typescript/bin/tsc")
+            .args(["--strict", "--target", "es2022", "--module", "nodenext"])
+            .args(["--moduleResolution", "nodenext", "--types", "node"])
+            .args(["--outDir", "out", "scenario.ts"]),
+    );
+    let printed = run_clean(
+        "the TypeScript scenario",
+        Command::new("node")
+            .current_dir(&ts)
+            .arg("out/scenario.js")
+            .envs(scenario_env),
+    );
+    assert!(printed.contains("scenario done"), "{printed}");
 }
