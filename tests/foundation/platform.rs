@@ -250,15 +250,7 @@ async fn an_undeclared_method_answers_405_with_allow() {
 #[tokio::test]
 async fn the_document_declares_what_the_server_enforces() {
     let (app, practice) = TestApp::with_practice(Backend::Sqlite).await;
-    let text = app
-        .client
-        .get(app.url("/api/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = served_document(&app).await;
     assert!(!text.contains("allOf"), "a reference wrapped in allOf");
     let doc: Value = serde_json::from_str(&text).unwrap();
     let schemas = &doc["components"]["schemas"];
@@ -331,20 +323,24 @@ async fn the_document_declares_what_the_server_enforces() {
     );
 }
 
-/// Every API change shows up in review as a change to tests/snapshots/openapi.json.
-/// Run with UPDATE_SNAPSHOTS=1 to accept a change.
-#[tokio::test]
-async fn openapi_document_matches_the_snapshot() {
-    let app = TestApp::spawn(Backend::Sqlite).await;
-    let spec = app
-        .client
+/// The OpenAPI document as the server serves it.
+async fn served_document(app: &TestApp) -> String {
+    app.client
         .get(app.url("/api/openapi.json"))
         .send()
         .await
         .unwrap()
         .text()
         .await
-        .unwrap();
+        .unwrap()
+}
+
+/// Every API change shows up in review as a change to tests/snapshots/openapi.json.
+/// Run with UPDATE_SNAPSHOTS=1 to accept a change.
+#[tokio::test]
+async fn openapi_document_matches_the_snapshot() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let spec = served_document(&app).await;
     let path =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots/openapi.json");
     if std::env::var("UPDATE_SNAPSHOTS").is_ok_and(|v| v == "1") {
