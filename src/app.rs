@@ -9,7 +9,7 @@ use anyhow::Context;
 use poem::listener::{Acceptor, Listener, TcpListener};
 use poem::middleware::{AddData, Csrf};
 use poem::web::cookie::SameSite;
-use poem::{get, post, EndpointExt, Route};
+use poem::{get, EndpointExt, Route};
 
 use crate::auth::PasswordHasher;
 use crate::clock::{Clock, SystemClock};
@@ -286,28 +286,29 @@ async fn allow_on_405<E: poem::Endpoint>(
     Ok(resp)
 }
 
+/// Declares a set of pages once: `$build()` makes their routes and `$list` names every
+/// (method, path) of them, so that tests can hold each page to a row of the
+/// authorization matrix and a new page cannot go without one.
+macro_rules! pages {
+    ($(#[$doc:meta])* $build:ident, $list:ident {
+        $($path:literal => $($method:ident $handler:path),+;)*
+    }) => {
+        $(#[$doc])*
+        fn $build() -> Route {
+            Route::new()$(.at($path, poem::RouteMethod::new()$(.$method($handler))+))*
+        }
+
+        /// Every (method, path) that the matching route function serves.
+        pub const $list: &[(&str, &str)] = &[$($((stringify!($method), $path)),+),*];
+    };
+}
+
 /// The HTML pages behind one-time links (setup, invitations, password resets, email
 /// changes), whose forms are protected by a CSRF cookie. Its key is kept in the database,
 /// so that a form one node served is accepted by another, and after a restart.
 fn form_pages(csrf_key: [u8; 32], secure_cookies: bool) -> impl poem::Endpoint {
-    Route::new()
-        .at(
-            "/setup/:token",
-            get(web::setup_page).post(web::setup_submit),
-        )
-        .at(
-            "/invitations/:token",
-            get(web::invitation_page).post(web::invitation_submit),
-        )
-        .at(
-            "/password-resets/:token",
-            get(web::reset_page).post(web::reset_submit),
-        )
-        .at(
-            "/email-changes/:token",
-            get(web::email_change_page).post(web::email_change_submit),
-        )
-        .nest("/p", inbox_pages())
+    link_pages()
+        .nest("/p", inbox_pages().at("/*rest", web::unknown_page))
         .with(
             Csrf::new()
                 .key(csrf_key)
@@ -317,80 +318,57 @@ fn form_pages(csrf_key: [u8; 32], secure_cookies: bool) -> impl poem::Endpoint {
         )
 }
 
-/// The web inbox of each practice, under `/p/{slug}/` (DESIGN.md §5 "Web pages").
-fn inbox_pages() -> Route {
-    Route::new()
-        .at("/:slug/", get(web::portal))
-        .at("/:slug/sign-in", post(web::sign_in))
-        .at("/:slug/sign-out", post(web::sign_out))
-        .at(
-            "/:slug/forgot-password",
-            get(web::forgot_page).post(web::forgot_submit),
-        )
-        .at("/:slug/mail/bulk", post(web::bulk))
-        .at("/:slug/mail/:folder", get(web::folder_page))
-        .at("/:slug/threads/:id", get(web::thread_page))
-        .at("/:slug/threads/:id/reply", post(web::reply))
-        .at("/:slug/threads/:id/quick-note", post(web::quick_note))
-        .at("/:slug/threads/:id/announcement", post(web::announcement))
-        .at("/:slug/threads/:id/completion", post(web::completion))
-        .at("/:slug/threads/:id/notes", post(web::add_note))
-        .at("/:slug/threads/:id/pin", post(web::pin_thread))
-        .at("/:slug/threads/:id/team", post(web::team))
-        .at(
-            "/:slug/threads/:id/messages/:message/pin",
-            post(web::pin_message),
-        )
-        .at(
-            "/:slug/threads/:id/share",
-            get(web::share_page).post(web::share),
-        )
-        .at(
-            "/:slug/threads/:id/messages/:message/reactions",
-            post(web::react),
-        )
-        .at("/:slug/threads/:id/export", get(web::export))
-        .at(
-            "/:slug/threads/:id/delete",
-            get(web::delete_thread_page).post(web::delete_thread),
-        )
-        .at(
-            "/:slug/threads/:thread/messages/:id/delete",
-            get(web::delete_message_page).post(web::delete_message),
-        )
-        .at(
-            "/:slug/compose",
-            get(web::compose_page).post(web::compose_submit),
-        )
-        .at("/:slug/drafts/:id", get(web::draft_page))
-        .at("/:slug/scheduled/:id/cancel", post(web::cancel_scheduled))
-        .at("/:slug/search", post(web::search))
-        .at(
-            "/:slug/settings",
-            get(web::settings_page).post(web::settings_submit),
-        )
-        .at("/:slug/settings/sessions/:id/end", post(web::end_session))
-        .at(
-            "/:slug/admin/people",
-            get(web::people_page).post(web::create_person),
-        )
-        .at(
-            "/:slug/admin/people/:id/invitation",
-            post(web::resend_invitation),
-        )
-        .at("/:slug/admin/people/:id/status", post(web::set_status))
-        .at("/:slug/admin/audit", get(web::audit_page))
-        .at(
-            "/:slug/admin/settings",
-            get(web::practice_settings_page).post(web::practice_settings_submit),
-        )
-        .at("/:slug/updates", get(web::updates))
-        .at("/:slug/events", get(web::events))
-        .at("/:slug/attachments/:id", get(web::download))
-        .at("/:slug/folders", post(web::create_folder))
-        .at("/:slug/folders/:id/rename", post(web::rename_folder))
-        .at("/:slug/folders/:id/delete", post(web::delete_folder))
-        .at("/*rest", web::unknown_page)
+pages! {
+    /// The pages one reaches from a link in an email, with its single-use token.
+    link_pages, LINK_PAGES {
+        "/setup/:token" => get web::setup_page, post web::setup_submit;
+        "/invitations/:token" => get web::invitation_page, post web::invitation_submit;
+        "/password-resets/:token" => get web::reset_page, post web::reset_submit;
+        "/email-changes/:token" => get web::email_change_page, post web::email_change_submit;
+    }
+}
+
+pages! {
+    /// The web inbox of each practice, under `/p/{slug}/` (DESIGN.md §5 "Web pages").
+    inbox_pages, INBOX_PAGES {
+        "/:slug/" => get web::portal;
+        "/:slug/sign-in" => post web::sign_in;
+        "/:slug/sign-out" => post web::sign_out;
+        "/:slug/forgot-password" => get web::forgot_page, post web::forgot_submit;
+        "/:slug/mail/bulk" => post web::bulk;
+        "/:slug/mail/:folder" => get web::folder_page;
+        "/:slug/threads/:id" => get web::thread_page;
+        "/:slug/threads/:id/reply" => post web::reply;
+        "/:slug/threads/:id/quick-note" => post web::quick_note;
+        "/:slug/threads/:id/announcement" => post web::announcement;
+        "/:slug/threads/:id/completion" => post web::completion;
+        "/:slug/threads/:id/notes" => post web::add_note;
+        "/:slug/threads/:id/pin" => post web::pin_thread;
+        "/:slug/threads/:id/team" => post web::team;
+        "/:slug/threads/:id/messages/:message/pin" => post web::pin_message;
+        "/:slug/threads/:id/share" => get web::share_page, post web::share;
+        "/:slug/threads/:id/messages/:message/reactions" => post web::react;
+        "/:slug/threads/:id/export" => get web::export;
+        "/:slug/threads/:id/delete" => get web::delete_thread_page, post web::delete_thread;
+        "/:slug/threads/:thread/messages/:id/delete" => get web::delete_message_page, post web::delete_message;
+        "/:slug/compose" => get web::compose_page, post web::compose_submit;
+        "/:slug/drafts/:id" => get web::draft_page;
+        "/:slug/scheduled/:id/cancel" => post web::cancel_scheduled;
+        "/:slug/search" => post web::search;
+        "/:slug/settings" => get web::settings_page, post web::settings_submit;
+        "/:slug/settings/sessions/:id/end" => post web::end_session;
+        "/:slug/admin/people" => get web::people_page, post web::create_person;
+        "/:slug/admin/people/:id/invitation" => post web::resend_invitation;
+        "/:slug/admin/people/:id/status" => post web::set_status;
+        "/:slug/admin/audit" => get web::audit_page;
+        "/:slug/admin/settings" => get web::practice_settings_page, post web::practice_settings_submit;
+        "/:slug/updates" => get web::updates;
+        "/:slug/events" => get web::events;
+        "/:slug/attachments/:id" => get web::download;
+        "/:slug/folders" => post web::create_folder;
+        "/:slug/folders/:id/rename" => post web::rename_folder;
+        "/:slug/folders/:id/delete" => post web::delete_folder;
+    }
 }
 
 /// Wraps `routes` in the shared state and configuration, problem-shaped errors, request

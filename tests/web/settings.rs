@@ -316,9 +316,14 @@ async fn a_client_gets_no_staff_actions(backend: Backend) {
         .await;
     assert_eq!(delete.status, StatusCode::FORBIDDEN);
     assert_eq!(app.thread(&cast.client, &thread).await.0, StatusCode::OK);
-    // The confirmation pages ask only about what one may delete, named by its real id.
+    // The confirmation pages ask only about what one may delete, named by its real id:
+    // of a thread one sees, the refusal the deletion itself gives; of anything else, 404.
+    let ask = client
+        .get(&client.path(&format!("threads/{thread}/delete")))
+        .await;
+    assert_eq!(ask.status, StatusCode::FORBIDDEN);
+    assert!(!ask.html.contains("Delete for everyone"));
     for path in [
-        format!("threads/{thread}/delete"),
         "threads/x%2F..%2F..%2Ffolders%2Ff%2Fdelete%3F/delete".to_string(),
         format!("threads/{thread}/messages/nothing/delete"),
     ] {

@@ -8,6 +8,8 @@ use poem::web::{CsrfToken, CsrfVerifier, Data, Path};
 use poem::{handler, Body, IntoResponse, Request, Response};
 
 use crate::domain::ids::{MessageId, ThreadId};
+use crate::domain::mailbox::{may_delete_message, may_delete_thread};
+use crate::error::AppError;
 use crate::service::chart;
 use crate::service::mailbox::{delete, read};
 use crate::service::AppState;
@@ -82,12 +84,14 @@ pub async fn delete_thread_page(
     state: Data<&AppState>,
 ) -> Response {
     let visit = or_page!(visit(&state, req, &slug).await);
-    // Only a thread the caller may delete is asked about, by its own id.
+    // Only a thread the caller may delete is asked about, by its own id; one they see but
+    // may not delete gets the refusal the deletion itself would give.
     let view = or_page!(read::view(&state, &visit.caller, &id, false)
         .await
         .map_err(page_error));
     if !view.can_delete {
-        return super::not_found();
+        let refusal = may_delete_thread(visit.caller.role(), false).err();
+        return page_error(refusal.map_or_else(|| AppError::not_found("thread"), Into::into));
     }
     let id = view.summary.id;
     let chrome = or_page!(visit.chrome(&state, csrf, "").await);
@@ -128,13 +132,18 @@ pub async fn delete_message_page(
     state: Data<&AppState>,
 ) -> Response {
     let visit = or_page!(visit(&state, req, &slug).await);
-    // Only a message of that thread the caller may delete is asked about.
+    // Only a message of that thread the caller may delete is asked about; one they see but
+    // may not delete gets the refusal the deletion itself would give.
     let view = or_page!(read::view(&state, &visit.caller, &thread, false)
         .await
         .map_err(page_error));
-    let Some(message) = view.messages.iter().find(|m| m.id == id && m.can_delete) else {
+    let Some(message) = view.messages.iter().find(|m| m.id == id) else {
         return super::not_found();
     };
+    if !message.can_delete {
+        let refusal = may_delete_message(visit.caller.role(), false).err();
+        return page_error(refusal.map_or_else(|| AppError::not_found("message"), Into::into));
+    }
     let (thread, id) = (view.summary.id.clone(), message.id.clone());
     let chrome = or_page!(visit.chrome(&state, csrf, "").await);
     let page = ConfirmPage {
