@@ -301,8 +301,8 @@ pub async fn delete_unused_before(
     .await
 }
 
-/// Records a blob as about to be removed unless a row exists (bytes stored for an upload
-/// that then failed).
+/// Records a blob as about to be removed unless a row exists: before an upload stores
+/// its bytes, so that an upload that fails or dies leaves them to the janitor.
 pub async fn insert_blob_if_missing(
     conn: &mut Conn,
     sha256: &str,

@@ -301,25 +301,41 @@ pub async fn store_uploads(
             "file: send at least one file (form field \"file\").",
         ));
     }
-    // Uploads to an object store happen before the transaction, so that a slow store does
-    // not hold the database; a store the transaction then finds missing gets them again.
-    for f in &files {
-        state
-            .blobs
-            .stage(&f.address, &f.temp)
-            .await
-            .map_err(io_error("storing an upload"))?;
+    // First the bytes' rows, marked for removal unless they exist already, so that bytes
+    // put in place by an upload that then dies (a crash between storing them and the
+    // transaction that records them) are still the janitor's to remove: never a file
+    // that no row names. Recording the upload takes the mark back.
+    // (In one order, by hash, as everywhere blob rows are locked.)
+    let mut addresses: Vec<(String, i64)> = files
+        .iter()
+        .map(|f| (f.address.clone(), f.size as i64))
+        .collect();
+    addresses.sort();
+    addresses.dedup();
+    let now = state.now();
+    let mut tx = state.store.begin().await?;
+    for (address, size) in &addresses {
+        store::insert_blob_if_missing(&mut tx, address, *size, now).await?;
     }
-    let stored = record_uploads(state, caller, &files).await;
-    if stored.is_err() {
-        // Bytes staged or renamed into place for this upload but recorded by nothing go.
-        let mut orphans = Vec::new();
+    tx.commit().await?;
+    let stored = async {
+        // Uploads to an object store happen before the transaction, so that a slow store
+        // does not hold the database; a store the transaction then finds missing gets
+        // them again.
         for f in &files {
-            let mut tx = state.store.begin().await?;
-            store::insert_blob_if_missing(&mut tx, &f.address, f.size as i64, state.now()).await?;
-            tx.commit().await?;
-            orphans.push(f.address.clone());
+            state
+                .blobs
+                .stage(&f.address, &f.temp)
+                .await
+                .map_err(io_error("storing an upload"))?;
         }
+        record_uploads(state, caller, &files).await
+    }
+    .await;
+    if stored.is_err() {
+        // Bytes staged or renamed into place for this upload but recorded by nothing go
+        // (their rows are still marked; bytes something else uses stay).
+        let orphans: Vec<String> = addresses.into_iter().map(|(a, _)| a).collect();
         remove_blobs(state, &orphans).await;
     }
     stored
