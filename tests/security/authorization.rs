@@ -1,7 +1,8 @@
-//! The authorization matrix: every operation of the OpenAPI document, run by each of
-//! eleven actors against an object made for it, with the status each must get. The
-//! tables below are the documentation of who may do what; an operation the document
-//! declares without a row here fails the test, and so does a row for one it lost.
+//! The authorization matrix: every operation of the OpenAPI document and every web page,
+//! run by each of eleven actors against an object made for it, with the status each must
+//! get. The tables below are the documentation of who may do what; an operation the
+//! document declares, or a page `confide::app` declares, without a row here fails the
+//! test, and so does a row for one that is gone.
 //!
 //! The object of a row is made fresh for every actor (a thread Pat the provider started
 //! with Pia the client and a file, a draft of Pat's, a folder of Pat's…), so that what one
