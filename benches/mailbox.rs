@@ -9,7 +9,7 @@
 //!
 //! Run: `cargo bench --bench mailbox -- sqlite` or `-- postgres` (PostgreSQL needs
 //! CONFIDE_TEST_POSTGRES_URL). Options: `--messages N` (default 1000000), `--sends N`
-//! (default 20000). The server is the release `confide` binary, run as its own process.
+//! (default 20000), `--pages N` (timed requests per page measurement, default 1000). The server is the release `confide` binary, run as its own process.
 
 mod common;
 
@@ -27,6 +27,8 @@ struct Args {
     backend: String,
     messages: usize,
     sends: usize,
+    /// Timed requests per page measurement.
+    pages: usize,
 }
 
 fn args() -> Args {
@@ -34,6 +36,7 @@ fn args() -> Args {
     Args {
         messages: cli.number("--messages", 1_000_000),
         sends: cli.number("--sends", 20_000),
+        pages: cli.number("--pages", 1_000),
         backend: cli.backend,
     }
 }
@@ -147,14 +150,14 @@ async fn http_sends(http: &reqwest::Client, server: &Server, data: &Dataset, sen
     summary("HTTP API: POST /api/v1/threads", all, started.elapsed())
 }
 
-async fn first_page(http: &reqwest::Client, base: &str, email: &str, label: &str) -> f64 {
+async fn first_page(http: &reqwest::Client, base: &str, email: &str, label: &str, pages: usize) -> f64 {
     let token = sign_in(http, base, email).await;
     let url = format!("{base}/api/v1/threads?folder=inbox&limit=50");
     for _ in 0..50 {
         http.get(&url).bearer_auth(&token).send().await.unwrap();
     }
     let mut latencies = Vec::new();
-    for _ in 0..1000 {
+    for _ in 0..pages {
         let t0 = Instant::now();
         let resp = http.get(&url).bearer_auth(&token).send().await.unwrap();
         assert_eq!(resp.status(), 200);
@@ -167,13 +170,19 @@ async fn first_page(http: &reqwest::Client, base: &str, email: &str, label: &str
         percentile(&latencies, 0.5) * 1e3,
         percentile(&latencies, 0.99) * 1e3,
     );
-    println!("| first Inbox page (50), {label} | 1000 | | {p50:.2} ms | {p99:.2} ms |");
+    println!("| first Inbox page (50), {label} | {pages} | | {p50:.2} ms | {p99:.2} ms |");
     p99
 }
 
 /// The web inbox's first page (`/p/bench/mail/inbox`), server-rendered, for the same
 /// person: the session of an API sign-in is a web session too (the same table).
-async fn first_web_page(http: &reqwest::Client, base: &str, email: &str, label: &str) -> f64 {
+async fn first_web_page(
+    http: &reqwest::Client,
+    base: &str,
+    email: &str,
+    label: &str,
+    pages: usize,
+) -> f64 {
     let token = sign_in(http, base, email).await;
     let url = format!("{base}/p/bench/mail/inbox");
     let cookie = format!("confide-session={token}");
@@ -183,7 +192,7 @@ async fn first_web_page(http: &reqwest::Client, base: &str, email: &str, label: 
     }
     let mut latencies = Vec::new();
     let mut bytes = 0;
-    for _ in 0..1000 {
+    for _ in 0..pages {
         let t0 = Instant::now();
         let resp = get().await.unwrap();
         assert_eq!(resp.status(), 200);
@@ -198,7 +207,7 @@ async fn first_web_page(http: &reqwest::Client, base: &str, email: &str, label: 
         percentile(&latencies, 0.99) * 1e3,
     );
     println!(
-        "| web Inbox page (50, {:.1} KB of HTML), {label} | 1000 | | {p50:.2} ms | {p99:.2} ms |",
+        "| web Inbox page (50, {:.1} KB of HTML), {label} | {pages} | | {p50:.2} ms | {p99:.2} ms |",
         bytes as f64 / 1024.0
     );
     p99
@@ -233,6 +242,7 @@ async fn main() {
         &server.base,
         &data.heavy_email,
         "person with 100,000+ threads, while notifications drain",
+        args.pages,
     )
     .await;
     drain_notifications(&url).await;
@@ -241,6 +251,7 @@ async fn main() {
         &server.base,
         &data.heavy_email,
         "person with 100,000+ threads",
+        args.pages,
     )
     .await;
     let light = first_page(
@@ -248,6 +259,7 @@ async fn main() {
         &server.base,
         &data.light_email,
         "person with 1,000 threads",
+        args.pages,
     )
     .await;
     let web_heavy = first_web_page(
@@ -255,6 +267,7 @@ async fn main() {
         &server.base,
         &data.heavy_email,
         "person with 100,000+ threads",
+        args.pages,
     )
     .await;
     first_web_page(
@@ -262,6 +275,7 @@ async fn main() {
         &server.base,
         &data.light_email,
         "person with 1,000 threads",
+        args.pages,
     )
     .await;
     println!();

@@ -322,6 +322,12 @@ const LINKS: &[(&str, &str, &str, &str, &str)] = &[
     ("/people", "post", "201", "/id", "/people/{id}"),
 ];
 
+/// Paths under a linked prefix that are not there for everyone who may make the object,
+/// so that its id does not lead there: a chart exists for clients only, and front
+/// office, billers and agents get 404 on it (DESIGN.md §2 Quick note); a client who
+/// starts a thread gets 404 on its internal notes (§2 Conversations).
+const NOT_LINKED: &[&str] = &["/people/{id}/chart-notes", "/threads/{id}/notes"];
+
 /// OpenAPI links from each creating operation to every operation that takes the id it
 /// made, so that clients (and schemathesis' stateful phase) can follow them.
 fn declare_links(doc: &mut Value) {
@@ -339,6 +345,7 @@ fn declare_links(doc: &mut Value) {
             .filter(|(path, _)| {
                 path.strip_prefix(prefix)
                     .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+                    && !NOT_LINKED.contains(&path.as_str())
             })
             .map(|(_, operation_id)| {
                 (
