@@ -150,7 +150,13 @@ async fn http_sends(http: &reqwest::Client, server: &Server, data: &Dataset, sen
     summary("HTTP API: POST /api/v1/threads", all, started.elapsed())
 }
 
-async fn first_page(http: &reqwest::Client, base: &str, email: &str, label: &str, pages: usize) -> f64 {
+async fn first_page(
+    http: &reqwest::Client,
+    base: &str,
+    email: &str,
+    label: &str,
+    pages: usize,
+) -> f64 {
     let token = sign_in(http, base, email).await;
     let url = format!("{base}/api/v1/threads?folder=inbox&limit=50");
     for _ in 0..50 {
