@@ -31,7 +31,7 @@ use proptest::test_runner::{Config, TestCaseError, TestError, TestRunner};
 
 mod common;
 
-use common::{create_practice, sign_in, Backend, CommandLine, Database, Server};
+use common::{create_practice, fresh_database, sign_in, CommandLine, Server};
 
 fn main() {
     let args = CommandLine::read();
@@ -679,15 +679,7 @@ fn files_under(dir: &Path) -> usize {
 
 fn upload(budget: Duration) {
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let root = tempfile::Builder::new()
-        .prefix("confide-fuzz-upload-")
-        .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
-        .unwrap();
-    let data_dir = root.path().join("data");
-    std::fs::create_dir_all(&data_dir).unwrap();
-    let private = std::os::unix::fs::PermissionsExt::from_mode(0o700);
-    std::fs::set_permissions(&data_dir, private).unwrap();
-    let database = runtime.block_on(Database::create(Backend::Sqlite, &data_dir));
+    let (root, data_dir, database) = runtime.block_on(fresh_database("sqlite"));
     create_practice(&database.url, &data_dir);
     let server = Server::start(&database.url, &data_dir);
     let http = reqwest::Client::new();

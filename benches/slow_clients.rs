@@ -24,7 +24,7 @@ use tokio::net::TcpSocket;
 
 mod common;
 
-use common::{create_practice, percentile, sign_in, Backend, CommandLine, Database, Server};
+use common::{create_practice, fresh_database, percentile, sign_in, CommandLine, Server};
 
 const SLOW: usize = 500;
 const IDLE: usize = 500;
@@ -190,15 +190,7 @@ async fn main() {
     let args = CommandLine::read();
     let seconds = args.number("--seconds", 60) as u64;
     let workers = args.number("--workers", 8);
-    let root = tempfile::Builder::new()
-        .prefix("confide-bench-slow-")
-        .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
-        .unwrap();
-    let data_dir = root.path().join("data");
-    std::fs::create_dir_all(&data_dir).unwrap();
-    let private = std::os::unix::fs::PermissionsExt::from_mode(0o700);
-    std::fs::set_permissions(&data_dir, private).unwrap();
-    let database = Database::create(Backend::Sqlite, &data_dir).await;
+    let (_root, data_dir, database) = fresh_database("sqlite").await;
     create_practice(&database.url, &data_dir);
     let server = Server::start(&database.url, &data_dir);
     let http = reqwest::Client::new();

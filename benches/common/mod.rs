@@ -605,6 +605,9 @@ pub async fn fresh_database(backend: &str) -> (tempfile::TempDir, std::path::Pat
     let dir = tempfile::tempdir().unwrap();
     let data_dir = dir.path().join("data");
     std::fs::create_dir_all(&data_dir).unwrap();
+    // As the server wants it (it would make it so, and say so).
+    let private = std::os::unix::fs::PermissionsExt::from_mode(0o700);
+    std::fs::set_permissions(&data_dir, private).unwrap();
     let database = Database::create(
         Backend::parse(backend).expect("sqlite or postgres"),
         &data_dir,

@@ -583,20 +583,16 @@ async fn every_api_operation_answers_each_actor_as_the_table_says(backend: Backe
     let rows = api_rows();
 
     let documented = documented_operations(&app).await;
-    let tabled: BTreeSet<String> = rows
+    let tabled = rows
         .iter()
         .map(|r| format!("{} {}", r.method, r.path))
         .collect();
-    let missing: Vec<_> = documented.difference(&tabled).collect();
-    let stale: Vec<_> = tabled.difference(&documented).collect();
-    assert!(
-        missing.is_empty() && stale.is_empty(),
-        "operations without a row: {missing:?}; rows for no operation: {stale:?}"
-    );
+    assert_every_route_has_a_row(&documented, &tabled, "operation");
 
     let mut n = 0;
-    let mut wrong = String::new();
+    let mut findings = Findings::default();
     for row in &rows {
+        let what = format!("{} {}", row.method, row.path);
         let mut got = Vec::new();
         for (column, actor) in ACTORS.into_iter().enumerate() {
             n += 1;
@@ -604,33 +600,63 @@ async fn every_api_operation_answers_each_actor_as_the_table_says(backend: Backe
             if row.path.starts_with("/legal-holds") {
                 release_holds(&app, &world).await;
             }
-            if outcome.status != row.expect[column] {
-                writeln!(
-                    wrong,
-                    "  {} {} as {actor:?}: expected {}, got {} {}",
-                    row.method, row.path, row.expect[column], outcome.status, outcome.code
-                )
-                .unwrap();
-            }
-            assert_ne!(
-                outcome.status / 100,
-                5,
-                "{} {} as {actor:?}",
-                row.method,
-                row.path
-            );
+            findings.cell(&what, actor, row.expect[column], &outcome);
             got.push(outcome.status);
         }
-        if got != row.expect {
+        findings.row(&what, &row.expect, &got);
+    }
+    findings.assert_none();
+}
+
+/// Fails unless the routes declared and the rows of the table name the same ones.
+fn assert_every_route_has_a_row(
+    declared: &BTreeSet<String>,
+    tabled: &BTreeSet<String>,
+    what: &str,
+) {
+    let missing: Vec<_> = declared.difference(tabled).collect();
+    let stale: Vec<_> = tabled.difference(declared).collect();
+    assert!(
+        missing.is_empty() && stale.is_empty(),
+        "{what}s without a row: {missing:?}; rows for no {what}: {stale:?}"
+    );
+}
+
+/// What the cells of a table met that it does not say.
+#[derive(Default)]
+struct Findings {
+    wrong: String,
+}
+
+impl Findings {
+    /// One actor's outcome: a server error fails at once; another status than the table's
+    /// is noted.
+    fn cell(&mut self, what: &str, actor: Actor, expected: u16, got: &Outcome) {
+        assert_ne!(got.status / 100, 5, "{what} as {actor:?}");
+        if got.status != expected {
             writeln!(
-                wrong,
-                "  row as observed: {} {} {got:?}",
-                row.method, row.path
+                self.wrong,
+                "  {what} as {actor:?}: expected {expected}, got {} {}",
+                got.status, got.code
             )
             .unwrap();
         }
     }
-    assert!(wrong.is_empty(), "unexpected outcomes ({HEADS}):\n{wrong}");
+
+    /// A whole row, as the table would hold it, when it differs.
+    fn row(&mut self, what: &str, expected: &[u16; 11], got: &[u16]) {
+        if got != expected {
+            writeln!(self.wrong, "  row as observed: {what} {got:?}").unwrap();
+        }
+    }
+
+    fn assert_none(self) {
+        assert!(
+            self.wrong.is_empty(),
+            "unexpected outcomes ({HEADS}):\n{}",
+            self.wrong
+        );
+    }
 }
 
 /// Releases every legal hold (so that the next cell can delete what it made).
@@ -921,43 +947,28 @@ async fn every_page_answers_each_actor_as_the_table_says(backend: Backend) {
                 .map(|(m, p)| format!("{m} /p{p}")),
         )
         .collect();
-    let tabled: BTreeSet<String> = rows
+    let tabled = rows
         .iter()
         .map(|r| format!("{} {}", r.method, r.route))
         .collect();
-    let missing: Vec<_> = declared.difference(&tabled).collect();
-    let stale: Vec<_> = tabled.difference(&declared).collect();
-    assert!(
-        missing.is_empty() && stale.is_empty(),
-        "pages without a row: {missing:?}; rows for no page: {stale:?}"
-    );
+    assert_every_route_has_a_row(&declared, &tabled, "page");
 
     let mut n = 0;
-    let mut wrong = String::new();
+    let mut findings = Findings::default();
     for row in &rows {
+        let what = format!("{} {}", row.method, row.route);
         let mut got = Vec::new();
         for (column, actor) in ACTORS.into_iter().enumerate() {
             n += 1;
             let status = run_page_cell(&app, &world, &browsers, row, actor, n).await;
-            if status != row.expect[column] {
-                writeln!(
-                    wrong,
-                    "  {} {} as {actor:?}: expected {}, got {status}",
-                    row.method, row.route, row.expect[column]
-                )
-                .unwrap();
-            }
-            assert_ne!(status / 100, 5, "{} {} as {actor:?}", row.method, row.route);
+            let outcome = Outcome {
+                status,
+                code: String::new(),
+            };
+            findings.cell(&what, actor, row.expect[column], &outcome);
             got.push(status);
         }
-        if got != row.expect {
-            writeln!(
-                wrong,
-                "  row as observed: {} {} {got:?}",
-                row.method, row.route
-            )
-            .unwrap();
-        }
+        findings.row(&what, &row.expect, &got);
     }
-    assert!(wrong.is_empty(), "unexpected outcomes ({HEADS}):\n{wrong}");
+    findings.assert_none();
 }
