@@ -207,10 +207,21 @@ impl Mailer {
         (Mailer::Memory(outbox.clone()), outbox)
     }
 
-    /// Sends one email to one recipient.
-    pub async fn send(&self, from: &str, to: &str, email: &Rendered) -> anyhow::Result<()> {
+    /// Sends one email to one recipient. `id` names it for good: sent again (after a
+    /// crash between the mail server's acceptance and its record), it carries the same
+    /// Message-ID, by which mail systems know it as the one they have.
+    pub async fn send(
+        &self,
+        from: &str,
+        to: &str,
+        id: &str,
+        email: &Rendered,
+    ) -> anyhow::Result<()> {
+        let sender = from.parse::<Mailbox>().context("mail.from")?;
+        let message_id = format!("<{id}@{}>", sender.email.domain());
         let message = Message::builder()
-            .from(from.parse::<Mailbox>().context("mail.from")?)
+            .from(sender)
+            .message_id(Some(message_id))
             .to(Mailbox::new(
                 None,
                 to.parse().context("the recipient's address")?,
@@ -298,6 +309,7 @@ mod tests {
             .send(
                 "Confide <no-reply@mail.example>",
                 "casey@oak.example",
+                "n1",
                 &email,
             )
             .await
@@ -308,11 +320,11 @@ mod tests {
         assert_eq!(sent[0].subject, email.subject);
         // Addresses are checked as for a real transport.
         assert!(mailer
-            .send("not an address", "casey@oak.example", &email)
+            .send("not an address", "casey@oak.example", "n2", &email)
             .await
             .is_err());
         assert!(mailer
-            .send("no-reply@mail.example", "casey@", &email)
+            .send("no-reply@mail.example", "casey@", "n3", &email)
             .await
             .is_err());
         assert_eq!(outbox.sent().len(), 1);

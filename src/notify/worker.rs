@@ -276,7 +276,7 @@ async fn send(
             let email = render(kind, &practice.name, link).map_err(SendError::wrap("template"))?;
             state
                 .mailer
-                .send(&state.config.mail.from, to, &email)
+                .send(&state.config.mail.from, to, &n.id, &email)
                 .await
                 .map_err(SendError::wrap("mail transport"))?;
         }
