@@ -3,7 +3,9 @@
 //! - the time from a send acknowledged (201) to the event arriving on the recipient's
 //!   stream, p50 and p99, on one node and (PostgreSQL) from node A to streams on node B;
 //! - the server's memory per open stream: the heap in use (`confide_heap_in_use_bytes` in
-//!   `/metrics`) and VmRSS with the streams open, less before;
+//!   `/metrics`) and VmRSS with the streams open, less before, with a connection of
+//!   its own for each stream (HTTP/1.1) and with 100 streams on each HTTP/2 connection (as
+//!   a load balancer speaking HTTP/2 to the server carries them);
 //! - the send rate with the streams open against the same run's send rate without them.
 //!
 //! Run: `cargo bench --bench live -- sqlite` or `-- postgres` (two nodes; PostgreSQL needs
@@ -26,6 +28,8 @@ use serde_json::json;
 const CONCURRENCY: usize = 32;
 /// How often the first half's streams are opened and closed before memory is measured.
 const WARM_UP_ROUNDS: usize = 6;
+/// Streams on each HTTP/2 connection when streams come that way.
+const H2_STREAMS_PER_CONNECTION: usize = 100;
 
 struct Args {
     backend: String,
@@ -72,6 +76,16 @@ async fn client_sessions(store: &Store, data: &Dataset, n: usize) -> Vec<(String
 /// When each person's stream received an event, by person.
 type Arrivals = Arc<Mutex<HashMap<String, Vec<Instant>>>>;
 
+/// How streams reach the server.
+#[derive(Clone, Copy)]
+enum Transport {
+    /// One HTTP/1.1 connection per stream, as one browser tab each.
+    Http1,
+    /// HTTP/2 without TLS (prior knowledge), this many streams on each connection, as a
+    /// load balancer speaking HTTP/2 to Confide would carry them.
+    Http2(usize),
+}
+
 /// Opens one stream per session on `base`, each read by its own task that notes in
 /// `arrivals` when each event arrives; returns once every stream has its first event.
 async fn open_streams(
@@ -79,14 +93,36 @@ async fn open_streams(
     sessions: &[(String, String)],
     arrivals: &Arrivals,
 ) -> Vec<tokio::task::JoinHandle<()>> {
+    open_streams_over(base, sessions, arrivals, Transport::Http1).await
+}
+
+async fn open_streams_over(
+    base: &str,
+    sessions: &[(String, String)],
+    arrivals: &Arrivals,
+    transport: Transport,
+) -> Vec<tokio::task::JoinHandle<()>> {
     let opened = Arc::new(AtomicUsize::new(0));
     let mut tasks = Vec::new();
-    for (person, token) in sessions {
+    let mut shared = None;
+    for (i, (person, token)) in sessions.iter().enumerate() {
         let (base, person, token) = (base.to_string(), person.clone(), token.clone());
         let (arrivals, opened) = (arrivals.clone(), opened.clone());
+        let http = match transport {
+            Transport::Http1 => reqwest::Client::new(),
+            Transport::Http2(per_connection) => {
+                if i % per_connection == 0 {
+                    shared = Some(
+                        reqwest::Client::builder()
+                            .http2_prior_knowledge()
+                            .build()
+                            .unwrap(),
+                    );
+                }
+                shared.clone().expect("made at the first stream")
+            }
+        };
         tasks.push(tokio::spawn(async move {
-            // One connection per stream, as one browser tab each.
-            let http = reqwest::Client::new();
             let resp = http
                 .get(format!("{base}/api/v1/events"))
                 .bearer_auth(&token)
@@ -243,6 +279,7 @@ async fn main() {
 
     let streams = (args.streams + 500).to_string();
     let env = [
+        ("CONFIDE__SERVER__HTTP2", "true"),
         ("CONFIDE__SERVER__MAX_CONNECTIONS", streams.as_str()),
         (
             "CONFIDE__SERVER__MAX_CONNECTIONS_PER_ADDRESS",
@@ -298,6 +335,34 @@ async fn main() {
     tokio::time::sleep(Duration::from_secs(1)).await;
     let heap_idle = heap_in_use(&http, &node_a.base).await;
     drop(idle);
+    // The same second stream for each of them, over HTTP/2 from a load balancer's few
+    // connections: what a stream costs when it does not need a connection of its own.
+    let over_h2 = Transport::Http2(H2_STREAMS_PER_CONNECTION);
+    for r in open_streams_over(
+        &node_a.base,
+        &sessions[..half],
+        &Arrivals::default(),
+        over_h2,
+    )
+    .await
+    {
+        r.abort();
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let heap_before_h2 = heap_in_use(&http, &node_a.base).await;
+    let extra = open_streams_over(
+        &node_a.base,
+        &sessions[..half],
+        &Arrivals::default(),
+        over_h2,
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let heap_h2 = heap_in_use(&http, &node_a.base).await;
+    for r in extra {
+        r.abort();
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
     readers.extend(open_streams(&node_a.base, &sessions[half..], &arrivals).await);
     tokio::time::sleep(Duration::from_secs(1)).await;
     let (sent, rate_with) = send(&http, &node_a.base, &senders, &recipients, args.sends).await;
@@ -312,6 +377,7 @@ async fn main() {
     let per_stream_kb = (rss_open - rss_half) * 1024.0 / half as f64;
     let heap_per_stream_kb = (heap_open - heap_half) / 1024.0 / half as f64;
     let heap_per_idle_kb = (heap_idle - heap_closed) / 1024.0 / half as f64;
+    let heap_per_h2_stream_kb = (heap_h2 - heap_before_h2) / 1024.0 / half as f64;
 
     println!();
     println!("| what | events | missing | p50 | p99 |");
@@ -366,6 +432,9 @@ async fn main() {
     println!(
         "server heap in use per idle HTTP connection kept alive (baseline): {heap_per_idle_kb:.1} KB; a stream takes {:.1} KB more",
         heap_per_stream_kb - heap_per_idle_kb
+    );
+    println!(
+        "server heap in use per stream over HTTP/2 ({H2_STREAMS_PER_CONNECTION} streams per connection, the connections' share included): {heap_per_h2_stream_kb:.1} KB"
     );
     println!(
         "server resident memory: {rss_half:.0} MB with {half} streams open, {rss_open:.0} MB with {}: {per_stream_kb:.1} KB per stream; {open} open while sending",

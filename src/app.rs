@@ -176,6 +176,7 @@ impl App {
             max_per_address: (!server.trust_forwarded_for)
                 .then_some(server.max_connections_per_address),
             grace: Duration::from_secs(10),
+            http2: server.http2,
         };
         let (stop_metrics, metrics_stopped) = tokio::sync::oneshot::channel::<()>();
         let metrics_server = self.metrics_acceptor.map(|acceptor| {

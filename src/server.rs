@@ -4,7 +4,9 @@
 //! response the client stops reading is cut off; at most `server.max_connections` are open
 //! at once (beyond that, new connections wait in the kernel's backlog until one closes)
 //! and at most `server.max_connections_per_address` from one address, so that one client
-//! cannot take every slot.
+//! cannot take every slot. With `server.http2`, a connection that opens with HTTP/2's
+//! preface (a load balancer speaking HTTP/2 without TLS) is served as HTTP/2: its streams
+//! share the connection, which matters for event streams held open by many people.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -18,7 +20,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use poem::endpoint::BoxEndpoint;
 use poem::listener::{Acceptor, TcpAcceptor};
 use poem::{Endpoint, EndpointExt, IntoEndpoint, Response};
@@ -39,7 +41,20 @@ pub struct ConnectionLimits {
     pub max_per_address: Option<usize>,
     /// How long requests in flight may finish after shutdown is asked for.
     pub grace: Duration,
+    /// Serve a connection that opens with HTTP/2's preface as HTTP/2 (h2c, prior knowledge).
+    pub http2: bool,
 }
+
+/// Requests open at once on one HTTP/2 connection (hyper's default, set here so that an
+/// upgrade of hyper cannot change it).
+const HTTP2_MAX_STREAMS: u32 = 200;
+
+/// How often an HTTP/2 connection is pinged, and how long the answer may take: a peer
+/// that has gone away does not hold its connection.
+const HTTP2_PING: Duration = Duration::from_secs(20);
+
+/// The first bytes of an HTTP/2 connection without TLS (RFC 9113 §3.4).
+const HTTP2_PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
 type ResponseBody = http_body_util::combinators::BoxBody<Bytes, io::Error>;
 
@@ -187,6 +202,106 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for SendTimeout<T> {
     }
 }
 
+/// A socket whose first bytes, already read to tell HTTP/1.1 from HTTP/2, are read again.
+struct Rewound<T> {
+    head: [u8; HTTP2_PREFACE.len()],
+    at: usize,
+    len: usize,
+    inner: T,
+}
+
+impl<T: AsyncRead + Unpin> Rewound<T> {
+    /// Reads from `inner` until its bytes differ from HTTP/2's preface or are all of it:
+    /// whether it is HTTP/2, and the socket with those bytes to be read again. `None` when
+    /// the peer closes first.
+    async fn sniff(mut inner: T) -> io::Result<Option<(bool, Self)>> {
+        use tokio::io::AsyncReadExt;
+        let mut head = [0u8; HTTP2_PREFACE.len()];
+        let mut len = 0;
+        while len < head.len() && head[..len] == HTTP2_PREFACE[..len] {
+            match inner.read(&mut head[len..]).await? {
+                0 => return Ok(None),
+                n => len += n,
+            }
+        }
+        let http2 = head[..len] == HTTP2_PREFACE[..];
+        Ok(Some((
+            http2,
+            Rewound {
+                head,
+                at: 0,
+                len,
+                inner,
+            },
+        )))
+    }
+
+    /// Without sniffing: HTTP/1.1.
+    fn plain(inner: T) -> Self {
+        Rewound {
+            head: [0; HTTP2_PREFACE.len()],
+            at: 0,
+            len: 0,
+            inner,
+        }
+    }
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for Rewound<T> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        if self.at < self.len {
+            let n = (self.len - self.at).min(buf.remaining());
+            let at = self.at;
+            buf.put_slice(&self.head[at..at + n]);
+            self.at += n;
+            // With what has arrived after them, if anything: hyper sizes its read buffer
+            // by what a read brings, and a first read of only these bytes would make it
+            // reserve a second 8 KiB for the rest of the request head.
+            if self.at == self.len && buf.remaining() > 0 {
+                if let Poll::Ready(Err(e)) = Pin::new(&mut self.inner).poll_read(cx, buf) {
+                    tracing::debug!(error = %e, "reading after the first bytes");
+                }
+            }
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for Rewound<T> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
 /// Serves `ep` on `acceptor` until `shutdown` resolves, then lets requests in flight
 /// finish (for at most `limits.grace`) and ends the connections still open.
 pub async fn serve<E>(
@@ -303,7 +418,7 @@ where
 }
 
 /// Serves one connection with `ep` until it closes, or until `stop` turns true: then the
-/// request in flight is finished and the connection closed. `_held` is released at the end.
+/// requests in flight are finished and the connection closed. `_held` is released at the end.
 async fn serve_connection(
     ep: SharedEndpoint,
     (socket, local_addr, remote_addr, scheme): Accepted,
@@ -325,20 +440,46 @@ async fn serve_connection(
         respond
     });
     let socket = SendTimeout::new(socket, limits.send_timeout);
-    let connection = hyper::server::conn::http1::Builder::new()
-        .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_read_timeout)
-        .keep_alive(true)
-        .serve_connection(TokioIo::new(socket), service)
-        .with_upgrades();
-    tokio::pin!(connection);
-    tokio::select! {
-        _ = connection.as_mut() => return,
-        _ = stop.wait_for(|stopped| *stopped) => {}
+    let (http2, socket) = if limits.http2 {
+        // Telling the versions apart is part of reading the request head, and bounded alike.
+        match tokio::time::timeout(limits.header_read_timeout, Rewound::sniff(socket)).await {
+            Ok(Ok(Some(sniffed))) => sniffed,
+            _ => return,
+        }
+    } else {
+        (false, Rewound::plain(socket))
+    };
+    let io = TokioIo::new(socket);
+    // Until the connection closes, or until `stop` turns true: then it finishes the
+    // requests in flight and closes. Boxed, so that the task holds a pointer.
+    macro_rules! until_stopped {
+        ($connection:expr) => {{
+            let mut connection = Box::pin($connection);
+            tokio::select! {
+                _ = connection.as_mut() => return,
+                _ = stop.wait_for(|stopped| *stopped) => {}
+            }
+            connection.as_mut().graceful_shutdown();
+            let _ = connection.await;
+        }};
     }
-    // Finish the request in flight, then close.
-    connection.as_mut().graceful_shutdown();
-    let _ = connection.await;
+    if http2 {
+        let connection = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+            .timer(TokioTimer::new())
+            .max_concurrent_streams(HTTP2_MAX_STREAMS)
+            .keep_alive_interval(HTTP2_PING)
+            .keep_alive_timeout(HTTP2_PING)
+            .serve_connection(io, service);
+        until_stopped!(connection);
+    } else {
+        let connection = hyper::server::conn::http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(limits.header_read_timeout)
+            .keep_alive(true)
+            .serve_connection(io, service)
+            .with_upgrades();
+        until_stopped!(connection);
+    }
 }
 
 /// Tells every connection to stop, waits up to `grace` for them to finish and cuts off
@@ -362,6 +503,50 @@ async fn finish_connections(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What `Rewound::sniff` makes of a peer that writes `chunks` (one at a time) and
+    /// closes: whether it is HTTP/2, and everything read back through the wrapper.
+    async fn sniffed(chunks: &[&[u8]]) -> Option<(bool, Vec<u8>)> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let (near, mut far) = tokio::io::duplex(64);
+        let chunks: Vec<Vec<u8>> = chunks.iter().map(|c| c.to_vec()).collect();
+        let writer = tokio::spawn(async move {
+            for chunk in chunks {
+                far.write_all(&chunk).await.unwrap();
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        });
+        let (http2, mut rewound) = Rewound::sniff(near).await.unwrap()?;
+        writer.await.unwrap();
+        let mut all = Vec::new();
+        rewound.read_to_end(&mut all).await.unwrap();
+        Some((http2, all))
+    }
+
+    #[tokio::test]
+    async fn the_first_bytes_tell_http2_from_http1_and_are_read_again() {
+        let preface = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+        let request = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+        // HTTP/2's preface, whole or a byte at a time, and the frames after it.
+        let (h2, all) = sniffed(&[preface, b"frames"]).await.unwrap();
+        assert!(h2);
+        assert_eq!(all, [&preface[..], b"frames"].concat());
+        let bytes: Vec<&[u8]> = preface.chunks(1).collect();
+        assert_eq!(sniffed(&bytes).await, Some((true, preface.to_vec())));
+        // HTTP/1.1, even when it starts like the preface ("P" of POST, "PRI" of a method
+        // that happens to be called so).
+        assert_eq!(sniffed(&[request]).await, Some((false, request.to_vec())));
+        let post = b"POST /x HTTP/1.1\r\n\r\n";
+        assert_eq!(
+            sniffed(&[b"P", &post[1..]]).await,
+            Some((false, post.to_vec()))
+        );
+        let pri = b"PRI / HTTP/1.1\r\n\r\n";
+        assert_eq!(sniffed(&[pri]).await, Some((false, pri.to_vec())));
+        // A peer that closes before its version is known.
+        assert_eq!(sniffed(&[]).await, None);
+        assert_eq!(sniffed(&[b"PRI * HTTP"]).await, None);
+    }
 
     #[test]
     fn an_ipv6_client_counts_as_its_whole_64() {

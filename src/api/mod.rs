@@ -40,13 +40,16 @@ pub use sessions::{cookie_value, device_cookie, DEVICE_COOKIE};
 pub struct BearerAuth(Bearer);
 
 /// Where the request came from: the peer address, or the last `X-Forwarded-For` hop when
-/// the server sits behind a trusted proxy.
+/// the server sits behind a trusted proxy. The last hop of the last line: a proxy that adds
+/// a line of its own (HAProxy) rather than appending to the client's puts it there, and
+/// the lines before it are the client's to forge.
 pub fn request_meta(req: &Request, config: &Config) -> RequestMeta {
     let forwarded = config
         .server
         .trust_forwarded_for
-        .then(|| req.header("x-forwarded-for"))
+        .then(|| req.headers().get_all("x-forwarded-for").iter().next_back())
         .flatten()
+        .and_then(|v| v.to_str().ok())
         .and_then(|v| v.rsplit(',').next())
         .and_then(|v| v.trim().parse::<std::net::IpAddr>().ok())
         .map(|ip| ip.to_string());

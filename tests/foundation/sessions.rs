@@ -261,6 +261,17 @@ async fn repeated_failures_are_throttled_per_client_address(backend: Backend) {
         .unwrap();
     assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
     assert!(resp.headers().contains_key("retry-after"));
+    // A line the client forged comes before the one its proxy adds: the last line counts.
+    let resp = app
+        .client
+        .post(app.url("/api/v1/sessions"))
+        .header("x-forwarded-for", "198.51.100.9")
+        .header("x-forwarded-for", "203.0.113.7")
+        .json(&json!({"practice": practice, "email": "a@oak.example", "password": "wrong-password-123"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
     let resp = attempt("someone.else@oak.example".into(), "198.51.100.9")
         .await
         .unwrap();

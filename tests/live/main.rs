@@ -99,29 +99,33 @@ impl Sse {
         if let Some(id) = last_event_id {
             req = req.header("last-event-id", id);
         }
-        let response = req.send().await.expect("request");
+        Sse::from_response(req.send().await.expect("request"))
+    }
+
+    /// Opens `path` on a server at `base` with a bearer token.
+    pub async fn open_at(base: &str, path: &str, token: &str) -> Sse {
+        Self::open_with(&reqwest::Client::new(), &format!("{base}{path}"), token).await
+    }
+
+    /// Opens `url` through `http` (an HTTP/2 client, say) with a bearer token.
+    pub async fn open_with(http: &reqwest::Client, url: &str, token: &str) -> Sse {
+        Sse::from_response(
+            http.get(url)
+                .bearer_auth(token)
+                .send()
+                .await
+                .expect("request"),
+        )
+    }
+
+    /// The stream `response` answered with: 200 and `text/event-stream`.
+    fn from_response(response: reqwest::Response) -> Sse {
         assert_eq!(response.status(), StatusCode::OK);
         let kind = response.headers()["content-type"]
             .to_str()
             .unwrap()
             .to_string();
         assert!(kind.starts_with("text/event-stream"), "{kind}");
-        Sse {
-            response,
-            buffer: String::new(),
-            raw: String::new(),
-        }
-    }
-
-    /// Opens `path` on a server at `base` with a bearer token.
-    pub async fn open_at(base: &str, path: &str, token: &str) -> Sse {
-        let response = reqwest::Client::new()
-            .get(format!("{base}{path}"))
-            .bearer_auth(token)
-            .send()
-            .await
-            .expect("request");
-        assert_eq!(response.status(), StatusCode::OK);
         Sse {
             response,
             buffer: String::new(),

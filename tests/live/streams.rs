@@ -16,6 +16,7 @@ on_both_backends!(
     the_pages_stream_follows_the_session_cookie,
     a_stream_hears_nothing_of_what_is_not_the_persons,
     a_message_sent_through_one_node_reaches_a_stream_on_another,
+    streams_of_several_people_share_one_http2_connection,
 );
 
 const SOON: Duration = Duration::from_secs(5);
@@ -191,4 +192,45 @@ async fn a_message_sent_through_one_node_reaches_a_stream_on_another(backend: Ba
         .expect("the event reaches node B");
     assert_eq!(next.data["kinds"], json!(["threads", "folders"]));
     assert!(started.elapsed() < Duration::from_secs(1));
+}
+
+/// Behind a load balancer that speaks HTTP/2 (`server.http2`), several people's streams
+/// share one connection, and each hears only its own person's changes; HTTP/1.1 is still
+/// served on the same address.
+async fn streams_of_several_people_share_one_http2_connection(backend: Backend) {
+    let (first, cast) = TestApp::with_cast(backend).await;
+    let app = first.spawn_sibling(|c| c.server.http2 = true).await;
+    settle(&app).await;
+    let balancer = reqwest::Client::builder()
+        .http2_prior_knowledge()
+        .build()
+        .unwrap();
+    let url = app.url("/api/v1/events");
+    let mut client = Sse::open_with(&balancer, &url, &cast.client.token).await;
+    let mut other = Sse::open_with(&balancer, &url, &cast.other_client.token).await;
+    assert_eq!(client.response.version(), reqwest::Version::HTTP_2);
+    assert_eq!(other.response.version(), reqwest::Version::HTTP_2);
+    let client_state = client.next(SOON).await.expect("a first event").id;
+    let other_state = other.next(SOON).await.expect("a first event").id;
+    assert_eq!(app.state.live.open_streams(), 2);
+
+    let for_client = app
+        .send(&cast.provider, &[&user(&cast.client)], "Lab results are in")
+        .await;
+    let for_other = app
+        .send(&cast.provider, &[&user(&cast.other_client)], "Your invoice")
+        .await;
+    let heard = client.next(SOON).await.expect("the client's event");
+    assert_eq!(heard.data["kinds"], json!(["threads", "folders"]));
+    other.next(SOON).await.expect("the other client's event");
+    // Each stream's states lead to its own person's thread only.
+    let c = changes(&app, &cast.client, &client_state).await;
+    assert_eq!(ids(&c, "created"), [for_client.as_str()]);
+    let c = changes(&app, &cast.other_client, &other_state).await;
+    assert_eq!(ids(&c, "created"), [for_other.as_str()]);
+    assert!(!client.raw.contains(&for_other) && !other.raw.contains(&for_client));
+
+    let plain = app.client.get(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(plain.status(), StatusCode::OK);
+    assert_eq!(plain.version(), reqwest::Version::HTTP_11);
 }

@@ -14,6 +14,7 @@ use crate::Binary;
 
 on_both_backends!(
     slow_and_silent_clients_are_cut_off_and_starve_no_one,
+    with_http2_on_a_connection_that_never_says_its_version_is_cut_off,
     connections_are_capped,
     one_address_cannot_take_every_connection,
     a_client_that_stops_reading_is_cut_off,
@@ -103,6 +104,45 @@ async fn slow_and_silent_clients_are_cut_off_and_starve_no_one(backend: Backend)
     let n = idle.read(&mut answer).unwrap();
     assert!(String::from_utf8_lossy(&answer[..n]).starts_with("HTTP/1.1 200"));
     assert_eq!(wait_all_closed(std::slice::from_ref(&idle), 20), 0);
+}
+
+/// With `server.http2` on, the first bytes of a connection tell HTTP/1.1 from HTTP/2, and
+/// a connection that stops before they do is cut off like a slow request head: half of
+/// HTTP/2's preface, half of a request line, nothing at all. Both versions are served.
+async fn with_http2_on_a_connection_that_never_says_its_version_is_cut_off(backend: Backend) {
+    let db = TestDatabase::create(backend).await;
+    let server = Binary::serve(
+        &db,
+        &[
+            ("CONFIDE__SERVER__HTTP2", "true"),
+            ("CONFIDE__SERVER__HEADER_READ_TIMEOUT_SECS", "3"),
+        ],
+    );
+    let mut stalled = Vec::new();
+    for start in [&b"PRI * HTTP/2"[..], b"POST /api/v1/sess", b""] {
+        let mut stream = TcpStream::connect(&server.address).unwrap();
+        stream.write_all(start).unwrap();
+        stalled.push(stream);
+    }
+    let h1 = reqwest::Client::new();
+    let h2 = reqwest::Client::builder()
+        .http2_prior_knowledge()
+        .build()
+        .unwrap();
+    for (client, version) in [
+        (&h1, reqwest::Version::HTTP_11),
+        (&h2, reqwest::Version::HTTP_2),
+    ] {
+        let resp = client
+            .get(format!("{}/healthz", server.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        assert_eq!(resp.version(), version);
+    }
+    assert_eq!(stalled.iter().filter(|s| !is_closed(s)).count(), 3);
+    assert_eq!(wait_all_closed(&stalled, 15), 0, "all cut off");
 }
 
 /// With `server.max_connections` open, another connection waits until one closes.
