@@ -279,7 +279,7 @@ async fn main() {
 
     let streams = (args.streams + 500).to_string();
     let env = [
-        ("CONFIDE__SERVER__HTTP2", "true"),
+        ("CONFIDE__SERVER__HTTP2_BALANCERS", "[\"127.0.0.1\"]"),
         ("CONFIDE__SERVER__MAX_CONNECTIONS", streams.as_str()),
         (
             "CONFIDE__SERVER__MAX_CONNECTIONS_PER_ADDRESS",

@@ -176,7 +176,11 @@ impl App {
             max_per_address: (!server.trust_forwarded_for)
                 .then_some(server.max_connections_per_address),
             grace: Duration::from_secs(10),
-            http2: server.http2,
+            http2_from: server
+                .http2_balancers
+                .iter()
+                .map(|ip| ip.to_canonical())
+                .collect(),
         };
         let (stop_metrics, metrics_stopped) = tokio::sync::oneshot::channel::<()>();
         let metrics_server = self.metrics_acceptor.map(|acceptor| {
@@ -184,9 +188,14 @@ impl App {
                 .at("/metrics", get(web::metrics))
                 .with(AddData::new(state.clone()))
                 .catch_all_error(|err| async move { problem_from_poem_error(err) });
-            tokio::spawn(crate::server::serve(acceptor, routes, limits, async {
-                let _ = metrics_stopped.await;
-            }))
+            tokio::spawn(crate::server::serve(
+                acceptor,
+                routes,
+                limits.clone(),
+                async {
+                    let _ = metrics_stopped.await;
+                },
+            ))
         });
         // Open event streams end as the server stops, so that it need not wait for them.
         let live = state.live.clone();

@@ -4,9 +4,11 @@
 //! response the client stops reading is cut off; at most `server.max_connections` are open
 //! at once (beyond that, new connections wait in the kernel's backlog until one closes)
 //! and at most `server.max_connections_per_address` from one address, so that one client
-//! cannot take every slot. With `server.http2`, a connection that opens with HTTP/2's
-//! preface (a load balancer speaking HTTP/2 without TLS) is served as HTTP/2: its streams
-//! share the connection, which matters for event streams held open by many people.
+//! cannot take every slot. A connection from an address in `server.http2_balancers` that
+//! opens with HTTP/2's preface (a load balancer speaking HTTP/2 without TLS) is served as
+//! HTTP/2: its streams share the connection, which matters for event streams held open by
+//! many people. The balancer then bounds its own connections (idle ones, a stream its
+//! client stops reading); Confide still cuts off a connection that stops reading.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -29,7 +31,7 @@ use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 
 /// What bounds each connection.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct ConnectionLimits {
     /// A connection must send a whole request head within this; the same bound closes a
     /// kept-alive connection that sends nothing.
@@ -41,8 +43,9 @@ pub struct ConnectionLimits {
     pub max_per_address: Option<usize>,
     /// How long requests in flight may finish after shutdown is asked for.
     pub grace: Duration,
-    /// Serve a connection that opens with HTTP/2's preface as HTTP/2 (h2c, prior knowledge).
-    pub http2: bool,
+    /// From these addresses (load balancers), a connection that opens with HTTP/2's preface
+    /// is served as HTTP/2 (h2c, prior knowledge); from others, HTTP/1.1 only.
+    pub http2_from: Arc<[IpAddr]>,
 }
 
 /// Requests open at once on one HTTP/2 connection (hyper's default, set here so that an
@@ -207,6 +210,8 @@ struct Rewound<T> {
     head: [u8; HTTP2_PREFACE.len()],
     at: usize,
     len: usize,
+    /// An error of the read that followed the replayed bytes, for the next read.
+    failed: Option<io::Error>,
     inner: T,
 }
 
@@ -231,6 +236,7 @@ impl<T: AsyncRead + Unpin> Rewound<T> {
                 head,
                 at: 0,
                 len,
+                failed: None,
                 inner,
             },
         )))
@@ -242,6 +248,7 @@ impl<T: AsyncRead + Unpin> Rewound<T> {
             head: [0; HTTP2_PREFACE.len()],
             at: 0,
             len: 0,
+            failed: None,
             inner,
         }
     }
@@ -263,10 +270,13 @@ impl<T: AsyncRead + Unpin> AsyncRead for Rewound<T> {
             // reserve a second 8 KiB for the rest of the request head.
             if self.at == self.len && buf.remaining() > 0 {
                 if let Poll::Ready(Err(e)) = Pin::new(&mut self.inner).poll_read(cx, buf) {
-                    tracing::debug!(error = %e, "reading after the first bytes");
+                    self.failed = Some(e);
                 }
             }
             return Poll::Ready(Ok(()));
+        }
+        if let Some(e) = self.failed.take() {
+            return Poll::Ready(Err(e));
         }
         Pin::new(&mut self.inner).poll_read(cx, buf)
     }
@@ -351,7 +361,7 @@ where
             ep.clone(),
             accepted,
             held,
-            limits,
+            limits.clone(),
             stop_rx.clone(),
         ));
     }
@@ -426,6 +436,9 @@ async fn serve_connection(
     limits: ConnectionLimits,
     mut stop: watch::Receiver<bool>,
 ) {
+    let balancer = remote_addr
+        .as_socket_addr()
+        .is_some_and(|a| limits.http2_from.contains(&a.ip().to_canonical()));
     // The request's future is boxed: hyper keeps room for it as long as the connection
     // lives, so a connection kept open (an event stream, keep-alive) holds a pointer, not
     // the whole request.
@@ -440,10 +453,18 @@ async fn serve_connection(
         respond
     });
     let socket = SendTimeout::new(socket, limits.send_timeout);
-    let (http2, socket) = if limits.http2 {
-        // Telling the versions apart is part of reading the request head, and bounded alike.
-        match tokio::time::timeout(limits.header_read_timeout, Rewound::sniff(socket)).await {
-            Ok(Ok(Some(sniffed))) => sniffed,
+    let mut header_read_timeout = limits.header_read_timeout;
+    let (http2, socket) = if balancer {
+        // Telling the versions apart is part of reading the request head, and shares its
+        // time bound.
+        let started = tokio::time::Instant::now();
+        match tokio::time::timeout(header_read_timeout, Rewound::sniff(socket)).await {
+            Ok(Ok(Some(sniffed))) => {
+                header_read_timeout = header_read_timeout
+                    .saturating_sub(started.elapsed())
+                    .max(Duration::from_millis(1));
+                sniffed
+            }
             _ => return,
         }
     } else {
@@ -474,7 +495,7 @@ async fn serve_connection(
     } else {
         let connection = hyper::server::conn::http1::Builder::new()
             .timer(TokioTimer::new())
-            .header_read_timeout(limits.header_read_timeout)
+            .header_read_timeout(header_read_timeout)
             .keep_alive(true)
             .serve_connection(io, service)
             .with_upgrades();

@@ -29,11 +29,10 @@ pub struct ServerConfig {
     pub max_connections_per_address: usize,
     /// A response the client reads nothing of for this many seconds is cut off.
     pub send_timeout_secs: u64,
-    /// Also serve HTTP/2 without TLS (h2c, prior knowledge) on the same address, as a load
-    /// balancer in front may speak it: its event streams then share a few connections
-    /// instead of holding one each. Off by default: an HTTP/2 connection stays open until
-    /// its peer closes it, which suits a load balancer, not the open internet.
-    pub http2: bool,
+    /// Load balancers that may speak HTTP/2 without TLS (h2c, prior knowledge) to this
+    /// server: their event streams then share a few connections instead of holding one
+    /// each. Connections from any other address are served HTTP/1.1 only. Empty: none.
+    pub http2_balancers: Vec<std::net::IpAddr>,
     /// The secret the CSRF and cursor keys are made from; every node of a cluster needs
     /// the same. Empty: `secret.key` in the data directory, made on first start.
     pub secret_key: SecretString,
@@ -78,7 +77,7 @@ impl Default for ServerConfig {
             max_connections: 1024,
             max_connections_per_address: 128,
             send_timeout_secs: 30,
-            http2: false,
+            http2_balancers: Vec::new(),
             secret_key: SecretString::default(),
         }
     }

@@ -194,12 +194,14 @@ async fn a_message_sent_through_one_node_reaches_a_stream_on_another(backend: Ba
     assert!(started.elapsed() < Duration::from_secs(1));
 }
 
-/// Behind a load balancer that speaks HTTP/2 (`server.http2`), several people's streams
+/// Behind a load balancer that speaks HTTP/2 (`server.http2_balancers`), several people's streams
 /// share one connection, and each hears only its own person's changes; HTTP/1.1 is still
 /// served on the same address.
 async fn streams_of_several_people_share_one_http2_connection(backend: Backend) {
     let (first, cast) = TestApp::with_cast(backend).await;
-    let app = first.spawn_sibling(|c| c.server.http2 = true).await;
+    let app = first
+        .spawn_sibling(|c| c.server.http2_balancers = vec!["127.0.0.1".parse().unwrap()])
+        .await;
     settle(&app).await;
     let balancer = reqwest::Client::builder()
         .http2_prior_knowledge()

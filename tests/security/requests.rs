@@ -14,7 +14,7 @@ use crate::Binary;
 
 on_both_backends!(
     slow_and_silent_clients_are_cut_off_and_starve_no_one,
-    with_http2_on_a_connection_that_never_says_its_version_is_cut_off,
+    http2_is_for_the_balancer_and_a_connection_that_never_says_its_version_is_cut_off,
     connections_are_capped,
     one_address_cannot_take_every_connection,
     a_client_that_stops_reading_is_cut_off,
@@ -106,15 +106,18 @@ async fn slow_and_silent_clients_are_cut_off_and_starve_no_one(backend: Backend)
     assert_eq!(wait_all_closed(std::slice::from_ref(&idle), 20), 0);
 }
 
-/// With `server.http2` on, the first bytes of a connection tell HTTP/1.1 from HTTP/2, and
-/// a connection that stops before they do is cut off like a slow request head: half of
-/// HTTP/2's preface, half of a request line, nothing at all. Both versions are served.
-async fn with_http2_on_a_connection_that_never_says_its_version_is_cut_off(backend: Backend) {
+/// From a load balancer's address (`server.http2_balancers`), the first bytes of a
+/// connection tell HTTP/1.1 from HTTP/2, and a connection that stops before they do is cut
+/// off like a slow request head: half of HTTP/2's preface, half of a request line, nothing
+/// at all. Both versions are served to the balancer; anyone else gets HTTP/1.1 only.
+async fn http2_is_for_the_balancer_and_a_connection_that_never_says_its_version_is_cut_off(
+    backend: Backend,
+) {
     let db = TestDatabase::create(backend).await;
     let server = Binary::serve(
         &db,
         &[
-            ("CONFIDE__SERVER__HTTP2", "true"),
+            ("CONFIDE__SERVER__HTTP2_BALANCERS", "[\"127.0.0.1\"]"),
             ("CONFIDE__SERVER__HEADER_READ_TIMEOUT_SECS", "3"),
         ],
     );
@@ -124,23 +127,24 @@ async fn with_http2_on_a_connection_that_never_says_its_version_is_cut_off(backe
         stream.write_all(start).unwrap();
         stalled.push(stream);
     }
-    let h1 = reqwest::Client::new();
-    let h2 = reqwest::Client::builder()
-        .http2_prior_knowledge()
-        .build()
-        .unwrap();
-    for (client, version) in [
-        (&h1, reqwest::Version::HTTP_11),
-        (&h2, reqwest::Version::HTTP_2),
-    ] {
-        let resp = client
-            .get(format!("{}/healthz", server.base))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(resp.status(), StatusCode::OK);
-        assert_eq!(resp.version(), version);
-    }
+    let h2 = |from: [u8; 4]| {
+        reqwest::Client::builder()
+            .http2_prior_knowledge()
+            .local_address(std::net::IpAddr::from(from))
+            .build()
+            .unwrap()
+    };
+    let healthz = format!("{}/healthz", server.base);
+    let resp = reqwest::get(&healthz).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.version(), reqwest::Version::HTTP_11);
+    let resp = h2([127, 0, 0, 1]).get(&healthz).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.version(), reqwest::Version::HTTP_2);
+    // From another address, HTTP/2's preface is no HTTP/1.1 request.
+    let elsewhere = h2([127, 0, 0, 2]).get(&healthz).send().await;
+    assert!(elsewhere.is_err(), "{elsewhere:?}");
+
     assert_eq!(stalled.iter().filter(|s| !is_closed(s)).count(), 3);
     assert_eq!(wait_all_closed(&stalled, 15), 0, "all cut off");
 }
