@@ -456,9 +456,14 @@ async fn serve_connection(
     let mut header_read_timeout = limits.header_read_timeout;
     let (http2, socket) = if balancer {
         // Telling the versions apart is part of reading the request head, and shares its
-        // time bound.
+        // time bound. Boxed, so that the task does not keep room for it.
         let started = tokio::time::Instant::now();
-        match tokio::time::timeout(header_read_timeout, Rewound::sniff(socket)).await {
+        match Box::pin(tokio::time::timeout(
+            header_read_timeout,
+            Rewound::sniff(socket),
+        ))
+        .await
+        {
             Ok(Ok(Some(sniffed))) => {
                 header_read_timeout = header_read_timeout
                     .saturating_sub(started.elapsed())
