@@ -399,14 +399,14 @@ async fn current_password_guesses_are_throttled_too(backend: Backend) {
 
 async fn unknown_address_and_wrong_password_take_about_as_long(backend: Backend) {
     let (app, practice) = TestApp::with_practice(backend).await;
-    // Enough room in the limits for the measurement itself.
-    let median = |mut v: Vec<f64>| {
-        v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-        v[v.len() / 2]
-    };
+    // Enough room in the limits for the measurement itself (four failures, under the
+    // account's five). The fastest of each: a busy machine only ever adds time, so the
+    // minimum is what the work itself takes (a median of two was the slower one, and a
+    // load spike on one side failed the test).
+    let fastest = |v: Vec<f64>| v.into_iter().fold(f64::INFINITY, f64::min);
     let mut known = Vec::new();
     let mut unknown = Vec::new();
-    for i in 0..2 {
+    for i in 0..4 {
         let started = std::time::Instant::now();
         app.sign_in(
             &practice,
@@ -424,7 +424,7 @@ async fn unknown_address_and_wrong_password_take_about_as_long(backend: Backend)
         .await;
         unknown.push(started.elapsed().as_secs_f64());
     }
-    let (known, unknown) = (median(known), median(unknown));
+    let (known, unknown) = (fastest(known), fastest(unknown));
     // Both verify a password hash; a missing account is no shortcut. Generous bounds: this
     // guards against skipping the hash, not against microsecond differences.
     assert!(
