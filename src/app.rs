@@ -36,6 +36,11 @@ impl AppState {
             config.database.busy_timeout_ms,
         )
         .await?;
+        let store = if config.database.group_commit {
+            store.with_group_commit()
+        } else {
+            store
+        };
         let secret = crate::service::keys::load_secret(&config)?;
         {
             let mut conn = store.write().await?;

@@ -13,6 +13,9 @@ pub struct DatabaseConfig {
     pub max_connections: u32,
     /// How long SQLite waits for a lock before giving up, in milliseconds.
     pub busy_timeout_ms: u64,
+    /// Whether sends, replies and audited reads that arrive together commit together (one
+    /// transaction, one sync), each still checked alone and answered after the commit.
+    pub group_commit: bool,
 }
 
 impl Default for DatabaseConfig {
@@ -21,6 +24,7 @@ impl Default for DatabaseConfig {
             url: String::new(),
             max_connections: 10,
             busy_timeout_ms: 10_000,
+            group_commit: true,
         }
     }
 }

@@ -62,9 +62,20 @@ pub async fn record_read(
     caller: &Caller,
     entry: AuditEntry<'_>,
 ) -> AppResult<()> {
-    let mut tx = state.store.begin().await?;
-    record(&mut tx, state, caller, entry).await?;
-    tx.commit().await?;
+    let event = new_event(
+        state,
+        Some(caller.practice_id()),
+        Some(caller.person.id.as_str()),
+        Some(caller.session_id.as_str()),
+        &caller.meta,
+        entry,
+    );
+    // Committed with whatever else is being written now (group commit), durably before
+    // the caller is shown anything.
+    state
+        .store
+        .grouped(move |tx| Box::pin(async move { audit_store::append(tx, &event).await }))
+        .await?;
     Ok(())
 }
 
@@ -101,22 +112,30 @@ pub async fn record_raw(
     meta: &RequestMeta,
     entry: AuditEntry<'_>,
 ) -> AppResult<()> {
-    audit_store::append(
-        conn,
-        &NewAuditEvent {
-            at: state.now(),
-            practice_id: practice_id.map(str::to_string),
-            actor_id: actor_id.map(str::to_string),
-            action: entry.action.to_string(),
-            object_type: entry.object_type.map(str::to_string),
-            object_id: entry.object_id.map(str::to_string),
-            outcome: entry.outcome.to_string(),
-            ip: meta.ip.clone(),
-            session_ref: session_ref.map(str::to_string),
-        },
-    )
-    .await?;
+    let event = new_event(state, practice_id, actor_id, session_ref, meta, entry);
+    audit_store::append(conn, &event).await?;
     Ok(())
+}
+
+fn new_event(
+    state: &AppState,
+    practice_id: Option<&str>,
+    actor_id: Option<&str>,
+    session_ref: Option<&str>,
+    meta: &RequestMeta,
+    entry: AuditEntry<'_>,
+) -> NewAuditEvent {
+    NewAuditEvent {
+        at: state.now(),
+        practice_id: practice_id.map(str::to_string),
+        actor_id: actor_id.map(str::to_string),
+        action: entry.action.to_string(),
+        object_type: entry.object_type.map(str::to_string),
+        object_id: entry.object_id.map(str::to_string),
+        outcome: entry.outcome.to_string(),
+        ip: meta.ip.clone(),
+        session_ref: session_ref.map(str::to_string),
+    }
 }
 
 /// A page of the caller's practice's audit log, newest first (admins only), and the

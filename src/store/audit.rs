@@ -1,6 +1,9 @@
 //! The audit log: append-only (triggers refuse UPDATE and DELETE) and hash-chained, each
 //! row's hash covering the previous row's hash and every field of its own.
 
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+
 use sha2::{Digest, Sha256};
 use sqlx::FromRow;
 
@@ -63,39 +66,96 @@ fn chain_hash(prev_hash: &str, seq: i64, e: &NewAuditEvent) -> String {
     hex::encode(hasher.finalize())
 }
 
-/// Appends one event. Call inside the write transaction of the change it records.
-pub async fn append(conn: &mut Conn, event: &NewAuditEvent) -> Result<i64, sqlx::Error> {
+tokio::task_local! {
+    /// Inside a group commit: where the events a write appends wait for its group's commit.
+    static DEFERRED: Arc<Mutex<Vec<NewAuditEvent>>>;
+}
+
+/// Runs `work` with the events it appends kept in `into` instead of written, so that a
+/// group commit appends every write's events together ([`append_all`]).
+pub(super) async fn deferring<F: Future>(
+    into: Arc<Mutex<Vec<NewAuditEvent>>>,
+    work: F,
+) -> F::Output {
+    DEFERRED.scope(into, work).await
+}
+
+/// Appends one event. Call inside the write transaction of the change it records; inside
+/// a group commit, it is appended with the group's others just before the commit.
+pub async fn append(conn: &mut Conn, event: &NewAuditEvent) -> Result<(), sqlx::Error> {
+    let deferred = DEFERRED.try_with(|d| {
+        d.lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(event.clone())
+    });
+    match deferred {
+        Ok(()) => Ok(()),
+        Err(_) => append_all(conn, std::slice::from_ref(event)).await,
+    }
+}
+
+/// Rows one INSERT takes (12 values each).
+const ROWS_PER_INSERT: usize = 50;
+
+/// Appends events in order: one update of the head for all of them.
+pub(super) async fn append_all(
+    conn: &mut Conn,
+    events: &[NewAuditEvent],
+) -> Result<(), sqlx::Error> {
+    if events.is_empty() {
+        return Ok(());
+    }
     // Taking the head row first serialises appenders (a row lock on PostgreSQL, the write
     // lock on SQLite), so the chain never forks.
-    let (seq, prev_hash): (i64, String) =
-        sqlx::query_as("UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash")
+    let (last, mut prev_hash): (i64, String) =
+        sqlx::query_as("UPDATE audit_head SET seq = seq + $1 WHERE id = 1 RETURNING seq, hash")
+            .bind(events.len() as i64)
             .fetch_one(&mut *conn)
             .await?;
-    let hash = chain_hash(&prev_hash, seq, event);
-    sqlx::query(
-        "INSERT INTO audit_events (seq, at, practice_id, actor_id, action, object_type, object_id, \
-         outcome, ip, session_ref, prev_hash, hash) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-    )
-    .bind(seq)
-    .bind(event.at)
-    .bind(&event.practice_id)
-    .bind(&event.actor_id)
-    .bind(&event.action)
-    .bind(&event.object_type)
-    .bind(&event.object_id)
-    .bind(&event.outcome)
-    .bind(&event.ip)
-    .bind(&event.session_ref)
-    .bind(&prev_hash)
-    .bind(&hash)
-    .execute(&mut *conn)
-    .await?;
+    let first = last - events.len() as i64 + 1;
+    let mut rows = Vec::with_capacity(events.len());
+    for (i, event) in events.iter().enumerate() {
+        let seq = first + i as i64;
+        let hash = chain_hash(&prev_hash, seq, event);
+        rows.push((
+            seq,
+            event,
+            std::mem::replace(&mut prev_hash, hash.clone()),
+            hash,
+        ));
+    }
+    for chunk in rows.chunks(ROWS_PER_INSERT) {
+        let values = (0..chunk.len())
+            .map(|i| format!("({})", super::placeholders(i * 12 + 1, 12)))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "INSERT INTO audit_events (seq, at, practice_id, actor_id, action, object_type, \
+             object_id, outcome, ip, session_ref, prev_hash, hash) VALUES {values}"
+        );
+        let mut query = sqlx::query(&sql);
+        for (seq, event, prev, hash) in chunk {
+            query = query
+                .bind(*seq)
+                .bind(event.at)
+                .bind(&event.practice_id)
+                .bind(&event.actor_id)
+                .bind(&event.action)
+                .bind(&event.object_type)
+                .bind(&event.object_id)
+                .bind(&event.outcome)
+                .bind(&event.ip)
+                .bind(&event.session_ref)
+                .bind(prev)
+                .bind(hash);
+        }
+        query.execute(&mut *conn).await?;
+    }
     sqlx::query("UPDATE audit_head SET hash = $1 WHERE id = 1")
-        .bind(&hash)
+        .bind(&prev_hash)
         .execute(&mut *conn)
         .await?;
-    Ok(seq)
+    Ok(())
 }
 
 const COLUMNS: &str = "seq, at, practice_id, actor_id, action, object_type, object_id, outcome, \

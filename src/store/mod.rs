@@ -10,6 +10,7 @@ pub mod devices;
 pub mod drafts;
 pub mod events;
 pub mod folders;
+mod group;
 pub mod idempotency;
 pub mod keys;
 pub mod leases;
@@ -53,6 +54,8 @@ pub struct Store {
     backend: Backend,
     reader: AnyPool,
     writer: AnyPool,
+    /// Where [`Store::grouped`] writes go; `None`: each in a transaction of its own.
+    group: Option<group::GroupCommit>,
 }
 
 static MIGRATE_SQLITE: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
@@ -89,6 +92,7 @@ impl Store {
                     backend,
                     reader: pool.clone(),
                     writer: pool,
+                    group: None,
                 }
             }
         };
@@ -125,6 +129,7 @@ impl Store {
             backend: Backend::Sqlite,
             reader,
             writer,
+            group: None,
         };
         store.check_sqlite_pragmas(busy_timeout_ms).await?;
         Ok(store)
@@ -177,6 +182,13 @@ impl Store {
             .await
             .context("applying database migrations")?;
         Ok(())
+    }
+
+    /// The same store with group commit on: [`Store::grouped`] writes that arrive
+    /// together then commit together (the server's; the command line's stay alone).
+    pub fn with_group_commit(mut self) -> Self {
+        self.group = Some(group::GroupCommit::start(self.clone()));
+        self
     }
 
     pub fn backend(&self) -> Backend {

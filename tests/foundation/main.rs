@@ -9,6 +9,7 @@ mod helpers;
 mod audit;
 mod cli;
 mod conformance;
+mod group_commit;
 mod pages;
 mod people;
 mod platform;

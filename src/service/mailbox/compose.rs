@@ -25,7 +25,7 @@ use crate::store::conversations as conversation_store;
 use crate::store::events::NewEvent;
 use crate::store::messages::{self, MessageRow};
 use crate::store::threads::{self, NewParticipant, ThreadRow};
-use crate::store::{is_unique_violation, Conn, Tx};
+use crate::store::{Conn, Tx};
 
 use super::super::audit::{record, AuditEntry};
 use super::super::{attachments, notifications, AppState, Caller};
@@ -509,38 +509,45 @@ pub async fn compose(
         }
         prepare_thread(&mut conn, state, caller, &input, None).await?
     };
-    let mut tx = state.store.begin().await?;
-    if let Some(ids) = earlier(&key, &mut tx).await? {
-        return Ok(ids);
+    let written = {
+        let (state, caller, key) = (state.clone(), caller.clone(), key.clone());
+        state.store.clone().grouped(move |tx| {
+            Box::pin(async move {
+                if let Some(ids) = earlier(&key, tx).await? {
+                    return Ok(ids);
+                }
+                let ids = write_thread(tx, &state, &caller, &prepared).await?;
+                if let Some(key) = &key {
+                    key.remember(tx, &state, &ids).await?;
+                }
+                Ok(ids)
+            })
+        })
     }
-    let ids = match (write_thread(&mut tx, state, caller, &prepared).await, &key) {
-        (Ok(ids), _) => ids,
-        // A concurrent retry of this send took the uploads first: answer with its result.
-        (Err(e), Some(key)) if e.code == Code::AttachmentNotFound => {
-            drop(tx);
-            return key.earlier_or(state, e).await;
+    .await;
+    after_write(state, key.as_ref(), written).await
+}
+
+/// A send's answer once written: a keyed send that lost a race to a concurrent retry
+/// of itself (which took the uploads first, or remembered the key first) answers with
+/// that retry's result.
+async fn after_write(
+    state: &AppState,
+    key: Option<&Idempotent>,
+    written: AppResult<(String, String)>,
+) -> AppResult<(String, String)> {
+    match (written, key) {
+        (Err(e), Some(key))
+            if e.code == Code::AttachmentNotFound || e.code == Code::InternalError =>
+        {
+            key.earlier_or(state, e).await
         }
-        (Err(e), _) => return Err(e),
-    };
-    if let Some(key) = &key {
-        if let Err(e) = key.remember(&mut tx, state, &ids).await {
-            drop(tx);
-            if is_unique_violation(&e, "idempotency_keys_pkey", "idempotency_keys.person_id") {
-                // A concurrent retry won the race: answer with its result.
-                return key.earlier_or(state, e.into()).await;
-            }
-            return Err(e.into());
-        }
+        (written, _) => written,
     }
-    tx.commit().await?;
-    Ok(ids)
 }
 
 /// The earlier result under the send's key, if it has one and it was used.
-async fn earlier(
-    key: &Option<Idempotent<'_>>,
-    conn: &mut Conn,
-) -> AppResult<Option<(String, String)>> {
+async fn earlier(key: &Option<Idempotent>, conn: &mut Conn) -> AppResult<Option<(String, String)>> {
     match key {
         Some(key) => key.earlier(conn).await,
         None => Ok(None),
@@ -674,28 +681,24 @@ pub async fn reply(
         }
         prepare_reply(&mut conn, state, caller, thread_id, input, None).await?
     };
-    let mut tx = state.store.begin().await?;
-    if let Some((_, message_id)) = earlier(&key, &mut tx).await? {
-        return Ok(message_id);
+    let written = {
+        let (state, caller, key) = (state.clone(), caller.clone(), key.clone());
+        state.store.clone().grouped(move |tx| {
+            Box::pin(async move {
+                if let Some(ids) = earlier(&key, tx).await? {
+                    return Ok(ids);
+                }
+                let message_id = write_reply(tx, &state, &caller, &prepared).await?;
+                let ids = (prepared.thread_id.clone(), message_id);
+                if let Some(key) = &key {
+                    key.remember(tx, &state, &ids).await?;
+                }
+                Ok(ids)
+            })
+        })
     }
-    let message_id = match (write_reply(&mut tx, state, caller, &prepared).await, &key) {
-        (Ok(id), _) => id,
-        (Err(e), Some(key)) if e.code == Code::AttachmentNotFound => {
-            drop(tx);
-            return key.earlier_or(state, e).await.map(|(_, m)| m);
-        }
-        (Err(e), _) => return Err(e),
-    };
-    if let Some(key) = &key {
-        let ids = (thread_id.to_string(), message_id.clone());
-        if let Err(e) = key.remember(&mut tx, state, &ids).await {
-            drop(tx);
-            if is_unique_violation(&e, "idempotency_keys_pkey", "idempotency_keys.person_id") {
-                return key.earlier_or(state, e.into()).await.map(|(_, m)| m);
-            }
-            return Err(e.into());
-        }
-    }
-    tx.commit().await?;
-    Ok(message_id)
+    .await;
+    after_write(state, key.as_ref(), written)
+        .await
+        .map(|(_, message_id)| message_id)
 }

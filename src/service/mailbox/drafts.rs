@@ -386,7 +386,7 @@ pub async fn send(
 /// After a send of the same draft won: its result under the key, else `error`.
 async fn lost_race(
     state: &AppState,
-    key: &Option<Idempotent<'_>>,
+    key: &Option<Idempotent>,
     error: AppError,
 ) -> AppResult<(String, String)> {
     match key {

@@ -14,19 +14,20 @@ use super::super::{AppState, Caller};
 const IDEMPOTENCY_DAYS: i64 = 7;
 
 /// A send under an idempotency key: the caller's key and the hash of what they send.
-pub struct Idempotent<'a> {
-    person_id: &'a str,
-    key: &'a str,
+#[derive(Clone)]
+pub struct Idempotent {
+    person_id: String,
+    key: String,
     request_hash: String,
 }
 
-impl<'a> Idempotent<'a> {
+impl Idempotent {
     /// The send's key, checked; `None` without one. `canonical` is what the request
     /// sends: the same key with anything else is refused.
     pub fn new(
-        caller: &'a Caller,
+        caller: &Caller,
         canonical: serde_json::Value,
-        key: Option<&'a str>,
+        key: Option<&str>,
     ) -> AppResult<Option<Self>> {
         let Some(key) = key else { return Ok(None) };
         if key.is_empty() || key.len() > 200 {
@@ -37,8 +38,8 @@ impl<'a> Idempotent<'a> {
         }
         let canonical = canonical.to_string();
         Ok(Some(Idempotent {
-            person_id: caller.person.id.as_str(),
-            key,
+            person_id: caller.person.id.to_string(),
+            key: key.to_string(),
             request_hash: hex::encode(Sha256::digest(canonical.as_bytes())),
         }))
     }
@@ -46,7 +47,7 @@ impl<'a> Idempotent<'a> {
     /// The result of an earlier send under this key, if there was one; 409
     /// `idempotency_key_reused` if it sent something else.
     pub async fn earlier(&self, conn: &mut Conn) -> AppResult<Option<(String, String)>> {
-        match idempotency::find(conn, self.person_id, self.key).await? {
+        match idempotency::find(conn, &self.person_id, &self.key).await? {
             Some((hash, thread_id, message_id)) if hash == self.request_hash => {
                 Ok(Some((thread_id, message_id)))
             }
@@ -78,8 +79,8 @@ impl<'a> Idempotent<'a> {
     ) -> Result<(), sqlx::Error> {
         idempotency::insert(
             tx,
-            self.person_id,
-            self.key,
+            &self.person_id,
+            &self.key,
             &self.request_hash,
             thread_id,
             message_id,
