@@ -30,28 +30,34 @@ pub async fn run(state: AppState) {
     }
 }
 
+/// Notifications claimed at once: one statement claims them, one records their sends.
+const BATCH: i64 = 20;
+
 /// Sends what is due now; returns how many it handled.
 pub async fn send_due(state: &AppState) -> anyhow::Result<usize> {
     let due = {
         let mut conn = state.store.read().await?;
-        queue::due(&mut conn, state.now(), 20).await?
+        queue::due(&mut conn, state.now(), BATCH).await?
     };
+    let claimed_at = state.now();
+    let claimed = {
+        let ids: Vec<String> = due.iter().map(|n| n.id.clone()).collect();
+        let mut conn = state.store.write().await?;
+        queue::claim_all(&mut conn, &ids, claimed_at, claimed_at + LEASE_MS).await?
+    };
+    let mut sent = Vec::new();
     let mut handled = 0;
-    for n in due {
-        // Each claim takes the time afresh: earlier sends of this batch may have been slow.
-        let now = state.now();
-        let claimed = {
-            let mut conn = state.store.write().await?;
-            queue::claim(&mut conn, &n.id, now, now + LEASE_MS).await?
-        };
-        if !claimed {
-            continue;
+    for n in due.iter().filter(|n| claimed.contains(&n.id)) {
+        // Past most of the lease, another node may take the rest once it ends: leave them
+        // to that attempt rather than risk sending one twice.
+        if state.now() > claimed_at + LEASE_MS - LEASE_MARGIN_MS {
+            break;
         }
         handled += 1;
         // The claim counted this attempt; the marks below hold only for this claim.
         let attempt = n.attempts + 1;
-        match deliver(state, &n).await {
-            Ok(Delivery::Sent) => mark_sent(state, &n.id, attempt).await,
+        match deliver(state, n).await {
+            Ok(Delivery::Sent) => sent.push((n.id.clone(), attempt)),
             Ok(Delivery::NotNeeded) => {
                 let mut conn = state.store.write().await?;
                 queue::cancel(&mut conn, &n.id, state.now()).await?;
@@ -70,25 +76,35 @@ pub async fn send_due(state: &AppState) -> anyhow::Result<usize> {
             }
         }
     }
+    mark_sent(state, &sent).await;
     Ok(handled)
 }
 
-/// Records a send; retried, because failing here would send it again after the lease.
-async fn mark_sent(state: &AppState, id: &str, attempt: i64) {
+/// How long before its lease ends a batch stops sending.
+const LEASE_MARGIN_MS: i64 = 60_000;
+
+/// Records sends; retried, because failing here would send them again after the lease.
+async fn mark_sent(state: &AppState, sent: &[(String, i64)]) {
+    if sent.is_empty() {
+        return;
+    }
     for wait in [0u64, 200, 1000, 5000] {
         tokio::time::sleep(Duration::from_millis(wait)).await;
         let done = match state.store.write().await {
-            Ok(mut conn) => queue::mark_sent(&mut conn, id, attempt, state.now()).await,
+            Ok(mut conn) => queue::mark_all_sent(&mut conn, sent, state.now()).await,
             Err(e) => Err(e),
         };
         match done {
             Ok(()) => return,
             Err(e) => {
-                tracing::warn!(notification = %id, error = %e, "recording a sent notification")
+                tracing::warn!(count = sent.len(), error = %e, "recording sent notifications")
             }
         }
     }
-    tracing::error!(notification = %id, "a sent notification could not be recorded; it may be sent again");
+    tracing::error!(
+        count = sent.len(),
+        "sent notifications could not be recorded; they may be sent again"
+    );
 }
 
 /// Why a delivery failed, in words that hold no address, URL or content.

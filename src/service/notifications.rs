@@ -3,26 +3,19 @@
 //! `notifications.coalesce_minutes` while they have unread messages.
 
 use crate::domain::ids::NotificationId;
+use crate::domain::Status;
 use crate::error::AppResult;
 use crate::notify::Kind;
 use crate::store::notifications::{self as queue, NotificationRow};
-use crate::store::people as people_store;
 use crate::store::Conn;
 
-use super::{person, AppState};
-
-/// What a new-message notification is about.
-struct Cause<'a> {
-    thread_id: &'a str,
-    message_id: &'a str,
-}
+use super::AppState;
 
 /// One notification to queue.
 struct Queued<'a> {
     person_id: &'a str,
     kind: Kind,
     channel: &'a str,
-    cause: Option<&'a Cause<'a>>,
     /// Where it goes, when not to the person's current address.
     address: Option<&'a str>,
 }
@@ -33,7 +26,6 @@ impl<'a> Queued<'a> {
             person_id,
             kind,
             channel: "email",
-            cause: None,
             address: None,
         }
     }
@@ -49,23 +41,15 @@ async fn enqueue(
         person_id,
         kind,
         channel,
-        cause,
         address,
     } = queued;
     let now = state.now();
-    let (waiting, last_sent) = queue::state_for(conn, person_id, kind.as_str(), channel).await?;
+    let (waiting, _) = queue::state_for(conn, person_id, kind.as_str(), channel).await?;
     if waiting {
         // One already waits to go out: it will cover this too.
         return Ok(());
     }
-    let mut due = now + state.config.notifications.delay_seconds * 1000;
-    if let (Some(last), Some(cause)) = (last_sent, cause) {
-        // Told recently and something else is still unread: wait out the window. If they
-        // have read everything since, this is news again.
-        if queue::has_unread_besides(conn, person_id, cause.thread_id).await? {
-            due = due.max(last + state.config.notifications.coalesce_minutes * 60_000);
-        }
-    }
+    let due = now + state.config.notifications.delay_seconds * 1000;
     queue::insert(
         conn,
         &NotificationRow {
@@ -74,7 +58,7 @@ async fn enqueue(
             person_id: person_id.into(),
             kind: kind.as_str().into(),
             channel: channel.into(),
-            message_id: cause.map(|c| c.message_id.to_string()),
+            message_id: None,
             address: address.map(str::to_string),
             created_at: now,
             due_at: due,
@@ -96,33 +80,51 @@ pub async fn new_message(
     message_id: &str,
     recipients: &[String],
 ) -> AppResult<()> {
-    let cause = Cause {
-        thread_id,
-        message_id,
-    };
-    for person_id in recipients {
-        let Some(row) = people_store::find(conn, practice_id, person_id).await? else {
-            continue;
-        };
-        let recipient = person(row)?;
-        if !recipient.status.is_activated() {
+    let kind = Kind::NewMessage;
+    let now = state.now();
+    let delay = state.config.notifications.delay_seconds * 1000;
+    let window = state.config.notifications.coalesce_minutes * 60_000;
+    let mut rows = Vec::new();
+    for r in queue::recipients(conn, practice_id, kind.as_str(), thread_id, recipients).await? {
+        if !r.status.parse::<Status>().is_ok_and(Status::is_activated) {
             continue;
         }
-        let by_sms = recipient.consent_sms && recipient.mobile.is_some() && state.sms.is_some();
-        for (channel, consented) in [("email", recipient.consent_email), ("sms", by_sms)] {
-            if !consented {
+        let by_sms = r.consent_sms != 0 && r.has_mobile != 0 && state.sms.is_some();
+        let channels = [
+            (
+                "email",
+                r.consent_email != 0,
+                r.email_waiting,
+                r.email_last_sent,
+            ),
+            ("sms", by_sms, r.sms_waiting, r.sms_last_sent),
+        ];
+        for (channel, consented, waiting, last_sent) in channels {
+            // One already waiting to go out covers this too.
+            if !consented || waiting > 0 {
                 continue;
             }
-            let queued = Queued {
-                person_id,
-                kind: Kind::NewMessage,
-                channel,
-                cause: Some(&cause),
+            let mut due = now + delay;
+            if let Some(last) = last_sent.filter(|_| r.unread_elsewhere != 0) {
+                // Told recently and something else is still unread: wait out the window.
+                // If they have read everything since, this is news again.
+                due = due.max(last + window);
+            }
+            rows.push(NotificationRow {
+                id: NotificationId::generate().into_string(),
+                practice_id: practice_id.into(),
+                person_id: r.id.clone(),
+                kind: kind.as_str().into(),
+                channel: channel.into(),
+                message_id: Some(message_id.to_string()),
                 address: None,
-            };
-            enqueue(conn, state, practice_id, queued).await?;
+                created_at: now,
+                due_at: due,
+                attempts: 0,
+            });
         }
     }
+    queue::insert_all(conn, &rows).await?;
     Ok(())
 }
 
