@@ -316,6 +316,9 @@ pub struct ThreadOut {
     /// The thread this conversation was started from, if you take part in it too.
     #[oai(skip_serializing_if_is_none)]
     pub linked_from: Option<String>,
+    /// Earlier messages exist: the first message shown, to pass as `before` for them.
+    #[oai(skip_serializing_if_is_none)]
+    pub older: Option<String>,
 }
 
 impl From<ThreadView> for ThreadOut {
@@ -324,6 +327,7 @@ impl From<ThreadView> for ThreadOut {
         Self {
             announcement: v.announcement,
             linked_from: v.linked_from,
+            older: v.older,
             starts_at: v.starts_at.map(to_datetime),
             reactions_allowed: v.reaction_refusal.is_none(),
             reactions_refusal: v.reaction_refusal.map(|c| c.as_str().to_string()),
@@ -558,19 +562,34 @@ impl ThreadsApi {
         Ok(ThreadCreated::Created(Json(view.into())))
     }
 
-    /// A thread with all its messages; marks it read for you.
+    /// A thread with its latest messages (`limit`, 50 unless asked, at most 200); marks it
+    /// read for you. When earlier messages exist, `older` names the first message shown:
+    /// pass it as `before` for the ones before it.
     #[oai(path = "/threads/:id", method = "get", operation_id = "get_thread")]
     async fn get(
         &self,
         auth: BearerAuth,
         req: &Request,
         id: Path<String>,
+        /// A message of this thread: the page ends just before it.
+        before: Query<Option<String>>,
+        /// How many messages (1 to 200; 50 unless given).
+        limit: Query<Option<i64>>,
     ) -> AppResult<Json<ThreadOut>> {
         let caller = caller(&self.0, &auth, req).await?;
+        let messages = read::Messages::Latest {
+            before: before.0.as_deref(),
+            limit: limit.0.unwrap_or(read::MESSAGE_PAGE),
+        };
         Ok(Json(
-            read::get(&self.0, &caller, &ThreadId::from_trusted(id.0.clone()))
-                .await?
-                .into(),
+            read::get(
+                &self.0,
+                &caller,
+                &ThreadId::from_trusted(id.0.clone()),
+                messages,
+            )
+            .await?
+            .into(),
         ))
     }
 

@@ -95,6 +95,42 @@ pub async fn for_thread(
     Ok(rows)
 }
 
+/// The last `limit` messages of a thread before the one numbered `before_seq`, in order.
+pub async fn latest_of_thread(
+    conn: &mut Conn,
+    keys: &Keyring,
+    thread_id: &str,
+    before_seq: i64,
+    limit: i64,
+) -> Result<Vec<MessageWithSender>, sqlx::Error> {
+    let mut rows: Vec<MessageWithSender> = sqlx::query_as(&format!(
+        "SELECT {COLUMNS}, pe.name AS sender_name, pe.role AS sender_role FROM messages m \
+         JOIN people pe ON pe.id = m.sender_id WHERE m.thread_id = $1 AND m.seq < $2 \
+         ORDER BY m.seq DESC LIMIT $3"
+    ))
+    .bind(thread_id)
+    .bind(before_seq)
+    .bind(limit)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.reverse();
+    keys.open_rows(conn, &mut rows).await?;
+    Ok(rows)
+}
+
+/// The number of a message of a thread.
+pub async fn seq_in_thread(
+    conn: &mut Conn,
+    thread_id: &str,
+    id: &str,
+) -> Result<Option<i64>, sqlx::Error> {
+    sqlx::query_scalar("SELECT seq FROM messages WHERE thread_id = $1 AND id = $2")
+        .bind(thread_id)
+        .bind(id)
+        .fetch_optional(conn)
+        .await
+}
+
 pub async fn find(
     conn: &mut Conn,
     keys: &Keyring,

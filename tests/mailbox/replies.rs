@@ -16,6 +16,7 @@ on_both_backends!(
     inactive_client_cannot_reply_to_a_provider,
     reactivated_client_writes_to_providers_again,
     concurrent_replies_all_land_in_order,
+    a_long_thread_opens_on_its_latest_messages_and_pages_back,
 );
 
 async fn reply(
@@ -268,4 +269,81 @@ async fn concurrent_replies_all_land_in_order(backend: Backend) {
     let (_, thread) = app.thread(&cast.provider, &id).await;
     assert_eq!(thread["messages"].as_array().unwrap().len(), 17);
     assert_eq!(thread["message_count"], 17);
+}
+
+/// Ids of a thread page's messages, and its `older`.
+fn page_of(thread: &serde_json::Value) -> (Vec<String>, Option<String>) {
+    let ids = thread["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap().to_string())
+        .collect();
+    (ids, thread["older"].as_str().map(str::to_string))
+}
+
+async fn a_long_thread_opens_on_its_latest_messages_and_pages_back(backend: Backend) {
+    let (app, cast) = TestApp::with_cast(backend).await;
+    let id = app
+        .send(&cast.provider, &[&user(&cast.client)], "A long one")
+        .await;
+    for _ in 0..6 {
+        let (status, body) = reply(&app, &cast.provider, &id).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    let (status, whole) = app
+        .get(&format!("/api/v1/threads/{id}"), &cast.provider)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{whole}");
+    let (all, older) = page_of(&whole);
+    assert_eq!((all.len(), older), (7, None), "seven messages fit one page");
+
+    let path = |q: &str| format!("/api/v1/threads/{id}?{q}");
+    let (status, last) = app.get(&path("limit=3"), &cast.provider).await;
+    assert_eq!(status, StatusCode::OK, "{last}");
+    assert_eq!(page_of(&last), (all[4..].to_vec(), Some(all[4].clone())));
+    let (_, middle) = app
+        .get(&path(&format!("limit=3&before={}", all[4])), &cast.provider)
+        .await;
+    assert_eq!(page_of(&middle), (all[1..4].to_vec(), Some(all[1].clone())));
+    let (_, first) = app
+        .get(&path(&format!("limit=3&before={}", all[1])), &cast.provider)
+        .await;
+    assert_eq!(
+        page_of(&first),
+        (all[..1].to_vec(), None),
+        "the first page ends the thread"
+    );
+
+    // A message of another thread is not a place in this one; the refusal marks nothing.
+    let other = app
+        .send(&cast.provider, &[&user(&cast.client)], "Another")
+        .await;
+    let (_, other_thread) = app
+        .get(&format!("/api/v1/threads/{other}"), &cast.provider)
+        .await;
+    let foreign = page_of(&other_thread).0[0].clone();
+    let refused = app
+        .get(&path(&format!("before={foreign}")), &cast.client)
+        .await;
+    assert_problem(&refused, StatusCode::NOT_FOUND, "not_found");
+    assert_eq!(refused.1["field"], "before");
+    let (_, inbox) = app.get("/api/v1/threads?folder=inbox", &cast.client).await;
+    let unread = inbox["threads"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["id"] == id.as_str())
+        .map(|t| t["unread"].clone());
+    assert_eq!(
+        unread,
+        Some(json!(true)),
+        "a refused page leaves the thread unread"
+    );
+
+    // Whoever cannot see the thread learns nothing from a page of it.
+    let (status, _) = app
+        .get(&path(&format!("before={}", all[2])), &cast.front)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
 }

@@ -118,6 +118,31 @@ pub struct ThreadView {
     pub staff_actions: bool,
     /// Whether the caller may react now (`None`) or the refusal's code.
     pub reaction_refusal: Option<Code>,
+    /// When messages came before these: the first of these, to page back from.
+    pub older: Option<String>,
+}
+
+/// Which of a thread's messages a view shows.
+#[derive(Debug, Clone, Copy)]
+pub enum Messages<'a> {
+    /// All of them.
+    All,
+    /// The last `limit` before the message `before` (or the last of all).
+    Latest { before: Option<&'a str>, limit: i64 },
+}
+
+/// Messages a thread's page shows unless asked for another number, and at most.
+pub const MESSAGE_PAGE: i64 = 50;
+pub const MESSAGE_PAGE_MAX: i64 = 200;
+
+impl Messages<'_> {
+    /// The latest page, as a thread opens.
+    pub fn latest() -> Self {
+        Messages::Latest {
+            before: None,
+            limit: MESSAGE_PAGE,
+        }
+    }
 }
 
 fn summary(caller: &Caller, listed: &ListedThread, participants: &[Participant]) -> ThreadSummary {
@@ -146,19 +171,48 @@ fn summary(caller: &Caller, listed: &ListedThread, participants: &[Participant])
 
 /// Reads a thread: marks it read for the caller and audits the read.
 #[tracing::instrument(skip_all, fields(thread_id = %thread_id))]
-pub async fn get(state: &AppState, caller: &Caller, thread_id: &ThreadId) -> AppResult<ThreadView> {
+pub async fn get(
+    state: &AppState,
+    caller: &Caller,
+    thread_id: &ThreadId,
+    messages: Messages<'_>,
+) -> AppResult<ThreadView> {
     let thread_id = thread_id.as_str();
-    view(state, caller, thread_id, true).await
+    view_of(state, caller, thread_id, true, messages).await
 }
 
-/// The thread as the caller sees it; `as_read` marks it read and audits the reading
-/// (not done for the view handed back to the sender of a message).
+/// The thread as the caller sees it, with all its messages; `as_read` marks it read and
+/// audits the reading (not done for the view handed back to the sender of a message).
 pub async fn view(
     state: &AppState,
     caller: &Caller,
     thread_id: &str,
     as_read: bool,
 ) -> AppResult<ThreadView> {
+    view_of(state, caller, thread_id, as_read, Messages::All).await
+}
+
+/// [`view`] with the messages asked for.
+pub async fn view_of(
+    state: &AppState,
+    caller: &Caller,
+    thread_id: &str,
+    as_read: bool,
+    messages: Messages<'_>,
+) -> AppResult<ThreadView> {
+    // A page asked for by a message it does not hold is refused before anything is marked.
+    let before_seq = match messages {
+        Messages::Latest {
+            before: Some(id), ..
+        } => {
+            let mut conn = state.store.read().await?;
+            let ctx = load_thread(&mut conn, caller, thread_id).await?;
+            let seq = messages::seq_in_thread(&mut conn, &ctx.thread.id, id).await?;
+            // As for any id the caller has no message under: not found, naming the field.
+            Some(seq.ok_or_else(|| AppError::not_found("message").with_field("before"))?)
+        }
+        _ => None,
+    };
     let ctx = if as_read {
         mark_read(state, caller, thread_id).await?
     } else {
@@ -166,7 +220,29 @@ pub async fn view(
         load_thread(&mut conn, caller, thread_id).await?
     };
     let mut conn = state.store.read().await?;
-    let rows = messages::for_thread(&mut conn, &caller.keys, &ctx.thread.id).await?;
+    let (rows, older) = match messages {
+        Messages::All => (
+            messages::for_thread(&mut conn, &caller.keys, &ctx.thread.id).await?,
+            None,
+        ),
+        Messages::Latest { limit, .. } => {
+            let before_seq = before_seq.unwrap_or(i64::MAX);
+            let limit = limit.clamp(1, MESSAGE_PAGE_MAX);
+            let mut rows = messages::latest_of_thread(
+                &mut conn,
+                &caller.keys,
+                &ctx.thread.id,
+                before_seq,
+                limit + 1,
+            )
+            .await?;
+            let older = (rows.len() as i64 > limit).then(|| {
+                rows.remove(0);
+                rows[0].message.id.clone()
+            });
+            (rows, older)
+        }
+    };
     let files = files_seen_by(
         &mut conn,
         &caller.keys,
@@ -230,39 +306,41 @@ pub async fn view(
         )
         .err()
         .map(|v| v.code),
+        older,
     })
 }
 
 /// Loads the thread, marks it read for the caller (if it was not) and audits the read.
 async fn mark_read(state: &AppState, caller: &Caller, thread_id: &str) -> AppResult<ThreadCtx> {
-    let mut tx = state.store.begin().await?;
-    let ctx = load_thread(&mut tx, caller, thread_id).await?;
-    if ctx.thread.next_seq > 0 {
-        let me = caller.person.id.as_str();
-        let through = ctx.thread.next_seq - 1;
-        conversation_store::record_read(&mut tx, &ctx.thread.id, me, through, state.now()).await?;
-    }
-    if ctx.me().unread {
-        let me = caller.person.id.as_str();
-        threads::set_state(&mut tx, &ctx.thread.id, me, None, Some(false)).await?;
-        thread_event(
-            &mut tx,
-            state,
-            caller,
-            EventKind::ThreadRead,
-            &ctx.thread.id,
-        )
-        .await?;
-    }
-    record(
-        &mut tx,
-        state,
-        caller,
-        AuditEntry::new("read_thread", "thread", &ctx.thread.id),
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(ctx)
+    let (state, caller, thread_id) = (state.clone(), caller.clone(), thread_id.to_string());
+    let store = state.store.clone();
+    store
+        .grouped(move |tx| {
+            Box::pin(async move {
+                let (state, caller) = (&state, &caller);
+                let ctx = load_thread(tx, caller, &thread_id).await?;
+                if ctx.thread.next_seq > 0 {
+                    let me = caller.person.id.as_str();
+                    let through = ctx.thread.next_seq - 1;
+                    conversation_store::record_read(tx, &ctx.thread.id, me, through, state.now())
+                        .await?;
+                }
+                if ctx.me().unread {
+                    let me = caller.person.id.as_str();
+                    threads::set_state(tx, &ctx.thread.id, me, None, Some(false)).await?;
+                    thread_event(tx, state, caller, EventKind::ThreadRead, &ctx.thread.id).await?;
+                }
+                record(
+                    tx,
+                    state,
+                    caller,
+                    AuditEntry::new("read_thread", "thread", &ctx.thread.id),
+                )
+                .await?;
+                Ok(ctx)
+            })
+        })
+        .await
 }
 
 /// What a thread's messages carry besides their text: reactions as (message, person,
@@ -439,8 +517,12 @@ pub async fn list(
         Some(c) => Seek::Older(c),
         None => Seek::Newest,
     };
-    let page = page(state, caller, folder, filter, seek, limit).await?;
-    audit_listing(state, caller, folder).await?;
+    // Audited while the page is read: durable before anything is shown.
+    let ((), page) = futures_util::future::try_join(
+        audit_listing(state, caller, folder),
+        page(state, caller, folder, filter, seek, limit),
+    )
+    .await?;
     Ok((page.threads, page.older))
 }
 

@@ -167,6 +167,8 @@ impl TeamBox {
 struct ThreadPage {
     chrome: Chrome,
     id: String,
+    /// Earlier messages exist: the first shown, to page back from.
+    older: Option<String>,
     subject: String,
     who: String,
     folder: String,
@@ -209,8 +211,13 @@ async fn thread_view(
     id: &str,
     as_read: bool,
     reply_to: Option<&str>,
+    before: Option<&str>,
 ) -> Result<ThreadPage, Response> {
-    let view = read::view(state, &visit.caller, id, as_read)
+    let messages = read::Messages::Latest {
+        before,
+        limit: read::MESSAGE_PAGE,
+    };
+    let view = read::view_of(state, &visit.caller, id, as_read, messages)
         .await
         .map_err(page_error)?;
     let now = state.now();
@@ -264,6 +271,7 @@ async fn thread_view(
         ));
     }
     Ok(ThreadPage {
+        older: view.older.clone(),
         chrome,
         conversation: summary.kind == ThreadKind::Conversation,
         pinned: summary.pinned,
@@ -300,6 +308,8 @@ pub struct ThreadQuery {
     done: Option<String>,
     /// A message to answer ("Reply to this").
     reply_to: Option<String>,
+    /// Earlier messages: the page ends just before this one.
+    before: Option<String>,
 }
 
 #[handler]
@@ -311,7 +321,8 @@ pub async fn thread_page(
     state: Data<&AppState>,
 ) -> Response {
     let visit = or_page!(visit(&state, req, &slug).await);
-    match thread_view(&state, &visit, csrf, &id, true, query.reply_to.as_deref()).await {
+    let (reply_to, before) = (query.reply_to.as_deref(), query.before.as_deref());
+    match thread_view(&state, &visit, csrf, &id, true, reply_to, before).await {
         Ok(mut page) => {
             page.notice = match query.done.as_deref() {
                 Some("noted") => Some("Saved to the client's chart."),
@@ -367,7 +378,7 @@ pub async fn reply(
         return page_error(error);
     }
     let reply_to = Some(fields.get("in_reply_to")).filter(|m| !m.is_empty());
-    match thread_view(&state, &visit, csrf, &id, false, reply_to).await {
+    match thread_view(&state, &visit, csrf, &id, false, reply_to, None).await {
         Ok(mut page) => {
             page.body = text;
             page.kept = files.into_iter().map(Attached::of).collect();
