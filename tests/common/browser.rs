@@ -201,6 +201,27 @@ impl Browser {
         panic!("{css} never read {expected:?}; last it read {last:?}");
     }
 
+    /// Saves the page as a PNG in the directory `CONFIDE_SCREENSHOTS` names, if set (to
+    /// look at a page as its user sees it).
+    #[allow(dead_code)]
+    pub async fn screenshot(&self, name: &str) {
+        let Ok(dir) = std::env::var("CONFIDE_SCREENSHOTS") else {
+            return;
+        };
+        let png = self
+            .command(reqwest::Method::GET, "/screenshot", None)
+            .await;
+        let bytes = data_encoding::BASE64
+            .decode(png.as_str().unwrap_or_default().as_bytes())
+            .expect("a screenshot in base64");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            std::path::Path::new(&dir).join(format!("{name}.png")),
+            bytes,
+        )
+        .unwrap();
+    }
+
     pub async fn source(&self) -> String {
         self.command(reqwest::Method::GET, "/source", None)
             .await

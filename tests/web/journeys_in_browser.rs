@@ -14,6 +14,7 @@ on_both_backends!(
     a_draft_is_saved_resumed_and_sent_in_a_browser,
     threads_are_archived_and_restored_in_bulk,
     sign_out_and_idle_expiry_in_a_browser,
+    a_long_thread_opens_on_its_latest_messages_and_pages_back_in_a_browser,
 );
 
 async fn sign_in(browser: &Browser, app: &TestApp, who: &Session) {
@@ -290,5 +291,60 @@ async fn sign_out_and_idle_expiry_in_a_browser(backend: Backend) {
     browser.type_into("#password", PASSWORD).await;
     browser.click("button[type=submit]").await;
     browser.wait_for_text("h1#subject", "Later").await;
+    browser.quit().await;
+}
+
+async fn a_long_thread_opens_on_its_latest_messages_and_pages_back_in_a_browser(backend: Backend) {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let (app, cast) = TestApp::with_cast(backend).await;
+    let thread = app
+        .send(
+            &cast.provider,
+            &[&user(&cast.client)],
+            "Fifty-five messages",
+        )
+        .await;
+    for n in 1..55 {
+        let (status, body) = app
+            .reply(
+                &cast.provider,
+                &thread,
+                json!({"body": format!("Update number {n}.")}),
+            )
+            .await;
+        assert_eq!(status, reqwest::StatusCode::CREATED, "{body}");
+    }
+    browser.set_size(1280, 900).await;
+    sign_in(&browser, &app, &cast.client).await;
+    browser
+        .goto(&app.url(&format!("/p/oak/threads/{thread}")))
+        .await;
+    browser
+        .wait_for_text("main h1", "Fifty-five messages")
+        .await;
+    let shown = "document.querySelectorAll('ol.messages > li.message').length";
+    assert_eq!(eval(&browser, shown).await, json!(50), "the latest fifty");
+    assert!(browser.source().await.contains("Update number 54."));
+    browser.screenshot("thread-latest-page").await;
+    browser.click(".older-messages a").await;
+    let mut count = json!(null);
+    for _ in 0..100 {
+        count = eval(&browser, shown).await;
+        if count == json!(5) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(count, json!(5), "the five before them");
+    let source = browser.source().await;
+    assert!(source.contains("Update number 4.") && !source.contains("Update number 5."));
+    assert!(
+        !source.contains("Earlier messages"),
+        "nothing before the first"
+    );
+    assert!(source.contains("Latest messages"), "and the way back");
+    browser.screenshot("thread-earlier-page").await;
     browser.quit().await;
 }

@@ -169,6 +169,8 @@ struct ThreadPage {
     id: String,
     /// Earlier messages exist: the first shown, to page back from.
     older: Option<String>,
+    /// These are earlier messages: the latest are a link away.
+    earlier: bool,
     subject: String,
     who: String,
     folder: String,
@@ -272,6 +274,7 @@ async fn thread_view(
     }
     Ok(ThreadPage {
         older: view.older.clone(),
+        earlier: before.is_some(),
         chrome,
         conversation: summary.kind == ThreadKind::Conversation,
         pinned: summary.pinned,
