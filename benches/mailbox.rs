@@ -53,8 +53,9 @@ fn summary(name: &str, mut latencies: Vec<f64>, elapsed: Duration) -> f64 {
     rate
 }
 
-/// The baseline: the rows a send writes (thread, two participants, message, event, audit
-/// event with its chain head), by plain SQL, one durable transaction per message.
+/// The baseline: the rows a send writes (thread, two participants with their counter
+/// rows, message, event, audit event with its chain head, the recipient's notification
+/// unless one waits), by plain SQL, one durable transaction per message.
 async fn baseline(store: &Store, data: &Dataset, sends: usize) -> f64 {
     let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
@@ -90,6 +91,9 @@ async fn baseline(store: &Store, data: &Dataset, sends: usize) -> f64 {
                 sqlx::query("INSERT INTO audit_events (seq, at, practice_id, actor_id, action, object_type, object_id, outcome, ip, session_ref, prev_hash, hash) VALUES ($1, $2, $3, $4, 'send_message', 'message', $5, 'success', NULL, NULL, $6, $7)")
                     .bind(seq).bind(now).bind(&practice).bind(&sender).bind(&mid).bind(&prev).bind(format!("{prev:.8}{seq}")).execute(&mut *tx).await.unwrap();
                 sqlx::query("UPDATE audit_head SET hash = $1 WHERE id = 1").bind(format!("{prev:.8}{seq}")).execute(&mut *tx).await.unwrap();
+                // The recipient's notification, unless one already waits (as the API does).
+                sqlx::query("INSERT INTO notifications (id, practice_id, person_id, kind, channel, message_id, address, created_at, due_at, attempts) VALUES ($1, $2, $3, 'new_message', 'email', $4, NULL, $5, $5, 0) ON CONFLICT DO NOTHING")
+                    .bind(id()).bind(&practice).bind(client).bind(&mid).bind(now).execute(&mut *tx).await.unwrap();
                 tx.commit().await.unwrap();
                 latencies.push(t0.elapsed().as_secs_f64());
             }
@@ -107,7 +111,13 @@ async fn baseline(store: &Store, data: &Dataset, sends: usize) -> f64 {
     )
 }
 
-async fn http_sends(http: &reqwest::Client, server: &Server, data: &Dataset, sends: usize) -> f64 {
+async fn http_sends(
+    http: &reqwest::Client,
+    server: &Server,
+    data: &Dataset,
+    sends: usize,
+    how: &str,
+) -> f64 {
     let mut tokens = Vec::new();
     for email in data.sender_emails.iter().take(CONCURRENCY) {
         tokens.push(sign_in(http, &server.base, email).await);
@@ -147,7 +157,11 @@ async fn http_sends(http: &reqwest::Client, server: &Server, data: &Dataset, sen
     while let Some(l) = tasks.join_next().await {
         all.extend(l.unwrap());
     }
-    summary("HTTP API: POST /api/v1/threads", all, started.elapsed())
+    summary(
+        &format!("HTTP API: POST /api/v1/threads, {how}"),
+        all,
+        started.elapsed(),
+    )
 }
 
 async fn first_page(
@@ -236,12 +250,26 @@ async fn main() {
     let base_rate = baseline(&store, &data, args.sends).await;
     store.close().await;
 
-    let server = Server::start(&url, &data_dir);
+    // The index built first, as a server that has been running has it: otherwise the
+    // servers below would rebuild it while they are measured.
+    let (said, took) = common::reindex(&url, &data_dir);
+    println!();
+    println!("{said} ({:.1} s)", took.as_secs_f64());
+    println!();
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(64)
         .build()
         .unwrap();
-    let api_rate = http_sends(&http, &server, &data, args.sends).await;
+    // The same binary with each send in a transaction of its own, then with group commit.
+    let alone = Server::start_with(
+        &url,
+        &data_dir,
+        &[("CONFIDE__DATABASE__GROUP_COMMIT", "false")],
+    );
+    let alone_rate = http_sends(&http, &alone, &data, args.sends, "group commit off").await;
+    drop(alone);
+    let server = Server::start(&url, &data_dir);
+    let api_rate = http_sends(&http, &server, &data, args.sends, "group commit on").await;
     // The sends queued a notification each; the sender drains them meanwhile.
     let busy_heavy = first_page(
         &http,
@@ -288,6 +316,10 @@ async fn main() {
     println!("first page p99 while notifications drain: {busy_heavy:.2} ms");
     println!();
     println!("API / baseline send rate: {:.2}", api_rate / base_rate);
+    println!(
+        "API / baseline send rate, group commit off: {:.2}",
+        alone_rate / base_rate
+    );
     println!("first page p99, heavy / light: {:.2}", heavy / light);
     println!(
         "web page p99 / API page p99 (heavy): {:.2}",

@@ -527,23 +527,6 @@ async fn send_concurrently(
     }
 }
 
-fn reindex(url: &str, data_dir: &Path) -> (String, Duration) {
-    let started = Instant::now();
-    let out = common::confide(url, data_dir)
-        .arg("reindex")
-        .output()
-        .expect("run confide reindex");
-    assert!(
-        out.status.success(),
-        "reindex: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (
-        String::from_utf8_lossy(&out.stdout).trim().to_string(),
-        started.elapsed(),
-    )
-}
-
 #[tokio::main]
 async fn main() {
     let args = args();
@@ -621,7 +604,7 @@ fn measure_rebuilds(
         raw.as_secs_f64(),
         messages as f64 / raw.as_secs_f64()
     );
-    let (said, took) = reindex(url, data_dir);
+    let (said, took) = common::reindex(url, data_dir);
     println!(
         "confide reindex: {said} ({:.1} s with start-up; {:.0} docs/s; {:.2}× the raw time)",
         took.as_secs_f64(),
@@ -775,7 +758,7 @@ async fn reindex_while_serving(
     };
     let (said, took) = {
         let (url, data_dir) = (url.to_string(), data_dir.to_path_buf());
-        tokio::task::spawn_blocking(move || reindex(&url, &data_dir))
+        tokio::task::spawn_blocking(move || common::reindex(&url, &data_dir))
             .await
             .unwrap()
     };

@@ -14,6 +14,11 @@ command -v psql >/dev/null 2>&1 || missing+=(postgresql-client)
 # node and npm for the TypeScript client generated from the OpenAPI document.
 command -v node >/dev/null 2>&1 || missing+=(nodejs)
 command -v npm >/dev/null 2>&1 || missing+=(npm)
+# Dovecot, for the side-by-side benchmark (issue 18): IMAP, LMTP and its Xapian index.
+[ -x /usr/sbin/dovecot ] || missing+=(dovecot-core)
+[ -x /usr/lib/dovecot/imap ] || missing+=(dovecot-imapd)
+[ -x /usr/lib/dovecot/lmtp ] || missing+=(dovecot-lmtpd)
+[ -e /usr/lib/dovecot/modules/lib21_fts_xapian_plugin.so ] || missing+=(dovecot-fts-xapian)
 # Debian's venv module needs ensurepip, which comes with python3-venv.
 python3 -c 'import ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
 if [ ${#missing[@]} -gt 0 ]; then

@@ -6,7 +6,7 @@
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use confide::auth::PasswordHasher;
 use confide::store::Store;
@@ -495,6 +495,24 @@ async fn insert_thread_rows(conn: &mut sqlx::AnyConnection, rows: &ThreadRows, n
 }
 
 /// The release `confide` binary, configured for the benchmark's database and data directory.
+/// `confide reindex`: what it printed and how long it took.
+pub fn reindex(url: &str, data_dir: &Path) -> (String, Duration) {
+    let started = Instant::now();
+    let out = confide(url, data_dir)
+        .arg("reindex")
+        .output()
+        .expect("run confide reindex");
+    assert!(
+        out.status.success(),
+        "reindex: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (
+        String::from_utf8_lossy(&out.stdout).trim().to_string(),
+        started.elapsed(),
+    )
+}
+
 pub fn confide(database_url: &str, data_dir: &Path) -> Command {
     let config = data_dir.join("bench.toml");
     // The benchmarks sign in, upload and send far beyond one person's quotas.

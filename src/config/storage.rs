@@ -15,6 +15,7 @@ pub struct DatabaseConfig {
     pub busy_timeout_ms: u64,
     /// Whether sends, replies and audited reads that arrive together commit together (one
     /// transaction, one sync), each still checked alone and answered after the commit.
+    /// SQLite only: on PostgreSQL each write keeps a transaction of its own.
     pub group_commit: bool,
 }
 

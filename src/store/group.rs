@@ -130,6 +130,11 @@ impl Store {
 }
 
 impl Store {
+    /// Whether [`Store::grouped`] writes commit in groups (or each alone).
+    pub fn commits_in_groups(&self) -> bool {
+        self.group.is_some()
+    }
+
     /// How many grouped writes wait for a group to take them (0 without group commit).
     pub fn grouped_waiting(&self) -> usize {
         self.group
