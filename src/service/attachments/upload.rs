@@ -5,7 +5,6 @@
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 use sha2::{Digest, Sha256};
-use tokio::io::AsyncWriteExt;
 
 use crate::blobs::TempFile;
 use crate::crypto::files::FileSealer;
@@ -159,22 +158,74 @@ impl ClsidCatch {
     }
 }
 
-/// Writes the chunks to `file` (through `sealer` when there is one) and syncs it, hashing
-/// and measuring them as they pass. `None` as soon as the size goes over `max` (the rest
-/// is not read).
+/// What the receiving task hands the writer.
+enum Piece {
+    Bytes(Bytes),
+    /// The whole file has come: seal its end and sync it.
+    End,
+}
+
+/// Chunks on their way from the socket to the writer: the next arrives while the writer
+/// hashes, seals and writes one.
+const IN_FLIGHT: usize = 1;
+/// What the writer gathers before one write to the file.
+const WRITE_BUFFER: usize = 256 * 1024;
+
+/// Receives the chunks and hands them to a writer on a blocking thread, which hashes,
+/// checks, seals (with `sealer`) and writes them to `file` and syncs it; so receiving the
+/// next chunk overlaps the work on the last one, and that work never holds up the
+/// runtime's threads. `None` as soon as the size goes over `max` (the rest is not read).
 async fn write_out<S, E>(
-    mut file: tokio::fs::File,
+    file: tokio::fs::File,
     mut chunks: S,
     max: u64,
-    mut sealer: Option<FileSealer>,
+    sealer: Option<FileSealer>,
 ) -> AppResult<Option<Seen>>
 where
     S: Stream<Item = Result<Bytes, E>> + Unpin,
     E: std::fmt::Display,
 {
-    // tokio buffers up to 2 MiB per file by default; 20 uploads at once would hold 40 MiB.
-    file.set_max_buf_size(128 * 1024);
-    let mut writer = tokio::io::BufWriter::with_capacity(128 * 1024, file);
+    let file = file.into_std().await;
+    let (pieces, rx) = tokio::sync::mpsc::channel(IN_FLIGHT);
+    let writer = tokio::task::spawn_blocking(move || digest_and_write(file, rx, sealer));
+    let received: AppResult<bool> = async {
+        let mut size = 0u64;
+        while let Some(chunk) = chunks.next().await {
+            let chunk = chunk.map_err(bad_multipart)?;
+            size += chunk.len() as u64;
+            if size > max {
+                return Ok(false);
+            }
+            if pieces.send(Piece::Bytes(chunk)).await.is_err() {
+                // The writer failed; its error is the answer.
+                return Ok(true);
+            }
+        }
+        let _ = pieces.send(Piece::End).await;
+        Ok(true)
+    }
+    .await;
+    // Without `End` the writer stops at once, neither finishing nor syncing the file.
+    drop(pieces);
+    let written = writer
+        .await
+        .map_err(|e| AppError::internal(anyhow::Error::new(e).context("writing an upload")));
+    match received {
+        Ok(true) => written?.map(Some),
+        Ok(false) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// The writer's side of [`write_out`]: runs on a blocking thread until `End` (or until the
+/// receiving side gives up, which leaves the file unfinished, for its owner to remove).
+fn digest_and_write(
+    file: std::fs::File,
+    mut pieces: tokio::sync::mpsc::Receiver<Piece>,
+    mut sealer: Option<FileSealer>,
+) -> AppResult<Seen> {
+    use std::io::Write;
+    let mut writer = std::io::BufWriter::with_capacity(WRITE_BUFFER, file);
     let mut hasher = Sha256::new();
     let (mut size, mut head, mut text) = (0u64, Vec::new(), TextCheck::default());
     let mut clsid = ClsidCatch::default();
@@ -182,13 +233,18 @@ where
     if let Some(sealer) = &sealer {
         sealed.extend_from_slice(sealer.header());
     }
-    while let Some(chunk) = chunks.next().await {
-        let chunk = chunk.map_err(bad_multipart)?;
+    loop {
+        let chunk = match pieces.blocking_recv() {
+            Some(Piece::Bytes(chunk)) => chunk,
+            Some(Piece::End) => break,
+            None => {
+                return Err(AppError::internal(anyhow::anyhow!(
+                    "an upload stopped before its end"
+                )))
+            }
+        };
         let at = size;
         size += chunk.len() as u64;
-        if size > max {
-            return Ok(None);
-        }
         hasher.update(&chunk);
         if head.len() < HEAD_BYTES {
             let take = (HEAD_BYTES - head.len()).min(chunk.len());
@@ -196,43 +252,36 @@ where
         }
         clsid.feed(&head, at, &chunk);
         text.feed(&chunk);
-        let out: &[u8] = match &mut sealer {
+        let result = match &mut sealer {
             Some(sealer) => {
                 sealer.update(&chunk, &mut sealed);
-                &sealed
+                let result = writer.write_all(&sealed);
+                sealed.clear();
+                result
             }
-            None => &chunk,
+            None => writer.write_all(&chunk),
         };
-        writer
-            .write_all(out)
-            .await
-            .map_err(io_error("writing an upload"))?;
-        sealed.clear();
+        result.map_err(write_error_of)?;
     }
     if let Some(sealer) = sealer {
         sealer.finish(&mut sealed);
-        writer
-            .write_all(&sealed)
-            .await
-            .map_err(io_error("writing an upload"))?;
+        writer.write_all(&sealed).map_err(write_error_of)?;
     }
-    writer
-        .flush()
-        .await
-        .map_err(io_error("writing an upload"))?;
-    writer
+    let file = writer
         .into_inner()
-        .sync_all()
-        .await
-        .map_err(io_error("syncing an upload"))?;
-    let sha256 = hex::encode(hasher.finalize());
-    Ok(Some(Seen {
-        sha256,
+        .map_err(|e| write_error_of(e.into_error()))?;
+    file.sync_all().map_err(io_error("syncing an upload"))?;
+    Ok(Seen {
+        sha256: hex::encode(hasher.finalize()),
         size,
         head,
         text,
         clsid: clsid.get(),
-    }))
+    })
+}
+
+fn write_error_of(e: std::io::Error) -> AppError {
+    io_error("writing an upload")(e)
 }
 
 /// The kinds `limits.attachment_types` allows.
