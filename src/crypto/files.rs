@@ -114,31 +114,39 @@ impl FileSealer {
         &self.header
     }
 
-    /// Takes plain bytes; appends to `out` the chunks now known not to be the last.
+    /// Takes plain bytes; appends to `out` the chunks now known not to be the last. A full
+    /// chunk never is (a file of whole chunks ends with an empty one), so it is sealed at
+    /// once, straight from `data` when it lies there whole.
     pub fn update(&mut self, mut data: &[u8], out: &mut Vec<u8>) {
         while !data.is_empty() {
-            if self.pending.len() == CHUNK {
-                self.seal_pending(false, out);
+            if self.pending.is_empty() && data.len() >= CHUNK {
+                let (whole, rest) = data.split_at(CHUNK);
+                self.seal_into(whole, false, out);
+                data = rest;
+                continue;
             }
             let take = (CHUNK - self.pending.len()).min(data.len());
             self.pending.extend_from_slice(&data[..take]);
             data = &data[take..];
+            if self.pending.len() == CHUNK {
+                let pending = std::mem::take(&mut self.pending);
+                self.seal_into(&pending, false, out);
+                self.pending = pending;
+                self.pending.clear();
+            }
         }
     }
 
     /// Appends the last chunk to `out` (an empty one after a full chunk).
     pub fn finish(mut self, out: &mut Vec<u8>) {
-        if self.pending.len() == CHUNK {
-            self.seal_pending(false, out);
-        }
-        self.seal_pending(true, out);
+        let pending = std::mem::take(&mut self.pending);
+        self.seal_into(&pending, true, out);
     }
 
-    /// Seals the pending bytes straight into `out` (no copy of their own).
-    fn seal_pending(&mut self, last: bool, out: &mut Vec<u8>) {
+    /// Seals `plain` as the next chunk straight into `out`.
+    fn seal_into(&mut self, plain: &[u8], last: bool, out: &mut Vec<u8>) {
         let start = out.len();
-        out.extend_from_slice(&self.pending);
-        self.pending.clear();
+        out.extend_from_slice(plain);
         let nonce = self.stream.nonce(self.position, last);
         let tag = self
             .stream

@@ -220,18 +220,18 @@ where
 /// The writer's side of [`write_out`]: runs on a blocking thread until `End` (or until the
 /// receiving side gives up, which leaves the file unfinished, for its owner to remove).
 fn digest_and_write(
-    file: std::fs::File,
+    mut file: std::fs::File,
     mut pieces: tokio::sync::mpsc::Receiver<Piece>,
     mut sealer: Option<FileSealer>,
 ) -> AppResult<Seen> {
     use std::io::Write;
-    let mut writer = std::io::BufWriter::with_capacity(WRITE_BUFFER, file);
     let mut hasher = Sha256::new();
     let (mut size, mut head, mut text) = (0u64, Vec::new(), TextCheck::default());
     let mut clsid = ClsidCatch::default();
-    let mut sealed = Vec::new();
+    // What goes to the file next, sealed or plain (one copy of the bytes either way).
+    let mut out = Vec::with_capacity(WRITE_BUFFER + crate::crypto::files::CHUNK + 64);
     if let Some(sealer) = &sealer {
-        sealed.extend_from_slice(sealer.header());
+        out.extend_from_slice(sealer.header());
     }
     loop {
         let chunk = match pieces.blocking_recv() {
@@ -252,24 +252,19 @@ fn digest_and_write(
         }
         clsid.feed(&head, at, &chunk);
         text.feed(&chunk);
-        let result = match &mut sealer {
-            Some(sealer) => {
-                sealer.update(&chunk, &mut sealed);
-                let result = writer.write_all(&sealed);
-                sealed.clear();
-                result
-            }
-            None => writer.write_all(&chunk),
-        };
-        result.map_err(write_error_of)?;
+        match &mut sealer {
+            Some(sealer) => sealer.update(&chunk, &mut out),
+            None => out.extend_from_slice(&chunk),
+        }
+        if out.len() >= WRITE_BUFFER {
+            file.write_all(&out).map_err(write_error_of)?;
+            out.clear();
+        }
     }
     if let Some(sealer) = sealer {
-        sealer.finish(&mut sealed);
-        writer.write_all(&sealed).map_err(write_error_of)?;
+        sealer.finish(&mut out);
     }
-    let file = writer
-        .into_inner()
-        .map_err(|e| write_error_of(e.into_error()))?;
+    file.write_all(&out).map_err(write_error_of)?;
     file.sync_all().map_err(io_error("syncing an upload"))?;
     Ok(Seen {
         sha256: hex::encode(hasher.finalize()),
