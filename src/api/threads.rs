@@ -717,7 +717,8 @@ impl ThreadsApi {
             idempotency_key.0.as_deref(),
         )
         .await?;
-        let view = read::view(&self.0, &caller, &id.0, false).await?;
+        let only = read::Messages::Only(&message_id);
+        let view = read::view_of(&self.0, &caller, &id.0, false, only).await?;
         let message = view
             .messages
             .into_iter()

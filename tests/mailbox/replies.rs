@@ -253,20 +253,38 @@ async fn concurrent_replies_all_land_in_order(backend: Backend) {
             who.token.clone(),
         );
         replies.spawn(async move {
-            client
+            let resp = client
                 .post(url)
                 .bearer_auth(token)
                 .json(&json!({"body": format!("Concurrent reply {i}.")}))
                 .send()
                 .await
-                .unwrap()
-                .status()
+                .unwrap();
+            let status = resp.status();
+            let message: serde_json::Value = resp.json().await.unwrap();
+            (i, status, message)
         });
     }
-    while let Some(status) = replies.join_next().await {
-        assert_eq!(status.unwrap(), StatusCode::CREATED);
+    let mut answered = Vec::new();
+    while let Some(done) = replies.join_next().await {
+        let (i, status, message) = done.unwrap();
+        assert_eq!(status, StatusCode::CREATED, "{message}");
+        // Each is answered with itself, whatever landed around it.
+        let text = message["body"].as_str();
+        assert!(
+            text.is_some_and(|t| t.contains(&format!("Concurrent reply {i}."))),
+            "{message}"
+        );
+        answered.push(message["id"].as_str().unwrap().to_string());
     }
     let (_, thread) = app.thread(&cast.provider, &id).await;
+    let mut landed: Vec<String> = thread["messages"].as_array().unwrap()[1..]
+        .iter()
+        .map(|m| m["id"].as_str().unwrap().to_string())
+        .collect();
+    landed.sort();
+    answered.sort();
+    assert_eq!(answered, landed, "the answers name the replies that landed");
     assert_eq!(thread["messages"].as_array().unwrap().len(), 17);
     assert_eq!(thread["message_count"], 17);
 }

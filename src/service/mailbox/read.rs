@@ -129,6 +129,10 @@ pub enum Messages<'a> {
     All,
     /// The last `limit` before the message `before` (or the last of all).
     Latest { before: Option<&'a str>, limit: i64 },
+    /// Only this one (none, if the thread holds no such message the caller sees).
+    Only(&'a str),
+    /// None: the thread's details alone.
+    None,
 }
 
 /// Messages a thread's page shows unless asked for another number, and at most.
@@ -225,6 +229,18 @@ pub async fn view_of(
             messages::for_thread(&mut conn, &caller.keys, &ctx.thread.id).await?,
             None,
         ),
+        Messages::None => (Vec::new(), None),
+        Messages::Only(id) => {
+            let rows = match messages::seq_in_thread(&mut conn, &ctx.thread.id, id).await? {
+                Some(seq) => {
+                    messages::latest_of_thread(&mut conn, &caller.keys, &ctx.thread.id, seq + 1, 1)
+                        .await?
+                }
+                None => Vec::new(),
+            };
+            let rows = rows.into_iter().filter(|r| r.message.id == id).collect();
+            (rows, None)
+        }
         Messages::Latest { limit, .. } => {
             let before_seq = before_seq.unwrap_or(i64::MAX);
             let limit = limit.clamp(1, MESSAGE_PAGE_MAX);

@@ -86,9 +86,11 @@ pub async fn delete_thread_page(
     let visit = or_page!(visit(&state, req, &slug).await);
     // Only a thread the caller may delete is asked about, by its own id; one they see but
     // may not delete gets the refusal the deletion itself would give.
-    let view = or_page!(read::view(&state, &visit.caller, &id, false)
-        .await
-        .map_err(page_error));
+    let view = or_page!(
+        read::view_of(&state, &visit.caller, &id, false, read::Messages::None)
+            .await
+            .map_err(page_error)
+    );
     if !view.can_delete {
         let refusal = may_delete_thread(visit.caller.role(), false).err();
         return page_error(refusal.map_or_else(|| AppError::not_found("thread"), Into::into));
@@ -134,9 +136,15 @@ pub async fn delete_message_page(
     let visit = or_page!(visit(&state, req, &slug).await);
     // Only a message of that thread the caller may delete is asked about; one they see but
     // may not delete gets the refusal the deletion itself would give.
-    let view = or_page!(read::view(&state, &visit.caller, &thread, false)
-        .await
-        .map_err(page_error));
+    let view = or_page!(read::view_of(
+        &state,
+        &visit.caller,
+        &thread,
+        false,
+        read::Messages::Only(&id)
+    )
+    .await
+    .map_err(page_error));
     let Some(message) = view.messages.iter().find(|m| m.id == id) else {
         return super::not_found();
     };
@@ -172,7 +180,7 @@ pub async fn delete_message(
         return page_error(e);
     }
     // A thread goes with its last message: then back to the inbox.
-    match read::view(&state, &visit.caller, &thread, false).await {
+    match read::view_of(&state, &visit.caller, &thread, false, read::Messages::None).await {
         Ok(_) => see_other(&visit.href(&format!("threads/{thread}?done=deleted"))),
         Err(_) => see_other(&visit.href("mail/inbox?done=deleted")),
     }

@@ -172,7 +172,8 @@ pub async fn compose_page(
 /// The compose form of a conversation started from a thread: its people ticked (those the
 /// caller may know), its subject, the link; never its history.
 async fn converted(state: &AppState, visit: &Visit, from: &str) -> AppResult<Filled> {
-    let view = crate::service::mailbox::read::view(state, &visit.caller, from, false).await?;
+    use crate::service::mailbox::read;
+    let view = read::view_of(state, &visit.caller, from, false, read::Messages::None).await?;
     let me = visit.caller.person.id.as_str();
     Ok(Filled {
         to: view

@@ -188,9 +188,11 @@ pub async fn share_page(
     state: Data<&AppState>,
 ) -> Response {
     let visit = or_page!(visit(&state, req, &slug).await);
-    let view = or_page!(read::view(&state, &visit.caller, &id, false)
-        .await
-        .map_err(page_error));
+    let view = or_page!(
+        read::view_of(&state, &visit.caller, &id, false, read::Messages::None)
+            .await
+            .map_err(page_error)
+    );
     if !view.staff_actions {
         return not_found();
     }
