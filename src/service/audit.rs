@@ -42,8 +42,13 @@ pub async fn record(
     caller: &Caller,
     entry: AuditEntry<'_>,
 ) -> AppResult<()> {
-    record_raw(
-        conn,
+    audit_store::append(conn, &caller_event(state, caller, entry)).await?;
+    Ok(())
+}
+
+/// The event of something the caller did, in their session.
+fn caller_event(state: &AppState, caller: &Caller, entry: AuditEntry<'_>) -> NewAuditEvent {
+    new_event(
         state,
         Some(caller.practice_id()),
         Some(caller.person.id.as_str()),
@@ -51,7 +56,6 @@ pub async fn record(
         &caller.meta,
         entry,
     )
-    .await
 }
 
 /// Records, in a transaction of its own, that the caller was shown something they may
@@ -62,14 +66,7 @@ pub async fn record_read(
     caller: &Caller,
     entry: AuditEntry<'_>,
 ) -> AppResult<()> {
-    let event = new_event(
-        state,
-        Some(caller.practice_id()),
-        Some(caller.person.id.as_str()),
-        Some(caller.session_id.as_str()),
-        &caller.meta,
-        entry,
-    );
+    let event = caller_event(state, caller, entry);
     // Committed with whatever else is being written now (group commit), durably before
     // the caller is shown anything.
     state

@@ -28,22 +28,7 @@ const OPEN: &str = "sent_at IS NULL AND cancelled_at IS NULL AND failed_at IS NU
 /// Queues a notification unless one of the same person, kind and channel is waiting
 /// (the unique index `notifications_one_open` decides, also between concurrent senders).
 pub async fn insert(conn: &mut Conn, n: &NotificationRow) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO notifications (id, practice_id, person_id, kind, channel, message_id, address, created_at, due_at, attempts) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0) ON CONFLICT DO NOTHING",
-    )
-    .bind(&n.id)
-    .bind(&n.practice_id)
-    .bind(&n.person_id)
-    .bind(&n.kind)
-    .bind(&n.channel)
-    .bind(&n.message_id)
-    .bind(&n.address)
-    .bind(n.created_at)
-    .bind(n.due_at)
-    .execute(conn)
-    .await?;
-    Ok(())
+    insert_all(conn, std::slice::from_ref(n)).await
 }
 
 /// Queues several at once, in one statement (each skipped as [`insert`] would).

@@ -533,17 +533,29 @@ pub async fn list(
         Some(c) => Seek::Older(c),
         None => Seek::Newest,
     };
-    // Audited while the page is read: durable before anything is shown.
+    let page = audited_page(state, caller, folder, filter, seek, limit).await?;
+    Ok((page.threads, page.older))
+}
+
+/// [`page`], audited while it is read: the audit row is durable before anything is shown.
+pub async fn audited_page(
+    state: &AppState,
+    caller: &Caller,
+    folder: &str,
+    filter: TeamFilter,
+    seek: Seek<'_>,
+    limit: i64,
+) -> AppResult<ThreadPage> {
     let ((), page) = futures_util::future::try_join(
         audit_listing(state, caller, folder),
         page(state, caller, folder, filter, seek, limit),
     )
     .await?;
-    Ok((page.threads, page.older))
+    Ok(page)
 }
 
 /// Audits that the caller was shown a page of `folder` (subjects and previews).
-pub async fn audit_listing(state: &AppState, caller: &Caller, folder: &str) -> AppResult<()> {
+async fn audit_listing(state: &AppState, caller: &Caller, folder: &str) -> AppResult<()> {
     super::super::audit::record_read(
         state,
         caller,

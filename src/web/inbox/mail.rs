@@ -253,8 +253,8 @@ async fn fill_threads(
         (None, None) => Seek::Newest,
     };
     let (_, filter) = team_filter(Some(page.show));
-    let listed = read::page(state, &visit.caller, &page.folder, filter, seek, PAGE_SIZE).await?;
-    read::audit_listing(state, &visit.caller, &page.folder).await?;
+    let listed =
+        read::audited_page(state, &visit.caller, &page.folder, filter, seek, PAGE_SIZE).await?;
     let my_group = Group::of_role(visit.caller.role());
     let now = state.now();
     let viewer = visit.caller.person.id.as_str();
