@@ -231,19 +231,16 @@ struct HitMessage {
     subject: String,
     sender_name: String,
     sender_role: String,
-}
-
-#[derive(FromRow)]
-struct HitPlace {
-    thread_id: String,
-    folder: String,
-    unread: i64,
-    has_sent: i64,
+    /// The searcher's place in the thread; none when they are not in it.
+    folder: Option<String>,
+    unread: Option<i64>,
+    has_sent: Option<i64>,
     via_group: Option<String>,
 }
 
-/// Two primary-key lookups joined here: as one join, both SQLite and PostgreSQL preferred
-/// to walk every thread the searcher takes part in (100,000 of them for a busy provider).
+/// One round trip: the messages by their keys, and the searcher's place in each one's
+/// thread as lookups of the participants' key (as a join, both SQLite and PostgreSQL
+/// preferred to walk every thread the searcher takes part in: 100,000 for a busy provider).
 pub async fn visible(
     conn: &mut Conn,
     keys: &Keyring,
@@ -254,40 +251,37 @@ pub async fn visible(
     if message_ids.is_empty() {
         return Ok(Vec::new());
     }
+    let place = |column: &str| {
+        format!(
+            "(SELECT tp.{column} FROM thread_participants tp \
+             WHERE tp.thread_id = m.thread_id AND tp.person_id = $2) AS {column}"
+        )
+    };
     let sql = format!(
         "SELECT m.id, m.thread_id, m.sender_id, m.body, m.created_at, t.subject, \
-         pe.name AS sender_name, pe.role AS sender_role \
+         pe.name AS sender_name, pe.role AS sender_role, {}, {}, {}, {} \
          FROM messages m JOIN threads t ON t.id = m.thread_id \
          JOIN people pe ON pe.id = m.sender_id \
          WHERE m.id IN ({}) AND m.practice_id = $1",
-        placeholders(2, message_ids.len())
+        place("folder"),
+        place("unread"),
+        place("has_sent"),
+        place("via_group"),
+        placeholders(3, message_ids.len())
     );
-    let mut q = sqlx::query_as(&sql).bind(practice_id);
+    let mut q = sqlx::query_as(&sql).bind(practice_id).bind(person_id);
     for id in message_ids {
         q = q.bind(id);
     }
     let messages: Vec<HitMessage> = q.fetch_all(&mut *conn).await?;
-    let mut threads: Vec<&str> = messages.iter().map(|m| m.thread_id.as_str()).collect();
-    threads.sort_unstable();
-    threads.dedup();
-    if threads.is_empty() {
+    if messages.is_empty() {
         return Ok(Vec::new());
     }
-    let sql = format!(
-        "SELECT thread_id, folder, unread, has_sent, via_group FROM thread_participants \
-         WHERE thread_id IN ({}) AND person_id = $1 AND folder <> '{REMOVED}'",
-        placeholders(2, threads.len())
-    );
-    let mut q = sqlx::query_as(&sql).bind(person_id);
-    for t in &threads {
-        q = q.bind(*t);
-    }
-    let places: Vec<HitPlace> = q.fetch_all(&mut *conn).await?;
     let key = keys.practice(conn, practice_id).await?;
     messages
         .into_iter()
         .filter_map(|mut m| {
-            let place = places.iter().find(|p| p.thread_id == m.thread_id)?;
+            let folder = m.folder.take().filter(|f| f != REMOVED)?;
             let opened = key
                 .open_in_place(Field::MessageBody, &m.id, &mut m.body)
                 .and_then(|()| {
@@ -305,10 +299,10 @@ pub async fn visible(
                 subject: m.subject,
                 sender_name: m.sender_name,
                 sender_role: m.sender_role,
-                folder: place.folder.clone(),
-                unread: place.unread,
-                has_sent: place.has_sent,
-                via_group: place.via_group.clone(),
+                folder,
+                unread: m.unread.unwrap_or(0),
+                has_sent: m.has_sent.unwrap_or(0),
+                via_group: m.via_group,
             }))
         })
         .collect()
