@@ -92,9 +92,7 @@ async fn open(
     expect: usize,
 ) -> (f64, f64) {
     let get = || async {
-        let resp = http.get(url).bearer_auth(token).send().await.unwrap();
-        assert_eq!(resp.status(), 200);
-        let thread: Value = resp.json().await.unwrap();
+        let thread = get_json(http, url, token).await;
         assert_eq!(
             thread["messages"].as_array().unwrap().len(),
             expect,
@@ -116,6 +114,13 @@ async fn open(
     (p50, p99)
 }
 
+/// A GET answered with JSON.
+async fn get_json(http: &reqwest::Client, url: &str, token: &str) -> Value {
+    let resp = http.get(url).bearer_auth(token).send().await.unwrap();
+    assert_eq!(resp.status(), 200, "{url}");
+    resp.json().await.unwrap()
+}
+
 /// Pages back from the latest messages until `back` messages lie after the page; returns
 /// the `before` that asks for that page.
 async fn before_for(
@@ -128,15 +133,7 @@ async fn before_for(
     let mut url = format!("{base}/api/v1/threads/{thread}");
     let mut skipped = 0;
     loop {
-        let page: Value = http
-            .get(&url)
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let page = get_json(http, &url, token).await;
         let older = page["older"].as_str().expect("an older page").to_string();
         skipped += page["messages"].as_array().unwrap().len();
         if skipped >= back {
@@ -168,15 +165,8 @@ async fn main() {
         .build()
         .unwrap();
     let token = sign_in(&http, &base, &data.heavy_email).await;
-    let inbox: Value = http
-        .get(format!("{base}/api/v1/threads?folder=inbox&limit=3"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let inbox_url = format!("{base}/api/v1/threads?folder=inbox&limit=3");
+    let inbox = get_json(&http, &inbox_url, &token).await;
     let ids: Vec<String> = inbox["threads"]
         .as_array()
         .unwrap()

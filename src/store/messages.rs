@@ -118,6 +118,31 @@ pub async fn latest_of_thread(
     Ok(rows)
 }
 
+/// Messages of a thread by their ids (those it holds), in order.
+pub async fn of_thread_by_ids(
+    conn: &mut Conn,
+    keys: &Keyring,
+    thread_id: &str,
+    ids: &[&str],
+) -> Result<Vec<MessageWithSender>, sqlx::Error> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!(
+        "SELECT {COLUMNS}, pe.name AS sender_name, pe.role AS sender_role FROM messages m \
+         JOIN people pe ON pe.id = m.sender_id WHERE m.thread_id = $1 AND m.id IN ({}) \
+         ORDER BY m.seq",
+        super::placeholders(2, ids.len())
+    );
+    let mut query = sqlx::query_as(&sql).bind(thread_id);
+    for id in ids {
+        query = query.bind(*id);
+    }
+    let mut rows: Vec<MessageWithSender> = query.fetch_all(&mut *conn).await?;
+    keys.open_rows(conn, &mut rows).await?;
+    Ok(rows)
+}
+
 /// The number of a message of a thread.
 pub async fn seq_in_thread(
     conn: &mut Conn,

@@ -364,4 +364,25 @@ async fn a_long_thread_opens_on_its_latest_messages_and_pages_back(backend: Back
         .get(&path(&format!("before={}", all[2])), &cast.front)
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // A reply to a message of an earlier page quotes it, in its answer and on its page.
+    let (status, answer) = app
+        .post(
+            &format!("/api/v1/threads/{id}/messages"),
+            &cast.provider,
+            json!({"body": "Answering the very first one.", "in_reply_to": all[0]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{answer}");
+    assert_eq!(answer["in_reply_to"]["message_id"], all[0].as_str());
+    let (_, latest) = app.get(&path("limit=2"), &cast.provider).await;
+    let last = latest["messages"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(last["id"], answer["id"]);
+    assert_eq!(last["in_reply_to"]["message_id"], all[0].as_str());
+    assert_eq!(last["in_reply_to"]["sender"]["name"], "Pat Provider");
 }

@@ -259,6 +259,17 @@ pub async fn view_of(
             (rows, older)
         }
     };
+    // The messages those shown answer, where they are not shown themselves (on an
+    // earlier page): their quotes need them.
+    let mut answered: Vec<&str> = rows
+        .iter()
+        .filter_map(|r| r.message.in_reply_to.as_deref())
+        .filter(|id| !rows.iter().any(|r| r.message.id == *id))
+        .collect();
+    answered.sort_unstable();
+    answered.dedup();
+    let quoted =
+        messages::of_thread_by_ids(&mut conn, &caller.keys, &ctx.thread.id, &answered).await?;
     let files = files_seen_by(
         &mut conn,
         &caller.keys,
@@ -290,7 +301,7 @@ pub async fn view_of(
         None => None,
     };
     drop(conn);
-    let messages = message_views(caller, &ctx, &rows, &files, &extras)?;
+    let messages = message_views(caller, &ctx, &rows, &quoted, &files, &extras)?;
     let reply_refusal = reply_refusal(state, caller, &ctx);
     let timing = ctx.timing(state.now());
     let listed = ListedThread {
@@ -386,11 +397,12 @@ fn reaction_counts(
 }
 
 /// The thread's messages as the caller sees them, each with its attachments, the message
-/// it answers, its reactions and (for staff) its read receipts.
+/// it answers (among `rows` or `quoted`), its reactions and (for staff) its read receipts.
 fn message_views(
     caller: &Caller,
     ctx: &ThreadCtx,
     rows: &[MessageWithSender],
+    quoted: &[MessageWithSender],
     files: &[AttachmentRow],
     extras: &Extras,
 ) -> AppResult<Vec<MessageView>> {
@@ -408,7 +420,7 @@ fn message_views(
         .map(|m| {
             let is_sender = m.message.sender_id == caller.person.id.as_str();
             let in_reply_to = match &m.message.in_reply_to {
-                Some(id) => match rows.iter().find(|r| &r.message.id == id) {
+                Some(id) => match rows.iter().chain(quoted).find(|r| &r.message.id == id) {
                     Some(quoted) => Some(Quote {
                         message_id: id.clone(),
                         sender: sender_ref(caller, kind, quoted)?,
