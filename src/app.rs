@@ -36,14 +36,11 @@ impl AppState {
             config.database.busy_timeout_ms,
         )
         .await?;
-        // PostgreSQL commits concurrent transactions in parallel: one connection running a
-        // whole group in turn measured slower there (BENCHMARKS.md, issue 18).
-        let store =
-            if config.database.group_commit && store.backend() == crate::store::Backend::Sqlite {
-                store.with_group_commit()
-            } else {
-                store
-            };
+        let store = if config.database.group_commit {
+            store.with_group_commit()
+        } else {
+            store
+        };
         let secret = crate::service::keys::load_secret(&config)?;
         {
             let mut conn = store.write().await?;

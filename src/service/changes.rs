@@ -28,30 +28,61 @@ pub async fn record(
     e: &NewEvent<'_>,
     newcomers: &[&str],
 ) -> AppResult<i64> {
-    let seq = events::append(conn, e).await?;
-    let readers = match e.thread_id {
-        Some(thread_id) => changes::readers(conn, thread_id).await?,
-        None => Vec::new(),
-    };
-    let readers: Vec<Reader> = readers
-        .iter()
-        .map(|(person_id, role)| {
-            // An unknown stored role is treated as a client's: told less, never more.
-            let role = role.parse::<Role>().unwrap_or(Role::Client);
-            Reader {
-                person_id,
-                is_client: role == Role::Client,
-                hidden_from_clients: hidden_from(Role::Client, role),
+    let seqs = record_all(conn, state, &[(NewEvent { ..*e }, newcomers)]).await?;
+    Ok(seqs[0])
+}
+
+/// Appends events in order, as [`record`] does each: the readers of each thread are read
+/// once, the changes of all written together, and the other nodes told once. Returns
+/// their seqs.
+pub async fn record_all(
+    conn: &mut Conn,
+    state: &AppState,
+    events: &[(NewEvent<'_>, &[&str])],
+) -> AppResult<Vec<i64>> {
+    let mut seqs = Vec::with_capacity(events.len());
+    for (e, _) in events {
+        seqs.push(events::append(conn, e).await?);
+    }
+    let mut readers_of: HashMap<&str, Vec<(String, String)>> = HashMap::new();
+    for (e, _) in events {
+        if let Some(thread_id) = e.thread_id {
+            if !readers_of.contains_key(thread_id) {
+                let readers = changes::readers(conn, thread_id).await?;
+                readers_of.insert(thread_id, readers);
             }
-        })
-        .collect();
-    let people: Vec<PersonChange> = audience(e.kind, e.actor_id, &readers, newcomers);
-    changes::insert(conn, seq, e.at, e.thread_id, &people).await?;
+        }
+    }
+    let mut rows: Vec<changes::NewChange> = Vec::new();
+    for ((e, newcomers), seq) in events.iter().zip(&seqs) {
+        let stored = e.thread_id.and_then(|t| readers_of.get(t));
+        let readers: Vec<Reader> = stored
+            .into_iter()
+            .flatten()
+            .map(|(person_id, role)| {
+                // An unknown stored role is treated as a client's: told less, never more.
+                let role = role.parse::<Role>().unwrap_or(Role::Client);
+                Reader {
+                    person_id,
+                    is_client: role == Role::Client,
+                    hidden_from_clients: hidden_from(Role::Client, role),
+                }
+            })
+            .collect();
+        let people: Vec<PersonChange> = audience(e.kind, e.actor_id, &readers, newcomers);
+        rows.extend(people.into_iter().map(|change| changes::NewChange {
+            seq: *seq,
+            at: e.at,
+            thread_id: e.thread_id,
+            change,
+        }));
+    }
+    changes::insert_all(conn, &rows).await?;
     if state.store.backend() == Backend::Postgres {
         events::notify_nodes(conn).await?;
     }
     state.live.poke();
-    Ok(seq)
+    Ok(seqs)
 }
 
 /// The caller's state now, to hand out with a list.

@@ -90,8 +90,105 @@ pub async fn append(conn: &mut Conn, event: &NewAuditEvent) -> Result<(), sqlx::
     });
     match deferred {
         Ok(()) => Ok(()),
+        Err(_) if conn.backend_name() == "PostgreSQL" => append_in_database(conn, event).await,
         Err(_) => append_all(conn, std::slice::from_ref(event)).await,
     }
+}
+
+/// Appends one event on PostgreSQL in one statement (migration 0021 chains it there, with
+/// the hash [`chain_hash`] computes): the head, locked until the commit, is then held for
+/// that statement and the commit only, where taking it here cost three round trips.
+async fn append_in_database(conn: &mut Conn, e: &NewAuditEvent) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT confide_audit_append($1, $2, $3, $4, $5, $6, $7, $8, $9)")
+        .bind(e.at)
+        .bind(&e.practice_id)
+        .bind(&e.actor_id)
+        .bind(&e.action)
+        .bind(&e.object_type)
+        .bind(&e.object_id)
+        .bind(&e.outcome)
+        .bind(&e.ip)
+        .bind(&e.session_ref)
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
+/// Puts events in `audit_pending` (PostgreSQL), for the chainer to chain after the commit
+/// (see `super::chain`).
+pub(super) async fn queue(conn: &mut Conn, events: &[NewAuditEvent]) -> Result<(), sqlx::Error> {
+    for chunk in events.chunks(ROWS_PER_INSERT) {
+        let values = (0..chunk.len())
+            .map(|i| format!("({})", super::placeholders(i * 9 + 1, 9)))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "INSERT INTO audit_pending (at, practice_id, actor_id, action, object_type, \
+             object_id, outcome, ip, session_ref) VALUES {values}"
+        );
+        let mut query = sqlx::query(&sql);
+        for e in chunk {
+            query = query
+                .bind(e.at)
+                .bind(&e.practice_id)
+                .bind(&e.actor_id)
+                .bind(&e.action)
+                .bind(&e.object_type)
+                .bind(&e.object_id)
+                .bind(&e.outcome)
+                .bind(&e.ip)
+                .bind(&e.session_ref);
+        }
+        query.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+#[derive(FromRow)]
+struct PendingRow {
+    id: i64,
+    at: i64,
+    practice_id: Option<String>,
+    actor_id: Option<String>,
+    action: String,
+    object_type: Option<String>,
+    object_id: Option<String>,
+    outcome: String,
+    ip: Option<String>,
+    session_ref: Option<String>,
+}
+
+/// Takes up to `limit` of the oldest pending events out of `audit_pending`, in the order
+/// they were queued. A concurrent taker (another node) waits for this transaction and
+/// then finds them gone.
+pub(super) async fn take_pending(
+    conn: &mut Conn,
+    limit: usize,
+) -> Result<Vec<NewAuditEvent>, sqlx::Error> {
+    let mut rows: Vec<PendingRow> = sqlx::query_as(
+        "DELETE FROM audit_pending WHERE id IN \
+         (SELECT id FROM audit_pending ORDER BY id LIMIT $1) \
+         RETURNING id, at, practice_id, actor_id, action, object_type, object_id, outcome, \
+         ip, session_ref",
+    )
+    .bind(limit as i64)
+    .fetch_all(conn)
+    .await?;
+    rows.sort_by_key(|r| r.id);
+    Ok(rows
+        .into_iter()
+        .map(|r| NewAuditEvent {
+            at: r.at,
+            practice_id: r.practice_id,
+            actor_id: r.actor_id,
+            action: r.action,
+            object_type: r.object_type,
+            object_id: r.object_id,
+            outcome: r.outcome,
+            ip: r.ip,
+            session_ref: r.session_ref,
+        })
+        .collect())
 }
 
 /// Rows one INSERT takes (12 values each).

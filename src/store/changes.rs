@@ -6,45 +6,41 @@ use sqlx::FromRow;
 use super::Conn;
 use crate::domain::events::PersonChange;
 
-/// Rows per INSERT: 6 parameters each, well under either backend's limit.
-const INSERT_CHUNK: usize = 500;
+/// Rows per INSERT: 7 parameters each, well under either backend's limit.
+const INSERT_CHUNK: usize = 400;
 const HORIZON: &str = "mailbox_changes";
 
-/// Records `changes` as the event `seq`'s, at `at`.
-pub async fn insert(
-    conn: &mut Conn,
-    seq: i64,
-    at: i64,
-    thread_id: Option<&str>,
-    changes: &[PersonChange],
-) -> Result<(), sqlx::Error> {
-    for chunk in changes.chunks(INSERT_CHUNK) {
-        let mut sql = String::from(
-            "INSERT INTO mailbox_changes (seq, person_id, thread_id, thread_change, folders, drafts, at) VALUES ",
+/// What one event did for one person, as it is written.
+pub struct NewChange<'a> {
+    pub seq: i64,
+    pub at: i64,
+    pub thread_id: Option<&'a str>,
+    pub change: PersonChange,
+}
+
+/// Records changes, each as its event's.
+pub async fn insert_all(conn: &mut Conn, rows: &[NewChange<'_>]) -> Result<(), sqlx::Error> {
+    for chunk in rows.chunks(INSERT_CHUNK) {
+        let values = (0..chunk.len())
+            .map(|i| format!("({})", super::placeholders(i * 7 + 1, 7)))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "INSERT INTO mailbox_changes (seq, person_id, thread_id, thread_change, folders, \
+             drafts, at) VALUES {values}"
         );
-        for i in 0..chunk.len() {
-            let b = i * 5;
-            if i > 0 {
-                sql.push_str(", ");
-            }
-            sql.push_str(&format!(
-                "($1, ${}, ${}, ${}, ${}, ${}, $2)",
-                b + 3,
-                b + 4,
-                b + 5,
-                b + 6,
-                b + 7
-            ));
-        }
-        let mut query = sqlx::query(&sql).bind(seq).bind(at);
-        for c in chunk {
+        let mut query = sqlx::query(&sql);
+        for row in chunk {
+            let c = &row.change;
             let thread = c.thread.map(|t| t.as_str());
             query = query
+                .bind(row.seq)
                 .bind(c.person_id.as_str())
-                .bind(thread.and(thread_id))
+                .bind(thread.and(row.thread_id))
                 .bind(thread)
                 .bind(c.folders as i64)
-                .bind(c.drafts as i64);
+                .bind(c.drafts as i64)
+                .bind(row.at);
         }
         query.execute(&mut *conn).await?;
     }

@@ -12,8 +12,9 @@
 //! timer, so a lone write waits for nothing.
 //!
 //! On SQLite, which admits one writer, this is where the time goes: the works ran one after
-//! the other anyway, each paying a sync. On PostgreSQL the audit chain's head serialises
-//! writers the same way.
+//! the other anyway, each paying a sync. PostgreSQL commits concurrent transactions in
+//! parallel, so there each write keeps its own and only their audit events are chained
+//! together (see [`super::chain`]).
 
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
@@ -107,6 +108,9 @@ impl Store {
         F: for<'t> FnOnce(&'t mut Tx) -> BoxFuture<'t, Result<T, E>> + Send + 'static,
     {
         let Some(group) = &self.group else {
+            if let Some(chainer) = &self.chainer {
+                return chainer.run(self, work).await;
+            }
             let mut tx = self.begin().await?;
             let value = work(&mut tx).await?;
             tx.commit().await?;

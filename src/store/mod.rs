@@ -3,6 +3,7 @@
 
 pub mod attachments;
 pub mod audit;
+mod chain;
 pub mod changes;
 pub mod chart_notes;
 pub mod conversations;
@@ -56,6 +57,9 @@ pub struct Store {
     writer: AnyPool,
     /// Where [`Store::grouped`] writes go; `None`: each in a transaction of its own.
     group: Option<group::GroupCommit>,
+    /// PostgreSQL's group commit of the audit chain (see [`chain`]); `None`: each write
+    /// chains its own events.
+    chainer: Option<chain::Chainer>,
 }
 
 static MIGRATE_SQLITE: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
@@ -93,6 +97,7 @@ impl Store {
                     reader: pool.clone(),
                     writer: pool,
                     group: None,
+                    chainer: None,
                 }
             }
         };
@@ -130,6 +135,7 @@ impl Store {
             reader,
             writer,
             group: None,
+            chainer: None,
         };
         store.check_sqlite_pragmas(busy_timeout_ms).await?;
         Ok(store)
@@ -184,10 +190,15 @@ impl Store {
         Ok(())
     }
 
-    /// The same store with group commit on: [`Store::grouped`] writes that arrive
-    /// together then commit together (the server's; the command line's stay alone).
+    /// The same store with group commit on (the server's; the command line's writes
+    /// stay alone). On SQLite, [`Store::grouped`] writes that arrive together commit
+    /// together; on PostgreSQL, where they commit in parallel, their audit events are
+    /// chained together (see [`chain`]).
     pub fn with_group_commit(mut self) -> Self {
-        self.group = Some(group::GroupCommit::start(self.clone()));
+        match self.backend {
+            Backend::Sqlite => self.group = Some(group::GroupCommit::start(self.clone())),
+            Backend::Postgres => self.chainer = Some(chain::Chainer::start(self.clone())),
+        }
         self
     }
 

@@ -13,6 +13,7 @@ on_both_backends!(
     sign_ins_sign_outs_and_people_changes_are_audited_without_secrets,
     audit_log_is_append_only,
     audit_log_is_hash_chained,
+    every_field_of_an_event_is_chained_the_same_way_on_either_backend,
     only_admins_read_the_audit_log,
     audit_verify_finds_an_edited_a_removed_and_a_truncated_event,
     an_anchor_proves_history_was_not_rewritten,
@@ -149,6 +150,54 @@ async fn audit_log_is_hash_chained(backend: Backend) {
     let mut conn = app.state.store.read().await.unwrap();
     let verified = verify_chain(&mut conn, None).await.unwrap();
     assert_eq!((verified.events, verified.broken_at), (14, None));
+}
+
+/// PostgreSQL chains an event in the database (migration 0021) and SQLite in the
+/// application; `verify_chain` recomputes every hash with the application's code, so any
+/// difference (bytes against characters, an absent field, a number's text) breaks it.
+async fn every_field_of_an_event_is_chained_the_same_way_on_either_backend(backend: Backend) {
+    use confide::store::audit::{append, NewAuditEvent};
+    let app = TestApp::spawn(backend).await;
+    let events = [
+        NewAuditEvent {
+            at: -1,
+            practice_id: Some("præctice-ü".into()),
+            actor_id: None,
+            action: "sign_in".into(),
+            object_type: Some(String::new()),
+            object_id: Some("Zoë's ✓ 𝄞".into()),
+            outcome: "failure".into(),
+            ip: Some("2001:db8::1".into()),
+            session_ref: None,
+        },
+        NewAuditEvent {
+            at: 1_796_294_565_550,
+            action: "+-:".into(),
+            outcome: "-".into(),
+            session_ref: Some("+".into()),
+            ..NewAuditEvent::default()
+        },
+    ];
+    let mut tx = app.state.store.begin().await.unwrap();
+    for event in &events {
+        append(&mut tx, event).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+    let mut conn = app.state.store.read().await.unwrap();
+    let verified = verify_chain(&mut conn, None).await.unwrap();
+    assert_eq!((verified.events, verified.broken_at), (2, None));
+    let stored: Vec<(String, Option<String>)> =
+        sqlx::query_as("SELECT action, object_id FROM audit_events ORDER BY seq")
+            .fetch_all(&mut *conn)
+            .await
+            .unwrap();
+    assert_eq!(
+        stored,
+        [
+            ("sign_in".to_string(), Some("Zoë's ✓ 𝄞".to_string())),
+            ("+-:".to_string(), None)
+        ]
+    );
 }
 
 async fn only_admins_read_the_audit_log(backend: Backend) {

@@ -13,7 +13,10 @@ use tokio::sync::oneshot;
 use crate::helpers::{Backend, TestApp};
 use crate::on_both_backends;
 
-on_both_backends!(a_failing_write_in_a_group_is_rolled_back_alone_and_its_neighbours_commit,);
+on_both_backends!(
+    a_failing_write_in_a_group_is_rolled_back_alone_and_its_neighbours_commit,
+    concurrent_writes_are_answered_with_their_events_chained_and_none_is_left_pending,
+);
 
 fn event(action: &str) -> NewAuditEvent {
     NewAuditEvent {
@@ -158,4 +161,97 @@ async fn a_failing_write_in_a_group_is_rolled_back_alone_and_its_neighbours_comm
         "the failed write's event is not chained"
     );
     assert_eq!(store.commits_in_groups(), backend == Backend::Sqlite);
+}
+
+/// Writes that run together: on SQLite they commit in groups; on PostgreSQL each commits
+/// alone and the audit chainer chains their events together (`store::chain`). Either way
+/// every write is answered only once its event is in the chain, and an event a crash
+/// left pending is chained when a server next starts.
+async fn concurrent_writes_are_answered_with_their_events_chained_and_none_is_left_pending(
+    backend: Backend,
+) {
+    let app = TestApp::spawn(backend).await;
+    let store = app.state.store.clone();
+    let before = {
+        let mut conn = store.read().await.unwrap();
+        verify_chain(&mut conn, None).await.unwrap().events
+    };
+    let mut writes = tokio::task::JoinSet::new();
+    for i in 0..24 {
+        let store = store.clone();
+        writes.spawn(async move {
+            store
+                .grouped(move |tx| {
+                    Box::pin(async move {
+                        // Long enough for the others to start meanwhile.
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                        append(tx, &event(&format!("write-{i:02}"))).await
+                    })
+                })
+                .await
+        });
+    }
+    while let Some(written) = writes.join_next().await {
+        written.unwrap().unwrap();
+    }
+    let mut conn = store.read().await.unwrap();
+    let chain = verify_chain(&mut conn, None).await.unwrap();
+    assert_eq!((chain.events, chain.broken_at), (before + 24, None));
+    let mut actions: Vec<String> =
+        sqlx::query_scalar("SELECT action FROM audit_events WHERE seq > $1")
+            .bind(before)
+            .fetch_all(&mut *conn)
+            .await
+            .unwrap();
+    actions.sort();
+    let expected: Vec<String> = (0..24).map(|i| format!("write-{i:02}")).collect();
+    assert_eq!(actions, expected, "each write's event, once");
+    if backend == Backend::Sqlite {
+        return;
+    }
+    let pending: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_pending")
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap();
+    assert_eq!(pending, 0, "every answered write's event is chained");
+    let queued: bool = sqlx::query_scalar("SELECT is_called FROM audit_pending_id_seq")
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap();
+    assert!(queued, "writes that ran together went through the chainer");
+    // What a crash between a write's commit and the chainer's round leaves behind.
+    sqlx::query(
+        "INSERT INTO audit_pending (at, action, outcome) \
+         VALUES (1, 'left-1', 'success'), (2, 'left-2', 'success')",
+    )
+    .execute(&mut *conn)
+    .await
+    .unwrap();
+    let _restarted = app.spawn_sibling(|_| {}).await;
+    let mut waited = 0;
+    loop {
+        let pending: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_pending")
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap();
+        if pending == 0 {
+            break;
+        }
+        assert!(waited < 200, "the pending events were not chained at start");
+        waited += 1;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let chain = verify_chain(&mut conn, None).await.unwrap();
+    assert_eq!((chain.events, chain.broken_at), (before + 26, None));
+    let last: Vec<String> =
+        sqlx::query_scalar("SELECT action FROM audit_events WHERE seq > $1 ORDER BY seq")
+            .bind(before + 24)
+            .fetch_all(&mut *conn)
+            .await
+            .unwrap();
+    assert_eq!(
+        last,
+        ["left-1", "left-2"],
+        "chained in the order they were queued"
+    );
 }

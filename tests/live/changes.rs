@@ -457,7 +457,13 @@ async fn record_change(tx: &mut confide::store::Tx, thread: &str, person: &str) 
         folders: true,
         drafts: false,
     };
-    confide::store::changes::insert(tx, seq, 0, Some(thread), &[change])
+    let row = confide::store::changes::NewChange {
+        seq,
+        at: 0,
+        thread_id: Some(thread),
+        change,
+    };
+    confide::store::changes::insert_all(tx, &[row])
         .await
         .unwrap();
 }

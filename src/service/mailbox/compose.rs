@@ -33,9 +33,7 @@ use super::conversations::practice_settings;
 use super::idempotency::Idempotent;
 use super::recipients::{self, MAX_RECIPIENTS};
 use super::teams;
-use super::{
-    append_event, kind_of, load_thread, load_thread_for_write, preview, record_event, ThreadCtx,
-};
+use super::{kind_of, load_thread, load_thread_for_write, preview, record_events, ThreadCtx};
 
 #[derive(Debug, Default)]
 pub struct ComposeInput {
@@ -200,16 +198,16 @@ pub async fn write_thread(
     let thread = new_thread(state, caller, p, &to);
     let key = caller.key(tx).await?;
     threads::insert(tx, &key, &thread).await?;
-    add_participants(tx, caller, &thread, &to).await?;
+    let everyone = add_participants(tx, caller, &thread, &to).await?;
     teams::adopt(tx, &thread, &to.groups).await?;
-    let message_id = write_message(tx, state, caller, &thread, &p.body, None).await?;
-    append_event(
+    let message_id = write_message(
         tx,
         state,
         caller,
-        EventKind::ThreadCreated,
-        Some(&thread.id),
-        Some(&message_id),
+        &thread,
+        &p.body,
+        None,
+        Destination::New { everyone },
     )
     .await?;
     record(
@@ -265,6 +263,7 @@ fn new_thread(
     let now = state.now();
     let client_count = to.people.iter().filter(|a| a.role == Role::Client).count() as i64
         + i64::from(caller.role() == Role::Client);
+    // As its first message leaves it (see `Destination::New`).
     let groups: Vec<&str> = to.groups.iter().map(|g| g.as_str()).collect();
     ThreadRow {
         id: crate::domain::ids::ThreadId::generate().into_string(),
@@ -273,9 +272,9 @@ fn new_thread(
         started_by: caller.person.id.to_string(),
         client_count,
         groups: groups.join(" "),
-        message_count: 0,
-        next_seq: 0,
-        preview: String::new(),
+        message_count: 1,
+        next_seq: 1,
+        preview: p.body.preview.clone(),
         created_at: now,
         last_activity_at: now,
         kind: p.kind.as_str().to_string(),
@@ -290,13 +289,13 @@ fn new_thread(
 /// Puts the new thread in everyone's Inbox: the sender's copy read (Sent is a view over
 /// it), everyone else's unread. Rows go in by person id: each row takes its person's
 /// counter rows (migration 0009), and one order everywhere means two sends between the
-/// same people cannot wait on each other.
+/// same people cannot wait on each other. Returns everyone's id.
 async fn add_participants(
     tx: &mut Tx,
     caller: &Caller,
     thread: &ThreadRow,
     to: &recipients::Addressees,
-) -> AppResult<()> {
+) -> AppResult<Vec<String>> {
     let my_group = Group::of_role(caller.role()).filter(|g| to.groups.contains(g));
     let mut rows = vec![NewParticipant {
         person_id: caller.person.id.as_str(),
@@ -315,10 +314,17 @@ async fn add_participants(
         has_sent: false,
     }));
     rows.sort_by(|a, b| a.person_id.cmp(b.person_id));
-    for row in &rows {
-        threads::insert_participant(tx, thread, row).await?;
-    }
-    Ok(())
+    threads::insert_participants(tx, thread, &rows).await?;
+    Ok(rows.iter().map(|r| r.person_id.to_string()).collect())
+}
+
+/// Where a message is written.
+enum Destination {
+    /// As the first of a thread just written with `everyone` in it: the thread row has
+    /// its count, preview and time, and the participant rows are as delivered.
+    New { everyone: Vec<String> },
+    /// Into a thread that was there: its sequence number taken, everyone's row delivered.
+    Existing,
 }
 
 async fn write_message(
@@ -328,12 +334,21 @@ async fn write_message(
     thread: &ThreadRow,
     body: &PreparedBody,
     in_reply_to: Option<&str>,
+    into: Destination,
 ) -> AppResult<String> {
-    let now = state.now();
     let key = caller.key(tx).await?;
-    let seq = threads::claim_seq(tx, &key, &thread.id, now, &body.preview)
-        .await?
-        .ok_or_else(|| AppError::not_found("thread"))?;
+    let fresh = matches!(into, Destination::New { .. });
+    let (now, seq) = match &into {
+        // Written with its count, preview and time already (`new_thread`).
+        Destination::New { .. } => (thread.last_activity_at, 0),
+        Destination::Existing => {
+            let now = state.now();
+            let seq = threads::claim_seq(tx, &key, &thread.id, now, &body.preview)
+                .await?
+                .ok_or_else(|| AppError::not_found("thread"))?;
+            (now, seq)
+        }
+    };
     let message = MessageRow {
         id: crate::domain::ids::MessageId::generate().into_string(),
         thread_id: thread.id.clone(),
@@ -357,7 +372,10 @@ async fn write_message(
         &thread.id,
     )
     .await?;
-    let everyone = threads::participant_ids(tx, &thread.id).await?;
+    let everyone = match into {
+        Destination::New { everyone } => everyone,
+        Destination::Existing => threads::participant_ids(tx, &thread.id).await?,
+    };
     let visibility = check_attachment_visibility(
         kind_of(thread),
         caller.role(),
@@ -370,9 +388,15 @@ async fn write_message(
     }
     // The team state before the participant rows: one lock order with marking done.
     teams::on_message(tx, thread, now).await?;
-    // Who had emptied it from their Trash: the message brings it back to them, new.
-    let back = crate::store::changes::removed_readers(tx, &thread.id).await?;
-    threads::deliver(tx, &thread.id, caller.person.id.as_str(), now).await?;
+    // Who had emptied it from their Trash: the message brings it back to them, new. A new
+    // thread's rows were written as delivered, and no one can have emptied it yet.
+    let back = if fresh {
+        Vec::new()
+    } else {
+        let back = crate::store::changes::removed_readers(tx, &thread.id).await?;
+        threads::deliver(tx, &thread.id, caller.person.id.as_str(), now).await?;
+        back
+    };
     let recipients: Vec<String> = everyone
         .into_iter()
         .filter(|id| id != caller.person.id.as_str())
@@ -387,16 +411,11 @@ async fn write_message(
     )
     .await?;
     let back: Vec<&str> = back.iter().map(String::as_str).collect();
-    record_event(
-        tx,
-        state,
-        caller,
-        EventKind::MessageSent,
-        Some(&thread.id),
-        Some(&message.id),
-        &back,
-    )
-    .await?;
+    let mut events = vec![(EventKind::MessageSent, back.as_slice())];
+    if fresh {
+        events.push((EventKind::ThreadCreated, &[]));
+    }
+    record_events(tx, state, caller, &thread.id, &message.id, &events).await?;
     if caller.role() == Role::Client {
         auto_replies(tx, state, caller, thread, &recipients).await?;
     }
@@ -641,6 +660,7 @@ pub async fn write_reply(
         &ctx.thread,
         &p.body,
         p.in_reply_to.as_deref(),
+        Destination::Existing,
     )
     .await?;
     record(

@@ -351,3 +351,32 @@ pub(crate) async fn record_event(
     crate::service::changes::record(conn, state, &event, newcomers).await?;
     Ok(())
 }
+
+/// Appends events about one message of a thread, in order, each with those it gave the
+/// thread to: one read of the thread's readers and one write of their changes for all.
+pub(crate) async fn record_events(
+    conn: &mut Conn,
+    state: &AppState,
+    caller: &Caller,
+    thread_id: &str,
+    message_id: &str,
+    events: &[(EventKind, &[&str])],
+) -> AppResult<()> {
+    let at = state.now();
+    let events: Vec<(NewEvent, &[&str])> = events
+        .iter()
+        .map(|(kind, newcomers)| {
+            let event = NewEvent {
+                practice_id: caller.practice_id(),
+                kind: *kind,
+                thread_id: Some(thread_id),
+                message_id: Some(message_id),
+                actor_id: Some(caller.person.id.as_str()),
+                at,
+            };
+            (event, *newcomers)
+        })
+        .collect();
+    crate::service::changes::record_all(conn, state, &events).await?;
+    Ok(())
+}

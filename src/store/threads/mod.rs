@@ -146,6 +146,43 @@ pub async fn insert_participant(
     Ok(())
 }
 
+/// Rows one participant INSERT takes (9 values each).
+const PARTICIPANTS_PER_INSERT: usize = 100;
+
+/// Inserts a new thread's participant rows, in the order given, in one statement per 100:
+/// the counter rows' triggers run once for them all.
+pub async fn insert_participants(
+    conn: &mut Conn,
+    thread: &ThreadRow,
+    rows: &[NewParticipant<'_>],
+) -> Result<(), sqlx::Error> {
+    for chunk in rows.chunks(PARTICIPANTS_PER_INSERT) {
+        let values = (0..chunk.len())
+            .map(|i| format!("({})", super::placeholders(i * 9 + 1, 9)))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "INSERT INTO thread_participants (thread_id, person_id, practice_id, via_group, \
+             folder, unread, has_sent, last_activity_at, direct) VALUES {values}"
+        );
+        let mut query = sqlx::query(&sql);
+        for p in chunk {
+            query = query
+                .bind(&thread.id)
+                .bind(p.person_id)
+                .bind(&thread.practice_id)
+                .bind(p.via_group)
+                .bind(p.folder)
+                .bind(p.unread as i64)
+                .bind(p.has_sent as i64)
+                .bind(thread.last_activity_at)
+                .bind(p.direct as i64);
+        }
+        query.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
 const PARTICIPANT_COLUMNS: &str =
     "p.thread_id, p.person_id, pe.name, pe.email, pe.role, pe.status, p.via_group, \
      p.folder, p.unread, p.has_sent";
