@@ -95,11 +95,11 @@ pub async fn append(conn: &mut Conn, event: &NewAuditEvent) -> Result<(), sqlx::
     }
 }
 
-/// Appends one event on PostgreSQL in one statement (migration 0021 chains it there, with
-/// the hash [`chain_hash`] computes): the head, locked until the commit, is then held for
-/// that statement and the commit only, where taking it here cost three round trips.
-async fn append_in_database(conn: &mut Conn, e: &NewAuditEvent) -> Result<(), sqlx::Error> {
-    sqlx::query("SELECT confide_audit_append($1, $2, $3, $4, $5, $6, $7, $8, $9)")
+type Query<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
+
+/// Binds an event's nine fields, in the order they are stored.
+fn bind_event<'q>(query: Query<'q>, e: &'q NewAuditEvent) -> Query<'q> {
+    query
         .bind(e.at)
         .bind(&e.practice_id)
         .bind(&e.actor_id)
@@ -109,9 +109,14 @@ async fn append_in_database(conn: &mut Conn, e: &NewAuditEvent) -> Result<(), sq
         .bind(&e.outcome)
         .bind(&e.ip)
         .bind(&e.session_ref)
-        .execute(conn)
-        .await
-        .map(drop)
+}
+
+/// Appends one event on PostgreSQL in one statement (migration 0021 chains it there, with
+/// the hash [`chain_hash`] computes): the head, locked until the commit, is then held for
+/// that statement and the commit only, where taking it here cost three round trips.
+async fn append_in_database(conn: &mut Conn, e: &NewAuditEvent) -> Result<(), sqlx::Error> {
+    let query = sqlx::query("SELECT confide_audit_append($1, $2, $3, $4, $5, $6, $7, $8, $9)");
+    bind_event(query, e).execute(conn).await.map(drop)
 }
 
 /// Puts events in `audit_pending` (PostgreSQL), for the chainer to chain after the commit
@@ -128,16 +133,7 @@ pub(super) async fn queue(conn: &mut Conn, events: &[NewAuditEvent]) -> Result<(
         );
         let mut query = sqlx::query(&sql);
         for e in chunk {
-            query = query
-                .bind(e.at)
-                .bind(&e.practice_id)
-                .bind(&e.actor_id)
-                .bind(&e.action)
-                .bind(&e.object_type)
-                .bind(&e.object_id)
-                .bind(&e.outcome)
-                .bind(&e.ip)
-                .bind(&e.session_ref);
+            query = bind_event(query, e);
         }
         query.execute(&mut *conn).await?;
     }
@@ -232,19 +228,7 @@ pub(super) async fn append_all(
         );
         let mut query = sqlx::query(&sql);
         for (seq, event, prev, hash) in chunk {
-            query = query
-                .bind(*seq)
-                .bind(event.at)
-                .bind(&event.practice_id)
-                .bind(&event.actor_id)
-                .bind(&event.action)
-                .bind(&event.object_type)
-                .bind(&event.object_id)
-                .bind(&event.outcome)
-                .bind(&event.ip)
-                .bind(&event.session_ref)
-                .bind(prev)
-                .bind(hash);
+            query = bind_event(query.bind(*seq), event).bind(prev).bind(hash);
         }
         query.execute(&mut *conn).await?;
     }

@@ -128,22 +128,7 @@ pub async fn insert_participant(
     thread: &ThreadRow,
     p: &NewParticipant<'_>,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO thread_participants (thread_id, person_id, practice_id, via_group, folder, unread, \
-         has_sent, last_activity_at, direct) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-    )
-    .bind(&thread.id)
-    .bind(p.person_id)
-    .bind(&thread.practice_id)
-    .bind(p.via_group)
-    .bind(p.folder)
-    .bind(p.unread as i64)
-    .bind(p.has_sent as i64)
-    .bind(thread.last_activity_at)
-    .bind(p.direct as i64)
-    .execute(conn)
-    .await?;
-    Ok(())
+    insert_participants(conn, thread, std::slice::from_ref(p)).await
 }
 
 /// Rows one participant INSERT takes (9 values each).
