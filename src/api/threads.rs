@@ -556,9 +556,17 @@ impl ThreadsApi {
                 scheduled::schedule_thread(&self.0, &caller, input, at.timestamp_millis()).await?;
             return Ok(ThreadCreated::Scheduled(Json(draft.into())));
         }
+        // Without a key the thread was just written by this request: answered as written.
+        // With one, it may be an earlier send's thread, read as it is now.
+        let messages = match idempotency_key.0 {
+            None => read::Messages::Written {
+                files: !input.attachment_ids.is_empty(),
+            },
+            Some(_) => read::Messages::All,
+        };
         let (thread_id, _) =
             compose::compose(&self.0, &caller, input, idempotency_key.0.as_deref()).await?;
-        let view = read::view(&self.0, &caller, &thread_id, false).await?;
+        let view = read::view_of(&self.0, &caller, &thread_id, false, messages).await?;
         Ok(ThreadCreated::Created(Json(view.into())))
     }
 

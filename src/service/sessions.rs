@@ -264,15 +264,22 @@ async fn authenticate_with(
 ) -> AppResult<Caller> {
     let now = state.now();
     let mut conn = state.store.read().await?;
-    let Some(session) = sessions::find_by_token_hash(&mut conn, &token_hash(token)).await? else {
-        return Err(AppError::unauthenticated(
-            "Your session has ended; sign in again.",
-        ));
+    let hash = token_hash(token);
+    // The session and its person in one statement; a session whose person is gone is
+    // found alone, to be ended below.
+    let (session, person_row) = match sessions::find_with_person(&mut conn, &hash).await? {
+        Some((session, person)) => (session, Some(person)),
+        None => match sessions::find_by_token_hash(&mut conn, &hash).await? {
+            Some(session) => (session, None),
+            None => {
+                return Err(AppError::unauthenticated(
+                    "Your session has ended; sign in again.",
+                ))
+            }
+        },
     };
-    let idle_limit = state.config.auth.session_idle_minutes * 60_000;
-    let person_row =
-        people_store::find(&mut conn, &session.practice_id, &session.person_id).await?;
     drop(conn);
+    let idle_limit = state.config.auth.session_idle_minutes * 60_000;
     let person = match person_row {
         Some(row) => Some(person(row)?),
         None => None,

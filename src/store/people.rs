@@ -25,6 +25,15 @@ pub struct PersonRow {
 const COLUMNS: &str = "id, practice_id, role, status, name, email, mobile, pending_email, \
                        consent_email, consent_sms, created_at, updated_at";
 
+/// [`PersonRow`]'s columns taken from the table under `alias` (for a join).
+pub fn columns_of(alias: &str) -> String {
+    COLUMNS
+        .split(',')
+        .map(|c| format!("{alias}.{}", c.trim()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 pub async fn insert(
     conn: &mut Conn,
     row: &PersonRow,
@@ -108,6 +117,28 @@ pub async fn find_for_write(
     .bind(id)
     .fetch_optional(conn)
     .await
+}
+
+/// The people of `ids` found in the practice, locked like [`find_for_write`], in one
+/// statement (a sender and the people they name). Ids not found are left out.
+pub async fn find_many_for_write(
+    conn: &mut Conn,
+    practice_id: &str,
+    ids: &[&str],
+) -> Result<Vec<PersonRow>, sqlx::Error> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let lock = super::share_lock(conn);
+    let list = super::placeholders(2, ids.len());
+    let sql = format!(
+        "SELECT {COLUMNS} FROM people WHERE practice_id = $1 AND id IN ({list}) ORDER BY id{lock}"
+    );
+    let mut query = sqlx::query_as(&sql).bind(practice_id);
+    for id in ids {
+        query = query.bind(*id);
+    }
+    query.fetch_all(conn).await
 }
 
 /// The active people holding `role`, by name, locked like [`find_for_write`].

@@ -2,6 +2,7 @@
 
 use sqlx::FromRow;
 
+use super::people::PersonRow;
 use super::Conn;
 
 #[derive(Debug, Clone, FromRow)]
@@ -47,6 +48,45 @@ pub async fn find_by_token_hash(
     .bind(token_hash)
     .fetch_optional(conn)
     .await
+}
+
+/// A session with its person's row as it is now, in one statement; `None` when either is
+/// missing (an unknown token).
+pub async fn find_with_person(
+    conn: &mut Conn,
+    token_hash: &str,
+) -> Result<Option<(SessionRow, PersonRow)>, sqlx::Error> {
+    #[derive(FromRow)]
+    struct Joined {
+        session_id: String,
+        session_created_at: i64,
+        session_last_seen_at: i64,
+        session_expires_at: i64,
+        #[sqlx(flatten)]
+        person: PersonRow,
+    }
+    let person_columns = super::people::columns_of("p");
+    let joined: Option<Joined> = sqlx::query_as(&format!(
+        "SELECT s.id AS session_id, s.created_at AS session_created_at, \
+         s.last_seen_at AS session_last_seen_at, s.expires_at AS session_expires_at, \
+         {person_columns} FROM sessions s \
+         JOIN people p ON p.practice_id = s.practice_id AND p.id = s.person_id \
+         WHERE s.token_hash = $1"
+    ))
+    .bind(token_hash)
+    .fetch_optional(conn)
+    .await?;
+    Ok(joined.map(|j| {
+        let session = SessionRow {
+            id: j.session_id,
+            person_id: j.person.id.clone(),
+            practice_id: j.person.practice_id.clone(),
+            created_at: j.session_created_at,
+            last_seen_at: j.session_last_seen_at,
+            expires_at: j.session_expires_at,
+        };
+        (session, j.person)
+    }))
 }
 
 pub async fn touch(conn: &mut Conn, id: &str, now: i64) -> Result<(), sqlx::Error> {

@@ -22,6 +22,8 @@ on_both_backends!(
     idempotency_key_returns_the_first_result,
     unknown_attachment_is_refused,
     a_recipient_disabled_during_a_send_is_refused,
+    the_answer_to_a_new_thread_is_the_thread_its_sender_reads_next,
+    a_person_named_twice_or_with_the_sender_is_reached_once,
 );
 
 async fn compose_to_a_person_and_a_group(backend: Backend) {
@@ -443,4 +445,103 @@ async fn a_recipient_disabled_during_a_send_is_refused(backend: Backend) {
         Some(1),
         "{drafts}"
     );
+}
+
+/// A new thread's answer is built without re-reading what no one else can have added
+/// yet (reactions, notes, pins, files it did not carry): it must still be what `GET`
+/// shows the sender, with files, a team, and a client's auto-reply.
+async fn the_answer_to_a_new_thread_is_the_thread_its_sender_reads_next(backend: Backend) {
+    let (app, cast) = TestApp::with_cast(backend).await;
+    let file = app.upload_text(&cast.provider, "letter.txt").await;
+    let from = confide::clock::to_datetime(app.clock_now() - 60_000);
+    let away = "I am away this week; the front office can help.";
+    let (status, me) = app
+        .update_me(
+            &cast.provider,
+            json!({"autoresponder": {"text": away, "periods": [{"from": from}]}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{me}");
+    let sends = [
+        (
+            &cast.provider,
+            json!({"to": [user(&cast.client), "group:billers"], "subject": "With a file",
+                   "body": "Your letter is attached.", "attachment_ids": [file]}),
+        ),
+        (
+            &cast.provider,
+            json!({"to": [user(&cast.client)], "subject": "Plain", "body": "A body long enough."}),
+        ),
+        (
+            &cast.client,
+            json!({"to": [user(&cast.provider)], "subject": "From a client",
+                   "body": "A question about my appointment."}),
+        ),
+    ];
+    let (mut first, mut last) = (None, None);
+    for (who, body) in sends {
+        let (status, answer) = app.post("/api/v1/threads", who, body).await;
+        assert_eq!(status, StatusCode::CREATED, "{answer}");
+        let id = answer["id"].as_str().unwrap();
+        let (status, read) = app.thread(who, id).await;
+        assert_eq!(status, StatusCode::OK);
+        // Reading marks the thread read through its last message: the only difference.
+        let (mut answer, mut read) = (answer, read);
+        for view in [&mut answer, &mut read] {
+            for m in view["messages"].as_array_mut().unwrap() {
+                m.as_object_mut().unwrap().remove("read_by");
+            }
+        }
+        assert_eq!(answer, read);
+        first.get_or_insert(answer.clone());
+        last = Some(answer);
+    }
+    // The client's thread holds the provider's auto-reply, in the answer too.
+    let last = last.unwrap();
+    assert_eq!(last["messages"].as_array().unwrap().len(), 2, "{last}");
+    assert_eq!(last["messages"][1]["body"], away);
+    // The file and the team are in the first answer.
+    let first = first.unwrap();
+    assert_eq!(first["attachment_count"], 1, "{first}");
+    assert_eq!(first["messages"][0]["attachments"][0]["id"], file.as_str());
+    assert_eq!(first["groups"], json!(["group:billers"]));
+}
+
+/// The sender and the people named are read in one statement; naming someone twice, or
+/// the sender among them, still reaches each person once.
+async fn a_person_named_twice_or_with_the_sender_is_reached_once(backend: Backend) {
+    let (app, cast) = TestApp::with_cast(backend).await;
+    let (status, thread) = app
+        .compose(
+            &cast.provider,
+            &[
+                &user(&cast.client),
+                &user(&cast.provider),
+                &user(&cast.client),
+            ],
+            "Twice",
+            "A body long enough.",
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{thread}");
+    let people: Vec<&str> = thread["participants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(people.len(), 2, "{thread}");
+    assert!(people.contains(&cast.client.id.as_str()));
+    assert!(people.contains(&cast.provider.id.as_str()));
+    // Only the sender named: nobody else to write to.
+    let result = app
+        .compose(
+            &cast.provider,
+            &[&user(&cast.provider)],
+            "Me",
+            "A body long enough.",
+        )
+        .await;
+    assert_problem(&result, StatusCode::BAD_REQUEST, "invalid_field");
+    assert_eq!(result.1["field"], "to");
 }

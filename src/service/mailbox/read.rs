@@ -133,6 +133,12 @@ pub enum Messages<'a> {
     Only(&'a str),
     /// None: the thread's details alone.
     None,
+    /// All of a thread the request has just written (a new thread, for its sender's
+    /// answer): the thread as written. What others add in the instant after the commit
+    /// (reactions, read marks, notes) shows on the next read; so the view reads none of
+    /// those, no pins (a thread that did not exist cannot be pinned), and files only
+    /// when the message carried some.
+    Written { files: bool },
 }
 
 /// Messages a thread's page shows unless asked for another number, and at most.
@@ -185,18 +191,8 @@ pub async fn get(
     view_of(state, caller, thread_id, true, messages).await
 }
 
-/// The thread as the caller sees it, with all its messages; `as_read` marks it read and
-/// audits the reading (not done for the view handed back to the sender of a message).
-pub async fn view(
-    state: &AppState,
-    caller: &Caller,
-    thread_id: &str,
-    as_read: bool,
-) -> AppResult<ThreadView> {
-    view_of(state, caller, thread_id, as_read, Messages::All).await
-}
-
-/// [`view`] with the messages asked for.
+/// The thread as the caller sees it, with the messages asked for; `as_read` marks it read
+/// and audits the reading (not done for the view handed back to the sender of a message).
 pub async fn view_of(
     state: &AppState,
     caller: &Caller,
@@ -225,7 +221,7 @@ pub async fn view_of(
     };
     let mut conn = state.store.read().await?;
     let (rows, older) = match messages {
-        Messages::All => (
+        Messages::All | Messages::Written { .. } => (
             messages::for_thread(&mut conn, &caller.keys, &ctx.thread.id).await?,
             None,
         ),
@@ -270,29 +266,45 @@ pub async fn view_of(
     answered.dedup();
     let quoted =
         messages::of_thread_by_ids(&mut conn, &caller.keys, &ctx.thread.id, &answered).await?;
-    let files = files_seen_by(
-        &mut conn,
-        &caller.keys,
-        caller.person.id.as_str(),
-        &ctx.thread.id,
-    )
-    .await?;
-    let extras = Extras {
-        reactions: conversation_store::reactions(&mut conn, &ctx.thread.id).await?,
-        reads: if rules::sees_read_receipts(caller.role()) {
-            conversation_store::reads(&mut conn, &ctx.thread.id).await?
-        } else {
-            Vec::new()
-        },
+    // A thread just written holds nothing others added, nor files its message did not carry.
+    let (written, written_files) = match messages {
+        Messages::Written { files } => (true, files),
+        _ => (false, true),
     };
-    let notes = notes_of(&mut conn, caller, &ctx).await?;
+    let files = if written_files {
+        let me = caller.person.id.as_str();
+        files_seen_by(&mut conn, &caller.keys, me, &ctx.thread.id).await?
+    } else {
+        Vec::new()
+    };
+    let extras = if written {
+        Extras {
+            reactions: Vec::new(),
+            reads: Vec::new(),
+        }
+    } else {
+        Extras {
+            reactions: conversation_store::reactions(&mut conn, &ctx.thread.id).await?,
+            reads: if rules::sees_read_receipts(caller.role()) {
+                conversation_store::reads(&mut conn, &ctx.thread.id).await?
+            } else {
+                Vec::new()
+            },
+        }
+    };
+    let notes = if written {
+        Vec::new()
+    } else {
+        notes_of(&mut conn, caller, &ctx).await?
+    };
     let teams = teams_of(&mut conn, caller, &with_groups([&ctx.thread]))
         .await?
         .remove(&ctx.thread.id)
         .unwrap_or_default();
-    let pinned = threads::pinned_ids(&mut conn, caller.person.id.as_str())
-        .await?
-        .contains(&ctx.thread.id);
+    let pinned = !written
+        && threads::pinned_ids(&mut conn, caller.person.id.as_str())
+            .await?
+            .contains(&ctx.thread.id);
     let linked_from = match &ctx.thread.linked_from {
         Some(linked) => threads::state_of(&mut conn, linked, caller.person.id.as_str())
             .await?

@@ -3,6 +3,8 @@
 //! removed or a sender made inactive at the same moment is either seen or waits for the
 //! commit: the rules hold on the state the write commits on.
 
+use std::collections::HashMap;
+
 use crate::domain::mailbox::{
     check_inactive_client, may_address, may_address_group, may_receive, Group, Recipient,
 };
@@ -59,9 +61,14 @@ fn not_activated(label: &str) -> AppError {
 /// The caller's status as it stands now (it may have changed since sign-in): a disabled
 /// sender sends nothing.
 pub async fn sender_status(conn: &mut Conn, caller: &Caller) -> AppResult<Status> {
-    let row = people_store::find_for_write(conn, caller.practice_id(), caller.person.id.as_str())
-        .await?
-        .ok_or_else(|| AppError::unauthenticated("Your account no longer exists."))?;
+    let row =
+        people_store::find_for_write(conn, caller.practice_id(), caller.person.id.as_str()).await?;
+    status_of_sender(row)
+}
+
+/// [`sender_status`] from the sender's row as read (`None`: not found).
+fn status_of_sender(row: Option<people_store::PersonRow>) -> AppResult<Status> {
+    let row = row.ok_or_else(|| AppError::unauthenticated("Your account no longer exists."))?;
     let me = person(row)?;
     if !me.status.is_activated() {
         return Err(AppError::unauthenticated(
@@ -77,7 +84,25 @@ pub async fn resolve(
     caller: &Caller,
     recipients: &[Recipient],
 ) -> AppResult<Addressees> {
-    let status = sender_status(conn, caller).await?;
+    // The sender and everyone named, read (and share-locked) in one statement.
+    let me = caller.person.id.as_str();
+    let mut ids: Vec<&str> = recipients
+        .iter()
+        .filter_map(|r| match r {
+            Recipient::Person(id) => Some(id.as_str()),
+            Recipient::Group(_) => None,
+        })
+        .chain([me])
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let rows: HashMap<String, people_store::PersonRow> =
+        people_store::find_many_for_write(conn, caller.practice_id(), &ids)
+            .await?
+            .into_iter()
+            .map(|row| (row.id.clone(), row))
+            .collect();
+    let status = status_of_sender(rows.get(me).cloned())?;
     let mut out = Addressees {
         people: Vec::new(),
         groups: Vec::new(),
@@ -85,7 +110,7 @@ pub async fn resolve(
     for recipient in recipients {
         match recipient {
             Recipient::Person(id) => {
-                let a = one_person(conn, caller, id, &recipient.label()).await?;
+                let a = one_person(caller, rows.get(id.as_str()).cloned(), &recipient.label())?;
                 out.add(caller, a);
             }
             Recipient::Group(group) => {
@@ -113,14 +138,14 @@ pub async fn resolve(
     Ok(out)
 }
 
-/// A person named in `to`: an activated person of the practice the caller may address.
-async fn one_person(
-    conn: &mut Conn,
+/// A person named in `to` (their row as read, `None`: not found): an activated person of
+/// the practice the caller may address.
+fn one_person(
     caller: &Caller,
-    id: &str,
+    row: Option<people_store::PersonRow>,
     label: &str,
 ) -> AppResult<Addressee> {
-    let Some(row) = people_store::find_for_write(conn, caller.practice_id(), id).await? else {
+    let Some(row) = row else {
         return Err(not_activated(label));
     };
     let target = person(row)?;
