@@ -40,10 +40,8 @@ pub async fn record_all(
     state: &AppState,
     events: &[(NewEvent<'_>, &[&str])],
 ) -> AppResult<Vec<i64>> {
-    let mut seqs = Vec::with_capacity(events.len());
-    for (e, _) in events {
-        seqs.push(events::append(conn, e).await?);
-    }
+    let new: Vec<NewEvent<'_>> = events.iter().map(|(e, _)| e.clone()).collect();
+    let seqs = events::append_all(conn, &new).await?;
     let mut readers_of: HashMap<&str, Vec<(String, String)>> = HashMap::new();
     for (e, _) in events {
         if let Some(thread_id) = e.thread_id {
@@ -77,10 +75,9 @@ pub async fn record_all(
             change,
         }));
     }
-    changes::insert_all(conn, &rows).await?;
-    if state.store.backend() == Backend::Postgres {
-        events::notify_nodes(conn).await?;
-    }
+    // Other nodes are told at commit (PostgreSQL), in the same statement as the changes.
+    let channel = (state.store.backend() == Backend::Postgres).then_some(events::CHANNEL);
+    changes::insert_all_notifying(conn, &rows, channel).await?;
     state.live.poke();
     Ok(seqs)
 }

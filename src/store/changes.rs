@@ -20,15 +20,41 @@ pub struct NewChange<'a> {
 
 /// Records changes, each as its event's.
 pub async fn insert_all(conn: &mut Conn, rows: &[NewChange<'_>]) -> Result<(), sqlx::Error> {
-    for chunk in rows.chunks(INSERT_CHUNK) {
+    insert_all_notifying(conn, rows, None).await
+}
+
+/// [`insert_all`], and on PostgreSQL, with `channel`, a `pg_notify` on it in the same
+/// statement as the last rows (one round trip fewer; the notice goes out at commit).
+pub async fn insert_all_notifying(
+    conn: &mut Conn,
+    rows: &[NewChange<'_>],
+    channel: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    let chunks: Vec<&[NewChange<'_>]> = rows.chunks(INSERT_CHUNK).collect();
+    if chunks.is_empty() {
+        if let Some(channel) = channel {
+            notify(conn, channel).await?;
+        }
+        return Ok(());
+    }
+    let last = chunks.len() - 1;
+    for (n, chunk) in chunks.into_iter().enumerate() {
         let values = (0..chunk.len())
             .map(|i| format!("({})", super::placeholders(i * 7 + 1, 7)))
             .collect::<Vec<_>>()
             .join(", ");
-        let sql = format!(
+        let insert = format!(
             "INSERT INTO mailbox_changes (seq, person_id, thread_id, thread_change, folders, \
              drafts, at) VALUES {values}"
         );
+        let channel = channel.filter(|_| n == last);
+        let sql = match channel {
+            Some(_) => format!(
+                "WITH inserted AS ({insert}) SELECT pg_notify(${}, '')",
+                chunk.len() * 7 + 1
+            ),
+            None => insert,
+        };
         let mut query = sqlx::query(&sql);
         for row in chunk {
             let c = &row.change;
@@ -42,8 +68,20 @@ pub async fn insert_all(conn: &mut Conn, rows: &[NewChange<'_>]) -> Result<(), s
                 .bind(c.drafts as i64)
                 .bind(row.at);
         }
+        if let Some(channel) = channel {
+            query = query.bind(channel);
+        }
         query.execute(&mut *conn).await?;
     }
+    Ok(())
+}
+
+/// A notice on `channel` (PostgreSQL), sent when the transaction commits.
+pub async fn notify(conn: &mut Conn, channel: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT pg_notify($1, '')")
+        .bind(channel)
+        .execute(conn)
+        .await?;
     Ok(())
 }
 

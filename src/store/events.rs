@@ -4,6 +4,7 @@
 use super::Conn;
 use crate::domain::events::EventKind;
 
+#[derive(Clone)]
 pub struct NewEvent<'a> {
     pub practice_id: &'a str,
     pub kind: EventKind,
@@ -13,27 +14,45 @@ pub struct NewEvent<'a> {
     pub at: i64,
 }
 
-/// Appends `e`; returns its sequence number. On PostgreSQL the transaction takes its id
-/// before the number, so that a reader who sees a hole can tell, from the transactions
-/// still running, whether it may yet fill (see `events::gaps`).
-pub async fn append(conn: &mut Conn, e: &NewEvent<'_>) -> Result<i64, sqlx::Error> {
+/// Appends `events` in one statement; returns their sequence numbers, in order. On
+/// PostgreSQL the transaction takes its id before the numbers, so that a reader who sees
+/// a hole can tell, from the transactions still running, whether it may yet fill (see
+/// `events::gaps`).
+pub async fn append_all(conn: &mut Conn, events: &[NewEvent<'_>]) -> Result<Vec<i64>, sqlx::Error> {
+    if events.is_empty() {
+        return Ok(Vec::new());
+    }
+    let columns = "INSERT INTO events (practice_id, kind, thread_id, message_id, actor_id, at)";
     let sql = if is_postgres(conn) {
-        "WITH xact AS MATERIALIZED (SELECT pg_current_xact_id() AS id) \
-         INSERT INTO events (practice_id, kind, thread_id, message_id, actor_id, at) \
-         SELECT $1, $2, $3, $4, $5, $6 FROM xact RETURNING seq"
+        let rows = (0..events.len())
+            .map(|i| format!("SELECT {} FROM xact", super::placeholders(i * 6 + 1, 6)))
+            .collect::<Vec<_>>()
+            .join(" UNION ALL ");
+        format!(
+            "WITH xact AS MATERIALIZED (SELECT pg_current_xact_id() AS id) {columns} {rows} \
+             RETURNING seq"
+        )
     } else {
-        "INSERT INTO events (practice_id, kind, thread_id, message_id, actor_id, at) \
-         VALUES ($1, $2, $3, $4, $5, $6) RETURNING seq"
+        let rows = (0..events.len())
+            .map(|i| format!("({})", super::placeholders(i * 6 + 1, 6)))
+            .collect::<Vec<_>>()
+            .join(", ");
+        format!("{columns} VALUES {rows} RETURNING seq")
     };
-    sqlx::query_scalar(sql)
-        .bind(e.practice_id)
-        .bind(e.kind.as_str())
-        .bind(e.thread_id)
-        .bind(e.message_id)
-        .bind(e.actor_id)
-        .bind(e.at)
-        .fetch_one(conn)
-        .await
+    let mut query = sqlx::query_scalar(&sql);
+    for e in events {
+        query = query
+            .bind(e.practice_id)
+            .bind(e.kind.as_str())
+            .bind(e.thread_id)
+            .bind(e.message_id)
+            .bind(e.actor_id)
+            .bind(e.at);
+    }
+    // Numbers are drawn as the rows go in, in the order given.
+    let mut seqs: Vec<i64> = query.fetch_all(conn).await?;
+    seqs.sort_unstable();
+    Ok(seqs)
 }
 
 fn is_postgres(conn: &Conn) -> bool {
@@ -70,15 +89,6 @@ pub async fn xact_id_bound(conn: &mut Conn) -> Result<i64, sqlx::Error> {
 
 /// The channel on which PostgreSQL nodes hear of new events.
 pub const CHANNEL: &str = "confide_events";
-
-/// Tells the other PostgreSQL nodes, when this transaction commits, that the log grew.
-pub async fn notify_nodes(conn: &mut Conn) -> Result<(), sqlx::Error> {
-    sqlx::query("SELECT pg_notify($1, '')")
-        .bind(CHANNEL)
-        .execute(conn)
-        .await?;
-    Ok(())
-}
 
 /// The sequence numbers after `after`, in order, at most `limit`, and (on PostgreSQL,
 /// when there are any) the transactions running as they were read.

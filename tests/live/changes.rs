@@ -17,6 +17,7 @@ on_both_backends!(
     a_member_who_leaves_a_team_has_its_threads_destroyed,
     clients_hear_nothing_of_team_state_or_of_an_agent_added,
     a_thread_emptied_from_the_trash_comes_back_as_created,
+    events_written_together_are_numbered_in_the_order_given,
 );
 
 /// A message, a read, a move, a reaction, a draft, emptying the Trash and a deletion: each
@@ -436,7 +437,7 @@ async fn a_slow_transaction_is_waited_for_however_long_it_takes() {
 /// Records, in `tx`, that thread `thread` changed for `person` (as the app would).
 async fn record_change(tx: &mut confide::store::Tx, thread: &str, person: &str) {
     use confide::domain::events::{EventKind, PersonChange, ThreadChange};
-    use confide::store::events::{append, NewEvent};
+    use confide::store::events::{append_all, NewEvent};
     let practice: String = sqlx::query_scalar("SELECT practice_id FROM threads WHERE id = $1")
         .bind(thread)
         .fetch_one(&mut **tx)
@@ -450,7 +451,7 @@ async fn record_change(tx: &mut confide::store::Tx, thread: &str, person: &str) 
         actor_id: Some(person),
         at: 0,
     };
-    let seq = append(tx, &event).await.unwrap();
+    let seq = append_all(tx, &[event]).await.unwrap()[0];
     let change = PersonChange {
         person_id: person.to_string(),
         thread: Some(ThreadChange::Updated),
@@ -466,4 +467,54 @@ async fn record_change(tx: &mut confide::store::Tx, thread: &str, person: &str) 
     confide::store::changes::insert_all(tx, &[row])
         .await
         .unwrap();
+}
+
+/// A write's events go in as one statement; each gets the next number in the order given,
+/// and the numbers handed back are theirs.
+async fn events_written_together_are_numbered_in_the_order_given(backend: Backend) {
+    use confide::domain::events::EventKind;
+    use confide::store::events::{append_all, NewEvent};
+    let (app, cast) = TestApp::with_cast(backend).await;
+    let thread = app
+        .send(&cast.provider, &[&user(&cast.client)], "Numbered")
+        .await;
+    let practice: String = {
+        let mut conn = app.state.store.read().await.unwrap();
+        sqlx::query_scalar("SELECT practice_id FROM threads WHERE id = $1")
+            .bind(&thread)
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap()
+    };
+    let kinds = [
+        EventKind::ThreadStateChanged,
+        EventKind::MessageSent,
+        EventKind::ThreadCreated,
+    ];
+    let events: Vec<NewEvent<'_>> = kinds
+        .iter()
+        .map(|kind| NewEvent {
+            practice_id: &practice,
+            kind: *kind,
+            thread_id: Some(&thread),
+            message_id: None,
+            actor_id: Some(&cast.provider.id),
+            at: 0,
+        })
+        .collect();
+    let mut tx = app.state.store.begin().await.unwrap();
+    let seqs = append_all(&mut tx, &events).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(seqs.len(), 3);
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
+    let mut conn = app.state.store.read().await.unwrap();
+    for (seq, kind) in seqs.iter().zip(kinds) {
+        let stored: String = sqlx::query_scalar("SELECT kind FROM events WHERE seq = $1")
+            .bind(seq)
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap();
+        assert_eq!(stored, kind.as_str());
+    }
+    assert!(append_all(&mut conn, &[]).await.unwrap().is_empty());
 }
