@@ -24,6 +24,7 @@ on_both_backends!(
     a_recipient_disabled_during_a_send_is_refused,
     the_answer_to_a_new_thread_is_the_thread_its_sender_reads_next,
     a_person_named_twice_or_with_the_sender_is_reached_once,
+    a_sender_disabled_during_a_send_sends_nothing,
 );
 
 async fn compose_to_a_person_and_a_group(backend: Backend) {
@@ -445,6 +446,51 @@ async fn a_recipient_disabled_during_a_send_is_refused(backend: Backend) {
         Some(1),
         "{drafts}"
     );
+}
+
+/// The sender's own row is read (and share-locked) with the recipients': a sender
+/// disabled while their send waits sends nothing, though they were active when it began.
+async fn a_sender_disabled_during_a_send_sends_nothing(backend: Backend) {
+    let (app, cast) = TestApp::with_cast(backend).await;
+    let mut admin_tx = app.db.connect().await;
+    sqlx::raw_sql("BEGIN").execute(&mut admin_tx).await.unwrap();
+    sqlx::query("UPDATE people SET status = 'disabled' WHERE id = $1")
+        .bind(&cast.provider.id)
+        .execute(&mut admin_tx)
+        .await
+        .unwrap();
+    let send = {
+        let (client, url, token) = (
+            app.client.clone(),
+            app.url("/api/v1/threads"),
+            cast.provider.token.clone(),
+        );
+        let body = json!({"to": [user(&cast.client)], "subject": "Results", "body": "Your results are in."});
+        tokio::spawn(async move {
+            let resp = client
+                .post(url)
+                .bearer_auth(token)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            let status = resp.status();
+            (
+                status,
+                resp.json::<serde_json::Value>().await.unwrap_or_default(),
+            )
+        })
+    };
+    // Long enough for the send to authenticate (still active) and reach its write.
+    tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+    sqlx::raw_sql("COMMIT")
+        .execute(&mut admin_tx)
+        .await
+        .unwrap();
+    admin_tx.close().await.unwrap();
+    let result = send.await.unwrap();
+    assert_problem(&result, StatusCode::UNAUTHORIZED, "unauthenticated");
+    assert!(app.folder(&cast.client, "inbox").await.is_empty());
 }
 
 /// A new thread's answer is built without re-reading what no one else can have added
