@@ -267,11 +267,11 @@ pub async fn view_of(
     let quoted =
         messages::of_thread_by_ids(&mut conn, &caller.keys, &ctx.thread.id, &answered).await?;
     // A thread just written holds nothing others added, nor files its message did not carry.
-    let (written, written_files) = match messages {
+    let (written, may_hold_files) = match messages {
         Messages::Written { files } => (true, files),
         _ => (false, true),
     };
-    let files = if written_files {
+    let files = if may_hold_files {
         let me = caller.person.id.as_str();
         files_seen_by(&mut conn, &caller.keys, me, &ctx.thread.id).await?
     } else {
